@@ -1,0 +1,53 @@
+"""The root command group and how errors reach the user."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+
+import click
+
+from workbench import __version__
+from workbench.errors import WorkbenchError
+
+
+class WorkbenchGroup(click.Group):
+    """Turns domain errors into a one-line message and an exit code, never a traceback."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except WorkbenchError as exc:
+            click.secho(f"error: {exc.message}", fg="red", err=True)
+            sys.exit(exc.exit_code)
+        except sqlite3.OperationalError as exc:
+            click.secho(f"error: the store is unavailable ({exc}); try again, "
+                        "or run `workbench doctor`", fg="red", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=WorkbenchGroup, invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="workbench")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Workbench: an offline terminal MLOps workbench.
+
+    Projects, supervised training runs with live CPU/RAM/GPU use, and tracked
+    params, metrics and artifacts, all in a local SQLite store
+    ($WORKBENCH_HOME). Nothing touches the network.
+    """
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+
+
+def register_commands() -> None:
+    from workbench.cli import demo, doctor, project, run
+
+    cli.add_command(project.project)
+    cli.add_command(run.run)
+    cli.add_command(doctor.doctor)
+    cli.add_command(demo.demo)
+
+
+register_commands()

@@ -1,0 +1,16 @@
+"""Helpers shared by the command modules."""
+
+from __future__ import annotations
+
+import click
+
+from workbench.store import Store, open_store
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+
+
+def store_for(ctx: click.Context) -> Store:
+    """The store for this command, migrated, closed when the command ends."""
+    store = open_store()
+    ctx.call_on_close(store.close)
+    return store

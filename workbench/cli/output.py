@@ -1,0 +1,69 @@
+"""Printing: JSON documents for machines, Rich tables for people."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+
+def console(stderr: bool = False) -> Console:
+    # Rich honours NO_COLOR and switches colour off when not a terminal.
+    return Console(stderr=stderr, highlight=False)
+
+
+def print_json(document: Any) -> None:
+    click.echo(json.dumps(document, indent=2, default=str))
+
+
+def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    table = Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console().print(table)
+
+
+def note(message: str) -> None:
+    """A human-facing remark on stderr, so stdout stays parseable."""
+    console(stderr=True).print(message)
+
+
+def fmt_bytes(value: float | None) -> str:
+    if value is None:
+        return ""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return str(value)
+
+
+def fmt_seconds(value: float | None) -> str:
+    if value is None:
+        return ""
+    if value < 60:
+        return f"{value:.1f}s"
+    minutes, seconds = divmod(int(value), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
+
+
+def fmt_metric(value: float | None) -> str:
+    return "" if value is None else f"{value:.4g}"
+
+
+def status_style(status: str) -> str:
+    colour = {"succeeded": "green", "failed": "red", "lost": "red", "running": "cyan",
+              "stopped": "yellow", "queued": "blue"}.get(status, "white")
+    return f"[{colour}]{status}[/]"
+
+
+def stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()

@@ -1,0 +1,150 @@
+"""`workbench run ...`"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from workbench.cli.common import json_option, store_for
+from workbench.cli.output import (
+    fmt_bytes,
+    fmt_metric,
+    fmt_seconds,
+    note,
+    print_json,
+    print_table,
+    status_style,
+)
+from workbench.config import parse_overrides
+from workbench.runs.control import follow_log, stop_run
+from workbench.runs.launch import start_run, wait_for
+from workbench.runs.queries import list_runs, show_run
+
+
+@click.group()
+def run() -> None:
+    """Start, watch, inspect and stop training runs."""
+
+
+@run.command("start")
+@click.argument("project")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a [train].params value (repeatable); values are TOML literals.")
+@click.option("--wait", is_flag=True, help="Wait for the run to finish; exit 1 unless it succeeded.")
+@json_option
+@click.pass_context
+def start(ctx: click.Context, project: str, overrides: tuple[str, ...], wait: bool,
+          as_json: bool) -> None:
+    """Start a supervised training run of PROJECT and print its id.
+
+    The run keeps going if this terminal closes; follow it with
+    `workbench run logs ID --follow`.
+    """
+    store = store_for(ctx)
+    run_id, supervisor = start_run(store, project, parse_overrides(overrides))
+    if not wait:
+        if as_json:
+            print_json({"id": run_id, "project": project, "status": "queued"})
+        else:
+            click.echo(run_id)
+            note(f"run {run_id} started; follow it with `workbench run logs {run_id} --follow`")
+        return
+    if not as_json:
+        note(f"run {run_id} started; waiting for it to finish (Ctrl-C detaches, the run goes on)")
+    status = wait_for(store, run_id, supervisor)
+    info = show_run(store, run_id)
+    if as_json:
+        print_json(info)
+    else:
+        click.echo(run_id)
+        _print_summary(info)
+    sys.exit(0 if status == "succeeded" else 1)
+
+
+@run.command("list")
+@click.argument("project", required=False)
+@click.option("--limit", type=int, default=None, help="Only the newest N runs.")
+@json_option
+@click.pass_context
+def list_(ctx: click.Context, project: str | None, limit: int | None, as_json: bool) -> None:
+    """List runs, newest first (of one PROJECT, or all)."""
+    store = store_for(ctx)
+    if project:
+        from workbench.projects import get_project
+
+        get_project(store, project)
+    runs = list_runs(store, project, limit)
+    if as_json:
+        print_json(runs)
+        return
+    if not runs:
+        note("no runs yet: `workbench run start PROJECT`")
+        return
+    print_table(None, ["ID", "PROJECT", "STATUS", "STARTED", "DURATION", "METRICS"], [
+        (r["id"], r["project"], status_style(r["status"]), (r["started_at"] or "").replace("T", " "),
+         fmt_seconds(r["duration_s"]),
+         "  ".join(f"{k}={fmt_metric(v)}" for k, v in list(r["metrics"].items())[:4]))
+        for r in runs
+    ])
+
+
+@run.command("show")
+@click.argument("run_id", metavar="RUN")
+@json_option
+@click.pass_context
+def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
+    """Show a run: status, params, metrics, resources and artifacts."""
+    info = show_run(store_for(ctx), run_id)
+    if as_json:
+        print_json(info)
+    else:
+        _print_summary(info)
+
+
+@run.command("logs")
+@click.argument("run_id", metavar="RUN")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing output until the run ends.")
+@click.pass_context
+def logs(ctx: click.Context, run_id: str, follow: bool) -> None:
+    """Print a run's output (stdout and stderr of the trainer)."""
+    out = sys.stdout.buffer
+    try:
+        for chunk in follow_log(store_for(ctx), run_id, follow):
+            out.write(chunk)
+            out.flush()
+    except KeyboardInterrupt:
+        pass  # detaching from the log never touches the run
+
+
+@run.command("stop")
+@click.argument("run_id", metavar="RUN")
+@click.pass_context
+def stop(ctx: click.Context, run_id: str) -> None:
+    """Stop a run and its whole process tree (SIGTERM, grace period, SIGKILL)."""
+    status = stop_run(store_for(ctx), run_id)
+    note(f"run {run_id} {status_style(status)}")
+
+
+def _print_summary(info: dict) -> None:
+    res = info["resources"]
+    gpu = res.get("gpu")
+    rows = [
+        ("run", f"{info['id']}  ({info['project']}, {info['trainer']})"),
+        ("status", status_style(info["status"]) + (f"  {info['message']}" if info["message"] else "")),
+        ("exit code", info["exit_code"]),
+        ("started", (info["started_at"] or "").replace("T", " ")),
+        ("duration", fmt_seconds(info["duration_s"])),
+        ("params", ", ".join(f"{k}={v}" for k, v in info["params"].items()
+                             if not k.startswith("_"))),
+        ("metrics", "  ".join(f"{k}={fmt_metric(v)}" for k, v in info["metrics"].items())),
+        ("cpu", f"max {res['cpu_percent_max'] or 0:.0f}%  mean {res['cpu_percent_mean'] or 0:.0f}%"
+                f"  ({res['samples']} samples)"),
+        ("memory", f"max RSS {fmt_bytes(res['rss_bytes_max'])}"),
+        ("gpu", "none" if gpu is None else "  ".join(
+            f"#{d['index']} util max {d['utilization_max']}% mem max {fmt_bytes(d['memory_used_max'])}"
+            for d in gpu)),
+        ("artifacts", ", ".join(a["name"] for a in info["artifacts"])),
+        ("log", info["log"]),
+    ]
+    print_table(None, ["", ""], rows)

@@ -1,0 +1,244 @@
+"""`workbench.toml`: parsed with tomllib and validated key by key.
+
+Every problem raises `ConfigError` naming the file, the key and what was
+expected, so the CLI can print it and exit 2 without a traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import ConfigError, UsageError
+
+CONFIG_NAME = "workbench.toml"
+TASKS = ("classification", "regression")
+BUILTIN_TRAINERS = ("lightgbm", "script")
+CLASSIFICATION_METRICS = ("accuracy", "f1", "roc_auc", "log_loss")
+REGRESSION_METRICS = ("rmse", "mae", "r2")
+ON_NEW_DATA = ("validate-and-retrain", "validate", "off")
+PROMOTE = ("if-better", "manual", "always")
+EXPORT_FORMATS = ("bundle", "mlflow", "onnx")
+DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_DOTTED = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
+
+# section -> key -> expected type (for unknown-key detection and type checks)
+_SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "project": {"name": str, "task": str, "description": str},
+    "data": {"train": str, "target": str, "watch": list},
+    "train": {
+        "trainer": str,
+        "script": str,
+        "params": dict,
+        "metric": str,
+        "test_size": (float, int),
+        "seed": int,
+    },
+    "automation": {"on_new_data": str, "promote": str, "export": list},
+}
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """A validated `workbench.toml`."""
+
+    file: Path
+    name: str
+    target: str
+    train_file: Path
+    trainer: str
+    task: str | None = None
+    description: str = ""
+    watch: tuple[Path, ...] = ()
+    script: Path | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    metric: str | None = None
+    test_size: float = 0.2
+    seed: int = 42
+    on_new_data: str = "validate"
+    promote: str = "if-better"
+    export: tuple[str, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        return self.file.parent
+
+    @property
+    def sklearn_estimator(self) -> str | None:
+        """Dotted path of the estimator for `trainer = "sklearn:..."`."""
+        return self.trainer.split(":", 1)[1] if self.trainer.startswith("sklearn:") else None
+
+
+def load_config(folder: Path) -> ProjectConfig:
+    """Read and validate `folder/workbench.toml`."""
+    file = (folder / CONFIG_NAME).resolve()
+    if not folder.exists():
+        raise UsageError(f"{folder}: no such folder")
+    if not file.is_file():
+        raise UsageError(f"{folder} has no {CONFIG_NAME}; create one with `workbench project init`")
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(file, None, f"not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(file, None, "not UTF-8 text") from exc
+    return _validate(file, raw)
+
+
+def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
+    _check_shape(file, raw)
+    project, data, train = raw.get("project", {}), raw.get("data", {}), raw.get("train", {})
+    auto = raw.get("automation", {})
+    root = file.parent
+
+    name = project.get("name", root.name)
+    if not _NAME.match(name):
+        raise ConfigError(
+            file, "project.name", f"expected letters, digits, '.', '_' or '-' (got {name!r})"
+        )
+    task = project.get("task")
+    _check_choice(file, "project.task", task, TASKS)
+
+    for key in ("train", "target"):
+        if key not in data:
+            raise ConfigError(file, f"data.{key}", "missing; expected a string")
+    train_file = (root / data["train"]).resolve()
+    if not train_file.name.lower().endswith(DATA_SUFFIXES):
+        raise ConfigError(file, "data.train", f"expected a file ending in {', '.join(DATA_SUFFIXES)}")
+    if not train_file.is_file():
+        raise ConfigError(file, "data.train", f"file not found: {train_file}")
+    columns = read_columns(train_file, file)
+    if data["target"] not in columns:
+        raise ConfigError(
+            file, "data.target",
+            f"column {data['target']!r} is not in {data['train']} (columns: {', '.join(columns)})",
+        )
+    watch = data.get("watch", [])
+    if not all(isinstance(w, str) for w in watch):
+        raise ConfigError(file, "data.watch", "expected a list of folder paths (strings)")
+
+    trainer = train.get("trainer")
+    if trainer is None:
+        raise ConfigError(file, "train.trainer", "missing; expected " + _trainer_choices())
+    estimator = trainer.split(":", 1)[1] if trainer.startswith("sklearn:") else None
+    if trainer not in BUILTIN_TRAINERS and not (estimator and _DOTTED.match(estimator)):
+        raise ConfigError(
+            file, "train.trainer", f"unknown trainer {trainer!r}; expected " + _trainer_choices()
+        )
+    script = None
+    if trainer == "script":
+        if "script" not in train:
+            raise ConfigError(file, "train.script", "missing; required when trainer = \"script\"")
+        script = (root / train["script"]).resolve()
+        if not script.is_file():
+            raise ConfigError(file, "train.script", f"file not found: {script}")
+    metric = train.get("metric")
+    if metric is not None and trainer != "script":
+        allowed = {
+            "classification": CLASSIFICATION_METRICS,
+            "regression": REGRESSION_METRICS,
+            None: CLASSIFICATION_METRICS + REGRESSION_METRICS,
+        }[task]
+        _check_choice(file, "train.metric", metric, allowed)
+    test_size = float(train.get("test_size", 0.2))
+    if not 0 < test_size < 1:
+        raise ConfigError(file, "train.test_size", f"expected a fraction between 0 and 1, got {test_size}")
+
+    _check_choice(file, "automation.on_new_data", auto.get("on_new_data"), ON_NEW_DATA)
+    _check_choice(file, "automation.promote", auto.get("promote"), PROMOTE)
+    for fmt in auto.get("export", []):
+        _check_choice(file, "automation.export", fmt, EXPORT_FORMATS)
+
+    return ProjectConfig(
+        file=file,
+        name=name,
+        task=task,
+        description=project.get("description", ""),
+        target=data["target"],
+        train_file=train_file,
+        watch=tuple((root / w).resolve() for w in watch),
+        trainer=trainer,
+        script=script,
+        params=dict(train.get("params", {})),
+        metric=metric,
+        test_size=test_size,
+        seed=train.get("seed", 42),
+        on_new_data=auto.get("on_new_data", "validate"),
+        promote=auto.get("promote", "if-better"),
+        export=tuple(auto.get("export", [])),
+        raw=raw,
+    )
+
+
+def _check_shape(file: Path, raw: dict[str, Any]) -> None:
+    for section, body in raw.items():
+        if section not in _SCHEMA:
+            raise ConfigError(file, section, f"unknown section; expected one of {', '.join(_SCHEMA)}")
+        if not isinstance(body, dict):
+            raise ConfigError(file, section, "expected a table, e.g. [" + section + "]")
+        for key, value in body.items():
+            expected = _SCHEMA[section].get(key)
+            if expected is None:
+                known = ", ".join(_SCHEMA[section])
+                raise ConfigError(file, f"{section}.{key}", f"unknown key; expected one of {known}")
+            if isinstance(value, bool) or not isinstance(value, expected):
+                raise ConfigError(
+                    file, f"{section}.{key}",
+                    f"expected {_type_name(expected)}, got {type(value).__name__} {value!r}",
+                )
+
+
+def _check_choice(file: Path, key: str, value: object, choices: tuple[str, ...]) -> None:
+    if value is not None and value not in choices:
+        raise ConfigError(file, key, f"expected one of {', '.join(choices)}; got {value!r}")
+
+
+def _type_name(expected: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", list: "a list", dict: "a table"}
+    kinds = expected if isinstance(expected, tuple) else (expected,)
+    return " or ".join(names[k] for k in kinds)
+
+
+def _trainer_choices() -> str:
+    return '"lightgbm", "script" or "sklearn:<dotted estimator path>"'
+
+
+def read_columns(data_file: Path, config_file: Path) -> list[str]:
+    """Column names of a CSV (optionally gzip) or Parquet file, read cheaply."""
+    try:
+        if data_file.suffix.lower() in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(data_file).names)
+        opener = gzip.open if data_file.suffix.lower() == ".gz" else open
+        with opener(data_file, "rb") as fh:
+            first = fh.readline().decode("utf-8-sig")
+        header = next(csv.reader(io.StringIO(first)), [])
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(config_file, "data.train", f"cannot read the header of {data_file}: {exc}") from exc
+    if not header:
+        raise ConfigError(config_file, "data.train", f"{data_file} is empty")
+    return [h.strip() for h in header]
+
+
+def parse_overrides(pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """`--set key=value` pairs; values are read as TOML literals, else kept as strings."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"--set expects key=value, got {pair!r}")
+        try:
+            out[key] = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key] = text.strip()
+    return out

@@ -1,0 +1,1 @@
+"""Supervised training runs: launching, sampling, stopping and reading them."""

@@ -1,0 +1,70 @@
+"""Creating a run and handing it to a detached supervisor."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+from workbench import paths
+from workbench.projects import project_config
+from workbench.store import Store
+
+TERMINAL = ("succeeded", "failed", "stopped", "lost")
+
+
+def create_run(store: Store, project: str, overrides: dict[str, Any]) -> int:
+    """Validate the project's config and record a queued run with its params."""
+    row, config = project_config(store, project)
+    params = {**config.params, **overrides}
+    now = time.time()
+    with store.write() as conn:
+        run_id = conn.execute(
+            "INSERT INTO runs (project_id, status, trainer, created_at) VALUES (?, 'queued', ?, ?)",
+            (row["id"], config.trainer, now),
+        ).lastrowid
+        conn.executemany(
+            "INSERT INTO params (run_id, key, value) VALUES (?, ?, ?)",
+            [(run_id, key, json.dumps(value)) for key, value in params.items()],
+        )
+        store.add_event(
+            "run.queued", f"run {run_id} queued for {config.name}", ts=now,
+            project_id=row["id"], run_id=run_id, data={"params": params},
+        )
+    return run_id  # type: ignore[return-value]
+
+
+def spawn_supervisor(run_id: int) -> subprocess.Popen:
+    """Start the run's supervisor in a new session, detached from this terminal."""
+    folder = paths.run_dir(run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, WORKBENCH_HOME=str(paths.home()))
+    with open(folder / "supervisor.log", "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "workbench.runs.supervisor", str(run_id)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, close_fds=True, env=env,
+        )
+
+
+def start_run(store: Store, project: str, overrides: dict[str, Any]) -> tuple[int, subprocess.Popen]:
+    run_id = create_run(store, project, overrides)
+    return run_id, spawn_supervisor(run_id)
+
+
+def wait_for(store: Store, run_id: int, supervisor: subprocess.Popen | None = None,
+             poll: float = 0.2) -> str:
+    """Block until the run reaches a terminal status; returns it."""
+    if supervisor is not None:
+        supervisor.wait()
+    while True:
+        status = store.scalar("SELECT status FROM runs WHERE id = ?", (run_id,))
+        if status in TERMINAL:
+            return status
+        from workbench.runs.queries import refresh_liveness
+
+        refresh_liveness(store, run_id)
+        time.sleep(poll)

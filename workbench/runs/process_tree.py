@@ -1,0 +1,63 @@
+"""Finding, checking and stopping a run's processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+
+import psutil
+
+# psutil's create_time is rounded differently across calls on some systems.
+_CREATE_TIME_SLACK = 0.5
+
+
+def find(pid: int | None, started_at: float | None) -> psutil.Process | None:
+    """The live process with this pid *and* create time, so a reused pid never matches."""
+    if not pid:
+        return None
+    try:
+        proc = psutil.Process(pid)
+        if started_at is not None and abs(proc.create_time() - started_at) > _CREATE_TIME_SLACK:
+            return None
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return proc
+    except psutil.Error:
+        return None
+
+
+def tree(root: psutil.Process) -> list[psutil.Process]:
+    """The root and every descendant, snapshotted now."""
+    procs = [root]
+    with contextlib.suppress(psutil.Error):
+        procs += root.children(recursive=True)
+    return procs
+
+
+def terminate(root: psutil.Process, grace: float) -> list[psutil.Process]:
+    """SIGTERM the whole tree (snapshotted first), wait `grace`, SIGKILL what is left.
+
+    The root's process group is signalled too, which reaches descendants that
+    were orphaned (re-parented to init) but stayed in the group. Returns the
+    processes still alive afterwards (normally none).
+    """
+    procs = tree(root)
+    leads_group = False
+    with contextlib.suppress(OSError):
+        leads_group = os.getpgid(root.pid) == root.pid
+    if leads_group:
+        with contextlib.suppress(OSError):
+            os.killpg(root.pid, signal.SIGTERM)
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=grace)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    if leads_group:
+        with contextlib.suppress(OSError):
+            os.killpg(root.pid, signal.SIGKILL)
+    _, alive = psutil.wait_procs(alive, timeout=2)
+    return alive

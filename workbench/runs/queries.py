@@ -1,0 +1,178 @@
+"""Reading runs back: listings, the full `run show` document, liveness."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from workbench import paths
+from workbench.errors import NotFoundError
+from workbench.runs import process_tree
+from workbench.store import Store
+
+_LIST_SQL = """
+SELECT r.id, p.name AS project, r.status, r.trainer, r.exit_code, r.created_at,
+       r.started_at, r.ended_at, r.message
+FROM runs r JOIN projects p ON p.id = r.project_id
+"""
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def duration(row: dict[str, Any]) -> float | None:
+    if row["started_at"] is None:
+        return None
+    end = row["ended_at"] if row["ended_at"] is not None else time.time()
+    return round(end - row["started_at"], 3)
+
+
+def refresh_liveness(store: Store, run_id: int | None = None) -> int:
+    """Mark `lost` every running run whose owning process is gone.
+
+    The owner is matched by pid *and* create time, so a reused pid does not
+    keep a dead run alive. The update is conditional on the status still being
+    `running`, so a supervisor that finished between our read and our check
+    keeps its real outcome. Returns how many runs were marked.
+    """
+    sql = "SELECT id, project_id, supervisor_pid, supervisor_started_at FROM runs WHERE status = 'running'"
+    rows = store.rows(sql + (" AND id = ?" if run_id else ""), (run_id,) if run_id else ())
+    marked = 0
+    for row in rows:
+        if process_tree.find(row["supervisor_pid"], row["supervisor_started_at"]):
+            continue
+        now = time.time()
+        with store.write() as conn:
+            changed = conn.execute(
+                "UPDATE runs SET status = 'lost', ended_at = COALESCE(heartbeat_at, ?),"
+                " message = 'its supervisor stopped without recording an outcome'"
+                " WHERE id = ? AND status = 'running'",
+                (now, row["id"]),
+            ).rowcount
+            if changed:
+                store.add_event("run.lost", f"run {row['id']} lost", ts=now,
+                                project_id=row["project_id"], run_id=row["id"])
+        marked += changed
+    return marked
+
+
+def list_runs(store: Store, project: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    refresh_liveness(store)
+    where, args = ("WHERE p.name = ?", (project,)) if project else ("", ())
+    sql = f"{_LIST_SQL} {where} ORDER BY r.id DESC" + (f" LIMIT {int(limit)}" if limit else "")
+    rows = store.rows(sql, args)
+    ids = [r["id"] for r in rows]
+    metrics = _final_metrics(store, ids)
+    out = []
+    for row in rows:
+        out.append({
+            "id": row["id"], "project": row["project"], "status": row["status"],
+            "trainer": row["trainer"], "exit_code": row["exit_code"],
+            "created_at": iso(row["created_at"]), "started_at": iso(row["started_at"]),
+            "ended_at": iso(row["ended_at"]), "duration_s": duration(row),
+            "metrics": metrics.get(row["id"], {}),
+        })
+    return out
+
+
+def get_run(store: Store, run_id: int | str) -> dict[str, Any]:
+    try:
+        key = int(run_id)
+    except (TypeError, ValueError):
+        raise NotFoundError(f"run ids are numbers; got {run_id!r}") from None
+    row = store.row(_LIST_SQL.replace("SELECT", "SELECT r.*,", 1) + " WHERE r.id = ?", (key,))
+    if row is None:
+        raise NotFoundError(f"no run {key}; `workbench run list` shows the runs")
+    return row
+
+
+def show_run(store: Store, run_id: int | str) -> dict[str, Any]:
+    """The `run show --json` document."""
+    row = get_run(store, run_id)
+    if row["status"] == "running" and refresh_liveness(store, row["id"]):
+        row = get_run(store, run_id)
+    rid = row["id"]
+    params = {r["key"]: json.loads(r["value"]) for r in store.rows(
+        "SELECT key, value FROM params WHERE run_id = ? ORDER BY key", (rid,))}
+    artifacts = store.rows(
+        "SELECT name, sha256, size, kind FROM artifacts WHERE run_id = ? ORDER BY name", (rid,))
+    for artifact in artifacts:
+        artifact["path"] = str(paths.artifact_file(artifact["sha256"]))
+    return {
+        "id": rid,
+        "project": row["project"],
+        "status": row["status"],
+        "trainer": row["trainer"],
+        "exit_code": row["exit_code"],
+        "message": row["message"],
+        "params": params,
+        "metrics": _final_metrics(store, [rid]).get(rid, {}),
+        "resources": resources(store, row),
+        "artifacts": artifacts,
+        "created_at": iso(row["created_at"]),
+        "started_at": iso(row["started_at"]),
+        "ended_at": iso(row["ended_at"]),
+        "duration_s": duration(row),
+        "heartbeat_at": iso(row["heartbeat_at"]),
+        "pid": row["pid"],
+        "log": str(paths.run_log(rid)),
+    }
+
+
+def resources(store: Store, row: dict[str, Any]) -> dict[str, Any]:
+    agg = store.row(
+        """SELECT COUNT(*) AS samples, MAX(cpu_percent) AS cpu_percent_max,
+                  AVG(cpu_percent) AS cpu_percent_mean, MAX(rss_bytes) AS rss_bytes_max,
+                  MAX(num_threads) AS threads_max, MAX(num_procs) AS procs_max,
+                  MAX(read_bytes) AS read_bytes, MAX(write_bytes) AS write_bytes
+           FROM resource_samples WHERE run_id = ?""",
+        (row["id"],),
+    ) or {}
+    if agg.get("cpu_percent_mean") is not None:
+        agg["cpu_percent_mean"] = round(agg["cpu_percent_mean"], 2)
+    agg["cpu_time_s"] = row["cpu_time_s"]
+    agg["peak_process_rss_bytes"] = row["max_rss_bytes"]
+    agg["gpu"] = _gpu_summary(store, row["id"])
+    return agg
+
+
+def _gpu_summary(store: Store, run_id: int) -> list[dict[str, Any]] | None:
+    per_device: dict[int, dict[str, Any]] = {}
+    for (blob,) in store.conn.execute(
+        "SELECT gpu FROM resource_samples WHERE run_id = ? AND gpu IS NOT NULL", (run_id,)
+    ):
+        for reading in json.loads(blob):
+            device = per_device.setdefault(reading["index"], {
+                "index": reading["index"], "utilization_max": None, "memory_used_max": None,
+                "memory_total": reading.get("memory_total"), "process_memory_max": None,
+            })
+            for key, source in (("utilization_max", "utilization"),
+                                ("memory_used_max", "memory_used"),
+                                ("process_memory_max", "process_memory")):
+                value = reading.get(source)
+                if value is not None:
+                    device[key] = value if device[key] is None else max(device[key], value)
+    return [per_device[i] for i in sorted(per_device)] or None
+
+
+def _final_metrics(store: Store, run_ids: list[int]) -> dict[int, dict[str, float]]:
+    """Latest value of every metric key, per run."""
+    if not run_ids:
+        return {}
+    marks = ",".join("?" * len(run_ids))
+    out: dict[int, dict[str, float]] = {}
+    for run_id, key, value in store.conn.execute(
+        f"""SELECT run_id, key, value FROM (
+                SELECT run_id, key, value, ROW_NUMBER() OVER (
+                    PARTITION BY run_id, key ORDER BY ts DESC, rowid DESC) AS rn
+                FROM metrics WHERE run_id IN ({marks}))
+            WHERE rn = 1 ORDER BY key""",
+        run_ids,
+    ):
+        out.setdefault(run_id, {})[key] = value
+    return out

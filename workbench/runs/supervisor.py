@@ -1,0 +1,196 @@
+"""The detached process that owns one run: `python -m workbench.runs.supervisor RUN_ID`.
+
+It starts the trainer, samples its process tree, writes heartbeats, and
+records how the run ended. It runs in its own session with stdin from
+/dev/null, so it outlives the terminal (and SSH session) that launched it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from workbench import paths
+from workbench.config import load_config
+from workbench.errors import WorkbenchError
+from workbench.runs import process_tree
+from workbench.runs.sampler import Sample, TreeSampler
+from workbench.settings import load_settings
+from workbench.store import Store, open_store
+
+_SAMPLE_SQL = """
+INSERT INTO resource_samples (run_id, ts, cpu_percent, rss_bytes, num_threads, num_procs,
+    read_bytes, write_bytes, sys_cpu_percent, sys_mem_percent, sys_mem_used, gpu)
+VALUES (:run_id, :ts, :cpu_percent, :rss_bytes, :num_threads, :num_procs,
+    :read_bytes, :write_bytes, :sys_cpu_percent, :sys_mem_percent, :sys_mem_used, :gpu)
+"""
+
+
+def trainer_command(trainer: str, script: Path | None) -> list[str]:
+    if trainer == "script":
+        return [sys.executable, "-u", str(script)]
+    return [sys.executable, "-u", "-m", "workbench.trainers"]
+
+
+class Supervisor:
+    def __init__(self, store: Store, run_id: int) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.settings = load_settings()
+        self.wake = threading.Event()  # set on trainer exit or on a stop request
+        self.stop_requested = False
+
+    def run(self) -> int:
+        run = self.store.row(
+            "SELECT r.*, p.path AS project_path, p.name AS project FROM runs r"
+            " JOIN projects p ON p.id = r.project_id WHERE r.id = ?",
+            (self.run_id,),
+        )
+        if run is None:
+            print(f"run {self.run_id} is not in the store", file=sys.stderr)
+            return 2
+        log_path = paths.run_log(self.run_id)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab", buffering=0) as log:
+            try:
+                config = load_config(Path(run["project_path"]))
+            except WorkbenchError as exc:
+                log.write(f"workbench: cannot start: {exc.message}\n".encode())
+                self._finish(status="failed", exit_code=None, message=exc.message)
+                return 1
+            return self._supervise(run, config, log)
+
+    def _supervise(self, run: dict[str, Any], config: Any, log: Any) -> int:
+        params = {row["key"]: json.loads(row["value"]) for row in self.store.rows(
+            "SELECT key, value FROM params WHERE run_id = ?", (self.run_id,))}
+        env = dict(os.environ)
+        env.update(
+            WORKBENCH_RUN_ID=str(self.run_id),
+            WORKBENCH_HOME=str(paths.home()),
+            WORKBENCH_PROJECT_DIR=str(config.root),
+            WORKBENCH_PARAMS=json.dumps(params),
+            PYTHONUNBUFFERED="1",
+        )
+        command = trainer_command(config.trainer, config.script)
+        try:
+            # Its own process group, so a stop reaches descendants that were
+            # re-parented after their parent exited.
+            trainer = subprocess.Popen(
+                command, cwd=config.root, env=env, stdin=subprocess.DEVNULL,
+                stdout=log, stderr=subprocess.STDOUT, process_group=0,
+            )
+        except OSError as exc:
+            log.write(f"workbench: cannot start {command[0]}: {exc}\n".encode())
+            self._finish(status="failed", exit_code=None, message=str(exc))
+            return 1
+        proc = process_tree.find(trainer.pid, None)
+        now = time.time()
+        with self.store.write() as conn:
+            conn.execute(
+                "UPDATE runs SET pid = ?, pid_started_at = ?, started_at = ?, heartbeat_at = ?"
+                " WHERE id = ?",
+                (trainer.pid, proc.create_time() if proc else None, now, now, self.run_id),
+            )
+        threading.Thread(target=self._wait_for, args=(trainer,), daemon=True).start()
+        self._sample_until_exit(trainer)
+        if self.stop_requested and trainer.poll() is None and proc is not None:
+            process_tree.terminate(proc, self.settings.stop_grace)
+        code = trainer.wait()
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if self.stop_requested:
+            status, message = "stopped", "stopped on request"
+        elif code == 0:
+            status, message = "succeeded", None
+        else:
+            status = "failed"
+            message = (
+                f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+            )
+        self._finish(
+            status=status, exit_code=code, message=message,
+            cpu_time_s=usage.ru_utime + usage.ru_stime, max_rss_bytes=usage.ru_maxrss * 1024,
+        )
+        return 0
+
+    def _wait_for(self, trainer: subprocess.Popen) -> None:
+        trainer.wait()
+        self.wake.set()
+
+    def _sample_until_exit(self, trainer: subprocess.Popen) -> None:
+        sampler = TreeSampler(trainer.pid)
+        interval = self.settings.sample_interval
+        # The first reading comes early so that short runs still get one.
+        self.wake.wait(min(0.25, interval))
+        while trainer.poll() is None and not self.stop_requested:
+            self._record(sampler.sample())
+            self.wake.wait(interval)
+        sampler.gpu.close()
+
+    def _record(self, sample: Sample) -> None:
+        row = sample.as_row()
+        row["run_id"] = self.run_id
+        row["gpu"] = json.dumps(row["gpu"]) if row["gpu"] is not None else None
+        with self.store.write() as conn:
+            conn.execute(_SAMPLE_SQL, row)
+            conn.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (sample.ts, self.run_id))
+
+    def request_stop(self, *_: object) -> None:
+        self.stop_requested = True
+        self.wake.set()
+
+    def _finish(self, *, status: str, exit_code: int | None, message: str | None,
+                cpu_time_s: float | None = None, max_rss_bytes: int | None = None) -> None:
+        now = time.time()
+        with self.store.write() as conn:
+            conn.execute(
+                "UPDATE runs SET status = ?, exit_code = ?, message = ?, ended_at = ?,"
+                " heartbeat_at = ?, cpu_time_s = ?, max_rss_bytes = ?,"
+                " started_at = COALESCE(started_at, ?) WHERE id = ?",
+                (status, exit_code, message, now, now, cpu_time_s, max_rss_bytes, now, self.run_id),
+            )
+            project_id = self.store.scalar("SELECT project_id FROM runs WHERE id = ?", (self.run_id,))
+            self.store.add_event(
+                f"run.{status}", f"run {self.run_id} {status}" + (f": {message}" if message else ""),
+                ts=now, project_id=project_id, run_id=self.run_id,
+                data={"exit_code": exit_code},
+            )
+
+
+def main(argv: list[str]) -> int:
+    run_id = int(argv[0])
+    store = open_store(migrate=False)
+    supervisor = Supervisor(store, run_id)
+    signal.signal(signal.SIGTERM, supervisor.request_stop)
+    signal.signal(signal.SIGINT, supervisor.request_stop)
+    # A hang-up of the terminal that started us is not a reason to stop.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    me = psutil.Process()
+    now = time.time()
+    with store.write() as conn:
+        conn.execute(
+            "UPDATE runs SET status = 'running', supervisor_pid = ?, supervisor_started_at = ?,"
+            " heartbeat_at = ? WHERE id = ? AND status = 'queued'",
+            (me.pid, me.create_time(), now, run_id),
+        )
+        if conn.execute("SELECT changes()").fetchone()[0] == 0:
+            return 2  # someone else owns it, or it was stopped while queued
+    try:
+        return supervisor.run()
+    except BaseException as exc:
+        # Never leave the run marked running behind us.
+        supervisor._finish(status="failed", exit_code=None, message=f"supervisor error: {exc!r}")
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

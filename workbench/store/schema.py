@@ -1,0 +1,106 @@
+"""The schema, as numbered steps. Kept free of heavy imports so that every
+process can check the store's version cheaply; `migrations.py` applies them.
+
+Tables still to come attach to these without changing them: datasets and
+dataset versions (linked to runs through a `run_datasets` table), models,
+model versions and aliases (a version points at the run that produced it and
+at its artifact), validation/drift reports (per dataset version). The events
+table doubles as the watcher's durable queue by adding a state column.
+"""
+
+from __future__ import annotations
+
+SCHEMA_V1 = """
+CREATE TABLE projects (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    path        TEXT NOT NULL UNIQUE,
+    created_at  REAL NOT NULL
+);
+
+CREATE TABLE runs (
+    id                     INTEGER PRIMARY KEY,
+    project_id             INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    parent_id              INTEGER REFERENCES runs(id),
+    status                 TEXT NOT NULL CHECK (status IN
+                               ('queued','running','succeeded','failed','stopped','lost')),
+    trainer                TEXT NOT NULL,
+    priority               INTEGER NOT NULL DEFAULT 0,
+    created_at             REAL NOT NULL,
+    started_at             REAL,
+    ended_at               REAL,
+    exit_code              INTEGER,
+    supervisor_pid         INTEGER,
+    supervisor_started_at  REAL,
+    pid                    INTEGER,
+    pid_started_at         REAL,
+    heartbeat_at           REAL,
+    stop_requested_at      REAL,
+    cpu_time_s             REAL,     -- user+system CPU of the whole tree, from rusage
+    max_rss_bytes          INTEGER,  -- peak RSS of the largest process, from rusage
+    message                TEXT,
+    environment            TEXT
+);
+CREATE INDEX runs_project ON runs(project_id, id);
+CREATE INDEX runs_status ON runs(status);
+
+CREATE TABLE params (
+    run_id  INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    key     TEXT NOT NULL,
+    value   TEXT NOT NULL,            -- JSON
+    PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+
+CREATE TABLE metrics (
+    run_id  INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    key     TEXT NOT NULL,
+    step    INTEGER,
+    ts      REAL NOT NULL,
+    value   REAL
+);
+CREATE INDEX metrics_run_key ON metrics(run_id, key, step);
+
+CREATE TABLE resource_samples (
+    run_id           INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    ts               REAL NOT NULL,
+    cpu_percent      REAL,
+    rss_bytes        INTEGER,
+    num_threads      INTEGER,
+    num_procs        INTEGER,
+    read_bytes       INTEGER,
+    write_bytes      INTEGER,
+    sys_cpu_percent  REAL,
+    sys_mem_percent  REAL,
+    sys_mem_used     INTEGER,
+    gpu              TEXT              -- JSON list, one object per device; NULL without NVML
+);
+CREATE INDEX resource_samples_run ON resource_samples(run_id, ts);
+
+CREATE TABLE artifacts (
+    id          INTEGER PRIMARY KEY,
+    run_id      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    name        TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    kind        TEXT,
+    created_at  REAL NOT NULL,
+    UNIQUE (run_id, name)
+);
+
+CREATE TABLE events (
+    id          INTEGER PRIMARY KEY,
+    ts          REAL NOT NULL,
+    kind        TEXT NOT NULL,
+    project_id  INTEGER REFERENCES projects(id) ON DELETE CASCADE,
+    run_id      INTEGER REFERENCES runs(id) ON DELETE CASCADE,
+    message     TEXT NOT NULL,
+    data        TEXT                 -- JSON
+);
+CREATE INDEX events_ts ON events(ts);
+"""
+
+
+# name -> SQL script; applied in this order, each once, each in a transaction.
+STEPS: dict[str, str] = {
+    "m001_initial": SCHEMA_V1,
+}

@@ -1,0 +1,82 @@
+"""Entry point of a built-in trainer process, started by the run's supervisor."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from workbench import paths
+from workbench.errors import WorkbenchError
+
+
+def train() -> None:
+    import workbench as wb
+    from workbench.config import load_config
+    from workbench.trainers.metrics import classification_metrics, regression_metrics
+    from workbench.trainers.tabular import feature_schema, load_training_table
+
+    config = load_config(wb.project_dir())
+    params = wb.params()
+    started = time.time()
+    table = load_training_table(config)
+    print(f"{config.train_file.name}: {len(table.features)} rows, "
+          f"{len(table.numeric)} numeric and {len(table.categorical)} categorical features, "
+          f"task {table.task}", flush=True)
+    trainer = _make_trainer(config, table, params)
+    x_train, x_test, y_train, y_test = _split(table, config.test_size, config.seed)
+    wb.log_params({"_task": table.task, "_rows_train": len(x_train), "_rows_test": len(x_test)})
+
+    curves = trainer.fit(x_train, y_train, x_test, y_test)
+    for key, values in curves.items():
+        for step, value in enumerate(values, start=1):
+            wb.log_metric(key, value, step=step)
+    pred, proba = trainer.predict(x_test)
+    if table.task == "classification":
+        scores = classification_metrics(y_test, pred, proba, trainer.classes)
+    else:
+        scores = regression_metrics(y_test, pred)
+    wb.log_metrics(scores)
+    print("hold-out: " + ", ".join(f"{k}={v:.4f}" for k, v in scores.items()), flush=True)
+
+    outputs = paths.run_dir(wb.active_run().id) / "outputs"
+    outputs.mkdir(parents=True, exist_ok=True)
+    model_file = trainer.save(outputs)
+    schema_file = outputs / "feature_schema.json"
+    schema = feature_schema(table, trainer.classes)
+    schema["framework"] = trainer.framework
+    schema["model_file"] = model_file.name
+    schema_file.write_text(json.dumps(schema, indent=2, default=str))
+    wb.log_artifact(model_file, kind="model")
+    wb.log_artifact(schema_file, kind="schema")
+    print(f"saved {model_file.name} in {time.time() - started:.1f}s", flush=True)
+
+
+def _make_trainer(config, table, params):
+    if config.trainer == "lightgbm":
+        from workbench.trainers.lightgbm_trainer import LightGBMTrainer
+
+        return LightGBMTrainer(table, params, config.seed)
+    from workbench.trainers.sklearn_trainer import SklearnTrainer
+
+    return SklearnTrainer(table, params, config.seed, config.sklearn_estimator)
+
+
+def _split(table, test_size: float, seed: int):
+    from sklearn.model_selection import train_test_split
+
+    stratify = None
+    if table.task == "classification":
+        counts = table.target.value_counts()
+        if counts.min() >= 2 and len(counts) <= test_size * len(table.target):
+            stratify = table.target
+    return train_test_split(table.features, table.target, test_size=test_size,
+                            random_state=seed, stratify=stratify)
+
+
+if __name__ == "__main__":
+    try:
+        train()
+    except WorkbenchError as exc:
+        print(f"workbench: {exc.message}", file=sys.stderr)
+        sys.exit(2)

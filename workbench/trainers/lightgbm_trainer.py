@@ -1,0 +1,68 @@
+"""LightGBM with native categoricals, saved as LightGBM's text model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.trainers.tabular import Table
+
+MODEL_FILE = "model.txt"
+
+
+class LightGBMTrainer:
+    framework = "lightgbm"
+
+    def __init__(self, table: Table, params: dict[str, Any], seed: int) -> None:
+        self.table = table
+        self.params = {"verbose": -1, "random_state": seed, **params}
+        self.categories = {
+            c: sorted(table.features[c].dropna().unique().tolist()) for c in table.categorical
+        }
+        self.classes: list[Any] | None = None
+        self.model: Any = None
+
+    def prepare(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Categorical columns with the training categories, in a fixed order,
+        so the codes LightGBM sees at predict time match training."""
+        out = features.copy()
+        for column, categories in self.categories.items():
+            out[column] = pd.Categorical(out[column], categories=categories)
+        return out
+
+    def fit(self, x_train: pd.DataFrame, y_train: pd.Series,
+            x_valid: pd.DataFrame, y_valid: pd.Series) -> dict[str, list[float]]:
+        import lightgbm
+
+        if self.table.task == "classification":
+            self.classes = sorted(pd.unique(y_train).tolist())
+            index = {c: i for i, c in enumerate(self.classes)}
+            y_train = y_train.map(index)
+            y_valid = y_valid.map(index).fillna(-1)
+            keep = y_valid >= 0  # labels unseen in training cannot be scored by the booster
+            x_valid, y_valid = x_valid[keep], y_valid[keep].astype(int)
+            self.model = lightgbm.LGBMClassifier(**self.params)
+        else:
+            self.model = lightgbm.LGBMRegressor(**self.params)
+        self.model.fit(
+            self.prepare(x_train), y_train,
+            eval_set=[(self.prepare(x_valid), y_valid)],
+            categorical_feature=self.table.categorical or "auto",
+        )
+        return {f"valid_{name}": values
+                for name, values in self.model.evals_result_.get("valid_0", {}).items()}
+
+    def predict(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        prepared = self.prepare(features)
+        if self.classes is None:
+            return self.model.predict(prepared), None
+        proba = self.model.predict_proba(prepared)
+        return np.asarray(self.classes, dtype=object)[proba.argmax(axis=1)], proba
+
+    def save(self, folder: Path) -> Path:
+        path = folder / MODEL_FILE
+        self.model.booster_.save_model(str(path))
+        return path

@@ -1,0 +1,85 @@
+"""Any scikit-learn estimator behind an imputing, encoding Pipeline, saved with skops."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.errors import UsageError
+from workbench.trainers.tabular import Table
+
+MODEL_FILE = "model.skops"
+
+
+def load_estimator_class(dotted: str) -> type:
+    module_name, _, class_name = dotted.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise UsageError(f"cannot import the estimator {dotted!r}: {exc}") from exc
+    if not (isinstance(cls, type) and hasattr(cls, "fit") and hasattr(cls, "get_params")):
+        raise UsageError(f"{dotted!r} is not a scikit-learn estimator class")
+    return cls
+
+
+class SklearnTrainer:
+    framework = "sklearn"
+
+    def __init__(self, table: Table, params: dict[str, Any], seed: int, estimator: str) -> None:
+        cls = load_estimator_class(estimator)
+        if "random_state" in cls().get_params() and "random_state" not in params:
+            params = {**params, "random_state": seed}
+        try:
+            self.estimator = cls(**params)
+        except TypeError as exc:
+            raise UsageError(f"bad [train].params for {estimator}: {exc}") from exc
+        self.table = table
+        self.model: Any = None
+        self.classes: list[Any] | None = None
+
+    def _pipeline(self) -> Any:
+        from sklearn.compose import ColumnTransformer
+        from sklearn.impute import SimpleImputer
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import OneHotEncoder
+
+        encode = Pipeline([
+            ("impute", SimpleImputer(strategy="most_frequent")),
+            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+        ])
+        columns = ColumnTransformer(
+            [("numeric", SimpleImputer(strategy="median", keep_empty_features=True),
+              self.table.numeric),
+             ("categorical", encode, self.table.categorical)],
+            remainder="drop",
+        )
+        return Pipeline([("preprocess", columns), ("model", self.estimator)])
+
+    def fit(self, x_train: pd.DataFrame, y_train: pd.Series,
+            x_valid: pd.DataFrame, y_valid: pd.Series) -> dict[str, list[float]]:
+        self.model = self._pipeline()
+        self.model.fit(x_train, y_train)
+        if self.table.task == "classification":
+            self.classes = list(self.model.classes_)
+        return {}
+
+    def predict(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        pred = self.model.predict(features)
+        proba = None
+        if self.classes is not None and hasattr(self.model, "predict_proba"):
+            try:
+                proba = self.model.predict_proba(features)
+            except AttributeError:  # e.g. SVC without probability=True
+                proba = None
+        return pred, proba
+
+    def save(self, folder: Path) -> Path:
+        import skops.io
+
+        path = folder / MODEL_FILE
+        skops.io.dump(self.model, path)
+        return path
