@@ -22,7 +22,8 @@ def print_json(document: Any) -> None:
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    table = Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False)
+    table = Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False,
+                  show_header=any(columns))
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:

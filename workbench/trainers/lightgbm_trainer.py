@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +48,14 @@ class LightGBMTrainer:
             self.model = lightgbm.LGBMClassifier(**self.params)
         else:
             self.model = lightgbm.LGBMRegressor(**self.params)
-        self.model.fit(
-            self.prepare(x_train), y_train,
-            eval_set=[(self.prepare(x_valid), y_valid)],
-            categorical_feature=self.table.categorical or "auto",
-        )
+        valid = (self.prepare(x_valid), y_valid)
+        # LightGBM 4.7 renamed eval_set to eval_X/eval_y; support both.
+        if "eval_X" in inspect.signature(self.model.fit).parameters:
+            evaluation = {"eval_X": (valid[0],), "eval_y": (valid[1],)}
+        else:
+            evaluation = {"eval_set": [valid]}
+        self.model.fit(self.prepare(x_train), y_train,
+                       categorical_feature=self.table.categorical or "auto", **evaluation)
         return {f"valid_{name}": values
                 for name, values in self.model.evals_result_.get("valid_0", {}).items()}
 
