@@ -52,7 +52,11 @@ def start(ctx: click.Context, project: str, overrides: tuple[str, ...], wait: bo
         return
     if not as_json:
         note(f"run {run_id} started; waiting for it to finish (Ctrl-C detaches, the run goes on)")
-    status = wait_for(store, run_id, supervisor)
+    try:
+        status = wait_for(store, run_id, supervisor)
+    except KeyboardInterrupt:
+        note(f"detached from run {run_id}; it goes on (`workbench run logs {run_id} --follow`)")
+        sys.exit(130)
     info = show_run(store, run_id)
     if as_json:
         print_json(info)

@@ -58,13 +58,28 @@ def start_run(store: Store, project: str, overrides: dict[str, Any]) -> tuple[in
 def wait_for(store: Store, run_id: int, supervisor: subprocess.Popen | None = None,
              poll: float = 0.2) -> str:
     """Block until the run reaches a terminal status; returns it."""
+    from workbench.runs.queries import refresh_liveness
+
     if supervisor is not None:
         supervisor.wait()
     while True:
         status = store.scalar("SELECT status FROM runs WHERE id = ?", (run_id,))
         if status in TERMINAL:
             return status
-        from workbench.runs.queries import refresh_liveness
-
+        if status == "queued" and supervisor is not None:
+            # Our supervisor exited without taking the run: record why, never hang.
+            _fail_unstarted(store, run_id, supervisor.returncode)
+            continue
         refresh_liveness(store, run_id)
         time.sleep(poll)
+
+
+def _fail_unstarted(store: Store, run_id: int, code: int | None) -> None:
+    log = paths.run_dir(run_id) / "supervisor.log"
+    detail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
+    message = f"the supervisor exited ({code}) before starting the run" + (
+        f": {detail[0]}" if detail else "")
+    with store.write() as conn:
+        conn.execute(
+            "UPDATE runs SET status = 'failed', ended_at = ?, message = ? WHERE id = ? AND status = 'queued'",
+            (time.time(), message, run_id))
