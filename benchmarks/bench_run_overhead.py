@@ -59,8 +59,8 @@ def measure(repeat: int, warmup: int, log) -> dict:
     with sandbox("") as box:
         direct = [sys.executable, str(box.project_dir / "train.py")]
         supervised = [*box.cli, "run", "start", box.project, "--wait"]
-        log(f"(a) {' '.join(Path(c).name if i == 0 else c for i, c in enumerate(direct))}")
-        log(f"(b) {' '.join(Path(c).name if i == 0 else c for i, c in enumerate(supervised))}")
+        log("(a) python train.py  (the empty script, run directly)")
+        log(f"(b) {' '.join([Path(supervised[0]).name, *supervised[1:]])}")
         direct_s: list[float] = []
         supervised_s: list[float] = []
         phases: dict[str, list[float]] = {p: [] for p in PHASES}
@@ -117,11 +117,11 @@ def report(r: dict) -> str:
     ms = lambda s: f"{s * 1000:7.0f} ms"  # noqa: E731
     lines = [
         f"run start overhead ({r['repeat']} runs each, {r['warmup']} warm-up, CLI: {r['cli']})",
-        f"{'':38} {'median':>10} {'p90':>10}",
-        f"{'(a) python train.py':38} {ms(r['direct_s']['median'])} {ms(r['direct_s']['p90'])}",
-        f"{'(b) workbench run start --wait':38} {ms(r['run_start_wait_s']['median'])}"
+        f"{'':42} {'median':>10} {'p90':>10}",
+        f"{'(a) python train.py':42} {ms(r['direct_s']['median'])} {ms(r['direct_s']['p90'])}",
+        f"{'(b) workbench run start --wait':42} {ms(r['run_start_wait_s']['median'])}"
         f" {ms(r['run_start_wait_s']['p90'])}",
-        f"{'overhead (b - a)':38} {ms(r['overhead_s'])} {ms(r['overhead_p90_s'])}",
+        f"{'overhead (b - a)':42} {ms(r['overhead_s'])} {ms(r['overhead_p90_s'])}",
         "",
         "where (b) goes (medians):",
     ]
@@ -133,10 +133,10 @@ def report(r: dict) -> str:
         "finish_to_exit": "run ended -> CLI exited",
     }
     for key, label in labels.items():
-        lines.append(f"  {label:36} {ms(bd[key])}")
+        lines.append(f"  {label:40} {ms(bd[key])}")
     lines += [
-        f"  {'workbench --version (bare CLI)':36} {ms(r['cli_version_s']['median'])}",
-        f"  {'import workbench.runs.supervisor':36} {ms(r['supervisor_import_s']['median'])}",
+        f"  {'workbench --version (bare CLI)':40} {ms(r['cli_version_s']['median'])}",
+        f"  {'import workbench.runs.supervisor':40} {ms(r['supervisor_import_s']['median'])}",
         "",
         f"target: overhead <= {r['target_s']:.1f} s -> "
         + ("target met" if r["target_met"] else "target missed"),

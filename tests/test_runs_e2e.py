@@ -99,7 +99,7 @@ def test_script_project_logs_epochs_and_sees_overrides(cli, tmp_path):
     assert info["metrics"]["accuracy"] == 0.5
     with sqlite3.connect(Path(os.environ["WORKBENCH_HOME"]) / "workbench.db") as db:
         steps = [r[0] for r in db.execute(
-            "SELECT step FROM metrics WHERE run_id = ? AND key = 'loss' ORDER BY step", (run_id,))]
+            "SELECT step FROM metric_points WHERE run_id = ? AND key = 'loss' ORDER BY idx", (run_id,))]
     assert steps == [0, 1, 2, 3, 4]
     assert "params {'epochs': 5}" in cli("run", "logs", run_id, check=True).stdout
 

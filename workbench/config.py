@@ -119,7 +119,8 @@ def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
     if data["target"] not in columns:
         raise ConfigError(
             file, "data.target",
-            f"column {data['target']!r} is not in {data['train']} (columns: {', '.join(columns)})",
+            f"column {data['target']!r} is not in {data['train']} "
+            f"(columns: {', '.join(repr(c) for c in columns)})",
         )
     watch = data.get("watch", [])
     if not all(isinstance(w, str) for w in watch):
@@ -226,7 +227,7 @@ def read_columns(data_file: Path, config_file: Path) -> list[str]:
         raise ConfigError(config_file, "data.train", f"cannot read the header of {data_file}: {exc}") from exc
     if not header:
         raise ConfigError(config_file, "data.train", f"{data_file} is empty")
-    return [h.strip() for h in header]
+    return header  # exactly as pandas will name the columns
 
 
 def parse_overrides(pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:

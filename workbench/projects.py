@@ -106,7 +106,7 @@ def best_run(store: Store, project_id: int, config: ProjectConfig) -> dict[str, 
     order = "ASC" if lower_is_better else "DESC"
     return store.row(
         f"""SELECT r.id AS run, m.value AS value, ? AS metric FROM runs r
-            JOIN metrics m ON m.run_id = r.id AND m.key = ? AND m.step IS NULL
+            JOIN metric_series m ON m.run_id = r.id AND m.key = ?
             WHERE r.project_id = ? AND r.status = 'succeeded' AND m.value IS NOT NULL
             ORDER BY m.value {order} LIMIT 1""",
         (config.metric, config.metric, project_id),

@@ -14,7 +14,6 @@ import atexit
 import contextlib
 import hashlib
 import json
-import math
 import os
 import signal
 import tempfile
@@ -41,7 +40,8 @@ class ActiveRun:
         self.params = params
         self.project_dir = project_dir
         self._store = open_store(migrate=False)
-        self._metrics: list[tuple[int, str, int | None, float, float | None]] = []
+        self._metrics: dict[str, list[tuple[int | None, float, float | None]]] = {}
+        self._pending = 0  # points in self._metrics
         self._params: dict[str, str] = {}
         self._artifacts: list[tuple] = []
         self._lock = threading.Lock()  # guards the buffers
@@ -52,18 +52,29 @@ class ActiveRun:
         self._thread.start()
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
-        point = (self.id, str(key), None if step is None else int(step), time.time(), _number(key, value))
+        point = (None if step is None else int(step), time.time(), _number(key, value))
         with self._lock:
-            self._metrics.append(point)
-            if len(self._metrics) >= FLUSH_AT_POINTS:
+            series = self._metrics.get(key)
+            if series is None:
+                series = self._metrics[str(key)] = []
+            series.append(point)
+            self._pending += 1
+            if self._pending >= FLUSH_AT_POINTS:
                 self._wake.set()
 
     def log_metrics(self, values: Mapping[str, float], step: int | None = None) -> None:
         now = time.time()
         step = None if step is None else int(step)
-        points = [(self.id, str(k), step, now, _number(k, v)) for k, v in values.items()]
+        points = [(k, (step, now, _number(k, v))) for k, v in values.items()]
         with self._lock:
-            self._metrics.extend(points)
+            for key, point in points:
+                series = self._metrics.get(key)
+                if series is None:
+                    series = self._metrics[str(key)] = []
+                series.append(point)
+            self._pending += len(points)
+            if self._pending >= FLUSH_AT_POINTS:
+                self._wake.set()
 
     def log_params(self, values: Mapping[str, Any]) -> None:
         encoded = {str(k): json.dumps(v, default=str) for k, v in values.items()}
@@ -83,22 +94,35 @@ class ActiveRun:
 
     def flush(self) -> None:
         """Write everything buffered so far; durable once this returns."""
+        from workbench.store.metrics import append_points
+
         with self._write_lock:
             with self._lock:
-                metrics, self._metrics = self._metrics, []
+                metrics, self._metrics = self._metrics, {}
+                pending, self._pending = self._pending, 0
                 params, self._params = self._params, {}
                 artifacts, self._artifacts = self._artifacts, []
             if not (metrics or params or artifacts):
                 return
-            with self._store.write() as conn:
-                conn.executemany(
-                    "INSERT INTO metrics (run_id, key, step, ts, value) VALUES (?, ?, ?, ?, ?)", metrics)
-                conn.executemany(
-                    "INSERT OR REPLACE INTO params (run_id, key, value) VALUES (?, ?, ?)",
-                    [(self.id, k, v) for k, v in params.items()])
-                conn.executemany(
-                    "INSERT OR REPLACE INTO artifacts (run_id, name, sha256, size, kind, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)", artifacts)
+            try:
+                with self._store.write() as conn:
+                    append_points(conn, self.id, metrics)
+                    conn.executemany(
+                        "INSERT OR REPLACE INTO params (run_id, key, value) VALUES (?, ?, ?)",
+                        [(self.id, k, v) for k, v in params.items()])
+                    conn.executemany(
+                        "INSERT OR REPLACE INTO artifacts (run_id, name, sha256, size, kind,"
+                        " created_at) VALUES (?, ?, ?, ?, ?, ?)", artifacts)
+            except BaseException:
+                # Nothing was written: put it all back, ahead of newer points.
+                with self._lock:
+                    for key, newer in self._metrics.items():
+                        metrics.setdefault(key, []).extend(newer)
+                    self._metrics = metrics
+                    self._pending += pending
+                    self._params = {**params, **self._params}
+                    self._artifacts[:0] = artifacts
+                raise
 
     def _flush_loop(self) -> None:
         while not self._closed.is_set():
@@ -124,7 +148,7 @@ def _number(key: str, value: Any) -> float | None:
         number = float(value)
     except (TypeError, ValueError):
         raise UsageError(f"metric {key!r} must be a number, got {value!r}") from None
-    return None if math.isnan(number) else number
+    return None if number != number else number  # NaN is stored as NULL
 
 
 def _store_blob(source: Path) -> tuple[str, int]:

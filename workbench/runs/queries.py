@@ -11,6 +11,7 @@ from workbench import paths
 from workbench.errors import NotFoundError
 from workbench.runs import process_tree
 from workbench.store import Store
+from workbench.store.metrics import latest_values
 
 _LIST_SQL = """
 SELECT r.id, p.name AS project, r.status, r.trainer, r.exit_code, r.created_at,
@@ -160,19 +161,6 @@ def _gpu_summary(store: Store, run_id: int) -> list[dict[str, Any]] | None:
     return [per_device[i] for i in sorted(per_device)] or None
 
 
-def _final_metrics(store: Store, run_ids: list[int]) -> dict[int, dict[str, float]]:
+def _final_metrics(store: Store, run_ids: list[int]) -> dict[int, dict[str, float | None]]:
     """Latest value of every metric key, per run."""
-    if not run_ids:
-        return {}
-    marks = ",".join("?" * len(run_ids))
-    out: dict[int, dict[str, float]] = {}
-    for run_id, key, value in store.conn.execute(
-        f"""SELECT run_id, key, value FROM (
-                SELECT run_id, key, value, ROW_NUMBER() OVER (
-                    PARTITION BY run_id, key ORDER BY ts DESC, rowid DESC) AS rn
-                FROM metrics WHERE run_id IN ({marks}))
-            WHERE rn = 1 ORDER BY key""",
-        run_ids,
-    ):
-        out.setdefault(run_id, {})[key] = value
-    return out
+    return latest_values(store.conn, run_ids)

@@ -36,13 +36,15 @@ CREATE TABLE runs (
     pid_started_at         REAL,
     heartbeat_at           REAL,
     stop_requested_at      REAL,
+    dispatched_at          REAL,     -- when a supervisor was spawned for a queued run
+    hostname               TEXT,     -- where the supervisor runs
     cpu_time_s             REAL,     -- user+system CPU of the whole tree, from rusage
     max_rss_bytes          INTEGER,  -- peak RSS of the largest process, from rusage
     message                TEXT,
     environment            TEXT
 );
 CREATE INDEX runs_project ON runs(project_id, id);
-CREATE INDEX runs_status ON runs(status);
+CREATE INDEX runs_status ON runs(status, priority DESC, id);
 
 CREATE TABLE params (
     run_id  INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -51,14 +53,61 @@ CREATE TABLE params (
     PRIMARY KEY (run_id, key)
 ) WITHOUT ROWID;
 
-CREATE TABLE metrics (
+-- One row per metric series (run, key): how many points, the latest one and
+-- the range, kept current by every flush, so "latest value per key" never
+-- scans the points.
+CREATE TABLE metric_series (
+    id      INTEGER PRIMARY KEY,
     run_id  INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
     key     TEXT NOT NULL,
+    count   INTEGER NOT NULL,
     step    INTEGER,
     ts      REAL NOT NULL,
-    value   REAL
+    value   REAL,
+    min     REAL,
+    max     REAL,
+    UNIQUE (run_id, key)
 );
-CREATE INDEX metrics_run_key ON metrics(run_id, key, step);
+
+-- The points, clustered by series so that appending and reading a series are
+-- both sequential; idx numbers the points of a series from 0. (No foreign key:
+-- a check per inserted point costs more than the trigger below.)
+CREATE TABLE metrics (
+    series_id  INTEGER NOT NULL,
+    idx        INTEGER NOT NULL,
+    step       INTEGER,
+    ts         REAL NOT NULL,
+    value      REAL,
+    PRIMARY KEY (series_id, idx)
+) WITHOUT ROWID;
+
+-- Min/max/mean buckets of `size` points of each series, also kept by every
+-- flush: a 1M-point series is plotted from thousands of rows, not a million.
+CREATE TABLE metric_buckets (
+    series_id   INTEGER NOT NULL,
+    size        INTEGER NOT NULL,
+    bucket      INTEGER NOT NULL,
+    count       INTEGER NOT NULL,
+    first_step  INTEGER,
+    last_step   INTEGER,
+    last_ts     REAL NOT NULL,
+    min         REAL,
+    max         REAL,
+    sum         REAL NOT NULL,
+    valued      INTEGER NOT NULL,   -- points with a value (not NaN), for the mean
+    last        REAL,
+    PRIMARY KEY (series_id, size, bucket)
+) WITHOUT ROWID;
+
+CREATE TRIGGER metric_series_deleted AFTER DELETE ON metric_series BEGIN
+    DELETE FROM metrics WHERE series_id = old.id;
+    DELETE FROM metric_buckets WHERE series_id = old.id;
+END;
+
+-- Points with their run and key, for reading the store by hand.
+CREATE VIEW metric_points AS
+    SELECT s.run_id, s.key, m.idx, m.step, m.ts, m.value
+    FROM metrics m JOIN metric_series s ON s.id = m.series_id;
 
 CREATE TABLE resource_samples (
     run_id           INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,

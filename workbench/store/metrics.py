@@ -1,0 +1,157 @@
+"""Writing metric points and reading them back, fast for long series.
+
+Every append keeps two summaries current in the same transaction: the latest
+point and range of each series (`metric_series`), and min/max/mean buckets of
+BUCKET_SIZES points (`metric_buckets`). Reading the latest values never scans
+points, and a million-point series is downsampled from about sixteen thousand
+bucket rows at most.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import repeat
+from typing import Any
+
+BUCKET_SIZES = (64, 1024, 16384, 262144)
+READ_LIMIT = 16384  # rows read at most to build one plotted series
+
+# A buffered point of one series: (step, ts, value); value None stands for NaN.
+Point = tuple[int | None, float, float | None]
+
+_UPSERT_SERIES = """
+UPDATE metric_series SET count = ?, step = ?, ts = ?, value = ?,
+    min = COALESCE(MIN(min, ?), min, ?), max = COALESCE(MAX(max, ?), max, ?)
+WHERE id = ?
+"""
+
+_UPSERT_BUCKET = """
+INSERT INTO metric_buckets (series_id, size, bucket, count, first_step, last_step, last_ts,
+                            min, max, sum, valued, last)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (series_id, size, bucket) DO UPDATE SET
+    count = count + excluded.count,
+    last_step = excluded.last_step, last_ts = excluded.last_ts, last = excluded.last,
+    min = COALESCE(MIN(min, excluded.min), min, excluded.min),
+    max = COALESCE(MAX(max, excluded.max), max, excluded.max),
+    sum = sum + excluded.sum, valued = valued + excluded.valued
+"""
+
+
+def append_points(conn: sqlite3.Connection, run_id: int,
+                  points: Mapping[str, Sequence[Point]]) -> None:
+    """Insert each key's points (in logged order) with their summaries.
+
+    Call inside a write transaction: the point numbering reads the series'
+    count, which the transaction keeps stable.
+    """
+    bucket_rows: list[tuple] = []
+    for key, pts in points.items():
+        if not pts:
+            continue
+        series_id, start = _series(conn, run_id, key, pts[-1][1])
+        steps, stamps, values = zip(*pts, strict=True)
+        conn.executemany(
+            "INSERT INTO metrics (series_id, idx, step, ts, value) VALUES (?, ?, ?, ?, ?)",
+            zip(repeat(series_id), range(start, start + len(pts)), steps, stamps, values,
+                strict=False),
+        )
+        low, high, _, _ = _summary(values)
+        conn.execute(_UPSERT_SERIES, (start + len(pts), steps[-1], stamps[-1], values[-1],
+                                      low, low, high, high, series_id))
+        for size in BUCKET_SIZES:
+            bucket_rows.extend(_buckets(series_id, size, start, steps, stamps, values))
+    conn.executemany(_UPSERT_BUCKET, bucket_rows)
+
+
+def _series(conn: sqlite3.Connection, run_id: int, key: str, ts: float) -> tuple[int, int]:
+    found = conn.execute(
+        "SELECT id, count FROM metric_series WHERE run_id = ? AND key = ?", (run_id, key)).fetchone()
+    if found:
+        return found[0], found[1]
+    cursor = conn.execute(
+        "INSERT INTO metric_series (run_id, key, count, ts) VALUES (?, ?, 0, ?)", (run_id, key, ts))
+    return cursor.lastrowid, 0  # type: ignore[return-value]
+
+
+def _summary(values: Sequence[float | None]) -> tuple[float | None, float | None, float, int]:
+    present = [v for v in values if v is not None] if None in values else values
+    if not present:
+        return None, None, 0.0, 0
+    return min(present), max(present), math.fsum(present), len(present)
+
+
+def _buckets(series_id: int, size: int, start: int, steps: Sequence, stamps: Sequence,
+             values: Sequence) -> Iterable[tuple]:
+    i, n = 0, len(values)
+    while i < n:
+        bucket = (start + i) // size
+        end = min(n, (bucket + 1) * size - start)
+        low, high, total, valued = _summary(values[i:end])
+        yield (series_id, size, bucket, end - i, steps[i], steps[end - 1], stamps[end - 1],
+               low, high, total, valued, values[end - 1])
+        i = end
+
+
+def latest_values(conn: sqlite3.Connection,
+                  run_ids: Sequence[int]) -> dict[int, dict[str, float | None]]:
+    """The latest value of every metric key of each run, from the series summaries."""
+    out: dict[int, dict[str, float | None]] = {}
+    for chunk_start in range(0, len(run_ids), 500):
+        chunk = list(run_ids[chunk_start:chunk_start + 500])
+        marks = ",".join("?" * len(chunk))
+        for run_id, key, value in conn.execute(
+            f"SELECT run_id, key, value FROM metric_series WHERE run_id IN ({marks})"
+            " ORDER BY run_id, key", chunk):
+            out.setdefault(run_id, {})[key] = value
+    return out
+
+
+def series(conn: sqlite3.Connection, run_id: int, key: str,
+           max_points: int = 1000) -> dict[str, Any]:
+    """A series for plotting: at most `max_points` points of (x, min, max, mean, last).
+
+    x is the step of the last point in each bucket (its index when no step was
+    logged). A series no longer than `max_points` comes back point by point
+    (min = max = mean = value).
+    """
+    found = conn.execute(
+        "SELECT id, count FROM metric_series WHERE run_id = ? AND key = ?", (run_id, key)).fetchone()
+    series_id, count = found if found else (None, 0)
+    size = 1
+    if count <= READ_LIMIT:
+        rows = [(1, s if s is not None else i, ts, v, v, v or 0.0, int(v is not None), v)
+                for i, s, ts, v in conn.execute(
+                    "SELECT idx, step, ts, value FROM metrics WHERE series_id = ? ORDER BY idx",
+                    (series_id,))]
+    else:
+        size = next((s for s in BUCKET_SIZES if math.ceil(count / s) <= READ_LIMIT),
+                    BUCKET_SIZES[-1])
+        rows = [(c, last_step if last_step is not None else (b + 1) * size - 1, ts, lo, hi,
+                 total, valued, last)
+                for b, c, last_step, ts, lo, hi, total, valued, last in conn.execute(
+                    "SELECT bucket, count, last_step, last_ts, min, max, sum, valued, last"
+                    " FROM metric_buckets WHERE series_id = ? AND size = ? ORDER BY bucket",
+                    (series_id, size))]
+    return {"run_id": run_id, "key": key, "count": count, "bucket_size": size,
+            "points": _merge(rows, max_points)}
+
+
+def _merge(rows: list[tuple], max_points: int) -> list[dict[str, Any]]:
+    """Merge consecutive (count, x, ts, min, max, sum, valued, last) rows down to max_points."""
+    group = max(1, math.ceil(len(rows) / max_points))
+    out = []
+    for i in range(0, len(rows), group):
+        part = rows[i:i + group]
+        lows = [r[3] for r in part if r[3] is not None]
+        highs = [r[4] for r in part if r[4] is not None]
+        valued = sum(r[6] for r in part)
+        out.append({
+            "x": part[-1][1], "ts": part[-1][2], "count": sum(r[0] for r in part),
+            "min": min(lows) if lows else None, "max": max(highs) if highs else None,
+            "mean": math.fsum(r[5] for r in part) / valued if valued else None,
+            "last": part[-1][7],
+        })
+    return out
