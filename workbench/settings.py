@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass
 
@@ -13,9 +14,24 @@ from workbench.errors import ConfigError
 class Settings:
     sample_interval: float = 1.0  # seconds between resource samples
     stop_grace: float = 5.0  # seconds between SIGTERM and SIGKILL on `run stop`
+    max_parallel: int | None = None  # runs at once; None: see `parallel_slots`
+
+    def parallel_slots(self) -> int:
+        """`max_parallel`, else one run per GPU, else half the cores (at least one)."""
+        if self.max_parallel:
+            return self.max_parallel
+        from workbench.gpu import GpuMonitor
+
+        gpu = GpuMonitor()
+        try:
+            gpus = len(gpu.devices()) if gpu.available else 0
+        finally:
+            gpu.close()
+        return gpus or max(1, (os.cpu_count() or 2) // 2)
 
 
-_KNOWN = {"runs": {"sample_interval", "stop_grace"}}
+_KNOWN = {"runs": {"sample_interval", "stop_grace", "max_parallel"}}
+_INTEGERS = {"max_parallel"}
 
 
 def load_settings() -> Settings:
@@ -26,13 +42,19 @@ def load_settings() -> Settings:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(path, None, f"not valid TOML: {exc}") from exc
-    values: dict[str, float] = {}
+    values: dict[str, float | int] = {}
     for section, body in raw.items():
         if section not in _KNOWN:
             raise ConfigError(path, section, f"unknown section; expected one of {sorted(_KNOWN)}")
         for key, value in body.items():
             if key not in _KNOWN[section]:
                 raise ConfigError(path, f"{section}.{key}", "unknown key")
+            if key in _INTEGERS:
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise ConfigError(path, f"{section}.{key}",
+                                      f"expected a whole number of at least 1, got {value!r}")
+                values[key] = value
+                continue
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 raise ConfigError(path, f"{section}.{key}", f"expected a positive number, got {value!r}")
             values[key] = float(value)

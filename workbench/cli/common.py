@@ -11,6 +11,9 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 
 def store_for(ctx: click.Context) -> Store:
     """The store for this command, migrated, closed when the command ends."""
+    from workbench.runs.queue import dispatch
+
     store = open_store()
     ctx.call_on_close(store.close)
+    dispatch(store)  # whoever uses the store starts queued runs that are due
     return store

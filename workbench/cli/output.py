@@ -25,7 +25,7 @@ def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequen
     table = Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False,
                   show_header=any(columns))
     for column in columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="ellipsis", no_wrap=True)
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
     console().print(table)
@@ -33,7 +33,7 @@ def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequen
 
 def note(message: str) -> None:
     """A human-facing remark on stderr, so stdout stays parseable."""
-    console(stderr=True).print(message)
+    console(stderr=True).print(message, soft_wrap=True)
 
 
 def fmt_bytes(value: float | None) -> str:

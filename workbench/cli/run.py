@@ -32,26 +32,30 @@ def run() -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a [train].params value (repeatable); values are TOML literals.")
 @click.option("--wait", is_flag=True, help="Wait for the run to finish; exit 1 unless it succeeded.")
+@click.option("--priority", type=int, default=0, show_default=True,
+              help="Queued runs with a higher priority start first.")
 @json_option
 @click.pass_context
 def start(ctx: click.Context, project: str, overrides: tuple[str, ...], wait: bool,
-          as_json: bool) -> None:
+          priority: int, as_json: bool) -> None:
     """Start a supervised training run of PROJECT and print its id.
 
     The run keeps going if this terminal closes; follow it with
     `workbench run logs ID --follow`.
     """
     store = store_for(ctx)
-    run_id, supervisor = start_run(store, project, parse_overrides(overrides))
+    run_id, supervisor = start_run(store, project, parse_overrides(overrides), priority)
+    state = "started" if supervisor else "queued (all run slots are busy)"
     if not wait:
         if as_json:
-            print_json({"id": run_id, "project": project, "status": "queued"})
+            print_json({"id": run_id, "project": project,
+                        "status": "running" if supervisor else "queued"})
         else:
             click.echo(run_id)
-            note(f"run {run_id} started; follow it with `workbench run logs {run_id} --follow`")
+            note(f"run {run_id} {state}; follow it with `workbench run logs {run_id} --follow`")
         return
     if not as_json:
-        note(f"run {run_id} started; waiting for it to finish (Ctrl-C detaches, the run goes on)")
+        note(f"run {run_id} {state}; waiting for it to finish (Ctrl-C detaches, the run goes on)")
     try:
         status = wait_for(store, run_id, supervisor)
     except KeyboardInterrupt:
@@ -88,7 +92,7 @@ def list_(ctx: click.Context, project: str | None, limit: int | None, as_json: b
     print_table(None, ["ID", "PROJECT", "STATUS", "STARTED", "DURATION", "METRICS"], [
         (r["id"], r["project"], status_style(r["status"]), (r["started_at"] or "").replace("T", " "),
          fmt_seconds(r["duration_s"]),
-         "  ".join(f"{k}={fmt_metric(v)}" for k, v in list(r["metrics"].items())[:4]))
+         "  ".join(f"{k}={fmt_metric(v)}" for k, v in list(_headline(r["metrics"]).items())[:3]))
         for r in runs
     ])
 
@@ -128,6 +132,12 @@ def stop(ctx: click.Context, run_id: str) -> None:
     """Stop a run and its whole process tree (SIGTERM, grace period, SIGKILL)."""
     status = stop_run(store_for(ctx), run_id)
     note(f"run {run_id} {status_style(status)}")
+
+
+def _headline(metrics: dict) -> dict:
+    """Final metrics first: per-step curves (valid_*, val_*, train_*) after them."""
+    curves = ("valid_", "val_", "train_")
+    return dict(sorted(metrics.items(), key=lambda kv: (kv[0].startswith(curves), kv[0])))
 
 
 def _print_summary(info: dict) -> None:

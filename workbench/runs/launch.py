@@ -16,15 +16,16 @@ from workbench.store import Store
 TERMINAL = ("succeeded", "failed", "stopped", "lost")
 
 
-def create_run(store: Store, project: str, overrides: dict[str, Any]) -> int:
+def create_run(store: Store, project: str, overrides: dict[str, Any], priority: int = 0) -> int:
     """Validate the project's config and record a queued run with its params."""
     row, config = project_config(store, project)
     params = {**config.params, **overrides}
     now = time.time()
     with store.write() as conn:
         run_id = conn.execute(
-            "INSERT INTO runs (project_id, status, trainer, created_at) VALUES (?, 'queued', ?, ?)",
-            (row["id"], config.trainer, now),
+            "INSERT INTO runs (project_id, status, trainer, priority, created_at)"
+            " VALUES (?, 'queued', ?, ?, ?)",
+            (row["id"], config.trainer, priority, now),
         ).lastrowid
         conn.executemany(
             "INSERT INTO params (run_id, key, value) VALUES (?, ?, ?)",
@@ -50,28 +51,40 @@ def spawn_supervisor(run_id: int) -> subprocess.Popen:
         )
 
 
-def start_run(store: Store, project: str, overrides: dict[str, Any]) -> tuple[int, subprocess.Popen]:
-    run_id = create_run(store, project, overrides)
-    return run_id, spawn_supervisor(run_id)
+def start_run(store: Store, project: str, overrides: dict[str, Any],
+              priority: int = 0) -> tuple[int, subprocess.Popen | None]:
+    """Queue a run and start it if a slot is free; returns its id and, when it
+    started here, its supervisor process."""
+    from workbench.runs.queue import dispatch
+
+    run_id = create_run(store, project, overrides, priority)
+    return run_id, dispatch(store).get(run_id)
 
 
 def wait_for(store: Store, run_id: int, supervisor: subprocess.Popen | None = None,
              poll: float = 0.2) -> str:
-    """Block until the run reaches a terminal status; returns it."""
-    from workbench.runs.queries import refresh_liveness
+    """Block until the run reaches a terminal status; returns it.
 
-    if supervisor is not None:
-        supervisor.wait()
+    While the run waits in the queue this keeps dispatching, so it starts as
+    soon as a slot frees even if nothing else is using the store.
+    """
+    from workbench.runs.queries import refresh_liveness
+    from workbench.runs.queue import dispatch
+
     while True:
+        if supervisor is not None:
+            supervisor.wait()
         status = store.scalar("SELECT status FROM runs WHERE id = ?", (run_id,))
         if status in TERMINAL:
             return status
-        if status == "queued" and supervisor is not None:
+        if supervisor is not None and status == "queued":
             # Our supervisor exited without taking the run: record why, never hang.
             _fail_unstarted(store, run_id, supervisor.returncode)
             continue
         refresh_liveness(store, run_id)
-        time.sleep(poll)
+        supervisor = dispatch(store).get(run_id)
+        if supervisor is None:
+            time.sleep(poll)
 
 
 def _fail_unstarted(store: Store, run_id: int, code: int | None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,8 @@ from workbench.errors import NotFoundError
 from workbench.runs import process_tree
 from workbench.store import Store
 from workbench.store.metrics import latest_values
+
+REMOTE_HEARTBEAT_TIMEOUT_S = 300.0
 
 _LIST_SQL = """
 SELECT r.id, p.name AS project, r.status, r.trainer, r.exit_code, r.created_at,
@@ -41,11 +44,18 @@ def refresh_liveness(store: Store, run_id: int | None = None) -> int:
     `running`, so a supervisor that finished between our read and our check
     keeps its real outcome. Returns how many runs were marked.
     """
-    sql = "SELECT id, project_id, supervisor_pid, supervisor_started_at FROM runs WHERE status = 'running'"
+    sql = ("SELECT id, project_id, supervisor_pid, supervisor_started_at, hostname, heartbeat_at"
+           " FROM runs WHERE status = 'running'")
     rows = store.rows(sql + (" AND id = ?" if run_id else ""), (run_id,) if run_id else ())
     marked = 0
+    here = socket.gethostname()
     for row in rows:
-        if process_tree.find(row["supervisor_pid"], row["supervisor_started_at"]):
+        if row["hostname"] and row["hostname"] != here:
+            # Another machine's run (a shared store): its pid means nothing here,
+            # so only a heartbeat silent for long says it is gone.
+            if time.time() - (row["heartbeat_at"] or 0) < REMOTE_HEARTBEAT_TIMEOUT_S:
+                continue
+        elif process_tree.find(row["supervisor_pid"], row["supervisor_started_at"]):
             continue
         now = time.time()
         with store.write() as conn:
@@ -121,6 +131,8 @@ def show_run(store: Store, run_id: int | str) -> dict[str, Any]:
         "duration_s": duration(row),
         "heartbeat_at": iso(row["heartbeat_at"]),
         "pid": row["pid"],
+        "priority": row["priority"],
+        "environment": json.loads(row["environment"]) if row["environment"] else None,
         "log": str(paths.run_log(rid)),
     }
 

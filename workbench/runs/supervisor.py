@@ -11,6 +11,7 @@ import json
 import os
 import resource
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -23,7 +24,9 @@ import psutil
 from workbench import paths
 from workbench.config import load_config
 from workbench.errors import WorkbenchError
+from workbench.gpu import GpuMonitor
 from workbench.runs import process_tree
+from workbench.runs.environment import capture
 from workbench.runs.sampler import Sample, TreeSampler
 from workbench.settings import load_settings
 from workbench.store import Store, open_store
@@ -47,6 +50,7 @@ class Supervisor:
         self.store = store
         self.run_id = run_id
         self.settings = load_settings()
+        self.gpu = GpuMonitor()
         self.wake = threading.Event()  # set on trainer exit or on a stop request
         self.stop_requested = False
 
@@ -102,6 +106,7 @@ class Supervisor:
                 (trainer.pid, proc.create_time() if proc else None, now, now, self.run_id),
             )
         threading.Thread(target=self._wait_for, args=(trainer,), daemon=True).start()
+        self._record_environment(config, params)
         self._sample_until_exit(trainer)
         if self.stop_requested and trainer.poll() is None and proc is not None:
             process_tree.terminate(proc, self.settings.stop_grace)
@@ -122,12 +127,22 @@ class Supervisor:
         )
         return 0
 
+    def _record_environment(self, config: Any, params: dict[str, Any]) -> None:
+        # After the trainer has started, so that capturing it delays nothing.
+        try:
+            environment = capture(config.root, params, config.seed, self.gpu)
+        except Exception as exc:  # a missing git or /proc must not cost the run
+            environment = {"error": repr(exc)}
+        with self.store.write() as conn:
+            conn.execute("UPDATE runs SET environment = ? WHERE id = ?",
+                         (json.dumps(environment), self.run_id))
+
     def _wait_for(self, trainer: subprocess.Popen) -> None:
         trainer.wait()
         self.wake.set()
 
     def _sample_until_exit(self, trainer: subprocess.Popen) -> None:
-        sampler = TreeSampler(trainer.pid)
+        sampler = TreeSampler(trainer.pid, self.gpu)
         interval = self.settings.sample_interval
         # The first reading comes early so that short runs still get one.
         self.wake.wait(min(0.25, interval))
@@ -179,8 +194,9 @@ def main(argv: list[str]) -> int:
     with store.write() as conn:
         conn.execute(
             "UPDATE runs SET status = 'running', supervisor_pid = ?, supervisor_started_at = ?,"
-            " heartbeat_at = ? WHERE id = ? AND status = 'queued'",
-            (me.pid, me.create_time(), now, run_id),
+            " heartbeat_at = ?, hostname = ? WHERE id = ? AND status = 'queued'"
+            " AND stop_requested_at IS NULL",
+            (me.pid, me.create_time(), now, socket.gethostname(), run_id),
         )
         if conn.execute("SELECT changes()").fetchone()[0] == 0:
             return 2  # someone else owns it, or it was stopped while queued
@@ -190,6 +206,11 @@ def main(argv: list[str]) -> int:
         # Never leave the run marked running behind us.
         supervisor._finish(status="failed", exit_code=None, message=f"supervisor error: {exc!r}")
         raise
+    finally:
+        # This run's slot is free: start whatever is next in the queue.
+        from workbench.runs.queue import dispatch
+
+        dispatch(store)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,78 @@
+"""The persistent run queue: queued runs start in priority, then submission, order
+as slots free up.
+
+Any process that uses the store calls `dispatch` (the CLI on every command,
+each supervisor when its run ends), so queued runs also start after a reboot,
+as soon as anything touches the store. A file lock makes concurrent
+dispatchers take turns; the queue itself lives in the runs table.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import subprocess
+import time
+
+from workbench import paths
+from workbench.runs import process_tree
+from workbench.runs.launch import spawn_supervisor
+from workbench.runs.queries import refresh_liveness
+from workbench.settings import load_settings
+from workbench.store import Store
+
+# A dispatched run whose supervisor never recorded itself this long is re-dispatched.
+STALE_DISPATCH_S = 30.0
+
+
+def dispatch(store: Store) -> dict[int, subprocess.Popen]:
+    """Start supervisors for due queued runs while slots are free; returns those started."""
+    if not store.scalar("SELECT 1 FROM runs WHERE status = 'queued' LIMIT 1"):
+        return {}
+    with open(paths.home() / "queue.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            refresh_liveness(store)
+            _reclaim_stale(store)
+            slots = load_settings().parallel_slots()
+            busy = store.scalar(
+                "SELECT COUNT(*) FROM runs WHERE status = 'running'"
+                " OR (status = 'queued' AND dispatched_at IS NOT NULL)")
+            free = slots - busy
+            if free <= 0:
+                return {}
+            due = [row["id"] for row in store.rows(
+                "SELECT id FROM runs WHERE status = 'queued' AND dispatched_at IS NULL"
+                " AND stop_requested_at IS NULL ORDER BY priority DESC, id LIMIT ?", (free,))]
+            started = {}
+            for run_id in due:
+                with store.write() as conn:
+                    conn.execute("UPDATE runs SET dispatched_at = ? WHERE id = ?", (time.time(), run_id))
+                supervisor = spawn_supervisor(run_id)
+                proc = process_tree.find(supervisor.pid, None)
+                with store.write() as conn:
+                    # The supervisor may already have recorded itself; keep its values.
+                    conn.execute(
+                        "UPDATE runs SET supervisor_pid = COALESCE(supervisor_pid, ?),"
+                        " supervisor_started_at = COALESCE(supervisor_started_at, ?) WHERE id = ?",
+                        (supervisor.pid, proc.create_time() if proc else None, run_id))
+                started[run_id] = supervisor
+            return started
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _reclaim_stale(store: Store) -> None:
+    """Put back in line dispatched runs whose supervisor died before starting them
+    (a reboot, a kill) — nothing queued is ever dropped."""
+    for row in store.rows(
+        "SELECT id, supervisor_pid, supervisor_started_at, dispatched_at FROM runs"
+        " WHERE status = 'queued' AND dispatched_at IS NOT NULL"
+    ):
+        if process_tree.find(row["supervisor_pid"], row["supervisor_started_at"]):
+            continue
+        if row["supervisor_pid"] is None and time.time() - row["dispatched_at"] < STALE_DISPATCH_S:
+            continue  # being spawned right now by another dispatcher
+        with store.write() as conn:
+            conn.execute(
+                "UPDATE runs SET dispatched_at = NULL, supervisor_pid = NULL,"
+                " supervisor_started_at = NULL WHERE id = ? AND status = 'queued'", (row["id"],))
