@@ -19,6 +19,7 @@ class GpuMonitor:
         self._handles: list[Any] | None = None
         self.reason: str | None = None  # why no GPU readings, when there are none
         self._warned: set[str] = set()
+        self._last_seen: dict[int, int] = {}  # device -> newest process-utilization timestamp
 
     @property
     def available(self) -> bool:
@@ -63,16 +64,34 @@ class GpuMonitor:
                 "power_w": power_mw / 1000 if power_mw is not None else None,
             }
             if pids is not None:
-                reading["process_memory"] = self._process_memory(handle, pids)
+                reading.update(self._attribute(index, handle, pids))
             readings.append(reading)
         return readings
 
-    def _process_memory(self, handle: Any, pids: set[int]) -> int | None:
+    def _attribute(self, index: int, handle: Any, pids: set[int]) -> dict[str, Any]:
+        """GPU memory and SM utilization of the given processes on one device.
+
+        Inside containers NVML may list host PIDs that match nothing here; then
+        `attribution` is "device" and only the device-wide figures stand for the
+        run. "process" means at least one of the run's PIDs was found.
+        """
         procs = self._read("processes", self._nvml.nvmlDeviceGetComputeRunningProcesses, handle)
-        if procs is None:
-            return None
-        used = [p.usedGpuMemory or 0 for p in procs if p.pid in pids]
-        return sum(used) if used else 0
+        mine = [p for p in procs or () if p.pid in pids]
+        utilization = None
+        samples = self._read(
+            "process utilization",
+            lambda h: self._nvml.nvmlDeviceGetProcessUtilization(h, self._last_seen.get(index, 0)),
+            handle,
+        )
+        if samples:
+            self._last_seen[index] = max(getattr(x, "timeStamp", 0) for x in samples)
+            matched = [x.smUtil for x in samples if x.pid in pids]
+            utilization = sum(matched) if matched else None
+        return {
+            "process_memory": sum(p.usedGpuMemory or 0 for p in mine) if mine else None,
+            "process_utilization": utilization,
+            "attribution": "process" if mine or utilization is not None else "device",
+        }
 
     def _start(self) -> list[Any]:
         if self._handles is not None:

@@ -31,7 +31,7 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
                           for d in gpu["devices"]) if gpu["available"] else f"none: {gpu['reason']}"),
         ("inotify", ", ".join(f"{k}={v}" for k, v in info["inotify"].items())),
     ]
-    print_table(None, ["", ""], rows)
+    print_table(None, ["", ""], rows, wrap=True)
     for problem in info["problems"]:
         note(f"[yellow]warning:[/] {problem}")
     if not info["problems"]:

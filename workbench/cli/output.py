@@ -21,11 +21,13 @@ def print_json(document: Any) -> None:
     click.echo(json.dumps(document, indent=2, default=str))
 
 
-def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]],
+                wrap: bool = False) -> None:
+    """A borderless table; rows are cut at the terminal's width unless `wrap`."""
     table = Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False,
                   show_header=any(columns))
     for column in columns:
-        table.add_column(column, overflow="ellipsis", no_wrap=True)
+        table.add_column(column, overflow="fold" if wrap else "ellipsis", no_wrap=not wrap)
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
     console().print(table)

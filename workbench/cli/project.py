@@ -91,4 +91,4 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
             ("best run", f"{best['run']} ({best['metric']} {fmt_metric(best['value'])})"
              if best else ""),
         ]
-    print_table(None, ["", ""], rows)
+    print_table(None, ["", ""], rows, wrap=True)

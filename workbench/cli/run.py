@@ -161,4 +161,4 @@ def _print_summary(info: dict) -> None:
         ("artifacts", ", ".join(a["name"] for a in info["artifacts"])),
         ("log", info["log"]),
     ]
-    print_table(None, ["", ""], rows)
+    print_table(None, ["", ""], rows, wrap=True)

@@ -155,18 +155,24 @@ def resources(store: Store, row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _gpu_summary(store: Store, run_id: int) -> list[dict[str, Any]] | None:
+    """Per device: the peaks over the run, and whether the run's own processes
+    were found on it ("process") or only device-wide figures exist ("device")."""
     per_device: dict[int, dict[str, Any]] = {}
+    peaks = (("utilization_max", "utilization"), ("memory_used_max", "memory_used"),
+             ("temperature_max", "temperature"), ("power_w_max", "power_w"),
+             ("process_memory_max", "process_memory"),
+             ("process_utilization_max", "process_utilization"))
     for (blob,) in store.conn.execute(
         "SELECT gpu FROM resource_samples WHERE run_id = ? AND gpu IS NOT NULL", (run_id,)
     ):
         for reading in json.loads(blob):
             device = per_device.setdefault(reading["index"], {
-                "index": reading["index"], "utilization_max": None, "memory_used_max": None,
-                "memory_total": reading.get("memory_total"), "process_memory_max": None,
+                "index": reading["index"], "memory_total": reading.get("memory_total"),
+                "attribution": "device", **{key: None for key, _ in peaks},
             })
-            for key, source in (("utilization_max", "utilization"),
-                                ("memory_used_max", "memory_used"),
-                                ("process_memory_max", "process_memory")):
+            if reading.get("attribution") == "process":
+                device["attribution"] = "process"
+            for key, source in peaks:
                 value = reading.get(source)
                 if value is not None:
                     device[key] = value if device[key] is None else max(device[key], value)
