@@ -14,7 +14,13 @@ NETGUARD = Path(__file__).resolve().parent / "netguard"
 
 # The guard for this process; subprocesses load the same file through PYTHONPATH.
 sys.path.insert(0, str(NETGUARD))
-import sitecustomize  # noqa: E402,F401
+import sitecustomize  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def no_network() -> None:
+    """Another plugin may have restored the socket methods; put the guard back."""
+    sitecustomize.install()
 
 
 @pytest.fixture(autouse=True)

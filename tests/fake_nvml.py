@@ -30,6 +30,8 @@ class FakeDevice:
     power_mw: int = 123_456
     # (pid, usedGpuMemory in bytes or None when the driver cannot tell)
     processes: list[tuple[int, int | None]] = field(default_factory=list)
+    # (pid, SM utilization %) reported by nvmlDeviceGetProcessUtilization
+    process_util: list[tuple[int, int]] = field(default_factory=list)
 
 
 class FakeNvml:
@@ -55,6 +57,7 @@ class FakeNvml:
         self.initialized = False
         self.init_calls = 0
         self.shutdown_calls = 0
+        self.clock = 1_000_000  # microseconds, for process utilization samples
 
     # -- library lifetime -------------------------------------------------
     def nvmlInit(self) -> None:
@@ -121,3 +124,17 @@ class FakeNvml:
             SimpleNamespace(pid=pid, usedGpuMemory=used)
             for pid, used in self._device(handle).processes
         ]
+
+    def nvmlDeviceGetProcessUtilization(self, handle: SimpleNamespace, last_seen: int) -> list:
+        """Samples newer than `last_seen` (microseconds); like NVML, raises
+        "Not Found" when there are none."""
+        self._check("nvmlDeviceGetProcessUtilization")
+        self.clock += 1000
+        samples = [
+            SimpleNamespace(pid=pid, timeStamp=self.clock, smUtil=sm, memUtil=0, encUtil=0,
+                            decUtil=0)
+            for pid, sm in self._device(handle).process_util
+        ]
+        if not [x for x in samples if x.timeStamp > last_seen]:
+            raise NVMLError("Not Found")
+        return samples

@@ -56,16 +56,39 @@ def test_sample_reads_every_field_and_the_memory_of_the_given_processes():
     assert reading["process_memory"] == 2 * GIB + (512 << 20)
 
 
-def test_process_memory_is_zero_when_none_of_the_pids_uses_the_gpu():
-    monitor = GpuMonitor(nvml=FakeNvml([FakeDevice(processes=[(4242, GIB)])]))
+def test_the_runs_processes_are_attributed_their_memory_and_utilization():
+    device = FakeDevice(processes=[(1001, GIB), (4242, 2 * GIB)],
+                        process_util=[(1001, 35), (1002, 5), (4242, 60)])
+    monitor = GpuMonitor(nvml=FakeNvml([device]))
 
-    assert monitor.sample(pids={1, 2})[0]["process_memory"] == 0
+    reading = monitor.sample(pids={1001, 1002})[0]
+
+    assert reading["attribution"] == "process"
+    assert reading["process_memory"] == GIB
+    assert reading["process_utilization"] == 40
+
+
+def test_without_any_of_the_pids_on_the_gpu_only_device_figures_stand():
+    # e.g. in a container, where NVML lists host PIDs that match nothing here
+    device = FakeDevice(processes=[(4242, GIB)], process_util=[(4242, 60)])
+    monitor = GpuMonitor(nvml=FakeNvml([device]))
+
+    reading = monitor.sample(pids={1, 2})[0]
+
+    assert reading["attribution"] == "device"
+    assert reading["process_memory"] is None
+    assert reading["process_utilization"] is None
+    assert reading["utilization"] == 42
+    assert reading["memory_used"] == 3 * GIB
 
 
 def test_sample_without_pids_has_no_process_memory():
     monitor = GpuMonitor(nvml=FakeNvml())
 
-    assert "process_memory" not in monitor.sample()[0]
+    reading = monitor.sample()[0]
+
+    assert "process_memory" not in reading
+    assert reading["utilization"] == 42
 
 
 def test_each_device_gets_its_own_reading():
@@ -105,17 +128,19 @@ def test_nvml_with_no_devices_means_no_gpu_and_says_why():
         ("nvmlDeviceGetTemperature", "temperature"),
         ("nvmlDeviceGetUtilizationRates", "utilization"),
         ("nvmlDeviceGetComputeRunningProcesses", "process_memory"),
+        ("nvmlDeviceGetProcessUtilization", "process_utilization"),
     ],
 )
 def test_one_unsupported_reading_costs_only_that_field(unsupported, missing):
     monitor = GpuMonitor(nvml=FakeNvml(
-        [FakeDevice(processes=[(5, GIB)])], unsupported=(unsupported,)))
+        [FakeDevice(processes=[(5, GIB)], process_util=[(5, 30)])], unsupported=(unsupported,)))
 
     reading = monitor.sample(pids={5})[0]
 
     assert reading[missing] is None
     expected = {"utilization": 42, "memory_used": 3 * GIB, "temperature": 55,
-                "power_w": pytest.approx(123.456), "process_memory": GIB}
+                "power_w": pytest.approx(123.456), "process_memory": GIB,
+                "process_utilization": 30}
     for key, value in expected.items():
         if key != missing:
             assert reading[key] == value, key
@@ -195,8 +220,10 @@ def _sample_when_busy(sampler: TreeSampler):
 
 def test_tree_sampler_sees_the_whole_tree_and_its_gpu_memory(busy_tree):
     child_pid, grandchild_pid = busy_tree
-    nvml = FakeNvml([FakeDevice(processes=[(child_pid, GIB), (grandchild_pid, 2 * GIB),
-                                           (1, 4 * GIB)])])
+    nvml = FakeNvml([FakeDevice(
+        processes=[(child_pid, GIB), (grandchild_pid, 2 * GIB), (1, 4 * GIB)],
+        process_util=[(grandchild_pid, 25), (1, 50)],
+    )])
     sampler = TreeSampler(child_pid, gpu=GpuMonitor(nvml=nvml))
 
     sample = _sample_when_busy(sampler)
@@ -210,6 +237,8 @@ def test_tree_sampler_sees_the_whole_tree_and_its_gpu_memory(busy_tree):
     assert isinstance(sample.gpu, list) and len(sample.gpu) == 1
     # the GPU memory of the child and the grandchild, not of other processes
     assert sample.gpu[0]["process_memory"] == 3 * GIB
+    assert sample.gpu[0]["process_utilization"] == 25
+    assert sample.gpu[0]["attribution"] == "process"
     assert sample.gpu[0]["power_w"] == pytest.approx(123.456)
 
 

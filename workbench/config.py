@@ -7,6 +7,7 @@ expected, so the CLI can print it and exit 2 without a traceback.
 from __future__ import annotations
 
 import csv
+import datetime
 import gzip
 import io
 import re
@@ -99,7 +100,7 @@ def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
     auto = raw.get("automation", {})
     root = file.parent
 
-    name = project.get("name", root.name)
+    name = project["name"] if "name" in project else default_name(root.name)
     if not _NAME.match(name):
         raise ConfigError(
             file, "project.name", f"expected letters, digits, '.', '_' or '-' (got {name!r})"
@@ -179,6 +180,11 @@ def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
     )
 
 
+def default_name(folder_name: str) -> str:
+    """A valid project name made from a folder's name."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", folder_name).strip("-._")[:64] or "project"
+
+
 def _check_shape(file: Path, raw: dict[str, Any]) -> None:
     for section, body in raw.items():
         if section not in _SCHEMA:
@@ -239,7 +245,19 @@ def parse_overrides(pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
         if not sep or not key:
             raise UsageError(f"--set expects key=value, got {pair!r}")
         try:
-            out[key] = tomllib.loads(f"v = {text.strip()}")["v"]
+            value = tomllib.loads(f"v = {text.strip()}")["v"]
         except tomllib.TOMLDecodeError:
-            out[key] = text.strip()
+            value = text.strip()
+        # TOML dates and times do not survive JSON: keep what the user typed.
+        out[key] = text.strip() if _has_datetime(value) else value
     return out
+
+
+def _has_datetime(value: Any) -> bool:
+    if isinstance(value, datetime.date | datetime.time):
+        return True
+    if isinstance(value, list):
+        return any(_has_datetime(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_datetime(v) for v in value.values())
+    return False

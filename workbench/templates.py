@@ -6,9 +6,9 @@ trains offline straight away.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
+from workbench.config import default_name
 from workbench.errors import UsageError
 
 _CONFIG = """\
@@ -104,7 +104,7 @@ def init_project(path: Path, template: str, name: str | None = None) -> Path:
     folder = path.expanduser().resolve()
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise UsageError(f"{folder} already exists and is not an empty folder")
-    name = name or re.sub(r"[^A-Za-z0-9_.-]+", "-", folder.name).strip("-.") or "project"
+    name = name or default_name(folder.name)
     spec = TEMPLATES[template]
     (folder / "data" / "incoming").mkdir(parents=True)
     _write_dataset(folder / "data" / "train.csv", spec["dataset"], spec["target"])

@@ -210,10 +210,10 @@ def _close_active() -> None:
 
 
 def _flush_then_die(signum: int, _frame: object) -> None:
-    with contextlib.suppress(Exception):
-        _close_active()
-    signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)
+    # Only unwind here: flushing inside the handler could wait forever on a lock
+    # that the interrupted code holds. Unwinding releases it, and the atexit
+    # hook writes what is buffered.
+    raise SystemExit(128 + signum)
 
 
 @contextlib.contextmanager

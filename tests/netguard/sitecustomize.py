@@ -29,5 +29,10 @@ def _guarded(original):
     return connect
 
 
-socket.socket.connect = _guarded(_connect)
-socket.socket.connect_ex = _guarded(_connect_ex)
+def install() -> None:
+    """(Re)install the guard; idempotent."""
+    socket.socket.connect = _guarded(_connect)
+    socket.socket.connect_ex = _guarded(_connect_ex)
+
+
+install()

@@ -63,11 +63,14 @@ class Store:
     def write(self) -> Iterator[sqlite3.Connection]:
         """A short `BEGIN IMMEDIATE` transaction: takes the write lock up front,
         so it waits on `busy_timeout` instead of failing halfway."""
-        self.conn.execute("BEGIN IMMEDIATE")
         try:
+            # Inside the try: an interrupt landing right after BEGIN must not
+            # leave the transaction, and the write lock, held.
+            self.conn.execute("BEGIN IMMEDIATE")
             yield self.conn
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
             raise
         else:
             self.conn.execute("COMMIT")

@@ -27,13 +27,15 @@ def _step(script: str) -> Callable[[Database], None]:
 
 
 def statements(script: str) -> list[str]:
-    """Split a script into complete statements (comments may hold ';')."""
+    """Split a script into complete statements; SQLite's own tokenizer decides, so
+    ';' inside comments, strings and trigger bodies does not split."""
     out, buffer = [], ""
-    for line in script.splitlines(keepends=True):
-        buffer += line
-        if sqlite3.complete_statement(buffer):
+    for char in script:
+        buffer += char
+        if char == ";" and sqlite3.complete_statement(buffer):
             out.append(buffer.strip())
             buffer = ""
+    buffer = "\n".join(line for line in buffer.splitlines() if not line.strip().startswith("--"))
     if buffer.strip():
         raise ValueError(f"incomplete SQL statement: {buffer.strip()[:80]}")
     return out

@@ -1,0 +1,387 @@
+"""The tracking API for training code: `import workbench as wb`."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import workbench as wb
+from workbench import paths
+from workbench.errors import NotFoundError, UsageError
+from workbench.projects import add_project
+from workbench.runs.launch import create_run
+from workbench.store import open_store
+from workbench.store.metrics import latest_values, series
+from workbench.templates import init_project
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return init_project(tmp_path / "p", "lightgbm")
+
+
+def points(run_id: int, key: str) -> list[tuple]:
+    """(step, value) of every logged point of one series, in logged order."""
+    store = open_store(migrate=False)
+    try:
+        found = series(store.conn, run_id, key, max_points=1_000_000)
+    finally:
+        store.close()
+    return [(p["x"], p["last"]) for p in found["points"]]
+
+
+def latest(run_id: int) -> dict:
+    """The latest value of each metric key of a run."""
+    store = open_store(migrate=False)
+    try:
+        return latest_values(store.conn, [run_id]).get(run_id, {})
+    finally:
+        store.close()
+
+
+def run_row(run_id: int) -> dict:
+    store = open_store(migrate=False)
+    try:
+        return store.row("SELECT * FROM runs WHERE id = ?", (run_id,))
+    finally:
+        store.close()
+
+
+def stored_params(run_id: int) -> dict:
+    store = open_store(migrate=False)
+    try:
+        return {r["key"]: json.loads(r["value"])
+                for r in store.rows("SELECT key, value FROM params WHERE run_id = ?", (run_id,))}
+    finally:
+        store.close()
+
+
+# --- start_run in this process ----------------------------------------------------
+
+
+def test_start_run_records_params_metrics_and_artifacts(project, tmp_path):
+    plot = tmp_path / "roc.png"
+    plot.write_bytes(b"\x89PNG fake image")
+
+    with wb.start_run(project=project, params={"seed": 1}) as run:
+        assert wb.active_run() is run
+        assert wb.params() == {"seed": 1}
+        assert wb.project_dir() == project
+        assert wb.project_config()["data"]["target"] == "diagnosis"
+        wb.log_params({"lr": 0.1, "layers": [64, 32]})
+        wb.log_metric("loss", 0.5, step=1)
+        wb.log_metric("loss", 0.4, step=2)
+        wb.log_metrics({"acc": 0.9, "f1": 0.8}, step=2)
+        wb.log_metric("auc", 0.97)
+        sha = wb.log_artifact(plot)
+        wb.log_artifact(plot, name="plots/copy.png", kind="plot")
+        run_id = run.id
+
+    assert stored_params(run_id) == {"seed": 1, "lr": 0.1, "layers": [64, 32]}
+    assert points(run_id, "loss") == [(1, 0.5), (2, 0.4)]
+    assert points(run_id, "acc") == [(2, 0.9)]
+    assert latest(run_id) == {"loss": 0.4, "acc": 0.9, "f1": 0.8, "auc": 0.97}
+    store = open_store()
+    try:
+        artifacts = store.rows(
+            "SELECT name, sha256, size, kind FROM artifacts WHERE run_id = ? ORDER BY name",
+            (run_id,))
+        project_row = store.row("SELECT * FROM projects WHERE name = 'p'")
+    finally:
+        store.close()
+    size = len(plot.read_bytes())
+    assert artifacts == [
+        {"name": "plots/copy.png", "sha256": sha, "size": size, "kind": "plot"},
+        {"name": "roc.png", "sha256": sha, "size": size, "kind": None},
+    ]
+    assert paths.artifact_file(sha).read_bytes() == plot.read_bytes()
+    assert project_row["path"] == str(project)  # registered on the way
+
+    row = run_row(run_id)
+    assert row["status"] == "succeeded"
+    assert row["exit_code"] == 0
+    assert row["project_id"] == project_row["id"]
+    assert row["started_at"] <= row["ended_at"]
+
+
+def test_a_run_whose_block_raises_is_failed_and_keeps_what_it_logged(project):
+    with pytest.raises(RuntimeError, match="diverged"), wb.start_run(project=project) as run:
+        wb.log_metric("loss", 3.0, step=1)
+        raise RuntimeError("diverged")
+
+    row = run_row(run.id)
+    assert row["status"] == "failed"
+    assert row["exit_code"] not in (None, 0)
+    assert row["ended_at"] is not None
+    assert points(run.id, "loss") == [(1, 3.0)]
+
+
+def test_start_run_takes_a_registered_projects_name(project):
+    store = open_store()
+    add_project(store, project)
+    store.close()
+
+    with wb.start_run(project="p") as run:
+        wb.log_metric("x", 1.0)
+
+    assert run_row(run.id)["status"] == "succeeded"
+    assert latest(run.id) == {"x": 1.0}
+
+
+def test_start_run_with_an_unknown_project_is_not_found():
+    with pytest.raises(NotFoundError, match="nope"), wb.start_run(project="nope"):
+        pass
+
+
+def test_runs_do_not_nest(project):
+    with wb.start_run(project=project) as outer:
+        with pytest.raises(UsageError, match=f"run {outer.id}"), wb.start_run(project=project):
+            pass
+        wb.log_metric("still", 1.0)  # the outer run goes on
+
+    assert latest(outer.id) == {"still": 1.0}
+
+
+@pytest.mark.parametrize("value", ["abc", None, object(), [1, 2]])
+def test_a_non_numeric_metric_is_a_usage_error(project, value):
+    with wb.start_run(project=project) as run:
+        with pytest.raises(UsageError, match="loss"):
+            wb.log_metric("loss", value)
+        with pytest.raises(UsageError, match="bad"):
+            wb.log_metrics({"good": 1.0, "bad": value}, step=1)
+        wb.log_metric("after", 2.0, step=1)  # the run is still usable
+
+    assert points(run.id, "after") == [(1, 2.0)]
+    assert latest(run.id) == {"after": 2.0}  # a rejected call logs nothing at all
+
+
+def test_nan_is_stored_as_a_missing_value(project):
+    with wb.start_run(project=project) as run:
+        wb.log_metric("loss", float("nan"), step=1)
+        wb.log_metric("loss", 0.5, step=2)
+
+    assert points(run.id, "loss") == [(1, None), (2, 0.5)]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: wb.log_metric("loss", 0.3),
+        lambda: wb.log_metrics({"loss": 0.3}),
+        lambda: wb.log_params({"lr": 0.1}),
+        lambda: wb.log_artifact(__file__),
+        lambda: wb.params(),
+        lambda: wb.flush(),
+    ],
+)
+def test_outside_any_run_the_api_explains_how_to_start_one(call):
+    with pytest.raises(UsageError) as caught:
+        call()
+
+    message = caught.value.message
+    assert "no active run" in message
+    assert "workbench run start" in message
+    assert "start_run" in message
+
+
+def test_after_a_run_ends_logging_is_refused_again(project):
+    with wb.start_run(project=project):
+        wb.log_metric("x", 1.0)
+
+    with pytest.raises(UsageError, match="no active run"):
+        wb.log_metric("x", 2.0)
+
+
+# --- artifacts ---------------------------------------------------------------------
+
+
+def test_identical_artifacts_share_one_stored_file(project, tmp_path, wb_home):
+    first, second, other = tmp_path / "model.txt", tmp_path / "copy.bin", tmp_path / "other.txt"
+    first.write_text("tree 0\nsplit 3\n")
+    second.write_text("tree 0\nsplit 3\n")
+    other.write_text("something else\n")
+
+    with wb.start_run(project=project) as run_a:
+        sha_a = wb.log_artifact(first)
+    with wb.start_run(project=project) as run_b:
+        sha_b = wb.log_artifact(second)
+        sha_other = wb.log_artifact(other)
+
+    assert sha_a == sha_b != sha_other
+    stored = sorted(p for p in (wb_home / "artifacts").rglob("*") if p.is_file())
+    assert stored == sorted([paths.artifact_file(sha_a), paths.artifact_file(sha_other)])
+    assert paths.artifact_file(sha_a).read_text() == "tree 0\nsplit 3\n"
+    store = open_store()
+    try:
+        rows = store.rows("SELECT run_id, name, sha256 FROM artifacts ORDER BY run_id, name")
+    finally:
+        store.close()
+    assert rows == [
+        {"run_id": run_a.id, "name": "model.txt", "sha256": sha_a},
+        {"run_id": run_b.id, "name": "copy.bin", "sha256": sha_a},
+        {"run_id": run_b.id, "name": "other.txt", "sha256": sha_other},
+    ]
+
+
+def test_an_artifact_is_copied_when_logged(project, tmp_path):
+    model = tmp_path / "model.txt"
+    model.write_text("version 1")
+
+    with wb.start_run(project=project):
+        sha = wb.log_artifact(model)
+        model.write_text("version 2, written right after logging")
+
+    assert paths.artifact_file(sha).read_text() == "version 1"
+
+
+def test_logging_a_missing_artifact_is_a_usage_error(project, tmp_path):
+    with wb.start_run(project=project), pytest.raises(UsageError, match="missing.png"):
+        wb.log_artifact(tmp_path / "missing.png")
+
+
+# --- a training process attached to a run (as the supervisor starts it) --------------
+
+# argv: mode, number of points. Modes:
+#   visible - log, then sleep without flushing (the background thread writes)
+#   flush   - log, flush, then sleep; nothing else would write
+#   buffer  - log and sleep; nothing but the exit hooks would write
+_CHILD = """
+import sys, time
+import workbench as wb
+import workbench.tracking
+
+mode, n = sys.argv[1], int(sys.argv[2])
+if mode != "visible":
+    workbench.tracking.FLUSH_INTERVAL = 3600  # no background flush during the test
+for i in range(n):
+    wb.log_metric("loss", 1.0 / (i + 1), step=i)
+if mode == "flush":
+    wb.flush()
+    print("flushed", flush=True)
+else:
+    print("logged", wb.params()["lr"], flush=True)
+time.sleep(30)
+"""
+
+# Logs and flushes in a loop, so a SIGTERM lands during a flush most of the time.
+_FLUSH_LOOP = """
+import workbench as wb
+wb.log_metric("loss", 0.0, step=0)
+wb.flush()
+print("looping", flush=True)
+i = 0
+while True:
+    i += 1
+    wb.log_metric("loss", 1.0 / i, step=i)
+    wb.flush()
+"""
+
+
+@pytest.fixture
+def attached_env(project) -> tuple[int, dict[str, str]]:
+    """A queued run and the environment a supervisor gives its trainer."""
+    store = open_store()
+    try:
+        add_project(store, project)
+        run_id = create_run(store, "p", {})
+    finally:
+        store.close()
+    env = dict(os.environ, WORKBENCH_RUN_ID=str(run_id), WORKBENCH_PROJECT_DIR=str(project),
+               WORKBENCH_PARAMS=json.dumps({"lr": 0.25}))
+    return run_id, env
+
+
+@pytest.fixture
+def spawn():
+    """Start Python children; each is killed at the end of the test."""
+    started: list[subprocess.Popen] = []
+
+    def start(script: str, *args: str, env: dict[str, str]) -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, "-c", script, *args], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
+
+
+def read_line(proc: subprocess.Popen, timeout: float = 30) -> str:
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    assert ready, f"no output from the child within {timeout} s"
+    line = proc.stdout.readline()
+    assert line, f"the child exited early:\n{proc.stderr.read()}"
+    return line.strip()
+
+
+def test_points_are_visible_to_other_processes_without_a_flush(attached_env, spawn):
+    run_id, env = attached_env
+    child = spawn(_CHILD, "visible", "1000", env=env)
+
+    assert read_line(child) == "logged 0.25"  # WORKBENCH_PARAMS reached wb.params()
+    deadline = time.monotonic() + 2
+    while len(points(run_id, "loss")) < 1000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    assert points(run_id, "loss") == [(i, 1.0 / (i + 1)) for i in range(1000)]
+    assert child.poll() is None  # it wrote them while still running
+
+
+def test_flushed_points_survive_sigkill(attached_env, spawn):
+    run_id, env = attached_env
+    child = spawn(_CHILD, "flush", "500", env=env)
+
+    assert read_line(child) == "flushed"
+    child.kill()
+    child.wait(timeout=10)
+
+    assert len(points(run_id, "loss")) == 500
+
+
+def test_buffered_points_are_written_on_sigterm(attached_env, spawn):
+    run_id, env = attached_env
+    child = spawn(_CHILD, "buffer", "500", env=env)
+
+    assert read_line(child).startswith("logged")
+    child.send_signal(signal.SIGTERM)
+    child.wait(timeout=10)
+
+    # it still ends as killed by the signal (or with the shell's 128 + signal)
+    assert child.returncode in (-signal.SIGTERM, 128 + signal.SIGTERM)
+    assert points(run_id, "loss") == [(i, 1.0 / (i + 1)) for i in range(500)]
+
+
+def test_sigterm_during_a_flush_still_exits(attached_env, spawn):
+    # The SIGTERM handler flushes; if the signal interrupts a flush (or a log
+    # call) that holds the buffer's locks, the handler must not wait on them forever.
+    run_id, env = attached_env
+    children = [spawn(_FLUSH_LOOP, env=env) for _ in range(2)]
+    for child in children:
+        assert read_line(child) == "looping"
+    time.sleep(0.2)
+
+    for child in children:
+        child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 10  # the final flush is small; 10 s is plenty
+    exited = []
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+        exited.append(child.returncode)
+
+    assert None not in exited, f"a child hung after SIGTERM (exit codes: {exited})"
+    assert set(exited) <= {-signal.SIGTERM, 128 + signal.SIGTERM}
+    assert len(points(run_id, "loss")) >= 2
