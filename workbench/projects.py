@@ -102,8 +102,9 @@ def best_run(store: Store, project_id: int, config: ProjectConfig) -> dict[str, 
     """The succeeded run with the best value of the primary metric."""
     if not config.metric:
         return None
-    lower_is_better = config.metric in ("rmse", "mae", "log_loss") or config.metric.endswith("loss")
-    order = "ASC" if lower_is_better else "DESC"
+    from workbench.runs.compare import lower_is_better
+
+    order = "ASC" if lower_is_better(config.metric) else "DESC"
     return store.row(
         f"""SELECT r.id AS run, m.value AS value, ? AS metric FROM runs r
             JOIN metric_series m ON m.run_id = r.id AND m.key = ?

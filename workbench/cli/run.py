@@ -134,6 +134,88 @@ def stop(ctx: click.Context, run_id: str) -> None:
     note(f"run {run_id} {status_style(status)}")
 
 
+@run.command("metrics")
+@click.argument("run_id", metavar="RUN")
+@click.argument("key", required=False)
+@click.option("--points", type=click.IntRange(2, 100_000), default=60, show_default=True,
+              help="Downsample KEY's series to at most this many points (min/max/mean buckets).")
+@json_option
+@click.pass_context
+def metrics(ctx: click.Context, run_id: str, key: str | None, points: int, as_json: bool) -> None:
+    """List a run's metric keys, or show KEY's series downsampled for plotting."""
+    from workbench.runs.queries import get_run
+    from workbench.store.metrics import series, series_list
+
+    store = store_for(ctx)
+    rid = get_run(store, run_id)["id"]
+    keys = series_list(store.conn, rid)
+    if key is None:
+        if as_json:
+            print_json(keys)
+        else:
+            print_table(None, ["KEY", "POINTS", "LAST STEP", "LATEST", "MIN", "MAX"], [
+                (k["key"], k["count"], k["step"], fmt_metric(k["value"]), fmt_metric(k["min"]),
+                 fmt_metric(k["max"])) for k in keys])
+        return
+    if key not in {k["key"] for k in keys}:
+        from workbench.errors import NotFoundError
+
+        known = ", ".join(k["key"] for k in keys) or "none"
+        raise NotFoundError(f"run {rid} has no metric {key!r} (keys: {known})")
+    data = series(store.conn, rid, key, points)
+    if as_json:
+        print_json(data)
+        return
+    means = [p["mean"] for p in data["points"]]
+    note(f"{key}: {data['count']} points, {len(means)} shown"
+         + (f" (buckets of {data['count'] // max(1, len(means))})" if data["count"] > len(means) else ""))
+    click.echo(sparkline(means))
+    first, last = data["points"][0], data["points"][-1]
+    lows = [p["min"] for p in data["points"] if p["min"] is not None]
+    highs = [p["max"] for p in data["points"] if p["max"] is not None]
+    click.echo(f"x {first['x']} .. {last['x']}   min {fmt_metric(min(lows) if lows else None)}"
+               f"   max {fmt_metric(max(highs) if highs else None)}   last {fmt_metric(last['last'])}")
+
+
+@run.command("compare")
+@click.argument("run_ids", metavar="RUN RUN...", nargs=-1, required=True)
+@json_option
+@click.pass_context
+def compare(ctx: click.Context, run_ids: tuple[str, ...], as_json: bool) -> None:
+    """Compare runs: params side by side (differing ones marked), metrics, best per metric."""
+    from workbench.runs.compare import compare_runs
+
+    result = compare_runs(store_for(ctx), list(run_ids))
+    if as_json:
+        print_json(result)
+        return
+    ids = [r["id"] for r in result["runs"]]
+    differing = set(result["differing_params"])
+    rows = [("status", *(status_style(r["status"]) for r in result["runs"]))]
+    rows += [(f"[bold yellow]* {k}[/]" if k in differing else f"  {k}", *map(_cell, values))
+             for k, values in result["params"].items()]
+    rows += [(f"  {k}", *(f"[bold green]{fmt_metric(v)}[/]" if rid == result["best"].get(k)
+                          else fmt_metric(v) for v, rid in zip(values, ids, strict=True)))
+             for k, values in result["metrics"].items()]
+    print_table(None, ["", *(f"run {i}" for i in ids)], rows)
+    note("* params that differ; the best value of each metric in green")
+
+
+def _cell(value) -> str:
+    return "" if value is None else str(value)
+
+
+def sparkline(values: list) -> str:
+    """One line of block characters; gaps (NaN) are spaces."""
+    blocks = "▁▂▃▄▅▆▇█"
+    present = [v for v in values if v is not None]
+    if not present:
+        return ""
+    low, high = min(present), max(present)
+    span = (high - low) or 1.0
+    return "".join(" " if v is None else blocks[min(7, int((v - low) / span * 8))] for v in values)
+
+
 def _headline(metrics: dict) -> dict:
     """Final metrics first: per-step curves (valid_*, val_*, train_*) after them."""
     curves = ("valid_", "val_", "train_")

@@ -155,3 +155,12 @@ def _merge(rows: list[tuple], max_points: int) -> list[dict[str, Any]]:
             "last": part[-1][7],
         })
     return out
+
+
+def series_list(conn: sqlite3.Connection, run_id: int) -> list[dict[str, Any]]:
+    """Every metric key of a run with its point count, latest point and range."""
+    cursor = conn.execute(
+        "SELECT key, count, step, value, min, max FROM metric_series WHERE run_id = ? ORDER BY key",
+        (run_id,))
+    return [dict(zip(("key", "count", "step", "value", "min", "max"), row, strict=True))
+            for row in cursor]
