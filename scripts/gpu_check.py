@@ -19,7 +19,7 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-TRAIN = '''\
+TRAIN = """\
 import time
 import torch
 import workbench as wb
@@ -45,7 +45,7 @@ while time.time() < end:
         torch.cuda.synchronize()
         wb.log_metric("loss", loss.item(), step=step)
 print("steps", step, flush=True)
-'''
+"""
 
 
 def main() -> int:
@@ -63,7 +63,8 @@ def main() -> int:
         (project / "data").mkdir(parents=True)
         (project / "data" / "train.csv").write_text("x,y\n1,0\n")
         (project / "train.py").write_text(TRAIN)
-        (project / "workbench.toml").write_text(textwrap.dedent(f"""\
+        (project / "workbench.toml").write_text(
+            textwrap.dedent(f"""\
             [project]
             name = "gpu-check"
             [data]
@@ -73,30 +74,43 @@ def main() -> int:
             trainer = "script"
             script = "train.py"
             params = {{ seconds = {args.seconds} }}
-            """))
+            """)
+        )
         cli = [sys.executable, "-m", "workbench"]
         subprocess.run([*cli, "project", "add", str(project)], env=env, check=True)
-        started = subprocess.run([*cli, "run", "start", "gpu-check", "--wait", "--json"],
-                                 env=env, capture_output=True, text=True)
+        started = subprocess.run(
+            [*cli, "run", "start", "gpu-check", "--wait", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         info = json.loads(started.stdout)
-        logs = subprocess.run([*cli, "run", "logs", str(info["id"])], env=env,
-                              capture_output=True, text=True).stdout
+        logs = subprocess.run(
+            [*cli, "run", "logs", str(info["id"])], env=env, capture_output=True, text=True
+        ).stdout
         print(logs)
         print(json.dumps({k: info[k] for k in ("id", "status", "exit_code")}, indent=2))
-        print(json.dumps({"resources": info["resources"],
-                          "gpus": info["environment"]["gpus"]}, indent=2))
+        print(
+            json.dumps(
+                {"resources": info["resources"], "gpus": info["environment"]["gpus"]}, indent=2
+            )
+        )
         if info["status"] != "succeeded":
             print("gpu_check: the training run did not succeed", file=sys.stderr)
             return 1
         gpu = info["resources"]["gpu"] or []
-        busy = [d for d in gpu if (d["utilization_max"] or 0) > 0 or (d["memory_used_max"] or 0) > 0]
+        busy = [
+            d for d in gpu if (d["utilization_max"] or 0) > 0 or (d["memory_used_max"] or 0) > 0
+        ]
         if not busy:
             print("gpu_check: the run recorded no GPU utilization or memory", file=sys.stderr)
             return 1
         for device in busy:
-            print(f"gpu_check: GPU {device['index']}: utilization max {device['utilization_max']}%,"
-                  f" memory max {device['memory_used_max']} B, attribution {device['attribution']},"
-                  f" run's memory max {device['process_memory_max']} B")
+            print(
+                f"gpu_check: GPU {device['index']}: utilization max {device['utilization_max']}%,"
+                f" memory max {device['memory_used_max']} B, attribution {device['attribution']},"
+                f" run's memory max {device['process_memory_max']} B"
+            )
         print("gpu_check: OK")
         return 0
 

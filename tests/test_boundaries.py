@@ -13,15 +13,18 @@ def modules_after(statement: str, watched: list[str]) -> list[str]:
         f"import json, sys\n{statement}\n"
         f"print(json.dumps([m for m in {watched!r} if m in sys.modules]))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.splitlines()[-1])
 
 
 def test_the_core_never_imports_the_ui_toolkit():
-    core = ("import workbench, workbench.cli, workbench.store, workbench.runs.supervisor,"
-            " workbench.trainers.tabular, workbench.tracking")
+    core = (
+        "import workbench, workbench.cli, workbench.store, workbench.runs.supervisor,"
+        " workbench.trainers.tabular, workbench.tracking"
+    )
 
     assert modules_after(core, ["textual"]) == []
 

@@ -8,14 +8,20 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
 
 
 def test_init_add_list_show(cli, tmp_path):
     for template in ("lightgbm", "sklearn", "script"):
-        created = cli("project", "init", str(tmp_path / template), "--template", template,
-                      "--json", check=True)
+        created = cli(
+            "project",
+            "init",
+            str(tmp_path / template),
+            "--template",
+            template,
+            "--json",
+            check=True,
+        )
         assert json.loads(created.stdout)["name"] == template
     assert (tmp_path / "script" / "train.py").is_file()
     listed = json.loads(cli("project", "list", "--json", check=True).stdout)

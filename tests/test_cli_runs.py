@@ -27,8 +27,9 @@ def test_metrics_lists_keys_and_downsamples_a_series(cli, tmp_path):
     loss = next(k for k in keys if k["key"] == "loss")
     assert loss["count"] == 5000 and loss["step"] == 4999
     assert loss["min"] == 1.0 / 5000 and loss["max"] == 1.0
-    data = json.loads(cli("run", "metrics", str(first), "loss", "--points", "50", "--json",
-                          check=True).stdout)
+    data = json.loads(
+        cli("run", "metrics", str(first), "loss", "--points", "50", "--json", check=True).stdout
+    )
     assert data["count"] == 5000
     assert len(data["points"]) == 50
     assert sum(p["count"] for p in data["points"]) == 5000

@@ -52,8 +52,9 @@ BAD_TOML = "seed = = 3\n"
 BAD_LINE = len(MINIMAL.splitlines()) + 1
 
 
-def make_project(folder: Path, toml: str, *, csv: str | None = CSV,
-                 files: dict[str, str] | None = None) -> Path:
+def make_project(
+    folder: Path, toml: str, *, csv: str | None = CSV, files: dict[str, str] | None = None
+) -> Path:
     """A project folder with `workbench.toml`, `data/train.csv` and any extra files."""
     (folder / "data").mkdir(parents=True, exist_ok=True)
     if csv is not None:
@@ -146,7 +147,8 @@ def test_minimal_config_gets_the_defaults(tmp_path):
 def test_parquet_training_file_loads(tmp_path):
     folder = make_project(tmp_path / "p", MINIMAL.replace("train.csv", "train.parquet"), csv=None)
     pd.DataFrame({"x": [1.0, 2.0], "churned": ["yes", "no"]}).to_parquet(
-        folder / "data" / "train.parquet")
+        folder / "data" / "train.parquet"
+    )
 
     config = load_config(folder)
 
@@ -157,7 +159,8 @@ def test_parquet_training_file_loads(tmp_path):
 def test_gzipped_csv_training_file_loads(tmp_path):
     folder = make_project(tmp_path / "p", MINIMAL.replace("train.csv", "train.csv.gz"), csv=None)
     pd.DataFrame({"x": [1.0, 2.0], "churned": ["yes", "no"]}).to_csv(
-        folder / "data" / "train.csv.gz", index=False)
+        folder / "data" / "train.csv.gz", index=False
+    )
 
     assert load_config(folder).train_file.name == "train.csv.gz"
 
@@ -279,7 +282,7 @@ def test_toml_syntax_error(tmp_path):
 
 def test_config_that_is_not_utf8(tmp_path):
     folder = make_project(tmp_path / "p", MINIMAL)
-    (folder / "workbench.toml").write_bytes(MINIMAL.encode() + b'# caf\xe9\n')
+    (folder / "workbench.toml").write_bytes(MINIMAL.encode() + b"# caf\xe9\n")
 
     error = config_error(folder)
 
@@ -327,8 +330,11 @@ def test_missing_training_file(tmp_path):
 
 
 def test_training_file_of_an_unknown_kind(tmp_path):
-    folder = make_project(tmp_path / "p", MINIMAL.replace("train.csv", "train.xlsx"),
-                          files={"data/train.xlsx": "not really"})
+    folder = make_project(
+        tmp_path / "p",
+        MINIMAL.replace("train.csv", "train.xlsx"),
+        files={"data/train.xlsx": "not really"},
+    )
 
     error = config_error(folder)
 
@@ -345,8 +351,12 @@ def test_training_file_of_an_unknown_kind(tmp_path):
     ],
 )
 def test_unreadable_training_file(tmp_path, name, content):
-    folder = make_project(tmp_path / "p", MINIMAL.replace("train.csv", name), csv=None,
-                          files={f"data/{name}": content})
+    folder = make_project(
+        tmp_path / "p",
+        MINIMAL.replace("train.csv", name),
+        csv=None,
+        files={f"data/{name}": content},
+    )
 
     assert_names_file_and_key(config_error(folder), folder, "data.train")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 import pytest
-
 from conftest import REPO
+
 from workbench.cli import cli
 
 README = (REPO / "README.md").read_text()
@@ -38,5 +38,7 @@ def test_command_has_help_and_is_in_readme(path, command):
 
 def test_readme_commands_match_ci():
     ci = (REPO / ".ci" / "run").read_text()
-    test_command = next(line.strip() for line in README.splitlines() if "pytest" in line and "pip" in line)
+    test_command = next(
+        line.strip() for line in README.splitlines() if "pytest" in line and "pip" in line
+    )
     assert test_command in ci

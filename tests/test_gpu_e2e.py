@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from test_runs_e2e import script_project, show
 
 FAKE = Path(__file__).resolve().parent / "fake_pynvml"
@@ -33,7 +32,9 @@ def test_run_records_gpu_samples_attributed_to_its_processes(cli, tmp_path, fake
     assert device["attribution"] == "process"
     assert device["process_memory_max"] == 512 << 20
     assert device["process_utilization_max"] == 30
-    assert info["environment"]["gpus"] == [{"name": "NVIDIA Fake GPU 80GB", "memory_total": 80 << 30}]
+    assert info["environment"]["gpus"] == [
+        {"name": "NVIDIA Fake GPU 80GB", "memory_total": 80 << 30}
+    ]
 
 
 def test_doctor_sees_the_gpu(cli, fake_gpu):

@@ -6,8 +6,8 @@ import json
 import time
 
 import pytest
-
 from test_runs_e2e import script_project, show
+
 from workbench.runs.launch import create_run
 from workbench.store import open_store
 
@@ -21,7 +21,9 @@ def one_slot(wb_home):
 
 
 def _statuses(cli) -> dict[int, str]:
-    return {r["id"]: r["status"] for r in json.loads(cli("run", "list", "--json", check=True).stdout)}
+    return {
+        r["id"]: r["status"] for r in json.loads(cli("run", "list", "--json", check=True).stdout)
+    }
 
 
 def _wait_until(predicate, timeout: float = 60, message: str = "condition") -> None:
@@ -32,14 +34,19 @@ def _wait_until(predicate, timeout: float = 60, message: str = "condition") -> N
 
 
 def test_runs_beyond_the_slots_wait_and_start_in_priority_then_submission_order(
-        cli, tmp_path, one_slot):
+    cli, tmp_path, one_slot
+):
     order_file = tmp_path / "order.txt"
-    project = script_project(tmp_path / "q", f"""\
+    project = script_project(
+        tmp_path / "q",
+        f"""\
         import os, time
         with open({str(order_file)!r}, "a") as fh:
             fh.write(os.environ["WORKBENCH_RUN_ID"] + "\\n")
         time.sleep(0.5)
-        """, name="q")
+        """,
+        name="q",
+    )
     cli("project", "add", str(project), check=True)
     first = cli("run", "start", "q", check=True)
     assert "started" in first.stderr
@@ -66,7 +73,9 @@ def test_queued_runs_start_after_a_reboot_on_next_use(cli, tmp_path, one_slot):
     queued = [create_run(store, "r", {}) for _ in range(2)]
     store.close()
     assert set(_statuses(cli).values()) <= {"queued", "running", "succeeded"}
-    _wait_until(lambda: all(_statuses(cli)[i] == "succeeded" for i in queued), message="queued runs")
+    _wait_until(
+        lambda: all(_statuses(cli)[i] == "succeeded" for i in queued), message="queued runs"
+    )
     assert "ran" in cli("run", "logs", str(queued[1]), check=True).stdout
 
 
@@ -104,13 +113,18 @@ def test_environment_records_the_git_commit_and_dirty_flag(cli, tmp_path):
     subprocess.run([*git, "init", "-q"], check=True)
     subprocess.run([*git, "add", "-A"], check=True)
     subprocess.run([*git, "commit", "-qm", "first"], check=True)
-    commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        [*git, "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     cli("project", "add", str(project), check=True)
     clean = cli("run", "start", "g", "--wait", check=True).stdout.split()[0]
     (project / "train.py").write_text("print('changed')\n")
     dirty = cli("run", "start", "g", "--wait", check=True).stdout.split()[0]
-    assert show(cli, clean)["environment"]["git"] == {"commit": commit, "branch": "master", "dirty": False} \
+    assert (
+        show(cli, clean)["environment"]["git"]
+        == {"commit": commit, "branch": "master", "dirty": False}
         or show(cli, clean)["environment"]["git"]["branch"] == "main"
+    )
     assert show(cli, clean)["environment"]["git"]["dirty"] is False
     assert show(cli, dirty)["environment"]["git"]["dirty"] is True
     assert show(cli, dirty)["environment"]["git"]["commit"] == commit

@@ -24,7 +24,8 @@ def script_project(root: Path, body: str, name: str = "scripted") -> Path:
     (root / "data").mkdir()
     (root / "data" / "train.csv").write_text("x,y\n1,0\n2,1\n")
     (root / "train.py").write_text(textwrap.dedent(body))
-    (root / "workbench.toml").write_text(textwrap.dedent(f"""\
+    (root / "workbench.toml").write_text(
+        textwrap.dedent(f"""\
         [project]
         name = "{name}"
         [data]
@@ -34,7 +35,8 @@ def script_project(root: Path, body: str, name: str = "scripted") -> Path:
         trainer = "script"
         script = "train.py"
         params = {{ epochs = 3 }}
-        """))
+        """)
+    )
     return root
 
 
@@ -61,14 +63,25 @@ def test_lightgbm_template_trains_with_resources(cli, tmp_path, fast_sampling):
     schema = json.loads(Path(artifacts["feature_schema.json"]["path"]).read_text())
     assert schema["target"]["classes"] == ["benign", "malignant"]
     assert len(schema["features"]) == 30
-    for key in ("id", "project", "status", "exit_code", "params", "metrics", "resources",
-                "started_at", "ended_at"):
+    for key in (
+        "id",
+        "project",
+        "status",
+        "exit_code",
+        "params",
+        "metrics",
+        "resources",
+        "started_at",
+        "ended_at",
+    ):
         assert key in info
 
 
 def test_sklearn_template_regression(cli, tmp_path):
     cli("project", "init", str(tmp_path / "reg"), "--template", "sklearn", check=True)
-    run_id = cli("run", "start", "reg", "--wait", "--set", "max_iter=50", check=True).stdout.split()[0]
+    run_id = cli(
+        "run", "start", "reg", "--wait", "--set", "max_iter=50", check=True
+    ).stdout.split()[0]
     info = show(cli, run_id)
     assert info["status"] == "succeeded"
     assert {"rmse", "mae", "r2"} <= set(info["metrics"])
@@ -82,33 +95,47 @@ def test_sklearn_template_regression(cli, tmp_path):
 
 
 def test_script_project_logs_epochs_and_sees_overrides(cli, tmp_path):
-    project = script_project(tmp_path / "s", """\
+    project = script_project(
+        tmp_path / "s",
+        """\
         import workbench as wb
         params = wb.params()
         print("params", params, flush=True)
         for epoch in range(params["epochs"]):
             wb.log_metric("loss", 1.0 / (epoch + 1), step=epoch)
         wb.log_metrics({"accuracy": 0.5})
-        """)
+        """,
+    )
     cli("project", "add", str(project), check=True)
-    run_id = cli("run", "start", "scripted", "--set", "epochs=5", "--wait", check=True).stdout.split()[0]
+    run_id = cli(
+        "run", "start", "scripted", "--set", "epochs=5", "--wait", check=True
+    ).stdout.split()[0]
     info = show(cli, run_id)
     assert info["status"] == "succeeded"
     assert info["params"] == {"epochs": 5}
     assert info["metrics"]["loss"] == pytest.approx(0.2)
     assert info["metrics"]["accuracy"] == 0.5
     with sqlite3.connect(Path(os.environ["WORKBENCH_HOME"]) / "workbench.db") as db:
-        steps = [r[0] for r in db.execute(
-            "SELECT step FROM metric_points WHERE run_id = ? AND key = 'loss' ORDER BY idx", (run_id,))]
+        steps = [
+            r[0]
+            for r in db.execute(
+                "SELECT step FROM metric_points WHERE run_id = ? AND key = 'loss' ORDER BY idx",
+                (run_id,),
+            )
+        ]
     assert steps == [0, 1, 2, 3, 4]
     assert "params {'epochs': 5}" in cli("run", "logs", run_id, check=True).stdout
 
 
 def test_crashing_script_fails_with_traceback_in_logs(cli, tmp_path):
-    project = script_project(tmp_path / "crash", """\
+    project = script_project(
+        tmp_path / "crash",
+        """\
         print("about to fail", flush=True)
         raise RuntimeError("the data is cursed")
-        """, name="crash")
+        """,
+        name="crash",
+    )
     cli("project", "add", str(project), check=True)
     result = cli("run", "start", "crash", "--wait")
     assert result.returncode == 1
@@ -124,14 +151,18 @@ def test_crashing_script_fails_with_traceback_in_logs(cli, tmp_path):
 
 def test_stop_kills_the_whole_tree(cli, tmp_path, fast_sampling):
     pids_file = tmp_path / "pids.txt"
-    project = script_project(tmp_path / "sleepy", f"""\
+    project = script_project(
+        tmp_path / "sleepy",
+        f"""\
         import os, subprocess, sys, time
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
         with open({str(pids_file)!r}, "w") as fh:
             fh.write(f"{{os.getpid()}} {{child.pid}}")
         print("sleeping", flush=True)
         time.sleep(600)
-        """, name="sleepy")
+        """,
+        name="sleepy",
+    )
     cli("project", "add", str(project), check=True)
     run_id = cli("run", "start", "sleepy", check=True).stdout.split()[0]
     deadline = time.time() + 30
@@ -153,26 +184,36 @@ def test_stop_kills_the_whole_tree(cli, tmp_path, fast_sampling):
 
 
 def test_running_run_streams_logs_and_samples(cli, tmp_path, fast_sampling):
-    project = script_project(tmp_path / "live", """\
+    project = script_project(
+        tmp_path / "live",
+        """\
         import time
         for i in range(8):
             print(f"tick {i}", flush=True)
             time.sleep(0.25)
-        """, name="live")
+        """,
+        name="live",
+    )
     cli("project", "add", str(project), check=True)
     run_id = cli("run", "start", "live", check=True).stdout.split()[0]
     followed = cli("run", "logs", run_id, "--follow", check=True).stdout
-    assert [f"tick {i}" for i in range(8)] == [ln for ln in followed.splitlines() if ln.startswith("tick")]
+    assert [f"tick {i}" for i in range(8)] == [
+        ln for ln in followed.splitlines() if ln.startswith("tick")
+    ]
     info = show(cli, run_id)
     assert info["status"] == "succeeded"
     assert info["resources"]["samples"] >= 3
 
 
 def test_lost_run_is_detected(cli, tmp_path, fast_sampling):
-    project = script_project(tmp_path / "doomed", """\
+    project = script_project(
+        tmp_path / "doomed",
+        """\
         import time
         time.sleep(600)
-        """, name="doomed")
+        """,
+        name="doomed",
+    )
     cli("project", "add", str(project), check=True)
     run_id = cli("run", "start", "doomed", check=True).stdout.split()[0]
     db = Path(os.environ["WORKBENCH_HOME"]) / "workbench.db"
@@ -180,7 +221,8 @@ def test_lost_run_is_detected(cli, tmp_path, fast_sampling):
     while True:
         with sqlite3.connect(db) as conn:
             supervisor, trainer = conn.execute(
-                "SELECT supervisor_pid, pid FROM runs WHERE id = ?", (run_id,)).fetchone()
+                "SELECT supervisor_pid, pid FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
         if supervisor and trainer:
             break
         assert time.time() < deadline
@@ -196,16 +238,21 @@ def test_lost_run_is_detected(cli, tmp_path, fast_sampling):
 def test_run_survives_a_hang_up_of_its_terminal(cli, tmp_path):
     """As when an SSH connection drops: the launching shell's whole session is
     hung up right after `run start`, and the run carries on to the end."""
-    project = script_project(tmp_path / "nohup", """\
+    project = script_project(
+        tmp_path / "nohup",
+        """\
         import time
         time.sleep(2)
         print("still here", flush=True)
-        """, name="nohup")
+        """,
+        name="nohup",
+    )
     cli("project", "add", str(project), check=True)
     id_file = tmp_path / "run_id"
     shell = subprocess.Popen(
         ["bash", "-c", f"{sys.executable} -m workbench run start nohup > {id_file}; sleep 60"],
-        start_new_session=True, stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
     )
     deadline = time.time() + 30
     while not id_file.exists() or not id_file.read_text().strip():
@@ -220,8 +267,13 @@ def test_run_survives_a_hang_up_of_its_terminal(cli, tmp_path):
 
 
 def test_unknown_run_and_project_are_clear_errors(cli):
-    for args in (("run", "show", "999"), ("run", "stop", "999"), ("run", "logs", "abc"),
-                 ("run", "start", "nope"), ("project", "show", "nope")):
+    for args in (
+        ("run", "show", "999"),
+        ("run", "stop", "999"),
+        ("run", "logs", "abc"),
+        ("run", "start", "nope"),
+        ("project", "show", "nope"),
+    ):
         result = cli(*args)
         assert result.returncode == 2, args
         assert "error:" in result.stderr

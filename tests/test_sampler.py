@@ -36,7 +36,10 @@ def test_device_names_given_as_bytes_are_decoded():
 
 def test_sample_reads_every_field_and_the_memory_of_the_given_processes():
     device = FakeDevice(
-        gpu_util=87, memory_used=5 * GIB, memory_total=16 * GIB, temperature=71,
+        gpu_util=87,
+        memory_used=5 * GIB,
+        memory_total=16 * GIB,
+        temperature=71,
         power_mw=215_500,
         processes=[(1001, 2 * GIB), (1002, 512 << 20), (4242, 7 * GIB), (1003, None)],
     )
@@ -57,8 +60,9 @@ def test_sample_reads_every_field_and_the_memory_of_the_given_processes():
 
 
 def test_the_runs_processes_are_attributed_their_memory_and_utilization():
-    device = FakeDevice(processes=[(1001, GIB), (4242, 2 * GIB)],
-                        process_util=[(1001, 35), (1002, 5), (4242, 60)])
+    device = FakeDevice(
+        processes=[(1001, GIB), (4242, 2 * GIB)], process_util=[(1001, 35), (1002, 5), (4242, 60)]
+    )
     monitor = GpuMonitor(nvml=FakeNvml([device]))
 
     reading = monitor.sample(pids={1001, 1002})[0]
@@ -92,10 +96,12 @@ def test_sample_without_pids_has_no_process_memory():
 
 
 def test_each_device_gets_its_own_reading():
-    nvml = FakeNvml([
-        FakeDevice(gpu_util=10, processes=[(7, GIB)]),
-        FakeDevice(gpu_util=90, processes=[(7, 3 * GIB), (8, GIB)]),
-    ])
+    nvml = FakeNvml(
+        [
+            FakeDevice(gpu_util=10, processes=[(7, GIB)]),
+            FakeDevice(gpu_util=90, processes=[(7, 3 * GIB), (8, GIB)]),
+        ]
+    )
     readings = GpuMonitor(nvml=nvml).sample(pids={7})
 
     assert [r["index"] for r in readings] == [0, 1]
@@ -132,15 +138,23 @@ def test_nvml_with_no_devices_means_no_gpu_and_says_why():
     ],
 )
 def test_one_unsupported_reading_costs_only_that_field(unsupported, missing):
-    monitor = GpuMonitor(nvml=FakeNvml(
-        [FakeDevice(processes=[(5, GIB)], process_util=[(5, 30)])], unsupported=(unsupported,)))
+    monitor = GpuMonitor(
+        nvml=FakeNvml(
+            [FakeDevice(processes=[(5, GIB)], process_util=[(5, 30)])], unsupported=(unsupported,)
+        )
+    )
 
     reading = monitor.sample(pids={5})[0]
 
     assert reading[missing] is None
-    expected = {"utilization": 42, "memory_used": 3 * GIB, "temperature": 55,
-                "power_w": pytest.approx(123.456), "process_memory": GIB,
-                "process_utilization": 30}
+    expected = {
+        "utilization": 42,
+        "memory_used": 3 * GIB,
+        "temperature": 55,
+        "power_w": pytest.approx(123.456),
+        "process_memory": GIB,
+        "process_utilization": 30,
+    }
     for key, value in expected.items():
         if key != missing:
             assert reading[key] == value, key
@@ -189,7 +203,9 @@ grandchild.kill()
 def busy_tree():
     """(child pid, grandchild pid) of a running, CPU-busy process tree."""
     child = subprocess.Popen(
-        [sys.executable, "-c", _TREE], stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-c", _TREE],
+        stdout=subprocess.PIPE,
+        text=True,
         start_new_session=True,
     )
     grandchild_pid = None
@@ -220,10 +236,14 @@ def _sample_when_busy(sampler: TreeSampler):
 
 def test_tree_sampler_sees_the_whole_tree_and_its_gpu_memory(busy_tree):
     child_pid, grandchild_pid = busy_tree
-    nvml = FakeNvml([FakeDevice(
-        processes=[(child_pid, GIB), (grandchild_pid, 2 * GIB), (1, 4 * GIB)],
-        process_util=[(grandchild_pid, 25), (1, 50)],
-    )])
+    nvml = FakeNvml(
+        [
+            FakeDevice(
+                processes=[(child_pid, GIB), (grandchild_pid, 2 * GIB), (1, 4 * GIB)],
+                process_util=[(grandchild_pid, 25), (1, 50)],
+            )
+        ]
+    )
     sampler = TreeSampler(child_pid, gpu=GpuMonitor(nvml=nvml))
 
     sample = _sample_when_busy(sampler)

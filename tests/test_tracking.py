@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -58,8 +59,10 @@ def run_row(run_id: int) -> dict:
 def stored_params(run_id: int) -> dict:
     store = open_store(migrate=False)
     try:
-        return {r["key"]: json.loads(r["value"])
-                for r in store.rows("SELECT key, value FROM params WHERE run_id = ?", (run_id,))}
+        return {
+            r["key"]: json.loads(r["value"])
+            for r in store.rows("SELECT key, value FROM params WHERE run_id = ?", (run_id,))
+        }
     finally:
         store.close()
 
@@ -93,7 +96,8 @@ def test_start_run_records_params_metrics_and_artifacts(project, tmp_path):
     try:
         artifacts = store.rows(
             "SELECT name, sha256, size, kind FROM artifacts WHERE run_id = ? ORDER BY name",
-            (run_id,))
+            (run_id,),
+        )
         project_row = store.row("SELECT * FROM projects WHERE name = 'p'")
     finally:
         store.close()
@@ -294,8 +298,12 @@ def attached_env(project) -> tuple[int, dict[str, str]]:
         run_id = create_run(store, "p", {})
     finally:
         store.close()
-    env = dict(os.environ, WORKBENCH_RUN_ID=str(run_id), WORKBENCH_PROJECT_DIR=str(project),
-               WORKBENCH_PARAMS=json.dumps({"lr": 0.25}))
+    env = dict(
+        os.environ,
+        WORKBENCH_RUN_ID=str(run_id),
+        WORKBENCH_PROJECT_DIR=str(project),
+        WORKBENCH_PARAMS=json.dumps({"lr": 0.25}),
+    )
     return run_id, env
 
 
@@ -305,8 +313,13 @@ def spawn():
     started: list[subprocess.Popen] = []
 
     def start(script: str, *args: str, env: dict[str, str]) -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-c", script, *args], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", script, *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         started.append(proc)
         return proc
 
@@ -376,10 +389,8 @@ def test_sigterm_during_a_flush_still_exits(attached_env, spawn):
     deadline = time.monotonic() + 10  # the final flush is small; 10 s is plenty
     exited = []
     for child in children:
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
         exited.append(child.returncode)
 
     assert None not in exited, f"a child hung after SIGTERM (exit codes: {exited})"

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import REPO
+
 from workbench.trainers.tabular import infer_task
 
 pytestmark = pytest.mark.slow
@@ -47,8 +47,9 @@ def test_lightgbm_model_keeps_categories_and_predicts_new_rows(cli, tmp_path):
     truth = batch.pop("species")
     for feature in schema["features"]:
         if feature["kind"] == "categorical":
-            batch[feature["name"]] = pd.Categorical(batch[feature["name"]],
-                                                    categories=feature["categories"])
+            batch[feature["name"]] = pd.Categorical(
+                batch[feature["name"]], categories=feature["categories"]
+            )
     proba = booster.predict(batch[[f["name"] for f in schema["features"]]])
     assert proba.shape == (len(batch), 3)
     predicted = np.asarray(schema["target"]["classes"])[proba.argmax(axis=1)]
@@ -91,7 +92,8 @@ def test_a_target_with_missing_values_drops_those_rows(cli, tmp_path):
     frame.to_csv(folder / "data" / "train.csv", index=False)
     (folder / "workbench.toml").write_text(
         '[data]\ntrain = "data/train.csv"\ntarget = "y"\n'
-        '[train]\ntrainer = "sklearn:sklearn.linear_model.Ridge"\n')
+        '[train]\ntrainer = "sklearn:sklearn.linear_model.Ridge"\n'
+    )
     cli("project", "add", str(folder), check=True)
     run_id = cli("run", "start", "gappy", "--wait", check=True).stdout.split()[0]
     info = json.loads(cli("run", "show", run_id, "--json", check=True).stdout)

@@ -113,13 +113,16 @@ def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
             raise ConfigError(file, f"data.{key}", "missing; expected a string")
     train_file = (root / data["train"]).resolve()
     if not train_file.name.lower().endswith(DATA_SUFFIXES):
-        raise ConfigError(file, "data.train", f"expected a file ending in {', '.join(DATA_SUFFIXES)}")
+        raise ConfigError(
+            file, "data.train", f"expected a file ending in {', '.join(DATA_SUFFIXES)}"
+        )
     if not train_file.is_file():
         raise ConfigError(file, "data.train", f"file not found: {train_file}")
     columns = read_columns(train_file, file)
     if data["target"] not in columns:
         raise ConfigError(
-            file, "data.target",
+            file,
+            "data.target",
             f"column {data['target']!r} is not in {data['train']} "
             f"(columns: {', '.join(repr(c) for c in columns)})",
         )
@@ -138,7 +141,7 @@ def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
     script = None
     if trainer == "script":
         if "script" not in train:
-            raise ConfigError(file, "train.script", "missing; required when trainer = \"script\"")
+            raise ConfigError(file, "train.script", 'missing; required when trainer = "script"')
         script = (root / train["script"]).resolve()
         if not script.is_file():
             raise ConfigError(file, "train.script", f"file not found: {script}")
@@ -152,7 +155,9 @@ def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
         _check_choice(file, "train.metric", metric, allowed)
     test_size = float(train.get("test_size", 0.2))
     if not 0 < test_size < 1:
-        raise ConfigError(file, "train.test_size", f"expected a fraction between 0 and 1, got {test_size}")
+        raise ConfigError(
+            file, "train.test_size", f"expected a fraction between 0 and 1, got {test_size}"
+        )
 
     _check_choice(file, "automation.on_new_data", auto.get("on_new_data"), ON_NEW_DATA)
     _check_choice(file, "automation.promote", auto.get("promote"), PROMOTE)
@@ -188,7 +193,9 @@ def default_name(folder_name: str) -> str:
 def _check_shape(file: Path, raw: dict[str, Any]) -> None:
     for section, body in raw.items():
         if section not in _SCHEMA:
-            raise ConfigError(file, section, f"unknown section; expected one of {', '.join(_SCHEMA)}")
+            raise ConfigError(
+                file, section, f"unknown section; expected one of {', '.join(_SCHEMA)}"
+            )
         if not isinstance(body, dict):
             raise ConfigError(file, section, "expected a table, e.g. [" + section + "]")
         for key, value in body.items():
@@ -198,7 +205,8 @@ def _check_shape(file: Path, raw: dict[str, Any]) -> None:
                 raise ConfigError(file, f"{section}.{key}", f"unknown key; expected one of {known}")
             if isinstance(value, bool) or not isinstance(value, expected):
                 raise ConfigError(
-                    file, f"{section}.{key}",
+                    file,
+                    f"{section}.{key}",
                     f"expected {_type_name(expected)}, got {type(value).__name__} {value!r}",
                 )
 
@@ -230,7 +238,9 @@ def read_columns(data_file: Path, config_file: Path) -> list[str]:
             first = fh.readline().decode("utf-8-sig")
         header = next(csv.reader(io.StringIO(first)), [])
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ConfigError(config_file, "data.train", f"cannot read the header of {data_file}: {exc}") from exc
+        raise ConfigError(
+            config_file, "data.train", f"cannot read the header of {data_file}: {exc}"
+        ) from exc
     if not header:
         raise ConfigError(config_file, "data.train", f"{data_file} is empty")
     return header  # exactly as pandas will name the columns

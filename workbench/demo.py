@@ -39,7 +39,9 @@ def copy_samples(workspace: Path) -> list[Path]:
     return folders
 
 
-def run_demo(store: Store, progress: Callable[[str], None] = lambda _: None) -> list[dict[str, Any]]:
+def run_demo(
+    store: Store, progress: Callable[[str], None] = lambda _: None
+) -> list[dict[str, Any]]:
     workspace = paths.workspace_dir()
     started = []
     for folder in copy_samples(workspace):
@@ -52,12 +54,17 @@ def run_demo(store: Store, progress: Callable[[str], None] = lambda _: None) -> 
         progress(f"waiting for run {run_id} ({name})…")
         wait_for(store, run_id, supervisor)
         info = show_run(store, run_id)
-        results.append({
-            "project": name, "run": run_id, "status": info["status"], "metric": metric,
-            "value": info["metrics"].get(metric) if metric else None,
-            "duration_s": info["duration_s"],
-            "cpu_percent_max": info["resources"]["cpu_percent_max"],
-            "rss_bytes_max": info["resources"]["rss_bytes_max"],
-            "workspace": str(workspace),
-        })
+        results.append(
+            {
+                "project": name,
+                "run": run_id,
+                "status": info["status"],
+                "metric": metric,
+                "value": info["metrics"].get(metric) if metric else None,
+                "duration_s": info["duration_s"],
+                "cpu_percent_max": info["resources"]["cpu_percent_max"],
+                "rss_bytes_max": info["resources"]["rss_bytes_max"],
+                "workspace": str(workspace),
+            }
+        )
     return results

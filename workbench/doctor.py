@@ -12,8 +12,19 @@ from workbench import __version__, paths
 from workbench.gpu import GpuMonitor
 from workbench.store import Store
 
-KEY_LIBRARIES = ("sqlite-utils", "psutil", "nvidia-ml-py", "pandas", "pyarrow", "numpy",
-                 "scikit-learn", "lightgbm", "skops", "click", "rich")
+KEY_LIBRARIES = (
+    "sqlite-utils",
+    "psutil",
+    "nvidia-ml-py",
+    "pandas",
+    "pyarrow",
+    "numpy",
+    "scikit-learn",
+    "lightgbm",
+    "skops",
+    "click",
+    "rich",
+)
 
 
 def library_versions() -> dict[str, str | None]:
@@ -47,12 +58,16 @@ def diagnose(store: Store, gpu: GpuMonitor | None = None) -> dict[str, Any]:
     if integrity != "ok":
         problems.append(f"store integrity check failed: {integrity}")
     if store.journal_mode != "wal":
-        problems.append(f"the store's filesystem does not support WAL; using {store.journal_mode} "
-                        "journal (slower with several writers)")
+        problems.append(
+            f"the store's filesystem does not support WAL; using {store.journal_mode} "
+            "journal (slower with several writers)"
+        )
     limits = inotify_limits()
     if limits["max_user_watches"] is not None and limits["max_user_watches"] < 8192:
-        problems.append("fs.inotify.max_user_watches is low; watching data folders may fall back "
-                        "to polling (raise it with sysctl)")
+        problems.append(
+            "fs.inotify.max_user_watches is low; watching data folders may fall back "
+            "to polling (raise it with sysctl)"
+        )
     info = {
         "workbench": __version__,
         "python": sys.version.split()[0],

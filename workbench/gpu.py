@@ -6,6 +6,7 @@ tests give it a fake library.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from typing import Any
 
@@ -124,8 +125,6 @@ class GpuMonitor:
 
     def close(self) -> None:
         if self._handles:
-            try:
+            with contextlib.suppress(Exception):
                 self._nvml.nvmlShutdown()
-            except Exception:
-                pass
         self._handles = None

@@ -27,7 +27,9 @@ def add_project(store: Store, folder: Path) -> dict[str, Any]:
     now = time.time()
     with store.write() as conn:
         if same_path:  # the folder was renamed in its workbench.toml
-            conn.execute("UPDATE projects SET name = ? WHERE id = ?", (config.name, same_path["id"]))
+            conn.execute(
+                "UPDATE projects SET name = ? WHERE id = ?", (config.name, same_path["id"])
+            )
             project_id = same_path["id"]
         else:
             project_id = conn.execute(
@@ -35,7 +37,10 @@ def add_project(store: Store, folder: Path) -> dict[str, Any]:
                 (config.name, str(folder), now),
             ).lastrowid
         store.add_event(
-            "project.added", f"project {config.name} registered", ts=now, project_id=project_id,
+            "project.added",
+            f"project {config.name} registered",
+            ts=now,
+            project_id=project_id,
             data={"path": str(folder)},
         )
     return store.row("SELECT * FROM projects WHERE id = ?", (project_id,))  # type: ignore[return-value]

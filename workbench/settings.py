@@ -51,11 +51,16 @@ def load_settings() -> Settings:
                 raise ConfigError(path, f"{section}.{key}", "unknown key")
             if key in _INTEGERS:
                 if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                    raise ConfigError(path, f"{section}.{key}",
-                                      f"expected a whole number of at least 1, got {value!r}")
+                    raise ConfigError(
+                        path,
+                        f"{section}.{key}",
+                        f"expected a whole number of at least 1, got {value!r}",
+                    )
                 values[key] = value
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise ConfigError(path, f"{section}.{key}", f"expected a positive number, got {value!r}")
+                raise ConfigError(
+                    path, f"{section}.{key}", f"expected a positive number, got {value!r}"
+                )
             values[key] = float(value)
     return Settings(**values)

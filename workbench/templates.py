@@ -54,8 +54,9 @@ params = wb.params()
 config = wb.project_config()
 frame = pd.read_csv(wb.project_dir() / config["data"]["train"])
 y = frame.pop(config["data"]["target"])
+split = config["train"]
 x_train, x_test, y_train, y_test = train_test_split(
-    frame, y, test_size=config["train"]["test_size"], random_state=config["train"]["seed"], stratify=y
+    frame, y, test_size=split["test_size"], random_state=split["seed"], stratify=y
 )
 scaler = StandardScaler().fit(x_train)
 x_train, x_test = scaler.transform(x_train), scaler.transform(x_test)
@@ -77,20 +78,29 @@ wb.log_metrics({{
 
 TEMPLATES = {
     "lightgbm": dict(
-        dataset="load_breast_cancer", target="diagnosis", task="classification",
-        trainer="lightgbm", metric="roc_auc",
+        dataset="load_breast_cancer",
+        target="diagnosis",
+        task="classification",
+        trainer="lightgbm",
+        metric="roc_auc",
         params="{ n_estimators = 100, learning_rate = 0.05, num_leaves = 15 }",
         description="Breast cancer diagnosis from cell measurements (LightGBM)",
     ),
     "sklearn": dict(
-        dataset="load_diabetes", target="progression", task="regression",
-        trainer="sklearn:sklearn.ensemble.HistGradientBoostingRegressor", metric="rmse",
+        dataset="load_diabetes",
+        target="progression",
+        task="regression",
+        trainer="sklearn:sklearn.ensemble.HistGradientBoostingRegressor",
+        metric="rmse",
         params="{ max_iter = 200, learning_rate = 0.05 }",
         description="Diabetes progression after one year (scikit-learn)",
     ),
     "script": dict(
-        dataset="load_wine", target="cultivar", task="classification",
-        trainer="script", metric="accuracy",
+        dataset="load_wine",
+        target="cultivar",
+        task="classification",
+        trainer="script",
+        metric="accuracy",
         params="{ epochs = 15, alpha = 0.001 }",
         description="Wine cultivar from chemical analysis (your own training script)",
     ),
@@ -109,7 +119,9 @@ def init_project(path: Path, template: str, name: str | None = None) -> Path:
     (folder / "data" / "incoming").mkdir(parents=True)
     _write_dataset(folder / "data" / "train.csv", spec["dataset"], spec["target"])
     script_line = 'script = "train.py"\n' if template == "script" else ""
-    (folder / "workbench.toml").write_text(_CONFIG.format(name=name, script_line=script_line, **spec))
+    (folder / "workbench.toml").write_text(
+        _CONFIG.format(name=name, script_line=script_line, **spec)
+    )
     if template == "script":
         (folder / "train.py").write_text(_SCRIPT.format(name=name))
     return folder

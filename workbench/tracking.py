@@ -48,7 +48,9 @@ class ActiveRun:
         self._write_lock = threading.Lock()  # one flush at a time
         self._wake = threading.Event()
         self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._flush_loop, name="workbench-flush", daemon=True)
+        self._thread = threading.Thread(
+            target=self._flush_loop, name="workbench-flush", daemon=True
+        )
         self._thread.start()
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
@@ -81,8 +83,9 @@ class ActiveRun:
         with self._lock:
             self._params.update(encoded)
 
-    def log_artifact(self, path: str | os.PathLike, name: str | None = None,
-                     kind: str | None = None) -> str:
+    def log_artifact(
+        self, path: str | os.PathLike, name: str | None = None, kind: str | None = None
+    ) -> str:
         """Copy a file into the content-addressed store; returns its SHA-256."""
         source = Path(path)
         if not source.is_file():
@@ -109,10 +112,13 @@ class ActiveRun:
                     append_points(conn, self.id, metrics)
                     conn.executemany(
                         "INSERT OR REPLACE INTO params (run_id, key, value) VALUES (?, ?, ?)",
-                        [(self.id, k, v) for k, v in params.items()])
+                        [(self.id, k, v) for k, v in params.items()],
+                    )
                     conn.executemany(
                         "INSERT OR REPLACE INTO artifacts (run_id, name, sha256, size, kind,"
-                        " created_at) VALUES (?, ?, ?, ?, ?, ?)", artifacts)
+                        " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                        artifacts,
+                    )
             except BaseException:
                 # Nothing was written: put it all back, ahead of newer points.
                 with self._lock:
@@ -199,8 +205,10 @@ def active_run() -> ActiveRun:
 
 def _install_exit_hooks() -> None:
     atexit.register(_close_active)
-    if threading.current_thread() is threading.main_thread() and \
-            signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    ):
         signal.signal(signal.SIGTERM, _flush_then_die)
 
 
@@ -217,7 +225,9 @@ def _flush_then_die(signum: int, _frame: object) -> None:
 
 
 @contextlib.contextmanager
-def start_run(project: str | os.PathLike, params: Mapping[str, Any] | None = None) -> Iterator[ActiveRun]:
+def start_run(
+    project: str | os.PathLike, params: Mapping[str, Any] | None = None
+) -> Iterator[ActiveRun]:
     """Create and own a run outside the supervisor, e.g. in a notebook.
 
     `project` is a registered project's name or a folder with a workbench.toml
@@ -248,8 +258,13 @@ def start_run(project: str | os.PathLike, params: Mapping[str, Any] | None = Non
                 " VALUES (?, 'running', 'inline', ?, ?, ?, ?, ?, ?, ?)",
                 (row["id"], now, now, me.pid, me.create_time(), me.pid, me.create_time(), now),
             ).lastrowid
-            store.add_event("run.running", f"run {run_id} started in process {me.pid}", ts=now,
-                            project_id=row["id"], run_id=run_id)
+            store.add_event(
+                "run.running",
+                f"run {run_id} started in process {me.pid}",
+                ts=now,
+                project_id=row["id"],
+                run_id=run_id,
+            )
         run = ActiveRun(run_id, dict(params or {}), Path(row["path"]))
         with _active_lock:
             _active = run
@@ -267,14 +282,22 @@ def start_run(project: str | os.PathLike, params: Mapping[str, Any] | None = Non
             with store.write() as conn:
                 conn.execute(
                     "UPDATE runs SET status = ?, exit_code = ?, ended_at = ?, heartbeat_at = ?"
-                    " WHERE id = ?", (status, code, end, end, run_id))
-                store.add_event(f"run.{status}", f"run {run_id} {status}", ts=end,
-                                project_id=row["id"], run_id=run_id)
+                    " WHERE id = ?",
+                    (status, code, end, end, run_id),
+                )
+                store.add_event(
+                    f"run.{status}",
+                    f"run {run_id} {status}",
+                    ts=end,
+                    project_id=row["id"],
+                    run_id=run_id,
+                )
     finally:
         store.close()
 
 
 # Module-level API, bound to the active run.
+
 
 def log_metric(key: str, value: float, step: int | None = None) -> None:
     active_run().log_metric(key, value, step)

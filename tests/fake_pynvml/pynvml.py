@@ -24,7 +24,9 @@ class _TreeNvml(FakeNvml):
 
     def nvmlDeviceGetComputeRunningProcesses(self, handle):
         self._check("nvmlDeviceGetComputeRunningProcesses")
-        return [SimpleNamespace(pid=pid, usedGpuMemory=PROCESS_MEMORY) for pid in self._descendants()]
+        return [
+            SimpleNamespace(pid=pid, usedGpuMemory=PROCESS_MEMORY) for pid in self._descendants()
+        ]
 
     def nvmlDeviceGetProcessUtilization(self, handle, last_seen):
         self._device(handle).process_util = [(pid, 30) for pid in self._descendants()]

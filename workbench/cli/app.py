@@ -21,13 +21,19 @@ class WorkbenchGroup(click.Group):
             click.secho(f"error: {exc.message}", fg="red", err=True)
             sys.exit(exc.exit_code)
         except sqlite3.OperationalError as exc:
-            click.secho(f"error: the store is unavailable ({exc}); try again, "
-                        "or run `workbench doctor`", fg="red", err=True)
+            click.secho(
+                f"error: the store is unavailable ({exc}); try again, or run `workbench doctor`",
+                fg="red",
+                err=True,
+            )
             sys.exit(1)
 
 
-@click.group(cls=WorkbenchGroup, invoke_without_command=True,
-             context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=WorkbenchGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, prog_name="workbench")
 @click.pass_context
 def cli(ctx: click.Context) -> None:

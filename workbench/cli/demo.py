@@ -35,14 +35,22 @@ def demo(ctx: click.Context, headless: bool, as_json: bool) -> None:
     if as_json:
         print_json(results)
     else:
-        print_table("Sample projects, one run each", [
-            "PROJECT", "RUN", "STATUS", "METRIC", "DURATION", "PEAK CPU", "PEAK RSS"], [
-            (r["project"], r["run"], status_style(r["status"]),
-             f"{r['metric']}={fmt_metric(r['value'])}" if r["metric"] else "",
-             fmt_seconds(r["duration_s"]), f"{r['cpu_percent_max'] or 0:.0f}%",
-             fmt_bytes(r["rss_bytes_max"]))
-            for r in results
-        ])
+        print_table(
+            "Sample projects, one run each",
+            ["PROJECT", "RUN", "STATUS", "METRIC", "DURATION", "PEAK CPU", "PEAK RSS"],
+            [
+                (
+                    r["project"],
+                    r["run"],
+                    status_style(r["status"]),
+                    f"{r['metric']}={fmt_metric(r['value'])}" if r["metric"] else "",
+                    fmt_seconds(r["duration_s"]),
+                    f"{r['cpu_percent_max'] or 0:.0f}%",
+                    fmt_bytes(r["rss_bytes_max"]),
+                )
+                for r in results
+            ],
+        )
         note(f"workspace: {results[0]['workspace'] if results else ''}")
         note("next: `workbench run show RUN`, `workbench run logs RUN`, `workbench project list`")
     sys.exit(0 if all(r["status"] == "succeeded" for r in results) else 1)

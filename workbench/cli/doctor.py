@@ -22,13 +22,28 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
     rows = [
         ("workbench", info["workbench"]),
         ("python", f"{info['python']} ({info['platform']})"),
-        *((name, version or "[red]not installed[/]") for name, version in info["libraries"].items()),
-        ("store", f"{store['database']} ({fmt_bytes(store['size_bytes'])}, "
-                  f"{store['projects']} projects, {store['runs']} runs)"),
-        ("sqlite", f"{store['sqlite']}, journal {store['journal_mode']}, "
-                   f"integrity {store['integrity']}"),
-        ("gpu", ", ".join(f"#{d['index']} {d['name']} ({fmt_bytes(d['memory_total'])})"
-                          for d in gpu["devices"]) if gpu["available"] else f"none: {gpu['reason']}"),
+        *(
+            (name, version or "[red]not installed[/]")
+            for name, version in info["libraries"].items()
+        ),
+        (
+            "store",
+            f"{store['database']} ({fmt_bytes(store['size_bytes'])}, "
+            f"{store['projects']} projects, {store['runs']} runs)",
+        ),
+        (
+            "sqlite",
+            f"{store['sqlite']}, journal {store['journal_mode']}, integrity {store['integrity']}",
+        ),
+        (
+            "gpu",
+            ", ".join(
+                f"#{d['index']} {d['name']} ({fmt_bytes(d['memory_total'])})"
+                for d in gpu["devices"]
+            )
+            if gpu["available"]
+            else f"none: {gpu['reason']}",
+        ),
         ("inotify", ", ".join(f"{k}={v}" for k, v in info["inotify"].items())),
     ]
     print_table(None, ["", ""], rows, wrap=True)

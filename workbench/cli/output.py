@@ -21,11 +21,18 @@ def print_json(document: Any) -> None:
     click.echo(json.dumps(document, indent=2, default=str))
 
 
-def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]],
-                wrap: bool = False) -> None:
+def print_table(
+    title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]], wrap: bool = False
+) -> None:
     """A borderless table; rows are cut at the terminal's width unless `wrap`."""
-    table = Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False,
-                  show_header=any(columns))
+    table = Table(
+        title=title,
+        title_justify="left",
+        header_style="bold",
+        box=None,
+        pad_edge=False,
+        show_header=any(columns),
+    )
     for column in columns:
         table.add_column(column, overflow="fold" if wrap else "ellipsis", no_wrap=not wrap)
     for row in rows:
@@ -63,8 +70,14 @@ def fmt_metric(value: float | None) -> str:
 
 
 def status_style(status: str) -> str:
-    colour = {"succeeded": "green", "failed": "red", "lost": "red", "running": "cyan",
-              "stopped": "yellow", "queued": "blue"}.get(status, "white")
+    colour = {
+        "succeeded": "green",
+        "failed": "red",
+        "lost": "red",
+        "running": "cyan",
+        "stopped": "yellow",
+        "queued": "blue",
+    }.get(status, "white")
     return f"[{colour}]{status}[/]"
 
 

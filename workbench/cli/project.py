@@ -19,8 +19,13 @@ def project() -> None:
 
 @project.command("init")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--template", type=click.Choice(sorted(TEMPLATES)), default="lightgbm",
-              show_default=True, help="What the new project trains.")
+@click.option(
+    "--template",
+    type=click.Choice(sorted(TEMPLATES)),
+    default="lightgbm",
+    show_default=True,
+    help="What the new project trains.",
+)
 @click.option("--name", help="Project name (default: the folder's name).")
 @json_option
 @click.pass_context
@@ -60,12 +65,19 @@ def list_(ctx: click.Context, as_json: bool) -> None:
     if not projects:
         note("no projects yet: `workbench project init PATH` or `workbench demo`")
         return
-    print_table(None, ["NAME", "RUNS", "LAST RUN", "PATH"], [
-        (p["name"], p["runs"],
-         f"{p['last_run']} {status_style(p['last_status'])}" if p["last_run"] else "",
-         p["path"] + ("  [red](missing)[/]" if p["missing"] else ""))
-        for p in projects
-    ])
+    print_table(
+        None,
+        ["NAME", "RUNS", "LAST RUN", "PATH"],
+        [
+            (
+                p["name"],
+                p["runs"],
+                f"{p['last_run']} {status_style(p['last_status'])}" if p["last_run"] else "",
+                p["path"] + ("  [red](missing)[/]" if p["missing"] else ""),
+            )
+            for p in projects
+        ],
+    )
 
 
 @project.command("show")
@@ -85,10 +97,14 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
         best = info["best"]
         rows += [
             ("task", info["task"] or "(inferred from the target)"),
-            ("trainer", info["trainer"]), ("data", info["train"]), ("target", info["target"]),
+            ("trainer", info["trainer"]),
+            ("data", info["train"]),
+            ("target", info["target"]),
             ("metric", info["metric"] or ""),
             ("params", ", ".join(f"{k}={v}" for k, v in info["params"].items())),
-            ("best run", f"{best['run']} ({best['metric']} {fmt_metric(best['value'])})"
-             if best else ""),
+            (
+                "best run",
+                f"{best['run']} ({best['metric']} {fmt_metric(best['value'])})" if best else "",
+            ),
         ]
     print_table(None, ["", ""], rows, wrap=True)

@@ -29,15 +29,33 @@ def run() -> None:
 
 @run.command("start")
 @click.argument("project")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a [train].params value (repeatable); values are TOML literals.")
-@click.option("--wait", is_flag=True, help="Wait for the run to finish; exit 1 unless it succeeded.")
-@click.option("--priority", type=int, default=0, show_default=True,
-              help="Queued runs with a higher priority start first.")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a [train].params value (repeatable); values are TOML literals.",
+)
+@click.option(
+    "--wait", is_flag=True, help="Wait for the run to finish; exit 1 unless it succeeded."
+)
+@click.option(
+    "--priority",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Queued runs with a higher priority start first.",
+)
 @json_option
 @click.pass_context
-def start(ctx: click.Context, project: str, overrides: tuple[str, ...], wait: bool,
-          priority: int, as_json: bool) -> None:
+def start(
+    ctx: click.Context,
+    project: str,
+    overrides: tuple[str, ...],
+    wait: bool,
+    priority: int,
+    as_json: bool,
+) -> None:
     """Start a supervised training run of PROJECT and print its id.
 
     The run keeps going if this terminal closes; follow it with
@@ -48,8 +66,9 @@ def start(ctx: click.Context, project: str, overrides: tuple[str, ...], wait: bo
     state = "started" if supervisor else "queued (all run slots are busy)"
     if not wait:
         if as_json:
-            print_json({"id": run_id, "project": project,
-                        "status": "running" if supervisor else "queued"})
+            print_json(
+                {"id": run_id, "project": project, "status": "running" if supervisor else "queued"}
+            )
         else:
             click.echo(run_id)
             note(f"run {run_id} {state}; follow it with `workbench run logs {run_id} --follow`")
@@ -89,12 +108,23 @@ def list_(ctx: click.Context, project: str | None, limit: int | None, as_json: b
     if not runs:
         note("no runs yet: `workbench run start PROJECT`")
         return
-    print_table(None, ["ID", "PROJECT", "STATUS", "STARTED", "DURATION", "METRICS"], [
-        (r["id"], r["project"], status_style(r["status"]), (r["started_at"] or "").replace("T", " "),
-         fmt_seconds(r["duration_s"]),
-         "  ".join(f"{k}={fmt_metric(v)}" for k, v in list(_headline(r["metrics"]).items())[:3]))
-        for r in runs
-    ])
+    print_table(
+        None,
+        ["ID", "PROJECT", "STATUS", "STARTED", "DURATION", "METRICS"],
+        [
+            (
+                r["id"],
+                r["project"],
+                status_style(r["status"]),
+                (r["started_at"] or "").replace("T", " "),
+                fmt_seconds(r["duration_s"]),
+                "  ".join(
+                    f"{k}={fmt_metric(v)}" for k, v in list(_headline(r["metrics"]).items())[:3]
+                ),
+            )
+            for r in runs
+        ],
+    )
 
 
 @run.command("show")
@@ -137,8 +167,13 @@ def stop(ctx: click.Context, run_id: str) -> None:
 @run.command("metrics")
 @click.argument("run_id", metavar="RUN")
 @click.argument("key", required=False)
-@click.option("--points", type=click.IntRange(2, 100_000), default=60, show_default=True,
-              help="Downsample KEY's series to at most this many points (min/max/mean buckets).")
+@click.option(
+    "--points",
+    type=click.IntRange(2, 100_000),
+    default=60,
+    show_default=True,
+    help="Downsample KEY's series to at most this many points (min/max/mean buckets).",
+)
 @json_option
 @click.pass_context
 def metrics(ctx: click.Context, run_id: str, key: str | None, points: int, as_json: bool) -> None:
@@ -153,9 +188,21 @@ def metrics(ctx: click.Context, run_id: str, key: str | None, points: int, as_js
         if as_json:
             print_json(keys)
         else:
-            print_table(None, ["KEY", "POINTS", "LAST STEP", "LATEST", "MIN", "MAX"], [
-                (k["key"], k["count"], k["step"], fmt_metric(k["value"]), fmt_metric(k["min"]),
-                 fmt_metric(k["max"])) for k in keys])
+            print_table(
+                None,
+                ["KEY", "POINTS", "LAST STEP", "LATEST", "MIN", "MAX"],
+                [
+                    (
+                        k["key"],
+                        k["count"],
+                        k["step"],
+                        fmt_metric(k["value"]),
+                        fmt_metric(k["min"]),
+                        fmt_metric(k["max"]),
+                    )
+                    for k in keys
+                ],
+            )
         return
     if key not in {k["key"] for k in keys}:
         from workbench.errors import NotFoundError
@@ -167,14 +214,22 @@ def metrics(ctx: click.Context, run_id: str, key: str | None, points: int, as_js
         print_json(data)
         return
     means = [p["mean"] for p in data["points"]]
-    note(f"{key}: {data['count']} points, {len(means)} shown"
-         + (f" (buckets of {data['count'] // max(1, len(means))})" if data["count"] > len(means) else ""))
+    note(
+        f"{key}: {data['count']} points, {len(means)} shown"
+        + (
+            f" (buckets of {data['count'] // max(1, len(means))})"
+            if data["count"] > len(means)
+            else ""
+        )
+    )
     click.echo(sparkline(means))
     first, last = data["points"][0], data["points"][-1]
     lows = [p["min"] for p in data["points"] if p["min"] is not None]
     highs = [p["max"] for p in data["points"] if p["max"] is not None]
-    click.echo(f"x {first['x']} .. {last['x']}   min {fmt_metric(min(lows) if lows else None)}"
-               f"   max {fmt_metric(max(highs) if highs else None)}   last {fmt_metric(last['last'])}")
+    click.echo(
+        f"x {first['x']} .. {last['x']}   min {fmt_metric(min(lows) if lows else None)}"
+        f"   max {fmt_metric(max(highs) if highs else None)}   last {fmt_metric(last['last'])}"
+    )
 
 
 @run.command("compare")
@@ -192,11 +247,20 @@ def compare(ctx: click.Context, run_ids: tuple[str, ...], as_json: bool) -> None
     ids = [r["id"] for r in result["runs"]]
     differing = set(result["differing_params"])
     rows = [("status", *(status_style(r["status"]) for r in result["runs"]))]
-    rows += [(f"[bold yellow]* {k}[/]" if k in differing else f"  {k}", *map(_cell, values))
-             for k, values in result["params"].items()]
-    rows += [(f"  {k}", *(f"[bold green]{fmt_metric(v)}[/]" if rid == result["best"].get(k)
-                          else fmt_metric(v) for v, rid in zip(values, ids, strict=True)))
-             for k, values in result["metrics"].items()]
+    rows += [
+        (f"[bold yellow]* {k}[/]" if k in differing else f"  {k}", *map(_cell, values))
+        for k, values in result["params"].items()
+    ]
+    rows += [
+        (
+            f"  {k}",
+            *(
+                f"[bold green]{fmt_metric(v)}[/]" if rid == result["best"].get(k) else fmt_metric(v)
+                for v, rid in zip(values, ids, strict=True)
+            ),
+        )
+        for k, values in result["metrics"].items()
+    ]
     print_table(None, ["", *(f"run {i}" for i in ids)], rows)
     note("* params that differ; the best value of each metric in green")
 
@@ -227,19 +291,34 @@ def _print_summary(info: dict) -> None:
     gpu = res.get("gpu")
     rows = [
         ("run", f"{info['id']}  ({info['project']}, {info['trainer']})"),
-        ("status", status_style(info["status"]) + (f"  {info['message']}" if info["message"] else "")),
+        (
+            "status",
+            status_style(info["status"]) + (f"  {info['message']}" if info["message"] else ""),
+        ),
         ("exit code", info["exit_code"]),
         ("started", (info["started_at"] or "").replace("T", " ")),
         ("duration", fmt_seconds(info["duration_s"])),
-        ("params", ", ".join(f"{k}={v}" for k, v in info["params"].items()
-                             if not k.startswith("_"))),
+        (
+            "params",
+            ", ".join(f"{k}={v}" for k, v in info["params"].items() if not k.startswith("_")),
+        ),
         ("metrics", "  ".join(f"{k}={fmt_metric(v)}" for k, v in info["metrics"].items())),
-        ("cpu", f"max {res['cpu_percent_max'] or 0:.0f}%  mean {res['cpu_percent_mean'] or 0:.0f}%"
-                f"  ({res['samples']} samples)"),
+        (
+            "cpu",
+            f"max {res['cpu_percent_max'] or 0:.0f}%  mean {res['cpu_percent_mean'] or 0:.0f}%"
+            f"  ({res['samples']} samples)",
+        ),
         ("memory", f"max RSS {fmt_bytes(res['rss_bytes_max'])}"),
-        ("gpu", "none" if gpu is None else "  ".join(
-            f"#{d['index']} util max {d['utilization_max']}% mem max {fmt_bytes(d['memory_used_max'])}"
-            for d in gpu)),
+        (
+            "gpu",
+            "none"
+            if gpu is None
+            else "  ".join(
+                f"#{d['index']} util max {d['utilization_max']}%"
+                f" mem max {fmt_bytes(d['memory_used_max'])} ({d['attribution']})"
+                for d in gpu
+            ),
+        ),
         ("artifacts", ", ".join(a["name"] for a in info["artifacts"])),
         ("log", info["log"]),
     ]

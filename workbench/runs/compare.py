@@ -14,8 +14,10 @@ _LOWER_IS_BETTER = ("loss", "rmse", "mae", "mse", "error", "err")
 def lower_is_better(metric: str) -> bool:
     """Whether smaller values of this metric are better (losses and errors)."""
     name = metric.lower()
-    return any(name == word or name.endswith(word) or name.endswith("_" + word)
-               for word in _LOWER_IS_BETTER)
+    return any(
+        name == word or name.endswith(word) or name.endswith("_" + word)
+        for word in _LOWER_IS_BETTER
+    )
 
 
 def compare_runs(store: Store, run_ids: list[str]) -> dict[str, Any]:
@@ -37,8 +39,9 @@ def compare_runs(store: Store, run_ids: list[str]) -> dict[str, Any]:
             else:
                 best[key] = max(scored, key=lambda vi: (vi[0], -vi[1]))[1]
     return {
-        "runs": [{k: r[k] for k in ("id", "project", "status", "started_at", "duration_s")}
-                 for r in runs],
+        "runs": [
+            {k: r[k] for k in ("id", "project", "status", "started_at", "duration_s")} for r in runs
+        ],
         "params": params,
         "differing_params": [k for k, v in params.items() if len({repr(x) for x in v}) > 1],
         "metrics": metrics,

@@ -33,7 +33,9 @@ def stop_run(store: Store, run_id: int | str, timeout: float | None = None) -> s
         if row["status"] == "queued" and not row["supervisor_pid"]:
             conn.execute(
                 "UPDATE runs SET status = 'stopped', ended_at = ?, message = 'stopped while queued'"
-                " WHERE id = ? AND status = 'queued'", (now, rid))
+                " WHERE id = ? AND status = 'queued'",
+                (now, rid),
+            )
     supervisor = process_tree.find(row["supervisor_pid"], row["supervisor_started_at"])
     if supervisor is not None:
         supervisor.send_signal(signal.SIGTERM)
@@ -49,7 +51,9 @@ def stop_run(store: Store, run_id: int | str, timeout: float | None = None) -> s
     with store.write() as conn:
         conn.execute(
             "UPDATE runs SET status = 'stopped', ended_at = ?, message = 'stopped on request'"
-            " WHERE id = ? AND status IN ('running', 'queued')", (time.time(), rid))
+            " WHERE id = ? AND status IN ('running', 'queued')",
+            (time.time(), rid),
+        )
     refresh_liveness(store, rid)
     return store.scalar("SELECT status FROM runs WHERE id = ?", (rid,))
 

@@ -15,13 +15,25 @@ import psutil
 
 from workbench.gpu import GpuMonitor
 
-LIBRARIES = ("workbench-mlops", "numpy", "pandas", "pyarrow", "scikit-learn", "lightgbm", "skops",
-             "scipy", "torch", "xgboost", "optuna")
+LIBRARIES = (
+    "workbench-mlops",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "scikit-learn",
+    "lightgbm",
+    "skops",
+    "scipy",
+    "torch",
+    "xgboost",
+    "optuna",
+)
 SEED_KEYS = ("seed", "random_state", "random_seed")
 
 
-def capture(project_root: Path, params: dict[str, Any], seed: int | None,
-            gpu: GpuMonitor | None = None) -> dict[str, Any]:
+def capture(
+    project_root: Path, params: dict[str, Any], seed: int | None, gpu: GpuMonitor | None = None
+) -> dict[str, Any]:
     gpu = gpu or GpuMonitor()
     seeds = {k: v for k, v in params.items() if any(s in k.lower() for s in SEED_KEYS)}
     if seed is not None:
@@ -34,7 +46,8 @@ def capture(project_root: Path, params: dict[str, Any], seed: int | None,
         "cpu": {"model": cpu_model(), "cores": os.cpu_count()},
         "memory_total": psutil.virtual_memory().total,
         "gpus": [{"name": d["name"], "memory_total": d["memory_total"]} for d in gpu.devices()]
-        if gpu.available else [],
+        if gpu.available
+        else [],
         "libraries": _versions(),
         "git": git_state(project_root),
         "seeds": seeds,
@@ -63,10 +76,16 @@ def _versions() -> dict[str, str]:
 
 def git_state(folder: Path) -> dict[str, Any] | None:
     """The commit and dirty flag of the repository holding `folder`, or None."""
+
     def git(*args: str) -> str | None:
         try:
-            done = subprocess.run(["git", "-C", str(folder), *args], capture_output=True,
-                                  text=True, timeout=5, stdin=subprocess.DEVNULL)
+            done = subprocess.run(
+                ["git", "-C", str(folder), *args],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                stdin=subprocess.DEVNULL,
+            )
         except (OSError, subprocess.TimeoutExpired):
             return None
         return done.stdout.strip() if done.returncode == 0 else None
@@ -75,5 +94,8 @@ def git_state(folder: Path) -> dict[str, Any] | None:
     if commit is None:
         return None
     status = git("status", "--porcelain", "--untracked-files=no", "--", ".")
-    return {"commit": commit, "branch": git("rev-parse", "--abbrev-ref", "HEAD"),
-            "dirty": bool(status)}
+    return {
+        "commit": commit,
+        "branch": git("rev-parse", "--abbrev-ref", "HEAD"),
+        "dirty": bool(status),
+    }

@@ -32,8 +32,12 @@ def create_run(store: Store, project: str, overrides: dict[str, Any], priority: 
             [(run_id, key, json.dumps(value)) for key, value in params.items()],
         )
         store.add_event(
-            "run.queued", f"run {run_id} queued for {config.name}", ts=now,
-            project_id=row["id"], run_id=run_id, data={"params": params},
+            "run.queued",
+            f"run {run_id} queued for {config.name}",
+            ts=now,
+            project_id=row["id"],
+            run_id=run_id,
+            data={"params": params},
         )
     return run_id  # type: ignore[return-value]
 
@@ -46,13 +50,18 @@ def spawn_supervisor(run_id: int) -> subprocess.Popen:
     with open(folder / "supervisor.log", "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "workbench.runs.supervisor", str(run_id)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, close_fds=True, env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+            env=env,
         )
 
 
-def start_run(store: Store, project: str, overrides: dict[str, Any],
-              priority: int = 0) -> tuple[int, subprocess.Popen | None]:
+def start_run(
+    store: Store, project: str, overrides: dict[str, Any], priority: int = 0
+) -> tuple[int, subprocess.Popen | None]:
     """Queue a run and start it if a slot is free; returns its id and, when it
     started here, its supervisor process."""
     from workbench.runs.queue import dispatch
@@ -61,8 +70,9 @@ def start_run(store: Store, project: str, overrides: dict[str, Any],
     return run_id, dispatch(store).get(run_id)
 
 
-def wait_for(store: Store, run_id: int, supervisor: subprocess.Popen | None = None,
-             poll: float = 0.2) -> str:
+def wait_for(
+    store: Store, run_id: int, supervisor: subprocess.Popen | None = None, poll: float = 0.2
+) -> str:
     """Block until the run reaches a terminal status; returns it.
 
     While the run waits in the queue this keeps dispatching, so it starts as
@@ -91,8 +101,11 @@ def _fail_unstarted(store: Store, run_id: int, code: int | None) -> None:
     log = paths.run_dir(run_id) / "supervisor.log"
     detail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
     message = f"the supervisor exited ({code}) before starting the run" + (
-        f": {detail[0]}" if detail else "")
+        f": {detail[0]}" if detail else ""
+    )
     with store.write() as conn:
         conn.execute(
-            "UPDATE runs SET status = 'failed', ended_at = ?, message = ? WHERE id = ? AND status = 'queued'",
-            (time.time(), message, run_id))
+            "UPDATE runs SET status = 'failed', ended_at = ?, message = ?"
+            " WHERE id = ? AND status = 'queued'",
+            (time.time(), message, run_id),
+        )

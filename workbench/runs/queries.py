@@ -44,8 +44,10 @@ def refresh_liveness(store: Store, run_id: int | None = None) -> int:
     `running`, so a supervisor that finished between our read and our check
     keeps its real outcome. Returns how many runs were marked.
     """
-    sql = ("SELECT id, project_id, supervisor_pid, supervisor_started_at, hostname, heartbeat_at"
-           " FROM runs WHERE status = 'running'")
+    sql = (
+        "SELECT id, project_id, supervisor_pid, supervisor_started_at, hostname, heartbeat_at"
+        " FROM runs WHERE status = 'running'"
+    )
     rows = store.rows(sql + (" AND id = ?" if run_id else ""), (run_id,) if run_id else ())
     marked = 0
     here = socket.gethostname()
@@ -66,13 +68,20 @@ def refresh_liveness(store: Store, run_id: int | None = None) -> int:
                 (now, row["id"]),
             ).rowcount
             if changed:
-                store.add_event("run.lost", f"run {row['id']} lost", ts=now,
-                                project_id=row["project_id"], run_id=row["id"])
+                store.add_event(
+                    "run.lost",
+                    f"run {row['id']} lost",
+                    ts=now,
+                    project_id=row["project_id"],
+                    run_id=row["id"],
+                )
         marked += changed
     return marked
 
 
-def list_runs(store: Store, project: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+def list_runs(
+    store: Store, project: str | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
     refresh_liveness(store)
     where, args = ("WHERE p.name = ?", (project,)) if project else ("", ())
     sql = f"{_LIST_SQL} {where} ORDER BY r.id DESC" + (f" LIMIT {int(limit)}" if limit else "")
@@ -81,13 +90,20 @@ def list_runs(store: Store, project: str | None = None, limit: int | None = None
     metrics = _final_metrics(store, ids)
     out = []
     for row in rows:
-        out.append({
-            "id": row["id"], "project": row["project"], "status": row["status"],
-            "trainer": row["trainer"], "exit_code": row["exit_code"],
-            "created_at": iso(row["created_at"]), "started_at": iso(row["started_at"]),
-            "ended_at": iso(row["ended_at"]), "duration_s": duration(row),
-            "metrics": metrics.get(row["id"], {}),
-        })
+        out.append(
+            {
+                "id": row["id"],
+                "project": row["project"],
+                "status": row["status"],
+                "trainer": row["trainer"],
+                "exit_code": row["exit_code"],
+                "created_at": iso(row["created_at"]),
+                "started_at": iso(row["started_at"]),
+                "ended_at": iso(row["ended_at"]),
+                "duration_s": duration(row),
+                "metrics": metrics.get(row["id"], {}),
+            }
+        )
     return out
 
 
@@ -108,10 +124,13 @@ def show_run(store: Store, run_id: int | str) -> dict[str, Any]:
     if row["status"] == "running" and refresh_liveness(store, row["id"]):
         row = get_run(store, run_id)
     rid = row["id"]
-    params = {r["key"]: json.loads(r["value"]) for r in store.rows(
-        "SELECT key, value FROM params WHERE run_id = ? ORDER BY key", (rid,))}
+    params = {
+        r["key"]: json.loads(r["value"])
+        for r in store.rows("SELECT key, value FROM params WHERE run_id = ? ORDER BY key", (rid,))
+    }
     artifacts = store.rows(
-        "SELECT name, sha256, size, kind FROM artifacts WHERE run_id = ? ORDER BY name", (rid,))
+        "SELECT name, sha256, size, kind FROM artifacts WHERE run_id = ? ORDER BY name", (rid,)
+    )
     for artifact in artifacts:
         artifact["path"] = str(paths.artifact_file(artifact["sha256"]))
     return {
@@ -138,14 +157,17 @@ def show_run(store: Store, run_id: int | str) -> dict[str, Any]:
 
 
 def resources(store: Store, row: dict[str, Any]) -> dict[str, Any]:
-    agg = store.row(
-        """SELECT COUNT(*) AS samples, MAX(cpu_percent) AS cpu_percent_max,
+    agg = (
+        store.row(
+            """SELECT COUNT(*) AS samples, MAX(cpu_percent) AS cpu_percent_max,
                   AVG(cpu_percent) AS cpu_percent_mean, MAX(rss_bytes) AS rss_bytes_max,
                   MAX(num_threads) AS threads_max, MAX(num_procs) AS procs_max,
                   MAX(read_bytes) AS read_bytes, MAX(write_bytes) AS write_bytes
            FROM resource_samples WHERE run_id = ?""",
-        (row["id"],),
-    ) or {}
+            (row["id"],),
+        )
+        or {}
+    )
     if agg.get("cpu_percent_mean") is not None:
         agg["cpu_percent_mean"] = round(agg["cpu_percent_mean"], 2)
     agg["cpu_time_s"] = row["cpu_time_s"]
@@ -158,18 +180,27 @@ def _gpu_summary(store: Store, run_id: int) -> list[dict[str, Any]] | None:
     """Per device: the peaks over the run, and whether the run's own processes
     were found on it ("process") or only device-wide figures exist ("device")."""
     per_device: dict[int, dict[str, Any]] = {}
-    peaks = (("utilization_max", "utilization"), ("memory_used_max", "memory_used"),
-             ("temperature_max", "temperature"), ("power_w_max", "power_w"),
-             ("process_memory_max", "process_memory"),
-             ("process_utilization_max", "process_utilization"))
+    peaks = (
+        ("utilization_max", "utilization"),
+        ("memory_used_max", "memory_used"),
+        ("temperature_max", "temperature"),
+        ("power_w_max", "power_w"),
+        ("process_memory_max", "process_memory"),
+        ("process_utilization_max", "process_utilization"),
+    )
     for (blob,) in store.conn.execute(
         "SELECT gpu FROM resource_samples WHERE run_id = ? AND gpu IS NOT NULL", (run_id,)
     ):
         for reading in json.loads(blob):
-            device = per_device.setdefault(reading["index"], {
-                "index": reading["index"], "memory_total": reading.get("memory_total"),
-                "attribution": "device", **{key: None for key, _ in peaks},
-            })
+            device = per_device.setdefault(
+                reading["index"],
+                {
+                    "index": reading["index"],
+                    "memory_total": reading.get("memory_total"),
+                    "attribution": "device",
+                    **{key: None for key, _ in peaks},
+                },
+            )
             if reading.get("attribution") == "process":
                 device["attribution"] = "process"
             for key, source in peaks:

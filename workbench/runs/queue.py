@@ -36,17 +36,25 @@ def dispatch(store: Store) -> dict[int, subprocess.Popen]:
             slots = load_settings().parallel_slots()
             busy = store.scalar(
                 "SELECT COUNT(*) FROM runs WHERE status = 'running'"
-                " OR (status = 'queued' AND dispatched_at IS NOT NULL)")
+                " OR (status = 'queued' AND dispatched_at IS NOT NULL)"
+            )
             free = slots - busy
             if free <= 0:
                 return {}
-            due = [row["id"] for row in store.rows(
-                "SELECT id FROM runs WHERE status = 'queued' AND dispatched_at IS NULL"
-                " AND stop_requested_at IS NULL ORDER BY priority DESC, id LIMIT ?", (free,))]
+            due = [
+                row["id"]
+                for row in store.rows(
+                    "SELECT id FROM runs WHERE status = 'queued' AND dispatched_at IS NULL"
+                    " AND stop_requested_at IS NULL ORDER BY priority DESC, id LIMIT ?",
+                    (free,),
+                )
+            ]
             started = {}
             for run_id in due:
                 with store.write() as conn:
-                    conn.execute("UPDATE runs SET dispatched_at = ? WHERE id = ?", (time.time(), run_id))
+                    conn.execute(
+                        "UPDATE runs SET dispatched_at = ? WHERE id = ?", (time.time(), run_id)
+                    )
                 supervisor = spawn_supervisor(run_id)
                 proc = process_tree.find(supervisor.pid, None)
                 with store.write() as conn:
@@ -54,7 +62,8 @@ def dispatch(store: Store) -> dict[int, subprocess.Popen]:
                     conn.execute(
                         "UPDATE runs SET supervisor_pid = COALESCE(supervisor_pid, ?),"
                         " supervisor_started_at = COALESCE(supervisor_started_at, ?) WHERE id = ?",
-                        (supervisor.pid, proc.create_time() if proc else None, run_id))
+                        (supervisor.pid, proc.create_time() if proc else None, run_id),
+                    )
                 started[run_id] = supervisor
             return started
         finally:
@@ -75,4 +84,6 @@ def _reclaim_stale(store: Store) -> None:
         with store.write() as conn:
             conn.execute(
                 "UPDATE runs SET dispatched_at = NULL, supervisor_pid = NULL,"
-                " supervisor_started_at = NULL WHERE id = ? AND status = 'queued'", (row["id"],))
+                " supervisor_started_at = NULL WHERE id = ? AND status = 'queued'",
+                (row["id"],),
+            )

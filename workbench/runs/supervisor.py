@@ -75,8 +75,12 @@ class Supervisor:
             return self._supervise(run, config, log)
 
     def _supervise(self, run: dict[str, Any], config: Any, log: Any) -> int:
-        params = {row["key"]: json.loads(row["value"]) for row in self.store.rows(
-            "SELECT key, value FROM params WHERE run_id = ?", (self.run_id,))}
+        params = {
+            row["key"]: json.loads(row["value"])
+            for row in self.store.rows(
+                "SELECT key, value FROM params WHERE run_id = ?", (self.run_id,)
+            )
+        }
         env = dict(os.environ)
         env.update(
             WORKBENCH_RUN_ID=str(self.run_id),
@@ -90,8 +94,13 @@ class Supervisor:
             # Its own process group, so a stop reaches descendants that were
             # re-parented after their parent exited.
             trainer = subprocess.Popen(
-                command, cwd=config.root, env=env, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, process_group=0,
+                command,
+                cwd=config.root,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                process_group=0,
             )
         except OSError as exc:
             log.write(f"workbench: cannot start {command[0]}: {exc}\n".encode())
@@ -119,11 +128,16 @@ class Supervisor:
         else:
             status = "failed"
             message = (
-                f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+                f"killed by {signal.Signals(-code).name}"
+                if code < 0
+                else f"exited with code {code}"
             )
         self._finish(
-            status=status, exit_code=code, message=message,
-            cpu_time_s=usage.ru_utime + usage.ru_stime, max_rss_bytes=usage.ru_maxrss * 1024,
+            status=status,
+            exit_code=code,
+            message=message,
+            cpu_time_s=usage.ru_utime + usage.ru_stime,
+            max_rss_bytes=usage.ru_maxrss * 1024,
         )
         return 0
 
@@ -134,8 +148,10 @@ class Supervisor:
         except Exception as exc:  # a missing git or /proc must not cost the run
             environment = {"error": repr(exc)}
         with self.store.write() as conn:
-            conn.execute("UPDATE runs SET environment = ? WHERE id = ?",
-                         (json.dumps(environment), self.run_id))
+            conn.execute(
+                "UPDATE runs SET environment = ? WHERE id = ?",
+                (json.dumps(environment), self.run_id),
+            )
 
     def _wait_for(self, trainer: subprocess.Popen) -> None:
         trainer.wait()
@@ -163,8 +179,15 @@ class Supervisor:
         self.stop_requested = True
         self.wake.set()
 
-    def _finish(self, *, status: str, exit_code: int | None, message: str | None,
-                cpu_time_s: float | None = None, max_rss_bytes: int | None = None) -> None:
+    def _finish(
+        self,
+        *,
+        status: str,
+        exit_code: int | None,
+        message: str | None,
+        cpu_time_s: float | None = None,
+        max_rss_bytes: int | None = None,
+    ) -> None:
         now = time.time()
         with self.store.write() as conn:
             conn.execute(
@@ -173,10 +196,15 @@ class Supervisor:
                 " started_at = COALESCE(started_at, ?) WHERE id = ?",
                 (status, exit_code, message, now, now, cpu_time_s, max_rss_bytes, now, self.run_id),
             )
-            project_id = self.store.scalar("SELECT project_id FROM runs WHERE id = ?", (self.run_id,))
+            project_id = self.store.scalar(
+                "SELECT project_id FROM runs WHERE id = ?", (self.run_id,)
+            )
             self.store.add_event(
-                f"run.{status}", f"run {self.run_id} {status}" + (f": {message}" if message else ""),
-                ts=now, project_id=project_id, run_id=self.run_id,
+                f"run.{status}",
+                f"run {self.run_id} {status}" + (f": {message}" if message else ""),
+                ts=now,
+                project_id=project_id,
+                run_id=self.run_id,
                 data={"exit_code": exit_code},
             )
 

@@ -40,8 +40,9 @@ ON CONFLICT (series_id, size, bucket) DO UPDATE SET
 """
 
 
-def append_points(conn: sqlite3.Connection, run_id: int,
-                  points: Mapping[str, Sequence[Point]]) -> None:
+def append_points(
+    conn: sqlite3.Connection, run_id: int, points: Mapping[str, Sequence[Point]]
+) -> None:
     """Insert each key's points (in logged order) with their summaries.
 
     Call inside a write transaction: the point numbering reads the series'
@@ -55,12 +56,20 @@ def append_points(conn: sqlite3.Connection, run_id: int,
         steps, stamps, values = zip(*pts, strict=True)
         conn.executemany(
             "INSERT INTO metrics (series_id, idx, step, ts, value) VALUES (?, ?, ?, ?, ?)",
-            zip(repeat(series_id), range(start, start + len(pts)), steps, stamps, values,
-                strict=False),
+            zip(
+                repeat(series_id),
+                range(start, start + len(pts)),
+                steps,
+                stamps,
+                values,
+                strict=False,
+            ),
         )
         low, high, _, _ = _summary(values)
-        conn.execute(_UPSERT_SERIES, (start + len(pts), steps[-1], stamps[-1], values[-1],
-                                      low, low, high, high, series_id))
+        conn.execute(
+            _UPSERT_SERIES,
+            (start + len(pts), steps[-1], stamps[-1], values[-1], low, low, high, high, series_id),
+        )
         for size in BUCKET_SIZES:
             bucket_rows.extend(_buckets(series_id, size, start, steps, stamps, values))
     conn.executemany(_UPSERT_BUCKET, bucket_rows)
@@ -68,11 +77,13 @@ def append_points(conn: sqlite3.Connection, run_id: int,
 
 def _series(conn: sqlite3.Connection, run_id: int, key: str, ts: float) -> tuple[int, int]:
     found = conn.execute(
-        "SELECT id, count FROM metric_series WHERE run_id = ? AND key = ?", (run_id, key)).fetchone()
+        "SELECT id, count FROM metric_series WHERE run_id = ? AND key = ?", (run_id, key)
+    ).fetchone()
     if found:
         return found[0], found[1]
     cursor = conn.execute(
-        "INSERT INTO metric_series (run_id, key, count, ts) VALUES (?, ?, 0, ?)", (run_id, key, ts))
+        "INSERT INTO metric_series (run_id, key, count, ts) VALUES (?, ?, 0, ?)", (run_id, key, ts)
+    )
     return cursor.lastrowid, 0  # type: ignore[return-value]
 
 
@@ -83,34 +94,51 @@ def _summary(values: Sequence[float | None]) -> tuple[float | None, float | None
     return min(present), max(present), math.fsum(present), len(present)
 
 
-def _buckets(series_id: int, size: int, start: int, steps: Sequence, stamps: Sequence,
-             values: Sequence) -> Iterable[tuple]:
+def _buckets(
+    series_id: int, size: int, start: int, steps: Sequence, stamps: Sequence, values: Sequence
+) -> Iterable[tuple]:
     i, n = 0, len(values)
     while i < n:
         bucket = (start + i) // size
         end = min(n, (bucket + 1) * size - start)
         low, high, total, valued = _summary(values[i:end])
-        yield (series_id, size, bucket, end - i, steps[i], steps[end - 1], stamps[end - 1],
-               low, high, total, valued, values[end - 1])
+        yield (
+            series_id,
+            size,
+            bucket,
+            end - i,
+            steps[i],
+            steps[end - 1],
+            stamps[end - 1],
+            low,
+            high,
+            total,
+            valued,
+            values[end - 1],
+        )
         i = end
 
 
-def latest_values(conn: sqlite3.Connection,
-                  run_ids: Sequence[int]) -> dict[int, dict[str, float | None]]:
+def latest_values(
+    conn: sqlite3.Connection, run_ids: Sequence[int]
+) -> dict[int, dict[str, float | None]]:
     """The latest value of every metric key of each run, from the series summaries."""
     out: dict[int, dict[str, float | None]] = {}
     for chunk_start in range(0, len(run_ids), 500):
-        chunk = list(run_ids[chunk_start:chunk_start + 500])
+        chunk = list(run_ids[chunk_start : chunk_start + 500])
         marks = ",".join("?" * len(chunk))
         for run_id, key, value in conn.execute(
             f"SELECT run_id, key, value FROM metric_series WHERE run_id IN ({marks})"
-            " ORDER BY run_id, key", chunk):
+            " ORDER BY run_id, key",
+            chunk,
+        ):
             out.setdefault(run_id, {})[key] = value
     return out
 
 
-def series(conn: sqlite3.Connection, run_id: int, key: str,
-           max_points: int = 1000) -> dict[str, Any]:
+def series(
+    conn: sqlite3.Connection, run_id: int, key: str, max_points: int = 1000
+) -> dict[str, Any]:
     """A series for plotting: at most `max_points` points of (x, min, max, mean, last).
 
     x is the step of the last point in each bucket (its index when no step was
@@ -118,25 +146,46 @@ def series(conn: sqlite3.Connection, run_id: int, key: str,
     (min = max = mean = value).
     """
     found = conn.execute(
-        "SELECT id, count FROM metric_series WHERE run_id = ? AND key = ?", (run_id, key)).fetchone()
+        "SELECT id, count FROM metric_series WHERE run_id = ? AND key = ?", (run_id, key)
+    ).fetchone()
     series_id, count = found if found else (None, 0)
     size = 1
     if count <= READ_LIMIT:
-        rows = [(1, s if s is not None else i, ts, v, v, v or 0.0, int(v is not None), v)
-                for i, s, ts, v in conn.execute(
-                    "SELECT idx, step, ts, value FROM metrics WHERE series_id = ? ORDER BY idx",
-                    (series_id,))]
+        rows = [
+            (1, s if s is not None else i, ts, v, v, v or 0.0, int(v is not None), v)
+            for i, s, ts, v in conn.execute(
+                "SELECT idx, step, ts, value FROM metrics WHERE series_id = ? ORDER BY idx",
+                (series_id,),
+            )
+        ]
     else:
-        size = next((s for s in BUCKET_SIZES if math.ceil(count / s) <= READ_LIMIT),
-                    BUCKET_SIZES[-1])
-        rows = [(c, last_step if last_step is not None else (b + 1) * size - 1, ts, lo, hi,
-                 total, valued, last)
-                for b, c, last_step, ts, lo, hi, total, valued, last in conn.execute(
-                    "SELECT bucket, count, last_step, last_ts, min, max, sum, valued, last"
-                    " FROM metric_buckets WHERE series_id = ? AND size = ? ORDER BY bucket",
-                    (series_id, size))]
-    return {"run_id": run_id, "key": key, "count": count, "bucket_size": size,
-            "points": _merge(rows, max_points)}
+        size = next(
+            (s for s in BUCKET_SIZES if math.ceil(count / s) <= READ_LIMIT), BUCKET_SIZES[-1]
+        )
+        rows = [
+            (
+                c,
+                last_step if last_step is not None else (b + 1) * size - 1,
+                ts,
+                lo,
+                hi,
+                total,
+                valued,
+                last,
+            )
+            for b, c, last_step, ts, lo, hi, total, valued, last in conn.execute(
+                "SELECT bucket, count, last_step, last_ts, min, max, sum, valued, last"
+                " FROM metric_buckets WHERE series_id = ? AND size = ? ORDER BY bucket",
+                (series_id, size),
+            )
+        ]
+    return {
+        "run_id": run_id,
+        "key": key,
+        "count": count,
+        "bucket_size": size,
+        "points": _merge(rows, max_points),
+    }
 
 
 def _merge(rows: list[tuple], max_points: int) -> list[dict[str, Any]]:
@@ -144,16 +193,21 @@ def _merge(rows: list[tuple], max_points: int) -> list[dict[str, Any]]:
     group = max(1, math.ceil(len(rows) / max_points))
     out = []
     for i in range(0, len(rows), group):
-        part = rows[i:i + group]
+        part = rows[i : i + group]
         lows = [r[3] for r in part if r[3] is not None]
         highs = [r[4] for r in part if r[4] is not None]
         valued = sum(r[6] for r in part)
-        out.append({
-            "x": part[-1][1], "ts": part[-1][2], "count": sum(r[0] for r in part),
-            "min": min(lows) if lows else None, "max": max(highs) if highs else None,
-            "mean": math.fsum(r[5] for r in part) / valued if valued else None,
-            "last": part[-1][7],
-        })
+        out.append(
+            {
+                "x": part[-1][1],
+                "ts": part[-1][2],
+                "count": sum(r[0] for r in part),
+                "min": min(lows) if lows else None,
+                "max": max(highs) if highs else None,
+                "mean": math.fsum(r[5] for r in part) / valued if valued else None,
+                "last": part[-1][7],
+            }
+        )
     return out
 
 
@@ -161,6 +215,9 @@ def series_list(conn: sqlite3.Connection, run_id: int) -> list[dict[str, Any]]:
     """Every metric key of a run with its point count, latest point and range."""
     cursor = conn.execute(
         "SELECT key, count, step, value, min, max FROM metric_series WHERE run_id = ? ORDER BY key",
-        (run_id,))
-    return [dict(zip(("key", "count", "step", "value", "min", "max"), row, strict=True))
-            for row in cursor]
+        (run_id,),
+    )
+    return [
+        dict(zip(("key", "count", "step", "value", "min", "max"), row, strict=True))
+        for row in cursor
+    ]

@@ -20,9 +20,12 @@ def train() -> None:
     params = wb.params()
     started = time.time()
     table = load_training_table(config)
-    print(f"{config.train_file.name}: {len(table.features)} rows, "
-          f"{len(table.numeric)} numeric and {len(table.categorical)} categorical features, "
-          f"task {table.task}", flush=True)
+    print(
+        f"{config.train_file.name}: {len(table.features)} rows, "
+        f"{len(table.numeric)} numeric and {len(table.categorical)} categorical features, "
+        f"task {table.task}",
+        flush=True,
+    )
     trainer = _make_trainer(config, table, params)
     x_train, x_test, y_train, y_test = _split(table, config.test_size, config.seed)
     wb.log_params({"_task": table.task, "_rows_train": len(x_train), "_rows_test": len(x_test)})
@@ -70,8 +73,9 @@ def _split(table, test_size: float, seed: int):
         counts = table.target.value_counts()
         if counts.min() >= 2 and len(counts) <= test_size * len(table.target):
             stratify = table.target
-    return train_test_split(table.features, table.target, test_size=test_size,
-                            random_state=seed, stratify=stratify)
+    return train_test_split(
+        table.features, table.target, test_size=test_size, random_state=seed, stratify=stratify
+    )
 
 
 if __name__ == "__main__":

@@ -34,8 +34,9 @@ class LightGBMTrainer:
             out[column] = pd.Categorical(out[column], categories=categories)
         return out
 
-    def fit(self, x_train: pd.DataFrame, y_train: pd.Series,
-            x_valid: pd.DataFrame, y_valid: pd.Series) -> dict[str, list[float]]:
+    def fit(
+        self, x_train: pd.DataFrame, y_train: pd.Series, x_valid: pd.DataFrame, y_valid: pd.Series
+    ) -> dict[str, list[float]]:
         import lightgbm
 
         if self.table.task == "classification":
@@ -54,10 +55,16 @@ class LightGBMTrainer:
             evaluation = {"eval_X": (valid[0],), "eval_y": (valid[1],)}
         else:
             evaluation = {"eval_set": [valid]}
-        self.model.fit(self.prepare(x_train), y_train,
-                       categorical_feature=self.table.categorical or "auto", **evaluation)
-        return {f"valid_{name}": values
-                for name, values in self.model.evals_result_.get("valid_0", {}).items()}
+        self.model.fit(
+            self.prepare(x_train),
+            y_train,
+            categorical_feature=self.table.categorical or "auto",
+            **evaluation,
+        )
+        return {
+            f"valid_{name}": values
+            for name, values in self.model.evals_result_.get("valid_0", {}).items()
+        }
 
     def predict(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
         prepared = self.prepare(features)

@@ -8,8 +8,9 @@ import numpy as np
 from sklearn import metrics
 
 
-def classification_metrics(y_true: Any, y_pred: Any, proba: np.ndarray | None,
-                           classes: list[Any]) -> dict[str, float]:
+def classification_metrics(
+    y_true: Any, y_pred: Any, proba: np.ndarray | None, classes: list[Any]
+) -> dict[str, float]:
     out = {"accuracy": metrics.accuracy_score(y_true, y_pred)}
     if len(classes) == 2:
         out["f1"] = metrics.f1_score(y_true, y_pred, pos_label=classes[1])
@@ -23,7 +24,8 @@ def classification_metrics(y_true: Any, y_pred: Any, proba: np.ndarray | None,
                 out["roc_auc"] = metrics.roc_auc_score(positive, proba[:, 1])
             else:
                 out["roc_auc"] = metrics.roc_auc_score(
-                    y_true, proba, multi_class="ovr", labels=classes)
+                    y_true, proba, multi_class="ovr", labels=classes
+                )
     return {k: float(v) for k, v in out.items()}
 
 

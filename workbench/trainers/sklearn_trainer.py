@@ -47,20 +47,28 @@ class SklearnTrainer:
         from sklearn.pipeline import Pipeline
         from sklearn.preprocessing import OneHotEncoder
 
-        encode = Pipeline([
-            ("impute", SimpleImputer(strategy="most_frequent")),
-            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
-        ])
+        encode = Pipeline(
+            [
+                ("impute", SimpleImputer(strategy="most_frequent")),
+                ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+            ]
+        )
         columns = ColumnTransformer(
-            [("numeric", SimpleImputer(strategy="median", keep_empty_features=True),
-              self.table.numeric),
-             ("categorical", encode, self.table.categorical)],
+            [
+                (
+                    "numeric",
+                    SimpleImputer(strategy="median", keep_empty_features=True),
+                    self.table.numeric,
+                ),
+                ("categorical", encode, self.table.categorical),
+            ],
             remainder="drop",
         )
         return Pipeline([("preprocess", columns), ("model", self.estimator)])
 
-    def fit(self, x_train: pd.DataFrame, y_train: pd.Series,
-            x_valid: pd.DataFrame, y_valid: pd.Series) -> dict[str, list[float]]:
+    def fit(
+        self, x_train: pd.DataFrame, y_train: pd.Series, x_valid: pd.DataFrame, y_valid: pd.Series
+    ) -> dict[str, list[float]]:
         self.model = self._pipeline()
         self.model.fit(x_train, y_train)
         if self.table.task == "classification":
