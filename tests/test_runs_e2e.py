@@ -285,3 +285,13 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_script_template_trains_through_the_tracking_api(cli, tmp_path):
+    cli("project", "init", str(tmp_path / "wine"), "--template", "script", check=True)
+    run_id = cli("run", "start", "wine", "--set", "epochs=4", "--wait", check=True).stdout.split()[0]
+    info = show(cli, run_id)
+    assert info["status"] == "succeeded"
+    assert info["metrics"]["accuracy"] > 0.8
+    assert {"val_loss", "val_accuracy", "f1"} <= set(info["metrics"])
+    assert "epoch 4: val_loss=" in cli("run", "logs", run_id, check=True).stdout
