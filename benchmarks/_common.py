@@ -7,6 +7,7 @@ throw-away script project, and removes both when it ends.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import shutil
@@ -59,8 +60,9 @@ class Sandbox:
         return self.home / "workbench.db"
 
     def wb(self, *args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-        return subprocess.run([*self.cli, *args], env=self.env, check=check,
-                              capture_output=True, text=True, **kwargs)
+        return subprocess.run(
+            [*self.cli, *args], env=self.env, check=check, capture_output=True, text=True, **kwargs
+        )
 
     def set_sample_interval(self, seconds: float) -> None:
         (self.home / "config.toml").write_text(f"[runs]\nsample_interval = {seconds}\n")
@@ -102,8 +104,13 @@ def summary(values: list[float]) -> dict[str, float]:
         p90 = ordered[0]
     else:
         p90 = statistics.quantiles(ordered, n=10, method="inclusive")[8]
-    return {"median": statistics.median(ordered), "p90": p90,
-            "min": ordered[0], "max": ordered[-1], "n": len(ordered)}
+    return {
+        "median": statistics.median(ordered),
+        "p90": p90,
+        "min": ordered[0],
+        "max": ordered[-1],
+        "n": len(ordered),
+    }
 
 
 def machine_info() -> dict[str, object]:
@@ -127,3 +134,88 @@ def machine_info() -> dict[str, object]:
         "platform": platform.platform(terse=True),
         "workbench": wb_version,
     }
+
+
+# Environment for peer tools run by the comparison benchmarks: no telemetry, no
+# Hugging Face Hub, no analytics. The benchmarks never pass a remote URL either.
+OFFLINE_ENV = {
+    "DO_NOT_TRACK": "1",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "MLFLOW_ENABLE_ASYNC_LOGGING": "false",
+    "HF_HUB_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+}
+# ... and variables that would point a peer at a server or a Space: removed.
+REMOTE_VARS = (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_REGISTRY_URI",
+    "TRACKIO_SPACE_ID",
+    "TRACKIO_SERVER_URL",
+    "TRACKIO_DATASET_ID",
+    "TRACKIO_BUCKET_ID",
+    "TRACKIO_WEBHOOK_URL",
+)
+
+
+def offline_env(base: dict[str, str], **extra: str) -> dict[str, str]:
+    """`base` with OFFLINE_ENV set, REMOTE_VARS removed and `extra` added."""
+    env = {k: v for k, v in base.items() if k not in REMOTE_VARS}
+    env.update(OFFLINE_ENV)
+    env.update(extra)
+    return env
+
+
+RESULT_MARK = "BENCH_RESULT "
+
+
+def run_embedded(
+    python: str, script: str, args: list[str], env: dict[str, str], cwd: Path, timeout: float = 600
+) -> dict:
+    """Run `script` (source text) in interpreter `python` and return the JSON object
+    that it printed on a line starting with RESULT_MARK.
+
+    On a crash, a timeout or no result, returns {"error": "..."} with the tail of
+    stderr instead of raising, so one failing part does not sink the others."""
+    try:
+        proc = subprocess.run(
+            [python, "-c", script, *args],
+            env=env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    except OSError as exc:
+        return {"error": f"cannot run {python}: {exc}"}
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(RESULT_MARK):
+            found = json.loads(line[len(RESULT_MARK) :])
+            found.setdefault("stderr_tail", proc.stderr[-2000:] if proc.stderr else "")
+            return found
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+    return {"error": f"exited {proc.returncode} without a result: " + " | ".join(tail)}
+
+
+def rate(points: float, seconds: float) -> float:
+    return points / seconds if seconds > 0 else float("inf")
+
+
+def fmt_rate(per_s: float | None) -> str:
+    """Points per second, compact: 1.23M/s, 456k/s, 789/s."""
+    if per_s is None:
+        return "-"
+    if per_s >= 1e6:
+        return f"{per_s / 1e6:.2f}M/s"
+    if per_s >= 1e4:
+        return f"{per_s / 1e3:.0f}k/s"
+    if per_s >= 1e3:
+        return f"{per_s / 1e3:.1f}k/s"
+    return f"{per_s:.0f}/s"
+
+
+def dir_size(path: Path) -> int:
+    """Bytes of all files under `path` (a store: the db, its -wal and -shm)."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())

@@ -74,8 +74,8 @@ def measure(repeat: int, warmup: int, log) -> dict:
             supervised_s.append(b)
             run_id = int(out.split()[0])
             created, started, ended, status = box.query(
-                "SELECT created_at, started_at, ended_at, status FROM runs WHERE id = ?",
-                (run_id,))[0]
+                "SELECT created_at, started_at, ended_at, status FROM runs WHERE id = ?", (run_id,)
+            )[0]
             if status != "succeeded":
                 raise SystemExit(f"run {run_id} ended {status}")
             phases["cli_to_queued"].append(created - wall0)
@@ -84,12 +84,19 @@ def measure(repeat: int, warmup: int, log) -> dict:
             phases["finish_to_exit"].append(wall1 - ended)
             shown = json.loads(box.wb("run", "show", str(run_id), "--json").stdout)
             show_duration.append(shown["duration_s"])
-            log(f"  {i - warmup + 1:>2}/{repeat}: direct {a * 1000:6.0f} ms"
-                f"   run start --wait {b * 1000:6.0f} ms")
-        version_s = [timed([*box.cli, "--version"], box.env, box.project_dir)[0]
-                     for _ in range(repeat)]
-        import_s = [timed([sys.executable, "-c", "import workbench.runs.supervisor"],
-                          box.env, box.project_dir)[0] for _ in range(repeat)]
+            log(
+                f"  {i - warmup + 1:>2}/{repeat}: direct {a * 1000:6.0f} ms"
+                f"   run start --wait {b * 1000:6.0f} ms"
+            )
+        version_s = [
+            timed([*box.cli, "--version"], box.env, box.project_dir)[0] for _ in range(repeat)
+        ]
+        import_s = [
+            timed(
+                [sys.executable, "-c", "import workbench.runs.supervisor"], box.env, box.project_dir
+            )[0]
+            for _ in range(repeat)
+        ]
         cli = box.cli
     a_sum, b_sum = summary(direct_s), summary(supervised_s)
     overhead = b_sum["median"] - a_sum["median"]

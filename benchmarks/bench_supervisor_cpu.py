@@ -65,9 +65,13 @@ def measure_one(box: Sandbox, interval: float, seconds: float, log) -> dict:
     run_id = int(box.wb("run", "start", box.project).stdout.split()[0])
     supervisor: psutil.Process | None = None
     try:
+
         def started():
-            rows = box.query("SELECT status, supervisor_pid, supervisor_started_at, started_at"
-                             " FROM runs WHERE id = ?", (run_id,))
+            rows = box.query(
+                "SELECT status, supervisor_pid, supervisor_started_at, started_at"
+                " FROM runs WHERE id = ?",
+                (run_id,),
+            )
             status, pid, _, trainer_started = rows[0]
             if status not in ("queued", "running"):
                 raise SystemExit(f"run {run_id} ended {status} before it could be measured")
@@ -81,18 +85,23 @@ def measure_one(box: Sandbox, interval: float, seconds: float, log) -> dict:
         window = (trainer_started + WINDOW_START, trainer_started + seconds - WINDOW_END_BEFORE)
         time.sleep(max(0.0, window[0] - time.time()))
         cpu0, t0 = cpu_seconds(supervisor), time.perf_counter()
-        samples0 = box.query("SELECT COUNT(*) FROM resource_samples WHERE run_id = ?", (run_id,))[0][0]
+        samples0 = box.query("SELECT COUNT(*) FROM resource_samples WHERE run_id = ?", (run_id,))[
+            0
+        ][0]
         time.sleep(max(0.0, window[1] - time.time()))
         cpu1, t1 = cpu_seconds(supervisor), time.perf_counter()
-        samples1 = box.query("SELECT COUNT(*) FROM resource_samples WHERE run_id = ?", (run_id,))[0][0]
+        samples1 = box.query("SELECT COUNT(*) FROM resource_samples WHERE run_id = ?", (run_id,))[
+            0
+        ][0]
         rss = supervisor.memory_info().rss
         threads = supervisor.num_threads()
 
         # Let the run end, and the supervisor exit, before the store is removed.
         psutil.wait_procs([supervisor], timeout=seconds + 30)
-        status, = box.query("SELECT status FROM runs WHERE id = ?", (run_id,))[0]
+        (status,) = box.query("SELECT status FROM runs WHERE id = ?", (run_id,))[0]
         total_samples, procs_max = box.query(
-            "SELECT COUNT(*), MAX(num_procs) FROM resource_samples WHERE run_id = ?", (run_id,))[0]
+            "SELECT COUNT(*), MAX(num_procs) FROM resource_samples WHERE run_id = ?", (run_id,)
+        )[0]
     finally:
         if supervisor is not None and supervisor.is_running():
             box.wb("run", "stop", str(run_id), check=False)
@@ -116,8 +125,10 @@ def measure_one(box: Sandbox, interval: float, seconds: float, log) -> dict:
         "supervisor_rss_bytes": rss,
         "supervisor_threads": threads,
     }
-    log(f"  interval {interval:g} s: {result['cpu_percent_of_one_core']:.2f}% of one core"
-        f" ({used * 1000:.0f} ms CPU in {wall:.1f} s, {window_samples} samples)")
+    log(
+        f"  interval {interval:g} s: {result['cpu_percent_of_one_core']:.2f}% of one core"
+        f" ({used * 1000:.0f} ms CPU in {wall:.1f} s, {window_samples} samples)"
+    )
     return result
 
 
@@ -133,7 +144,8 @@ def report(r: dict) -> str:
         lines.append(
             f"{m['sample_interval_s']:>8g}s {m['cpu_percent_of_one_core']:>15.2f}% {per:>14}"
             f" {str(m['samples_in_window']) + ' / ' + str(m['samples_total']):>23}"
-            f" {m['startup_cpu_s'] * 1000:>10.0f} ms {m['supervisor_rss_bytes'] / 2**20:>5.0f} MiB")
+            f" {m['startup_cpu_s'] * 1000:>10.0f} ms {m['supervisor_rss_bytes'] / 2**20:>5.0f} MiB"
+        )
     verdict = "target met" if r["target_met"] else "target missed"
     if r["target_met"] is None:
         verdict = "target not measured (1 s interval not in --intervals)"
@@ -143,10 +155,17 @@ def report(r: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=30.0,
-                        help="how long the trainer sleeps (default 30; at least 8)")
-    parser.add_argument("--intervals", default="1.0,0.2",
-                        help="comma-separated sample_interval values (default 1.0,0.2)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=30.0,
+        help="how long the trainer sleeps (default 30; at least 8)",
+    )
+    parser.add_argument(
+        "--intervals",
+        default="1.0,0.2",
+        help="comma-separated sample_interval values (default 1.0,0.2)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     args = parser.parse_args(argv)
     if args.seconds < 8:
@@ -165,8 +184,9 @@ def main(argv: list[str] | None = None) -> int:
         "target_percent": TARGET_PERCENT,
         "seconds": args.seconds,
         "measurements": measurements,
-        "target_met": (all(m["cpu_percent_of_one_core"] <= TARGET_PERCENT for m in at_1hz)
-                       if at_1hz else None),
+        "target_met": (
+            all(m["cpu_percent_of_one_core"] <= TARGET_PERCENT for m in at_1hz) if at_1hz else None
+        ),
         "machine": machine_info(),
     }
     if args.json:

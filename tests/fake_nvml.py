@@ -131,8 +131,9 @@ class FakeNvml:
         self._check("nvmlDeviceGetProcessUtilization")
         self.clock += 1000
         samples = [
-            SimpleNamespace(pid=pid, timeStamp=self.clock, smUtil=sm, memUtil=0, encUtil=0,
-                            decUtil=0)
+            SimpleNamespace(
+                pid=pid, timeStamp=self.clock, smUtil=sm, memUtil=0, encUtil=0, decUtil=0
+            )
             for pid, sm in self._device(handle).process_util
         ]
         if not [x for x in samples if x.timeStamp > last_seen]:

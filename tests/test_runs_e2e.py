@@ -289,9 +289,37 @@ def _alive(pid: int) -> bool:
 
 def test_script_template_trains_through_the_tracking_api(cli, tmp_path):
     cli("project", "init", str(tmp_path / "wine"), "--template", "script", check=True)
-    run_id = cli("run", "start", "wine", "--set", "epochs=4", "--wait", check=True).stdout.split()[0]
+    run_id = cli("run", "start", "wine", "--set", "epochs=4", "--wait", check=True).stdout.split()[
+        0
+    ]
     info = show(cli, run_id)
     assert info["status"] == "succeeded"
     assert info["metrics"]["accuracy"] > 0.8
     assert {"val_loss", "val_accuracy", "f1"} <= set(info["metrics"])
     assert "epoch 4: val_loss=" in cli("run", "logs", run_id, check=True).stdout
+
+
+def test_a_lost_runs_leftover_trainer_can_still_be_stopped(cli, tmp_path, fast_sampling):
+    project = script_project(tmp_path / "orphan", "import time\ntime.sleep(600)\n", name="orphan")
+    cli("project", "add", str(project), check=True)
+    run_id = cli("run", "start", "orphan", check=True).stdout.split()[0]
+    db = Path(os.environ["WORKBENCH_HOME"]) / "workbench.db"
+    deadline = time.time() + 30
+    while True:
+        with sqlite3.connect(db) as conn:
+            supervisor, trainer = conn.execute(
+                "SELECT supervisor_pid, pid FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
+        if supervisor and trainer:
+            break
+        assert time.time() < deadline
+        time.sleep(0.1)
+    psutil.Process(supervisor).kill()
+    info = show(cli, run_id)
+    assert info["status"] == "lost"
+    assert info["survivors"] == [trainer]
+    cli("run", "stop", run_id, check=True)
+    assert not _alive(trainer)
+    assert show(cli, run_id)["status"] == "lost"
+    again = cli("run", "stop", run_id)
+    assert again.returncode == 2 and "none of its processes is alive" in again.stderr

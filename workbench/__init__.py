@@ -5,20 +5,11 @@ Importing the package gives the tracking API for training code:
     import workbench as wb
     wb.log_params({"lr": 0.1})
     wb.log_metric("loss", 0.31, step=7)
+
+The API is loaded on first use, so `import workbench` costs next to nothing.
 """
 
-from workbench.tracking import (
-    active_run,
-    flush,
-    log_artifact,
-    log_metric,
-    log_metrics,
-    log_params,
-    params,
-    project_config,
-    project_dir,
-    start_run,
-)
+from typing import Any
 
 __version__ = "0.1.0"
 
@@ -34,3 +25,15 @@ __all__ = [
     "project_dir",
     "start_run",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from workbench import tracking
+
+        return getattr(tracking, name)
+    raise AttributeError(f"module 'workbench' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sqlite3
 import sys
 
@@ -12,7 +13,25 @@ from workbench.errors import WorkbenchError
 
 
 class WorkbenchGroup(click.Group):
-    """Turns domain errors into a one-line message and an exit code, never a traceback."""
+    """Turns domain errors into a one-line message and an exit code, never a
+    traceback; loads each subcommand's module only when it is used, so every
+    command starts fast."""
+
+    LAZY = {
+        "demo": "workbench.cli.demo:demo",
+        "doctor": "workbench.cli.doctor:doctor",
+        "project": "workbench.cli.project:project",
+        "run": "workbench.cli.run:run",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.LAZY and name not in self.commands:
+            module, attr = self.LAZY[name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attr), name)
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
@@ -45,15 +64,3 @@ def cli(ctx: click.Context) -> None:
     """
     if ctx.invoked_subcommand is None:
         click.echo(ctx.get_help())
-
-
-def register_commands() -> None:
-    from workbench.cli import demo, doctor, project, run
-
-    cli.add_command(project.project)
-    cli.add_command(run.run)
-    cli.add_command(doctor.doctor)
-    cli.add_command(demo.demo)
-
-
-register_commands()

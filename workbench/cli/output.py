@@ -8,23 +8,27 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 
-def console(stderr: bool = False) -> Console:
-    # Rich honours NO_COLOR and switches colour off when not a terminal.
+def console(stderr: bool = False) -> Any:
+    """A Rich console; Rich honours NO_COLOR and drops colour when not a terminal."""
+    from rich.console import Console
+
     return Console(stderr=stderr, highlight=False)
 
 
 def print_json(document: Any) -> None:
-    click.echo(json.dumps(document, indent=2, default=str))
+    """Indented for a person at a terminal, compact (and faster) into a pipe."""
+    indent = 2 if sys.stdout.isatty() else None
+    click.echo(json.dumps(document, indent=indent, default=str))
 
 
 def print_table(
     title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]], wrap: bool = False
 ) -> None:
     """A borderless table; rows are cut at the terminal's width unless `wrap`."""
+    from rich.table import Table
+
     table = Table(
         title=title,
         title_justify="left",

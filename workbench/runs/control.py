@@ -24,9 +24,17 @@ def stop_run(store: Store, run_id: int | str, timeout: float | None = None) -> s
     """
     row = get_run(store, run_id)
     rid = row["id"]
+    grace = load_settings().stop_grace
+    if row["status"] == "lost":
+        # Its supervisor is gone, but what it started may still be running.
+        left = process_tree.survivors(row)
+        if not left:
+            raise UsageError(f"run {rid} is lost and none of its processes is alive")
+        for proc in left:
+            process_tree.terminate(proc, grace)
+        return "lost"
     if row["status"] in TERMINAL:
         raise UsageError(f"run {rid} is already {row['status']}")
-    grace = load_settings().stop_grace
     now = time.time()
     with store.write() as conn:
         conn.execute("UPDATE runs SET stop_requested_at = ? WHERE id = ?", (now, rid))

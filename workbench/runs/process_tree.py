@@ -61,3 +61,26 @@ def terminate(root: psutil.Process, grace: float) -> list[psutil.Process]:
             os.killpg(root.pid, signal.SIGKILL)
     _, alive = psutil.wait_procs(alive, timeout=2)
     return alive
+
+
+def survivors(row: dict) -> list[psutil.Process]:
+    """Processes of a run left alive after its supervisor died: the trainer
+    (by pid and create time) and anything else still in the supervisor's session
+    (which catches a trainer started just before the supervisor could record it)."""
+    found: dict[int, psutil.Process] = {}
+    trainer = find(row.get("pid"), row.get("pid_started_at"))
+    if trainer is not None:
+        found[trainer.pid] = trainer
+    session, born = row.get("supervisor_pid"), row.get("supervisor_started_at") or 0
+    if session:
+        for proc in psutil.process_iter(["pid", "create_time", "status"]):
+            try:
+                if (
+                    os.getsid(proc.pid) == session
+                    and proc.info["create_time"] >= born - _CREATE_TIME_SLACK
+                    and proc.info["status"] != psutil.STATUS_ZOMBIE
+                ):
+                    found.setdefault(proc.pid, proc)
+            except (OSError, psutil.Error):
+                continue
+    return list(found.values())

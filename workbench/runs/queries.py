@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from workbench import paths
@@ -24,9 +23,8 @@ FROM runs r JOIN projects p ON p.id = r.project_id
 
 
 def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    """UTC ISO 8601 to the second, e.g. 2026-11-28T01:05:20Z."""
+    return None if ts is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 def duration(row: dict[str, Any]) -> float | None:
@@ -151,6 +149,9 @@ def show_run(store: Store, run_id: int | str) -> dict[str, Any]:
         "heartbeat_at": iso(row["heartbeat_at"]),
         "pid": row["pid"],
         "priority": row["priority"],
+        "survivors": [p.pid for p in process_tree.survivors(row)]
+        if row["status"] == "lost"
+        else [],
         "environment": json.loads(row["environment"]) if row["environment"] else None,
         "log": str(paths.run_log(rid)),
     }

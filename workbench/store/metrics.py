@@ -149,8 +149,8 @@ def series(
         "SELECT id, count FROM metric_series WHERE run_id = ? AND key = ?", (run_id, key)
     ).fetchone()
     series_id, count = found if found else (None, 0)
-    size = 1
-    if count <= READ_LIMIT:
+    size = _bucket_size(count, max_points)
+    if size == 1:
         rows = [
             (1, s if s is not None else i, ts, v, v, v or 0.0, int(v is not None), v)
             for i, s, ts, v in conn.execute(
@@ -159,21 +159,9 @@ def series(
             )
         ]
     else:
-        size = next(
-            (s for s in BUCKET_SIZES if math.ceil(count / s) <= READ_LIMIT), BUCKET_SIZES[-1]
-        )
         rows = [
-            (
-                c,
-                last_step if last_step is not None else (b + 1) * size - 1,
-                ts,
-                lo,
-                hi,
-                total,
-                valued,
-                last,
-            )
-            for b, c, last_step, ts, lo, hi, total, valued, last in conn.execute(
+            (c, x if x is not None else (b + 1) * size - 1, ts, lo, hi, total, valued, last)
+            for b, c, x, ts, lo, hi, total, valued, last in conn.execute(
                 "SELECT bucket, count, last_step, last_ts, min, max, sum, valued, last"
                 " FROM metric_buckets WHERE series_id = ? AND size = ? ORDER BY bucket",
                 (series_id, size),
@@ -188,12 +176,27 @@ def series(
     }
 
 
+def _bucket_size(count: int, max_points: int) -> int:
+    """The coarsest stored bucket size that still gives at least `max_points`
+    buckets (least merging left to do); 1 means read the points themselves."""
+    enough = [s for s in BUCKET_SIZES if math.ceil(count / s) >= max_points]
+    if enough:
+        return enough[-1]
+    if count <= READ_LIMIT:
+        return 1
+    return next(s for s in BUCKET_SIZES if math.ceil(count / s) <= READ_LIMIT)
+
+
 def _merge(rows: list[tuple], max_points: int) -> list[dict[str, Any]]:
     """Merge consecutive (count, x, ts, min, max, sum, valued, last) rows down to max_points."""
-    group = max(1, math.ceil(len(rows) / max_points))
+    groups = min(len(rows), max_points)
+    if not groups:
+        return []
+    # Even boundaries, so the result has exactly `groups` points.
+    bounds = [len(rows) * g // groups for g in range(groups + 1)]
     out = []
-    for i in range(0, len(rows), group):
-        part = rows[i : i + group]
+    for start, end in zip(bounds, bounds[1:], strict=False):
+        part = rows[start:end]
         lows = [r[3] for r in part if r[3] is not None]
         highs = [r[4] for r in part if r[4] is not None]
         valued = sum(r[6] for r in part)

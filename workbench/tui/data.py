@@ -1,0 +1,90 @@
+"""Store access for the UI. Called from worker threads only, never on the event
+loop; each thread gets its own connection."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import psutil
+
+from workbench import paths
+from workbench.activity import recent_events
+from workbench.gpu import GpuMonitor
+from workbench.projects import list_projects, show_project
+from workbench.runs.queries import list_runs, show_run
+from workbench.store import Store, open_store
+from workbench.store.metrics import series, series_list
+
+_local = threading.local()
+
+
+def store() -> Store:
+    current = getattr(_local, "store", None)
+    if current is None:
+        current = _local.store = open_store()
+    return current
+
+
+def home_snapshot() -> dict[str, Any]:
+    """Projects with their best metric, and the latest activity."""
+    from workbench.runs.queue import dispatch
+
+    db = store()
+    dispatch(db)  # queued runs start whenever anyone uses the store
+    projects = []
+    for project in list_projects(db):
+        try:
+            detail = show_project(db, project["name"])
+        except Exception as exc:  # a broken project must not hide the others
+            detail = {**project, "config_error": str(exc)}
+        projects.append(detail)
+    return {"projects": projects, "events": recent_events(db, 30)}
+
+
+def project_runs(name: str) -> dict[str, Any]:
+    db = store()
+    return {"project": show_project(db, name), "runs": list_runs(db, name)}
+
+
+def run_detail(run_id: int, keys: list[str], max_points: int = 400) -> dict[str, Any]:
+    db = store()
+    info = show_run(db, run_id)
+    info["series_keys"] = series_list(db.conn, run_id)
+    info["series"] = {k: series(db.conn, run_id, k, max_points) for k in keys}
+    info["samples"] = db.rows(
+        "SELECT ts, cpu_percent, rss_bytes, gpu FROM resource_samples WHERE run_id = ?"
+        " ORDER BY ts DESC LIMIT ?",
+        (run_id, max_points),
+    )[::-1]
+    return info
+
+
+def read_log(run_id: int, offset: int, limit: int = 256 * 1024) -> tuple[bytes, int]:
+    """New log bytes from `offset`; returns them and the next offset."""
+    log = paths.run_log(run_id)
+    if not log.exists():
+        return b"", offset
+    with open(log, "rb") as fh:
+        fh.seek(offset)
+        chunk = fh.read(limit)
+    return chunk, offset + len(chunk)
+
+
+class SystemSampler:
+    """System-wide CPU, RAM and GPU readings for the home screen's strip."""
+
+    def __init__(self) -> None:
+        self.gpu = GpuMonitor()
+        psutil.cpu_percent(interval=None)
+
+    def sample(self) -> dict[str, Any]:
+        memory = psutil.virtual_memory()
+        gpus = self.gpu.sample() if self.gpu.available else None
+        return {
+            "ts": time.time(),
+            "cpu": psutil.cpu_percent(interval=None),
+            "ram": memory.percent,
+            "gpus": gpus,
+        }

@@ -1,0 +1,50 @@
+"""CPU, RAM and GPU sparklines of the whole machine."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Label, Sparkline
+
+HISTORY = 60
+
+
+class SystemStrip(Horizontal):
+    DEFAULT_CSS = """
+    SystemStrip { height: 4; border-top: solid $primary-background; }
+    SystemStrip > Vertical { width: 1fr; padding: 0 1; }
+    SystemStrip Sparkline { height: 2; }
+    SystemStrip #gpu-box { display: none; }
+    SystemStrip.-gpu #gpu-box { display: block; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._series = {
+            name: deque([0.0] * HISTORY, maxlen=HISTORY) for name in ("cpu", "ram", "gpu")
+        }
+
+    def compose(self) -> ComposeResult:
+        for name in ("cpu", "ram", "gpu"):
+            with Vertical(id=f"{name}-box"):
+                yield Label(name.upper(), id=f"{name}-label")
+                yield Sparkline(list(self._series[name]), id=f"{name}-spark")
+
+    def update_sample(self, sample: dict) -> None:
+        values = {"cpu": sample["cpu"], "ram": sample["ram"]}
+        gpus = sample.get("gpus")
+        if gpus:
+            self.add_class("-gpu")
+            values["gpu"] = max(g["utilization"] or 0 for g in gpus)
+            used = sum(g["memory_used"] or 0 for g in gpus) / 2**30
+            total = sum(g["memory_total"] or 0 for g in gpus) / 2**30
+            self.query_one("#gpu-label", Label).update(
+                f"GPU {values['gpu']:.0f}%  mem {used:.1f}/{total:.0f} GiB"
+            )
+        for name, value in values.items():
+            self._series[name].append(value)
+            self.query_one(f"#{name}-spark", Sparkline).data = list(self._series[name])
+        self.query_one("#cpu-label", Label).update(f"CPU {values['cpu']:.0f}%")
+        self.query_one("#ram-label", Label).update(f"RAM {values['ram']:.0f}%")
