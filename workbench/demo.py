@@ -39,20 +39,35 @@ def copy_samples(workspace: Path) -> list[Path]:
     return folders
 
 
-def run_demo(
+def start_demo_runs(
     store: Store, progress: Callable[[str], None] = lambda _: None
 ) -> list[dict[str, Any]]:
-    workspace = paths.workspace_dir()
+    """Copy and register the sample projects and queue one run of each."""
     started = []
-    for folder in copy_samples(workspace):
+    for folder in copy_samples(paths.workspace_dir()):
         project = add_project(store, folder)
         progress(f"starting a run of {project['name']}…")
         run_id, supervisor = start_run(store, project["name"], {})
-        started.append((project["name"], run_id, supervisor, load_config(folder).metric))
+        started.append(
+            {
+                "project": project["name"],
+                "run": run_id,
+                "supervisor": supervisor,
+                "metric": load_config(folder).metric,
+            }
+        )
+    return started
+
+
+def run_demo(
+    store: Store, progress: Callable[[str], None] = lambda _: None
+) -> list[dict[str, Any]]:
+    """Train each sample project once and summarise the runs."""
     results = []
-    for name, run_id, supervisor, metric in started:
+    for started in start_demo_runs(store, progress):
+        name, run_id, metric = started["project"], started["run"], started["metric"]
         progress(f"waiting for run {run_id} ({name})…")
-        wait_for(store, run_id, supervisor)
+        wait_for(store, run_id, started["supervisor"])
         info = show_run(store, run_id)
         results.append(
             {
@@ -64,7 +79,7 @@ def run_demo(
                 "duration_s": info["duration_s"],
                 "cpu_percent_max": info["resources"]["cpu_percent_max"],
                 "rss_bytes_max": info["resources"]["rss_bytes_max"],
-                "workspace": str(workspace),
+                "workspace": str(paths.workspace_dir()),
             }
         )
     return results

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from workbench import paths
 from workbench.errors import ConfigError
@@ -15,6 +16,8 @@ class Settings:
     sample_interval: float = 1.0  # seconds between resource samples
     stop_grace: float = 5.0  # seconds between SIGTERM and SIGKILL on `run stop`
     max_parallel: int | None = None  # runs at once; None: see `parallel_slots`
+    theme: str = "dark"  # the terminal UI's colours: "dark" or "light"
+    keys: dict[str, str] = field(default_factory=dict)  # binding id -> keys, for the UI
 
     def parallel_slots(self) -> int:
         """`max_parallel`, else one run per GPU, else half the cores (at least one)."""
@@ -30,7 +33,8 @@ class Settings:
         return gpus or max(1, (os.cpu_count() or 2) // 2)
 
 
-_KNOWN = {"runs": {"sample_interval", "stop_grace", "max_parallel"}}
+_KNOWN = {"runs": {"sample_interval", "stop_grace", "max_parallel"}, "ui": {"theme"}}
+THEMES = ("dark", "light")
 _INTEGERS = {"max_parallel"}
 
 
@@ -42,13 +46,22 @@ def load_settings() -> Settings:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(path, None, f"not valid TOML: {exc}") from exc
-    values: dict[str, float | int] = {}
+    values: dict[str, Any] = {}
     for section, body in raw.items():
+        if section == "keys":
+            values["keys"] = _keys(path, body)
+            continue
         if section not in _KNOWN:
-            raise ConfigError(path, section, f"unknown section; expected one of {sorted(_KNOWN)}")
+            known = sorted([*_KNOWN, "keys"])
+            raise ConfigError(path, section, f"unknown section; expected one of {known}")
         for key, value in body.items():
             if key not in _KNOWN[section]:
                 raise ConfigError(path, f"{section}.{key}", "unknown key")
+            if key == "theme":
+                if value not in THEMES:
+                    raise ConfigError(path, "ui.theme", f"expected one of {THEMES}, got {value!r}")
+                values[key] = value
+                continue
             if key in _INTEGERS:
                 if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                     raise ConfigError(
@@ -64,3 +77,14 @@ def load_settings() -> Settings:
                 )
             values[key] = float(value)
     return Settings(**values)
+
+
+def _keys(path: object, body: Any) -> dict[str, str]:
+    """[keys]: binding id -> key(s), e.g. "project.start" = "s" or "s,ctrl+n"."""
+    if not isinstance(body, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in body.items()
+    ):
+        raise ConfigError(
+            path, "keys", 'expected binding ids mapped to keys, e.g. "project.start" = "s"'
+        )
+    return dict(body)

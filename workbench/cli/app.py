@@ -63,4 +63,17 @@ def cli(ctx: click.Context) -> None:
     ($WORKBENCH_HOME). Nothing touches the network.
     """
     if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        open_tui()
+
+
+def open_tui(demo: bool = False) -> None:
+    """Run the terminal UI; it needs a terminal on both ends."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        click.echo(click.get_current_context().get_help())
+        click.echo("\n(the terminal UI needs a terminal; see the commands above)", err=True)
+        return
+    from workbench.store import open_store
+    from workbench.tui.app import make_app
+
+    open_store().close()  # migrate before any worker opens the store
+    make_app(demo=demo).run()

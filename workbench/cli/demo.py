@@ -6,15 +6,12 @@ import sys
 
 import click
 
+from workbench import formatting as fmt
 from workbench.cli.common import store_for
 from workbench.cli.output import (
-    fmt_bytes,
-    fmt_metric,
-    fmt_seconds,
     note,
     print_json,
     print_table,
-    status_style,
 )
 from workbench.demo import run_demo
 
@@ -28,7 +25,12 @@ def demo(ctx: click.Context, headless: bool, as_json: bool) -> None:
     from rich.console import Console
 
     if not headless and not as_json:
-        note("the terminal UI is not part of this version; running headless")
+        from workbench.cli.app import open_tui
+
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            open_tui(demo=True)
+            return
+        note("no terminal: running headless")
     err = Console(stderr=True)
     with err.status("training the sample projects…") as status:
         results = run_demo(store_for(ctx), progress=lambda msg: status.update(msg))
@@ -42,11 +44,11 @@ def demo(ctx: click.Context, headless: bool, as_json: bool) -> None:
                 (
                     r["project"],
                     r["run"],
-                    status_style(r["status"]),
-                    f"{r['metric']}={fmt_metric(r['value'])}" if r["metric"] else "",
-                    fmt_seconds(r["duration_s"]),
+                    fmt.status(r["status"]),
+                    f"{r['metric']}={fmt.metric(r['value'])}" if r["metric"] else "",
+                    fmt.seconds(r["duration_s"]),
                     f"{r['cpu_percent_max'] or 0:.0f}%",
-                    fmt_bytes(r["rss_bytes_max"]),
+                    fmt.size(r["rss_bytes_max"]),
                 )
                 for r in results
             ],

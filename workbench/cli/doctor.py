@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
+from workbench import formatting as fmt
 from workbench.cli.common import json_option, store_for
-from workbench.cli.output import fmt_bytes, note, print_json, print_table
+from workbench.cli.output import note, print_json, print_table
 from workbench.doctor import diagnose
 
 
@@ -28,7 +29,7 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
         ),
         (
             "store",
-            f"{store['database']} ({fmt_bytes(store['size_bytes'])}, "
+            f"{store['database']} ({fmt.size(store['size_bytes'])}, "
             f"{store['projects']} projects, {store['runs']} runs)",
         ),
         (
@@ -38,8 +39,7 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
         (
             "gpu",
             ", ".join(
-                f"#{d['index']} {d['name']} ({fmt_bytes(d['memory_total'])})"
-                for d in gpu["devices"]
+                f"#{d['index']} {d['name']} ({fmt.size(d['memory_total'])})" for d in gpu["devices"]
             )
             if gpu["available"]
             else f"none: {gpu['reason']}",

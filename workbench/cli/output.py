@@ -49,41 +49,5 @@ def note(message: str) -> None:
     console(stderr=True).print(message, soft_wrap=True)
 
 
-def fmt_bytes(value: float | None) -> str:
-    if value is None:
-        return ""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return str(value)
-
-
-def fmt_seconds(value: float | None) -> str:
-    if value is None:
-        return ""
-    if value < 60:
-        return f"{value:.1f}s"
-    minutes, seconds = divmod(int(value), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
-
-
-def fmt_metric(value: float | None) -> str:
-    return "" if value is None else f"{value:.4g}"
-
-
-def status_style(status: str) -> str:
-    colour = {
-        "succeeded": "green",
-        "failed": "red",
-        "lost": "red",
-        "running": "cyan",
-        "stopped": "yellow",
-        "queued": "blue",
-    }.get(status, "white")
-    return f"[{colour}]{status}[/]"
-
-
 def stdout_is_terminal() -> bool:
     return sys.stdout.isatty()

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
+from workbench import formatting as fmt
 from workbench.cli.common import json_option, store_for
-from workbench.cli.output import fmt_metric, note, print_json, print_table, status_style
+from workbench.cli.output import note, print_json, print_table
 from workbench.projects import add_project, list_projects, show_project
 from workbench.templates import TEMPLATES, init_project
 
@@ -72,7 +73,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
             (
                 p["name"],
                 p["runs"],
-                f"{p['last_run']} {status_style(p['last_status'])}" if p["last_run"] else "",
+                f"{p['last_run']} {fmt.status(p['last_status'])}" if p["last_run"] else "",
                 p["path"] + ("  [red](missing)[/]" if p["missing"] else ""),
             )
             for p in projects
@@ -104,7 +105,7 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
             ("params", ", ".join(f"{k}={v}" for k, v in info["params"].items())),
             (
                 "best run",
-                f"{best['run']} ({best['metric']} {fmt_metric(best['value'])})" if best else "",
+                f"{best['run']} ({best['metric']} {fmt.metric(best['value'])})" if best else "",
             ),
         ]
     print_table(None, ["", ""], rows, wrap=True)

@@ -6,15 +6,12 @@ import sys
 
 import click
 
+from workbench import formatting as fmt
 from workbench.cli.common import json_option, store_for
 from workbench.cli.output import (
-    fmt_bytes,
-    fmt_metric,
-    fmt_seconds,
     note,
     print_json,
     print_table,
-    status_style,
 )
 from workbench.config import parse_overrides
 from workbench.runs.control import follow_log, stop_run
@@ -115,11 +112,11 @@ def list_(ctx: click.Context, project: str | None, limit: int | None, as_json: b
             (
                 r["id"],
                 r["project"],
-                status_style(r["status"]),
+                fmt.status(r["status"]),
                 (r["started_at"] or "").replace("T", " "),
-                fmt_seconds(r["duration_s"]),
+                fmt.seconds(r["duration_s"]),
                 "  ".join(
-                    f"{k}={fmt_metric(v)}" for k, v in list(_headline(r["metrics"]).items())[:3]
+                    f"{k}={fmt.metric(v)}" for k, v in list(_headline(r["metrics"]).items())[:3]
                 ),
             )
             for r in runs
@@ -161,7 +158,7 @@ def logs(ctx: click.Context, run_id: str, follow: bool) -> None:
 def stop(ctx: click.Context, run_id: str) -> None:
     """Stop a run and its whole process tree (SIGTERM, grace period, SIGKILL)."""
     status = stop_run(store_for(ctx), run_id)
-    note(f"run {run_id} {status_style(status)}")
+    note(f"run {run_id} {fmt.status(status)}")
 
 
 @run.command("metrics")
@@ -196,9 +193,9 @@ def metrics(ctx: click.Context, run_id: str, key: str | None, points: int, as_js
                         k["key"],
                         k["count"],
                         k["step"],
-                        fmt_metric(k["value"]),
-                        fmt_metric(k["min"]),
-                        fmt_metric(k["max"]),
+                        fmt.metric(k["value"]),
+                        fmt.metric(k["min"]),
+                        fmt.metric(k["max"]),
                     )
                     for k in keys
                 ],
@@ -227,8 +224,8 @@ def metrics(ctx: click.Context, run_id: str, key: str | None, points: int, as_js
     lows = [p["min"] for p in data["points"] if p["min"] is not None]
     highs = [p["max"] for p in data["points"] if p["max"] is not None]
     click.echo(
-        f"x {first['x']} .. {last['x']}   min {fmt_metric(min(lows) if lows else None)}"
-        f"   max {fmt_metric(max(highs) if highs else None)}   last {fmt_metric(last['last'])}"
+        f"x {first['x']} .. {last['x']}   min {fmt.metric(min(lows) if lows else None)}"
+        f"   max {fmt.metric(max(highs) if highs else None)}   last {fmt.metric(last['last'])}"
     )
 
 
@@ -246,7 +243,7 @@ def compare(ctx: click.Context, run_ids: tuple[str, ...], as_json: bool) -> None
         return
     ids = [r["id"] for r in result["runs"]]
     differing = set(result["differing_params"])
-    rows = [("status", *(status_style(r["status"]) for r in result["runs"]))]
+    rows = [("status", *(fmt.status(r["status"]) for r in result["runs"]))]
     rows += [
         (f"[bold yellow]* {k}[/]" if k in differing else f"  {k}", *map(_cell, values))
         for k, values in result["params"].items()
@@ -255,7 +252,7 @@ def compare(ctx: click.Context, run_ids: tuple[str, ...], as_json: bool) -> None
         (
             f"  {k}",
             *(
-                f"[bold green]{fmt_metric(v)}[/]" if rid == result["best"].get(k) else fmt_metric(v)
+                f"[bold green]{fmt.metric(v)}[/]" if rid == result["best"].get(k) else fmt.metric(v)
                 for v, rid in zip(values, ids, strict=True)
             ),
         )
@@ -293,29 +290,29 @@ def _print_summary(info: dict) -> None:
         ("run", f"{info['id']}  ({info['project']}, {info['trainer']})"),
         (
             "status",
-            status_style(info["status"]) + (f"  {info['message']}" if info["message"] else ""),
+            fmt.status(info["status"]) + (f"  {info['message']}" if info["message"] else ""),
         ),
         ("exit code", info["exit_code"]),
         ("started", (info["started_at"] or "").replace("T", " ")),
-        ("duration", fmt_seconds(info["duration_s"])),
+        ("duration", fmt.seconds(info["duration_s"])),
         (
             "params",
             ", ".join(f"{k}={v}" for k, v in info["params"].items() if not k.startswith("_")),
         ),
-        ("metrics", "  ".join(f"{k}={fmt_metric(v)}" for k, v in info["metrics"].items())),
+        ("metrics", "  ".join(f"{k}={fmt.metric(v)}" for k, v in info["metrics"].items())),
         (
             "cpu",
             f"max {res['cpu_percent_max'] or 0:.0f}%  mean {res['cpu_percent_mean'] or 0:.0f}%"
             f"  ({res['samples']} samples)",
         ),
-        ("memory", f"max RSS {fmt_bytes(res['rss_bytes_max'])}"),
+        ("memory", f"max RSS {fmt.size(res['rss_bytes_max'])}"),
         (
             "gpu",
             "none"
             if gpu is None
             else "  ".join(
                 f"#{d['index']} util max {d['utilization_max']}%"
-                f" mem max {fmt_bytes(d['memory_used_max'])} ({d['attribution']})"
+                f" mem max {fmt.size(d['memory_used_max'])} ({d['attribution']})"
                 for d in gpu
             ),
         ),

@@ -3,6 +3,7 @@ loop; each thread gets its own connection."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any
@@ -15,7 +16,7 @@ from workbench.gpu import GpuMonitor
 from workbench.projects import list_projects, show_project
 from workbench.runs.queries import list_runs, show_run
 from workbench.store import Store, open_store
-from workbench.store.metrics import series, series_list
+from workbench.store.metrics import series, series_list  # noqa: F401 (used by screens)
 
 _local = threading.local()
 
@@ -43,9 +44,25 @@ def home_snapshot() -> dict[str, Any]:
     return {"projects": projects, "events": recent_events(db, 30)}
 
 
-def project_runs(name: str) -> dict[str, Any]:
+def project_runs(name: str, limit: int = 2000) -> dict[str, Any]:
+    """The project, its newest runs with their params, and which params differ."""
     db = store()
-    return {"project": show_project(db, name), "runs": list_runs(db, name)}
+    runs = list_runs(db, name, limit)
+    params: dict[int, dict[str, Any]] = {}
+    ids = [r["id"] for r in runs]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for run_id, key, value in db.conn.execute(
+            f"SELECT run_id, key, value FROM params WHERE run_id IN ({marks})", chunk
+        ):
+            if not key.startswith("_"):
+                params.setdefault(run_id, {})[key] = json.loads(value)
+    for run in runs:
+        run["params"] = params.get(run["id"], {})
+    keys = sorted({k for p in params.values() for k in p})
+    differing = [k for k in keys if len({repr(p.get(k)) for p in params.values()}) > 1]
+    return {"project": show_project(db, name), "runs": runs, "key_params": differing or keys[:3]}
 
 
 def run_detail(run_id: int, keys: list[str], max_points: int = 400) -> dict[str, Any]:

@@ -1,0 +1,175 @@
+"""The Workbench terminal app: `make_app()` builds it for the CLI and for tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual.app import App
+from textual.binding import Binding
+
+from workbench.errors import WorkbenchError
+from workbench.settings import Settings, load_settings
+from workbench.tui.commands import WorkbenchCommands
+from workbench.tui.screens.base import describe
+from workbench.tui.screens.error import ErrorModal
+from workbench.tui.screens.help import HelpScreen
+from workbench.tui.screens.home import HomeScreen
+
+
+class WorkbenchApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "workbench"
+    COMMANDS = App.COMMANDS | {WorkbenchCommands}
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("ctrl+t", "toggle_dark", "Theme", id="app.theme"),
+        Binding("h", "go_home", "Home", id="app.home", show=False),
+    ]
+
+    def __init__(
+        self, settings: Settings | None = None, open_project: str | None = None, demo: bool = False
+    ) -> None:
+        super().__init__()
+        self.settings = settings or Settings()
+        self.initial_project = open_project
+        self.demo = demo
+        self.project_names: list[str] = []
+
+    def on_mount(self) -> None:
+        self.theme = "textual-light" if self.settings.theme == "light" else "textual-dark"
+        if self.settings.keys:
+            self.set_keymap(self.settings.keys)
+        self.push_screen(HomeScreen())
+        if self.initial_project:
+            self.open_project(self.initial_project)
+        if self.demo:
+            self.run_demo()
+
+    # Navigation ---------------------------------------------------------
+
+    def go_home(self) -> None:
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+
+    def action_go_home(self) -> None:
+        self.go_home()
+
+    def open_project(self, name: str) -> None:
+        from workbench.tui.screens.project import ProjectScreen
+
+        self.push_screen(ProjectScreen(name))
+
+    def open_run(self, run_id: int) -> None:
+        from workbench.tui.screens.run import RunScreen
+
+        self.push_screen(RunScreen(run_id))
+
+    def open_compare(self, run_ids: list[int]) -> None:
+        from workbench.tui.screens.compare import CompareScreen
+
+        self.push_screen(CompareScreen(run_ids))
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def action_toggle_dark(self) -> None:
+        self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+
+    # Actions that touch the store run in workers ---------------------------
+
+    def show_error(self, title: str, error: BaseException | str) -> None:
+        message = error if isinstance(error, str) else describe(error)
+        if isinstance(error, WorkbenchError):
+            title = error.title
+        self.push_screen(ErrorModal(title, message))
+
+    def _background(self, title: str, fn: Any, then: Any) -> None:
+        def work() -> None:
+            try:
+                result = fn()
+            except Exception as exc:
+                self.call_from_thread(self.show_error, title, exc)
+                return
+            self.call_from_thread(then, result)
+
+        self.run_worker(work, thread=True, group="actions", exit_on_error=False)
+
+    def start_run_form(self, project: str, params: dict | None) -> None:
+        from workbench.tui.screens.forms import StartRunModal
+
+        def open_form(found: dict) -> None:
+            self.push_screen(StartRunModal(project, found), lambda o: self._start(project, o))
+
+        if params is not None:
+            open_form(params)
+        else:
+            from workbench.tui import data
+
+            self._background(
+                "Cannot start a run",
+                lambda: data.show_project(data.store(), project).get("params", {}),
+                open_form,
+            )
+
+    def _start(self, project: str, overrides: dict[str, str] | None) -> None:
+        if overrides is None:
+            return
+        from workbench.config import parse_overrides
+        from workbench.runs.launch import start_run
+        from workbench.tui import data
+
+        pairs = [f"{k}={v}" for k, v in overrides.items()]
+        self._background(
+            "Cannot start a run",
+            lambda: start_run(data.store(), project, parse_overrides(pairs))[0],
+            lambda run_id: self.notify(f"run {run_id} started in {project}"),
+        )
+
+    def stop_run(self, run_id: int) -> None:
+        from workbench.runs.control import stop_run
+        from workbench.tui import data
+
+        self.notify(f"stopping run {run_id}…")
+        self._background(
+            "Cannot stop the run",
+            lambda: stop_run(data.store(), run_id),
+            lambda status: self.notify(f"run {run_id} {status}"),
+        )
+
+    def run_demo(self) -> None:
+        from workbench.demo import start_demo_runs
+        from workbench.tui import data
+
+        self.notify("copying the sample projects and starting one run of each…")
+        self._background(
+            "Demo failed",
+            lambda: [s["run"] for s in start_demo_runs(data.store())],
+            lambda ids: self.notify(f"demo runs queued: {', '.join(map(str, ids))}"),
+        )
+
+    def action_init_project(self) -> None:
+        from workbench.tui.screens.forms import InitProjectModal
+
+        self.push_screen(InitProjectModal(), self._init_project)
+
+    def _init_project(self, answer: tuple[Path, str] | None) -> None:
+        if answer is None:
+            return
+        from workbench.projects import add_project
+        from workbench.templates import init_project
+        from workbench.tui import data
+
+        path, template = answer
+        self._background(
+            "Cannot create the project",
+            lambda: add_project(data.store(), init_project(path, template))["name"],
+            lambda name: (self.notify(f"project {name} created"), self.open_project(name)),
+        )
+
+
+def make_app(open_project: str | None = None, demo: bool = False) -> WorkbenchApp:
+    """The app as the CLI runs it, with the user's settings (keys, theme)."""
+    return WorkbenchApp(load_settings(), open_project=open_project, demo=demo)

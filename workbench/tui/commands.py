@@ -1,0 +1,53 @@
+"""The command palette: every action by name, aware of the current screen."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+
+class WorkbenchCommands(Provider):
+    def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
+        from workbench.tui.screens.project import ProjectScreen
+        from workbench.tui.screens.run import RunScreen
+
+        app = self.app
+        screen = self.screen
+        commands: list[tuple[str, Callable[[], object], str]] = [
+            ("Run the demo", app.run_demo, "copy the sample projects, train each once"),
+            ("New project…", app.action_init_project, "create a project from a template"),
+            ("Toggle dark/light theme", app.action_toggle_dark, "switch the colour theme"),
+            ("Help", app.action_help, "the keys of this screen"),
+            ("Home", app.go_home, "the projects and activity screen"),
+        ]
+        for name in getattr(app, "project_names", []):
+            commands.append((f"Open project {name}", partial(app.open_project, name), "its runs"))
+            commands.append(
+                (
+                    f"Start run in {name}",
+                    partial(app.start_run_form, name, None),
+                    "a form prefilled from workbench.toml",
+                )
+            )
+        if isinstance(screen, ProjectScreen):
+            commands += [
+                ("Compare marked runs", screen.action_compare, "two or more marked runs"),
+                ("Stop selected run", screen.action_stop_run, "SIGTERM its process tree"),
+                ("Open selected run", screen.action_open_run, "charts, log, environment"),
+            ]
+        if isinstance(screen, RunScreen):
+            commands.append(("Stop this run", screen.action_stop_run, "SIGTERM its process tree"))
+        return commands
+
+    async def discover(self) -> Hits:
+        for name, action, help_text in self._commands():
+            yield DiscoveryHit(name, action, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, action, help_text in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), action, help=help_text)

@@ -1,0 +1,71 @@
+"""What every live screen shares: polling the store in a worker, and showing
+errors instead of crashing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from textual.screen import Screen
+from textual.worker import get_current_worker
+
+from workbench.errors import WorkbenchError
+from workbench.tui.messages import Failed, Loaded
+
+
+class LiveScreen(Screen):
+    """Polls `load()` in a thread worker; the next poll is scheduled only when
+    the last one is done, so polls never pile up on a slow store."""
+
+    POLL_SECONDS = 1.0
+
+    def on_mount(self) -> None:
+        self.poll()
+
+    def load(self) -> Any:  # runs in a worker thread
+        raise NotImplementedError
+
+    def show(self, data: Any) -> None:  # runs on the event loop
+        raise NotImplementedError
+
+    def poll(self) -> None:
+        self.run_worker(self._poll, thread=True, exclusive=True, group="poll", exit_on_error=False)
+
+    def _poll(self) -> None:
+        worker = get_current_worker()
+        try:
+            data = self.load()
+        except Exception as exc:  # shown to the user, polling goes on
+            if not worker.is_cancelled:
+                self.post_message(Failed("Could not read the store", exc))
+            return
+        if not worker.is_cancelled:
+            self.post_message(Loaded("poll", data))
+
+    def on_loaded(self, message: Loaded) -> None:
+        if message.kind == "poll":
+            self.show(message.data)
+            self.set_timer(self.POLL_SECONDS, self.poll)
+
+    def on_failed(self, message: Failed) -> None:
+        self.app.show_error(message.title, message.error)
+        self.set_timer(max(self.POLL_SECONDS, 3.0), self.poll)
+
+    def in_background(self, title: str, fn: Callable[[], Any], then: Callable[[Any], None]) -> None:
+        """Run a blocking action (start, stop, demo) off the event loop."""
+
+        def work() -> None:
+            try:
+                result = fn()
+            except Exception as exc:
+                self.app.call_from_thread(self.app.show_error, title, exc)
+                return
+            self.app.call_from_thread(then, result)
+
+        self.run_worker(work, thread=True, group="actions", exit_on_error=False)
+
+
+def describe(error: BaseException) -> str:
+    if isinstance(error, WorkbenchError):
+        return error.message
+    return f"{type(error).__name__}: {error}"

@@ -1,0 +1,117 @@
+"""Modal forms: start a run with editable params, create a project."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select
+
+from workbench.templates import TEMPLATES
+
+
+class StartRunModal(ModalScreen[dict[str, str] | None]):
+    """Params prefilled from workbench.toml; returns the edited `key=value` texts."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="form.cancel")]
+
+    def __init__(self, project: str, params: dict[str, Any]) -> None:
+        super().__init__()
+        self.project = project
+        self.params = params
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="form-box"):
+            yield Label(
+                f'[b]Start a run of {self.project}[/b]  (values are TOML: 0.1, 200, "text")'
+            )
+            for key, value in self.params.items():
+                with Horizontal(classes="form-row"):
+                    yield Label(key, classes="form-label")
+                    yield Input(
+                        json.dumps(value)
+                        if isinstance(value, str)
+                        else str(value).lower()
+                        if isinstance(value, bool)
+                        else str(value),
+                        id=f"param-{key}",
+                        classes="param-input",
+                    )
+            with Horizontal(classes="form-row"):
+                yield Label("extra", classes="form-label")
+                yield Input(placeholder="key=value key2=value2", id="extra")
+            with Horizontal(id="form-buttons"):
+                yield Button("Start", variant="primary", id="start")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "start":
+            self._submit()
+        else:
+            self.dismiss(None)
+
+    def on_input_submitted(self) -> None:
+        self._submit()
+
+    def _submit(self) -> None:
+        overrides = {}
+        for key in self.params:
+            text = self.query_one(f"#param-{key}", Input).value.strip()
+            if text:
+                overrides[key] = text
+        for pair in self.query_one("#extra", Input).value.split():
+            key, _, text = pair.partition("=")
+            overrides[key] = text
+        self.dismiss(overrides)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class InitProjectModal(ModalScreen[tuple[Path, str] | None]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="init.cancel")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="form-box"):
+            yield Label("[b]New project[/b]  (a working project with real data)")
+            with Horizontal(classes="form-row"):
+                yield Label("folder", classes="form-label")
+                yield Input(placeholder="~/projects/churn", id="init-path")
+            with Horizontal(classes="form-row"):
+                yield Label("template", classes="form-label")
+                yield Select(
+                    [(t, t) for t in TEMPLATES],
+                    value="lightgbm",
+                    allow_blank=False,
+                    id="init-template",
+                )
+            with Horizontal(id="form-buttons"):
+                yield Button("Create", variant="primary", id="create")
+                yield Button("Cancel", id="cancel")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "create":
+            self._submit()
+        else:
+            self.dismiss(None)
+
+    def on_input_submitted(self) -> None:
+        self._submit()
+
+    def _submit(self) -> None:
+        path = self.query_one("#init-path", Input).value.strip()
+        if not path:
+            self.notify("Give the new project's folder.", severity="warning")
+            return
+        self.dismiss((Path(path).expanduser(), str(self.query_one("#init-template", Select).value)))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,117 @@
+"""Home: projects, recent activity and the machine's CPU/RAM/GPU at a glance."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer, Header, Label
+from textual.worker import get_current_worker
+
+from workbench import formatting as fmt
+from workbench.tui import data
+from workbench.tui.screens.base import LiveScreen
+from workbench.tui.widgets.synced_table import SyncedTable
+from workbench.tui.widgets.system_strip import SystemStrip
+
+
+class HomeScreen(LiveScreen):
+    TITLE = "Home"
+    BINDINGS = [
+        Binding("enter", "open_project", "Open", id="home.open"),
+        Binding("d", "demo", "Demo", id="home.demo"),
+        Binding("i", "init_project", "New project", id="home.init"),
+        Binding("r", "refresh", "Refresh", id="home.refresh"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="home-body"):
+            with Vertical(id="projects-pane"):
+                yield Label("Projects", classes="pane-title")
+                yield SyncedTable(
+                    [
+                        ("name", "Project"),
+                        ("runs", "Runs"),
+                        ("last", "Last run"),
+                        ("best", "Best"),
+                        ("path", "Path"),
+                    ],
+                    id="projects",
+                )
+            with Vertical(id="activity-pane"):
+                yield Label("Activity", classes="pane-title")
+                yield SyncedTable([("when", "When"), ("what", "What")], id="activity")
+        yield SystemStrip(id="system")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.run_worker(self._sample_system, thread=True, group="system", exit_on_error=False)
+
+    def load(self) -> dict[str, Any]:
+        return data.home_snapshot()
+
+    def show(self, snapshot: dict[str, Any]) -> None:
+        self.app.project_names = [p["name"] for p in snapshot["projects"]]
+        rows = []
+        for p in snapshot["projects"]:
+            best = p.get("best")
+            rows.append(
+                (
+                    p["name"],
+                    (
+                        p["name"],
+                        str(p["runs"]),
+                        f"{p['last_run']} {fmt.status(p['last_status'])}"
+                        if p.get("last_run")
+                        else "",
+                        "[red]config error[/]"
+                        if p.get("config_error")
+                        else (f"{best['metric']} {fmt.metric(best['value'])}" if best else ""),
+                        p["path"] + (" [red](missing)[/]" if p.get("missing") else ""),
+                    ),
+                )
+            )
+        self.query_one("#projects", SyncedTable).show(rows)
+        now = time.time()
+        self.query_one("#activity", SyncedTable).show(
+            [(str(e["id"]), (fmt.ago(now - e["ts"]), e["message"])) for e in snapshot["events"]]
+        )
+
+    def _sample_system(self) -> None:
+        # A loop in its own thread: psutil and NVML never run on the event loop.
+        worker = get_current_worker()
+        sampler = data.SystemSampler()
+        strip = self.query_one(SystemStrip)
+        while not worker.is_cancelled:
+            reading = sampler.sample()
+            if worker.is_cancelled:
+                break
+            self.app.call_from_thread(strip.update_sample, reading)
+            time.sleep(1.0)
+
+    @property
+    def selected_project(self) -> str | None:
+        return self.query_one("#projects", SyncedTable).selected_key
+
+    def on_data_table_row_selected(self, event: SyncedTable.RowSelected) -> None:
+        if event.data_table.id == "projects":
+            self.action_open_project()
+
+    def action_open_project(self) -> None:
+        name = self.selected_project
+        if name:
+            self.app.open_project(name)
+
+    def action_refresh(self) -> None:
+        self.poll()
+
+    def action_demo(self) -> None:
+        self.app.run_demo()
+
+    def action_init_project(self) -> None:
+        self.app.action_init_project()

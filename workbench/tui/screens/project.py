@@ -1,0 +1,172 @@
+"""A project's runs: sort, filter, start, stop, open, mark and compare."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, Header, Input, Label
+
+from workbench import formatting as fmt
+from workbench.tui import data
+from workbench.tui.screens.base import LiveScreen
+from workbench.tui.widgets.synced_table import SyncedTable
+
+SORTS = ("id", "status", "duration", "metric")
+
+
+class ProjectScreen(LiveScreen):
+    BINDINGS = [
+        Binding("enter", "open_run", "Open run", id="project.open"),
+        Binding("n", "start_run", "Start run", id="project.start"),
+        Binding("x", "stop_run", "Stop run", id="project.stop"),
+        Binding("space", "mark", "Mark", id="project.mark"),
+        Binding("c", "compare", "Compare", id="project.compare"),
+        Binding("s", "sort", "Sort", id="project.sort"),
+        Binding("slash", "filter", "Filter", id="project.filter"),
+        Binding("escape", "back", "Back", id="project.back"),
+    ]
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.project = name
+        self.title = f"Project {name}"
+        self.marked: set[int] = set()
+        self.sort_by = "id"
+        self.filter_text = ""
+        self.snapshot: dict[str, Any] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Label("", id="project-summary")
+        yield Input(placeholder="filter runs (any column); Esc clears", id="filter")
+        yield SyncedTable(
+            [
+                ("mark", " "),
+                ("id", "Run"),
+                ("status", "Status"),
+                ("started", "Started"),
+                ("duration", "Duration"),
+                ("metric", "Metric"),
+                ("params", "Params"),
+            ],
+            id="runs",
+        )
+        yield Footer()
+
+    def load(self) -> dict[str, Any]:
+        return data.project_runs(self.project)
+
+    def show(self, snapshot: dict[str, Any]) -> None:
+        self.snapshot = snapshot
+        project = snapshot["project"]
+        best = project.get("best")
+        summary = project.get("config_error") or (
+            f"{project.get('trainer')}  target {project.get('target')}  "
+            f"metric {project.get('metric') or '-'}  {project['runs']} runs"
+            + (f"  best: run {best['run']} {fmt.metric(best['value'])}" if best else "")
+        )
+        self.query_one("#project-summary", Label).update(summary)
+        self._render_runs()
+
+    def _render_runs(self) -> None:
+        if self.snapshot is None:
+            return
+        metric_key = self.snapshot["project"].get("metric")
+        key_params = self.snapshot["key_params"]
+        rows = []
+        for run in self.snapshot["runs"]:
+            value = run["metrics"].get(metric_key) if metric_key else None
+            cells = (
+                "●" if run["id"] in self.marked else "",
+                str(run["id"]),
+                fmt.status(run["status"]),
+                (run["started_at"] or "").replace("T", " ").rstrip("Z"),
+                fmt.seconds(run["duration_s"]),
+                fmt.metric(value),
+                " ".join(f"{k}={run['params'][k]}" for k in key_params if k in run["params"]),
+            )
+            if self.filter_text and not any(self.filter_text in str(c).lower() for c in cells):
+                continue
+            rows.append((str(run["id"]), cells, run, value))
+        rows.sort(key=self._sort_key, reverse=self.sort_by != "status")
+        self.query_one("#runs", SyncedTable).show([(key, cells) for key, cells, _, _ in rows])
+
+    def _sort_key(self, row: tuple) -> Any:
+        _, _, run, value = row
+        if self.sort_by == "status":
+            return (run["status"], -run["id"])
+        if self.sort_by == "duration":
+            return (run["duration_s"] or 0, run["id"])
+        if self.sort_by == "metric":
+            from workbench.runs.compare import lower_is_better
+
+            metric_key = self.snapshot["project"].get("metric") or ""
+            if value is None:
+                return (float("-inf"), run["id"])
+            return (-value if lower_is_better(metric_key) else value, run["id"])
+        return run["id"]
+
+    @property
+    def selected_run(self) -> int | None:
+        key = self.query_one("#runs", SyncedTable).selected_key
+        return int(key) if key else None
+
+    def on_data_table_row_selected(self, event: SyncedTable.RowSelected) -> None:
+        self.action_open_run()
+
+    def action_open_run(self) -> None:
+        if self.selected_run is not None:
+            self.app.open_run(self.selected_run)
+
+    def action_mark(self) -> None:
+        run_id = self.selected_run
+        if run_id is None:
+            return
+        self.marked.symmetric_difference_update({run_id})
+        self._render_runs()
+        self.query_one("#runs", SyncedTable).action_cursor_down()
+
+    def action_compare(self) -> None:
+        if len(self.marked) < 2:
+            self.notify("Mark two or more runs with space, then press c.", severity="warning")
+            return
+        self.app.open_compare(sorted(self.marked))
+
+    def action_sort(self) -> None:
+        self.sort_by = SORTS[(SORTS.index(self.sort_by) + 1) % len(SORTS)]
+        self.notify(f"sorted by {self.sort_by}", timeout=1.5)
+        self._render_runs()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("-visible")
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.filter_text = event.value.strip().lower()
+            self._render_runs()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            self.query_one("#runs", SyncedTable).focus()
+
+    def action_back(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.has_class("-visible"):
+            box.value = ""
+            box.remove_class("-visible")
+            self.query_one("#runs", SyncedTable).focus()
+            return
+        self.app.pop_screen()
+
+    def action_start_run(self) -> None:
+        params = (self.snapshot or {}).get("project", {}).get("params", {})
+        self.app.start_run_form(self.project, params)
+
+    def action_stop_run(self) -> None:
+        run_id = self.selected_run
+        if run_id is not None:
+            self.app.stop_run(run_id)

@@ -1,0 +1,155 @@
+"""One run, live: status, params, metric and resource charts, the log, environment."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Footer, Header, Label, RichLog, Static
+
+from workbench import formatting as fmt
+from workbench import paths
+from workbench.tui import data
+from workbench.tui.screens.base import LiveScreen
+from workbench.tui.widgets.metric_chart import MetricChart
+
+LOG_TAIL = 256 * 1024  # bytes of an existing log shown on opening
+
+
+class RunScreen(LiveScreen):
+    BINDINGS = [
+        Binding("k", "next_key", "Next metric", id="run.next_key"),
+        Binding("K", "previous_key", "Prev metric", id="run.previous_key"),
+        Binding("x", "stop_run", "Stop", id="run.stop"),
+        Binding("escape", "app.pop_screen", "Back", id="run.back"),
+    ]
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.title = f"Run {run_id}"
+        self.key: str | None = None
+        self.keys: list[str] = []
+        self.log_offset: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Label(f"run {self.run_id}", id="run-status")
+        with Horizontal(id="run-body"):
+            with VerticalScroll(id="run-side"):
+                yield Static("", id="run-info")
+            with Vertical(id="run-charts"):
+                yield MetricChart(id="metric-chart")
+                yield MetricChart("CPU % / GPU %", id="resource-chart")
+        yield RichLog(id="run-log", max_lines=5000, wrap=False, markup=False, highlight=False)
+        yield Footer()
+
+    def load(self) -> dict[str, Any]:
+        if self.log_offset is None:
+            size = (
+                paths.run_log(self.run_id).stat().st_size
+                if paths.run_log(self.run_id).exists()
+                else 0
+            )
+            self.log_offset = max(0, size - LOG_TAIL)
+        info = data.run_detail(self.run_id, [self.key] if self.key else [])
+        if self.key is None and info["series_keys"]:
+            self.key = _default_key(info)
+            info["series"] = data.run_detail(self.run_id, [self.key])["series"]
+        info["log_chunk"], self.log_offset = data.read_log(self.run_id, self.log_offset)
+        return info
+
+    def show(self, info: dict[str, Any]) -> None:
+        self.keys = [k["key"] for k in info["series_keys"]]
+        res = info["resources"]
+        self.query_one("#run-status", Label).update(
+            f"[b]run {info['id']}[/b]  {info['project']}  {fmt.status(info['status'])}"
+            f"  {fmt.seconds(info['duration_s'])}"
+            + (f"  exit {info['exit_code']}" if info["exit_code"] is not None else "")
+            + (f"  {info['message']}" if info["message"] else "")
+        )
+        self.query_one("#run-info", Static).update(_side_panel(info))
+        if self.key and self.key in info["series"]:
+            points = info["series"][self.key]["points"]
+            count = info["series"][self.key]["count"]
+            self.query_one("#metric-chart", MetricChart).plot(
+                {self.key: ([p["x"] for p in points], [p["mean"] for p in points])},
+                title=f"{self.key}  ({count} points; k: next metric)",
+            )
+        samples = info["samples"]
+        start = samples[0]["ts"] if samples else 0
+        xs = [round(s["ts"] - start, 1) for s in samples]
+        lines = {"cpu %": (xs, [s["cpu_percent"] for s in samples])}
+        gpu = [json.loads(s["gpu"]) if s["gpu"] else None for s in samples]
+        if any(gpu):
+            lines["gpu %"] = (
+                xs,
+                [max((d["utilization"] or 0) for d in g) if g else None for g in gpu],
+            )
+        rss = fmt.size(samples[-1]["rss_bytes"]) if samples else ""
+        self.query_one("#resource-chart", MetricChart).plot(
+            lines, title=f"CPU % / GPU %   RSS {rss} (max {fmt.size(res['rss_bytes_max'])})"
+        )
+        if info["log_chunk"]:
+            self.query_one("#run-log", RichLog).write(
+                info["log_chunk"].decode("utf-8", errors="replace").rstrip("\n")
+            )
+
+    def action_next_key(self, step: int = 1) -> None:
+        if not self.keys:
+            return
+        index = self.keys.index(self.key) if self.key in self.keys else -1
+        self.key = self.keys[(index + step) % len(self.keys)]
+        self.query_one("#metric-chart", MetricChart).plot({}, title=f"{self.key}  (loading…)")
+        self.poll()
+
+    def action_previous_key(self) -> None:
+        self.action_next_key(-1)
+
+    def action_stop_run(self) -> None:
+        self.app.stop_run(self.run_id)
+
+
+def _default_key(info: dict[str, Any]) -> str:
+    """The longest curve (most points) is the most interesting to plot first."""
+    return max(info["series_keys"], key=lambda k: (k["count"], k["key"]))["key"]
+
+
+def _side_panel(info: dict[str, Any]) -> str:
+    lines = ["[b]Params[/b]"]
+    lines += [f"  {k} = {v}" for k, v in info["params"].items() if not k.startswith("_")]
+    lines += ["", "[b]Metrics[/b]"]
+    lines += [f"  {k} = {fmt.metric(v)}" for k, v in info["metrics"].items()]
+    res = info["resources"]
+    lines += [
+        "",
+        "[b]Resources[/b]",
+        f"  CPU max {res['cpu_percent_max'] or 0:.0f}%  mean {res['cpu_percent_mean'] or 0:.0f}%",
+        f"  RSS max {fmt.size(res['rss_bytes_max'])}",
+        f"  samples {res['samples']}",
+    ]
+    for device in res.get("gpu") or []:
+        lines.append(
+            f"  GPU{device['index']} util max {device['utilization_max']}%"
+            f" mem max {fmt.size(device['memory_used_max'])}"
+        )
+    env = info.get("environment") or {}
+    if env:
+        git = env.get("git") or {}
+        lines += [
+            "",
+            "[b]Environment[/b]",
+            f"  python {env.get('python')} on {env.get('hostname')}",
+            f"  {env.get('cpu', {}).get('model')} × {env.get('cpu', {}).get('cores')}",
+        ]
+        lines += [f"  {g['name']}" for g in env.get("gpus", [])]
+        if git:
+            lines.append(f"  git {git['commit'][:10]}{' (dirty)' if git['dirty'] else ''}")
+        lines += [f"  {name} {version}" for name, version in env.get("libraries", {}).items()]
+    if info["artifacts"]:
+        lines += ["", "[b]Artifacts[/b]"]
+        lines += [f"  {a['name']} ({fmt.size(a['size'])})" for a in info["artifacts"]]
+    return "\n".join(lines)
