@@ -177,9 +177,10 @@ def series(
 
 
 def _bucket_size(count: int, max_points: int) -> int:
-    """The coarsest stored bucket size that still gives at least `max_points`
-    buckets (least merging left to do); 1 means read the points themselves."""
-    enough = [s for s in BUCKET_SIZES if math.ceil(count / s) >= max_points]
+    """The coarsest stored bucket size that still gives at least half of
+    `max_points` buckets (fewest rows to read and merge); 1 means read the
+    points themselves."""
+    enough = [s for s in BUCKET_SIZES if math.ceil(count / s) >= max_points / 2]
     if enough:
         return enough[-1]
     if count <= READ_LIMIT:

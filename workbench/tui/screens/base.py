@@ -44,12 +44,17 @@ class LiveScreen(Screen):
 
     def on_loaded(self, message: Loaded) -> None:
         if message.kind == "poll":
+            self._last_failure = None
             self.show(message.data)
             self.set_timer(self.POLL_SECONDS, self.poll)
 
     def on_failed(self, message: Failed) -> None:
-        self.app.show_error(message.title, message.error)
-        self.set_timer(max(self.POLL_SECONDS, 3.0), self.poll)
+        # A toast, not a modal: a store busy for a while must not stack dialogs.
+        text = describe(message.error)
+        if text != getattr(self, "_last_failure", None):
+            self.notify(f"{message.title}: {text} (retrying)", severity="error", timeout=6)
+        self._last_failure = text
+        self.set_timer(max(self.POLL_SECONDS, 2.0), self.poll)
 
     def in_background(self, title: str, fn: Callable[[], Any], then: Callable[[Any], None]) -> None:
         """Run a blocking action (start, stop, demo) off the event loop."""

@@ -18,6 +18,7 @@ from workbench.tui.widgets.synced_table import SyncedTable
 
 
 class CompareScreen(LiveScreen):
+    AUTO_FOCUS = "#compare-table"
     POLL_SECONDS = 2.0
     BINDINGS = [
         Binding("k", "next_key", "Next metric", id="compare.next_key"),

@@ -19,6 +19,7 @@ from workbench.tui.widgets.system_strip import SystemStrip
 
 
 class HomeScreen(LiveScreen):
+    AUTO_FOCUS = "#projects"
     TITLE = "Home"
     BINDINGS = [
         Binding("enter", "open_project", "Open", id="home.open"),

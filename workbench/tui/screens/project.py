@@ -17,6 +17,7 @@ SORTS = ("id", "status", "duration", "metric")
 
 
 class ProjectScreen(LiveScreen):
+    AUTO_FOCUS = "#runs"
     BINDINGS = [
         Binding("enter", "open_run", "Open run", id="project.open"),
         Binding("n", "start_run", "Start run", id="project.start"),

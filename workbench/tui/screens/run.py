@@ -23,6 +23,7 @@ class RunScreen(LiveScreen):
     BINDINGS = [
         Binding("k", "next_key", "Next metric", id="run.next_key"),
         Binding("K", "previous_key", "Prev metric", id="run.previous_key"),
+        Binding("r", "toggle_resources", "CPU/memory", id="run.resources"),
         Binding("x", "stop_run", "Stop", id="run.stop"),
         Binding("escape", "app.pop_screen", "Back", id="run.back"),
     ]
@@ -34,6 +35,8 @@ class RunScreen(LiveScreen):
         self.key: str | None = None
         self.keys: list[str] = []
         self.log_offset: int | None = None
+        self.memory_view = False  # the resource chart: utilization or memory
+        self.info: dict[str, Any] | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -43,7 +46,7 @@ class RunScreen(LiveScreen):
                 yield Static("", id="run-info")
             with Vertical(id="run-charts"):
                 yield MetricChart(id="metric-chart")
-                yield MetricChart("CPU % / GPU %", id="resource-chart")
+                yield MetricChart(id="resource-chart")
         yield RichLog(id="run-log", max_lines=5000, wrap=False, markup=False, highlight=False)
         yield Footer()
 
@@ -64,7 +67,6 @@ class RunScreen(LiveScreen):
 
     def show(self, info: dict[str, Any]) -> None:
         self.keys = [k["key"] for k in info["series_keys"]]
-        res = info["resources"]
         self.query_one("#run-status", Label).update(
             f"[b]run {info['id']}[/b]  {info['project']}  {fmt.status(info['status'])}"
             f"  {fmt.seconds(info['duration_s'])}"
@@ -79,24 +81,35 @@ class RunScreen(LiveScreen):
                 {self.key: ([p["x"] for p in points], [p["mean"] for p in points])},
                 title=f"{self.key}  ({count} points; k: next metric)",
             )
-        samples = info["samples"]
-        start = samples[0]["ts"] if samples else 0
-        xs = [round(s["ts"] - start, 1) for s in samples]
-        lines = {"cpu %": (xs, [s["cpu_percent"] for s in samples])}
-        gpu = [json.loads(s["gpu"]) if s["gpu"] else None for s in samples]
-        if any(gpu):
-            lines["gpu %"] = (
-                xs,
-                [max((d["utilization"] or 0) for d in g) if g else None for g in gpu],
-            )
-        rss = fmt.size(samples[-1]["rss_bytes"]) if samples else ""
-        self.query_one("#resource-chart", MetricChart).plot(
-            lines, title=f"CPU % / GPU %   RSS {rss} (max {fmt.size(res['rss_bytes_max'])})"
-        )
+        self.info = info
+        self._plot_resources()
         if info["log_chunk"]:
             self.query_one("#run-log", RichLog).write(
                 info["log_chunk"].decode("utf-8", errors="replace").rstrip("\n")
             )
+
+    def _plot_resources(self) -> None:
+        samples = self.info["samples"] if self.info else []
+        start = samples[0]["ts"] if samples else 0
+        xs = [round(s["ts"] - start, 1) for s in samples]
+        gpu = [json.loads(s["gpu"]) if s["gpu"] else None for s in samples]
+        chart = self.query_one("#resource-chart", MetricChart)
+        if self.memory_view:
+            lines = {"RSS MiB": (xs, [(s["rss_bytes"] or 0) / 2**20 for s in samples])}
+            if any(gpu):
+                used = [sum(d["memory_used"] or 0 for d in g) / 2**20 if g else None for g in gpu]
+                lines["GPU MiB"] = (xs, used)
+            chart.plot(lines, title="memory (MiB)   r: CPU/GPU %")
+        else:
+            lines = {"cpu %": (xs, [s["cpu_percent"] for s in samples])}
+            if any(gpu):
+                lines["gpu %"] = (xs, [max(d["utilization"] or 0 for d in g) if g else None
+                                       for g in gpu])
+            chart.plot(lines, title="CPU % / GPU %   r: memory")
+
+    def action_toggle_resources(self) -> None:
+        self.memory_view = not self.memory_view
+        self._plot_resources()
 
     def action_next_key(self, step: int = 1) -> None:
         if not self.keys:

@@ -12,7 +12,7 @@ class MetricChart(PlotextPlot):
     so a redraw costs the same for a thousand points or a million."""
 
     DEFAULT_CSS = """
-    MetricChart { height: 1fr; min-height: 8; }
+    MetricChart { height: 1fr; min-height: 6; }
     """
 
     def __init__(self, title: str = "", **kwargs: Any) -> None:
