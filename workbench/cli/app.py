@@ -18,6 +18,7 @@ class WorkbenchGroup(click.Group):
     command starts fast."""
 
     LAZY = {
+        "data": "workbench.cli.data:data",
         "demo": "workbench.cli.demo:demo",
         "doctor": "workbench.cli.doctor:doctor",
         "project": "workbench.cli.project:project",

@@ -38,7 +38,9 @@ def print_table(
         show_header=any(columns),
     )
     for column in columns:
-        table.add_column(column, overflow="fold" if wrap else "ellipsis", no_wrap=not wrap)
+        table.add_column(
+            column, overflow="fold" if wrap else "ellipsis", no_wrap=not wrap, min_width=len(column)
+        )
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
     console().print(table)

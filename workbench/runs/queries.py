@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from workbench import paths
+from workbench.data.versions import run_datasets
 from workbench.errors import NotFoundError
 from workbench.runs import process_tree
 from workbench.store import Store
@@ -153,6 +154,10 @@ def show_run(store: Store, run_id: int | str) -> dict[str, Any]:
         if row["status"] == "lost"
         else [],
         "environment": json.loads(row["environment"]) if row["environment"] else None,
+        "datasets": [
+            {k: d[k] for k in ("id", "sha256", "path", "rows", "role")}
+            for d in run_datasets(store, rid)
+        ],
         "log": str(paths.run_log(rid)),
     }
 

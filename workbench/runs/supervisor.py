@@ -23,6 +23,7 @@ import psutil
 
 from workbench import paths
 from workbench.config import load_config
+from workbench.data.versions import link_run, register
 from workbench.errors import WorkbenchError
 from workbench.gpu import GpuMonitor
 from workbench.runs import process_tree
@@ -142,7 +143,8 @@ class Supervisor:
         return 0
 
     def _record_environment(self, config: Any, params: dict[str, Any]) -> None:
-        # After the trainer has started, so that capturing it delays nothing.
+        """The run's environment and the version of its training data (lineage);
+        after the trainer has started, so that neither delays it."""
         try:
             environment = capture(config.root, params, config.seed, self.gpu)
         except Exception as exc:  # a missing git or /proc must not cost the run
@@ -152,6 +154,13 @@ class Supervisor:
                 "UPDATE runs SET environment = ? WHERE id = ?",
                 (json.dumps(environment), self.run_id),
             )
+        project_id = self.store.scalar("SELECT project_id FROM runs WHERE id = ?", (self.run_id,))
+        try:
+            version = register(self.store, project_id, config.train_file)
+        except WorkbenchError as exc:  # the trainer reports an unreadable file itself
+            print(f"cannot register the training data: {exc.message}", file=sys.stderr)
+        else:
+            link_run(self.store, self.run_id, version["id"], "train")
 
     def _wait_for(self, trainer: subprocess.Popen) -> None:
         trainer.wait()

@@ -149,7 +149,34 @@ CREATE INDEX events_ts ON events(ts);
 """
 
 
+# Dataset versions, identified by the SHA-256 of their content, and which
+# versions each run used (lineage: data version -> run -> model).
+DATASETS = """
+CREATE TABLE dataset_versions (
+    id          INTEGER PRIMARY KEY,
+    project_id  INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    sha256      TEXT NOT NULL,
+    path        TEXT NOT NULL,        -- where it was registered from
+    format      TEXT NOT NULL,        -- csv, csv.gz or parquet
+    rows        INTEGER NOT NULL,
+    columns     TEXT NOT NULL,        -- JSON list of column names
+    size_bytes  INTEGER NOT NULL,
+    mtime_ns    INTEGER NOT NULL,     -- of the file when hashed: lets an unchanged file skip re-hashing
+    created_at  REAL NOT NULL,
+    UNIQUE (project_id, sha256)
+);
+
+CREATE TABLE run_datasets (
+    run_id              INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    dataset_version_id  INTEGER NOT NULL REFERENCES dataset_versions(id) ON DELETE CASCADE,
+    role                TEXT NOT NULL,   -- "train"
+    PRIMARY KEY (run_id, dataset_version_id)
+) WITHOUT ROWID;
+CREATE INDEX run_datasets_version ON run_datasets(dataset_version_id);
+"""
+
 # name -> SQL script; applied in this order, each once, each in a transaction.
 STEPS: dict[str, str] = {
     "m001_initial": SCHEMA_V1,
+    "m002_datasets": DATASETS,
 }

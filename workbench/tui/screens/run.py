@@ -103,8 +103,10 @@ class RunScreen(LiveScreen):
         else:
             lines = {"cpu %": (xs, [s["cpu_percent"] for s in samples])}
             if any(gpu):
-                lines["gpu %"] = (xs, [max(d["utilization"] or 0 for d in g) if g else None
-                                       for g in gpu])
+                lines["gpu %"] = (
+                    xs,
+                    [max(d["utilization"] or 0 for d in g) if g else None for g in gpu],
+                )
             chart.plot(lines, title="CPU % / GPU %   r: memory")
 
     def action_toggle_resources(self) -> None:

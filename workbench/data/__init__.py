@@ -1,0 +1,1 @@
+"""Data: dataset versions and their lineage to runs."""
