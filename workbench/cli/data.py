@@ -72,3 +72,63 @@ def list_(ctx: click.Context, project: str, as_json: bool) -> None:
             for v in versions
         ],
     )
+
+
+@data.command("schema")
+@click.argument("project")
+@click.option("--infer", is_flag=True,
+              help="Infer again from the reference data (pinned rules are kept).")
+@json_option
+@click.pass_context
+def schema(ctx: click.Context, project: str, infer: bool, as_json: bool) -> None:
+    """Show PROJECT's data schema (inferred into schema.toml on first use; edit it freely)."""
+    from workbench.data.checks import project_schema
+
+    found, path = project_schema(store_for(ctx), project, infer)
+    if as_json:
+        print_json({"path": str(path), **found})
+        return
+    note(f"schema: {path}")
+    target = found.get("target", {})
+    rows = []
+    for name, rules in found["columns"].items():
+        detail = []
+        if "min" in rules:
+            detail.append(f"{rules['min']:g} .. {rules['max']:g}")
+        if "categories" in rules:
+            cats = rules["categories"]
+            detail.append(", ".join(map(str, cats[:5])) + (" …" if len(cats) > 5 else ""))
+        rows.append((name + (" (target)" if name == target.get("name") else ""), rules["type"],
+                     "yes" if rules.get("nullable") else "no", "; ".join(detail),
+                     "pinned" if rules.get("pinned") else ""))
+    print_table(None, ["COLUMN", "TYPE", "NULLS", "RULES", ""], rows)
+
+
+@data.command("validate")
+@click.argument("project")
+@click.argument("file", type=click.Path(path_type=Path))
+@json_option
+@click.pass_context
+def validate(ctx: click.Context, project: str, file: Path, as_json: bool) -> None:
+    """Check FILE against PROJECT's schema; exit 1 when an error-level check fails.
+
+    The report is stored with the file's dataset version. The file is only read.
+    """
+    import sys
+
+    from workbench.data.checks import validate as run_validation
+
+    result = run_validation(store_for(ctx), project, file)
+    if as_json:
+        print_json(result)
+    else:
+        failed = [c for c in result["checks"] if not c["passed"]]
+        verdict = "[green]passed[/]" if result["passed"] else "[red]failed[/]"
+        note(f"{file}: {verdict} ({result['errors']} errors, {result['warnings']} warnings"
+             + (f", {result['rows']} rows" if result["rows"] is not None else "") + ")")
+        if failed:
+            print_table(None, ["SEVERITY", "CHECK", "COLUMN", "WHAT"], [
+                ("[red]error[/]" if c["severity"] == "error" else "[yellow]warn[/]",
+                 c["check"], c["column"] or "", c["message"]) for c in failed
+            ], wrap=True)
+    sys.exit(0 if result["passed"] else 1)

@@ -175,8 +175,32 @@ CREATE TABLE run_datasets (
 CREATE INDEX run_datasets_version ON run_datasets(dataset_version_id);
 """
 
+# Validation and drift reports, kept with the dataset version they judged
+# (no version when the file could not even be read), and reference profiles
+# computed once per reference version for drift.
+DATA_REPORTS = """
+CREATE TABLE data_reports (
+    id                  INTEGER PRIMARY KEY,
+    project_id          INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    dataset_version_id  INTEGER REFERENCES dataset_versions(id) ON DELETE CASCADE,
+    kind                TEXT NOT NULL CHECK (kind IN ('validation', 'drift')),
+    file                TEXT NOT NULL,
+    passed              INTEGER NOT NULL,
+    report              TEXT NOT NULL,   -- JSON
+    created_at          REAL NOT NULL
+);
+CREATE INDEX data_reports_project ON data_reports(project_id, id);
+
+CREATE TABLE reference_profiles (
+    dataset_version_id  INTEGER PRIMARY KEY REFERENCES dataset_versions(id) ON DELETE CASCADE,
+    profile             TEXT NOT NULL,   -- JSON
+    created_at          REAL NOT NULL
+);
+"""
+
 # name -> SQL script; applied in this order, each once, each in a transaction.
 STEPS: dict[str, str] = {
     "m001_initial": SCHEMA_V1,
     "m002_datasets": DATASETS,
+    "m003_data_reports": DATA_REPORTS,
 }

@@ -1,0 +1,73 @@
+"""Project-level data checks: the schema of a project, and validation reports
+stored with the dataset version they judged."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from workbench.config import ProjectConfig
+from workbench.data.reading import Malformed, read_checked
+from workbench.data.schema import infer_schema, load_schema, schema_path, write_schema
+from workbench.data.validate import validate_file
+from workbench.data.versions import register
+from workbench.errors import WorkbenchError
+from workbench.projects import project_config
+from workbench.store import Store
+
+
+def project_schema(store: Store, project: str, infer: bool = False) -> tuple[dict[str, Any], Path]:
+    """The project's schema.toml, inferred from the reference data when there is
+    none yet (or when asked); pinned rules survive re-inference."""
+    _, config = project_config(store, project)
+    path = schema_path(config.root)
+    schema = load_schema(path)
+    if schema is None or infer:
+        schema = _infer(config, previous=schema)
+        write_schema(path, schema, source=config.train_file.name)
+    return schema, path
+
+
+def _infer(config: ProjectConfig, previous: dict[str, Any] | None) -> dict[str, Any]:
+    try:
+        frame = read_checked(config.train_file)
+    except Malformed as exc:
+        raise WorkbenchError(f"cannot infer a schema from the reference data: {exc.message}") from None
+    return infer_schema(frame, config.target, config.task, previous)
+
+
+def validate(store: Store, project: str, file: Path) -> dict[str, Any]:
+    """Validate `file` against the project's schema and store the report with the
+    file's dataset version (when the file can be read at all)."""
+    row, _ = project_config(store, project)
+    schema, schema_file = project_schema(store, project)
+    file = file.expanduser().resolve() if file.exists() else file.expanduser()
+    result = validate_file(file, schema)
+    result["schema"] = str(schema_file)
+    version_id = None
+    if file.is_file() and result["rows"] is not None:
+        try:
+            version = register(store, row["id"], file)
+            version_id = version["id"]
+            result["dataset_version"] = {"id": version["id"], "sha256": version["sha256"]}
+        except WorkbenchError:
+            pass  # the report itself says why the file is unusable
+    save_report(store, row["id"], version_id, "validation", str(file), result["passed"], result)
+    return result
+
+
+def save_report(store: Store, project_id: int, version_id: int | None, kind: str, file: str,
+                passed: bool, report: dict[str, Any]) -> int:
+    now = time.time()
+    with store.write() as conn:
+        report_id = conn.execute(
+            "INSERT INTO data_reports (project_id, dataset_version_id, kind, file, passed, report,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (project_id, version_id, kind, file, int(passed), json.dumps(report, default=str), now),
+        ).lastrowid
+        verdict = "passed" if passed else "failed"
+        store.add_event(f"data.{kind}", f"{kind} of {Path(file).name} {verdict}", ts=now,
+                        project_id=project_id, data={"report": report_id})
+    return report_id  # type: ignore[return-value]

@@ -1,0 +1,169 @@
+"""Validation of a data file against the project's schema: every check has a
+severity, and the file passes when no error-level check fails."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from workbench.data.reading import Malformed, read_checked
+
+EXAMPLES = 3
+
+
+@dataclass
+class Check:
+    check: str
+    severity: str  # "error" or "warn"
+    passed: bool
+    message: str
+    column: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def validate_file(path: Path, schema: dict[str, Any]) -> dict[str, Any]:
+    """The validation report of one file; a malformed file gives a failed report."""
+    expected = list(schema.get("columns", {}))
+    try:
+        frame = read_checked(path, expected)
+    except Malformed as exc:
+        checks = [Check(exc.check, "error", False, exc.message)]
+        frame = None
+    else:
+        checks = validate_frame(frame, schema)
+    return report(path, checks, rows=None if frame is None else len(frame))
+
+
+def report(path: Path, checks: list[Check], rows: int | None) -> dict[str, Any]:
+    failed = [c for c in checks if not c.passed]
+    return {
+        "file": str(path),
+        "rows": rows,
+        "passed": not any(c.severity == "error" for c in failed),
+        "errors": sum(c.severity == "error" for c in failed),
+        "warnings": sum(c.severity == "warn" for c in failed),
+        "checks": [asdict(c) for c in checks],
+    }
+
+
+def validate_frame(frame: pd.DataFrame, schema: dict[str, Any]) -> list[Check]:
+    dataset = schema.get("dataset", {})
+    columns: dict[str, dict] = schema.get("columns", {})
+    target = schema.get("target", {}).get("name")
+    checks = [_row_count(frame, dataset)]
+    missing = [c for c in columns if c not in frame.columns and c != target]
+    checks.append(Check("missing_columns", "error", not missing,
+                        f"missing columns: {', '.join(missing)}" if missing else "all columns present",
+                        details={"columns": missing}))
+    extra = [c for c in frame.columns if c not in columns]
+    policy = dataset.get("extra_columns", "warn")
+    if policy != "ignore":
+        checks.append(Check("extra_columns", policy, not extra,
+                            f"columns not in the schema: {', '.join(map(str, extra))}" if extra
+                            else "no extra columns", details={"columns": extra}))
+    for name, rules in columns.items():
+        if name in frame.columns:
+            checks += _column_checks(name, frame[name], rules, dataset)
+    checks.append(_duplicates(frame, dataset))
+    if target:
+        checks.append(_target(frame, schema["target"]))
+    return checks
+
+
+def _row_count(frame: pd.DataFrame, dataset: dict) -> Check:
+    low, high = dataset.get("min_rows", 1), dataset.get("max_rows", 0)
+    ok = len(frame) >= low and (not high or len(frame) <= high)
+    bounds = f"at least {low}" + (f" and at most {high}" if high else "")
+    return Check("row_count", "error", ok, f"{len(frame)} rows" + ("" if ok else f"; expected {bounds}"),
+                 details={"rows": len(frame), "min": low, "max": high})
+
+
+def _column_checks(name: str, series: pd.Series, rules: dict, dataset: dict) -> list[Check]:
+    checks = []
+    kind = rules.get("type")
+    values = series
+    if kind in ("integer", "float"):
+        numeric = pd.to_numeric(series, errors="coerce")
+        bad = series.notna() & numeric.isna()
+        count = int(bad.sum())
+        examples = series[bad].astype(str).unique()[:EXAMPLES].tolist()
+        checks.append(Check("type", "error", count == 0,
+                            f"{count} values are not numbers (e.g. {', '.join(map(repr, examples))})"
+                            if count else f"all values are {kind}s", name,
+                            {"bad": count, "examples": examples}))
+        values = numeric.where(~bad)
+        if kind == "integer" and count == 0:
+            fractional = int((values.dropna() % 1 != 0).sum())
+            if fractional:
+                checks.append(Check("type", "warn", False,
+                                    f"{fractional} values have a fractional part; expected integers", name))
+    nulls = int(series.isna().sum())
+    rate = nulls / len(series) if len(series) else 0.0
+    if not rules.get("nullable", True):
+        checks.append(Check("nulls", "error", nulls == 0,
+                            f"{nulls} missing values ({rate:.1%}); the schema says none" if nulls
+                            else "no missing values", name, {"nulls": nulls, "rate": rate}))
+    elif "max_null_rate" in rules:
+        limit = rules["max_null_rate"]
+        checks.append(Check("nulls", "warn", rate <= limit,
+                            f"{rate:.1%} missing values; at most {limit:.1%} expected", name,
+                            {"nulls": nulls, "rate": rate, "max": limit}))
+    if kind in ("integer", "float") and "min" in rules and "max" in rules:
+        checks.append(_range(name, values, rules, dataset.get("range_tolerance", 0.1)))
+    if "categories" in rules:
+        checks.append(_categories(name, series, rules))
+    return checks
+
+
+def _range(name: str, values: pd.Series, rules: dict, tolerance: float) -> Check:
+    low, high = rules["min"], rules["max"]
+    slack = (high - low) * tolerance
+    allowed = (low - slack, high + slack)
+    present = values.dropna()
+    outside = present[(present < allowed[0]) | (present > allowed[1])]
+    policy = rules.get("out_of_range", "warn")
+    examples = outside.head(EXAMPLES).tolist()
+    return Check("range", policy if policy != "ignore" else "warn",
+                 outside.empty or policy == "ignore",
+                 f"{len(outside)} values outside [{allowed[0]:.6g}, {allowed[1]:.6g}]"
+                 f" (e.g. {', '.join(f'{v:g}' for v in examples)})" if len(outside)
+                 else "all values in range", name,
+                 {"outside": int(len(outside)), "allowed": list(allowed), "examples": examples})
+
+
+def _categories(name: str, series: pd.Series, rules: dict) -> Check:
+    known = set(map(str, rules["categories"]))
+    present = series.dropna().astype(str)
+    unseen = sorted(set(present.unique()) - known)
+    policy = rules.get("unseen_categories", "warn")
+    count = int(present.isin(unseen).sum()) if unseen else 0
+    return Check("categories", policy if policy != "ignore" else "warn",
+                 not unseen or policy == "ignore",
+                 f"{count} values in unseen categories: {', '.join(map(repr, unseen[:5]))}"
+                 + (" …" if len(unseen) > 5 else "") if unseen else "no unseen categories",
+                 name, {"unseen": unseen[:50], "count": count})
+
+
+def _duplicates(frame: pd.DataFrame, dataset: dict) -> Check:
+    policy = dataset.get("duplicates", "warn")
+    count = int(frame.duplicated().sum()) if policy != "ignore" else 0
+    return Check("duplicates", "warn" if policy == "ignore" else policy, count == 0,
+                 f"{count} duplicate rows" if count else "no duplicate rows",
+                 details={"duplicates": count})
+
+
+def _target(frame: pd.DataFrame, target: dict) -> Check:
+    name = target["name"]
+    if name not in frame.columns:
+        return Check("target", "warn", False, f"no {name!r} column: the batch has no labels", name)
+    labels = target.get("labels")
+    if labels is None:
+        return Check("target", "error", True, "target present", name)
+    present = frame[name].dropna().astype(str)
+    unseen = sorted(set(present.unique()) - set(map(str, labels)))
+    return Check("target", "error", not unseen,
+                 f"unknown labels: {', '.join(map(repr, unseen[:5]))}; expected {', '.join(labels)}"
+                 if unseen else "all labels known", name, {"unseen": unseen[:50]})
