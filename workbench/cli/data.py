@@ -76,8 +76,9 @@ def list_(ctx: click.Context, project: str, as_json: bool) -> None:
 
 @data.command("schema")
 @click.argument("project")
-@click.option("--infer", is_flag=True,
-              help="Infer again from the reference data (pinned rules are kept).")
+@click.option(
+    "--infer", is_flag=True, help="Infer again from the reference data (pinned rules are kept)."
+)
 @json_option
 @click.pass_context
 def schema(ctx: click.Context, project: str, infer: bool, as_json: bool) -> None:
@@ -98,9 +99,15 @@ def schema(ctx: click.Context, project: str, infer: bool, as_json: bool) -> None
         if "categories" in rules:
             cats = rules["categories"]
             detail.append(", ".join(map(str, cats[:5])) + (" …" if len(cats) > 5 else ""))
-        rows.append((name + (" (target)" if name == target.get("name") else ""), rules["type"],
-                     "yes" if rules.get("nullable") else "no", "; ".join(detail),
-                     "pinned" if rules.get("pinned") else ""))
+        rows.append(
+            (
+                name + (" (target)" if name == target.get("name") else ""),
+                rules["type"],
+                "yes" if rules.get("nullable") else "no",
+                "; ".join(detail),
+                "pinned" if rules.get("pinned") else "",
+            )
+        )
     print_table(None, ["COLUMN", "TYPE", "NULLS", "RULES", ""], rows)
 
 
@@ -124,11 +131,24 @@ def validate(ctx: click.Context, project: str, file: Path, as_json: bool) -> Non
     else:
         failed = [c for c in result["checks"] if not c["passed"]]
         verdict = "[green]passed[/]" if result["passed"] else "[red]failed[/]"
-        note(f"{file}: {verdict} ({result['errors']} errors, {result['warnings']} warnings"
-             + (f", {result['rows']} rows" if result["rows"] is not None else "") + ")")
+        note(
+            f"{file}: {verdict} ({result['errors']} errors, {result['warnings']} warnings"
+            + (f", {result['rows']} rows" if result["rows"] is not None else "")
+            + ")"
+        )
         if failed:
-            print_table(None, ["SEVERITY", "CHECK", "COLUMN", "WHAT"], [
-                ("[red]error[/]" if c["severity"] == "error" else "[yellow]warn[/]",
-                 c["check"], c["column"] or "", c["message"]) for c in failed
-            ], wrap=True)
+            print_table(
+                None,
+                ["SEVERITY", "CHECK", "COLUMN", "WHAT"],
+                [
+                    (
+                        "[red]error[/]" if c["severity"] == "error" else "[yellow]warn[/]",
+                        c["check"],
+                        c["column"] or "",
+                        c["message"],
+                    )
+                    for c in failed
+                ],
+                wrap=True,
+            )
     sys.exit(0 if result["passed"] else 1)

@@ -34,7 +34,9 @@ def _infer(config: ProjectConfig, previous: dict[str, Any] | None) -> dict[str, 
     try:
         frame = read_checked(config.train_file)
     except Malformed as exc:
-        raise WorkbenchError(f"cannot infer a schema from the reference data: {exc.message}") from None
+        raise WorkbenchError(
+            f"cannot infer a schema from the reference data: {exc.message}"
+        ) from None
     return infer_schema(frame, config.target, config.task, previous)
 
 
@@ -58,8 +60,15 @@ def validate(store: Store, project: str, file: Path) -> dict[str, Any]:
     return result
 
 
-def save_report(store: Store, project_id: int, version_id: int | None, kind: str, file: str,
-                passed: bool, report: dict[str, Any]) -> int:
+def save_report(
+    store: Store,
+    project_id: int,
+    version_id: int | None,
+    kind: str,
+    file: str,
+    passed: bool,
+    report: dict[str, Any],
+) -> int:
     now = time.time()
     with store.write() as conn:
         report_id = conn.execute(
@@ -68,6 +77,11 @@ def save_report(store: Store, project_id: int, version_id: int | None, kind: str
             (project_id, version_id, kind, file, int(passed), json.dumps(report, default=str), now),
         ).lastrowid
         verdict = "passed" if passed else "failed"
-        store.add_event(f"data.{kind}", f"{kind} of {Path(file).name} {verdict}", ts=now,
-                        project_id=project_id, data={"report": report_id})
+        store.add_event(
+            f"data.{kind}",
+            f"{kind} of {Path(file).name} {verdict}",
+            ts=now,
+            project_id=project_id,
+            data={"report": report_id},
+        )
     return report_id  # type: ignore[return-value]

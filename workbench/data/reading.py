@@ -56,7 +56,9 @@ def _check_text(path: Path, open_raw, fmt: str) -> None:
             first = True
             while chunk := fh.read(1 << 20):
                 if first and b"\x00" in chunk[:SNIFF_BYTES]:
-                    raise Malformed("text", f"{path.name} holds binary content (NUL bytes), not CSV text")
+                    raise Malformed(
+                        "text", f"{path.name} holds binary content (NUL bytes), not CSV text"
+                    )
                 first = False
                 try:
                     decoder.decode(chunk)
@@ -72,9 +74,13 @@ def _check_text(path: Path, open_raw, fmt: str) -> None:
                 line += chunk.count(b"\n")
             decoder.decode(b"", final=True)
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise Malformed("truncated", f"{path.name}: the gzip stream is damaged or cut short ({exc})") from None
+        raise Malformed(
+            "truncated", f"{path.name}: the gzip stream is damaged or cut short ({exc})"
+        ) from None
     except UnicodeDecodeError:
-        raise Malformed("encoding", f"{path.name} ends in the middle of a UTF-8 character") from None
+        raise Malformed(
+            "encoding", f"{path.name} ends in the middle of a UTF-8 character"
+        ) from None
 
 
 def _read_csv(path: Path, fmt: str, expected: list[str] | None) -> pd.DataFrame:
@@ -86,8 +92,11 @@ def _read_csv(path: Path, fmt: str, expected: list[str] | None) -> pd.DataFrame:
     except pa.ArrowInvalid as exc:
         text = str(exc)
         if "Expected" in text and "columns" in text:
-            raise Malformed("ragged", f"{path.name} has rows with the wrong number of fields"
-                            f" ({text.removeprefix('CSV parse error: ')})") from None
+            raise Malformed(
+                "ragged",
+                f"{path.name} has rows with the wrong number of fields"
+                f" ({text.removeprefix('CSV parse error: ')})",
+            ) from None
         if "Empty CSV file" in text:
             raise Malformed("empty", f"{path.name} has no header and no rows") from None
         raise Malformed("parse", f"{path.name} is not valid CSV: {text}") from None

@@ -27,8 +27,17 @@ DATASET_DEFAULTS: dict[str, Any] = {
     "extra_columns": "warn",
     "range_tolerance": 0.1,
 }
-_COLUMN_KEYS = {"type", "nullable", "max_null_rate", "min", "max", "categories",
-                "unseen_categories", "out_of_range", "pinned"}
+_COLUMN_KEYS = {
+    "type",
+    "nullable",
+    "max_null_rate",
+    "min",
+    "max",
+    "categories",
+    "unseen_categories",
+    "out_of_range",
+    "pinned",
+}
 
 
 def column_type(series: pd.Series) -> str:
@@ -43,8 +52,12 @@ def column_type(series: pd.Series) -> str:
     return "string"
 
 
-def infer_schema(frame: pd.DataFrame, target: str | None, task: str | None,
-                 previous: dict[str, Any] | None = None) -> dict[str, Any]:
+def infer_schema(
+    frame: pd.DataFrame,
+    target: str | None,
+    task: str | None,
+    previous: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """A schema for data like `frame`; pinned parts of `previous` are kept as they are."""
     previous = previous or {}
     kept = {n: c for n, c in previous.get("columns", {}).items() if c.get("pinned")}
@@ -70,7 +83,8 @@ def infer_schema(frame: pd.DataFrame, target: str | None, task: str | None,
 
             if (task or infer_task(frame[target])) == "classification":
                 schema["target"]["labels"] = sorted(
-                    frame[target].dropna().astype(str).unique().tolist())
+                    frame[target].dropna().astype(str).unique().tolist()
+                )
     return schema
 
 
@@ -116,7 +130,11 @@ def load_schema(path: Path) -> dict[str, Any] | None:
     dataset = raw.setdefault("dataset", {})
     for key, value in dataset.items():
         if key not in DATASET_DEFAULTS:
-            raise ConfigError(path, f"dataset.{key}", f"unknown key; expected one of {', '.join(DATASET_DEFAULTS)}")
+            raise ConfigError(
+                path,
+                f"dataset.{key}",
+                f"unknown key; expected one of {', '.join(DATASET_DEFAULTS)}",
+            )
         if key in ("duplicates", "extra_columns") and value not in POLICIES:
             raise ConfigError(path, f"dataset.{key}", f"expected one of {', '.join(POLICIES)}")
     for name, rules in raw.setdefault("columns", {}).items():
@@ -124,7 +142,11 @@ def load_schema(path: Path) -> dict[str, Any] | None:
             raise ConfigError(path, f"columns.{name}", "expected a table of rules")
         for key in rules:
             if key not in _COLUMN_KEYS:
-                raise ConfigError(path, f"columns.{name}.{key}", f"unknown rule; expected one of {', '.join(sorted(_COLUMN_KEYS))}")
+                raise ConfigError(
+                    path,
+                    f"columns.{name}.{key}",
+                    f"unknown rule; expected one of {', '.join(sorted(_COLUMN_KEYS))}",
+                )
         if rules.get("type") not in TYPES:
             raise ConfigError(path, f"columns.{name}.type", f"expected one of {', '.join(TYPES)}")
     return raw
@@ -138,7 +160,7 @@ def write_schema(path: Path, schema: dict[str, Any], source: str) -> None:
         f"# on {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC. Edit freely: `workbench data",
         "# validate` checks new data against it. Set `pinned = true` on a column (or on",
         "# [target]) to keep your rules when the schema is inferred again.",
-        "# Policies: \"error\" fails validation, \"warn\" reports, \"ignore\" skips.",
+        '# Policies: "error" fails validation, "warn" reports, "ignore" skips.',
         "",
         "[dataset]",
     ]

@@ -55,15 +55,29 @@ def validate_frame(frame: pd.DataFrame, schema: dict[str, Any]) -> list[Check]:
     target = schema.get("target", {}).get("name")
     checks = [_row_count(frame, dataset)]
     missing = [c for c in columns if c not in frame.columns and c != target]
-    checks.append(Check("missing_columns", "error", not missing,
-                        f"missing columns: {', '.join(missing)}" if missing else "all columns present",
-                        details={"columns": missing}))
+    checks.append(
+        Check(
+            "missing_columns",
+            "error",
+            not missing,
+            f"missing columns: {', '.join(missing)}" if missing else "all columns present",
+            details={"columns": missing},
+        )
+    )
     extra = [c for c in frame.columns if c not in columns]
     policy = dataset.get("extra_columns", "warn")
     if policy != "ignore":
-        checks.append(Check("extra_columns", policy, not extra,
-                            f"columns not in the schema: {', '.join(map(str, extra))}" if extra
-                            else "no extra columns", details={"columns": extra}))
+        checks.append(
+            Check(
+                "extra_columns",
+                policy,
+                not extra,
+                f"columns not in the schema: {', '.join(map(str, extra))}"
+                if extra
+                else "no extra columns",
+                details={"columns": extra},
+            )
+        )
     for name, rules in columns.items():
         if name in frame.columns:
             checks += _column_checks(name, frame[name], rules, dataset)
@@ -77,8 +91,13 @@ def _row_count(frame: pd.DataFrame, dataset: dict) -> Check:
     low, high = dataset.get("min_rows", 1), dataset.get("max_rows", 0)
     ok = len(frame) >= low and (not high or len(frame) <= high)
     bounds = f"at least {low}" + (f" and at most {high}" if high else "")
-    return Check("row_count", "error", ok, f"{len(frame)} rows" + ("" if ok else f"; expected {bounds}"),
-                 details={"rows": len(frame), "min": low, "max": high})
+    return Check(
+        "row_count",
+        "error",
+        ok,
+        f"{len(frame)} rows" + ("" if ok else f"; expected {bounds}"),
+        details={"rows": len(frame), "min": low, "max": high},
+    )
 
 
 def _column_checks(name: str, series: pd.Series, rules: dict, dataset: dict) -> list[Check]:
@@ -90,27 +109,58 @@ def _column_checks(name: str, series: pd.Series, rules: dict, dataset: dict) -> 
         bad = series.notna() & numeric.isna()
         count = int(bad.sum())
         examples = series[bad].astype(str).unique()[:EXAMPLES].tolist()
-        checks.append(Check("type", "error", count == 0,
-                            f"{count} values are not numbers (e.g. {', '.join(map(repr, examples))})"
-                            if count else f"all values are {kind}s", name,
-                            {"bad": count, "examples": examples}))
+        checks.append(
+            Check(
+                "type",
+                "error",
+                count == 0,
+                f"{count} values are not numbers (e.g. {', '.join(map(repr, examples))})"
+                if count
+                else f"all values are {kind}s",
+                name,
+                {"bad": count, "examples": examples},
+            )
+        )
         values = numeric.where(~bad)
         if kind == "integer" and count == 0:
             fractional = int((values.dropna() % 1 != 0).sum())
             if fractional:
-                checks.append(Check("type", "warn", False,
-                                    f"{fractional} values have a fractional part; expected integers", name))
+                checks.append(
+                    Check(
+                        "type",
+                        "warn",
+                        False,
+                        f"{fractional} values have a fractional part; expected integers",
+                        name,
+                    )
+                )
     nulls = int(series.isna().sum())
     rate = nulls / len(series) if len(series) else 0.0
     if not rules.get("nullable", True):
-        checks.append(Check("nulls", "error", nulls == 0,
-                            f"{nulls} missing values ({rate:.1%}); the schema says none" if nulls
-                            else "no missing values", name, {"nulls": nulls, "rate": rate}))
+        checks.append(
+            Check(
+                "nulls",
+                "error",
+                nulls == 0,
+                f"{nulls} missing values ({rate:.1%}); the schema says none"
+                if nulls
+                else "no missing values",
+                name,
+                {"nulls": nulls, "rate": rate},
+            )
+        )
     elif "max_null_rate" in rules:
         limit = rules["max_null_rate"]
-        checks.append(Check("nulls", "warn", rate <= limit,
-                            f"{rate:.1%} missing values; at most {limit:.1%} expected", name,
-                            {"nulls": nulls, "rate": rate, "max": limit}))
+        checks.append(
+            Check(
+                "nulls",
+                "warn",
+                rate <= limit,
+                f"{rate:.1%} missing values; at most {limit:.1%} expected",
+                name,
+                {"nulls": nulls, "rate": rate, "max": limit},
+            )
+        )
     if kind in ("integer", "float") and "min" in rules and "max" in rules:
         checks.append(_range(name, values, rules, dataset.get("range_tolerance", 0.1)))
     if "categories" in rules:
@@ -126,12 +176,17 @@ def _range(name: str, values: pd.Series, rules: dict, tolerance: float) -> Check
     outside = present[(present < allowed[0]) | (present > allowed[1])]
     policy = rules.get("out_of_range", "warn")
     examples = outside.head(EXAMPLES).tolist()
-    return Check("range", policy if policy != "ignore" else "warn",
-                 outside.empty or policy == "ignore",
-                 f"{len(outside)} values outside [{allowed[0]:.6g}, {allowed[1]:.6g}]"
-                 f" (e.g. {', '.join(f'{v:g}' for v in examples)})" if len(outside)
-                 else "all values in range", name,
-                 {"outside": int(len(outside)), "allowed": list(allowed), "examples": examples})
+    return Check(
+        "range",
+        policy if policy != "ignore" else "warn",
+        outside.empty or policy == "ignore",
+        f"{len(outside)} values outside [{allowed[0]:.6g}, {allowed[1]:.6g}]"
+        f" (e.g. {', '.join(f'{v:g}' for v in examples)})"
+        if len(outside)
+        else "all values in range",
+        name,
+        {"outside": int(len(outside)), "allowed": list(allowed), "examples": examples},
+    )
 
 
 def _categories(name: str, series: pd.Series, rules: dict) -> Check:
@@ -140,19 +195,29 @@ def _categories(name: str, series: pd.Series, rules: dict) -> Check:
     unseen = sorted(set(present.unique()) - known)
     policy = rules.get("unseen_categories", "warn")
     count = int(present.isin(unseen).sum()) if unseen else 0
-    return Check("categories", policy if policy != "ignore" else "warn",
-                 not unseen or policy == "ignore",
-                 f"{count} values in unseen categories: {', '.join(map(repr, unseen[:5]))}"
-                 + (" …" if len(unseen) > 5 else "") if unseen else "no unseen categories",
-                 name, {"unseen": unseen[:50], "count": count})
+    return Check(
+        "categories",
+        policy if policy != "ignore" else "warn",
+        not unseen or policy == "ignore",
+        f"{count} values in unseen categories: {', '.join(map(repr, unseen[:5]))}"
+        + (" …" if len(unseen) > 5 else "")
+        if unseen
+        else "no unseen categories",
+        name,
+        {"unseen": unseen[:50], "count": count},
+    )
 
 
 def _duplicates(frame: pd.DataFrame, dataset: dict) -> Check:
     policy = dataset.get("duplicates", "warn")
     count = int(frame.duplicated().sum()) if policy != "ignore" else 0
-    return Check("duplicates", "warn" if policy == "ignore" else policy, count == 0,
-                 f"{count} duplicate rows" if count else "no duplicate rows",
-                 details={"duplicates": count})
+    return Check(
+        "duplicates",
+        "warn" if policy == "ignore" else policy,
+        count == 0,
+        f"{count} duplicate rows" if count else "no duplicate rows",
+        details={"duplicates": count},
+    )
 
 
 def _target(frame: pd.DataFrame, target: dict) -> Check:
@@ -164,6 +229,13 @@ def _target(frame: pd.DataFrame, target: dict) -> Check:
         return Check("target", "error", True, "target present", name)
     present = frame[name].dropna().astype(str)
     unseen = sorted(set(present.unique()) - set(map(str, labels)))
-    return Check("target", "error", not unseen,
-                 f"unknown labels: {', '.join(map(repr, unseen[:5]))}; expected {', '.join(labels)}"
-                 if unseen else "all labels known", name, {"unseen": unseen[:50]})
+    return Check(
+        "target",
+        "error",
+        not unseen,
+        f"unknown labels: {', '.join(map(repr, unseen[:5]))}; expected {', '.join(labels)}"
+        if unseen
+        else "all labels known",
+        name,
+        {"unseen": unseen[:50]},
+    )
