@@ -43,7 +43,9 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "seed": int,
     },
     "automation": {"on_new_data": str, "promote": str, "export": list},
+    "drift": {"share": (float, int), "method": str, "threshold": (float, int), "columns": dict},
 }
+DRIFT_METHODS = ("ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi")
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,7 @@ def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
             file, "train.test_size", f"expected a fraction between 0 and 1, got {test_size}"
         )
 
+    _check_drift(file, raw.get("drift", {}))
     _check_choice(file, "automation.on_new_data", auto.get("on_new_data"), ON_NEW_DATA)
     _check_choice(file, "automation.promote", auto.get("promote"), PROMOTE)
     for fmt in auto.get("export", []):
@@ -188,6 +191,18 @@ def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
 def default_name(folder_name: str) -> str:
     """A valid project name made from a folder's name."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", folder_name).strip("-._")[:64] or "project"
+
+
+def _check_drift(file: Path, drift: dict[str, Any]) -> None:
+    share = drift.get("share")
+    if share is not None and not 0 < share <= 1:
+        raise ConfigError(file, "drift.share", f"expected a fraction in (0, 1], got {share}")
+    _check_choice(file, "drift.method", drift.get("method"), DRIFT_METHODS)
+    for column, rules in drift.get("columns", {}).items():
+        if not isinstance(rules, dict) or set(rules) - {"method", "threshold"}:
+            raise ConfigError(file, f"drift.columns.{column}",
+                              'expected { method = "...", threshold = 0.1 } (either or both)')
+        _check_choice(file, f"drift.columns.{column}.method", rules.get("method"), DRIFT_METHODS)
 
 
 def _check_shape(file: Path, raw: dict[str, Any]) -> None:

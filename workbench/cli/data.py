@@ -152,3 +152,42 @@ def validate(ctx: click.Context, project: str, file: Path, as_json: bool) -> Non
                 wrap=True,
             )
     sys.exit(0 if result["passed"] else 1)
+
+
+@data.command("drift")
+@click.argument("project")
+@click.argument("file", type=click.Path(path_type=Path))
+@json_option
+@click.pass_context
+def drift(ctx: click.Context, project: str, file: Path, as_json: bool) -> None:
+    """Check FILE for drift against PROJECT's reference data, column by column.
+
+    Tests follow Evidently's defaults (KS / chi-square / z-test for small
+    references, normalised Wasserstein / Jensen-Shannon for large ones); set
+    [drift] in workbench.toml to change methods and thresholds. With labels in
+    FILE, the latest model's primary metric on it is shown next to its training
+    metric.
+    """
+    from workbench.data.checks import drift as run_drift
+
+    result = run_drift(store_for(ctx), project, file)
+    if as_json:
+        print_json(result)
+        return
+    print_table(None, ["COLUMN", "KIND", "METHOD", "P-VALUE/DISTANCE", "THRESHOLD", "DRIFT"], [
+        (c["column"], c.get("kind", ""), c.get("method") or "skipped",
+         fmt.metric(c["p_value"] if c.get("p_value") is not None else c.get("statistic")),
+         fmt.metric(c.get("threshold")),
+         "[red]yes[/]" if c.get("drifted") else "no")
+        for c in result["columns"]
+    ])
+    verdict = "[red]drift[/]" if result["dataset_drift"] else "[green]no drift[/]"
+    note(f"{file.name}: {verdict} in {result['drifted_columns']} of {len(result['columns'])}"
+         f" columns (dataset drift at {result['share_threshold']:.0%})")
+    perf = result["performance"]
+    if perf["available"]:
+        flag = " [red](degraded)[/]" if perf["degraded"] else ""
+        note(f"model of run {perf['run']}: {perf['metric']} {fmt.metric(perf['batch'])} on this"
+             f" batch vs {fmt.metric(perf['training'])} at training{flag}")
+    else:
+        note(f"model performance: not computed ({perf['reason']})")

@@ -85,3 +85,92 @@ def save_report(
             data={"report": report_id},
         )
     return report_id  # type: ignore[return-value]
+
+
+DEGRADATION_TOLERANCE = 0.1  # relative loss of the primary metric that counts as degraded
+
+
+def performance_on(store: Store, project: str, frame: Any, config: ProjectConfig) -> dict[str, Any]:
+    """The latest trained model's primary metric on a labelled batch, next to its
+    hold-out metric from training; says why when it cannot be computed."""
+    from workbench.runs.compare import lower_is_better
+    from workbench.runs.queries import show_run
+    from workbench.trainers.loading import load_run_model
+    from workbench.trainers.metrics import classification_metrics, regression_metrics
+
+    if config.target not in frame.columns or frame[config.target].isna().all():
+        return {"available": False, "reason": "the batch has no labels"}
+    row = store.row(
+        "SELECT r.id FROM runs r JOIN artifacts a ON a.run_id = r.id AND a.name = 'feature_schema.json'"
+        " WHERE r.project_id = (SELECT id FROM projects WHERE name = ?) AND r.status = 'succeeded'"
+        " ORDER BY r.id DESC LIMIT 1",
+        (project,),
+    )
+    if row is None or not config.metric:
+        return {"available": False, "reason": "no trained model of a built-in trainer yet"}
+    run = show_run(store, row["id"])
+    model = load_run_model(run)
+    labelled = frame[frame[config.target].notna()]
+    pred, proba = model.predict(labelled)
+    truth = labelled[config.target]
+    if model.classes is not None:
+        truth = truth.astype(str) if isinstance(model.classes[0], str) else truth
+        scores = classification_metrics(truth, pred, proba, model.classes)
+    else:
+        scores = regression_metrics(truth, pred)
+    batch, training = scores.get(config.metric), run["metrics"].get(config.metric)
+    degraded = None
+    if batch is not None and training:
+        change = (batch - training) / abs(training)
+        worse = change > 0 if lower_is_better(config.metric) else change < 0
+        degraded = bool(worse and abs(change) > DEGRADATION_TOLERANCE)
+    return {"available": True, "run": run["id"], "metric": config.metric, "training": training,
+            "batch": batch, "rows": len(labelled), "degraded": degraded,
+            "tolerance": DEGRADATION_TOLERANCE}
+
+
+def drift(store: Store, project: str, file: Path) -> dict[str, Any]:
+    """Drift of `file` against the project's reference data, per column and for the
+    dataset; with the model's metric on the batch when it has labels."""
+    from workbench.data.drift import DriftSettings, drift_report
+
+    from workbench.config import read_columns
+
+    row, config = project_config(store, project)
+    expected = read_columns(config.train_file, config.file)
+    try:
+        current = read_checked(file, expected)
+    except Malformed as exc:
+        raise WorkbenchError(f"cannot check drift: {exc.message}") from None
+    if not set(expected) & set(current.columns):
+        raise WorkbenchError(f"cannot check drift: {file.name} has none of the reference's columns")
+    reference = register(store, row["id"], config.train_file)
+    profile = reference_profile_for(store, reference["id"], config)
+    settings = config.raw.get("drift", {})
+    result = drift_report(profile, current, DriftSettings(
+        share=settings.get("share", 0.5), method=settings.get("method"),
+        threshold=settings.get("threshold"), columns=settings.get("columns", {})))
+    result["file"] = str(file)
+    result["reference"] = {"id": reference["id"], "sha256": reference["sha256"],
+                           "rows": reference["rows"]}
+    result["performance"] = performance_on(store, project, current, config)
+    version = register(store, row["id"], file.resolve())
+    save_report(store, row["id"], version["id"], "drift", str(file), not result["dataset_drift"], result)
+    return result
+
+
+def reference_profile_for(store: Store, version_id: int, config: ProjectConfig) -> dict[str, Any]:
+    """Histograms and quantiles of the reference, computed once per version."""
+    from workbench.data.drift import reference_profile
+
+    cached = store.scalar(
+        "SELECT profile FROM reference_profiles WHERE dataset_version_id = ?", (version_id,))
+    if cached:
+        return json.loads(cached)
+    frame = read_checked(config.train_file)
+    profile = reference_profile(frame)
+    with store.write() as conn:
+        conn.execute(
+            "INSERT OR REPLACE INTO reference_profiles (dataset_version_id, profile, created_at)"
+            " VALUES (?, ?, ?)", (version_id, json.dumps(profile), time.time()))
+    return profile
