@@ -200,8 +200,11 @@ def _check_drift(file: Path, drift: dict[str, Any]) -> None:
     _check_choice(file, "drift.method", drift.get("method"), DRIFT_METHODS)
     for column, rules in drift.get("columns", {}).items():
         if not isinstance(rules, dict) or set(rules) - {"method", "threshold"}:
-            raise ConfigError(file, f"drift.columns.{column}",
-                              'expected { method = "...", threshold = 0.1 } (either or both)')
+            raise ConfigError(
+                file,
+                f"drift.columns.{column}",
+                'expected { method = "...", threshold = 0.1 } (either or both)',
+            )
         _check_choice(file, f"drift.columns.{column}.method", rules.get("method"), DRIFT_METHODS)
 
 

@@ -174,20 +174,32 @@ def drift(ctx: click.Context, project: str, file: Path, as_json: bool) -> None:
     if as_json:
         print_json(result)
         return
-    print_table(None, ["COLUMN", "KIND", "METHOD", "P-VALUE/DISTANCE", "THRESHOLD", "DRIFT"], [
-        (c["column"], c.get("kind", ""), c.get("method") or "skipped",
-         fmt.metric(c["p_value"] if c.get("p_value") is not None else c.get("statistic")),
-         fmt.metric(c.get("threshold")),
-         "[red]yes[/]" if c.get("drifted") else "no")
-        for c in result["columns"]
-    ])
+    print_table(
+        None,
+        ["COLUMN", "KIND", "METHOD", "P-VALUE/DISTANCE", "THRESHOLD", "DRIFT"],
+        [
+            (
+                c["column"],
+                c.get("kind", ""),
+                c.get("method") or "skipped",
+                fmt.metric(c["p_value"] if c.get("p_value") is not None else c.get("statistic")),
+                fmt.metric(c.get("threshold")),
+                "[red]yes[/]" if c.get("drifted") else "no",
+            )
+            for c in result["columns"]
+        ],
+    )
     verdict = "[red]drift[/]" if result["dataset_drift"] else "[green]no drift[/]"
-    note(f"{file.name}: {verdict} in {result['drifted_columns']} of {len(result['columns'])}"
-         f" columns (dataset drift at {result['share_threshold']:.0%})")
+    note(
+        f"{file.name}: {verdict} in {result['drifted_columns']} of {len(result['columns'])}"
+        f" columns (dataset drift at {result['share_threshold']:.0%})"
+    )
     perf = result["performance"]
     if perf["available"]:
         flag = " [red](degraded)[/]" if perf["degraded"] else ""
-        note(f"model of run {perf['run']}: {perf['metric']} {fmt.metric(perf['batch'])} on this"
-             f" batch vs {fmt.metric(perf['training'])} at training{flag}")
+        note(
+            f"model of run {perf['run']}: {perf['metric']} {fmt.metric(perf['batch'])} on this"
+            f" batch vs {fmt.metric(perf['training'])} at training{flag}"
+        )
     else:
         note(f"model performance: not computed ({perf['reason']})")

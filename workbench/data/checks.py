@@ -124,17 +124,23 @@ def performance_on(store: Store, project: str, frame: Any, config: ProjectConfig
         change = (batch - training) / abs(training)
         worse = change > 0 if lower_is_better(config.metric) else change < 0
         degraded = bool(worse and abs(change) > DEGRADATION_TOLERANCE)
-    return {"available": True, "run": run["id"], "metric": config.metric, "training": training,
-            "batch": batch, "rows": len(labelled), "degraded": degraded,
-            "tolerance": DEGRADATION_TOLERANCE}
+    return {
+        "available": True,
+        "run": run["id"],
+        "metric": config.metric,
+        "training": training,
+        "batch": batch,
+        "rows": len(labelled),
+        "degraded": degraded,
+        "tolerance": DEGRADATION_TOLERANCE,
+    }
 
 
 def drift(store: Store, project: str, file: Path) -> dict[str, Any]:
     """Drift of `file` against the project's reference data, per column and for the
     dataset; with the model's metric on the batch when it has labels."""
-    from workbench.data.drift import DriftSettings, drift_report
-
     from workbench.config import read_columns
+    from workbench.data.drift import DriftSettings, drift_report
 
     row, config = project_config(store, project)
     expected = read_columns(config.train_file, config.file)
@@ -147,15 +153,27 @@ def drift(store: Store, project: str, file: Path) -> dict[str, Any]:
     reference = register(store, row["id"], config.train_file)
     profile = reference_profile_for(store, reference["id"], config)
     settings = config.raw.get("drift", {})
-    result = drift_report(profile, current, DriftSettings(
-        share=settings.get("share", 0.5), method=settings.get("method"),
-        threshold=settings.get("threshold"), columns=settings.get("columns", {})))
+    result = drift_report(
+        profile,
+        current,
+        DriftSettings(
+            share=settings.get("share", 0.5),
+            method=settings.get("method"),
+            threshold=settings.get("threshold"),
+            columns=settings.get("columns", {}),
+        ),
+    )
     result["file"] = str(file)
-    result["reference"] = {"id": reference["id"], "sha256": reference["sha256"],
-                           "rows": reference["rows"]}
+    result["reference"] = {
+        "id": reference["id"],
+        "sha256": reference["sha256"],
+        "rows": reference["rows"],
+    }
     result["performance"] = performance_on(store, project, current, config)
     version = register(store, row["id"], file.resolve())
-    save_report(store, row["id"], version["id"], "drift", str(file), not result["dataset_drift"], result)
+    save_report(
+        store, row["id"], version["id"], "drift", str(file), not result["dataset_drift"], result
+    )
     return result
 
 
@@ -164,7 +182,8 @@ def reference_profile_for(store: Store, version_id: int, config: ProjectConfig) 
     from workbench.data.drift import reference_profile
 
     cached = store.scalar(
-        "SELECT profile FROM reference_profiles WHERE dataset_version_id = ?", (version_id,))
+        "SELECT profile FROM reference_profiles WHERE dataset_version_id = ?", (version_id,)
+    )
     if cached:
         return json.loads(cached)
     frame = read_checked(config.train_file)
@@ -172,5 +191,7 @@ def reference_profile_for(store: Store, version_id: int, config: ProjectConfig) 
     with store.write() as conn:
         conn.execute(
             "INSERT OR REPLACE INTO reference_profiles (dataset_version_id, profile, created_at)"
-            " VALUES (?, ?, ?)", (version_id, json.dumps(profile), time.time()))
+            " VALUES (?, ?, ?)",
+            (version_id, json.dumps(profile), time.time()),
+        )
     return profile

@@ -29,7 +29,9 @@ class TrainedModel:
         else:
             import skops.io
 
-            self.model = skops.io.load(model_file, trusted=skops.io.get_untrusted_types(file=model_file))
+            self.model = skops.io.load(
+                model_file, trusted=skops.io.get_untrusted_types(file=model_file)
+            )
 
     def predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
         missing = [f for f in self.features if f not in frame.columns]
@@ -38,16 +40,22 @@ class TrainedModel:
         features = frame[self.features].copy()
         if self.framework == "sklearn":
             pred = self.model.predict(features)
-            proba = self.model.predict_proba(features) if self.classes and hasattr(
-                self.model, "predict_proba") else None
+            proba = (
+                self.model.predict_proba(features)
+                if self.classes and hasattr(self.model, "predict_proba")
+                else None
+            )
             return pred, proba
         for feature in self.schema["features"]:
             if feature["kind"] == "categorical":
                 features[feature["name"]] = pd.Categorical(
                     features[feature["name"]].astype("string").astype(object),
-                    categories=feature["categories"])
+                    categories=feature["categories"],
+                )
             else:
-                features[feature["name"]] = pd.to_numeric(features[feature["name"]], errors="coerce")
+                features[feature["name"]] = pd.to_numeric(
+                    features[feature["name"]], errors="coerce"
+                )
         raw = self.model.predict(features)
         if self.classes is None:
             return raw, None

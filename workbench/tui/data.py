@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -105,3 +106,52 @@ class SystemSampler:
             "ram": memory.percent,
             "gpus": gpus,
         }
+
+
+def data_overview(name: str) -> dict[str, Any]:
+    """Dataset versions with their latest reports, and the latest drift report."""
+    from workbench.data.versions import list_versions
+    from workbench.projects import get_project
+
+    db = store()
+    project = get_project(db, name)
+    versions = list_versions(db, project["id"])
+    latest: dict[tuple[int, str], dict] = {}
+    for row in db.rows(
+        "SELECT id, dataset_version_id, kind, passed, file, created_at FROM data_reports"
+        " WHERE project_id = ? ORDER BY id",
+        (project["id"],),
+    ):
+        latest[(row["dataset_version_id"], row["kind"])] = row
+    for version in versions:
+        version["validation"] = latest.get((version["id"], "validation"))
+        version["drift"] = latest.get((version["id"], "drift"))
+    drift = db.row(
+        "SELECT report FROM data_reports WHERE project_id = ? AND kind = 'drift'"
+        " ORDER BY id DESC LIMIT 1",
+        (project["id"],),
+    )
+    report = json.loads(drift["report"]) if drift else None
+    profile = None
+    if report:
+        cached = db.scalar(
+            "SELECT profile FROM reference_profiles WHERE dataset_version_id = ?",
+            (report["reference"]["id"],),
+        )
+        profile = json.loads(cached) if cached else None
+    return {"versions": versions, "drift": report, "profile": profile}
+
+
+def current_histogram(file: str, column: str, edges: list[float]) -> list[int] | None:
+    """Counts of a batch's column in the reference's bins, for plotting side by side."""
+    import numpy as np
+    import pandas as pd
+
+    from workbench.data.reading import Malformed, read_checked
+
+    try:
+        values = pd.to_numeric(read_checked(Path(file))[column], errors="coerce").dropna()
+    except (Malformed, KeyError):
+        return None
+    counts, _ = np.histogram(values.clip(edges[0], edges[-1]), bins=edges)
+    return counts.tolist()

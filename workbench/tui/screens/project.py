@@ -26,6 +26,7 @@ class ProjectScreen(LiveScreen):
         Binding("c", "compare", "Compare", id="project.compare"),
         Binding("s", "sort", "Sort", id="project.sort"),
         Binding("slash", "filter", "Filter", id="project.filter"),
+        Binding("D", "data", "Data", id="project.data"),
         Binding("escape", "back", "Back", id="project.back"),
     ]
 
@@ -162,6 +163,11 @@ class ProjectScreen(LiveScreen):
             self.query_one("#runs", SyncedTable).focus()
             return
         self.app.pop_screen()
+
+    def action_data(self) -> None:
+        from workbench.tui.screens.data import DataScreen
+
+        self.app.push_screen(DataScreen(self.project))
 
     def action_start_run(self) -> None:
         params = (self.snapshot or {}).get("project", {}).get("params", {})
