@@ -53,7 +53,8 @@ def list_(ctx: click.Context, project: str, as_json: bool) -> None:
         return
     if not versions:
         note(
-            f"no data versions yet: `workbench data add {project} FILE` (training registers its data too)"
+            f"no data versions yet: `workbench data add {project} FILE`"
+            " (training registers its data too)"
         )
         return
     print_table(

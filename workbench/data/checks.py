@@ -101,7 +101,8 @@ def performance_on(store: Store, project: str, frame: Any, config: ProjectConfig
     if config.target not in frame.columns or frame[config.target].isna().all():
         return {"available": False, "reason": "the batch has no labels"}
     row = store.row(
-        "SELECT r.id FROM runs r JOIN artifacts a ON a.run_id = r.id AND a.name = 'feature_schema.json'"
+        "SELECT r.id FROM runs r JOIN artifacts a"
+        " ON a.run_id = r.id AND a.name = 'feature_schema.json'"
         " WHERE r.project_id = (SELECT id FROM projects WHERE name = ?) AND r.status = 'succeeded'"
         " ORDER BY r.id DESC LIMIT 1",
         (project,),

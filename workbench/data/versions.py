@@ -125,7 +125,8 @@ def list_versions(store: Store, project_id: int) -> list[dict[str, Any]]:
 def link_run(store: Store, run_id: int, version_id: int, role: str = "train") -> None:
     with store.write() as conn:
         conn.execute(
-            "INSERT OR IGNORE INTO run_datasets (run_id, dataset_version_id, role) VALUES (?, ?, ?)",
+            "INSERT OR IGNORE INTO run_datasets (run_id, dataset_version_id, role)"
+            " VALUES (?, ?, ?)",
             (run_id, version_id, role),
         )
 

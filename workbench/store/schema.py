@@ -161,7 +161,7 @@ CREATE TABLE dataset_versions (
     rows        INTEGER NOT NULL,
     columns     TEXT NOT NULL,        -- JSON list of column names
     size_bytes  INTEGER NOT NULL,
-    mtime_ns    INTEGER NOT NULL,     -- of the file when hashed: lets an unchanged file skip re-hashing
+    mtime_ns    INTEGER NOT NULL,     -- when hashed: an unchanged file is not hashed again
     created_at  REAL NOT NULL,
     UNIQUE (project_id, sha256)
 );
