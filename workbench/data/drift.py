@@ -28,8 +28,10 @@ and why:
   reference is much larger than the current batch. A category that is new in the
   current batch has a zero reference count but a non-zero expected count, so it
   weighs heavily without any division by zero.
-- A large reference is not kept row by row: Wasserstein distance is computed from
-  1001 reference quantiles (within about 1 % of the exact distance), and PSI,
+- A large reference is not kept row by row. Wasserstein distance is computed from the
+  means of 1000 equal slices of the reference's quantile function (`quantile_means`)
+  and of the current one: a lower bound of the exact distance, within 0.1 % on smooth
+  data and within 5 % for heavy tails (log-normal, Student t 3) in our checks. PSI,
   Jensen-Shannon and chi-square on a numeric column with more than 20 distinct values
   use 20 equal-frequency bins of the reference, plus one bin below its minimum and one
   above its maximum (Evidently bins reference and current together, which a stored
@@ -250,7 +252,6 @@ def _numeric_profile(ordered: np.ndarray, n_unique: int) -> dict[str, Any]:
         min=float(ordered[0]),
         max=float(ordered[-1]),
         quantiles=_quantiles_of_sorted(ordered, np.linspace(0.0, 1.0, QUANTILES)).tolist(),
-        quantile_means=_slice_means_of_sorted(ordered, QUANTILES - 1).tolist(),
         histogram={"edges": edges.tolist(), "counts": _bin_counts(ordered, edges)[1:-1].tolist()},
     )
     if n_unique <= DISCRETE_VALUES:
@@ -258,6 +259,8 @@ def _numeric_profile(ordered: np.ndarray, n_unique: int) -> dict[str, Any]:
         entry["values"] = {"values": uniques.tolist(), "counts": counts.tolist()}
     if n <= SMALL_REFERENCE:
         entry["sample"] = ordered.tolist()  # the KS test needs the raw reference
+    else:  # too many values to keep: Wasserstein reads these slice means instead
+        entry["quantile_means"] = _slice_means_of_sorted(ordered, QUANTILES - 1).tolist()
     return entry
 
 
@@ -297,10 +300,12 @@ def reference_profile(frame: pd.DataFrame, columns: list[str] | None = None) -> 
     and the same for the same data.
 
     Per column: kind, n (non-null count), n_unique, nulls and dtype. Numeric: mean,
-    std, min, max, 1001 evenly spaced quantiles, a 20-bin equal-frequency histogram
-    (edges, counts), exact value counts when it has at most 20 distinct values, and
-    the sorted raw values when it has at most 1000 (for the KS test). Categorical and
-    binary: the 1000 most frequent categories with counts, the rest lumped as "other".
+    std, min, max, 1001 evenly spaced quantiles, the means of the 1000 slices between
+    them (`quantile_means`, for Wasserstein) when it has more than 1000 values, else
+    its sorted raw values (for the KS test), a 20-bin equal-frequency histogram
+    (edges, counts), and exact value counts when it has at most 20 distinct values.
+    Categorical and binary: the 1000 most frequent categories with counts, the rest
+    lumped as "other".
 
     `columns` defaults to every column except timestamps (which always move forward);
     name a timestamp column to include it, as numeric epoch seconds.
@@ -436,16 +441,14 @@ def _current_categorical(series: pd.Series) -> _Current:
     return _Current(size=sum(counts.values()), n_unique=len(counts), counts=counts)
 
 
-def _category_cells(profile: dict, counts: dict[Any, int]) -> tuple[np.ndarray, np.ndarray, list]:
+def _category_cells(profile: dict, counts: dict[Any, int]) -> tuple[np.ndarray, np.ndarray]:
     """Reference and current counts over reference categories, the lumped "other"
     (when the reference had more than 1000 categories) and categories new in current."""
-    labels = list(profile["categories"]["values"])
+    position = {value: i for i, value in enumerate(profile["categories"]["values"])}
     ref = list(profile["categories"]["counts"])
-    position = {value: i for i, value in enumerate(labels)}
-    cur = [0] * len(labels)
+    cur = [0] * len(ref)
     lumped = profile["other"]["count"] > 0
     if lumped:
-        labels.append("(other)")
         ref.append(profile["other"]["count"])
         cur.append(0)
     for value, count in counts.items():
@@ -454,29 +457,23 @@ def _category_cells(profile: dict, counts: dict[Any, int]) -> tuple[np.ndarray, 
         elif lumped:  # cannot tell a new category from a lumped one
             cur[-1] += count
         else:
-            position[value] = len(labels)
-            labels.append(value)
             ref.append(0)
             cur.append(count)
-    return np.asarray(ref, dtype=np.int64), np.asarray(cur, dtype=np.int64), labels
+    return np.asarray(ref, dtype=np.int64), np.asarray(cur, dtype=np.int64)
 
 
-def _value_cells(profile: dict, ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
+def _value_cells(profile: dict, ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Cells of a numeric column with few distinct values: one per value."""
     uniques, counts = np.unique(ordered, return_counts=True)
-    return _category_cells(
-        {
-            "categories": profile["values"],
-            "other": {"count": 0},
-        },
-        dict(zip(uniques.tolist(), counts.tolist(), strict=True)),
-    )
+    as_categories = {"categories": profile["values"], "other": {"count": 0}}
+    return _category_cells(as_categories, dict(zip(uniques.tolist(), counts.tolist(), strict=True)))
 
 
-def _bin_cells(profile: dict, ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
+def _bin_cells(profile: dict, ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cells of a numeric column: the reference's bins, plus below its min and above its max."""
     edges = np.asarray(profile["histogram"]["edges"])
     ref = np.concatenate([[0], profile["histogram"]["counts"], [0]])
-    return ref, _bin_counts(ordered, edges), ["below"] + edges[:-1].tolist() + ["above"]
+    return ref, _bin_counts(ordered, edges)
 
 
 def _union_distinct(profile: dict, current: _Current) -> int:
@@ -525,7 +522,8 @@ def _choose(
     return method, float(threshold), reason
 
 
-def _skipped(name: str, profile: dict | None, reason: str, **known: Any) -> dict[str, Any]:
+def _result(name: str, profile: dict | None, reason: str, **known: Any) -> dict[str, Any]:
+    """A column's entry in the report, as skipped; a column that was tested updates it."""
     return {
         "column": name,
         "kind": profile["kind"] if profile else None,
@@ -558,40 +556,40 @@ def _run_method(
     if method == "z" and n_values > 2:
         return 0.0, None, f"the z-test needs at most 2 distinct values; there are {n_values}"
     if not numeric:
-        ref, cur, _ = _category_cells(profile, current.counts)
+        ref, cur = _category_cells(profile, current.counts)
     elif "values" in profile and n_values <= TOP_CATEGORIES:
-        ref, cur, _ = _value_cells(profile, current.ordered)
+        ref, cur = _value_cells(profile, current.ordered)
     else:
-        ref, cur, _ = _bin_cells(profile, current.ordered)
+        ref, cur = _bin_cells(profile, current.ordered)
     statistic, p_value = _cells_test(method, ref, cur)
     return statistic, p_value, None
 
 
 def _column_result(name: str, profile: dict, series: pd.Series, settings: DriftSettings) -> dict:
     if profile["n"] == 0:
-        return _skipped(name, profile, "reference has no non-null values")
+        return _result(name, profile, "reference has no non-null values")
     if profile["kind"] == "numeric":
         if not (_is_numeric_dtype(series) or _is_time_dtype(series)):
             why = f"type changed: numeric in reference, {series.dtype} in current"
-            return _skipped(name, profile, why)
+            return _result(name, profile, why)
         current = _current_numeric(series)
     else:
         current = _current_categorical(series)
     sizes = {"n_unique_current": current.n_unique, "current_size": current.size}
     if current.size == 0:
-        return _skipped(name, profile, "current has no non-null values", **sizes)
+        return _result(name, profile, "current has no non-null values", **sizes)
     n_values = _union_distinct(profile, current)
     method, threshold, reason = _choose(name, profile, n_values, settings)
     statistic, p_value, problem = _run_method(method, profile, current, n_values)
     if problem:
-        return _skipped(name, profile, problem, method=method, threshold=threshold, **sizes)
+        return _result(name, profile, problem, method=method, threshold=threshold, **sizes)
     if METHODS[method][0] == "p_value":
         drifted = p_value < threshold
         reason += f", drift when p < {threshold:g}"
     else:
         drifted = statistic >= threshold
         reason += f", drift when >= {threshold:g}"
-    result = _skipped(name, profile, reason, method=method, threshold=threshold, **sizes)
+    result = _result(name, profile, reason, method=method, threshold=threshold, **sizes)
     result.update(statistic=statistic, p_value=p_value, drifted=bool(drifted), skipped=False)
     return result
 
@@ -617,7 +615,7 @@ def drift_report(
     results = []
     for name, column_profile in profile["columns"].items():
         if name not in by_name:
-            results.append(_skipped(name, column_profile, "column missing from current"))
+            results.append(_result(name, column_profile, "column missing from current"))
         else:
             series = current[by_name[name]]
             results.append(_column_result(name, column_profile, series, settings))
