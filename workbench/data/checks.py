@@ -180,12 +180,12 @@ def drift(store: Store, project: str, file: Path) -> dict[str, Any]:
 
 def reference_profile_for(store: Store, version_id: int, config: ProjectConfig) -> dict[str, Any]:
     """Histograms and quantiles of the reference, computed once per version."""
-    from workbench.data.drift import reference_profile
+    from workbench.data.drift import PROFILE_VERSION, reference_profile
 
     cached = store.scalar(
         "SELECT profile FROM reference_profiles WHERE dataset_version_id = ?", (version_id,)
     )
-    if cached:
+    if cached and json.loads(cached).get("version") == PROFILE_VERSION:
         return json.loads(cached)
     frame = read_checked(config.train_file)
     profile = reference_profile(frame)

@@ -139,15 +139,17 @@ class DataScreen(LiveScreen):
         edges = profile["histogram"]["edges"]
         mids = [(a + b) / 2 for a, b in zip(edges, edges[1:], strict=False)]
         reference = profile["histogram"]["counts"]
-        lines = {"reference %": (mids, _shares(reference))}
+        lines = {"reference": (mids, _density(reference, edges))}
         if counts:
-            lines["current %"] = (mids, _shares(counts))
-        self.query_one("#histogram", MetricChart).plot(lines, title=f"{column}: share per bin")
+            lines["current"] = (mids, _density(counts, edges))
+        self.query_one("#histogram", MetricChart).plot(lines, title=f"{column}: density")
 
 
-def _shares(counts: list[int]) -> list[float]:
+def _density(counts: list[int], edges: list[float]) -> list[float]:
+    """Share per unit of the column: the bins are equal-count, not equal-width."""
     total = sum(counts) or 1
-    return [100 * c / total for c in counts]
+    widths = [max(b - a, 1e-12) for a, b in zip(edges, edges[1:], strict=False)]
+    return [c / total / w for c, w in zip(counts, widths, strict=False)]
 
 
 def _bar(column: dict) -> str:
