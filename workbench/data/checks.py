@@ -51,7 +51,7 @@ def validate(store: Store, project: str, file: Path) -> dict[str, Any]:
     version_id = None
     if file.is_file() and result["rows"] is not None:
         try:
-            version = register(store, row["id"], file)
+            version = register(store, row["id"], file, (result["rows"], result["columns"]))
             version_id = version["id"]
             result["dataset_version"] = {"id": version["id"], "sha256": version["sha256"]}
         except WorkbenchError:
@@ -171,7 +171,7 @@ def drift(store: Store, project: str, file: Path) -> dict[str, Any]:
         "rows": reference["rows"],
     }
     result["performance"] = performance_on(store, project, current, config)
-    version = register(store, row["id"], file.resolve())
+    version = register(store, row["id"], file.resolve(), (len(current), list(current.columns)))
     save_report(
         store, row["id"], version["id"], "drift", str(file), not result["dataset_drift"], result
     )

@@ -34,7 +34,9 @@ def validate_file(path: Path, schema: dict[str, Any]) -> dict[str, Any]:
         frame = None
     else:
         checks = validate_frame(frame, schema)
-    return report(path, checks, rows=None if frame is None else len(frame))
+    result = report(path, checks, rows=None if frame is None else len(frame))
+    result["columns"] = None if frame is None else [str(c) for c in frame.columns]
+    return result
 
 
 def report(path: Path, checks: list[Check], rows: int | None) -> dict[str, Any]:

@@ -38,25 +38,35 @@ def sha256_of(path: Path) -> str:
 
 
 def shape_of(path: Path, fmt: str) -> tuple[int, list[str]]:
-    """Rows and column names, read without loading the table."""
+    """Rows and column names without building the table: line counting at C speed,
+    unless quotes could hide newlines inside fields, then a real CSV parse."""
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
         meta = pq.ParquetFile(path)
         return meta.metadata.num_rows, list(meta.schema_arrow.names)
     opener = gzip.open if fmt == "csv.gz" else open
-    with opener(path, "rt", encoding="utf-8", newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, [])
-        rows = sum(1 for _ in reader)
-    return rows, header
+    with opener(path, "rb") as fh:
+        header = next(csv.reader([fh.readline().decode("utf-8-sig")]), [])
+        lines, quoted, last = 0, False, b"\n"
+        while chunk := fh.read(CHUNK):
+            lines += chunk.count(b"\n")
+            quoted = quoted or b'"' in chunk
+            last = chunk[-1:]
+    if quoted:
+        import pyarrow.csv as pc
+
+        return pc.read_csv(path).num_rows, header
+    return lines + (last != b"\n"), header
 
 
-def register(store: Store, project_id: int, path: Path) -> dict[str, Any]:
+def register(
+    store: Store, project_id: int, path: Path, shape: tuple[int, list[str]] | None = None
+) -> dict[str, Any]:
     """Register `path` as a version of the project's data (idempotent by content).
 
     An unchanged file (same path, size and mtime as a known version) is not
-    hashed again.
+    hashed again; `shape` (rows, columns) saves reading a table the caller has.
     """
     path = path.expanduser().resolve()
     if not path.is_file():
@@ -77,8 +87,8 @@ def register(store: Store, project_id: int, path: Path) -> dict[str, Any]:
     if same:
         return _decode(same)
     try:
-        rows, columns = shape_of(path, fmt)
-    except (OSError, UnicodeDecodeError, csv.Error, ValueError) as exc:
+        rows, columns = shape or shape_of(path, fmt)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise UsageError(f"{path}: cannot read it as {fmt}: {exc}") from exc
     now = time.time()
     with store.write() as conn:
