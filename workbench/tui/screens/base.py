@@ -9,7 +9,7 @@ from typing import Any
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
-from workbench.errors import WorkbenchError
+from workbench.errors import NotFoundError, WorkbenchError
 from workbench.tui.messages import Failed, Loaded
 
 
@@ -49,6 +49,11 @@ class LiveScreen(Screen):
             self.set_timer(self.POLL_SECONDS, self.poll)
 
     def on_failed(self, message: Failed) -> None:
+        if isinstance(message.error, NotFoundError):
+            # The thing this screen shows is gone: nothing to retry.
+            self.app.pop_screen()
+            self.app.show_error(message.title, message.error)
+            return
         # A toast, not a modal: a store busy for a while must not stack dialogs.
         text = describe(message.error)
         if text != getattr(self, "_last_failure", None):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -19,10 +21,13 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         lines = [f"[b]{self.under.title or type(self.under).__name__}[/b] keys", ""]
         seen = set()
+        remapped = getattr(getattr(self.app, "settings", None), "keys", {})
         for binding in [*self.under.BINDINGS, *self.app.BINDINGS]:
             if not isinstance(binding, Binding) or not binding.description or binding.id in seen:
                 continue
             seen.add(binding.id)
+            if binding.id in remapped:  # the user's [keys] choice is the key in force
+                binding = replace(binding, key=remapped[binding.id])
             key = self.app.get_key_display(binding)
             lines.append(f"  [b]{key:>12}[/b]  {binding.description}")
         lines += [

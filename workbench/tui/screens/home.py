@@ -93,7 +93,7 @@ class HomeScreen(LiveScreen):
             if worker.is_cancelled:
                 break
             self.app.call_from_thread(strip.update_sample, reading)
-            time.sleep(1.0)
+            worker.cancelled_event.wait(1.0)
 
     @property
     def selected_project(self) -> str | None:

@@ -170,7 +170,8 @@ class ProjectScreen(LiveScreen):
         self.app.push_screen(DataScreen(self.project))
 
     def action_start_run(self) -> None:
-        params = (self.snapshot or {}).get("project", {}).get("params", {})
+        # Before the first poll the params are not known yet: let the app load them.
+        params = self.snapshot["project"].get("params", {}) if self.snapshot else None
         self.app.start_run_form(self.project, params)
 
     def action_stop_run(self) -> None:

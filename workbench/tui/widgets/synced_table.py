@@ -43,7 +43,7 @@ class SyncedTable(DataTable):
             for (key, cells), (_, old) in zip(snapshot, self._shown, strict=True):
                 for (column, _), value, before in zip(self._columns, cells, old, strict=True):
                     if value != before:
-                        self.update_cell(key, column, value)
+                        self.update_cell(key, column, value, update_width=True)
         else:
             self.clear()
             for key, cells in snapshot:
