@@ -63,6 +63,8 @@ from pathlib import Path
 
 import psutil
 
+from workbench.runs import process_tree
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine_info, sandbox  # noqa: E402
@@ -104,7 +106,6 @@ EXPECTED = {
 KINDS = tuple(EXPECTED)
 WEIGHTS = (3, 3, 2, 1, 1)
 CHECKS = ("integrity", "points", "consistency", "status", "outcome", "processes", "harness")
-_CREATE_TIME_SLACK = 0.5
 SETTLE_S = 10.0
 
 
@@ -144,19 +145,7 @@ class Outcome:
         return "\n".join([head, *(f"  {check}: {detail}" for check, detail in self.violations)])
 
 
-def _process(pid: int | None, created: float | None) -> psutil.Process | None:
-    """The live (non-zombie) process with this pid and, when given, create time."""
-    if not pid:
-        return None
-    try:
-        proc = psutil.Process(pid)
-        if created is not None and abs(proc.create_time() - created) > _CREATE_TIME_SLACK:
-            return None
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return None
-        return proc
-    except psutil.Error:
-        return None
+_process = process_tree.find  # the live process with this pid and create time
 
 
 def _kill(proc: psutil.Process | None) -> bool:

@@ -216,17 +216,7 @@ def test_lost_run_is_detected(cli, tmp_path, fast_sampling):
     )
     cli("project", "add", str(project), check=True)
     run_id = cli("run", "start", "doomed", check=True).stdout.split()[0]
-    db = Path(os.environ["WORKBENCH_HOME"]) / "workbench.db"
-    deadline = time.time() + 30
-    while True:
-        with sqlite3.connect(db) as conn:
-            supervisor, trainer = conn.execute(
-                "SELECT supervisor_pid, pid FROM runs WHERE id = ?", (run_id,)
-            ).fetchone()
-        if supervisor and trainer:
-            break
-        assert time.time() < deadline
-        time.sleep(0.1)
+    supervisor, trainer = _pids_when_running(run_id)
     psutil.Process(supervisor).kill()
     psutil.Process(supervisor).wait(5) if _alive(supervisor) else None
     try:
@@ -280,6 +270,21 @@ def test_unknown_run_and_project_are_clear_errors(cli):
         assert "Traceback" not in result.stderr
 
 
+def _pids_when_running(run_id: str) -> tuple[int, int]:
+    """The supervisor's and the trainer's pids, once both are recorded."""
+    db = Path(os.environ["WORKBENCH_HOME"]) / "workbench.db"
+    deadline = time.time() + 30
+    while True:
+        with sqlite3.connect(db) as conn:
+            supervisor, trainer = conn.execute(
+                "SELECT supervisor_pid, pid FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
+        if supervisor and trainer:
+            return supervisor, trainer
+        assert time.time() < deadline, "the run never started"
+        time.sleep(0.1)
+
+
 def _alive(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
@@ -303,17 +308,7 @@ def test_a_lost_runs_leftover_trainer_can_still_be_stopped(cli, tmp_path, fast_s
     project = script_project(tmp_path / "orphan", "import time\ntime.sleep(600)\n", name="orphan")
     cli("project", "add", str(project), check=True)
     run_id = cli("run", "start", "orphan", check=True).stdout.split()[0]
-    db = Path(os.environ["WORKBENCH_HOME"]) / "workbench.db"
-    deadline = time.time() + 30
-    while True:
-        with sqlite3.connect(db) as conn:
-            supervisor, trainer = conn.execute(
-                "SELECT supervisor_pid, pid FROM runs WHERE id = ?", (run_id,)
-            ).fetchone()
-        if supervisor and trainer:
-            break
-        assert time.time() < deadline
-        time.sleep(0.1)
+    supervisor, trainer = _pids_when_running(run_id)
     psutil.Process(supervisor).kill()
     info = show(cli, run_id)
     assert info["status"] == "lost"
