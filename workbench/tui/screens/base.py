@@ -46,7 +46,19 @@ class LiveScreen(Screen):
         if message.kind == "poll":
             self._last_failure = None
             self.show(message.data)
-            self.set_timer(self.POLL_SECONDS, self.poll)
+            if not self._suspended:
+                self.set_timer(self.POLL_SECONDS, self.poll)
+
+    _suspended = False
+
+    def on_screen_suspend(self) -> None:
+        # A covered screen stops polling; it catches up as soon as it shows again.
+        self._suspended = True
+
+    def on_screen_resume(self) -> None:
+        if self._suspended:
+            self._suspended = False
+            self.poll()
 
     def on_failed(self, message: Failed) -> None:
         if isinstance(message.error, NotFoundError):
