@@ -219,3 +219,18 @@ def fmt_rate(per_s: float | None) -> str:
 def dir_size(path: Path) -> int:
     """Bytes of all files under `path` (a store: the db, its -wal and -shm)."""
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def log(message: str) -> None:
+    """Progress goes to stderr, so stdout holds only the table or the JSON."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def emit(result: dict, report, as_json: bool) -> None:
+    """Print a benchmark's result: its table, or one JSON document plus the
+    verdict line on stderr."""
+    if as_json:
+        print(json.dumps(result, indent=2))
+        log(report(result).splitlines()[-1])
+    else:
+        print(report(result))

@@ -37,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine_info, offline_env, run_embedded  # noqa: E402
+from _common import emit, log, machine_info, offline_env, run_embedded  # noqa: E402  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_S = 5.0
@@ -367,13 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rows must be at least 100 and --repeat at least 1")
     if args.peer_python:
         args.peer_python = str(Path(args.peer_python).expanduser().absolute())
-    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
-    result = measure(args, log)
-    if args.json:
-        print(json.dumps(result, indent=2))
-        log(report(result).splitlines()[-1])
-    else:
-        print(report(result))
+    emit(measure(args, log), report, args.json)
     return 0
 
 

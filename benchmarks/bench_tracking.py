@@ -46,10 +46,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
+from _common import (  # noqa: E402  # noqa: E402
     RESULT_MARK,
     dir_size,
+    emit,
     fmt_rate,
+    log,
     machine_info,
     offline_env,
     rate,
@@ -419,13 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--points must be at least {KEYS_PER_CALL} and --repeat at least 1")
     if args.peer_python:
         args.peer_python = str(Path(args.peer_python).expanduser().absolute())
-    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
-    result = measure(args, log)
-    if args.json:
-        print(json.dumps(result, indent=2))
-        log(report(result).splitlines()[-1])
-    else:
-        print(report(result))
+    emit(measure(args, log), report, args.json)
     return 0
 
 

@@ -76,6 +76,8 @@ from _common import RESULT_MARK, machine_info, run_embedded, sandbox, summary  #
 TARGET_FIRST_FRAME_S = 1.5
 TARGET_KEY_S = 0.100
 SLOW_S = 0.050  # presses slower than this are checked for a GC pause in their window
+from _common import emit, log  # noqa: E402
+
 SIZE = (100, 30)  # terminal columns, rows (in process and in tmux)
 POINTS_PER_RUN = 50  # "valid_logloss" points of each small run (+ roc_auc, accuracy)
 RUNS_PER_TXN = 500
@@ -1128,13 +1130,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.tmux and not shutil.which("tmux"):
         print("tmux not found: skipping the terminal measurements", file=sys.stderr)
         args.tmux = False
-    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
-    result = measure(args, log)
-    if args.json:
-        print(json.dumps(result, indent=2))
-        log(report(result).splitlines()[-1])
-    else:
-        print(report(result))
+    emit(measure(args, log), report, args.json)
     return 0
 
 
