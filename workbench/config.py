@@ -42,7 +42,12 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "test_size": (float, int),
         "seed": int,
     },
-    "automation": {"on_new_data": str, "promote": str, "export": list},
+    "automation": {
+        "on_new_data": str,
+        "promote": str,
+        "margin": (float, int),
+        "export": list,
+    },
     "drift": {"share": (float, int), "method": str, "threshold": (float, int), "columns": dict},
 }
 DRIFT_METHODS = ("ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi")
@@ -67,12 +72,19 @@ class ProjectConfig:
     seed: int = 42
     on_new_data: str = "validate"
     promote: str = "if-better"
+    margin: float = 0.0  # how much the primary metric must improve for a promotion
     export: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
     def root(self) -> Path:
         return self.file.parent
+
+    def primary_metric(self, task: str | None) -> str:
+        """`[train] metric`, else a default for the task."""
+        if self.metric:
+            return self.metric
+        return "rmse" if (task or self.task) == "regression" else "accuracy"
 
     @property
     def sklearn_estimator(self) -> str | None:
@@ -164,6 +176,9 @@ def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
     _check_drift(file, raw.get("drift", {}))
     _check_choice(file, "automation.on_new_data", auto.get("on_new_data"), ON_NEW_DATA)
     _check_choice(file, "automation.promote", auto.get("promote"), PROMOTE)
+    margin = float(auto.get("margin", 0.0))
+    if margin < 0:
+        raise ConfigError(file, "automation.margin", f"expected a number >= 0, got {margin}")
     for fmt in auto.get("export", []):
         _check_choice(file, "automation.export", fmt, EXPORT_FORMATS)
 
@@ -183,6 +198,7 @@ def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
         seed=train.get("seed", 42),
         on_new_data=auto.get("on_new_data", "validate"),
         promote=auto.get("promote", "if-better"),
+        margin=margin,
         export=tuple(auto.get("export", [])),
         raw=raw,
     )

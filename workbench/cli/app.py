@@ -21,8 +21,11 @@ class WorkbenchGroup(click.Group):
         "data": "workbench.cli.data:data",
         "demo": "workbench.cli.demo:demo",
         "doctor": "workbench.cli.doctor:doctor",
+        "model": "workbench.cli.model:model",
+        "predict": "workbench.cli.predict:predict",
         "project": "workbench.cli.project:project",
         "run": "workbench.cli.run:run",
+        "serve": "workbench.cli.serve:serve",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

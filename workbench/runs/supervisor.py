@@ -133,6 +133,8 @@ class Supervisor:
                 if code < 0
                 else f"exited with code {code}"
             )
+        if status == "succeeded":
+            self._register_model(config)
         self._finish(
             status=status,
             exit_code=code,
@@ -161,6 +163,16 @@ class Supervisor:
             print(f"cannot register the training data: {exc.message}", file=sys.stderr)
         else:
             link_run(self.store, self.run_id, version["id"], "train")
+
+    def _register_model(self, config: Any) -> None:
+        """A version in the registry for the saved model, before the run reads as
+        succeeded, so whoever waits on the run finds the version there."""
+        from workbench.models.registry import register_run
+
+        try:
+            register_run(self.store, self.run_id, config, trainer_succeeded=True)
+        except Exception as exc:  # the run itself succeeded; say why the model is missing
+            print(f"cannot register the model: {exc!r}", file=sys.stderr)
 
     def _wait_for(self, trainer: subprocess.Popen) -> None:
         trainer.wait()

@@ -198,9 +198,58 @@ CREATE TABLE reference_profiles (
 );
 """
 
+# Model versions: one per succeeded run that saved a model, numbered per
+# project; aliases (champion, challenger, user-defined) point at versions; every
+# promotion decision is kept with both scores.
+MODELS = """
+CREATE TABLE model_versions (
+    id                 INTEGER PRIMARY KEY,
+    project_id         INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    version            INTEGER NOT NULL,
+    run_id             INTEGER NOT NULL UNIQUE REFERENCES runs(id) ON DELETE CASCADE,
+    framework          TEXT NOT NULL,     -- lightgbm, sklearn, ...
+    framework_version  TEXT,
+    model_name         TEXT NOT NULL,     -- artifact name, e.g. model.txt
+    model_sha256       TEXT NOT NULL,
+    schema_sha256      TEXT,              -- feature_schema.json
+    holdout_sha256     TEXT,              -- holdout.parquet: the evaluation data
+    task               TEXT,
+    metric             TEXT,              -- the primary metric when registered
+    metrics            TEXT NOT NULL,     -- JSON: final value per key
+    created_at         REAL NOT NULL,
+    UNIQUE (project_id, version)
+);
+
+CREATE TABLE model_aliases (
+    project_id  INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    alias       TEXT NOT NULL,
+    version_id  INTEGER NOT NULL REFERENCES model_versions(id) ON DELETE CASCADE,
+    updated_at  REAL NOT NULL,
+    PRIMARY KEY (project_id, alias)
+) WITHOUT ROWID;
+
+CREATE TABLE promotions (
+    id                INTEGER PRIMARY KEY,
+    project_id        INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    alias             TEXT NOT NULL,
+    challenger_id     INTEGER NOT NULL REFERENCES model_versions(id) ON DELETE CASCADE,
+    champion_id       INTEGER REFERENCES model_versions(id) ON DELETE SET NULL,
+    metric            TEXT,
+    challenger_score  REAL,
+    champion_score    REAL,
+    margin            REAL,
+    rescored          INTEGER NOT NULL DEFAULT 0,  -- champion scored on the challenger's hold-out
+    promoted          INTEGER NOT NULL,
+    reason            TEXT NOT NULL,
+    created_at        REAL NOT NULL
+);
+CREATE INDEX promotions_project ON promotions(project_id, id);
+"""
+
 # name -> SQL script; applied in this order, each once, each in a transaction.
 STEPS: dict[str, str] = {
     "m001_initial": SCHEMA_V1,
     "m002_datasets": DATASETS,
     "m003_data_reports": DATA_REPORTS,
+    "m004_models": MODELS,
 }

@@ -48,10 +48,15 @@ def train() -> None:
     schema_file = outputs / "feature_schema.json"
     schema = feature_schema(table, trainer.classes)
     schema["framework"] = trainer.framework
+    schema["framework_version"] = trainer.framework_version()
     schema["model_file"] = model_file.name
     schema_file.write_text(json.dumps(schema, indent=2, default=str))
+    # The hold-out rows, so that another model can be scored on the same data.
+    holdout_file = outputs / "holdout.parquet"
+    x_test.assign(**{config.target: y_test}).to_parquet(holdout_file, index=False)
     wb.log_artifact(model_file, kind="model")
     wb.log_artifact(schema_file, kind="schema")
+    wb.log_artifact(holdout_file, kind="evaluation")
     print(f"saved {model_file.name} in {time.time() - started:.1f}s", flush=True)
 
 

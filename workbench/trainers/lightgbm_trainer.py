@@ -73,6 +73,11 @@ class LightGBMTrainer:
         proba = self.model.predict_proba(prepared)
         return np.asarray(self.classes, dtype=object)[proba.argmax(axis=1)], proba
 
+    def framework_version(self) -> str:
+        import lightgbm
+
+        return lightgbm.__version__
+
     def save(self, folder: Path) -> Path:
         path = folder / MODEL_FILE
         self.model.booster_.save_model(str(path))

@@ -85,6 +85,11 @@ class SklearnTrainer:
                 proba = None
         return pred, proba
 
+    def framework_version(self) -> str:
+        import sklearn
+
+        return sklearn.__version__
+
     def save(self, folder: Path) -> Path:
         import skops.io
 

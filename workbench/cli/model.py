@@ -1,0 +1,264 @@
+"""`workbench model ...`: the registry, promotion, export and verification."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from workbench import formatting as fmt
+from workbench.cli.common import json_option, store_for
+from workbench.cli.output import note, print_json, print_table
+from workbench.models import registry
+
+FORMATS = ("bundle", "mlflow", "onnx")
+
+
+@click.group()
+def model() -> None:
+    """Model versions, aliases (champion, challenger, your own), promotion and export.
+
+    Every succeeded training run that saves a model registers a version. A
+    model is named PROJECT (its champion, else its newest version),
+    PROJECT@VERSION or PROJECT@ALIAS.
+    """
+
+
+@model.command("list")
+@click.argument("project")
+@json_option
+@click.pass_context
+def list_(ctx: click.Context, project: str, as_json: bool) -> None:
+    """List PROJECT's model versions, newest first, with aliases and metrics."""
+    store = store_for(ctx)
+    versions = registry.list_versions(store, project)
+    if as_json:
+        print_json([v.document() for v in versions])
+        return
+    if not versions:
+        note(f"no model versions yet: `workbench run start {project}` trains one")
+        return
+    keys = sorted({k for v in versions for k in v.metrics if not k.startswith("valid_")})
+    print_table(
+        None,
+        ["VERSION", "ALIASES", "RUN", "FRAMEWORK", *(k.upper() for k in keys), "CREATED"],
+        [
+            (
+                v.version,
+                ", ".join(v.aliases),
+                v.run_id,
+                v.framework,
+                *(fmt.metric(v.metrics.get(k)) for k in keys),
+                fmt.ago(time.time() - v.created_at),
+            )
+            for v in versions
+        ],
+    )
+
+
+@model.command("show")
+@click.argument("ref")
+@json_option
+@click.pass_context
+def show(ctx: click.Context, ref: str, as_json: bool) -> None:
+    """Show one model version: PROJECT, PROJECT@VERSION or PROJECT@ALIAS."""
+    store = store_for(ctx)
+    version = registry.resolve(store, ref)
+    document = version.document()
+    document["datasets"] = _datasets(store, version.run_id)
+    document["promotions"] = [
+        p
+        for p in registry.promotions(store, version.project)
+        if version.version in (p["challenger"], p["champion"])
+    ]
+    if version.schema_sha256:
+        schema = version.schema
+        document["features"] = schema["features"]
+        document["target"] = schema["target"]
+    if as_json:
+        print_json(document)
+        return
+    rows = [
+        ("version", f"{version.ref}  {', '.join(version.aliases)}"),
+        ("run", version.run_id),
+        ("framework", f"{version.framework} {version.framework_version or ''}"),
+        ("task", version.task),
+        ("primary metric", version.metric),
+        *((f"  {k}", fmt.metric(v)) for k, v in sorted(version.metrics.items())),
+        ("model", f"{version.model_name} {version.model_sha256[:12]}"),
+        *(
+            (f"data ({d['role']})", f"{d['sha256'][:12]} {d['rows']} rows {d['path']}")
+            for d in document["datasets"]
+        ),
+        ("created", fmt.ago(time.time() - version.created_at)),
+    ]
+    if "features" in document:
+        rows.append(("features", ", ".join(f["name"] for f in document["features"])))
+        rows.append(("target", document["target"]["name"]))
+    for p in document["promotions"][:5]:
+        verdict = "promoted" if p["promoted"] else "kept"
+        rows.append((f"gate → {p['alias']}", f"{verdict}: {p['reason']}"))
+    print_table(None, ["", ""], rows, wrap=True)
+
+
+@model.command("promote")
+@click.argument("project")
+@click.argument("version")
+@click.option("--alias", default=registry.CHAMPION, show_default=True, help="Alias to move.")
+@click.option("--force", is_flag=True, help="Move the alias even if the gate says no.")
+@click.option("--dry-run", is_flag=True, help="Only say what the gate decides.")
+@click.option(
+    "--margin", type=float, default=None, help="Override [automation] margin for this decision."
+)
+@json_option
+@click.pass_context
+def promote(
+    ctx: click.Context,
+    project: str,
+    version: str,
+    alias: str,
+    force: bool,
+    dry_run: bool,
+    margin: float | None,
+    as_json: bool,
+) -> None:
+    """Give VERSION of PROJECT an alias, through the promotion gate.
+
+    The version takes the alias when its primary metric ([train] metric) beats
+    the current holder's by more than [automation] margin on the same
+    evaluation data; the holder is re-scored on VERSION's hold-out when they
+    were trained on different data. The decision and both scores are recorded.
+    Exit status: 0 promoted, 3 the gate kept the current holder.
+    """
+    from workbench.models.gate import promote as run_gate
+
+    store = store_for(ctx)
+    registry.check_alias(alias)
+    challenger = registry.resolve(store, f"{project}@{version}")
+    decision = run_gate(store, challenger, alias, force=force, dry_run=dry_run, margin=margin)
+    if as_json:
+        print_json({**decision.document(), "dry_run": dry_run})
+    else:
+        would = "would be" if dry_run else "is"
+        if decision.promoted:
+            note(f"[green]{challenger.ref} {would} {alias}[/]: {decision.reason}")
+        else:
+            note(f"[yellow]{challenger.ref} {would} not {alias}[/]: {decision.reason}")
+    if not decision.promoted:
+        sys.exit(3)
+
+
+@model.command("unalias")
+@click.argument("project")
+@click.argument("alias")
+@click.pass_context
+def unalias(ctx: click.Context, project: str, alias: str) -> None:
+    """Remove ALIAS from PROJECT's models."""
+    registry.remove_alias(store_for(ctx), project, alias)
+    note(f"removed {alias}")
+
+
+@model.command("export")
+@click.argument("ref")
+@click.option(
+    "--format", "fmt_", type=click.Choice(FORMATS), default="bundle", show_default=True
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder to create (for a bundle, a path ending in .zip makes a zip).",
+)
+@click.option("--with-wheels", is_flag=True, help="Bundle: add the wheels it needs (no network).")
+@click.option(
+    "--wheelhouse",
+    "wheelhouses",
+    multiple=True,
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help="Folder of wheels to take them from (repeatable); pip's cache is searched too.",
+)
+@click.option("--docker", is_flag=True, help="Bundle: add a Dockerfile that serves the model.")
+@click.option(
+    "--tolerance",
+    type=float,
+    default=1e-4,
+    show_default=True,
+    help="ONNX: largest difference allowed from the native model's predictions.",
+)
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
+@json_option
+@click.pass_context
+def export(
+    ctx: click.Context,
+    ref: str,
+    fmt_: str,
+    output: Path,
+    with_wheels: bool,
+    wheelhouses: tuple[Path, ...],
+    docker: bool,
+    tolerance: float,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Export a model (REF: PROJECT, PROJECT@VERSION or PROJECT@ALIAS).
+
+    bundle: a verified folder or .zip that runs no code at load, with a
+    manifest of SHA-256 hashes, pinned requirements and a README.
+    mlflow: a directory for mlflow.pyfunc.load_model.
+    onnx: a model checked against the native one with onnxruntime.
+    """
+    from workbench.models.export import export_model
+
+    store = store_for(ctx)
+    version = registry.resolve(store, ref)
+    report = export_model(
+        store,
+        version,
+        fmt_,
+        output,
+        with_wheels=with_wheels,
+        wheelhouses=list(wheelhouses),
+        docker=docker,
+        tolerance=tolerance,
+        force=force,
+    )
+    if as_json:
+        print_json(report)
+    else:
+        note(f"[green]exported {version.ref} as {fmt_}[/] to {report['path']}")
+        for line in report.get("notes", []):
+            note(f"  {line}")
+
+
+@model.command("verify")
+@click.argument("path", type=click.Path(path_type=Path))
+@json_option
+def verify(path: Path, as_json: bool) -> None:
+    """Check every file of a bundle (folder or .zip) against its manifest.
+
+    A changed, missing or extra file, a path leaving the bundle or a link is
+    refused with the reason (exit 1).
+    """
+    from workbench.models.bundle import verify_bundle
+
+    result = verify_bundle(path)
+    if as_json:
+        print_json(result)
+    elif result["ok"]:
+        note(f"[green]ok[/]: {result['files']} files match {path}/manifest.json")
+    else:
+        for problem in result["problems"]:
+            note(f"[red]refused[/]: {problem}")
+    if not result["ok"]:
+        sys.exit(1)
+
+
+def _datasets(store, run_id: int) -> list[dict]:
+    from workbench.data.versions import run_datasets
+
+    return [
+        {k: d[k] for k in ("sha256", "path", "rows", "role")} for d in run_datasets(store, run_id)
+    ]
