@@ -84,7 +84,8 @@ def evaluate(
     if holder is None:
         return decide(True, f"no {alias} yet", challenger_score=mine)
     if holder.id == challenger.id:
-        return decide(False, f"version {challenger.version} is already {alias}", challenger_score=mine)
+        already = f"version {challenger.version} is already {alias}"
+        return decide(False, already, challenger_score=mine)
     if mine is None:
         return decide(False, f"version {challenger.version} has no {metric!r} score")
     theirs, rescored = holder.metrics.get(metric), False
@@ -134,10 +135,10 @@ def promote(
     and move the alias when it passes (or when `force`)."""
     check_alias(alias)
     decision = evaluate(store, challenger, alias, config=config, margin=margin)
-    if force and not decision.promoted and decision.champion is not None:
-        if decision.champion.id != challenger.id:
-            decision.promoted = True
-            decision.reason = f"forced; the gate said: {decision.reason}"
+    holder = decision.champion
+    if force and not decision.promoted and holder is not None and holder.id != challenger.id:
+        decision.promoted = True
+        decision.reason = f"forced; the gate said: {decision.reason}"
     if dry_run:
         return decision
     now = time.time()

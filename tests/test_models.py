@@ -1,0 +1,170 @@
+"""The model registry and the promotion gate, through the real CLI and real
+training runs: versions, aliases, decisions with both scores, re-scoring the
+champion on the challenger's hold-out."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import REPO
+
+from workbench.errors import ConfigError
+
+pytestmark = pytest.mark.slow
+
+
+def _project(cli, tmp_path: Path, replace: dict[str, str] | None = None) -> Path:
+    folder = tmp_path / "penguins"
+    shutil.copytree(REPO / "sample_projects" / "penguins-lightgbm", folder)
+    config = folder / "workbench.toml"
+    text = config.read_text()
+    for old, new in (replace or {}).items():
+        assert old in text
+        text = text.replace(old, new)
+    config.write_text(text)
+    cli("project", "add", str(folder), check=True)
+    return folder
+
+
+def _train(cli, project: str, *sets: str) -> int:
+    args = [arg for s in sets for arg in ("--set", s)]
+    return int(cli("run", "start", project, "--wait", *args, check=True).stdout.split()[0])
+
+
+def _versions(cli, project: str) -> list[dict]:
+    return json.loads(cli("model", "list", project, "--json", check=True).stdout)
+
+
+def test_runs_register_versions_and_the_gate_moves_champion(cli, tmp_path):
+    _project(cli, tmp_path)
+    first = _train(cli, "penguins")
+    second = _train(cli, "penguins", "learning_rate=0.2")
+
+    versions = _versions(cli, "penguins")
+    assert [(v["version"], v["run_id"], v["aliases"]) for v in versions] == [
+        (2, second, ["challenger"]),
+        (1, first, ["champion"]),
+    ]
+    v1 = versions[1]
+    assert v1["framework"] == "lightgbm" and v1["framework_version"]
+    assert v1["metric"] == "f1" and v1["metrics"]["f1"] > 0.85
+    assert len(v1["model"]["sha256"]) == 64 and v1["holdout_sha256"]
+
+    shown = json.loads(cli("model", "show", "penguins@champion", "--json", check=True).stdout)
+    assert shown["version"] == 1
+    assert shown["datasets"][0]["role"] == "train"
+    assert [f["name"] for f in shown["features"]][:2] == ["island", "bill_length_mm"]
+    # A bare project name means its champion.
+    assert json.loads(cli("model", "show", "penguins", "--json", check=True).stdout)["version"] == 1
+
+    # Same hold-out (same data, seed and split): compared on recorded scores.
+    dry = cli("model", "promote", "penguins", "2", "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    decision = json.loads(dry.stdout)
+    assert decision["promoted"] and decision["dry_run"] and not decision["rescored"]
+    assert decision["challenger_score"] == versions[0]["metrics"]["f1"]
+    assert decision["champion_score"] == v1["metrics"]["f1"]
+    assert _versions(cli, "penguins")[1]["aliases"] == ["champion"]  # a dry run changes nothing
+
+    # A margin larger than the gain keeps the champion: exit 3, decision recorded.
+    kept = cli("model", "promote", "penguins", "2", "--margin", "0.5")
+    assert kept.returncode == 3
+    assert "does not beat" in kept.stderr
+    assert _versions(cli, "penguins")[1]["aliases"] == ["champion"]
+
+    assert cli("model", "promote", "penguins", "2").returncode == 0
+    aliases = {v["version"]: v["aliases"] for v in _versions(cli, "penguins")}
+    assert aliases == {2: ["champion"], 1: []}
+    shown = json.loads(cli("model", "show", "penguins@2", "--json", check=True).stdout)
+    decisions = [(p["promoted"], p["margin"]) for p in shown["promotions"]]
+    assert decisions == [(1, 0.0), (0, 0.5)]
+
+    # The old champion cannot come back through the gate, only with --force.
+    back = cli("model", "promote", "penguins", "1")
+    assert back.returncode == 3
+    assert cli("model", "promote", "penguins", "1", "--force").returncode == 0
+    assert json.loads(cli("model", "show", "penguins", "--json").stdout)["version"] == 1
+
+    # A user-defined alias goes through the same gate; a free one is simply taken.
+    assert cli("model", "promote", "penguins", "2", "--alias", "staging").returncode == 0
+    assert json.loads(cli("model", "show", "penguins@staging", "--json").stdout)["version"] == 2
+    assert cli("model", "unalias", "penguins", "staging").returncode == 0
+    missing = cli("model", "show", "penguins@staging")
+    assert missing.returncode == 2 and "no model with alias 'staging'" in missing.stderr
+
+
+def test_champion_is_rescored_on_the_challengers_holdout(cli, tmp_path, wb_home):
+    from workbench.models.registry import resolve
+    from workbench.store import open_store
+    from workbench.trainers.metrics import classification_metrics
+
+    folder = _project(cli, tmp_path)
+    _train(cli, "penguins")
+    # New training data (more rows): a different hold-out.
+    train = pd.read_csv(folder / "data" / "train.csv")
+    extra = pd.read_csv(folder / "data" / "incoming" / "batch_01_clean.csv")
+    pd.concat([train, extra]).to_csv(folder / "data" / "train.csv", index=False)
+    _train(cli, "penguins")
+
+    decision = json.loads(cli("model", "promote", "penguins", "2", "--dry-run", "--json").stdout)
+    assert decision["rescored"] is True
+    assert "challenger's hold-out" in decision["reason"]
+
+    store = open_store()
+    champion, challenger = resolve(store, "penguins@1"), resolve(store, "penguins@2")
+    assert champion.holdout_sha256 != challenger.holdout_sha256
+    holdout = pd.read_parquet(challenger.holdout_path)
+    truth = holdout.pop("species")
+    pred, proba = champion.load().predict(holdout)
+    expected = classification_metrics(truth, pred, proba, champion.schema["target"]["classes"])
+    assert decision["champion_score"] == pytest.approx(expected["f1"])
+    assert decision["champion_score"] != champion.metrics["f1"]
+    store.close()
+
+
+def test_runs_without_a_model_register_nothing(cli, tmp_path):
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    (folder / "train.csv").write_text("x,y\n" + "".join(f"{i},{i % 2}\n" for i in range(20)))
+    (folder / "train.py").write_text("import workbench as wb\nwb.log_metric('acc', 0.5)\n")
+    (folder / "workbench.toml").write_text(
+        '[data]\ntrain = "train.csv"\ntarget = "y"\n[train]\ntrainer = "script"\n'
+        'script = "train.py"\n'
+    )
+    cli("project", "add", str(folder), check=True)
+    _train(cli, "plain")
+    assert _versions(cli, "plain") == []
+    listed = cli("model", "list", "plain")
+    assert "no model versions yet" in listed.stderr
+    shown = cli("model", "show", "plain")
+    assert shown.returncode == 2 and "has no model versions yet" in shown.stderr
+
+
+def test_failed_runs_and_manual_projects(cli, tmp_path):
+    _project(cli, tmp_path, {'promote = "if-better"': 'promote = "manual"'})
+    run = cli("run", "start", "penguins", "--wait", "--set", "num_leaves=-3")
+    assert run.returncode != 0
+    assert _versions(cli, "penguins") == []
+    _train(cli, "penguins")
+    # With promote = "manual" the first version is only the challenger.
+    assert _versions(cli, "penguins")[0]["aliases"] == ["challenger"]
+    bad = cli("model", "promote", "penguins", "7")
+    assert bad.returncode == 2 and "no model version 7" in bad.stderr
+    bad_alias = cli("model", "promote", "penguins", "1", "--alias", "9lives")
+    assert bad_alias.returncode == 2 and "bad alias" in bad_alias.stderr
+
+
+def test_margin_must_not_be_negative(tmp_path):
+    from workbench.config import load_config
+
+    folder = tmp_path / "p"
+    shutil.copytree(REPO / "sample_projects" / "penguins-lightgbm", folder)
+    config = folder / "workbench.toml"
+    config.write_text(config.read_text().replace('promote = "if-better"', "margin = -0.1"))
+    with pytest.raises(ConfigError) as raised:
+        load_config(folder)
+    assert raised.value.key == "automation.margin"
