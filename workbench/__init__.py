@@ -24,6 +24,7 @@ __all__ = [
     "project_config",
     "project_dir",
     "start_run",
+    "train_file",
 ]
 
 

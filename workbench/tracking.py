@@ -327,6 +327,17 @@ def project_dir() -> Path:
     return run.project_dir
 
 
+def train_file() -> Path:
+    """The file to train on: the project's `[data] train`, or the reference plus
+    accepted new data when an automation pipeline started the run."""
+    override = active_run().params.get("_train_file")
+    if override:
+        return Path(override)
+    from workbench.config import load_config
+
+    return load_config(project_dir()).train_file
+
+
 def project_config() -> dict[str, Any]:
     """The project's parsed workbench.toml, as a dict."""
     from workbench.config import load_config

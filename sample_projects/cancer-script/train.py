@@ -35,7 +35,10 @@ eta0 = float(params.get("eta0", 0.01))
 seed = int(params.get("seed", 0))
 
 target = cfg["data"]["target"]
-df = pd.read_csv(project_dir / cfg["data"]["train"])
+# The project's [data] train, or the reference plus accepted new data when the
+# workbench's automation retrains.
+data_file = wb.train_file()
+df = pd.read_parquet(data_file) if data_file.suffix == ".parquet" else pd.read_csv(data_file)
 X = df.drop(columns=[target])
 y = df[target].astype(str)
 

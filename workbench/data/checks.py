@@ -91,44 +91,43 @@ DEGRADATION_TOLERANCE = 0.1  # relative loss of the primary metric that counts a
 
 
 def performance_on(store: Store, project: str, frame: Any, config: ProjectConfig) -> dict[str, Any]:
-    """The latest trained model's primary metric on a labelled batch, next to its
-    hold-out metric from training; says why when it cannot be computed."""
+    """The serving model's (the champion, else the newest version) primary metric on
+    a labelled batch, next to its hold-out metric from training; says why when it
+    cannot be computed."""
+    from workbench.models.registry import resolve
     from workbench.runs.compare import lower_is_better
-    from workbench.runs.queries import show_run
-    from workbench.trainers.loading import load_run_model
     from workbench.trainers.metrics import classification_metrics, regression_metrics
 
     if config.target not in frame.columns or frame[config.target].isna().all():
         return {"available": False, "reason": "the batch has no labels"}
-    row = store.row(
-        "SELECT r.id FROM runs r JOIN artifacts a"
-        " ON a.run_id = r.id AND a.name = 'feature_schema.json'"
-        " WHERE r.project_id = (SELECT id FROM projects WHERE name = ?) AND r.status = 'succeeded'"
-        " ORDER BY r.id DESC LIMIT 1",
-        (project,),
-    )
-    if row is None or not config.metric:
+    try:
+        version = resolve(store, project)
+        model = version.load()
+    except WorkbenchError:
         return {"available": False, "reason": "no trained model of a built-in trainer yet"}
-    run = show_run(store, row["id"])
-    model = load_run_model(run)
+    metric = config.primary_metric(version.task)
     labelled = frame[frame[config.target].notna()]
     pred, proba = model.predict(labelled)
     truth = labelled[config.target]
     if model.classes is not None:
         truth = truth.astype(str) if isinstance(model.classes[0], str) else truth
-        scores = classification_metrics(truth, pred, proba, model.classes)
+        try:
+            scores = classification_metrics(truth, pred, proba, model.classes)
+        except ValueError as exc:  # e.g. a label the model never saw
+            return {"available": False, "reason": f"cannot score the batch: {exc}"}
     else:
         scores = regression_metrics(truth, pred)
-    batch, training = scores.get(config.metric), run["metrics"].get(config.metric)
+    batch, training = scores.get(metric), version.metrics.get(metric)
     degraded = None
     if batch is not None and training:
         change = (batch - training) / abs(training)
-        worse = change > 0 if lower_is_better(config.metric) else change < 0
+        worse = change > 0 if lower_is_better(metric) else change < 0
         degraded = bool(worse and abs(change) > DEGRADATION_TOLERANCE)
     return {
         "available": True,
-        "run": run["id"],
-        "metric": config.metric,
+        "run": version.run_id,
+        "model": version.ref,
+        "metric": metric,
         "training": training,
         "batch": batch,
         "rows": len(labelled),

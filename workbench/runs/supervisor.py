@@ -158,7 +158,8 @@ class Supervisor:
             )
         project_id = self.store.scalar("SELECT project_id FROM runs WHERE id = ?", (self.run_id,))
         try:
-            version = register(self.store, project_id, config.train_file)
+            train_file = Path(params.get("_train_file") or config.train_file)
+            version = register(self.store, project_id, train_file)
         except WorkbenchError as exc:  # the trainer reports an unreadable file itself
             print(f"cannot register the training data: {exc.message}", file=sys.stderr)
         else:

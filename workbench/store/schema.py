@@ -246,10 +246,68 @@ CREATE TABLE promotions (
 CREATE INDEX promotions_project ON promotions(project_id, id);
 """
 
+# Automation: each pipeline over a set of new files is a durable row with its
+# steps, so a watcher killed at any step resumes where it stopped; the files
+# handed to pipelines (by path, size and mtime) so none is handed twice; and
+# the batches accepted for training, kept in the store as Parquet.
+AUTOMATION = """
+CREATE TABLE pipelines (
+    id                  INTEGER PRIMARY KEY,
+    project_id          INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    trigger             TEXT NOT NULL,     -- watch, rescan, cli
+    files               TEXT NOT NULL,     -- JSON list of paths
+    state               TEXT NOT NULL CHECK (state IN ('pending', 'running', 'done', 'failed')),
+    outcome             TEXT,              -- promoted, kept, rejected, validated, ...
+    exit_code           INTEGER,
+    owner_pid           INTEGER,
+    owner_started_at    REAL,
+    created_at          REAL NOT NULL,
+    started_at          REAL,
+    ended_at            REAL,
+    error               TEXT
+);
+CREATE INDEX pipelines_state ON pipelines(state, id);
+CREATE INDEX pipelines_project ON pipelines(project_id, id);
+
+CREATE TABLE pipeline_steps (
+    id           INTEGER PRIMARY KEY,
+    pipeline_id  INTEGER NOT NULL REFERENCES pipelines(id) ON DELETE CASCADE,
+    step         TEXT NOT NULL,
+    file         TEXT NOT NULL DEFAULT '',  -- for the per-file steps
+    status       TEXT NOT NULL,             -- running, ok, alert, rejected, skipped, failed
+    summary      TEXT,
+    detail       TEXT,                      -- JSON
+    started_at   REAL NOT NULL,
+    ended_at     REAL,
+    UNIQUE (pipeline_id, step, file)
+);
+
+CREATE TABLE watched_files (
+    project_id   INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    path         TEXT NOT NULL,
+    size         INTEGER NOT NULL,
+    mtime_ns     INTEGER NOT NULL,
+    pipeline_id  INTEGER REFERENCES pipelines(id) ON DELETE SET NULL,
+    PRIMARY KEY (project_id, path)
+) WITHOUT ROWID;
+
+CREATE TABLE data_verdicts (
+    project_id          INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    dataset_version_id  INTEGER NOT NULL REFERENCES dataset_versions(id) ON DELETE CASCADE,
+    verdict             TEXT NOT NULL CHECK (verdict IN ('accepted', 'rejected')),
+    labelled            INTEGER NOT NULL,
+    stored              TEXT,            -- the accepted rows, as Parquet in the store
+    pipeline_id         INTEGER REFERENCES pipelines(id) ON DELETE SET NULL,
+    created_at          REAL NOT NULL,
+    PRIMARY KEY (project_id, dataset_version_id)
+) WITHOUT ROWID;
+"""
+
 # name -> SQL script; applied in this order, each once, each in a transaction.
 STEPS: dict[str, str] = {
     "m001_initial": SCHEMA_V1,
     "m002_datasets": DATASETS,
     "m003_data_reports": DATA_REPORTS,
     "m004_models": MODELS,
+    "m005_automation": AUTOMATION,
 }

@@ -18,10 +18,14 @@ def train() -> None:
 
     config = load_config(wb.project_dir())
     params = wb.params()
+    train_file = wb.train_file()
+    # Keys starting with "_" are the workbench's own (e.g. the pipeline that
+    # started the run), not the estimator's.
+    params = {k: v for k, v in params.items() if not k.startswith("_")}
     started = time.time()
-    table = load_training_table(config)
+    table = load_training_table(config, train_file)
     print(
-        f"{config.train_file.name}: {len(table.features)} rows, "
+        f"{train_file.name}: {len(table.features)} rows, "
         f"{len(table.numeric)} numeric and {len(table.categorical)} categorical features, "
         f"task {table.task}",
         flush=True,

@@ -31,14 +31,16 @@ def read_table(path: Path) -> pd.DataFrame:
     return pd.read_csv(path)  # compression inferred from the suffix (.gz)
 
 
-def load_training_table(config: ProjectConfig) -> Table:
-    frame = read_table(config.train_file)
+def load_training_table(config: ProjectConfig, path: Path | None = None) -> Table:
+    """The training table: `path`, else the project's `[data] train`."""
+    path = path or config.train_file
+    frame = read_table(path)
     missing_target = frame[config.target].isna()
     if missing_target.any():
         print(f"dropping {int(missing_target.sum())} rows with no {config.target!r} value")
         frame = frame.loc[~missing_target].reset_index(drop=True)
     if len(frame) < 10:
-        raise ValueError(f"{config.train_file} has only {len(frame)} usable rows; need at least 10")
+        raise ValueError(f"{path} has only {len(frame)} usable rows; need at least 10")
     target = frame.pop(config.target)
     task = config.task or infer_task(target)
     table = Table(features=frame, target=target, task=task)
