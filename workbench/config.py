@@ -25,6 +25,7 @@ CLASSIFICATION_METRICS = ("accuracy", "f1", "roc_auc", "log_loss")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
 ON_NEW_DATA = ("validate-and-retrain", "validate", "off")
 PROMOTE = ("if-better", "manual", "always")
+RETRAIN_ON = ("new-data", "drift")
 EXPORT_FORMATS = ("bundle", "mlflow", "onnx")
 DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -46,6 +47,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "on_new_data": str,
         "promote": str,
         "margin": (float, int),
+        "retrain_on": str,
         "export": list,
     },
     "drift": {"share": (float, int), "method": str, "threshold": (float, int), "columns": dict},
@@ -73,6 +75,7 @@ class ProjectConfig:
     on_new_data: str = "validate"
     promote: str = "if-better"
     margin: float = 0.0  # how much the primary metric must improve for a promotion
+    retrain_on: str = "new-data"  # or "drift": retrain only on drift or degradation
     export: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -176,6 +179,7 @@ def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
     _check_drift(file, raw.get("drift", {}))
     _check_choice(file, "automation.on_new_data", auto.get("on_new_data"), ON_NEW_DATA)
     _check_choice(file, "automation.promote", auto.get("promote"), PROMOTE)
+    _check_choice(file, "automation.retrain_on", auto.get("retrain_on"), RETRAIN_ON)
     margin = float(auto.get("margin", 0.0))
     if margin < 0:
         raise ConfigError(file, "automation.margin", f"expected a number >= 0, got {margin}")
@@ -199,6 +203,7 @@ def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
         on_new_data=auto.get("on_new_data", "validate"),
         promote=auto.get("promote", "if-better"),
         margin=margin,
+        retrain_on=auto.get("retrain_on", "new-data"),
         export=tuple(auto.get("export", [])),
         raw=raw,
     )

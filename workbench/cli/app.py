@@ -22,6 +22,7 @@ class WorkbenchGroup(click.Group):
         "demo": "workbench.cli.demo:demo",
         "doctor": "workbench.cli.doctor:doctor",
         "model": "workbench.cli.model:model",
+        "pipeline": "workbench.cli.pipeline:pipeline",
         "predict": "workbench.cli.predict:predict",
         "project": "workbench.cli.project:project",
         "run": "workbench.cli.run:run",
