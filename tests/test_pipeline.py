@@ -1,0 +1,211 @@
+"""`workbench pipeline`: the automation pipeline once, in the foreground, on the
+real sample projects: rejected data, drift alerts, better and worse challengers,
+exports, and a pipeline killed mid-way that finishes exactly once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def _penguins(cli, tmp_path: Path, params: str | None = None) -> Path:
+    folder = tmp_path / "penguins"
+    shutil.copytree(REPO / "sample_projects" / "penguins-lightgbm", folder)
+    cli("project", "add", str(folder), check=True)
+    return folder
+
+
+def _set_params(folder: Path, params: str) -> None:
+    config = folder / "workbench.toml"
+    lines = [
+        f"params = {params}" if line.startswith("params =") else line
+        for line in config.read_text().splitlines()
+    ]
+    config.write_text("\n".join(lines) + "\n")
+
+
+def _events(kind_prefix: str) -> list[dict]:
+    from workbench.store import open_store
+
+    store = open_store()
+    try:
+        return store.rows(
+            "SELECT kind, message, data FROM events WHERE kind LIKE ? ORDER BY id",
+            (kind_prefix + "%",),
+        )
+    finally:
+        store.close()
+
+
+def _runs(cli) -> list[dict]:
+    return json.loads(cli("run", "list", "--json", check=True).stdout)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_malformed_data_is_rejected_without_retraining(cli, tmp_path):
+    folder = _penguins(cli, tmp_path)
+    cli("run", "start", "penguins", "--wait", check=True)
+    bad = folder / "data" / "incoming" / "batch_03_malformed.csv"
+    before = (_sha(bad), bad.stat().st_mtime_ns)
+
+    result = cli("pipeline", "penguins", str(bad), "--json")
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert report["outcome"] == "rejected"
+    assert [(s["step"], s["status"]) for s in report["steps"]] == [
+        ("register", "ok"),
+        ("validate", "rejected"),
+    ]
+    assert "semicolons" in report["steps"][1]["summary"]
+    assert len(_runs(cli)) == 1  # nothing retrained
+    assert (_sha(bad), bad.stat().st_mtime_ns) == before  # the file is untouched
+    assert bad.exists()
+    rejected = _events("notify.data.rejected")
+    assert len(rejected) == 1 and "batch_03_malformed.csv" in rejected[0]["message"]
+
+    # The same content again: recognised by its hash, nothing to do.
+    copy = folder / "data" / "incoming" / "copy.csv"
+    shutil.copy(bad, copy)
+    again = cli("pipeline", "penguins", str(copy), "--json")
+    assert again.returncode == 0
+    report = json.loads(again.stdout)
+    assert report["outcome"] == "nothing to do"
+    assert report["steps"][0]["status"] == "skipped"
+    assert "already rejected" in report["steps"][0]["summary"]
+
+
+def test_a_better_challenger_is_promoted_and_exported(cli, tmp_path):
+    folder = _penguins(cli, tmp_path)
+    # A deliberately weak champion: one tree.
+    cli("run", "start", "penguins", "--wait", "--set", "n_estimators=1", check=True)
+    clean = folder / "data" / "incoming" / "batch_01_clean.csv"
+
+    result = cli("pipeline", "penguins", str(clean), "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["outcome"] == "promoted"
+    steps = {s["step"]: s for s in report["steps"]}
+    assert list(steps) == [
+        "register",
+        "validate",
+        "drift",
+        "retrain",
+        "evaluate",
+        "promote",
+        "export",
+    ]
+    run_id = steps["retrain"]["detail"]["run"]
+    assert steps["promote"]["detail"]["promoted"] is True
+    assert (
+        steps["promote"]["detail"]["challenger_score"]
+        > steps["promote"]["detail"]["champion_score"]
+    )
+    versions = json.loads(cli("model", "list", "penguins", "--json", check=True).stdout)
+    assert versions[0]["run_id"] == run_id and versions[0]["aliases"] == ["champion"]
+
+    # Trained on the reference plus the accepted batch.
+    shown = json.loads(cli("run", "show", str(run_id), "--json", check=True).stdout)
+    assert shown["params"]["_rows_total"] == 240 + 52
+    exported = Path(steps["export"]["detail"]["path"])
+    assert exported == folder / "exports" / "penguins-v2-bundle"
+    assert (exported / "manifest.json").is_file()
+    assert cli("model", "verify", str(exported)).returncode == 0
+    promoted = _events("notify.model.promoted")
+    assert len(promoted) == 1
+
+
+def test_a_worse_challenger_keeps_the_champion_and_drift_raises_an_alert(cli, tmp_path):
+    folder = _penguins(cli, tmp_path)
+    cli("run", "start", "penguins", "--wait", check=True)
+    _set_params(folder, "{ n_estimators = 1, num_leaves = 2 }")  # retrains weaker
+    shifted = folder / "data" / "incoming" / "batch_02_shifted.csv"
+
+    result = cli("pipeline", "penguins", str(shifted), "--json")
+    assert result.returncode == 3, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["outcome"] == "kept champion"
+    steps = {s["step"]: s for s in report["steps"]}
+    assert steps["drift"]["status"] == "alert"
+    assert "body_mass_g" in steps["drift"]["detail"]["drifted_columns"]
+    assert steps["promote"]["status"] == "kept"
+    assert "export" not in steps
+    versions = json.loads(cli("model", "list", "penguins", "--json", check=True).stdout)
+    assert [v["aliases"] for v in versions] == [["challenger"], ["champion"]]
+    assert len(_events("notify.data.drift")) == 1
+
+
+def test_unlabelled_drift_alerts_without_retraining(cli, tmp_path):
+    import pandas as pd
+
+    folder = _penguins(cli, tmp_path)
+    cli("run", "start", "penguins", "--wait", check=True)
+    incoming = folder / "data" / "incoming"
+    shifted = pd.read_csv(incoming / "batch_02_shifted.csv")
+    for other in incoming.iterdir():
+        other.unlink()
+    unlabelled = incoming / "unlabelled.csv"
+    shifted.drop(columns=["species"]).to_csv(unlabelled, index=False)
+
+    result = cli("pipeline", "penguins", "--json")  # picks up the new file itself
+    assert result.returncode == 0
+    report = json.loads(result.stdout)
+    assert report["files"] == [str(unlabelled)] and report["outcome"] == "drift alert"
+    steps = [(s["step"], s["file"] and Path(s["file"]).name, s["status"]) for s in report["steps"]]
+    assert ("drift", "unlabelled.csv", "alert") in steps
+    assert all(step != "retrain" for step, _, _ in steps)
+    assert len(_runs(cli)) == 1
+
+
+def test_a_pipeline_killed_mid_training_finishes_exactly_once(cli, tmp_path, wb_home):
+    folder = _penguins(cli, tmp_path)
+    cli("run", "start", "penguins", "--wait", "--set", "n_estimators=1", check=True)
+    # Slow training, so that the kill lands while the retraining run is going.
+    _set_params(folder, "{ n_estimators = 3000, learning_rate = 0.01, num_leaves = 15 }")
+    clean = folder / "data" / "incoming" / "batch_01_clean.csv"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench", "pipeline", "penguins", str(clean)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    from workbench.store import open_store
+
+    store = open_store()
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if store.scalar(
+            "SELECT COUNT(*) FROM pipeline_steps WHERE step = 'retrain' AND status = 'running'"
+        ):
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the pipeline never reached its retrain step")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert store.scalar("SELECT state FROM pipelines") == "running"
+
+    resumed = cli("pipeline", "penguins", "--json")
+    assert "resumed pipeline 1" in resumed.stderr
+    row = store.row("SELECT state, outcome FROM pipelines WHERE id = 1")
+    assert row == {"state": "done", "outcome": "promoted"}
+    retrains = store.scalar("SELECT COUNT(*) FROM params WHERE key = '_pipeline'")
+    assert retrains == 1  # the run the killed pipeline started was waited for, not repeated
+    assert store.scalar("SELECT COUNT(*) FROM promotions WHERE promoted = 1") == 2
+    steps = store.rows("SELECT step, COUNT(*) AS n FROM pipeline_steps GROUP BY step")
+    assert all(s["n"] == 1 for s in steps)
+    store.close()
