@@ -66,6 +66,11 @@ class WorkbenchApp(App):
 
         self.push_screen(RunScreen(run_id))
 
+    def open_models(self, project: str) -> None:
+        from workbench.tui.screens.models import ModelsScreen
+
+        self.push_screen(ModelsScreen(project))
+
     def open_compare(self, run_ids: list[int]) -> None:
         from workbench.tui.screens.compare import CompareScreen
 

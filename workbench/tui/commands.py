@@ -10,6 +10,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 class WorkbenchCommands(Provider):
     def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
+        from workbench.tui.screens.models import ModelsScreen
         from workbench.tui.screens.project import ProjectScreen
         from workbench.tui.screens.run import RunScreen
 
@@ -31,11 +32,27 @@ class WorkbenchCommands(Provider):
                     "a form prefilled from workbench.toml",
                 )
             )
+            commands.append(
+                (
+                    f"Models of {name}",
+                    partial(app.open_models, name),
+                    "versions, aliases, promote, export",
+                )
+            )
         if isinstance(screen, ProjectScreen):
             commands += [
                 ("Compare marked runs", screen.action_compare, "two or more marked runs"),
                 ("Stop selected run", screen.action_stop_run, "SIGTERM its process tree"),
                 ("Open selected run", screen.action_open_run, "charts, log, environment"),
+            ]
+        if isinstance(screen, ModelsScreen):
+            commands += [
+                (
+                    "Promote selected version",
+                    screen.action_promote,
+                    "through the gate, to champion",
+                ),
+                ("Export selected version", screen.action_export, "bundle, MLflow or ONNX"),
             ]
         if isinstance(screen, RunScreen):
             commands.append(("Stop this run", screen.action_stop_run, "SIGTERM its process tree"))

@@ -155,3 +155,50 @@ def current_histogram(file: str, column: str, edges: list[float]) -> list[int] |
         return None
     counts, _ = np.histogram(values.clip(edges[0], edges[-1]), bins=edges)
     return counts.tolist()
+
+
+def models_overview(name: str) -> dict[str, Any]:
+    """A project's model versions (newest first), the datasets each was trained
+    on, and the latest promotion decisions: a few indexed queries, cheap to poll."""
+    from workbench.models.registry import list_versions, promotions
+    from workbench.projects import get_project
+
+    db = store()
+    project = get_project(db, name)
+    datasets: dict[int, list[dict[str, Any]]] = {}
+    for found in db.rows(
+        "SELECT rd.run_id, rd.role, v.sha256, v.path, v.rows FROM run_datasets rd"
+        " JOIN dataset_versions v ON v.id = rd.dataset_version_id"
+        " WHERE rd.run_id IN (SELECT run_id FROM model_versions WHERE project_id = ?)"
+        " ORDER BY v.id",
+        (project["id"],),
+    ):
+        datasets.setdefault(found.pop("run_id"), []).append(found)
+    return {
+        "project": project,
+        "versions": list_versions(db, name),
+        "datasets": datasets,
+        "promotions": promotions(db, name, 20),
+    }
+
+
+def judge_for_champion(version_id: int, *, dry_run: bool, force: bool = False) -> Any:
+    """The promotion gate's decision for a version against the champion; it may
+    load and re-score the champion, so it runs in a worker."""
+    from workbench.models.gate import promote
+    from workbench.models.registry import CHAMPION, get_version_by_id
+
+    db = store()
+    return promote(db, get_version_by_id(db, version_id), CHAMPION, force=force, dry_run=dry_run)
+
+
+def export_version(
+    version_id: int, fmt: str, output: Path, *, force: bool, progress: Any
+) -> dict[str, Any]:
+    """Export a version; `progress(message)` hears each step of the exporter."""
+    from workbench.models.export import export_model
+    from workbench.models.registry import get_version_by_id
+
+    db = store()
+    version = get_version_by_id(db, version_id)
+    return export_model(db, version, fmt, output, force=force, progress=progress)

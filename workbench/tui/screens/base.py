@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.worker import get_current_worker
 
 from workbench.errors import NotFoundError, WorkbenchError
@@ -18,6 +19,7 @@ class LiveScreen(Screen):
     the last one is done, so polls never pile up on a slow store."""
 
     POLL_SECONDS = 1.0
+    _next_poll: Timer | None = None
 
     def on_mount(self) -> None:
         self.poll()
@@ -29,7 +31,16 @@ class LiveScreen(Screen):
         raise NotImplementedError
 
     def poll(self) -> None:
+        # Polling now replaces the poll already scheduled, so a refresh asked for
+        # by an action never starts a second chain of polls.
+        self._schedule(None)
         self.run_worker(self._poll, thread=True, exclusive=True, group="poll", exit_on_error=False)
+
+    def _schedule(self, delay: float | None) -> None:
+        """At most one poll waits on a timer: the next one, or none."""
+        if self._next_poll is not None:
+            self._next_poll.stop()
+        self._next_poll = None if delay is None else self.set_timer(delay, self.poll)
 
     def _poll(self) -> None:
         worker = get_current_worker()
@@ -47,7 +58,7 @@ class LiveScreen(Screen):
             self._last_failure = None
             self.show(message.data)
             if not self._suspended:
-                self.set_timer(self.POLL_SECONDS, self.poll)
+                self._schedule(self.POLL_SECONDS)
 
     _suspended = False
 
@@ -71,7 +82,7 @@ class LiveScreen(Screen):
         if text != getattr(self, "_last_failure", None):
             self.notify(f"{message.title}: {text} (retrying)", severity="error", timeout=6)
         self._last_failure = text
-        self.set_timer(max(self.POLL_SECONDS, 2.0), self.poll)
+        self._schedule(max(self.POLL_SECONDS, 2.0))
 
     def in_background(self, title: str, fn: Callable[[], Any], then: Callable[[Any], None]) -> None:
         """Run a blocking action (start, stop, demo) off the event loop."""

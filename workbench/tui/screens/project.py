@@ -27,6 +27,7 @@ class ProjectScreen(LiveScreen):
         Binding("s", "sort", "Sort", id="project.sort"),
         Binding("slash", "filter", "Filter", id="project.filter"),
         Binding("D", "data", "Data", id="project.data"),
+        Binding("M", "models", "Models", id="project.models"),
         Binding("escape", "back", "Back", id="project.back"),
     ]
 
@@ -168,6 +169,9 @@ class ProjectScreen(LiveScreen):
         from workbench.tui.screens.data import DataScreen
 
         self.app.push_screen(DataScreen(self.project))
+
+    def action_models(self) -> None:
+        self.app.open_models(self.project)
 
     def action_start_run(self) -> None:
         # Before the first poll the params are not known yet: let the app load them.

@@ -25,6 +25,18 @@ class SyncedTable(DataTable):
         for key, label in self._columns:
             self.add_column(label, key=key)
 
+    def set_columns(self, columns: Sequence[tuple[str, str]]) -> None:
+        """Change the columns (a project's metric names are known only after a
+        poll); the next `show` fills the rows again."""
+        columns = list(columns)
+        if columns == self._columns:
+            return
+        self._columns = columns
+        self._shown = []
+        self.clear(columns=True)
+        for key, label in columns:
+            self.add_column(label, key=key)
+
     @property
     def selected_key(self) -> str | None:
         if not self.row_count:
