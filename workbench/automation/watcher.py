@@ -1,0 +1,562 @@
+"""Watching data folders: telling when a new file is complete, and batching bursts.
+
+Watchdog's threads only record what happened (under a lock); one checker thread
+decides when a file is complete and hands each project's burst of completed
+files to `submit` as one batch. A file is complete when it was moved in (an
+atomic rename), closed after writing and left alone for a moment, or unchanged
+in size and mtime over the quiet period. Folders where inotify cannot work
+(network filesystems, exhausted watches) are polled instead, and a periodic
+rescan catches anything the events missed.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from watchdog.events import (
+    FileAttribEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+
+from workbench.config import DATA_SUFFIXES
+from workbench.errors import WorkbenchError
+
+DEFAULT_QUIET = 2.0
+DEFAULT_DEBOUNCE = 1.0
+DEFAULT_RESCAN = 30.0
+POLL_INTERVAL = 1.0
+# After a close-for-write, how long the file must stay untouched: a writer that
+# closes and reopens to append does so within this.
+CLOSE_SETTLE = 0.5
+# Observer threads wake this often with nothing to do (to notice a stop request).
+OBSERVER_TIMEOUT = 5.0
+# After a pipeline raised, run the queue again this much later (or on the next batch).
+WORKER_RETRY = 10.0
+TEMP_SUFFIXES = (".tmp", ".part", ".crdownload", "~")
+# Filesystems whose changes made elsewhere never reach this machine's inotify.
+NETWORK_FS = frozenset(
+    {
+        "nfs",
+        "nfs4",
+        "cifs",
+        "smb3",
+        "smbfs",
+        "ncpfs",
+        "9p",
+        "afs",
+        "ceph",
+        "glusterfs",
+        "lustre",
+        "gpfs",
+        "beegfs",
+        "davfs",
+        "fuse.sshfs",
+        "fuse.rclone",
+        "fuse.s3fs",
+        "fuse.gcsfuse",
+        "fuse.glusterfs",
+        "fuse.davfs2",
+    }
+)
+EVENT_TYPES: list[type[FileSystemEvent]] = [
+    FileCreatedEvent,
+    FileMovedEvent,
+    FileModifiedEvent,
+    FileAttribEvent,
+    FileClosedEvent,
+    FileDeletedEvent,
+]
+
+Submit = Callable[[str, list[Path], str], "int | None"]
+Report = Callable[[str], None]
+Signature = tuple[int, int]  # size, mtime_ns
+
+
+def is_data_file(name: str) -> bool:
+    """A data file by its name; hidden files and partial downloads are not."""
+    lower = name.lower()
+    return (
+        not name.startswith(".")
+        and not lower.endswith(TEMP_SUFFIXES)
+        and lower.endswith(DATA_SUFFIXES)
+    )
+
+
+def _unescape_mount(field_: str) -> str:
+    # /proc/mounts writes space, tab, newline and backslash as octal escapes.
+    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+        field_ = field_.replace(code, char)
+    return field_
+
+
+def filesystem_type(folder: Path, mounts: str | None = None) -> str | None:
+    """The type of the filesystem holding `folder` (longest matching mount point)."""
+    if mounts is None:
+        try:
+            mounts = Path("/proc/mounts").read_text()
+        except OSError:
+            return None  # not Linux
+    target = os.path.realpath(folder)
+    best, best_len = None, -1
+    for line in mounts.splitlines():
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        point = _unescape_mount(parts[1])
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) > best_len:
+            best, best_len = parts[2], len(point)
+    return best
+
+
+def polling_reason(folder: Path, mounts: str | None = None) -> str | None:
+    """Why inotify would miss changes in `folder`, or None when it will not."""
+    fstype = filesystem_type(folder, mounts)
+    if fstype in NETWORK_FS:
+        return f"{fstype} filesystem: inotify does not see changes made on other machines"
+    return None
+
+
+def _inotify_failure(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "out of inotify watches (raise fs.inotify.max_user_watches)"
+    if exc.errno == errno.EMFILE:
+        return "out of inotify instances (raise fs.inotify.max_user_instances)"
+    return f"inotify failed: {exc.strerror or exc}"
+
+
+@dataclass
+class FolderWatch:
+    """One watched folder and how it is watched."""
+
+    project: str
+    path: Path
+    mode: str = "inotify"  # or "polling"
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "path": str(self.path),
+            "mode": self.mode,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class _Candidate:
+    """A data file that may still be being written."""
+
+    seen_at: float  # when we learned of it, then when we last looked at it
+    last_event: float
+    trigger: str = "watch"
+    moved: bool = False  # renamed into place: complete as it stands
+    closed: bool = False  # closed after writing, no change since
+    sig: Signature | None = None
+    changed_at: float = 0.0  # estimated time `sig` came about
+
+    def due(self, quiet: float, settle: float) -> float:
+        if self.moved or self.sig is None:
+            return self.seen_at
+        if self.closed:
+            return self.last_event + settle
+        return max(self.last_event, self.changed_at) + quiet
+
+
+@dataclass
+class _Batch:
+    files: dict[str, Signature] = field(default_factory=dict)
+    triggers: set[str] = field(default_factory=set)
+    flush_at: float = 0.0
+
+
+def _signature(path: str) -> tuple[Signature, float] | None:
+    """(size, mtime_ns) and mtime in seconds, or None if the file is gone."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns), st.st_mtime
+
+
+class _QuietStop(logging.Filter):
+    """Watchdog logs an error when it stops an emitter that is mid-read: a
+    harmless race at shutdown that would only alarm the user."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "called when the thread is inactive" not in record.getMessage()
+
+
+_QUIET_STOP = _QuietStop()
+
+
+class _Handler(FileSystemEventHandler):
+    """Runs on watchdog's thread: passes the event on and returns."""
+
+    def __init__(self, watcher: Watcher, project: str, folder: str) -> None:
+        self._watcher = watcher
+        self._project = project
+        self._folder = folder
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        if not event.is_directory:
+            self._watcher._on_event(self._project, self._folder, event)
+
+
+class Watcher:
+    """Watches projects' folders and submits one batch per burst of complete files.
+
+    `submit(project, files, trigger)` queues the work (returns an id or None when
+    nothing was new); `unprocessed(project)` lists files no pipeline has seen,
+    for the rescan. Both are called only from the checker thread.
+    """
+
+    def __init__(
+        self,
+        projects: Iterable[tuple[str, Iterable[Path]]],
+        submit: Submit,
+        *,
+        unprocessed: Callable[[str], list[Path]] | None = None,
+        quiet: float = DEFAULT_QUIET,
+        debounce: float = DEFAULT_DEBOUNCE,
+        rescan: float = DEFAULT_RESCAN,
+        poll_interval: float = POLL_INTERVAL,
+        force_polling: bool = False,
+        report: Report | None = None,
+        on_submitted: Callable[[int], None] | None = None,
+    ) -> None:
+        self.folders = [
+            FolderWatch(name, Path(folder)) for name, folders in projects for folder in folders
+        ]
+        self._submit = submit
+        self._unprocessed = unprocessed
+        self.quiet = quiet
+        self.debounce = debounce
+        self.rescan_interval = rescan
+        self._settle = min(CLOSE_SETTLE, quiet)
+        self._poll_interval = poll_interval
+        self._force_polling = force_polling
+        self._report = report or (lambda message: None)
+        self._on_submitted = on_submitted
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._candidates: dict[tuple[str, str], _Candidate] = {}
+        self._batches: dict[str, _Batch] = {}
+        self._handed: dict[tuple[str, str], Signature] = {}
+        self._observers: list[Any] = []
+        self._inotify: Any = None
+        self._polling: Any = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self) -> None:
+        """Watch every folder (inotify where it works, else polling) and start checking."""
+        for watch in self.folders:
+            try:
+                watch.path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise WorkbenchError(f"cannot watch {watch.path}: {exc.strerror or exc}") from exc
+            self._schedule(watch)
+        for watch in self.folders:
+            if watch.mode == "polling":
+                self._say(
+                    f"{watch.project}: polling {watch.path} every {self._poll_interval:g} s"
+                    f" ({watch.reason})"
+                )
+            else:
+                self._say(f"{watch.project}: watching {watch.path} (inotify)")
+        self._thread = threading.Thread(target=self._run, name="workbench-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the observers and the checker; files not yet submitted are left
+        for the next start's rescan."""
+        self._stop.set()
+        self._wake.set()
+        for observer in self._observers:
+            observer.stop()
+        for observer in self._observers:
+            observer.join(timeout=10)
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _schedule(self, watch: FolderWatch) -> None:
+        reason = "--poll given" if self._force_polling else polling_reason(watch.path)
+        if reason is None:
+            try:
+                self._schedule_inotify(_Handler(self, watch.project, str(watch.path)), watch.path)
+                return
+            except OSError as exc:
+                reason = _inotify_failure(exc)
+            except ImportError:
+                reason = "inotify is not available on this system"
+        watch.mode, watch.reason = "polling", reason
+        if self._polling is None:
+            from watchdog.observers.polling import PollingObserver
+
+            self._polling = PollingObserver(timeout=self._poll_interval)
+            self._polling.start()
+            self._observers.append(self._polling)
+        self._polling.schedule(
+            _Handler(self, watch.project, str(watch.path)),
+            str(watch.path),
+            recursive=True,
+            event_filter=EVENT_TYPES,
+        )
+
+    def _schedule_inotify(self, handler: _Handler, folder: Path) -> None:
+        """Add an inotify watch; raises OSError (ENOSPC, EMFILE...) when it cannot."""
+        if self._inotify is None:
+            from watchdog.observers.inotify import InotifyObserver
+
+            logging.getLogger("watchdog.observers.inotify").addFilter(_QUIET_STOP)  # idempotent
+            # Full events: a rename from outside the folder arrives as a move
+            # (complete) rather than as a create (possibly still being written).
+            observer = InotifyObserver(timeout=OBSERVER_TIMEOUT, generate_full_events=True)
+            observer.start()
+            self._observers.append(observer)
+            self._inotify = observer
+        self._inotify.schedule(handler, str(folder), recursive=True, event_filter=EVENT_TYPES)
+
+    # -- watchdog's threads --------------------------------------------------
+
+    def _on_event(self, project: str, folder: str, event: FileSystemEvent) -> None:
+        src = os.fsdecode(event.src_path)
+        dest = os.fsdecode(event.dest_path) if event.dest_path else ""
+        now = time.monotonic()
+        with self._lock:
+            if isinstance(event, FileMovedEvent):
+                self._candidates.pop((project, src), None)
+                if dest and self._wanted(folder, dest):
+                    self._touch(project, dest, now, moved=True)
+                    self._wake.set()
+            elif isinstance(event, FileDeletedEvent):
+                self._candidates.pop((project, src), None)
+            elif self._wanted(folder, src):
+                closed = isinstance(event, FileClosedEvent)
+                if self._touch(project, src, now, closed=closed) or closed:
+                    self._wake.set()  # a new file to look at, or an earlier due time
+
+    @staticmethod
+    def _wanted(folder: str, path: str) -> bool:
+        # Subfolders too, like the pipeline's rescan.
+        return path.startswith(folder.rstrip(os.sep) + os.sep) and is_data_file(
+            os.path.basename(path)
+        )
+
+    def _touch(
+        self, project: str, path: str, now: float, *, moved: bool = False, closed: bool = False
+    ) -> bool:
+        """Record a change to `path`; true when it is a new candidate."""
+        key = (project, path)
+        found = self._candidates.get(key)
+        if found is None:
+            self._candidates[key] = _Candidate(now, now, moved=moved, closed=closed)
+            return True
+        found.last_event = now
+        found.moved = found.moved or moved
+        found.closed = closed
+        return False
+
+    # -- the checker thread ----------------------------------------------------
+
+    def _run(self) -> None:
+        next_rescan = time.monotonic()  # at once: files that arrived while not watching
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now >= next_rescan:
+                self._rescan(now)
+                next_rescan = now + self.rescan_interval
+            self._check(now)
+            self._flush(time.monotonic())
+            timeout = self._next_due(next_rescan) - time.monotonic()
+            if timeout > 0:
+                self._wake.wait(timeout)
+            self._wake.clear()
+
+    def _next_due(self, next_rescan: float) -> float:
+        with self._lock:
+            dues = [c.due(self.quiet, self._settle) for c in self._candidates.values()]
+            dues += [b.flush_at for b in self._batches.values()]
+        return min([next_rescan, *dues])
+
+    def _check(self, now: float) -> None:
+        with self._lock:
+            due = [
+                (key, c)
+                for key, c in self._candidates.items()
+                if c.due(self.quiet, self._settle) <= now
+            ]
+        if not due:
+            return
+        looked = {key: _signature(key[1]) for key, _ in due}  # stat outside the lock
+        wall = time.time()
+        complete: dict[tuple[str, str], list[str]] = {}
+        with self._lock:
+            for key, candidate in due:
+                if self._candidates.get(key) is candidate:  # not deleted or moved away meanwhile
+                    how = self._examine(key, candidate, looked[key], now, wall)
+                    if how:
+                        complete.setdefault((key[0], how), []).append(os.path.basename(key[1]))
+        for (project, how), names in complete.items():
+            if len(names) == 1:
+                self._say(f"{project}: {names[0]} is complete ({how})")
+                continue
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            self._say(f"{project}: {len(names)} files are complete ({how}): {shown}")
+
+    def _examine(
+        self,
+        key: tuple[str, str],
+        c: _Candidate,
+        looked: tuple[Signature, float] | None,
+        now: float,
+        wall: float,
+    ) -> str | None:
+        """Look at a due candidate (under the lock); how it completed, if it did."""
+        if looked is None:
+            del self._candidates[key]
+            return None
+        sig, mtime = looked
+        if sig != c.sig:
+            # The change happened after we last looked; the mtime says when
+            # (clamped, in case the file server's clock is off).
+            c.changed_at = min(max(now - (wall - mtime), c.seen_at), now)
+            c.sig = sig
+        c.seen_at = now
+        if c.moved:
+            how = "moved in"
+        elif c.closed and now - c.last_event >= self._settle:
+            how = "closed after writing"
+        elif now - max(c.last_event, c.changed_at) >= self.quiet:
+            how = f"unchanged for {self.quiet:g} s"
+        else:
+            return None
+        del self._candidates[key]
+        project, path = key
+        if sig[0] == 0 or self._handed.get(key) == sig:
+            return None  # empty (a writer may fill it later), or already handed over as it is
+        batch = self._batches.setdefault(project, _Batch())
+        batch.files[path] = sig
+        batch.triggers.add(c.trigger)
+        batch.flush_at = now + self.debounce
+        return how
+
+    def _flush(self, now: float) -> None:
+        with self._lock:
+            ready = [p for p, b in self._batches.items() if b.flush_at <= now]
+            batches = {project: self._batches.pop(project) for project in ready}
+        for project, batch in batches.items():
+            files = sorted(batch.files)
+            trigger = "rescan" if batch.triggers == {"rescan"} else "watch"
+            try:
+                pipeline_id = self._submit(project, [Path(f) for f in files], trigger)
+            except Exception as exc:  # noqa: BLE001 - the next rescan retries these files
+                self._say(f"{project}: could not queue {len(files)} file(s): {exc}; will retry")
+                continue
+            with self._lock:
+                for path in files:
+                    self._handed[(project, path)] = batch.files[path]
+            if pipeline_id is None:
+                self._say(f"{project}: nothing new in {len(files)} file(s)")
+                continue
+            self._say(f"{project}: pipeline {pipeline_id} queued for {len(files)} file(s)")
+            if self._on_submitted is not None:
+                self._on_submitted(pipeline_id)
+
+    def _rescan(self, now: float) -> None:
+        if self._unprocessed is None:
+            return
+        for project in dict.fromkeys(w.project for w in self.folders):
+            try:
+                found = [str(p) for p in self._unprocessed(project)]
+            except Exception as exc:  # noqa: BLE001 - keep watching; the next rescan retries
+                self._say(f"{project}: rescan failed: {exc}")
+                continue
+            with self._lock:
+                queued = self._batches.get(project)
+                new = [
+                    path
+                    for path in found
+                    if (project, path) not in self._candidates
+                    and not (queued and path in queued.files)
+                ]
+                for path in new:
+                    self._candidates[(project, path)] = _Candidate(now, now, trigger="rescan")
+            if new:
+                self._say(
+                    f"{project}: rescan found {len(new)} file(s) not yet handed to a pipeline"
+                )
+
+    def _say(self, message: str) -> None:
+        self._report(message)
+
+
+class PipelineWorker:
+    """Runs queued pipelines on its own thread and store: once at start (to
+    resume any a stopped watcher left), then whenever `kick` is called."""
+
+    def __init__(
+        self,
+        run_pending: Callable[[Any, threading.Event], list[int]],
+        open_store: Callable[[], Any],
+        stop: threading.Event,
+        report: Report | None = None,
+    ) -> None:
+        self._run_pending = run_pending
+        self._open_store = open_store
+        self._stop = stop
+        self._report = report or (lambda message: None)
+        self._kick = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        # A daemon thread: a step that ignores the stop request must not keep
+        # the process alive; an interrupted pipeline resumes on the next start.
+        self._thread = threading.Thread(target=self._run, name="workbench-pipelines", daemon=True)
+        self._thread.start()
+
+    def kick(self) -> None:
+        self._kick.set()
+
+    def stop(self, timeout: float) -> bool:
+        """Wait up to `timeout` for the current step to end; true if it did."""
+        self._kick.set()
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        store = None
+        try:
+            while not self._stop.is_set():
+                self._kick.clear()
+                retry = None
+                try:
+                    if store is None:
+                        store = self._open_store()
+                    self._run_pending(store, self._stop)
+                except Exception as exc:  # noqa: BLE001 - keep watching, and retry
+                    self._report(f"pipelines: {type(exc).__name__}: {exc}")
+                    retry = WORKER_RETRY  # others may be pending behind the one that failed
+                self._kick.wait(retry)
+        finally:
+            if store is not None:
+                store.close()

@@ -1,0 +1,142 @@
+"""`workbench watch ...`"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import click
+
+from workbench import formatting as fmt
+from workbench.automation.watcher import DEFAULT_DEBOUNCE, DEFAULT_QUIET, DEFAULT_RESCAN
+from workbench.cli.common import json_option
+from workbench.cli.output import note, print_json, print_table
+from workbench.errors import UsageError
+
+
+@click.command()
+@click.argument("projects", nargs=-1)
+@click.option(
+    "--detach",
+    is_flag=True,
+    help="Run in the background, detached from this terminal (log in"
+    " $WORKBENCH_HOME/watcher/watcher.log).",
+)
+@click.option(
+    "--status", "show_status", is_flag=True, help="Say whether a watcher runs, and what it watches."
+)
+@click.option(
+    "--stop", "stop_it", is_flag=True, help="Stop the running watcher (SIGTERM, then SIGKILL)."
+)
+@click.option(
+    "--quiet",
+    type=click.FloatRange(min=0.1),
+    default=DEFAULT_QUIET,
+    show_default=True,
+    help="Seconds a file must stay unchanged to count as complete, unless it was moved in"
+    " or closed after writing.",
+)
+@click.option(
+    "--debounce",
+    type=click.FloatRange(min=0.0),
+    default=DEFAULT_DEBOUNCE,
+    show_default=True,
+    help="Seconds to gather complete files after the last one, so a burst is one pipeline.",
+)
+@click.option(
+    "--rescan",
+    type=click.FloatRange(min=1.0),
+    default=DEFAULT_RESCAN,
+    show_default=True,
+    help="Seconds between rescans of the folders for files the events missed.",
+)
+@click.option("--poll", is_flag=True, help="Poll every folder instead of using inotify.")
+@json_option
+def watch(
+    projects: tuple[str, ...],
+    detach: bool,
+    show_status: bool,
+    stop_it: bool,
+    quiet: float,
+    debounce: float,
+    rescan: float,
+    poll: bool,
+    as_json: bool,
+) -> None:
+    """Watch projects' data folders and run the pipeline on each new batch.
+
+    Watches the `[data] watch` folders of PROJECTS (all projects when none is
+    named) whose `[automation] on_new_data` is not "off". A new data file counts
+    once it is complete: moved in, closed after writing, or unchanged for
+    --quiet seconds. Files completed within --debounce seconds of each other
+    make one pipeline (validate, then retrain as configured). Pipelines a
+    stopped watcher left unfinished resume when it starts again. One watcher
+    runs per store.
+    """
+    from workbench.automation import daemon
+
+    if sum((detach, show_status, stop_it)) > 1:
+        raise UsageError("use only one of --detach, --status and --stop")
+    if (show_status or stop_it) and projects:
+        raise UsageError("--status and --stop take no project names")
+    if show_status:
+        _print_status(daemon.status(), as_json)
+        return
+    if stop_it:
+        _print_stop(daemon.stop(), as_json)
+        return
+    options = daemon.Options(list(projects), quiet, debounce, rescan, poll)
+    if as_json and not detach:
+        raise UsageError("--json goes with --status, --stop or --detach")
+    if detach:
+        doc = daemon.detach(options)
+        if as_json:
+            print_json(doc)
+        else:
+            click.echo(doc["pid"])
+            note(f"watcher started in the background; log: {doc['log']}")
+            _print_folders(doc["folders"])
+        return
+    daemon.serve(options, echo=click.echo)
+
+
+def _print_status(doc: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(doc)
+        return
+    if not doc["running"]:
+        click.echo("no watcher is running for this store")
+        return
+    since = (
+        f" since {datetime.fromtimestamp(doc['since']):%Y-%m-%d %H:%M:%S}" if doc["since"] else ""
+    )
+    starting = " (starting)" if doc.get("starting") else ""
+    click.echo(f"watcher running{starting} (pid {doc['pid']}){since}")
+    _print_folders(doc["folders"])
+    event = doc["last_event"]
+    if event:
+        click.echo(f"last event {fmt.ago(_age(event['ts']))}: {event['message']}")
+    click.echo(f"log: {doc['log']}")
+
+
+def _age(ts: float) -> float:
+    return max(0.0, datetime.now().timestamp() - ts)
+
+
+def _print_folders(folders: list[dict[str, Any]]) -> None:
+    print_table(
+        None,
+        ["project", "folder", "mode", "why"],
+        [(f["project"], f["path"], f["mode"], f["reason"] or "") for f in folders],
+    )
+
+
+def _print_stop(doc: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(doc)
+    elif not doc["was_running"]:
+        click.echo("no watcher was running")
+    elif doc["killed"]:
+        click.echo(f"watcher {doc['pid']} did not stop in time; killed it")
+    else:
+        click.echo(f"watcher {doc['pid']} stopped")
