@@ -109,9 +109,31 @@ def test_demo_trains_every_sample_project(cli, wb_home):
         assert r["rss_bytes_max"] and r["rss_bytes_max"] > 0
     assert (wb_home / "workspace" / "penguins-lightgbm" / "workbench.toml").is_file()
     assert _tree_digest(REPO / "sample_projects") == before  # the repo is never modified
+    # The loop: every batch dropped into the watched folder went through a pipeline.
+    batches = {(r["project"], b["file"]): b for r in results for b in r["batches"]}
+    assert len(batches) == 10
+    for project in ("autompg", "cancer", "penguins"):
+        malformed = batches[(project, "batch_03_malformed.csv")]
+        assert malformed["outcome"] == "rejected" and malformed["exit_code"] == 1
+        shifted = batches[(project, "batch_02_shifted.csv")]
+        assert [s["step"] for s in shifted["steps"]][:4] == [
+            "register",
+            "validate",
+            "drift",
+            "retrain",
+        ]
+    assert batches[("cancer", "batch_04_empty.csv")]["outcome"] == "rejected"
+    assert any(s["status"] == "alert" for b in batches.values() for s in b["steps"])
+    promoted = [b for b in batches.values() if b["outcome"] == "promoted"]
+    assert promoted and all(b["steps"][-1]["step"] == "export" for b in promoted)
+    # The demo stops the watcher it started.
+    assert json.loads(cli("watch", "--status", "--json", check=True).stdout)["running"] is False
+    retrains = sum(any(s["step"] == "retrain" for s in b["steps"]) for b in batches.values())
+
     table = cli("demo", "--headless", check=True, timeout=300).stdout
     assert "penguins" in table and "succeeded" in table
     runs = json.loads(cli("run", "list", "--json", check=True).stdout)
-    assert len(runs) == 6  # a second demo reuses the workspace and trains again
+    # A second demo reuses the workspace: three more baselines, no batch twice.
+    assert len(runs) == 3 + retrains + 3
     cancer = next(r for r in runs if r["project"] == "cancer")
     assert {"val_loss", "val_accuracy", "roc_auc"} <= set(cancer["metrics"])

@@ -25,35 +25,56 @@ def samples_dir() -> Path:
     raise WorkbenchError("the sample projects are missing from this installation")
 
 
+ARRIVING = "data/arriving"  # in a workspace copy: batches that have not arrived yet
+
+
 def copy_samples(workspace: Path) -> list[Path]:
     """Copy each sample project into the workspace once; later calls reuse the copies,
-    so edits made there survive. The source folder is never written to."""
+    so edits made there survive. The source folder is never written to. The
+    incoming batches wait in `data/arriving` until the demo drops them into the
+    watched folder."""
     folders = []
     for source in sorted(samples_dir().iterdir()):
         if not (source / CONFIG_NAME).is_file():
             continue
         target = workspace / source.name
         if not target.exists():
-            shutil.copytree(source, target)
+            staging = workspace / f".{source.name}.copying"
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.copytree(source, staging)
+            for folder in load_config(staging).watch:
+                arriving = staging / ARRIVING
+                arriving.mkdir(parents=True, exist_ok=True)
+                for batch in sorted(folder.glob("*")) if folder.is_dir() else []:
+                    batch.rename(arriving / batch.name)
+            staging.rename(target)
         folders.append(target)
     return folders
+
+
+def baseline_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A quick first model (a tenth of the trees or epochs), so that the loop has
+    something to improve on when new data arrives."""
+    return {k: max(2, int(v) // 10) for k, v in params.items() if k in ("n_estimators", "epochs")}
 
 
 def start_demo_runs(
     store: Store, progress: Callable[[str], None] = lambda _: None
 ) -> list[dict[str, Any]]:
-    """Copy and register the sample projects and queue one run of each."""
+    """Copy and register the sample projects and queue a quick baseline run of each."""
     started = []
     for folder in copy_samples(paths.workspace_dir()):
         project = add_project(store, folder)
-        progress(f"starting a run of {project['name']}…")
-        run_id, supervisor = start_run(store, project["name"], {})
+        progress(f"starting a baseline run of {project['name']}…")
+        overrides = baseline_params(load_config(folder).params)
+        run_id, supervisor = start_run(store, project["name"], overrides)
         started.append(
             {
                 "project": project["name"],
                 "run": run_id,
                 "supervisor": supervisor,
                 "metric": load_config(folder).metric,
+                "baseline": overrides,
             }
         )
     return started
@@ -62,7 +83,8 @@ def start_demo_runs(
 def run_demo(
     store: Store, progress: Callable[[str], None] = lambda _: None
 ) -> list[dict[str, Any]]:
-    """Train each sample project once and summarise the runs."""
+    """Train a baseline of each sample project, then drop its new batches into
+    its watched folder and follow the pipelines; summarise it all."""
     results = []
     for started in start_demo_runs(store, progress):
         name, run_id, metric = started["project"], started["run"], started["metric"]
@@ -80,6 +102,82 @@ def run_demo(
                 "cpu_percent_max": info["resources"]["cpu_percent_max"],
                 "rss_bytes_max": info["resources"]["rss_bytes_max"],
                 "workspace": str(paths.workspace_dir()),
+                "baseline": started["baseline"],
             }
         )
+    arrive(store, results, progress)
     return results
+
+
+def info_folder(store: Store, project: str) -> Path:
+    return Path(store.scalar("SELECT path FROM projects WHERE name = ?", (project,)))
+
+
+def arrive(
+    store: Store,
+    results: list[dict[str, Any]],
+    progress: Callable[[str], None],
+    timeout: float = 600.0,
+) -> None:
+    """Drop each project's waiting batches into its watched folder, one at a
+    time, under a real watcher, and record what the pipeline made of each:
+    accepted, rejected, drifted, retrained, promoted, exported."""
+    import os
+    import time
+
+    from workbench.automation import daemon
+    from workbench.automation.pipeline import describe
+
+    waiting = {
+        r["project"]: sorted((info_folder(store, r["project"]) / ARRIVING).glob("*"))
+        for r in results
+    }
+    if not any(waiting.values()):
+        return  # an earlier demo already dropped them
+    started_here = not daemon.is_running()
+    if started_here:
+        progress("starting the watcher…")
+        daemon.detach(daemon.Options(projects=list(waiting), debounce=0.5, quiet=1.0))
+    try:
+        for result in results:
+            result["batches"] = []
+            watch = load_config(info_folder(store, result["project"])).watch
+            for batch in waiting[result["project"]]:
+                target = watch[0] / batch.name
+                progress(f"{result['project']}: {batch.name} arrives…")
+                newest = store.scalar("SELECT COALESCE(MAX(id), 0) FROM pipelines")
+                os.replace(batch, target)  # arrives atomically, as a finished file
+                pipeline_id = _wait_for_pipeline(store, newest, target, timeout)
+                doc = describe(store, pipeline_id)
+                result["batches"].append(
+                    {
+                        "file": batch.name,
+                        "pipeline": pipeline_id,
+                        "outcome": doc["outcome"],
+                        "exit_code": doc["exit_code"],
+                        "steps": [
+                            {"step": s["step"], "status": s["status"], "summary": s["summary"]}
+                            for s in doc["steps"]
+                        ],
+                    }
+                )
+                time.sleep(0.1)
+    finally:
+        if started_here:
+            daemon.stop()
+
+
+def _wait_for_pipeline(store: Store, after: int, file: Path, timeout: float) -> int:
+    """The id of the pipeline over `file` (newer than `after`) once it is done."""
+    import json
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for row in store.rows(
+            "SELECT id, state, files FROM pipelines WHERE id > ? ORDER BY id", (after,)
+        ):
+            if str(file) in json.loads(row["files"]) and row["state"] in ("done", "failed"):
+                return row["id"]
+        time.sleep(0.2)
+    raise WorkbenchError(f"no pipeline finished over {file.name} within {timeout:.0f} s")

@@ -170,9 +170,13 @@ class _Candidate:
     changed_at: float = 0.0  # estimated time `sig` came about
 
     def due(self, quiet: float, settle: float) -> float:
-        if self.moved or self.sig is None:
+        if self.sig is None:
             return self.seen_at
-        if self.closed:
+        # An empty file may be filled later: only the quiet period completes it.
+        empty = self.sig[0] == 0
+        if self.moved and not empty:
+            return self.seen_at
+        if self.closed and not empty:
             return self.last_event + settle
         return max(self.last_event, self.changed_at) + quiet
 
@@ -440,9 +444,10 @@ class Watcher:
             c.changed_at = min(max(now - (wall - mtime), c.seen_at), now)
             c.sig = sig
         c.seen_at = now
-        if c.moved:
+        empty = sig[0] == 0
+        if c.moved and not empty:
             how = "moved in"
-        elif c.closed and now - c.last_event >= self._settle:
+        elif c.closed and not empty and now - c.last_event >= self._settle:
             how = "closed after writing"
         elif now - max(c.last_event, c.changed_at) >= self.quiet:
             how = f"unchanged for {self.quiet:g} s"
@@ -450,8 +455,8 @@ class Watcher:
             return None
         del self._candidates[key]
         project, path = key
-        if sig[0] == 0 or self._handed.get(key) == sig:
-            return None  # empty (a writer may fill it later), or already handed over as it is
+        if self._handed.get(key) == sig:
+            return None  # already handed over as it is
         batch = self._batches.setdefault(project, _Batch())
         batch.files[path] = sig
         batch.triggers.add(c.trigger)
