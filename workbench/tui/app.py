@@ -7,6 +7,7 @@ from typing import Any
 
 from textual.app import App
 from textual.binding import Binding
+from textual.worker import get_current_worker
 
 from workbench.errors import WorkbenchError
 from workbench.settings import Settings, load_settings
@@ -15,6 +16,15 @@ from workbench.tui.screens.base import describe
 from workbench.tui.screens.error import ErrorModal
 from workbench.tui.screens.help import HelpScreen
 from workbench.tui.screens.home import HomeScreen
+
+NOTIFY_SECONDS = 2.0
+NOTIFY_AT_ONCE = 5  # toasts per poll; a burst beyond says how many more there were
+NOTIFY_TOASTS = {  # kind -> (title, severity)
+    "notify.model.promoted": ("Model promoted", "information"),
+    "notify.data.rejected": ("Data rejected", "error"),
+    "notify.data.drift": ("Data drift", "warning"),
+    "notify.failed": ("Notifier failed", "warning"),
+}
 
 
 class WorkbenchApp(App):
@@ -36,6 +46,9 @@ class WorkbenchApp(App):
         self.initial_project = open_project
         self.demo = demo
         self.project_names: list[str] = []
+        # The newest event the notification toasts have looked at (None until
+        # the first look, at startup).
+        self.events_seen: int | None = None
 
     def on_mount(self) -> None:
         self.theme = "textual-light" if self.settings.theme == "light" else "textual-dark"
@@ -46,6 +59,7 @@ class WorkbenchApp(App):
             self.open_project(self.initial_project)
         if self.demo:
             self.run_demo()
+        self.run_worker(self._toast_notifications, thread=True, group="notify", exit_on_error=False)
 
     # Navigation ---------------------------------------------------------
 
@@ -71,6 +85,11 @@ class WorkbenchApp(App):
 
         self.push_screen(ModelsScreen(project))
 
+    def open_automation(self, project: str | None = None) -> None:
+        from workbench.tui.screens.automation import AutomationScreen
+
+        self.push_screen(AutomationScreen(project))
+
     def open_compare(self, run_ids: list[int]) -> None:
         from workbench.tui.screens.compare import CompareScreen
 
@@ -82,6 +101,41 @@ class WorkbenchApp(App):
 
     def action_toggle_dark(self) -> None:
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+
+    # Toasts for the store's notifications, on whatever screen shows --------
+
+    def _toast_notifications(self) -> None:
+        """A loop in its own thread: every NOTIFY_SECONDS, the `notify.*` events
+        written since the last look (by any process: the watcher, a CI job), from
+        the newest event at startup on, so old news is not shown again."""
+        from workbench.tui import data
+
+        worker = get_current_worker()
+        failed = False
+        while not worker.is_cancelled:
+            try:
+                if self.events_seen is None:
+                    self.events_seen = data.latest_event_id()
+                else:
+                    self.events_seen, found = data.notifications_after(self.events_seen)
+                    if found and not worker.is_cancelled:
+                        self.call_from_thread(self._toast, found)
+                failed = False
+            except Exception as exc:  # a busy or broken store: say so once, keep trying
+                if not failed and not worker.is_cancelled:
+                    self.call_from_thread(
+                        self.notify, f"Cannot read notifications: {describe(exc)}", severity="error"
+                    )
+                failed = True
+            worker.cancelled_event.wait(NOTIFY_SECONDS)
+
+    def _toast(self, events: list[dict[str, Any]]) -> None:
+        for event in events[-NOTIFY_AT_ONCE:]:
+            title, severity = NOTIFY_TOASTS.get(event["kind"], ("Notification", "information"))
+            self.notify(event["message"], title=title, severity=severity, timeout=10, markup=False)
+        if len(events) > NOTIFY_AT_ONCE:
+            more = len(events) - NOTIFY_AT_ONCE
+            self.notify(f"and {more} more: see the Automation screen", timeout=10)
 
     # Actions that touch the store run in workers ---------------------------
 

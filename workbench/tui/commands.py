@@ -10,6 +10,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 class WorkbenchCommands(Provider):
     def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
+        from workbench.tui.screens.automation import AutomationScreen
         from workbench.tui.screens.models import ModelsScreen
         from workbench.tui.screens.project import ProjectScreen
         from workbench.tui.screens.run import RunScreen
@@ -22,6 +23,11 @@ class WorkbenchCommands(Provider):
             ("Toggle dark/light theme", app.action_toggle_dark, "switch the colour theme"),
             ("Help", app.action_help, "the keys of this screen"),
             ("Home", app.go_home, "the projects and activity screen"),
+            (
+                "Automation",
+                app.open_automation,
+                "the watcher, the pipelines and their steps, automation events",
+            ),
         ]
         for name in getattr(app, "project_names", []):
             commands.append((f"Open project {name}", partial(app.open_project, name), "its runs"))
@@ -39,6 +45,13 @@ class WorkbenchCommands(Provider):
                     "versions, aliases, promote, export",
                 )
             )
+            commands.append(
+                (
+                    f"Automation of {name}",
+                    partial(app.open_automation, name),
+                    "its pipelines and automation events",
+                )
+            )
         if isinstance(screen, ProjectScreen):
             commands += [
                 ("Compare marked runs", screen.action_compare, "two or more marked runs"),
@@ -53,6 +66,11 @@ class WorkbenchCommands(Provider):
                     "through the gate, to champion",
                 ),
                 ("Export selected version", screen.action_export, "bundle, MLflow or ONNX"),
+            ]
+        if isinstance(screen, AutomationScreen):
+            commands += [
+                ("Start the watcher", screen.action_start_watcher, "detached: it outlives the app"),
+                ("Stop the watcher", screen.action_stop_watcher, "SIGTERM, after you confirm"),
             ]
         if isinstance(screen, RunScreen):
             commands.append(("Stop this run", screen.action_stop_run, "SIGTERM its process tree"))

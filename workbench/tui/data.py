@@ -202,3 +202,85 @@ def export_version(
     db = store()
     version = get_version_by_id(db, version_id)
     return export_model(db, version, fmt, output, force=force, progress=progress)
+
+
+# Events of the automation: pipelines, data checks, the registry and notifications.
+AUTOMATION_KINDS = ("pipeline.%", "data.%", "model.%", "notify.%")
+
+
+def automation_overview(
+    project: str | None, pipelines: int = 50, events: int = 100
+) -> dict[str, Any]:
+    """The watcher's status, the latest pipelines with their steps and the
+    automation events, of one project or all. The steps come without their
+    JSON detail (a validation report can be large): a few indexed queries,
+    cheap to poll."""
+    from workbench.automation import daemon
+    from workbench.projects import get_project
+
+    db = store()
+    project_id = get_project(db, project)["id"] if project else None
+    only = " AND p.project_id = ?" if project_id else ""
+    found = db.rows(
+        "SELECT p.id, pr.name AS project, p.trigger, p.files, p.state, p.outcome, p.exit_code,"
+        " p.error, p.created_at, p.ended_at FROM pipelines p"
+        f" JOIN projects pr ON pr.id = p.project_id WHERE 1{only} ORDER BY p.id DESC LIMIT ?",
+        (*([project_id] if project_id else []), pipelines),
+    )
+    steps: dict[int, list[dict[str, Any]]] = {p["id"]: [] for p in found}
+    for p in found:
+        p["files"] = json.loads(p["files"])
+    if found:
+        marks = ",".join("?" * len(found))
+        for step in db.rows(
+            "SELECT pipeline_id, step, file, status, summary, started_at, ended_at,"
+            " CASE WHEN step = 'retrain' AND json_valid(detail)"
+            " THEN json_extract(detail, '$.run') END AS run"
+            f" FROM pipeline_steps WHERE pipeline_id IN ({marks}) ORDER BY id",
+            tuple(steps),
+        ):
+            steps[step.pop("pipeline_id")].append(step)
+    kinds = " OR ".join("e.kind LIKE ?" for _ in AUTOMATION_KINDS)
+    timeline = db.rows(
+        "SELECT e.id, e.ts, e.kind, e.message, e.run_id, pr.name AS project FROM events e"
+        f" LEFT JOIN projects pr ON pr.id = e.project_id WHERE ({kinds})"
+        f"{' AND e.project_id = ?' if project_id else ''} ORDER BY e.id DESC LIMIT ?",
+        (*AUTOMATION_KINDS, *([project_id] if project_id else []), events),
+    )
+    return {
+        "watcher": daemon.status(),
+        "pipelines": found,
+        "steps": steps,
+        "events": timeline,
+    }
+
+
+def start_watcher() -> dict[str, Any]:
+    """Start the watcher of every watchable project, detached so that it
+    outlives the app; returns its status once it watches every folder."""
+    from workbench.automation import daemon
+
+    return daemon.detach(daemon.Options(projects=[]))
+
+
+def stop_watcher() -> dict[str, Any]:
+    from workbench.automation import daemon
+
+    return daemon.stop()
+
+
+def latest_event_id() -> int:
+    return store().scalar("SELECT COALESCE(MAX(id), 0) FROM events")
+
+
+def notifications_after(event_id: int) -> tuple[int, list[dict[str, Any]]]:
+    """The `notify.*` events after `event_id`, oldest first, and the newest
+    event id, so the next call starts past every event looked at now."""
+    db = store()
+    newest = db.scalar("SELECT COALESCE(MAX(id), 0) FROM events")
+    found = db.rows(
+        "SELECT e.id, e.kind, e.message FROM events e WHERE e.id > ? AND e.id <= ?"
+        " AND e.kind LIKE 'notify.%' ORDER BY e.id",
+        (event_id, newest),
+    )
+    return max(newest, event_id), found

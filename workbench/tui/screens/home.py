@@ -26,6 +26,7 @@ class HomeScreen(LiveScreen):
         Binding("d", "demo", "Demo", id="home.demo"),
         Binding("i", "init_project", "New project", id="home.init"),
         Binding("r", "refresh", "Refresh", id="home.refresh"),
+        Binding("A", "automation", "Automation", id="home.automation"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -116,3 +117,6 @@ class HomeScreen(LiveScreen):
 
     def action_init_project(self) -> None:
         self.app.action_init_project()
+
+    def action_automation(self) -> None:
+        self.app.open_automation()

@@ -28,6 +28,7 @@ class ProjectScreen(LiveScreen):
         Binding("slash", "filter", "Filter", id="project.filter"),
         Binding("D", "data", "Data", id="project.data"),
         Binding("M", "models", "Models", id="project.models"),
+        Binding("A", "automation", "Automation", id="project.automation"),
         Binding("escape", "back", "Back", id="project.back"),
     ]
 
@@ -172,6 +173,9 @@ class ProjectScreen(LiveScreen):
 
     def action_models(self) -> None:
         self.app.open_models(self.project)
+
+    def action_automation(self) -> None:
+        self.app.open_automation(self.project)
 
     def action_start_run(self) -> None:
         # Before the first poll the params are not known yet: let the app load them.

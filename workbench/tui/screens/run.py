@@ -25,6 +25,7 @@ class RunScreen(LiveScreen):
         Binding("K", "previous_key", "Prev metric", id="run.previous_key"),
         Binding("r", "toggle_resources", "CPU/memory", id="run.resources"),
         Binding("x", "stop_run", "Stop", id="run.stop"),
+        Binding("S", "open_sweep", "Sweep", id="run.sweep"),
         Binding("escape", "app.pop_screen", "Back", id="run.back"),
     ]
 
@@ -81,7 +82,10 @@ class RunScreen(LiveScreen):
                 {self.key: ([p["x"] for p in points], [p["mean"] for p in points])},
                 title=f"{self.key}  ({count} points; k: next metric)",
             )
+        first = self.info is None
         self.info = info
+        if first:
+            self.refresh_bindings()  # "Sweep" shows on a sweep's run only
         self._plot_resources()
         if info["log_chunk"]:
             self.query_one("#run-log", RichLog).write(
@@ -126,6 +130,16 @@ class RunScreen(LiveScreen):
 
     def action_stop_run(self) -> None:
         self.app.stop_run(self.run_id)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "open_sweep":
+            return self.info is not None and self.info["trainer"] == "sweep"
+        return True
+
+    def action_open_sweep(self) -> None:
+        from workbench.tui.screens.sweep import SweepScreen
+
+        self.app.push_screen(SweepScreen(self.run_id))
 
 
 def _default_key(info: dict[str, Any]) -> str:
