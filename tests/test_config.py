@@ -193,12 +193,12 @@ def test_an_accepted_target_is_a_column_the_trainer_can_read(tmp_path, header):
 
 
 def test_unknown_trainer(tmp_path):
-    folder = make_project(tmp_path / "p", MINIMAL.replace('"lightgbm"', '"xgboost"'))
+    folder = make_project(tmp_path / "p", MINIMAL.replace('"lightgbm"', '"nosuchtrainer"'))
 
     error = config_error(folder)
 
     assert_names_file_and_key(error, folder, "train.trainer")
-    assert "xgboost" in error.message
+    assert "nosuchtrainer" in error.message
     assert "lightgbm" in error.message  # says what was expected
 
 
@@ -451,7 +451,7 @@ def test_missing_folder_is_a_usage_error(tmp_path):
 # --- the CLI prints these errors without a traceback ------------------------------
 
 CLI_CASES = {
-    "unknown trainer": (MINIMAL.replace('"lightgbm"', '"xgboost"'), "train.trainer"),
+    "unknown trainer": (MINIMAL.replace('"lightgbm"', '"nosuchtrainer"'), "train.trainer"),
     "missing target column": (MINIMAL.replace('"churned"', '"left"'), "data.target"),
     "wrong value type": (MINIMAL + 'test_size = "big"\n', "train.test_size"),
     "TOML syntax error": (MINIMAL + BAD_TOML, None),

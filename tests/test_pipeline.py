@@ -177,6 +177,9 @@ def test_a_pipeline_killed_mid_training_finishes_exactly_once(cli, tmp_path, wb_
     # Slow training, so that the kill lands while the retraining run is going.
     _set_params(folder, "{ n_estimators = 3000, learning_rate = 0.01, num_leaves = 15 }")
     clean = folder / "data" / "incoming" / "batch_01_clean.csv"
+    for other in clean.parent.iterdir():  # the resume below must find no other new file
+        if other != clean:
+            other.unlink()
     proc = subprocess.Popen(
         [sys.executable, "-m", "workbench", "pipeline", "penguins", str(clean)],
         stdout=subprocess.DEVNULL,

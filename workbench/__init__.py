@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 __all__ = [
     "active_run",
     "flush",
+    "hookimpl",
     "log_artifact",
     "log_metric",
     "log_metrics",
@@ -29,6 +30,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "hookimpl":  # for plugins: `from workbench import hookimpl`
+        from workbench.hookspecs import hookimpl
+
+        return hookimpl
     if name in __all__:
         from workbench import tracking
 

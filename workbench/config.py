@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import ConfigError, UsageError
+from workbench.sweeps.space import SweepConfig, check_sweep
 
 CONFIG_NAME = "workbench.toml"
 TASKS = ("classification", "regression")
@@ -42,6 +43,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "metric": str,
         "test_size": (float, int),
         "seed": int,
+        "cv": int,
     },
     "automation": {
         "on_new_data": str,
@@ -51,6 +53,14 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "export": list,
     },
     "drift": {"share": (float, int), "method": str, "threshold": (float, int), "columns": dict},
+    "sweep": {
+        "space": dict,
+        "sampler": str,
+        "pruner": str,
+        "seed": int,
+        "trials": int,
+        "parallel": int,
+    },
 }
 DRIFT_METHODS = ("ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi")
 
@@ -72,6 +82,8 @@ class ProjectConfig:
     metric: str | None = None
     test_size: float = 0.2
     seed: int = 42
+    cv: int | None = None  # K-fold cross-validation on the training split
+    sweep: SweepConfig | None = None  # [sweep]: the search space of `workbench sweep`
     on_new_data: str = "validate"
     promote: str = "if-better"
     margin: float = 0.0  # how much the primary metric must improve for a promotion
@@ -152,9 +164,7 @@ def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
         raise ConfigError(file, "train.trainer", "missing; expected " + _trainer_choices())
     estimator = trainer.split(":", 1)[1] if trainer.startswith("sklearn:") else None
     if trainer not in BUILTIN_TRAINERS and not (estimator and _DOTTED.match(estimator)):
-        raise ConfigError(
-            file, "train.trainer", f"unknown trainer {trainer!r}; expected " + _trainer_choices()
-        )
+        _check_plugin_trainer(file, trainer)
     script = None
     if trainer == "script":
         if "script" not in train:
@@ -176,6 +186,12 @@ def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
             file, "train.test_size", f"expected a fraction between 0 and 1, got {test_size}"
         )
 
+    cv = train.get("cv")
+    if cv is not None and cv < 2:
+        raise ConfigError(file, "train.cv", f"expected a number of folds >= 2, got {cv}")
+    if cv is not None and trainer == "script":
+        raise ConfigError(file, "train.cv", "only the built-in trainers cross-validate")
+    sweep = check_sweep(file, raw.get("sweep", {}))
     _check_drift(file, raw.get("drift", {}))
     _check_choice(file, "automation.on_new_data", auto.get("on_new_data"), ON_NEW_DATA)
     _check_choice(file, "automation.promote", auto.get("promote"), PROMOTE)
@@ -184,7 +200,10 @@ def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
     if margin < 0:
         raise ConfigError(file, "automation.margin", f"expected a number >= 0, got {margin}")
     for fmt in auto.get("export", []):
-        _check_choice(file, "automation.export", fmt, EXPORT_FORMATS)
+        if fmt not in EXPORT_FORMATS:
+            from workbench.plugins import export_formats
+
+            _check_choice(file, "automation.export", fmt, tuple(export_formats(root)))
 
     return ProjectConfig(
         file=file,
@@ -200,6 +219,8 @@ def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
         metric=metric,
         test_size=test_size,
         seed=train.get("seed", 42),
+        cv=cv,
+        sweep=sweep,
         on_new_data=auto.get("on_new_data", "validate"),
         promote=auto.get("promote", "if-better"),
         margin=margin,
@@ -218,7 +239,7 @@ def _check_drift(file: Path, drift: dict[str, Any]) -> None:
     share = drift.get("share")
     if share is not None and not 0 < share <= 1:
         raise ConfigError(file, "drift.share", f"expected a fraction in (0, 1], got {share}")
-    _check_choice(file, "drift.method", drift.get("method"), DRIFT_METHODS)
+    _check_drift_method(file, "drift.method", drift.get("method"))
     for column, rules in drift.get("columns", {}).items():
         if not isinstance(rules, dict) or set(rules) - {"method", "threshold"}:
             raise ConfigError(
@@ -226,7 +247,34 @@ def _check_drift(file: Path, drift: dict[str, Any]) -> None:
                 f"drift.columns.{column}",
                 'expected { method = "...", threshold = 0.1 } (either or both)',
             )
-        _check_choice(file, f"drift.columns.{column}.method", rules.get("method"), DRIFT_METHODS)
+        _check_drift_method(file, f"drift.columns.{column}.method", rules.get("method"))
+
+
+def _check_drift_method(file: Path, key: str, method: object) -> None:
+    """A built-in method, or a plugin's drift test (plugins load only for such a name)."""
+    if method is None or method in DRIFT_METHODS:
+        return
+    from workbench.plugins import drift_tests
+
+    _check_choice(file, key, method, (*DRIFT_METHODS, *drift_tests(file.parent, [str(method)])))
+
+
+def _check_plugin_trainer(file: Path, trainer: str) -> None:
+    """`trainer` names a plugin's trainer; plugins load only for a name not built in."""
+    from workbench.plugins import trainer_names, unknown_trainer_hint
+
+    if (
+        trainer == "sklearn"
+        or trainer.startswith("sklearn:")
+        or trainer not in trainer_names(file.parent)
+    ):
+        raise ConfigError(
+            file,
+            "train.trainer",
+            f"unknown trainer {trainer!r}; expected "
+            + _trainer_choices()
+            + unknown_trainer_hint(file.parent),
+        )
 
 
 def _check_shape(file: Path, raw: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ class Settings:
     max_parallel: int | None = None  # runs at once; None: see `parallel_slots`
     theme: str = "dark"  # the terminal UI's colours: "dark" or "light"
     keys: dict[str, str] = field(default_factory=dict)  # binding id -> keys, for the UI
+    plugins: dict[str, dict[str, Any]] = field(default_factory=dict)  # [plugins.<name>] tables
 
     def parallel_slots(self) -> int:
         """`max_parallel`, else one run per GPU, else half the cores (at least one)."""
@@ -51,8 +52,11 @@ def load_settings() -> Settings:
         if section == "keys":
             values["keys"] = _keys(path, body)
             continue
+        if section == "plugins":
+            values["plugins"] = _plugins(path, body)
+            continue
         if section not in _KNOWN:
-            known = sorted([*_KNOWN, "keys"])
+            known = sorted([*_KNOWN, "keys", "plugins"])
             raise ConfigError(path, section, f"unknown section; expected one of {known}")
         for key, value in body.items():
             if key not in _KNOWN[section]:
@@ -88,3 +92,12 @@ def _keys(path: object, body: Any) -> dict[str, str]:
             path, "keys", 'expected binding ids mapped to keys, e.g. "project.start" = "s"'
         )
     return dict(body)
+
+
+def _plugins(path: object, body: Any) -> dict[str, dict[str, Any]]:
+    """[plugins.<name>]: each plugin's own settings, checked by the plugin."""
+    if not isinstance(body, dict) or not all(isinstance(v, dict) for v in body.values()):
+        raise ConfigError(
+            path, "plugins", "expected one table per plugin, e.g. [plugins.notify-shell]"
+        )
+    return body

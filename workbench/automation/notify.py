@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from workbench.store import Store
@@ -24,9 +25,16 @@ def notify(store: Store, kind: str, project: str, message: str, data: dict[str, 
             data={"kind": kind, **data},
         )
     event = {"kind": kind, "project": project, "message": message, "ts": now, "data": data}
-    try:
-        from workbench.plugins import notify_plugins
-    except ImportError:  # no plugin system in this build
-        return
-    for failure in notify_plugins(event):
+    from workbench.plugins import notify_plugins
+
+    folder = store.scalar("SELECT path FROM projects WHERE id = ?", (project_id,))
+    for failure in notify_plugins(event, Path(folder) if folder else None):
         print(f"workbench: notifier {failure}", file=sys.stderr)
+        with store.write():
+            store.add_event(
+                "notify.failed",
+                f"{project}: notifier {failure}",
+                ts=time.time(),
+                project_id=project_id,
+                data={"kind": kind},
+            )

@@ -46,7 +46,7 @@ def validate(store: Store, project: str, file: Path) -> dict[str, Any]:
     row, _ = project_config(store, project)
     schema, schema_file = project_schema(store, project)
     file = file.expanduser().resolve() if file.exists() else file.expanduser()
-    result = validate_file(file, schema)
+    result = validate_file(file, schema, project_dir=Path(row["path"]))
     result["schema"] = str(schema_file)
     version_id = None
     if file.is_file() and result["rows"] is not None:
@@ -141,6 +141,7 @@ def drift(store: Store, project: str, file: Path) -> dict[str, Any]:
     dataset; with the model's metric on the batch when it has labels."""
     from workbench.config import read_columns
     from workbench.data.drift import DriftSettings, drift_report
+    from workbench.plugins import drift_tests
 
     row, config = project_config(store, project)
     expected = read_columns(config.train_file, config.file)
@@ -153,6 +154,8 @@ def drift(store: Store, project: str, file: Path) -> dict[str, Any]:
     reference = register(store, row["id"], config.train_file)
     profile = reference_profile_for(store, reference["id"], config)
     settings = config.raw.get("drift", {})
+    columns = settings.get("columns", {})
+    methods = [settings.get("method"), *(rules.get("method") for rules in columns.values())]
     result = drift_report(
         profile,
         current,
@@ -160,7 +163,8 @@ def drift(store: Store, project: str, file: Path) -> dict[str, Any]:
             share=settings.get("share", 0.5),
             method=settings.get("method"),
             threshold=settings.get("threshold"),
-            columns=settings.get("columns", {}),
+            columns=columns,
+            tests=drift_tests(config.root, methods),
         ),
     )
     result["file"] = str(file)

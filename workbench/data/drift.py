@@ -50,6 +50,7 @@ Null and infinite values are dropped before every test (Evidently does the same)
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +88,50 @@ METHODS: dict[str, tuple[str, float, str]] = {
 NUMERIC_ONLY = {"ks", "wasserstein"}
 
 
+@dataclass(frozen=True)
+class DriftTest:
+    """A drift test, as a plugin contributes it (`workbench_drift_tests`).
+
+    `run(profile, values)` gets the reference column's profile (`reference_profile`:
+    raw sorted values or quantiles for a numeric column, category counts for a
+    categorical one) and the current column's non-null values (sorted finite floats
+    for a numeric column), and returns (statistic, p_value or None).
+    """
+
+    run: Callable[[dict, np.ndarray], tuple[float, float | None]]
+    statistic: str = "p_value"  # "p_value": drift when p < threshold; "distance": when >=
+    threshold: float = 0.05
+    description: str = ""
+
+
+class NotApplicable(ValueError):
+    """Raised by a drift test that does not apply to a column; the column is skipped."""
+
+
+def builtin_tests() -> dict[str, DriftTest]:
+    """The built-in methods as DriftTests, for the plugin registry. `drift_report`
+    runs built-in methods directly, on the column it has already reduced."""
+
+    def make(method: str) -> Callable[[dict, np.ndarray], tuple[float, float | None]]:
+        def run(profile: dict, values: np.ndarray) -> tuple[float, float | None]:
+            series = pd.Series(values)
+            numeric = profile["kind"] == "numeric"
+            current = _current_numeric(series) if numeric else _current_categorical(series)
+            statistic, p_value, problem = _run_method(
+                method, profile, current, _union_distinct(profile, current)
+            )
+            if problem:
+                raise NotApplicable(problem)
+            return statistic, p_value
+
+        return run
+
+    return {
+        name: DriftTest(make(name), kind, threshold, description)
+        for name, (kind, threshold, description) in METHODS.items()
+    }
+
+
 @dataclass
 class DriftSettings:
     """What counts as drift: the dataset share, and methods or thresholds to force."""
@@ -95,13 +140,14 @@ class DriftSettings:
     method: str | None = None  # force one method on every column (a METHODS key)
     threshold: float | None = None  # override the method's default threshold
     columns: dict[str, dict] = field(default_factory=dict)  # {"col": {"method", "threshold"}}
+    tests: dict[str, DriftTest] = field(default_factory=dict)  # from plugins, by name
 
     def validate(self) -> None:
         """Raise UsageError for an unknown method, key or out-of-range share."""
         if not 0.0 <= self.share <= 1.0:
             raise UsageError(f"drift share must be between 0 and 1, got {self.share}")
-        choices = ", ".join(METHODS)
-        if self.method is not None and self.method not in METHODS:
+        choices = ", ".join([*METHODS, *self.tests])
+        if self.method is not None and not self.known(self.method):
             raise UsageError(f"unknown drift method {self.method!r}; expected one of {choices}")
         for column, override in self.columns.items():
             unknown = set(override) - {"method", "threshold"}
@@ -111,11 +157,20 @@ class DriftSettings:
                     "expected 'method' and/or 'threshold'"
                 )
             method = override.get("method")
-            if method is not None and method not in METHODS:
+            if method is not None and not self.known(method):
                 raise UsageError(
                     f"drift settings for column {column!r}: unknown method {method!r}; "
                     f"expected one of {choices}"
                 )
+
+    def known(self, method: str) -> bool:
+        return method in METHODS or method in self.tests
+
+    def kind_and_threshold(self, method: str) -> tuple[str, float]:
+        """What the method's statistic is ("p_value" or "distance") and its default threshold."""
+        if method in METHODS:
+            return METHODS[method][0], METHODS[method][1]
+        return self.tests[method].statistic, self.tests[method].threshold
 
 
 # --------------------------------------------------------------------------- kinds
@@ -518,7 +573,7 @@ def _choose(
         method, reason = _default_method(profile, n_values)
     threshold = override.get("threshold", settings.threshold)
     if threshold is None:
-        threshold = METHODS[method][1]
+        threshold = settings.kind_and_threshold(method)[1]
     return method, float(threshold), reason
 
 
@@ -565,6 +620,25 @@ def _run_method(
     return statistic, p_value, None
 
 
+def _run_plugin_test(
+    method: str, settings: DriftSettings, profile: dict, series: pd.Series, current: _Current
+) -> tuple[float, float | None, str | None]:
+    """A plugin's test; whatever it raises skips the column with the reason."""
+    test = settings.tests[method]
+    values = current.ordered if current.ordered is not None else series.dropna().to_numpy()
+    try:
+        statistic, p_value = test.run(profile, values)
+        statistic = float(statistic)
+        p_value = None if p_value is None else float(p_value)
+    except NotApplicable as exc:
+        return 0.0, None, str(exc)
+    except Exception as exc:
+        return 0.0, None, f"drift test {method!r} failed: {type(exc).__name__}: {exc}"
+    if test.statistic == "p_value" and p_value is None:
+        return 0.0, None, f"drift test {method!r} gave no p-value"
+    return statistic, p_value, None
+
+
 def _column_result(name: str, profile: dict, series: pd.Series, settings: DriftSettings) -> dict:
     if profile["n"] == 0:
         return _result(name, profile, "reference has no non-null values")
@@ -580,10 +654,13 @@ def _column_result(name: str, profile: dict, series: pd.Series, settings: DriftS
         return _result(name, profile, "current has no non-null values", **sizes)
     n_values = _union_distinct(profile, current)
     method, threshold, reason = _choose(name, profile, n_values, settings)
-    statistic, p_value, problem = _run_method(method, profile, current, n_values)
+    if method in METHODS:
+        statistic, p_value, problem = _run_method(method, profile, current, n_values)
+    else:
+        statistic, p_value, problem = _run_plugin_test(method, settings, profile, series, current)
     if problem:
         return _result(name, profile, problem, method=method, threshold=threshold, **sizes)
-    if METHODS[method][0] == "p_value":
+    if settings.kind_and_threshold(method)[0] == "p_value":
         drifted = p_value < threshold
         reason += f", drift when p < {threshold:g}"
     else:

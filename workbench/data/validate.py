@@ -24,8 +24,11 @@ class Check:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def validate_file(path: Path, schema: dict[str, Any]) -> dict[str, Any]:
-    """The validation report of one file; a malformed file gives a failed report."""
+def validate_file(
+    path: Path, schema: dict[str, Any], project_dir: Path | None = None
+) -> dict[str, Any]:
+    """The validation report of one file; a malformed file gives a failed report.
+    Plugins' validators (the project's own among them) add their checks."""
     expected = list(schema.get("columns", {}))
     try:
         frame = read_checked(path, expected)
@@ -33,7 +36,7 @@ def validate_file(path: Path, schema: dict[str, Any]) -> dict[str, Any]:
         checks = [Check(exc.check, "error", False, exc.message)]
         frame = None
     else:
-        checks = validate_frame(frame, schema)
+        checks = validate_frame(frame, schema, project_dir)
     result = report(path, checks, rows=None if frame is None else len(frame))
     result["columns"] = None if frame is None else [str(c) for c in frame.columns]
     return result
@@ -51,7 +54,9 @@ def report(path: Path, checks: list[Check], rows: int | None) -> dict[str, Any]:
     }
 
 
-def validate_frame(frame: pd.DataFrame, schema: dict[str, Any]) -> list[Check]:
+def validate_frame(
+    frame: pd.DataFrame, schema: dict[str, Any], project_dir: Path | None = None
+) -> list[Check]:
     dataset = schema.get("dataset", {})
     columns: dict[str, dict] = schema.get("columns", {})
     target = schema.get("target", {}).get("name")
@@ -86,7 +91,46 @@ def validate_frame(frame: pd.DataFrame, schema: dict[str, Any]) -> list[Check]:
     checks.append(_duplicates(frame, dataset))
     if target:
         checks.append(_target(frame, schema["target"]))
+    return checks + _plugin_checks(frame, schema, project_dir)
+
+
+def _plugin_checks(
+    frame: pd.DataFrame, schema: dict[str, Any], project_dir: Path | None
+) -> list[Check]:
+    """Checks from plugins' validators; a validator that raises, or returns something
+    that is not a list of checks, is reported as a failed warning, never fatal."""
+    from workbench.plugins import validators
+
+    checks = []
+    for plugin, validator in validators(project_dir):
+        name = getattr(validator, "__name__", "validator")
+        try:
+            checks += [_plugin_check(plugin, found) for found in validator(frame, schema)]
+        except Exception as exc:
+            checks.append(
+                Check(
+                    "plugin_validator",
+                    "warn",
+                    False,
+                    f"validator {name} of plugin {plugin!r} failed: {type(exc).__name__}: {exc}",
+                    details={"plugin": plugin},
+                )
+            )
     return checks
+
+
+def _plugin_check(plugin: str, found: dict[str, Any]) -> Check:
+    severity = found.get("severity", "error")
+    if severity not in ("error", "warn"):
+        raise ValueError(f"severity must be 'error' or 'warn', got {severity!r}")
+    return Check(
+        str(found["check"]),
+        severity,
+        bool(found["passed"]),
+        str(found.get("message", "")),
+        found.get("column"),
+        {"plugin": plugin, **found.get("details", {})},
+    )
 
 
 def _row_count(frame: pd.DataFrame, dataset: dict) -> Check:

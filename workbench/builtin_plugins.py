@@ -1,0 +1,34 @@
+"""The built-in trainers, exporters and drift tests, registered through the same
+hooks as any plugin (see `workbench/hookspecs.py`). Imports happen inside the
+hooks, so registering this module costs nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workbench.hookspecs import hookimpl
+
+TRAINERS = ("lightgbm", "sklearn")
+
+
+@hookimpl
+def workbench_trainers() -> dict[str, type]:
+    from workbench.trainers.lightgbm_trainer import LightGBMTrainer
+    from workbench.trainers.sklearn_trainer import SklearnTrainer
+
+    # `trainer = "sklearn:<estimator>"` builds SklearnTrainer with the estimator's path.
+    return {"lightgbm": LightGBMTrainer, "sklearn": SklearnTrainer}
+
+
+@hookimpl
+def workbench_exporters() -> dict[str, Any]:
+    from workbench.models import export
+
+    return {"bundle": export.write_bundle, "mlflow": export.write_mlflow, "onnx": export.write_onnx}
+
+
+@hookimpl
+def workbench_drift_tests() -> dict[str, Any]:
+    from workbench.data.drift import builtin_tests
+
+    return builtin_tests()
