@@ -138,6 +138,16 @@ def promote(
     registry.check_alias(alias)
     challenger = registry.resolve(store, f"{project}@{version}")
     decision = run_gate(store, challenger, alias, force=force, dry_run=dry_run, margin=margin)
+    if decision.promoted and not dry_run:
+        from workbench.automation.notify import notify
+
+        notify(
+            store,
+            "model.promoted",
+            challenger.project,
+            f"version {challenger.version} is {alias}: {decision.reason}",
+            decision.document(),
+        )
     if as_json:
         print_json({**decision.document(), "dry_run": dry_run})
     else:
@@ -163,7 +173,11 @@ def unalias(ctx: click.Context, project: str, alias: str) -> None:
 @model.command("export")
 @click.argument("ref")
 @click.option(
-    "--format", "fmt_", type=click.Choice(FORMATS), default="bundle", show_default=True
+    "--format",
+    "fmt_",
+    default="bundle",
+    show_default=True,
+    help=f"{', '.join(FORMATS)}, or a format added by a plugin (`workbench plugins list`).",
 )
 @click.option(
     "-o",

@@ -15,7 +15,7 @@ from workbench.errors import UsageError
 from workbench.models.registry import ModelVersion
 from workbench.store import Store
 
-FORMATS = ("bundle", "mlflow", "onnx")
+FORMATS = ("bundle", "mlflow", "onnx")  # the built-in ones; plugins may add more
 
 
 def export_model(
@@ -34,8 +34,10 @@ def export_model(
     """Write `version` to `output` in `fmt`; returns a report with at least
     `path`, `format` and `notes` (lines for a person). `progress(message)`,
     when given, hears about each step."""
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    from workbench.plugins import exporter
+
+    project_dir = Path(version.project_path) if version.project_path else None
+    write = exporter(fmt, project_dir)  # built in or from a plugin
     output = output.expanduser().absolute()
     as_zip = output.suffix.lower() == ".zip"
     if as_zip and fmt != "bundle":
@@ -50,29 +52,22 @@ def export_model(
     try:
         folder = staging / "export"
         folder.mkdir()
-        if fmt == "bundle":
-            from workbench.models.bundle import export_bundle, zip_folder
+        report = write(
+            version,
+            folder,
+            progress=say,
+            store=store,
+            with_wheels=with_wheels,
+            wheelhouses=wheelhouses or [],
+            docker=docker,
+            tolerance=tolerance,
+        )
+        if as_zip:
+            from workbench.models.bundle import zip_folder
 
-            report = export_bundle(
-                version,
-                folder,
-                with_wheels=with_wheels,
-                wheelhouses=wheelhouses or [],
-                docker=docker,
-                progress=say,
-            )
-            if as_zip:
-                say("zipping")
-                zip_folder(folder, staging / "export.zip")
-                folder = staging / "export.zip"
-        elif fmt == "mlflow":
-            from workbench.models.mlflow_format import export_mlflow
-
-            report = export_mlflow(version, folder, progress=say)
-        else:
-            from workbench.models.onnx_format import export_onnx
-
-            report = export_onnx(version, folder, tolerance=tolerance, progress=say)
+            say("zipping")
+            zip_folder(folder, staging / "export.zip")
+            folder = staging / "export.zip"
         if output.exists():
             if output.is_dir() and not output.is_symlink():
                 shutil.rmtree(output)
@@ -94,3 +89,45 @@ def export_model(
                 data={"format": fmt, "path": str(output), "version": version.version},
             )
     return report
+
+
+# The built-in formats, registered as exporters by `workbench.builtin_plugins`.
+
+
+def write_bundle(
+    version: ModelVersion,
+    folder: Path,
+    *,
+    progress: Any,
+    store: Store | None = None,
+    with_wheels: bool = False,
+    wheelhouses: list[Path] | None = None,
+    docker: bool = False,
+    **_: Any,
+) -> dict[str, Any]:
+    from workbench.data.versions import run_datasets
+    from workbench.models.bundle import export_bundle
+
+    return export_bundle(
+        version,
+        folder,
+        with_wheels=with_wheels,
+        wheelhouses=wheelhouses or [],
+        docker=docker,
+        progress=progress,
+        datasets=run_datasets(store, version.run_id) if store is not None else None,
+    )
+
+
+def write_mlflow(version: ModelVersion, folder: Path, *, progress: Any, **_: Any) -> dict[str, Any]:
+    from workbench.models.mlflow_format import export_mlflow
+
+    return export_mlflow(version, folder, progress=progress)
+
+
+def write_onnx(
+    version: ModelVersion, folder: Path, *, progress: Any, tolerance: float = 1e-4, **_: Any
+) -> dict[str, Any]:
+    from workbench.models.onnx_format import export_onnx
+
+    return export_onnx(version, folder, tolerance=tolerance, progress=progress)

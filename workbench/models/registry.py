@@ -25,7 +25,7 @@ CHALLENGER = "challenger"
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 
 _SELECT = """
-SELECT v.*, p.name AS project,
+SELECT v.*, p.name AS project, p.path AS project_path,
        (SELECT group_concat(a.alias, ',') FROM model_aliases a WHERE a.version_id = v.id)
            AS alias_list
 FROM model_versions v JOIN projects p ON p.id = v.project_id
@@ -50,6 +50,7 @@ class ModelVersion:
     metrics: dict[str, float | None]
     created_at: float
     aliases: list[str] = field(default_factory=list)
+    project_path: str | None = None  # where a project plugin trainer's `load` is found
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ModelVersion:
@@ -70,6 +71,7 @@ class ModelVersion:
             metrics=json.loads(row["metrics"]),
             created_at=row["created_at"],
             aliases=sorted(row["alias_list"].split(",")) if row["alias_list"] else [],
+            project_path=row.get("project_path"),
         )
 
     @property
@@ -98,7 +100,8 @@ class ModelVersion:
         """The model, ready to `predict(frame)`."""
         from workbench.trainers.loading import TrainedModel
 
-        return TrainedModel(self.schema, self.model_path)
+        folder = Path(self.project_path) if self.project_path else None
+        return TrainedModel(self.schema, self.model_path, project_dir=folder)
 
     def document(self) -> dict[str, Any]:
         from workbench.runs.queries import iso

@@ -1,5 +1,7 @@
 """Loading a built-in trainer's saved model back, in formats that run no code
-at load: LightGBM's text model, or skops with only the types it lists."""
+at load: LightGBM's text model, or skops with only allow-listed types. The
+preparation and prediction live in `workbench.models.runtime`, the same code a
+bundle runs."""
 
 from __future__ import annotations
 
@@ -13,54 +15,44 @@ import pandas as pd
 from workbench import paths
 from workbench.errors import WorkbenchError
 
+BUILTIN_FRAMEWORKS = ("lightgbm", "sklearn")
+
 
 class TrainedModel:
     """A model and its feature schema; `predict` takes a raw table like the training data."""
 
-    def __init__(self, schema: dict[str, Any], model_file: Path) -> None:
+    def __init__(
+        self, schema: dict[str, Any], model_file: Path, project_dir: Path | None = None
+    ) -> None:
+        from workbench.models import runtime
+        from workbench.models.bundle import runtime_errors
+
         self.schema = schema
         self.framework = schema["framework"]
         self.features = [f["name"] for f in schema["features"]]
         self.classes = schema["target"].get("classes")
-        if self.framework == "lightgbm":
-            import lightgbm
+        if self.framework not in BUILTIN_FRAMEWORKS:  # a plugin trainer's model
+            from workbench.plugins import load_plugin_model
 
-            self.model = lightgbm.Booster(model_file=str(model_file))
-        else:
-            import skops.io
-
-            self.model = skops.io.load(
-                model_file, trusted=skops.io.get_untrusted_types(file=model_file)
-            )
+            self._model = self.model = load_plugin_model(schema, Path(model_file), project_dir)
+            return
+        with runtime_errors():
+            self._model = runtime.Model(schema, Path(model_file).read_bytes())
+        self.model = self._model.native
 
     def predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
-        missing = [f for f in self.features if f not in frame.columns]
-        if missing:
-            raise WorkbenchError(f"the data lacks the model's features: {', '.join(missing)}")
-        features = frame[self.features].copy()
-        if self.framework == "sklearn":
-            pred = self.model.predict(features)
-            proba = (
-                self.model.predict_proba(features)
-                if self.classes and hasattr(self.model, "predict_proba")
-                else None
-            )
-            return pred, proba
-        for feature in self.schema["features"]:
-            if feature["kind"] == "categorical":
-                features[feature["name"]] = pd.Categorical(
-                    features[feature["name"]].astype("string").astype(object),
-                    categories=feature["categories"],
-                )
-            else:
-                features[feature["name"]] = pd.to_numeric(
-                    features[feature["name"]], errors="coerce"
-                )
-        raw = self.model.predict(features)
-        if self.classes is None:
-            return raw, None
-        proba = np.column_stack([1 - raw, raw]) if raw.ndim == 1 else raw
-        return np.asarray(self.classes, dtype=object)[proba.argmax(axis=1)], proba
+        """Values that are not numbers in a numeric feature count as missing here;
+        a bundle's `predict` and `serve` refuse them instead."""
+        from workbench.models.bundle import runtime_errors
+
+        if self.framework not in BUILTIN_FRAMEWORKS:
+            missing = [f for f in self.features if f not in frame.columns]
+            if missing:
+                raise WorkbenchError(f"the data lacks the model's features: {', '.join(missing)}")
+            pred, proba = self._model.predict(frame[self.features].copy())
+            return np.asarray(pred), None if proba is None else np.asarray(proba)
+        with runtime_errors():
+            return self._model.predict(frame, strict=False)
 
 
 def load_run_model(run: dict[str, Any]) -> TrainedModel:

@@ -1,0 +1,85 @@
+"""`workbench predict`: batch predictions from a bundle, chunk by chunk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from workbench.cli.common import json_option
+from workbench.cli.output import console, note, print_json
+from workbench.errors import UsageError
+
+
+@click.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("input_", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File to write: .csv, .csv.gz or .parquet (default: CSV on stdout).",
+)
+@click.option(
+    "--chunk-rows",
+    type=click.IntRange(min=1),
+    default=50_000,
+    show_default=True,
+    help="Rows read and predicted at a time.",
+)
+@json_option
+def predict(path: Path, input_: Path, output: Path | None, chunk_rows: int, as_json: bool) -> None:
+    """Predict every row of INPUT with the bundle at PATH (a folder or .zip).
+
+    INPUT is CSV, CSV.gz or Parquet (by its suffix) with the model's feature
+    columns; other columns are ignored and kept. The output is the input plus
+    `prediction` and, for a classifier, `proba_<class>` per class. The bundle is
+    verified before it is loaded, and the columns are checked before anything is
+    written: a missing feature column exits 2 naming it.
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from workbench.models import runtime
+    from workbench.models.bundle import load_bundle, runtime_errors
+
+    if as_json and output is None:
+        raise UsageError("--json prints a summary on stdout; give the predictions a file with -o")
+    if not input_.is_file():
+        raise UsageError(f"{input_}: no such file")
+    with runtime_errors():
+        runtime.table_format(input_)
+        if output is not None:
+            runtime.table_format(output)
+    bundle = load_bundle(path)
+    stderr = console(stderr=True)
+    progress = Progress(
+        TextColumn("predicting"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%  {task.fields[rows]:,} rows"),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=True,
+        disable=not stderr.is_terminal,
+    )
+    with progress, runtime_errors():
+        task = progress.add_task("predict", total=1.0, rows=0)
+        summary = runtime.predict_file(
+            bundle,
+            input_,
+            output,
+            chunk_rows=chunk_rows,
+            progress=lambda rows, done: progress.update(task, completed=done, rows=rows),
+        )
+    if as_json:
+        print_json(summary)
+        return
+    where = output or "stdout"
+    note(
+        f"[green]predicted {summary['rows']:,} rows[/] with {summary['model']} to {where} "
+        f"in {summary['seconds']:.2f} s"
+    )
+    if summary["unseen_categories"]:
+        unseen = ", ".join(f"{k} ({v})" for k, v in summary["unseen_categories"].items())
+        note(f"  categories the model never saw, predicted as missing: {unseen}")
+    if summary["ignored_columns"]:
+        note(f"  not features, kept as they are: {', '.join(summary['ignored_columns'])}")
