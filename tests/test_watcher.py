@@ -358,9 +358,6 @@ def test_dropped_batch_runs_the_pipeline(tmp_path, cli, stop_watcher_after):
     incoming = project / "data" / "incoming"
     for batch in incoming.iterdir():  # start from an empty drop folder
         batch.rename(staging / batch.name)
-    # Exports are the pipeline's business, tested with it; here: watcher -> pipeline.
-    config = project / "workbench.toml"
-    config.write_text(config.read_text().replace('export = ["bundle"]', ""))
     cli("project", "add", str(project), check=True)
     start = ("watch", "penguins", "--detach", "--quiet", "0.5", "--debounce", "0.2")
 
@@ -373,6 +370,7 @@ def test_dropped_batch_runs_the_pipeline(tmp_path, cli, stop_watcher_after):
     assert json.loads(files) == [str(incoming / "batch_01_clean.csv")]
     assert outcome == "promoted", _log()
     assert "pipeline 1 done: promoted" in _log()
+    assert (project / "exports" / "penguins-v2-bundle" / "manifest.json").is_file()
     assert query("SELECT COUNT(*) FROM runs") == [(1,)]  # one batch, one retrain
 
     # A pipeline queued while no watcher runs (as one interrupted is left) runs
@@ -401,3 +399,47 @@ def finished(count: int) -> list[tuple] | None:
 def _log() -> str:
     log = Path(os.environ["WORKBENCH_HOME"]) / "watcher" / "watcher.log"
     return log.read_text() if log.exists() else "(no log)"
+
+
+@pytest.mark.slow
+def test_a_watcher_killed_mid_pipeline_finishes_it_exactly_once(tmp_path, cli, stop_watcher_after):
+    project = tmp_path / "penguins"
+    shutil.copytree(REPO / "sample_projects" / "penguins-lightgbm", project)
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    incoming = project / "data" / "incoming"
+    for batch in incoming.iterdir():
+        batch.rename(staging / batch.name)
+    cli("project", "add", str(project), check=True)
+    cli("run", "start", "penguins", "--wait", "--set", "n_estimators=1", check=True)
+    # Slow retraining, so that the kill lands while the pipeline waits for it.
+    config = project / "workbench.toml"
+    config.write_text(config.read_text().replace("n_estimators = 150", "n_estimators = 3000"))
+    start = ("watch", "penguins", "--detach", "--quiet", "0.5", "--debounce", "0.2")
+    cli(*start, check=True)
+    os.replace(staging / "batch_01_clean.csv", incoming / "batch_01_clean.csv")
+    running = wait_until(
+        lambda: (
+            query(
+                "SELECT COUNT(*) FROM pipeline_steps WHERE step = 'retrain' AND status = 'running'"
+            )
+            == [(1,)]
+        ),
+        120,
+        poll=0.1,
+    )
+    assert running, _log()
+    pid = json.loads(cli("watch", "--status", "--json", check=True).stdout)["pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not json.loads(cli("watch", "--status", "--json").stdout)["running"], 20)
+    assert query("SELECT state FROM pipelines") == [("running",)]
+
+    cli(*start, check=True)  # resumes the interrupted pipeline
+    rows = wait_until(lambda: finished(1), 240, poll=0.2)
+    assert rows and rows[0][:2] == ("done", "promoted"), _log()
+    # Exactly once: one retraining run, one promotion by the pipeline, each step once.
+    assert query("SELECT COUNT(*) FROM params WHERE key = '_pipeline'") == [(1,)]
+    assert query("SELECT COUNT(*) FROM runs") == [(2,)]
+    assert query("SELECT COUNT(*) FROM promotions WHERE promoted = 1") == [(2,)]
+    steps = query("SELECT step, COUNT(*) FROM pipeline_steps GROUP BY step")
+    assert all(n == 1 for _, n in steps), steps

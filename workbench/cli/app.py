@@ -23,10 +23,13 @@ class WorkbenchGroup(click.Group):
         "doctor": "workbench.cli.doctor:doctor",
         "model": "workbench.cli.model:model",
         "pipeline": "workbench.cli.pipeline:pipeline",
+        "plugins": "workbench.cli.plugins:plugins",
         "predict": "workbench.cli.predict:predict",
         "project": "workbench.cli.project:project",
         "run": "workbench.cli.run:run",
         "serve": "workbench.cli.serve:serve",
+        "sweep": "workbench.cli.sweep:sweep",
+        "watch": "workbench.cli.watch:watch",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -16,16 +16,23 @@ from workbench.store import Store
 TERMINAL = ("succeeded", "failed", "stopped", "lost")
 
 
-def create_run(store: Store, project: str, overrides: dict[str, Any], priority: int = 0) -> int:
-    """Validate the project's config and record a queued run with its params."""
+def create_run(
+    store: Store,
+    project: str,
+    overrides: dict[str, Any],
+    priority: int = 0,
+    parent_id: int | None = None,
+) -> int:
+    """Validate the project's config and record a queued run with its params
+    (a child of `parent_id`, e.g. a sweep's trial)."""
     row, config = project_config(store, project)
     params = {**config.params, **overrides}
     now = time.time()
     with store.write() as conn:
         run_id = conn.execute(
-            "INSERT INTO runs (project_id, status, trainer, priority, created_at)"
-            " VALUES (?, 'queued', ?, ?, ?)",
-            (row["id"], config.trainer, priority, now),
+            "INSERT INTO runs (project_id, parent_id, status, trainer, priority, created_at)"
+            " VALUES (?, ?, 'queued', ?, ?, ?)",
+            (row["id"], parent_id, config.trainer, priority, now),
         ).lastrowid
         conn.executemany(
             "INSERT INTO params (run_id, key, value) VALUES (?, ?, ?)",
@@ -48,6 +55,12 @@ def spawn_supervisor(run_id: int) -> subprocess.Popen:
     folder.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, WORKBENCH_HOME=str(paths.home()))
     with open(folder / "supervisor.log", "ab") as log:
+        from workbench.runs.warm import fork_supervisor
+
+        # Forked by a warm server when one runs (no interpreter start, no imports).
+        forked = fork_supervisor(run_id, env, log)
+        if forked is not None:
+            return forked  # type: ignore[return-value]
         return subprocess.Popen(
             [sys.executable, "-m", "workbench.runs.supervisor", str(run_id)],
             stdin=subprocess.DEVNULL,

@@ -34,8 +34,9 @@ def dispatch(store: Store) -> dict[int, subprocess.Popen]:
             refresh_liveness(store)
             _reclaim_stale(store)
             slots = load_settings().parallel_slots()
+            # A running sweep only waits on its trials, which take the slots.
             busy = store.scalar(
-                "SELECT COUNT(*) FROM runs WHERE status = 'running'"
+                "SELECT COUNT(*) FROM runs WHERE (status = 'running' AND trainer != 'sweep')"
                 " OR (status = 'queued' AND dispatched_at IS NOT NULL)"
             )
             free = slots - busy

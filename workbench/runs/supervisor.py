@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import signal
 import socket
 import subprocess
@@ -26,7 +25,7 @@ from workbench.config import load_config
 from workbench.data.versions import link_run, register
 from workbench.errors import WorkbenchError
 from workbench.gpu import GpuMonitor
-from workbench.runs import process_tree
+from workbench.runs import process_tree, warm
 from workbench.runs.environment import capture
 from workbench.runs.sampler import Sample, TreeSampler
 from workbench.settings import load_settings
@@ -93,16 +92,8 @@ class Supervisor:
         command = trainer_command(config.trainer, config.script)
         try:
             # Its own process group, so a stop reaches descendants that were
-            # re-parented after their parent exited.
-            trainer = subprocess.Popen(
-                command,
-                cwd=config.root,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                process_group=0,
-            )
+            # re-parented after their parent exited; forked warm when it can be.
+            trainer = warm.start_trainer(command, cwd=config.root, env=env, log=log)
         except OSError as exc:
             log.write(f"workbench: cannot start {command[0]}: {exc}\n".encode())
             self._finish(status="failed", exit_code=None, message=str(exc))
@@ -121,7 +112,7 @@ class Supervisor:
         if self.stop_requested and trainer.poll() is None and proc is not None:
             process_tree.terminate(proc, self.settings.stop_grace)
         code = trainer.wait()
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_time_s, max_rss_bytes = warm.child_usage(trainer)
         if self.stop_requested:
             status, message = "stopped", "stopped on request"
         elif code == 0:
@@ -133,14 +124,15 @@ class Supervisor:
                 if code < 0
                 else f"exited with code {code}"
             )
-        if status == "succeeded":
+        # A sweep's trials are not registered: the sweep registers its best one.
+        if status == "succeeded" and run["parent_id"] is None:
             self._register_model(config)
         self._finish(
             status=status,
             exit_code=code,
             message=message,
-            cpu_time_s=usage.ru_utime + usage.ru_stime,
-            max_rss_bytes=usage.ru_maxrss * 1024,
+            cpu_time_s=cpu_time_s,
+            max_rss_bytes=max_rss_bytes,
         )
         return 0
 

@@ -33,9 +33,15 @@ def train() -> None:
     trainer = _make_trainer(config, table, params)
     x_train, x_test, y_train, y_test = _split(table, config.test_size, config.seed)
     wb.log_params({"_task": table.task, "_rows_train": len(x_train), "_rows_test": len(x_test)})
+    if config.cv:
+        _cross_validate(config, table, params, x_train, y_train)
 
+    # Curves are logged as they grow when the trainer can report them, else at the end.
+    live = hasattr(trainer, "on_iteration")
+    if live:
+        trainer.on_iteration = lambda step, scores: wb.log_metrics(scores, step=step)
     curves = trainer.fit(x_train, y_train, x_test, y_test)
-    for key, values in curves.items():
+    for key, values in {} if live else curves.items():
         for step, value in enumerate(values, start=1):
             wb.log_metric(key, value, step=step)
     pred, proba = trainer.predict(x_test)
@@ -53,6 +59,7 @@ def train() -> None:
     schema = feature_schema(table, trainer.classes)
     schema["framework"] = trainer.framework
     schema["framework_version"] = trainer.framework_version()
+    schema["trainer"] = config.trainer.partition(":")[0]
     schema["model_file"] = model_file.name
     schema_file.write_text(json.dumps(schema, indent=2, default=str))
     # The hold-out rows, so that another model can be scored on the same data.
@@ -64,14 +71,44 @@ def train() -> None:
     print(f"saved {model_file.name} in {time.time() - started:.1f}s", flush=True)
 
 
+def _cross_validate(config, table, params, x_train, y_train) -> None:
+    """`cv_fold_<metric>` (step = fold) as folds end, then their mean and std."""
+    import workbench as wb
+    from workbench.trainers.cv import cross_validate, summarize
+
+    def on_fold(fold: int, scores: dict[str, float]) -> None:
+        wb.log_metrics({f"cv_fold_{k}": v for k, v in scores.items()}, step=fold)
+
+    scores = cross_validate(
+        lambda: _make_trainer(config, table, params),
+        table.task,
+        x_train,
+        y_train,
+        config.cv,
+        config.seed,
+        on_fold,
+    )
+    summary = summarize(scores)
+    wb.log_metrics(summary)
+    print(
+        f"cross-validation ({config.cv} folds): "
+        + ", ".join(
+            f"{k}={summary[f'cv_{k}_mean']:.4f} ± {summary[f'cv_{k}_std']:.4f}" for k in scores
+        ),
+        flush=True,
+    )
+
+
 def _make_trainer(config, table, params):
-    if config.trainer == "lightgbm":
-        from workbench.trainers.lightgbm_trainer import LightGBMTrainer
+    """The trainer registered under the configured name: built in, or from a plugin
+    (installed, or a file in the project's plugins/ folder)."""
+    from workbench.plugins import trainer_class
 
-        return LightGBMTrainer(table, params, config.seed)
-    from workbench.trainers.sklearn_trainer import SklearnTrainer
-
-    return SklearnTrainer(table, params, config.seed, config.sklearn_estimator)
+    name, _, estimator = config.trainer.partition(":")
+    cls = trainer_class(name, config.root)
+    if estimator:  # sklearn:<dotted estimator path>
+        return cls(table, params, config.seed, estimator)
+    return cls(table, params, config.seed)
 
 
 def _split(table, test_size: float, seed: int):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,9 @@ class LightGBMTrainer:
         }
         self.classes: list[Any] | None = None
         self.model: Any = None
+        # Hears each boosting round's validation scores while fitting (step, {valid_<name>: v}),
+        # so that a sweep can prune a trial before it ends.
+        self.on_iteration: Callable[[int, dict[str, float]], None] | None = None
 
     def prepare(self, features: pd.DataFrame) -> pd.DataFrame:
         """Categorical columns with the training categories, in a fixed order,
@@ -59,12 +63,17 @@ class LightGBMTrainer:
             self.prepare(x_train),
             y_train,
             categorical_feature=self.table.categorical or "auto",
+            callbacks=[self._report] if self.on_iteration else None,
             **evaluation,
         )
         return {
             f"valid_{name}": values
             for name, values in self.model.evals_result_.get("valid_0", {}).items()
         }
+
+    def _report(self, env: Any) -> None:
+        scores = {f"valid_{entry[1]}": float(entry[2]) for entry in env.evaluation_result_list}
+        self.on_iteration(env.iteration + 1, scores)  # type: ignore[misc]
 
     def predict(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
         prepared = self.prepare(features)

@@ -1,0 +1,226 @@
+"""`workbench sweep ...`"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import click
+
+from workbench import formatting as fmt
+from workbench.cli.common import json_option, store_for
+from workbench.cli.output import console, note, print_json, print_table
+
+
+@click.command()
+@click.argument("project")
+@click.option(
+    "--trials",
+    type=click.IntRange(min=1),
+    help="Trials to finish (default: [sweep] trials, else 20). With --resume: the new total.",
+)
+@click.option(
+    "--parallel",
+    type=click.IntRange(min=1),
+    help="Trials in flight at once (default: [sweep] parallel, else 1); "
+    "[runs] max_parallel still caps the runs that actually run.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Start no trial after this long; those in flight are finished.",
+)
+@click.option(
+    "--resume",
+    is_flag=False,
+    flag_value="latest",
+    default=None,
+    metavar="[SWEEP]",
+    help="Continue an interrupted sweep (a sweep's run id; default: the latest unfinished one).",
+)
+@click.option("--list", "list_", is_flag=True, help="List PROJECT's sweeps.")
+@click.option("--show", metavar="SWEEP", help="Show one sweep: its best trial and every trial.")
+@json_option
+@click.pass_context
+def sweep(
+    ctx: click.Context,
+    project: str,
+    trials: int | None,
+    parallel: int | None,
+    timeout: float | None,
+    resume: str | None,
+    list_: bool,
+    show: str | None,
+    as_json: bool,
+) -> None:
+    """Search PROJECT's hyperparameters with Optuna over its [sweep.space].
+
+    Every trial is a child run of the sweep's own run, queued like any run;
+    the best trial's model is registered as a version. Ctrl-C stops the
+    sweep (queued trials are stopped, running ones finish); `--resume`
+    continues it, as after a crash.
+    """
+    store = store_for(ctx)
+    if list_:
+        _list(store, project, as_json)
+        return
+    if show is not None:
+        from workbench.sweeps.engine import summary
+
+        document = summary(store, _sweep_id(show))
+        print_json(document) if as_json else _print_summary(document)
+        return
+    from workbench.sweeps.engine import resume_sweep, start_sweep
+
+    if resume is None:
+        runner = start_sweep(store, project, trials, parallel, timeout)
+    else:
+        sweep_id = None if resume == "latest" else _sweep_id(resume)
+        runner = resume_sweep(store, project, sweep_id, trials, parallel, timeout)
+    note(
+        f"sweep {runner.run_id}: {runner.n_trials} trials of {project}, "
+        f"{runner.objective.direction} {runner.objective.key}, {runner.parallel} at a time"
+    )
+    document = _drive(runner)
+    if as_json:
+        print_json(document)
+    else:
+        _print_summary(document)
+    sys.exit({"succeeded": 0, "stopped": 130}.get(document["status"], 1))
+
+
+def _sweep_id(text: str) -> int:
+    from workbench.errors import UsageError
+
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"sweep ids are run ids (numbers); got {text!r}") from None
+
+
+def _drive(runner: Any) -> dict[str, Any]:
+    """Run the sweep with a live display on stderr at a terminal, else one line
+    per trial event."""
+    err = console(stderr=True)
+    shown = 0
+
+    def echo_events(target: Any) -> None:
+        nonlocal shown
+        for text in runner.events[shown:]:
+            target.print(text, soft_wrap=True, markup=False, highlight=False)
+        shown = len(runner.events)
+
+    if not err.is_terminal:
+        document = runner.run(lambda r: echo_events(err))
+        echo_events(err)
+        return document
+
+    from rich.live import Live
+
+    started = time.monotonic()
+    with Live(console=err, refresh_per_second=4, transient=True) as live:
+
+        def update(r: Any) -> None:
+            echo_events(live.console)
+            live.update(_progress(r, time.monotonic() - started))
+
+        document = runner.run(update)
+    echo_events(err)
+    return document
+
+
+def _progress(runner: Any, elapsed: float) -> Any:
+    from rich.console import Group
+    from rich.progress_bar import ProgressBar
+    from rich.table import Table
+
+    done = runner.finished
+    best = runner.best_trial()
+    grid = Table.grid(padding=(0, 1))
+    grid.add_row(
+        "trials",
+        ProgressBar(total=runner.n_trials, completed=done, width=30),
+        f"{done}/{runner.n_trials}",
+        f"elapsed {fmt.seconds(elapsed)}",
+    )
+    key = runner.objective.key
+    grid.add_row(
+        "best",
+        f"{key} = {best.value:.6g} (trial {best.number})" if best else "none yet",
+        "",
+        "",
+    )
+    flights = ", ".join(f"trial {n} (run {f.run_id})" for n, f in sorted(runner.pending.items()))
+    grid.add_row("running", flights or "-", "", "")
+    return Group(grid)
+
+
+def _list(store: Any, project: str, as_json: bool) -> None:
+    from workbench.sweeps.engine import list_sweeps
+
+    sweeps = list_sweeps(store, project)
+    if as_json:
+        print_json(sweeps)
+        return
+    if not sweeps:
+        note(f"no sweeps yet: `workbench sweep {project} --trials 20`")
+        return
+    print_table(
+        None,
+        ["SWEEP", "STATUS", "TRIALS", "RUNS", "BEST", "BEST RUN"],
+        [
+            (
+                s["id"],
+                fmt.status(s["status"]),
+                s["trials"],
+                " ".join(f"{k} {v}" for k, v in sorted(s["runs"].items())),
+                f"{s['objective']}={fmt.metric(s['best_value'])}" if s["best_value"] else "",
+                s["best_run"],
+            )
+            for s in sweeps
+        ],
+    )
+
+
+def _print_summary(document: dict[str, Any]) -> None:
+    best = document["best"]
+    version = document["registered_version"]
+    rows = [
+        ("sweep", f"{document['sweep_run_id']}  ({document['project']})"),
+        (
+            "status",
+            fmt.status(document["status"])
+            + (f"  {document['message']}" if document["message"] else ""),
+        ),
+        ("objective", f"{document['direction']} {document['objective']}"),
+        (
+            "best",
+            f"trial {best['number']} (run {best['run_id']})  {best['value']:.6g}" if best else "",
+        ),
+        ("params", _params(best["params"]) if best else ""),
+        ("version", f"{version['ref']} ({', '.join(version['aliases'])})" if version else ""),
+    ]
+    print_table(None, ["", ""], rows, wrap=True)
+    print_table(
+        None,
+        ["TRIAL", "STATE", "VALUE", "RUN", "PARAMS"],
+        [
+            (
+                t["number"],
+                t["state"],
+                fmt.metric(t["value"]),
+                t["run_id"],
+                _params(t["params"]),
+            )
+            for t in document["trials"]
+        ],
+        wrap=True,
+    )
+
+
+def _params(params: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{k}={fmt.metric(v) if isinstance(v, float) else v}" for k, v in params.items()
+    )
