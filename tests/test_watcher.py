@@ -370,7 +370,7 @@ def test_dropped_batch_runs_the_pipeline(tmp_path, cli, stop_watcher_after):
     assert json.loads(files) == [str(incoming / "batch_01_clean.csv")]
     assert outcome == "promoted", _log()
     assert "pipeline 1 done: promoted" in _log()
-    assert (project / "exports" / "penguins-v2-bundle" / "manifest.json").is_file()
+    assert (project / "exports" / "penguins-v1-bundle" / "manifest.json").is_file()
     assert query("SELECT COUNT(*) FROM runs") == [(1,)]  # one batch, one retrain
 
     # A pipeline queued while no watcher runs (as one interrupted is left) runs

@@ -169,14 +169,11 @@ def run_pending(
 
 
 def _orphaned(row: dict[str, Any]) -> bool:
-    """A running pipeline whose process is gone (killed watcher)."""
-    if row["owner_pid"] is None:
-        return True
-    try:
-        proc = psutil.Process(row["owner_pid"])
-        return abs(proc.create_time() - (row["owner_started_at"] or 0)) > 1.0
-    except psutil.NoSuchProcess:
-        return True
+    """A running pipeline whose process is gone (a killed watcher; a zombie
+    counts as gone)."""
+    from workbench.runs.process_tree import find
+
+    return find(row["owner_pid"], row["owner_started_at"]) is None
 
 
 def _claim(store: Store, pipeline_id: int) -> bool:
