@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-NETGUARD = Path(__file__).resolve().parent / "netguard"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from wbtest import NETGUARD, wb  # noqa: E402
 
-# The guard for this process; subprocesses load the same file through PYTHONPATH.
-sys.path.insert(0, str(NETGUARD))
-import sitecustomize  # noqa: E402
+# The guard for this process, loaded by path (another `sitecustomize` may be imported
+# already); subprocesses load the same file through PYTHONPATH.
+_spec = importlib.util.spec_from_file_location("workbench_netguard", NETGUARD / "sitecustomize.py")
+netguard = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(netguard)
 
 
 @pytest.fixture(autouse=True)
 def no_network() -> None:
     """Another plugin may have restored the socket methods; put the guard back."""
-    sitecustomize.install()
+    netguard.install()
 
 
 @pytest.fixture(autouse=True)
@@ -43,23 +45,6 @@ def fast_sampling(wb_home: Path) -> None:
     """Sample resources five times a second so short test runs get several samples."""
     wb_home.mkdir(parents=True, exist_ok=True)
     (wb_home / "config.toml").write_text("[runs]\nsample_interval = 0.2\nstop_grace = 3\n")
-
-
-def wb(*args: str, check: bool = False, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run the real CLI in a subprocess, as a user would."""
-    result = subprocess.run(
-        [sys.executable, "-m", "workbench", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"workbench {' '.join(args)} exited {result.returncode}\n"
-            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-        )
-    return result
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from wbtest import REPO
 
 
 def test_init_add_list_show(cli, tmp_path):

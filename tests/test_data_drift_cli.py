@@ -7,8 +7,7 @@ import json
 import shutil
 
 import pytest
-
-from conftest import REPO
+from wbtest import REPO
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import NETGUARD, REPO, wb
+from wbtest import NETGUARD, REPO, wb
 
 from workbench.models import registry
 from workbench.store.db import open_store

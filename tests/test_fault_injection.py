@@ -13,8 +13,8 @@ from __future__ import annotations
 import sys
 
 import pytest
-from conftest import REPO
 from test_runs_e2e import script_project
+from wbtest import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import stress_kill  # noqa: E402

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import REPO
+from wbtest import REPO
 
 from workbench.errors import ConfigError
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from wbtest import REPO
 
 pytestmark = pytest.mark.slow
 

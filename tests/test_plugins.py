@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from wbtest import REPO
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import NETGUARD, REPO
+from wbtest import NETGUARD, REPO
 
 from workbench.models import runtime
 

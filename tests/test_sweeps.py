@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import REPO
+from wbtest import REPO
 
 pytestmark = pytest.mark.slow
 

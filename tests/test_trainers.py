@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO
+from wbtest import REPO
 
 from workbench.trainers.tabular import infer_task
 

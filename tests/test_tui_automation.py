@@ -14,7 +14,6 @@ from pathlib import Path
 from subprocess import CompletedProcess
 
 import pytest
-from conftest import NETGUARD, wb
 from textual.command import CommandPalette
 from textual.widgets import Label, Static
 from tui_support import (
@@ -28,6 +27,7 @@ from tui_support import (
     use_fixed_system_sampler,
     wait_for,
 )
+from wbtest import NETGUARD, wb
 
 from workbench.settings import Settings
 from workbench.tui.app import WorkbenchApp, make_app

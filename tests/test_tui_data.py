@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from conftest import REPO
+from wbtest import REPO
 
 from workbench.settings import Settings
 from workbench.tui.app import WorkbenchApp

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import NETGUARD, wb
 from rich.console import Console
 from rich.text import Text
 from textual.command import CommandPalette
@@ -33,6 +32,7 @@ from tui_support import (
     use_fixed_system_sampler,
     wait_for,
 )
+from wbtest import NETGUARD, wb
 
 from workbench import formatting as fmt
 from workbench.errors import WorkbenchError

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from wbtest import REPO
 
 from workbench.automation.watcher import PipelineWorker, Watcher, is_data_file, polling_reason
 

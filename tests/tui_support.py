@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import NETGUARD, REPO
 from rich.text import Text
+from wbtest import NETGUARD, REPO
 
 SAMPLES = REPO / "sample_projects"
 # folder -> registered name, in the order they are trained
