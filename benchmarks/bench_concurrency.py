@@ -107,6 +107,13 @@ print(MARK + json.dumps({"polls": polls, "cpu": cpu, "latest_s": latest_s, "seri
 """.replace("MARK", repr(RESULT_MARK))
 
 
+def ms(values: list[float]) -> dict | None:
+    """A summary of durations in seconds, as milliseconds."""
+    if not values:
+        return None
+    return {k: (v * 1000 if k != "n" else v) for k, v in summary(values).items()}
+
+
 def wait_for_files(paths: list[Path], procs: list[subprocess.Popen], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not all(p.exists() for p in paths):
@@ -224,14 +231,6 @@ def measure_once(procs: int, points: int, poll_s: float, flush_every: int, log) 
         calls_s = [r["calls_end"] - r["calls_start"] for r in results if r]
     total = procs * points
     found = min(stored, rows)
-    ms = lambda values: (
-        {
-            k: (v * 1000 if k != "n" else v)  # noqa: E731
-            for k, v in summary(values).items()
-        }
-        if values
-        else None
-    )
     result = {
         "points_logged": total,
         "points_found": found,
@@ -279,14 +278,6 @@ def measure(procs: int, points: int, poll_s: float, flush_every: int, repeat: in
         tries.append(measure_once(procs, points, poll_s, flush_every, log))
     polls = [p for t in tries for p in t.pop("poll_all_s")]
     cpu = [c for t in tries for c in t.pop("poll_cpu_all_s")]
-    ms = lambda values: (
-        {
-            k: (v * 1000 if k != "n" else v)  # noqa: E731
-            for k, v in summary(values).items()
-        }
-        if values
-        else None
-    )
     return {
         "benchmark": "concurrent_writers",
         "target": f"{procs} writers x {points:,} points: 0 points lost, 0 '{LOCKED}' errors",

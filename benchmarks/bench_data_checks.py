@@ -68,12 +68,18 @@ def main() -> int:
         pd.read_parquet(data["current"]).to_csv(current, index=False)
         (project / "workbench.toml").write_text(
             '[project]\nname = "bench"\n[data]\ntrain = "data/train.csv"\ntarget = "bin1"\n'
-            '[train]\ntrainer = "lightgbm"\n')
+            '[train]\ntrainer = "lightgbm"\n'
+        )
         env = dict(os.environ, WORKBENCH_HOME=str(root / "home"))
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         print("validating and checking drift (twice)…", file=sys.stderr)
-        done = subprocess.run([sys.executable, "-c", CHILD, str(project), str(current)],
-                              env=env, capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", CHILD, str(project), str(current)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         result = json.loads(done.stdout)
         result["rows"] = args.rows
         result["csv_mib"] = current.stat().st_size / 2**20
@@ -83,14 +89,22 @@ def main() -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"validate + drift of {args.rows:,} rows x 20 columns ({result['csv_mib']:.0f} MiB CSV)")
-        for attempt, note in (("first", "reference profile computed"),
-                              ("second", "reference profile cached")):
+        print(
+            f"validate + drift of {args.rows:,} rows x 20 columns ({result['csv_mib']:.0f} MiB CSV)"
+        )
+        for attempt, note in (
+            ("first", "reference profile computed"),
+            ("second", "reference profile cached"),
+        ):
             r = result[attempt]
-            print(f"  {attempt:6} validate {r['validate_s']:.2f} s + drift {r['drift_s']:.2f} s"
-                  f" = {r['total_s']:.2f} s ({note}; {r['drifted_columns']} columns drifted)")
+            print(
+                f"  {attempt:6} validate {r['validate_s']:.2f} s + drift {r['drift_s']:.2f} s"
+                f" = {r['total_s']:.2f} s ({note}; {r['drifted_columns']} columns drifted)"
+            )
         print(f"  peak RSS {result['peak_rss_mib']:.0f} MiB")
-    print(f"target <= {TARGET_S:g} s: " + ("target met" if result["target_met"] else "target missed"))
+    print(
+        f"target <= {TARGET_S:g} s: " + ("target met" if result["target_met"] else "target missed")
+    )
     return 0
 
 

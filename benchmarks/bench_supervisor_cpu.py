@@ -136,8 +136,8 @@ def report(r: dict) -> str:
     lines = [
         f"supervisor CPU (trainer sleeps {r['seconds']:g} s with 1 sleeping child;"
         f" window t={WINDOW_START:g}s..{r['seconds'] - WINDOW_END_BEFORE:g}s)",
-        f"{'interval':>9} {'CPU % of 1 core':>16} {'ms CPU/sample':>14} {'samples (window/total)':>23}"
-        f" {'start-up CPU':>13} {'RSS':>8}",
+        f"{'interval':>9} {'CPU % of 1 core':>16} {'ms CPU/sample':>14}"
+        f" {'samples (window/total)':>23} {'start-up CPU':>13} {'RSS':>8}",
     ]
     for m in r["measurements"]:
         per = f"{m['cpu_ms_per_sample']:.2f}" if m["cpu_ms_per_sample"] is not None else "-"
