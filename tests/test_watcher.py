@@ -230,6 +230,36 @@ def test_rescan_feeds_missed_files_through_the_same_check(folders, start_watcher
     assert any("rescan found 1 file" in m for m in watcher.messages)
 
 
+def test_a_deleted_and_remade_folder_is_watched_again(folders, start_watcher):
+    watched, outside = folders
+    fake = FakePipeline()
+    watcher = start_watcher([("demo", [watched])], fake)  # the rescan is 30 s away
+    shutil.rmtree(watched)
+    assert wait_until(lambda: any("is gone" in m for m in watcher.messages), 5)
+    watched.mkdir()
+    assert wait_until(lambda: any("is back; watching it again" in m for m in watcher.messages), 5)
+
+    # Only the new watch can see this: the fake's rescan reports nothing unprocessed.
+    os.replace(write_csv(outside / "after.csv"), watched / "after.csv")
+    assert wait_until(lambda: fake.count() == 1, 5)
+    assert fake.calls == [("demo", [watched / "after.csv"], "watch")]
+
+
+def test_a_folder_replaced_at_once_is_watched_again_without_waiting_for_the_rescan(
+    folders, start_watcher
+):
+    watched, outside = folders
+    fake = FakePipeline()
+    watcher = start_watcher([("demo", [watched])], fake)  # the rescan is 30 s away
+    shutil.rmtree(watched)
+    watched.mkdir()  # may well get the old folder's inode back
+    back = wait_until(lambda: any("is back; watching it again" in m for m in watcher.messages), 5)
+    assert back, watcher.messages
+    os.replace(write_csv(outside / "after.csv"), watched / "after.csv")
+    assert wait_until(lambda: fake.count() == 1, 5)
+    assert fake.calls == [("demo", [watched / "after.csv"], "watch")]
+
+
 def test_pipeline_worker_runs_at_start_and_when_kicked():
     calls: list[float] = []
     ran = threading.Event()

@@ -11,6 +11,7 @@ rescan catches anything the events missed.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from watchdog.events import (
+    DirDeletedEvent,
+    DirMovedEvent,
     FileAttribEvent,
     FileClosedEvent,
     FileCreatedEvent,
@@ -39,6 +42,7 @@ DEFAULT_QUIET = 2.0
 DEFAULT_DEBOUNCE = 1.0
 DEFAULT_RESCAN = 30.0
 POLL_INTERVAL = 1.0
+GONE_POLL = 1.0  # how often a deleted watched folder is looked for
 # After a close-for-write, how long the file must stay untouched: a writer that
 # closes and reopens to append does so within this.
 CLOSE_SETTLE = 0.5
@@ -79,6 +83,8 @@ EVENT_TYPES: list[type[FileSystemEvent]] = [
     FileAttribEvent,
     FileClosedEvent,
     FileDeletedEvent,
+    DirDeletedEvent,  # the watched folder itself going away
+    DirMovedEvent,
 ]
 
 Submit = Callable[[str, list[Path], str], "int | None"]
@@ -147,6 +153,12 @@ class FolderWatch:
     path: Path
     mode: str = "inotify"  # or "polling"
     reason: str | None = None
+    # What is watching it, and the folder's (device, inode) then: a folder deleted
+    # and made again is a new folder, and needs a new watch.
+    observer: Any = field(default=None, repr=False)
+    observed: Any = field(default=None, repr=False)
+    identity: tuple[int, int] | None = None
+    gone: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -188,6 +200,15 @@ class _Batch:
     flush_at: float = 0.0
 
 
+def _identity(folder: Path) -> tuple[int, int] | None:
+    """The folder's (device, inode), or None when it is not there."""
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
 def _signature(path: str) -> tuple[Signature, float] | None:
     """(size, mtime_ns) and mtime in seconds, or None if the file is gone."""
     try:
@@ -217,7 +238,7 @@ class _Handler(FileSystemEventHandler):
         self._folder = folder
 
     def dispatch(self, event: FileSystemEvent) -> None:
-        if not event.is_directory:
+        if not event.is_directory or isinstance(event, (DirDeletedEvent, DirMovedEvent)):
             self._watcher._on_event(self._project, self._folder, event)
 
 
@@ -259,6 +280,7 @@ class Watcher:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._dead_watches: set[str] = set()
         self._candidates: dict[tuple[str, str], _Candidate] = {}
         self._batches: dict[str, _Batch] = {}
         self._handed: dict[tuple[str, str], Signature] = {}
@@ -301,10 +323,13 @@ class Watcher:
             self._thread.join(timeout=30)
 
     def _schedule(self, watch: FolderWatch) -> None:
+        watch.identity = _identity(watch.path)
         reason = "--poll given" if self._force_polling else polling_reason(watch.path)
         if reason is None:
             try:
-                self._schedule_inotify(_Handler(self, watch.project, str(watch.path)), watch.path)
+                handler = _Handler(self, watch.project, str(watch.path))
+                watch.observed = self._schedule_inotify(handler, watch.path)
+                watch.observer, watch.mode, watch.reason = self._inotify, "inotify", None
                 return
             except OSError as exc:
                 reason = _inotify_failure(exc)
@@ -317,14 +342,42 @@ class Watcher:
             self._polling = PollingObserver(timeout=self._poll_interval)
             self._polling.start()
             self._observers.append(self._polling)
-        self._polling.schedule(
+        watch.observer = self._polling
+        watch.observed = self._polling.schedule(
             _Handler(self, watch.project, str(watch.path)),
             str(watch.path),
             recursive=True,
             event_filter=EVENT_TYPES,
         )
 
-    def _schedule_inotify(self, handler: _Handler, folder: Path) -> None:
+    def _rewatch(self) -> None:
+        """Watch again a folder that was deleted and made again (or replaced):
+        the old watch died with the old folder. Files put in it meanwhile are
+        found by the rescan that follows."""
+        with self._lock:
+            dead, self._dead_watches = self._dead_watches, set()
+        for watch in self.folders:
+            identity = _identity(watch.path)
+            if identity == watch.identity and str(watch.path) not in dead:
+                continue
+            if identity is None:
+                watch.identity = None  # a folder made again may reuse the inode
+                if not watch.gone:
+                    watch.gone = True
+                    self._say(
+                        f"{watch.project}: {watch.path} is gone; it is watched again"
+                        " once it is back"
+                    )
+                continue
+            if watch.observer is not None and watch.observed is not None:
+                # Its emitter may have stopped already, with the old folder.
+                with contextlib.suppress(KeyError, OSError):
+                    watch.observer.unschedule(watch.observed)
+            self._schedule(watch)
+            watch.gone = False
+            self._say(f"{watch.project}: {watch.path} is back; watching it again ({watch.mode})")
+
+    def _schedule_inotify(self, handler: _Handler, folder: Path) -> Any:
         """Add an inotify watch; raises OSError (ENOSPC, EMFILE...) when it cannot."""
         if self._inotify is None:
             from watchdog.observers.inotify import InotifyObserver
@@ -336,7 +389,9 @@ class Watcher:
             observer.start()
             self._observers.append(observer)
             self._inotify = observer
-        self._inotify.schedule(handler, str(folder), recursive=True, event_filter=EVENT_TYPES)
+        return self._inotify.schedule(
+            handler, str(folder), recursive=True, event_filter=EVENT_TYPES
+        )
 
     # -- watchdog's threads --------------------------------------------------
 
@@ -344,6 +399,12 @@ class Watcher:
         src = os.fsdecode(event.src_path)
         dest = os.fsdecode(event.dest_path) if event.dest_path else ""
         now = time.monotonic()
+        if isinstance(event, (DirDeletedEvent, DirMovedEvent)):
+            if src.rstrip(os.sep) == folder.rstrip(os.sep):
+                with self._lock:
+                    self._dead_watches.add(folder)  # its watch died with it
+                self._wake.set()
+            return
         with self._lock:
             if isinstance(event, FileMovedEvent):
                 self._candidates.pop((project, src), None)
@@ -384,6 +445,8 @@ class Watcher:
         next_rescan = time.monotonic()  # at once: files that arrived while not watching
         while not self._stop.is_set():
             now = time.monotonic()
+            if self._dead_watches or any(w.gone for w in self.folders):
+                self._rewatch()  # a gone folder is looked for once a second
             if now >= next_rescan:
                 self._rescan(now)
                 next_rescan = now + self.rescan_interval
@@ -398,6 +461,8 @@ class Watcher:
         with self._lock:
             dues = [c.due(self.quiet, self._settle) for c in self._candidates.values()]
             dues += [b.flush_at for b in self._batches.values()]
+        if any(w.gone for w in self.folders):
+            dues.append(time.monotonic() + GONE_POLL)
         return min([next_rescan, *dues])
 
     def _check(self, now: float) -> None:
@@ -486,6 +551,7 @@ class Watcher:
                 self._on_submitted(pipeline_id)
 
     def _rescan(self, now: float) -> None:
+        self._rewatch()
         if self._unprocessed is None:
             return
         for project in dict.fromkeys(w.project for w in self.folders):
