@@ -36,8 +36,10 @@ def test_shifted_batch_drifts_and_clean_batch_does_not(cli, tmp_path):
     assert mass["method"] == "ks" and mass["p_value"] < 0.05 and mass["threshold"] == 0.05
     assert mass["reference_size"] > 200 and mass["current_size"] == 52
     assert "Kolmogorov" in mass["reason"]
-    assert shifted["performance"] == {"available": False,
-                                      "reason": "no trained model of a built-in trainer yet"}
+    assert shifted["performance"] == {
+        "available": False,
+        "reason": "no model version yet",
+    }
     reports = cli("data", "list", "penguins", "--json", check=True)
     assert len(json.loads(reports.stdout)) == 3  # reference + two batches registered
 
@@ -64,8 +66,10 @@ def test_degraded_model_is_reported_on_a_labelled_batch(cli, tmp_path):
 def test_drift_settings_from_workbench_toml(cli, tmp_path):
     incoming = _sample(cli, tmp_path, "penguins-lightgbm", "penguins")
     config = tmp_path / "penguins-lightgbm" / "workbench.toml"
-    config.write_text(config.read_text() + '\n[drift]\nshare = 0.9\nmethod = "psi"\n'
-                      '[drift.columns.year]\nthreshold = 5.0\n')
+    config.write_text(
+        config.read_text() + '\n[drift]\nshare = 0.9\nmethod = "psi"\n'
+        "[drift.columns.year]\nthreshold = 5.0\n"
+    )
     result = _drift(cli, "penguins", incoming / "batch_02_shifted.csv")
     assert result["share_threshold"] == 0.9
     assert {c["method"] for c in result["columns"]} == {"psi"}

@@ -192,8 +192,8 @@ def drift(ctx: click.Context, project: str, file: Path, as_json: bool) -> None:
     )
     verdict = "[red]drift[/]" if result["dataset_drift"] else "[green]no drift[/]"
     note(
-        f"{file.name}: {verdict} in {result['drifted_columns']} of {len(result['columns'])}"
-        f" columns (dataset drift at {result['share_threshold']:.0%})"
+        f"{file.name}: {verdict}: {result['drifted_columns']} of {len(result['columns'])}"
+        f" columns drifted (the dataset drifts from {result['share_threshold']:.0%})"
     )
     perf = result["performance"]
     if perf["available"]:

@@ -104,7 +104,7 @@ def performance_on(store: Store, project: str, frame: Any, config: ProjectConfig
         version = resolve(store, project)
         model = version.load()
     except WorkbenchError:
-        return {"available": False, "reason": "no trained model of a built-in trainer yet"}
+        return {"available": False, "reason": "no model version yet"}
     metric = config.primary_metric(version.task)
     labelled = frame[frame[config.target].notna()]
     pred, proba = model.predict(labelled)
