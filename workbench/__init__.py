@@ -16,10 +16,12 @@ __version__ = "0.1.0"
 __all__ = [
     "active_run",
     "flush",
+    "holdout_split",
     "hookimpl",
     "log_artifact",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_params",
     "params",
     "project_config",

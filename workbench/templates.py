@@ -39,41 +39,46 @@ _SCRIPT = '''\
 """Trains a logistic regression epoch by epoch and reports to the workbench.
 
 Run it with `workbench run start {name}`; override params with
-`--set epochs=20`.
+`--set epochs=20`. The fitted pipeline is logged with `wb.log_model`, so each
+run that succeeds is a model version: gated, promoted, exported and served.
 """
 
 import pandas as pd
 from sklearn.linear_model import SGDClassifier
 from sklearn.metrics import accuracy_score, f1_score, log_loss
-from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import workbench as wb
 
 params = wb.params()
 config = wb.project_config()
-frame = pd.read_csv(wb.project_dir() / config["data"]["train"])
+# [data] train, or the reference plus accepted new data (Parquet) when automation retrains.
+data_file = wb.train_file()
+frame = pd.read_parquet(data_file) if data_file.suffix == ".parquet" else pd.read_csv(data_file)
 y = frame.pop(config["data"]["target"])
-split = config["train"]
-x_train, x_test, y_train, y_test = train_test_split(
-    frame, y, test_size=split["test_size"], random_state=split["seed"], stratify=y
-)
+# [train] test_size and seed; rows held out by a hash of their content, so a
+# retrained model and the champion are compared on rows neither trained on.
+x_train, x_test, y_train, y_test = wb.holdout_split(frame, y)
 scaler = StandardScaler().fit(x_train)
-x_train, x_test = scaler.transform(x_train), scaler.transform(x_test)
+scaled_train, scaled_test = scaler.transform(x_train), scaler.transform(x_test)
 
 model = SGDClassifier(loss="log_loss", alpha=float(params.get("alpha", 0.001)), random_state=0)
 classes = sorted(y.unique())
 for epoch in range(1, int(params.get("epochs", 15)) + 1):
-    model.partial_fit(x_train, y_train, classes=classes)
-    loss = log_loss(y_test, model.predict_proba(x_test), labels=classes)
-    wb.log_metrics({{"val_loss": loss, "val_accuracy": model.score(x_test, y_test)}}, step=epoch)
+    model.partial_fit(scaled_train, y_train, classes=classes)
+    loss = log_loss(y_test, model.predict_proba(scaled_test), labels=classes)
+    accuracy = model.score(scaled_test, y_test)
+    wb.log_metrics({{"val_loss": loss, "val_accuracy": accuracy}}, step=epoch)
     print(f"epoch {{epoch}}: val_loss={{loss:.4f}}", flush=True)
 
-predicted = model.predict(x_test)
+predicted = model.predict(scaled_test)
 wb.log_metrics({{
     "accuracy": accuracy_score(y_test, predicted),
     "f1": f1_score(y_test, predicted, average="macro"),
 }})
+# Raw feature columns in, labels out: what `workbench predict` and `serve` will call.
+wb.log_model(make_pipeline(scaler, model), x_test, y_test, x_train=x_train)
 '''
 
 TEMPLATES = {

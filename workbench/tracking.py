@@ -338,6 +338,50 @@ def train_file() -> Path:
     return load_config(project_dir()).train_file
 
 
+def holdout_split(
+    features: Any, target: Any, test_size: float | None = None, seed: int | None = None
+):
+    """(x_train, x_test, y_train, y_test) split as the built-in trainers split:
+    by a hash of each row's content, so a row is on the same side in every run
+    that sees it and a retrained model's hold-out is fair to the champion.
+    `test_size` and `seed` default to the project's `[train]` settings."""
+    from workbench.config import load_config
+    from workbench.trainers.tabular import holdout_split as split
+
+    if test_size is None or seed is None:
+        config = load_config(project_dir())
+        test_size = config.test_size if test_size is None else test_size
+        seed = config.seed if seed is None else seed
+    try:
+        return split(features, target, float(test_size), int(seed))
+    except ValueError as exc:
+        raise UsageError(f"holdout_split: {exc}") from exc
+
+
+def log_model(model: Any, x_test: Any, y_test: Any, *, x_train: Any = None) -> str:
+    """Save a fitted scikit-learn estimator or Pipeline as the run's model (skops,
+    no pickle) with its hold-out rows. When the run succeeds it becomes a model
+    version of the project, like a built-in trainer's: gated, promoted, exported,
+    served. `x_test` holds the raw feature columns as `model.predict` takes them;
+    `x_train`, when given, supplies the categories seen in training. Returns the
+    model file's SHA-256."""
+    from workbench.models import logged
+
+    run = active_run()
+    target = None
+    if run.project_dir is not None:
+        with contextlib.suppress(Exception):
+            target = project_config()["data"]["target"]
+    folder = paths.run_dir(run.id) / "outputs"
+    model_file, schema_file, holdout_file = logged.save(
+        folder, model, x_test, y_test, target=target, x_train=x_train
+    )
+    sha256 = run.log_artifact(model_file, kind="model")
+    run.log_artifact(schema_file, kind="schema")
+    run.log_artifact(holdout_file, kind="evaluation")
+    return sha256
+
+
 def project_config() -> dict[str, Any]:
     """The project's parsed workbench.toml, as a dict."""
     from workbench.config import load_config

@@ -284,8 +284,7 @@ def _known(store: Store, project_id: int) -> str:
 def check_alias(alias: str) -> str:
     if not _ALIAS.match(alias):
         raise UsageError(
-            f"bad alias {alias!r}: expected a letter, then letters, digits, '_' or '-' "
-            "(at most 32)"
+            f"bad alias {alias!r}: expected a letter, then letters, digits, '_' or '-' (at most 32)"
         )
     return alias
 

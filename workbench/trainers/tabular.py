@@ -93,3 +93,28 @@ def feature_schema(table: Table, classes: list[Any] | None) -> dict[str, Any]:
 
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
+
+
+def holdout_split(
+    features: pd.DataFrame, target: pd.Series, test_size: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
+    """(x_train, x_test, y_train, y_test), the hold-out rows chosen by a hash of
+    each row's content and the seed, not by position: a row lands on the same
+    side in every run that sees it. A model retrained on the reference plus new
+    data is then scored on rows that no model trained on a subset of that data
+    has seen, so the promotion gate can compare it fairly with the champion on
+    the challenger's hold-out."""
+    frame = features.assign(__target__=np.asarray(target))
+    # Numbers as float64, so that 1 (an int column) and 1.0 (the same column with
+    # a missing value somewhere) hash alike.
+    canonical = frame.apply(
+        lambda c: c.astype("float64") if pd.api.types.is_numeric_dtype(c) else c.astype(str)
+    )
+    key = f"workbench{abs(seed) % 10_000_000:07d}"
+    hashes = pd.util.hash_pandas_object(canonical, index=False, hash_key=key).to_numpy()
+    test = (hashes % np.uint64(10_000)) < np.uint64(round(test_size * 10_000))
+    if test.all() or not test.any():
+        raise ValueError(
+            f"cannot hold out {test_size:.0%} of {len(frame)} rows; add rows or change test_size"
+        )
+    return features[~test], features[test], target[~test], target[test]
