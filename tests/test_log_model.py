@@ -9,6 +9,9 @@ import json
 import pandas as pd
 import pytest
 import skops.io
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from test_runs_e2e import script_project
 
 pytestmark = pytest.mark.slow
@@ -84,3 +87,25 @@ def test_what_cannot_be_logged_fails_the_run_with_the_reason(cli, tmp_path, call
     run_id = json.loads(cli("run", "list", "--json", check=True).stdout)[0]["id"]
     assert reason in cli("run", "logs", str(run_id), check=True).stdout
     assert cli("model", "list", "scripted", "--json", check=True).stdout.strip() == "[]"
+
+
+def test_a_model_logged_in_a_run_of_ones_own_is_registered_when_the_block_ends(cli, tmp_path):
+    import workbench as wb
+    from workbench.templates import init_project
+
+    folder = init_project(tmp_path / "nb", "script")
+    frame = pd.read_csv(folder / "data" / "train.csv")
+    y = frame.pop("cultivar")
+    with wb.start_run(project=folder):
+        x_train, x_test, y_train, y_test = wb.holdout_split(frame, y)
+        model = make_pipeline(StandardScaler(), LogisticRegression()).fit(x_train, y_train)
+        wb.log_metric("accuracy", model.score(x_test, y_test))
+        wb.log_model(model, x_test, y_test)
+    # Rows held out by content: the same split for the same rows, whatever their order.
+    shuffled = frame.sample(frac=1, random_state=3)
+    with wb.start_run(project=folder):
+        again = wb.holdout_split(shuffled, y.loc[shuffled.index])[1]
+    assert sorted(again.index) == sorted(x_test.index)
+    [version] = _versions(cli, folder.name)
+    assert version["aliases"] == ["champion"] and version["framework"] == "sklearn"
+    assert version["metrics"]["accuracy"] > 0.8

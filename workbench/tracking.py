@@ -278,6 +278,8 @@ def start_run(
             with _active_lock:
                 _active = None
             run.close()
+            if status == "succeeded":
+                _register_model(store, run_id, run.project_dir)
             end = time.time()
             with store.write() as conn:
                 conn.execute(
@@ -294,6 +296,21 @@ def start_run(
                 )
     finally:
         store.close()
+
+
+def _register_model(store: Any, run_id: int, folder: Path | None) -> None:
+    """A version for the model the block logged (`log_model`), as the supervisor
+    registers a supervised run's, before the run reads as succeeded."""
+    from workbench.config import load_config
+    from workbench.models.registry import register_run
+
+    try:
+        config = load_config(folder) if folder is not None else None
+        register_run(store, run_id, config, trainer_succeeded=True)
+    except Exception as exc:  # noqa: BLE001 - the run itself succeeded; say why the model is missing
+        import sys
+
+        print(f"workbench: cannot register run {run_id}'s model: {exc}", file=sys.stderr)
 
 
 # Module-level API, bound to the active run.
