@@ -64,6 +64,7 @@ def test_a_script_model_is_registered_exported_and_retrained_by_the_pipeline(cli
         ("wb.log_model(model, x.to_numpy(), y)", "x_test must be a pandas DataFrame"),
         ("wb.log_model(Custom().fit(x, y), x, y)", "outside the allow-list"),
         ("wb.log_model(model, x, y[:1])", "x_test has 6 rows, y_test 1"),
+        ("wb.log_model(model, x.assign(y=y), y)", "x_test holds the target column 'y'"),
     ],
 )
 def test_what_cannot_be_logged_fails_the_run_with_the_reason(cli, tmp_path, call, reason):

@@ -50,12 +50,16 @@ def save(
         raise UsageError(f"log_model: x_test has {len(x_test)} rows, y_test {len(y)}")
     if len(x_test) == 0:
         raise UsageError("log_model: the hold-out rows are empty")
+    if y.name in x_test.columns:
+        raise UsageError(f"log_model: x_test holds the target column {y.name!r}; drop it")
 
-    data = skops.io.dumps(model)
     try:
+        data = skops.io.dumps(model)
         runtime._check_trusted(skops.io.get_untrusted_types(data=data))
     except runtime.BundleError as exc:
         raise UsageError(f"log_model: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - skops cannot save this object
+        raise UsageError(f"log_model: skops cannot save {type(model).__name__}: {exc}") from exc
 
     classifier = is_classifier(model)
     classes = [_plain(c) for c in model.classes_] if classifier else None
