@@ -387,7 +387,7 @@ def log_model(model: Any, x_test: Any, y_test: Any, *, x_train: Any = None) -> s
     run = active_run()
     target = None
     if run.project_dir is not None:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(KeyError, UsageError):  # no target configured
             target = project_config()["data"]["target"]
     folder = paths.run_dir(run.id) / "outputs"
     model_file, schema_file, holdout_file = logged.save(

@@ -33,7 +33,7 @@ def save(
     from sklearn.base import is_classifier
 
     from workbench.models import runtime
-    from workbench.trainers.tabular import _plain
+    from workbench.trainers.tabular import Table, feature_schema
 
     if not hasattr(model, "predict"):
         raise UsageError(
@@ -62,36 +62,25 @@ def save(
         raise UsageError(f"log_model: skops cannot save {type(model).__name__}: {exc}") from exc
 
     classifier = is_classifier(model)
-    classes = [_plain(c) for c in model.classes_] if classifier else None
-    reference = x_train if x_train is not None else x_test
-    features = []
-    for column in x_test.columns:
-        entry: dict[str, Any] = {"name": str(column), "dtype": str(x_test[column].dtype)}
-        numeric = pd.api.types.is_numeric_dtype(x_test[column]) or pd.api.types.is_bool_dtype(
-            x_test[column]
-        )
-        if numeric:
-            entry["kind"] = "numeric"
-        else:
-            entry["kind"] = "categorical"
-            values = reference[column].dropna() if column in reference else x_test[column]
-            entry["categories"] = sorted(values.astype(str).unique().tolist())
-        features.append(entry)
-    target_entry: dict[str, Any] = {
-        "name": y.name,
-        "task": "classification" if classifier else "regression",
-    }
-    if classes is not None:
-        target_entry["classes"] = classes
-    schema = {
-        "features": features,
-        "target": target_entry,
-        "dropped": {},
-        "framework": "sklearn",
-        "framework_version": sklearn.__version__,
-        "trainer": "script",
-        "model_file": MODEL_FILE,
-    }
+    reference = x_test if x_train is None else x_train
+    if not isinstance(reference, pd.DataFrame):
+        raise UsageError("log_model: x_train must be a pandas DataFrame like x_test")
+    missing = ", ".join(str(c) for c in x_test.columns if c not in reference.columns)
+    if missing:
+        raise UsageError(f"log_model: x_train lacks x_test's columns {missing}")
+    table = Table(
+        features=reference[list(x_test.columns)],  # categories as seen in training
+        target=y,
+        task="classification" if classifier else "regression",
+        categorical=[c for c in x_test.columns if not _is_numeric(x_test[c])],
+    )
+    schema = feature_schema(table, list(model.classes_) if classifier else None)
+    schema.update(
+        framework="sklearn",
+        framework_version=sklearn.__version__,
+        trainer="script",
+        model_file=MODEL_FILE,
+    )
 
     # What `predict`, `serve` and the gate will do with it: the same answers, or refuse now.
     sample = x_test.head(200)
@@ -122,3 +111,7 @@ def save(
     holdout_file = folder / "holdout.parquet"
     x_test.assign(**{str(y.name): y.to_numpy()}).to_parquet(holdout_file, index=False)
     return model_file, schema_file, holdout_file
+
+
+def _is_numeric(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)

@@ -14,7 +14,7 @@ def train() -> None:
     import workbench as wb
     from workbench.config import load_config
     from workbench.trainers.metrics import classification_metrics, regression_metrics
-    from workbench.trainers.tabular import feature_schema, load_training_table
+    from workbench.trainers.tabular import feature_schema, holdout_split, load_training_table
 
     config = load_config(wb.project_dir())
     params = wb.params()
@@ -31,7 +31,9 @@ def train() -> None:
         flush=True,
     )
     trainer = _make_trainer(config, table, params)
-    x_train, x_test, y_train, y_test = _split(table, config.test_size, config.seed)
+    x_train, x_test, y_train, y_test = holdout_split(
+        table.features, table.target, config.test_size, config.seed
+    )
     wb.log_params({"_task": table.task, "_rows_train": len(x_train), "_rows_test": len(x_test)})
     if config.cv:
         _cross_validate(config, table, params, x_train, y_train)
@@ -109,12 +111,6 @@ def _make_trainer(config, table, params):
     if estimator:  # sklearn:<dotted estimator path>
         return cls(table, params, config.seed, estimator)
     return cls(table, params, config.seed)
-
-
-def _split(table, test_size: float, seed: int):
-    from workbench.trainers.tabular import holdout_split
-
-    return holdout_split(table.features, table.target, test_size, seed)
 
 
 if __name__ == "__main__":
