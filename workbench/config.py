@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import csv
 import datetime
+import functools
 import gzip
 import io
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -24,6 +26,11 @@ TASKS = ("classification", "regression")
 BUILTIN_TRAINERS = ("lightgbm", "script")
 CLASSIFICATION_METRICS = ("accuracy", "f1", "roc_auc", "log_loss")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
+METRICS_BY_TASK = {"classification": CLASSIFICATION_METRICS, "regression": REGRESSION_METRICS}
+MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's random_state limit
+MAX_FOLDS = 100
+MAX_MARGIN = 1e9
+MAX_THRESHOLD = 1e9
 ON_NEW_DATA = ("validate-and-retrain", "validate", "off")
 PROMOTE = ("if-better", "manual", "always")
 RETRAIN_ON = ("new-data", "drift")
@@ -125,6 +132,7 @@ def load_config(folder: Path) -> ProjectConfig:
 
 def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
     _check_shape(file, raw)
+    _check_finite(file, raw)
     project, data, train = raw.get("project", {}), raw.get("data", {}), raw.get("train", {})
     auto = raw.get("automation", {})
     root = file.parent
@@ -174,21 +182,21 @@ def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
             raise ConfigError(file, "train.script", f"file not found: {script}")
     metric = train.get("metric")
     if metric is not None and trainer != "script":
-        allowed = {
-            "classification": CLASSIFICATION_METRICS,
-            "regression": REGRESSION_METRICS,
-            None: CLASSIFICATION_METRICS + REGRESSION_METRICS,
-        }[task]
-        _check_choice(file, "train.metric", metric, allowed)
+        _check_metric(file, metric, task, train_file, data["target"])
     test_size = float(train.get("test_size", 0.2))
     if not 0 < test_size < 1:
         raise ConfigError(
             file, "train.test_size", f"expected a fraction between 0 and 1, got {test_size}"
         )
+    seed = train.get("seed", 42)
+    if not 0 <= seed <= MAX_SEED:
+        raise ConfigError(file, "train.seed", f"expected a whole number 0..{MAX_SEED}, got {seed}")
 
     cv = train.get("cv")
-    if cv is not None and cv < 2:
-        raise ConfigError(file, "train.cv", f"expected a number of folds >= 2, got {cv}")
+    if cv is not None and not 2 <= cv <= MAX_FOLDS:
+        raise ConfigError(
+            file, "train.cv", f"expected a number of folds from 2 to {MAX_FOLDS}, got {cv}"
+        )
     if cv is not None and trainer == "script":
         raise ConfigError(file, "train.cv", "only the built-in trainers cross-validate")
     sweep = check_sweep(file, raw.get("sweep", {}))
@@ -197,8 +205,10 @@ def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
     _check_choice(file, "automation.promote", auto.get("promote"), PROMOTE)
     _check_choice(file, "automation.retrain_on", auto.get("retrain_on"), RETRAIN_ON)
     margin = float(auto.get("margin", 0.0))
-    if margin < 0:
-        raise ConfigError(file, "automation.margin", f"expected a number >= 0, got {margin}")
+    if not 0 <= margin <= MAX_MARGIN:
+        raise ConfigError(
+            file, "automation.margin", f"expected a number from 0 to {MAX_MARGIN:g}, got {margin}"
+        )
     for fmt in auto.get("export", []):
         if fmt not in EXPORT_FORMATS:
             from workbench.plugins import export_formats
@@ -218,7 +228,7 @@ def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
         params=dict(train.get("params", {})),
         metric=metric,
         test_size=test_size,
-        seed=train.get("seed", 42),
+        seed=seed,
         cv=cv,
         sweep=sweep,
         on_new_data=auto.get("on_new_data", "validate"),
@@ -239,6 +249,7 @@ def _check_drift(file: Path, drift: dict[str, Any]) -> None:
     share = drift.get("share")
     if share is not None and not 0 < share <= 1:
         raise ConfigError(file, "drift.share", f"expected a fraction in (0, 1], got {share}")
+    _check_threshold(file, "drift.threshold", drift.get("threshold"))
     _check_drift_method(file, "drift.method", drift.get("method"))
     for column, rules in drift.get("columns", {}).items():
         if not isinstance(rules, dict) or set(rules) - {"method", "threshold"}:
@@ -247,7 +258,116 @@ def _check_drift(file: Path, drift: dict[str, Any]) -> None:
                 f"drift.columns.{column}",
                 'expected { method = "...", threshold = 0.1 } (either or both)',
             )
-        _check_drift_method(file, f"drift.columns.{column}.method", rules.get("method"))
+        method = rules.get("method")
+        if method is not None and not isinstance(method, str):
+            raise ConfigError(
+                file, f"drift.columns.{column}.method", f"expected a string, got {method!r}"
+            )
+        _check_threshold(file, f"drift.columns.{column}.threshold", rules.get("threshold"))
+        _check_drift_method(file, f"drift.columns.{column}.method", method)
+
+
+def _check_threshold(file: Path, key: str, value: object) -> None:
+    """A drift threshold: a p-value or a distance, so a finite number > 0."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(file, key, f"expected a number, got {value!r}")
+    if not 0 < value <= MAX_THRESHOLD:
+        raise ConfigError(
+            file, key, f"expected a number greater than 0 and at most {MAX_THRESHOLD:g}, got {value}"
+        )
+
+
+def _check_finite(file: Path, value: Any, key: str = "") -> None:
+    """No setting anywhere may be nan or +/-inf: every comparison with nan is false,
+    so a nan margin or threshold would silently pass or fail every check."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(file, key or None, f"expected a finite number, got {value}")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_finite(file, v, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_finite(file, v, f"{key}[{i}]")
+
+
+def metrics_for(task: str) -> tuple[str, ...]:
+    """The primary metrics the built-in trainers report for `task`."""
+    return METRICS_BY_TASK[task]
+
+
+def _check_metric(
+    file: Path, metric: str, task: str | None, train_file: Path, target: str
+) -> None:
+    """The primary metric must be one the trainer reports for the project's task:
+    `[project] task`, else the task inferred from the target column."""
+    if metric not in CLASSIFICATION_METRICS + REGRESSION_METRICS:
+        _check_choice(file, "train.metric", metric, CLASSIFICATION_METRICS + REGRESSION_METRICS)
+    how = "[project] task"
+    if task is None:
+        inferred = infer_data_task(train_file, target)
+        if inferred is None:  # unreadable data: the trainer reports it with the reason
+            return
+        task, reason = inferred
+        how = f"the task inferred from {target!r} ({reason}; set [project] task to override)"
+    fitting = metrics_for(task)
+    if metric not in fitting:
+        raise ConfigError(
+            file,
+            "train.metric",
+            f"{metric!r} does not fit a {task} task ({how}); "
+            f"metrics that fit: {', '.join(fitting)}",
+        )
+
+
+def infer_data_task(train_file: Path, target: str) -> tuple[str, str] | None:
+    """(task, reason) from the target column of `train_file`, or None when it
+    cannot be read. Cached per file version, since configs are loaded often."""
+    try:
+        stat = train_file.stat()
+    except OSError:
+        return None
+    return _infer_cached(str(train_file), stat.st_size, stat.st_mtime_ns, target)
+
+
+@functools.lru_cache(maxsize=32)
+def _infer_cached(path: str, size: int, mtime_ns: int, target: str) -> tuple[str, str] | None:
+    import pandas as pd
+
+    try:
+        if path.lower().endswith((".parquet", ".pq")):
+            column = pd.read_parquet(path, columns=[target])[target]
+        else:
+            column = pd.read_csv(path, usecols=[target])[target]
+    except Exception:  # noqa: BLE001 - any unreadable file: the trainer says why
+        return None
+    return explain_task(column)
+
+
+def explain_task(target: Any) -> tuple[str, str]:
+    """(task, reason) for a target column, by the trainers' rule."""
+    from workbench.trainers import tabular
+
+    explain = getattr(tabular, "explain_task", None)
+    if explain is not None:
+        task, reason = explain(target)
+        return str(task), str(reason)
+    task = tabular.infer_task(target)
+    values = target.dropna()
+    distinct = int(values.nunique())
+    limit = getattr(tabular, "MAX_CLASSES_FOR_INTEGER_TARGET", 20)
+    if target.dtype.kind not in "biuf":
+        reason = f"values are not numbers ({distinct} distinct)"
+    elif target.dtype.kind == "b":
+        reason = "values are true/false"
+    elif task == "classification":
+        reason = f"whole numbers with {distinct} distinct values (at most {limit})"
+    elif bool((values % 1 == 0).all()):
+        reason = f"whole numbers with {distinct} distinct values (more than {limit})"
+    else:
+        reason = "numbers with fractions"
+    return task, reason
 
 
 def _check_drift_method(file: Path, key: str, method: object) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -34,18 +35,29 @@ class Settings:
         return gpus or max(1, (os.cpu_count() or 2) // 2)
 
 
-_KNOWN = {"runs": {"sample_interval", "stop_grace", "max_parallel"}, "ui": {"theme"}}
 THEMES = ("dark", "light")
-_INTEGERS = {"max_parallel"}
+# [section] -> key -> (low, high, whole number?): every number is range-checked.
+_RANGES: dict[str, dict[str, tuple[float, float, bool]]] = {
+    "runs": {
+        "sample_interval": (0.05, 3600.0, False),
+        "stop_grace": (0.0, 3600.0, False),
+        "max_parallel": (1, 1024, True),
+    },
+}
+_KNOWN = {"runs": set(_RANGES["runs"]), "ui": {"theme"}}
 
 
 def load_settings() -> Settings:
+    """`$WORKBENCH_HOME/config.toml`, every value checked; `ConfigError` names the
+    file and the key of the first bad one."""
     path = paths.user_config_path()
     if not path.exists():
         return Settings()
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, None, "not UTF-8 text") from exc
+    except (tomllib.TOMLDecodeError, OSError) as exc:
         raise ConfigError(path, None, f"not valid TOML: {exc}") from exc
     values: dict[str, Any] = {}
     for section, body in raw.items():
@@ -56,31 +68,34 @@ def load_settings() -> Settings:
             values["plugins"] = _plugins(path, body)
             continue
         if section not in _KNOWN:
-            known = sorted([*_KNOWN, "keys", "plugins"])
+            known = ", ".join(sorted([*_KNOWN, "keys", "plugins"]))
             raise ConfigError(path, section, f"unknown section; expected one of {known}")
+        if not isinstance(body, dict):
+            raise ConfigError(
+                path, section, f"expected a table, e.g. [{section}], got {type(body).__name__}"
+            )
         for key, value in body.items():
             if key not in _KNOWN[section]:
-                raise ConfigError(path, f"{section}.{key}", "unknown key")
+                known = ", ".join(sorted(_KNOWN[section]))
+                raise ConfigError(path, f"{section}.{key}", f"unknown key; expected one of {known}")
             if key == "theme":
                 if value not in THEMES:
-                    raise ConfigError(path, "ui.theme", f"expected one of {THEMES}, got {value!r}")
-                values[key] = value
-                continue
-            if key in _INTEGERS:
-                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                     raise ConfigError(
-                        path,
-                        f"{section}.{key}",
-                        f"expected a whole number of at least 1, got {value!r}",
+                        path, "ui.theme", f"expected one of {', '.join(THEMES)}, got {value!r}"
                     )
                 values[key] = value
                 continue
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise ConfigError(
-                    path, f"{section}.{key}", f"expected a positive number, got {value!r}"
-                )
-            values[key] = float(value)
+            values[key] = _number(path, f"{section}.{key}", value, *_RANGES[section][key])
     return Settings(**values)
+
+
+def _number(path: object, key: str, value: Any, low: float, high: float, whole: bool) -> Any:
+    """`value` if it is a (whole) number within [low, high], else a ConfigError."""
+    kind = "a whole number" if whole else "a number of seconds"
+    wrong_type = isinstance(value, bool) or not isinstance(value, int if whole else int | float)
+    if wrong_type or not math.isfinite(value) or not low <= value <= high:
+        raise ConfigError(path, key, f"expected {kind} from {low:g} to {high:g}, got {value!r}")
+    return value if whole else float(value)
 
 
 def _keys(path: object, body: Any) -> dict[str, str]:
