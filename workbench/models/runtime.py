@@ -390,12 +390,19 @@ class Model:
         if self.classes is None:
             return raw, None, unseen
         proba = np.column_stack([1 - raw, raw]) if raw.ndim == 1 else raw
-        return np.asarray(self.classes, dtype=object)[proba.argmax(axis=1)], proba, unseen
+        return _labels(self.classes)[proba.argmax(axis=1)], proba, unseen
 
     def predict(self, frame: pd.DataFrame, strict: bool = True) -> tuple[np.ndarray, Any]:
         """(predictions, class probabilities or None)."""
         pred, proba, _ = self.run(frame, strict)
         return pred, proba
+
+
+def _labels(classes: list[Any]) -> np.ndarray:
+    """Class labels in their own dtype (ints, floats, bools); text or mixed as objects."""
+    if len({type(c) for c in classes}) == 1 and type(classes[0]) in (int, float, bool):
+        return np.asarray(classes)
+    return np.asarray(classes, dtype=object)
 
 
 def _as_text(column: pd.Series) -> pd.Series:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.trainers.tabular import Table
+from workbench.trainers.tabular import Table, label_array
 
 MODEL_FILE = "model.txt"
 
@@ -80,7 +80,7 @@ class LightGBMTrainer:
         if self.classes is None:
             return self.model.predict(prepared), None
         proba = self.model.predict_proba(prepared)
-        return np.asarray(self.classes, dtype=object)[proba.argmax(axis=1)], proba
+        return label_array(self.classes)[proba.argmax(axis=1)], proba
 
     def framework_version(self) -> str:
         import lightgbm
