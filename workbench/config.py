@@ -138,7 +138,7 @@ def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
     root = file.parent
 
     name = project["name"] if "name" in project else default_name(root.name)
-    if not _NAME.match(name):
+    if not valid_name(name):
         raise ConfigError(
             file, "project.name", f"expected letters, digits, '.', '_' or '-' (got {name!r})"
         )
@@ -240,6 +240,11 @@ def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
     )
 
 
+def valid_name(name: str) -> bool:
+    """Whether `name` can name a project: 1-64 letters, digits, '.', '_' or '-'."""
+    return isinstance(name, str) and _NAME.fullmatch(name) is not None
+
+
 def default_name(folder_name: str) -> str:
     """A valid project name made from a folder's name."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", folder_name).strip("-._")[:64] or "project"
@@ -294,7 +299,18 @@ def _check_finite(file: Path, value: Any, key: str = "") -> None:
 
 def metrics_for(task: str) -> tuple[str, ...]:
     """The primary metrics the built-in trainers report for `task`."""
-    return METRICS_BY_TASK[task]
+    try:
+        from workbench.trainers.metrics import metrics_for_task
+    except ImportError:
+        return METRICS_BY_TASK[task]
+    return tuple(metrics_for_task(task))
+
+
+def with_override_hint(reason: str) -> str:
+    """An inference reason that says how to override it."""
+    if "override" in reason or "set [project] task" in reason:
+        return reason
+    return f"{reason}; set [project] task to override"
 
 
 def _check_metric(
@@ -310,7 +326,7 @@ def _check_metric(
         if inferred is None:  # unreadable data: the trainer reports it with the reason
             return
         task, reason = inferred
-        how = f"the task inferred from {target!r} ({reason}; set [project] task to override)"
+        how = f"the task inferred from {target!r}: {with_override_hint(reason)}"
     fitting = metrics_for(task)
     if metric not in fitting:
         raise ConfigError(

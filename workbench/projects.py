@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import time
 from pathlib import Path
 from typing import Any
 
-from workbench.config import ProjectConfig, load_config
-from workbench.errors import NotFoundError, UsageError
+from workbench.config import ProjectConfig, infer_data_task, load_config
+from workbench.errors import ConfigError, NotFoundError, UsageError
 from workbench.store import Store
+from workbench.templates import Plan, create, plan_project, undo
 
 
 def add_project(store: Store, folder: Path) -> dict[str, Any]:
     """Register the project in `folder` (validated first); idempotent for the same folder."""
     folder = folder.expanduser().resolve()
     config = load_config(folder)
+    if config.sklearn_estimator:
+        check_estimator(config)
     existing = store.row("SELECT * FROM projects WHERE name = ?", (config.name,))
     if existing:
         if existing["path"] == str(folder):
@@ -44,6 +49,79 @@ def add_project(store: Store, folder: Path) -> dict[str, Any]:
             data={"path": str(folder)},
         )
     return store.row("SELECT * FROM projects WHERE id = ?", (project_id,))  # type: ignore[return-value]
+
+
+def create_project(
+    store: Store,
+    path: Path,
+    template: str,
+    name: str | None = None,
+    *,
+    data: Path | None = None,
+    target: str | None = None,
+    link: bool = False,
+) -> tuple[dict[str, Any], Plan]:
+    """`project init`: check everything, make the folder, register it; on any
+    failure nothing is left behind (neither files nor a store row)."""
+    plan = plan_project(path, template, name, data=data, target=target, link=link)
+    taken = store.row("SELECT path FROM projects WHERE name = ?", (plan.name,))
+    if taken:
+        raise UsageError(
+            f"a project named {plan.name!r} is already registered at {taken['path']}; "
+            "choose another with --name"
+        )
+    create(plan)
+    try:
+        row = add_project(store, plan.folder)
+    except BaseException:
+        undo(plan)
+        raise
+    return row, plan
+
+
+def check_estimator(config: ProjectConfig) -> None:
+    """`trainer = "sklearn:<path>"` names an importable scikit-learn estimator class
+    that fits the task (when the task is set). Imports the module, as training would."""
+    dotted = config.sklearn_estimator or ""
+    module_name, _, class_name = dotted.rpartition(".")
+
+    def refuse(problem: str) -> ConfigError:
+        return ConfigError(config.file, "train.trainer", f"sklearn:{dotted}: {problem}")
+
+    top = module_name.split(".")[0]
+    try:
+        found = importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise refuse(f"no module named {top!r} is installed")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - whatever the import raised, said in one line
+        raise refuse(f"cannot import {module_name}: {exc}") from exc
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        raise refuse(f"{module_name} has no {class_name!r}")
+    if not (isinstance(cls, type) and hasattr(cls, "fit") and hasattr(cls, "get_params")):
+        raise refuse("not a scikit-learn estimator class (one with fit and get_params)")
+    from sklearn.base import ClassifierMixin, RegressorMixin
+
+    kind = (
+        "classification"
+        if issubclass(cls, ClassifierMixin)
+        else "regression"
+        if issubclass(cls, RegressorMixin)
+        else None
+    )
+    task = config.task
+    if task is None:
+        inferred = infer_data_task(config.train_file, config.target)
+        task = inferred[0] if inferred else None
+    if kind and task and kind != task:
+        raise refuse(
+            f"a {'classifier' if kind == 'classification' else 'regressor'} cannot learn a "
+            f"{task} task; choose a {'regressor' if task == 'regression' else 'classifier'}"
+        )
 
 
 def get_project(store: Store, name: str) -> dict[str, Any]:
@@ -89,8 +167,14 @@ def show_project(store: Store, name: str) -> dict[str, Any]:
     except (NotFoundError, UsageError) as exc:
         summary["config_error"] = exc.message
         return summary
+    task, task_reason = config.task, "[project] task"
+    if task is None:
+        inferred = infer_data_task(config.train_file, config.target)
+        if inferred is not None:
+            task, task_reason = inferred
     summary.update(
-        task=config.task,
+        task=task,
+        task_reason=task_reason,
         description=config.description,
         trainer=config.trainer,
         target=config.target,
