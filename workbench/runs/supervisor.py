@@ -30,6 +30,7 @@ from workbench.runs.environment import capture
 from workbench.runs.sampler import Sample, TreeSampler
 from workbench.settings import load_settings
 from workbench.store import Store, open_store
+from workbench.trainers import failure
 
 _SAMPLE_SQL = """
 INSERT INTO resource_samples (run_id, ts, cpu_percent, rss_bytes, num_threads, num_procs,
@@ -122,7 +123,7 @@ class Supervisor:
             message = (
                 f"killed by {signal.Signals(-code).name}"
                 if code < 0
-                else f"exited with code {code}"
+                else failure.read(self.run_id) or f"exited with code {code}"
             )
         # A sweep's trials are not registered: the sweep registers its best one.
         if status == "succeeded" and run["parent_id"] is None:

@@ -3,18 +3,38 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
 from workbench import paths
 from workbench.errors import WorkbenchError
+from workbench.trainers import failure
 
 
 def train() -> None:
+    """Train the project's built-in trainer in the supervised run; a failure leaves
+    its one-line reason for the run's record (see `workbench.trainers.failure`)."""
+    try:
+        _train()
+    except Exception as exc:
+        run_id = os.environ.get("WORKBENCH_RUN_ID", "")
+        if run_id.isdigit():
+            failure.record(int(run_id), failure.one_line(exc))
+        raise
+
+
+def _train() -> None:
     import workbench as wb
     from workbench.config import load_config
     from workbench.trainers.metrics import classification_metrics, regression_metrics
-    from workbench.trainers.tabular import feature_schema, holdout_split, load_training_table
+    from workbench.trainers.params import check_params
+    from workbench.trainers.tabular import (
+        TrainingDataError,
+        feature_schema,
+        holdout_split,
+        load_training_table,
+    )
 
     config = load_config(wb.project_dir())
     params = wb.params()
@@ -22,6 +42,7 @@ def train() -> None:
     # Keys starting with "_" are the workbench's own (e.g. the pipeline that
     # started the run), not the estimator's.
     params = {k: v for k, v in params.items() if not k.startswith("_")}
+    check_params(config.trainer, params)
     started = time.time()
     table = load_training_table(config, train_file)
     print(
@@ -31,9 +52,17 @@ def train() -> None:
         flush=True,
     )
     trainer = _make_trainer(config, table, params)
-    x_train, x_test, y_train, y_test = holdout_split(
-        table.features, table.target, config.test_size, config.seed
-    )
+    try:
+        x_train, x_test, y_train, y_test = holdout_split(
+            table.features, table.target, config.test_size, config.seed
+        )
+    except ValueError as exc:  # too few rows to hold any out
+        raise TrainingDataError(str(exc)) from None
+    if table.task == "classification" and y_train.nunique() < 2:
+        raise TrainingDataError(
+            f"the training rows hold one class only ({y_train.iloc[0]!r}) once"
+            f" {len(x_test)} rows are held out; add rows of the other classes"
+        )
     wb.log_params({"_task": table.task, "_rows_train": len(x_train), "_rows_test": len(x_test)})
     if config.cv:
         _cross_validate(config, table, params, x_train, y_train)

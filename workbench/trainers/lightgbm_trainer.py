@@ -55,7 +55,9 @@ class LightGBMTrainer:
             self.model = lightgbm.LGBMRegressor(**self.params)
         valid = (self.prepare(x_valid), y_valid)
         # LightGBM 4.7 renamed eval_set to eval_X/eval_y; support both.
-        if "eval_X" in inspect.signature(self.model.fit).parameters:
+        if len(y_valid) == 0:  # nothing to score the rounds on
+            evaluation = {}
+        elif "eval_X" in inspect.signature(self.model.fit).parameters:
             evaluation = {"eval_X": (valid[0],), "eval_y": (valid[1],)}
         else:
             evaluation = {"eval_set": [valid]}

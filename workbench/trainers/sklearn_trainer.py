@@ -26,11 +26,40 @@ def load_estimator_class(dotted: str) -> type:
     return cls
 
 
+def _check_kind(cls: type, dotted: str, task: str) -> None:
+    """A classifier for classification, a regressor for regression."""
+    from sklearn.base import is_classifier, is_regressor
+
+    try:
+        instance = cls()
+    except Exception:  # noqa: BLE001 - needs arguments; its fit will say what it is
+        return
+    wrong = (task == "classification" and is_regressor(instance)) or (
+        task == "regression" and is_classifier(instance)
+    )
+    if not wrong:
+        return
+    kind = "a regressor" if task == "classification" else "a classifier"
+    swap = ("Regressor", "Classifier") if task == "classification" else ("Classifier", "Regressor")
+    hint = ""
+    if swap[0] in dotted:
+        other = dotted.replace(swap[0], swap[1])
+        try:
+            load_estimator_class(other)
+            hint = f"use sklearn:{other}, or "
+        except UsageError:
+            pass
+    raise UsageError(
+        f"{dotted} is {kind} but the task is {task}; {hint}set [project] task to match"
+    )
+
+
 class SklearnTrainer:
     framework = "sklearn"
 
     def __init__(self, table: Table, params: dict[str, Any], seed: int, estimator: str) -> None:
         cls = load_estimator_class(estimator)
+        _check_kind(cls, estimator, table.task)
         if "random_state" in cls().get_params() and "random_state" not in params:
             params = {**params, "random_state": seed}
         try:
