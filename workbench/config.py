@@ -479,7 +479,7 @@ def parse_overrides(pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
             raise UsageError(f"--set expects key=value, got {pair!r}")
         try:
             value = tomllib.loads(f"v = {text.strip()}")["v"]
-        except tomllib.TOMLDecodeError:
+        except (tomllib.TOMLDecodeError, ValueError):  # ValueError: an int of > 4300 digits
             value = text.strip()
         # TOML dates and times do not survive JSON: keep what the user typed.
         out[key] = text.strip() if _has_datetime(value) else value
