@@ -524,3 +524,143 @@ def test_parse_overrides_values_can_be_stored_as_json(pair):
 def test_parse_overrides_without_key_and_equals_is_a_usage_error(pair):
     with pytest.raises(UsageError, match="key=value"):
         parse_overrides([pair])
+
+
+# --- every number range-checked; nothing non-finite anywhere --------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ("\n[automation]\nmargin = nan\n", "automation.margin"),
+        ("\n[automation]\nmargin = inf\n", "automation.margin"),
+        ("\n[automation]\nmargin = -0.1\n", "automation.margin"),
+        ("\n[automation]\nmargin = 1e300\n", "automation.margin"),
+        ("test_size = nan\n", "train.test_size"),
+        ("seed = -1\n", "train.seed"),
+        ("seed = 99999999999\n", "train.seed"),
+        ("cv = 1\n", "train.cv"),
+        ("cv = 1000000\n", "train.cv"),
+        ("params = { learning_rate = nan }\n", "train.params.learning_rate"),
+        ("params = { n_estimators = -inf }\n", "train.params.n_estimators"),
+        ("\n[drift]\nthreshold = inf\n", "drift.threshold"),
+        ("\n[drift]\nthreshold = -0.05\n", "drift.threshold"),
+        ("\n[drift]\nshare = nan\n", "drift.share"),
+        ("\n[drift]\ncolumns = { age = { threshold = 0 } }\n", "drift.columns.age.threshold"),
+        ('\n[drift]\ncolumns = { age = { threshold = "x" } }\n', "drift.columns.age.threshold"),
+    ],
+)
+def test_numbers_out_of_range_are_refused(tmp_path, extra, key):
+    folder = make_project(tmp_path / "p", MINIMAL + extra)
+
+    assert_names_file_and_key(config_error(folder), folder, key)
+
+
+REGRESSION_CSV = "x,amount\n" + "".join(f"{i},{i * 1.5 + 0.25}\n" for i in range(30))
+
+
+def test_a_metric_that_does_not_fit_the_inferred_task(tmp_path):
+    folder = make_project(
+        tmp_path / "p",
+        MINIMAL.replace('"churned"', '"amount"') + 'metric = "roc_auc"\n',
+        csv=REGRESSION_CSV,
+    )
+
+    error = config_error(folder)
+
+    assert_names_file_and_key(error, folder, "train.metric")
+    assert "regression" in error.message and "inferred" in error.message
+    for fitting in ("rmse", "mae", "r2"):
+        assert fitting in error.message
+    assert "[project] task" in error.message  # how to override the inference
+
+
+def test_a_metric_that_fits_the_inferred_task_loads(tmp_path):
+    folder = make_project(
+        tmp_path / "p", MINIMAL.replace('"churned"', '"amount"') + 'metric = "mae"\n',
+        csv=REGRESSION_CSV,
+    )  # fmt: skip
+
+    assert load_config(folder).metric == "mae"
+
+
+def test_an_explicit_task_wins_over_the_inference(tmp_path):
+    toml = '[project]\ntask = "classification"\n' + MINIMAL.replace('"churned"', '"amount"')
+    folder = make_project(tmp_path / "p", toml + 'metric = "rmse"\n', csv=REGRESSION_CSV)
+
+    error = config_error(folder)
+
+    assert "[project] task" in error.message and "roc_auc" in error.message
+
+
+# --- project add imports a sklearn: estimator -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("trainer", "says"),
+    [
+        ("sklearn:sklearn.ensemble.NoSuchThing", "has no 'NoSuchThing'"),
+        ("sklearn:nosuchpackage.Model", "no module named 'nosuchpackage'"),
+        ("sklearn:sklearn.nosuchmodule.Model", "cannot import sklearn.nosuchmodule"),
+        ("sklearn:os.path.join", "not a scikit-learn estimator class"),
+        ("sklearn:sklearn.ensemble.HistGradientBoostingRegressor", "a regressor cannot learn"),
+    ],
+)
+def test_project_add_refuses_an_estimator_it_cannot_use(tmp_path, cli, trainer, says):
+    folder = make_project(tmp_path / "p", MINIMAL.replace('"lightgbm"', f'"{trainer}"'))
+
+    result = cli("project", "add", str(folder))
+
+    assert result.returncode == 2, result.stderr
+    assert trainer in result.stderr and "train.trainer" in result.stderr
+    assert says in result.stderr
+    assert "Traceback" not in result.stderr
+    assert json.loads(cli("project", "list", "--json", check=True).stdout) == []
+
+
+def test_project_add_accepts_an_estimator_that_fits(tmp_path, cli):
+    trainer = "sklearn:sklearn.linear_model.LogisticRegression"
+    folder = make_project(tmp_path / "p", MINIMAL.replace('"lightgbm"', f'"{trainer}"'))
+
+    assert json.loads(cli("project", "add", str(folder), "--json", check=True).stdout)["name"]
+
+
+# --- the user's config.toml ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[runs]\nsample_interval = nan\n", "runs.sample_interval"),
+        ("[runs]\nsample_interval = inf\n", "runs.sample_interval"),
+        ("[runs]\nsample_interval = 0.001\n", "runs.sample_interval"),
+        ("[runs]\nstop_grace = nan\n", "runs.stop_grace"),
+        ("[runs]\nstop_grace = -1\n", "runs.stop_grace"),
+        ("[runs]\nmax_parallel = 0\n", "runs.max_parallel"),
+        ("[runs]\nmax_parallel = 2.5\n", "runs.max_parallel"),
+        ("runs = 3\n", "runs"),
+        ('ui = "dark"\n', "ui"),
+    ],
+)
+def test_user_settings_are_range_checked(wb_home, text, key):
+    from workbench.settings import load_settings
+
+    wb_home.mkdir(parents=True, exist_ok=True)
+    (wb_home / "config.toml").write_text(text)
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+
+    assert caught.value.key == key
+    assert str(wb_home / "config.toml") in caught.value.message
+
+
+def test_user_settings_in_range_load(wb_home):
+    from workbench.settings import load_settings
+
+    wb_home.mkdir(parents=True, exist_ok=True)
+    (wb_home / "config.toml").write_text("[runs]\nsample_interval = 0.05\nstop_grace = 0\n")
+
+    settings = load_settings()
+
+    assert settings.sample_interval == 0.05 and settings.stop_grace == 0.0

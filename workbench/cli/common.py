@@ -12,8 +12,11 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 def store_for(ctx: click.Context) -> Store:
     """The store for this command, migrated, closed when the command ends."""
     from workbench.runs.queue import dispatch
+    from workbench.settings import load_settings
 
+    load_settings()  # a bad config.toml stops the command before it changes anything
     store = open_store()
     ctx.call_on_close(store.close)
-    dispatch(store)  # whoever uses the store starts queued runs that are due
+    if not store.readonly:
+        dispatch(store)  # whoever uses the store starts queued runs that are due
     return store
