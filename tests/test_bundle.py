@@ -97,6 +97,7 @@ def test_lightgbm_bundle_via_the_cli_predicts_like_the_native_model(cli, trained
     _export(cli, "penguins@1", archive)
     assert {p.name for p in folder.iterdir()} == {
         "manifest.json",
+        "manifest.sig",
         "model.txt",
         "wb_runtime.py",
         "requirements.txt",
@@ -130,7 +131,9 @@ def test_lightgbm_bundle_via_the_cli_predicts_like_the_native_model(cli, trained
 
     for bundle in (folder, archive):
         verified = json.loads(cli("model", "verify", str(bundle), "--json", check=True).stdout)
-        assert verified["ok"] and verified["files"] == 5 and verified["problems"] == []
+        assert verified["ok"] and verified["files"] == 6 and verified["problems"] == []
+        assert verified["signer"]["signer"] == "this store"
+        assert verified["signature"]["status"] == "valid"
 
     holdout = tmp_path / "holdout.parquet"
     shutil.copyfile(version.holdout_path, holdout)
@@ -359,11 +362,17 @@ def test_skops_types_outside_the_allow_list_are_refused_even_when_rehashed(cli, 
     evil = make_pipeline(FunctionTransformer(func=eval), LinearRegression())
     (bundle / "model.skops").write_bytes(skops.io.dumps(evil))
     _rehash(bundle)
-    assert verify_bundle(bundle)["ok"]  # the hashes match: only the allow-list stands
-    with pytest.raises(WorkbenchError, match="builtins.eval") as caught:
+    problems = verify_bundle(bundle)["problems"]
+    assert any("signature does not match" in p for p in problems), problems
+    assert any("builtins.eval" in p and "allow-list" in p for p in problems), problems
+    # Unsigned, so trusted only with --trust: the hashes match, only the allow-list stands.
+    (bundle / "manifest.sig").unlink()
+    with pytest.raises(WorkbenchError, match="unsigned"):
         load_bundle(bundle)
+    with pytest.raises(WorkbenchError, match="builtins.eval") as caught:
+        load_bundle(bundle, trust=True)
     assert "allow-list" in caught.value.message
-    result = cli("serve", str(bundle), "--port", "0")
+    result = cli("serve", str(bundle), "--port", "0", "--trust")
     assert result.returncode == 1 and "builtins.eval" in result.stderr
 
 

@@ -21,6 +21,8 @@ class WorkbenchGroup(click.Group):
         "data": "workbench.cli.data:data",
         "demo": "workbench.cli.demo:demo",
         "doctor": "workbench.cli.doctor:doctor",
+        "fsck": "workbench.cli.fsck:fsck",
+        "keys": "workbench.cli.keys:keys",
         "model": "workbench.cli.model:model",
         "pipeline": "workbench.cli.pipeline:pipeline",
         "plugins": "workbench.cli.plugins:plugins",
@@ -53,6 +55,12 @@ class WorkbenchGroup(click.Group):
                 fg="red",
                 err=True,
             )
+            sys.exit(1)
+        except sqlite3.DatabaseError as exc:  # a damaged page: never a traceback
+            from workbench.errors import StoreDamagedError
+            from workbench.paths import db_path
+
+            click.secho(f"error: {StoreDamagedError(db_path(), exc).message}", fg="red", err=True)
             sys.exit(1)
 
 

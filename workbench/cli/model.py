@@ -31,19 +31,55 @@ def model() -> None:
 @json_option
 @click.pass_context
 def list_(ctx: click.Context, project: str, as_json: bool) -> None:
-    """List PROJECT's model versions, newest first, with aliases and metrics."""
+    """List PROJECT's model versions, newest first, with aliases and metrics.
+
+    Each version's own score is on its own hold-out, and hold-outs differ as the
+    training data grows; so every version is also scored on one common
+    evaluation set, the newest version's hold-out (the COMMON column; in --json
+    `own_score`, `common_score`, `common_metrics` and `common_evaluation`).
+    """
+    from workbench.models.gate import common_scores
+
     store = store_for(ctx)
     versions = registry.list_versions(store, project)
+    metric = _primary_metric(store, project, versions)
+    common = common_scores(versions, metric) if versions else {"evaluation": None, "scores": {}}
+    documents = []
+    for v in versions:
+        scored = common["scores"].get(v.version, {})
+        documents.append(
+            {
+                **v.document(),
+                "primary_metric": metric,
+                "own_score": v.metrics.get(metric) if metric else None,
+                "common_score": scored.get("score"),
+                "common_metrics": scored.get("metrics"),
+                "common_evaluation": common["evaluation"],
+                "common_error": scored.get("error"),
+            }
+        )
     if as_json:
-        print_json([v.document() for v in versions])
+        print_json(documents)
         return
     if not versions:
         note(f"no model versions yet: `workbench run start {project}` trains one")
         return
-    keys = sorted({k for v in versions for k in v.metrics if not k.startswith("valid_")})
+    keys = sorted(
+        {k for v in versions for k in v.metrics if not k.startswith(("valid_", "cv_fold_"))}
+    )
+    where = common["evaluation"]["ref"].rpartition("@")[2] if common["evaluation"] else "-"
+    common_header = f"{(metric or 'score').upper()} ON V{where} HOLD-OUT"
     print_table(
         None,
-        ["VERSION", "ALIASES", "RUN", "FRAMEWORK", *(k.upper() for k in keys), "CREATED"],
+        [
+            "VERSION",
+            "ALIASES",
+            "RUN",
+            "FRAMEWORK",
+            *(k.upper() for k in keys),
+            common_header,
+            "CREATED",
+        ],
         [
             (
                 v.version,
@@ -51,11 +87,30 @@ def list_(ctx: click.Context, project: str, as_json: bool) -> None:
                 v.run_id,
                 v.framework,
                 *(fmt.metric(v.metrics.get(k)) for k in keys),
+                fmt.metric(d["common_score"]) if d["common_score"] is not None else "-",
                 fmt.ago(time.time() - v.created_at),
             )
-            for v in versions
+            for v, d in zip(versions, documents, strict=True)
         ],
     )
+    if common["evaluation"]:
+        note(
+            f"{common_header.lower()}: every version scored on the {common['evaluation']['rows']}"
+            f" hold-out rows of {common['evaluation']['ref']}"
+        )
+
+
+def _primary_metric(store, project: str, versions: list) -> str | None:
+    """The project's primary metric ([train] metric), else the one recorded with
+    the newest version."""
+    from workbench.errors import WorkbenchError
+    from workbench.projects import project_config
+
+    task = next((v.task for v in versions if v.task), None)
+    try:
+        return project_config(store, project)[1].primary_metric(task)
+    except WorkbenchError:
+        return next((v.metric for v in versions if v.metric), None)
 
 
 @model.command("show")
@@ -110,7 +165,17 @@ def show(ctx: click.Context, ref: str, as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Move the alias even if the gate says no.")
 @click.option("--dry-run", is_flag=True, help="Only say what the gate decides.")
 @click.option(
-    "--margin", type=float, default=None, help="Override [automation] margin for this decision."
+    "--margin",
+    default=None,
+    metavar="NUMBER",
+    help="Override [automation] margin for this decision (a number >= 0).",
+)
+@click.option(
+    "--gate",
+    "method",
+    type=click.Choice(["bootstrap", "point"]),
+    default=None,
+    help="Override [automation] gate: paired bootstrap (default) or point comparison.",
 )
 @json_option
 @click.pass_context
@@ -121,23 +186,36 @@ def promote(
     alias: str,
     force: bool,
     dry_run: bool,
-    margin: float | None,
+    margin: str | None,
+    method: str | None,
     as_json: bool,
 ) -> None:
     """Give VERSION of PROJECT an alias, through the promotion gate.
 
-    The version takes the alias when its primary metric ([train] metric) beats
-    the current holder's by more than [automation] margin on the same
-    evaluation data; the holder is re-scored on VERSION's hold-out when they
-    were trained on different data. The decision and both scores are recorded.
-    Exit status: 0 promoted, 3 the gate kept the current holder.
+    Both models are scored on VERSION's hold-out rows (the holder re-scored
+    there when they were trained on different data). With the default
+    [automation] gate = "bootstrap" the version takes the alias only when the
+    95 % paired-bootstrap interval of its gain on the primary metric ([train]
+    metric) lies above [automation] margin; gate = "point" compares the two
+    scores as numbers. The decision, both scores, the interval and the method
+    are recorded. Exit status: 0 promoted, 3 the gate kept the current holder.
     """
+    from workbench.models.gate import check_margin
     from workbench.models.gate import promote as run_gate
 
+    checked = None if margin is None else check_margin(margin)
     store = store_for(ctx)
     registry.check_alias(alias)
     challenger = registry.resolve(store, f"{project}@{version}")
-    decision = run_gate(store, challenger, alias, force=force, dry_run=dry_run, margin=margin)
+    decision = run_gate(
+        store,
+        challenger,
+        alias,
+        force=force,
+        dry_run=dry_run,
+        margin=checked,
+        method=method,
+    )
     if decision.promoted and not dry_run:
         from workbench.automation.notify import notify
 
@@ -251,10 +329,15 @@ def export(
 @click.argument("path", type=click.Path(path_type=Path))
 @json_option
 def verify(path: Path, as_json: bool) -> None:
-    """Check every file of a bundle (folder or .zip) against its manifest.
+    """Check a bundle (folder or .zip): every file against its manifest, its
+    signature, and its model file against the loading rules, and say who signed it.
 
-    A changed, missing or extra file, a path leaving the bundle or a link is
-    refused with the reason (exit 1).
+    A changed, missing or extra file, a path leaving the bundle, a link, a file
+    over the size limits, a signature that does not match, or a model holding
+    anything but data and allow-listed classes (or malformed LightGBM text) is
+    refused with the reason (exit 1). The signer is "this store", "trusted key
+    NAME" (in $WORKBENCH_HOME/trusted_keys), "unknown signer" or "unsigned";
+    `predict` and `serve` load only the first two unless given --trust.
     """
     from workbench.models.bundle import verify_bundle
 
@@ -263,6 +346,9 @@ def verify(path: Path, as_json: bool) -> None:
         print_json(result)
     elif result["ok"]:
         note(f"[green]ok[/]: {result['files']} files match {path}/manifest.json")
+        who = result["signer"]
+        fingerprint = f" ({who['fingerprint']})" if who["fingerprint"] else ""
+        note(f"signed by: {who['signer']}{fingerprint}")
     else:
         for problem in result["problems"]:
             note(f"[red]refused[/]: {problem}")

@@ -27,8 +27,32 @@ from workbench.errors import UsageError
     show_default=True,
     help="Rows read and predicted at a time.",
 )
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="Predict the valid rows; write the others, with the reason, to OUTPUT.rejected.csv.",
+)
+@click.option(
+    "--rejected",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where --skip-invalid writes the rejected rows (CSV).",
+)
+@click.option(
+    "--trust",
+    is_flag=True,
+    help="Load the bundle even if it is unsigned or signed by a key this store does not trust.",
+)
 @json_option
-def predict(path: Path, input_: Path, output: Path | None, chunk_rows: int, as_json: bool) -> None:
+def predict(
+    path: Path,
+    input_: Path,
+    output: Path | None,
+    chunk_rows: int,
+    skip_invalid: bool,
+    rejected: Path | None,
+    trust: bool,
+    as_json: bool,
+) -> None:
     """Predict every row of INPUT with the bundle at PATH (a folder or .zip).
 
     INPUT is CSV, CSV.gz or Parquet (by its suffix) with the model's feature
@@ -36,6 +60,13 @@ def predict(path: Path, input_: Path, output: Path | None, chunk_rows: int, as_j
     `prediction` and, for a classifier, `proba_<class>` per class. The bundle is
     verified before it is loaded, and the columns are checked before anything is
     written: a missing feature column exits 2 naming it.
+
+    The file gets `data validate`'s checks first: an empty or header-only file,
+    binary or non-UTF-8 content, another delimiter, or rows with the wrong number
+    of fields (a truncated last row) exit 2 with the reason, and nothing is
+    written. With --skip-invalid, such rows, and rows whose numeric features are
+    not numbers, are set aside with the reason in OUTPUT.rejected.csv (or
+    --rejected FILE) and the others predicted.
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -46,11 +77,18 @@ def predict(path: Path, input_: Path, output: Path | None, chunk_rows: int, as_j
         raise UsageError("--json prints a summary on stdout; give the predictions a file with -o")
     if not input_.is_file():
         raise UsageError(f"{input_}: no such file")
+    if rejected is not None and not skip_invalid:
+        raise UsageError("--rejected goes with --skip-invalid")
     with runtime_errors():
         runtime.table_format(input_)
         if output is not None:
             runtime.table_format(output)
-    bundle = load_bundle(path)
+        if skip_invalid and output is None and rejected is None:
+            raise runtime.InputError(
+                "--skip-invalid writes the rows it sets aside next to the output: "
+                "give -o OUTPUT (or --rejected FILE)"
+            )
+    bundle = load_bundle(path, trust=trust)
     stderr = console(stderr=True)
     progress = Progress(
         TextColumn("predicting"),
@@ -69,6 +107,8 @@ def predict(path: Path, input_: Path, output: Path | None, chunk_rows: int, as_j
             output,
             chunk_rows=chunk_rows,
             progress=lambda rows, done: progress.update(task, completed=done, rows=rows),
+            skip_invalid=skip_invalid,
+            rejected_path=rejected,
         )
     if as_json:
         print_json(summary)
@@ -78,6 +118,11 @@ def predict(path: Path, input_: Path, output: Path | None, chunk_rows: int, as_j
         f"[green]predicted {summary['rows']:,} rows[/] with {summary['model']} to {where} "
         f"in {summary['seconds']:.2f} s"
     )
+    if summary["rejected"]:
+        note(
+            f"  [yellow]set aside {summary['rejected']:,} invalid rows[/], with the reason, "
+            f"in {summary['rejected_file']}"
+        )
     if summary["unseen_categories"]:
         unseen = ", ".join(f"{k} ({v})" for k, v in summary["unseen_categories"].items())
         note(f"  categories the model never saw, predicted as missing: {unseen}")

@@ -19,22 +19,62 @@ from workbench.cli.output import note
     show_default=True,
     help="Port to listen on (0: any free one).",
 )
-def serve(path: Path, host: str, port: int) -> None:
+@click.option(
+    "--max-request-mb",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Largest request body in MB; larger ones get 413 "
+    "(default: $WORKBENCH_MAX_REQUEST_MB or 8).",
+)
+@click.option(
+    "--max-in-flight",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Requests predicted at once; more get 503 with Retry-After "
+    "(default: $WORKBENCH_MAX_IN_FLIGHT or 4).",
+)
+@click.option(
+    "--trust",
+    is_flag=True,
+    help="Load the bundle even if it is unsigned or signed by a key this store does not trust.",
+)
+def serve(
+    path: Path,
+    host: str,
+    port: int,
+    max_request_mb: float | None,
+    max_in_flight: int | None,
+    trust: bool,
+) -> None:
     """Serve the bundle at PATH (a folder or .zip) over HTTP until Ctrl-C.
 
     GET /health, GET /metadata (the manifest without hashes), and POST /predict
     with {"rows": [{"column": value, ...}, ...]} (or a bare list of row objects,
     or {"columns": {"column": [values, ...]}}), answering {"predictions": [...],
-    "probabilities": [[...], ...] or null, "classes": [...]}. Bad input gets 422
-    with the reason. The bundle is verified before it is loaded. Loopback only
-    by default: the server has no authentication, so another --host is warned about.
+    "probabilities": [[...], ...] or null, "classes": [...]}. Bad input gets a 4xx
+    with the reason: 422 for a body that is not strict JSON (UTF-8, finite numbers,
+    unique keys) or does not fit the model (missing or unknown columns, values that
+    are not numbers), 415 for another Content-Type, 413 for a body over
+    --max-request-mb (checked as it streams in). Beyond --max-in-flight requests
+    at once, 503 with Retry-After. The bundle is verified before it is loaded.
+    Loopback only by default: the server has no authentication, so another --host
+    is warned about.
     """
     from workbench.models import runtime
     from workbench.models.bundle import load_bundle, runtime_errors
 
-    bundle = load_bundle(path)
     with runtime_errors():
-        runtime.serve(bundle, host, port, say=lambda message: note(_styled(message)))
+        runtime.serve_limits(max_request_mb, max_in_flight)  # a bad setting before loading
+    bundle = load_bundle(path, trust=trust)
+    with runtime_errors():
+        runtime.serve(
+            bundle,
+            host,
+            port,
+            say=lambda message: note(_styled(message)),
+            max_request_mb=max_request_mb,
+            max_in_flight=max_in_flight,
+        )
 
 
 def _styled(message: str) -> str:

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from workbench import __version__
 from workbench.errors import NotFoundError, UsageError, WorkbenchError
-from workbench.models import runtime
-from workbench.models.runtime import MANIFEST, RUNTIME_FILE
+from workbench.models import runtime, signing
+from workbench.models.runtime import MANIFEST, RUNTIME_FILE, SIGNATURE
 
 if TYPE_CHECKING:
     from workbench.models.registry import ModelVersion
@@ -71,14 +71,20 @@ def export_bundle(
     shutil.copyfile(version.model_path, folder / model_file)
     shutil.copyfile(runtime.__file__, folder / RUNTIME_FILE)
     progress("pinning the requirements")
-    pins = wheel_finder.pinned_requirements(framework)
+    # The framework's packages and every distribution the model's types come from.
+    pins = wheel_finder.pinned_requirements(framework, version.model_path)
     (folder / REQUIREMENTS).write_text(requirements_text(pins))
     notes = [f"{REQUIREMENTS} pins {len(pins)} packages for Python {_python()} ({_platform()})"]
     collected: list[dict[str, str]] = []
     if with_wheels:
         progress("collecting wheels (no network)")
+        local_houses, local_indexes = wheel_finder.pip_local_sources()
         collected = wheel_finder.collect_wheels(
-            pins, wheelhouses, folder / WHEELS, cache=wheel_finder.pip_cache_dir()
+            pins,
+            [*wheelhouses, *local_houses],
+            folder / WHEELS,
+            cache=wheel_finder.pip_cache_dir(),
+            indexes=local_indexes,
         )
         size = sum(p.stat().st_size for p in (folder / WHEELS).iterdir())
         notes.append(f"{len(collected)} wheels ({size / 1e6:.1f} MB) in {WHEELS}/")
@@ -97,6 +103,9 @@ def export_bundle(
         for name in _relative_files(folder)
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    progress("signing")
+    signed = signing.sign_folder(folder)
+    notes.append(f"signed by this store's key {signed['fingerprint']}")
     progress("checking the bundle loads")
     notes.append(_self_check(version, folder))
     return {
@@ -146,12 +155,10 @@ def _manifest(
         "platform": _platform(),
         "requirements": REQUIREMENTS,
         "runtime": RUNTIME_FILE,
+        # skops loads its default types plus exactly these (the runtime's allow-list).
         "trusted_types": None
         if schema["framework"] == "lightgbm"
-        else {
-            "modules": [m.rstrip(".") for m in runtime.TRUSTED_MODULES],
-            "builtins": sorted(runtime.TRUSTED_BUILTINS),
-        },
+        else sorted(runtime.TRUSTED_TYPES),
     }
 
 
@@ -254,6 +261,8 @@ def readme_text(manifest: dict[str, Any], *, docker: bool, wheels: bool) -> str:
   (LightGBM's text model, or skops loaded with an allow-list of types).
 - `manifest.json`: what the model is, its input schema, the training data's SHA-256,
   and the SHA-256 of every other file.
+- `{SIGNATURE}`: an Ed25519 signature of `manifest.json` by the exporting store's key
+  (`workbench model verify` names the signer; `workbench keys` hands keys over).
 - `{RUNTIME_FILE}`: verifies, loads, predicts and serves (needs only the packages in
   `requirements.txt`).
 - `requirements.txt`: the exact versions it was made with.
@@ -261,7 +270,11 @@ def readme_text(manifest: dict[str, Any], *, docker: bool, wheels: bool) -> str:
 ## Check it
 
 Every load verifies the bundle first and refuses a changed, missing or extra file, a
-path leaving the bundle, or a link. To check by hand:
+path leaving the bundle, a link, a file over the size limits, a bad signature, or a
+model holding anything but data and allow-listed classes. `workbench predict` and
+`workbench serve` also refuse a bundle not signed by a key they trust, unless `--trust`.
+`{RUNTIME_FILE}` checks the signature when the `cryptography` package is installed and
+otherwise says it was not checked. To check by hand:
 
     workbench model verify BUNDLE           # with Workbench
     python {RUNTIME_FILE} verify BUNDLE     # without
@@ -324,18 +337,31 @@ def zip_folder(folder: Path, zip_path: Path) -> None:
 
 
 def verify_bundle(path: Path) -> dict[str, Any]:
-    """Check a bundle folder or .zip against its manifest; see `runtime.verify`."""
-    if not (path.exists() or path.is_symlink()):
-        raise NotFoundError(f"{path}: no such bundle")
-    return runtime.verify(path)
-
-
-def load_bundle(path: Path) -> runtime.Bundle:
-    """Verify, then load a bundle; refused bundles raise a WorkbenchError."""
+    """Check a bundle folder or .zip against its manifest and its signature; see
+    `runtime.verify`. Adds `signer` (see `signing.signer`): who signed it."""
     if not (path.exists() or path.is_symlink()):
         raise NotFoundError(f"{path}: no such bundle")
     with runtime_errors():
-        return runtime.load(path)
+        result = runtime.verify(path)
+    result["signer"] = signing.signer(result["signature"])
+    return result
+
+
+def load_bundle(path: Path, trust: bool = False) -> runtime.Bundle:
+    """Verify, then load a bundle; refused bundles raise a WorkbenchError. Only a
+    bundle signed by this store or a trusted key is loaded, unless `trust`."""
+    if not (path.exists() or path.is_symlink()):
+        raise NotFoundError(f"{path}: no such bundle")
+
+    def accept(result: dict[str, Any]) -> None:
+        who = signing.signer(result["signature"])
+        if not (who["trusted"] or trust):
+            raise runtime.BundleError(
+                f"refused {path}: {signing.refusal(who)}; pass --trust to load it anyway"
+            )
+
+    with runtime_errors():
+        return runtime.load(path, accept=accept)
 
 
 def _relative_files(folder: Path) -> list[str]:

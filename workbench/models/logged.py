@@ -55,7 +55,7 @@ def save(
 
     try:
         data = skops.io.dumps(model)
-        runtime._check_trusted(skops.io.get_untrusted_types(data=data))
+        runtime.check_skops(data)  # what predict, serve and bundles will accept
     except runtime.BundleError as exc:
         raise UsageError(f"log_model: {exc}") from exc
     except Exception as exc:  # noqa: BLE001 - skops cannot save this object

@@ -72,7 +72,7 @@ def _export(
 ) -> dict[str, Any]:
     native = version.load()
     example = holdout.head(_EXAMPLE_ROWS)
-    requirements = _requirements(version.framework)
+    requirements = _requirements(version)
     progress(f"writing the {version.framework} model in MLflow format")
     with tempfile.TemporaryDirectory(prefix="wb-mlflow-") as tmp:
         code, data = _stage(version, Path(tmp))
@@ -196,29 +196,38 @@ def _with_native_flavor(model: Any, version: ModelVersion) -> Any:
             code=None,
         )
     else:
-        import skops.io
+        from workbench.models import runtime
+        from workbench.models.bundle import runtime_errors
 
+        # Only types on the runtime's allow-list are ever recorded as trusted.
+        with runtime_errors():
+            trusted = runtime.check_skops(version.model_path.read_bytes())
         model.add_flavor(
             "sklearn",
             pickled_model=path,
             sklearn_version=metadata.version("scikit-learn"),
             serialization_format="skops",
-            skops_trusted_types=skops.io.get_untrusted_types(file=version.model_path),
+            skops_trusted_types=trusted,
             code=None,
         )
     return model
 
 
-def _requirements(framework: str) -> list[str]:
-    """Pinned to what is installed here: the versions the export was checked with."""
+def _requirements(version: ModelVersion) -> list[str]:
+    """Pinned to what is installed here: the versions the export was checked with.
+    Besides MLflow, numpy and pandas: the framework's packages and every
+    distribution the saved model's types come from (lightgbm for an LGBMClassifier
+    inside a scikit-learn Pipeline)."""
+    from workbench.models.wheels import model_distributions
+
     try:
         metadata.version("mlflow")
         names = ["mlflow"]
     except metadata.PackageNotFoundError:
         names = ["mlflow-skinny"]
     names += ["numpy", "pandas"]
-    names += ["lightgbm"] if framework == "lightgbm" else ["scikit-learn", "skops"]
-    return [f"{name}=={metadata.version(name)}" for name in names]
+    names += model_distributions(version.framework, version.model_path)
+    return [f"{name}=={metadata.version(name)}" for name in dict.fromkeys(names)]
 
 
 def _compare(ours: np.ndarray, native: np.ndarray, classes: list | None) -> dict[str, Any]:

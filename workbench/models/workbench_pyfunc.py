@@ -29,8 +29,16 @@ class WorkbenchModel:
     def __init__(self, folder: Path) -> None:
         import wb_runtime
 
-        schema = json.loads((folder / SCHEMA_FILE).read_text())
-        self.model = wb_runtime.Model(schema, (folder / schema["model_file"]).read_bytes())
+        # The runtime's checks apply as in a bundle: sizes, the skops allow-list,
+        # LightGBM's text bounds; the schema names its model file inside `folder`.
+        limit = wb_runtime.Limits().file
+        with open(folder / SCHEMA_FILE, "rb") as fh:
+            schema = json.loads(fh.read(wb_runtime.MAX_MANIFEST_BYTES))
+        name = schema.get("model_file") if isinstance(schema, dict) else None
+        if not isinstance(name, str) or wb_runtime.unsafe_name(name) or "/" in name:
+            raise wb_runtime.BundleError(f"{SCHEMA_FILE} names no model file in {folder}")
+        with open(folder / name, "rb") as fh:
+            self.model = wb_runtime.Model(schema, fh.read(limit + 1))
 
     def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> np.ndarray:
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
