@@ -308,8 +308,12 @@ def test_a_method_forced_on_all_columns_and_a_global_threshold() -> None:
 def test_share_threshold_decides_dataset_drift() -> None:
     rng = np.random.default_rng(33)
     profile = reference_profile(make_frame(rng, 3000))
-    current = make_frame(rng, 3000, mean_shift=1.0)  # 1 of 6 columns drifts
-    assert drift_report(profile, current)["dataset_drift"] is False
+    # 1 of 6 columns drifts, by 0.25 std: past Wasserstein's 0.1, short of "strong".
+    current = make_frame(rng, 3000, mean_shift=0.25)
+    report = drift_report(profile, current)
+    assert flagged(report) == {"num_mean"} and report["strong_columns"] == []
+    assert report["dataset_drift"] is False
+    assert "1 of 6 tested columns drifted (< the dataset share 50%)" in report["summary"]
     report = drift_report(profile, current, DriftSettings(share=1 / 6))
     assert report["share_threshold"] == pytest.approx(1 / 6)
     assert report["dataset_drift"] is True
@@ -402,3 +406,91 @@ def test_timestamps_are_left_out_unless_named() -> None:
     entry = reference_profile(frame, ["t"])["columns"]["t"]
     assert entry["kind"] == "numeric"
     assert entry["max"] - entry["min"] == 49 * 3600  # epoch seconds
+
+
+# --------------------------------------------------------------------------- strong drift
+
+
+def ten_columns(rng: np.random.Generator, n: int, shifts: dict[str, float]) -> pd.DataFrame:
+    """Ten correlated numeric columns (a shared factor), plus a category; `shifts`
+    moves a column's mean by that many of its standard deviations."""
+    factor = rng.normal(0.0, 1.0, n)
+    frame = pd.DataFrame(
+        {f"x{i}": 0.6 * factor + 0.8 * rng.normal(0.0, 1.0, n) for i in range(9)}
+        | {"kind": rng.choice(["a", "b", "c", "d"], n, p=[0.4, 0.3, 0.2, 0.1])}
+    )
+    for column, shift in shifts.items():
+        frame[column] += shift  # each column's std is 1
+    return frame
+
+
+@pytest.mark.parametrize("regime", REGIMES)
+def test_one_strong_shift_makes_the_dataset_drift_and_is_named(regime: str) -> None:
+    """One column 1.7 reference stds away and three more a little: 4 of 10 columns
+    is under the 50 % share, but the strong one alone makes the dataset drift."""
+    n_ref, n_cur = REGIMES[regime]
+    # Seeds fixed (each unshifted column is flagged 5 % of the time at p < 0.05):
+    # exactly the four shifted columns drift here.
+    rng = np.random.default_rng([24, len(regime)])
+    profile = reference_profile(ten_columns(rng, n_ref, {}))
+    shifts = {"x0": 1.7, "x1": 0.3, "x2": 0.3, "x3": 0.3}
+    report = drift_report(profile, ten_columns(rng, n_cur, shifts))
+    assert flagged(report) == set(shifts)
+    assert report["share_drifted"] == pytest.approx(0.4)
+    assert report["strong_columns"] == ["x0"]
+    assert report["dataset_drift"] is True
+    x0 = by_column(report)["x0"]
+    assert x0["effect_method"] == "wasserstein" and x0["effect_size"] == pytest.approx(1.7, 0.15)
+    assert x0["effect_threshold"] == 0.5 and x0["effect_p_value"] < 1e-10
+    assert "strong" in x0["reason"]
+    # The one-line summary names the columns and their statistics.
+    assert report["summary"].startswith(
+        "drift: x0 drifted strongly; 4 of 10 tested columns drifted (< the dataset share 50%): "
+    )
+    assert f"x0 ({x0['method']} " in report["summary"]
+    assert f"Wasserstein {x0['effect_size']:.3g} reference stds, strong)" in report["summary"]
+    assert all(name in report["summary"] for name in shifts)
+
+
+def test_a_strong_categorical_shift_is_measured_by_psi() -> None:
+    rng = np.random.default_rng(22)
+    profile = reference_profile(ten_columns(rng, 2000, {}))
+    current = ten_columns(rng, 300, {})
+    current["kind"] = rng.choice(["a", "b", "c", "d"], 300, p=[0.1, 0.2, 0.3, 0.4])
+    report = drift_report(profile, current)
+    kind = by_column(report)["kind"]
+    assert kind["effect_method"] == "psi" and kind["effect_size"] >= 0.25 and kind["strong"]
+    assert report["strong_columns"] == ["kind"] and report["dataset_drift"] is True
+    assert "PSI" in report["summary"]
+
+
+@pytest.mark.parametrize("n_cur", [30, 60, 400, 3000])
+def test_clean_batches_stay_quiet(n_cur: int) -> None:
+    """Batches drawn from the reference's own distribution, over 20 seeds each and
+    sizes from 30 rows up: never a dataset drift, never a strong column."""
+    for seed in range(20):
+        rng = np.random.default_rng([23, n_cur, seed])
+        profile = reference_profile(ten_columns(rng, 800 if seed % 2 else 4000, {}))
+        report = drift_report(profile, ten_columns(rng, n_cur, {}))
+        assert report["strong_columns"] == [], (seed, report["summary"])
+        assert report["dataset_drift"] is False, (seed, report["summary"])
+        assert report["summary"].startswith("no drift: ")
+
+
+def test_a_half_std_shift_is_strong_only_with_enough_rows() -> None:
+    """Ten rows 0.6 std away cannot be told from chance (KS p > 0.001): drifted
+    perhaps, never strong; five hundred can."""
+    rng = np.random.default_rng(24)
+    profile = reference_profile(ten_columns(rng, 800, {}))
+    few = by_column(drift_report(profile, ten_columns(rng, 10, {"x0": 0.6})))["x0"]
+    assert few["effect_p_value"] >= 0.001 and few["strong"] is False
+    many = by_column(drift_report(profile, ten_columns(rng, 500, {"x0": 0.6})))["x0"]
+    assert many["strong"] is True
+
+
+@pytest.mark.parametrize("name", ["strong_wasserstein", "strong_psi", "strong_p_value"])
+@pytest.mark.parametrize("value", [0, -1, float("nan"), float("inf")])
+def test_strong_thresholds_must_be_positive_and_finite(name: str, value: float) -> None:
+    profile = reference_profile(pd.DataFrame({"x": [1.0, 2.0, 3.0]}))
+    with pytest.raises(UsageError, match=name):
+        drift_report(profile, pd.DataFrame({"x": [1.0]}), DriftSettings(**{name: value}))

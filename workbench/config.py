@@ -56,6 +56,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "on_new_data": str,
         "promote": str,
         "margin": (float, int),
+        "gate": str,
         "retrain_on": str,
         "export": list,
     },
@@ -204,6 +205,7 @@ def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
     _check_choice(file, "automation.on_new_data", auto.get("on_new_data"), ON_NEW_DATA)
     _check_choice(file, "automation.promote", auto.get("promote"), PROMOTE)
     _check_choice(file, "automation.retrain_on", auto.get("retrain_on"), RETRAIN_ON)
+    _check_choice(file, "automation.gate", auto.get("gate"), ("bootstrap", "point"))
     margin = float(auto.get("margin", 0.0))
     if not 0 <= margin <= MAX_MARGIN:
         raise ConfigError(

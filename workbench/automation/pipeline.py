@@ -404,18 +404,17 @@ class _Runner:
             "dataset_drift": report["dataset_drift"],
             "drifted_columns": drifted,
             "share_drifted": report["share_drifted"],
+            "drift_summary": report.get("summary"),
+            "drifted": [_drift_statistics(c) for c in report["columns"] if c["drifted"]],
             "performance": performance,
             "labelled": labelled,
         }
         if report["dataset_drift"] or degraded:
             parts = []
             if report["dataset_drift"]:
-                parts.append(f"drift in {len(drifted)} column(s): {', '.join(drifted[:6])}")
+                parts.append(report["summary"])
             if degraded:
-                parts.append(
-                    f"{performance['metric']} fell to {performance['batch']:.4g} "
-                    f"from {performance['training']:.4g}"
-                )
+                parts.append(performance["message"])
             from workbench.automation.notify import notify
 
             notify(
@@ -592,6 +591,13 @@ class _Runner:
         output = export_dir(self.config) / f"{version.project}-v{version.version}-{fmt}"
         report = export_model(self.store, version, fmt, output, force=True)
         return "ok", f"exported to {report['path']}", {"path": report["path"]}
+
+
+def _drift_statistics(column: dict[str, Any]) -> dict[str, Any]:
+    """A drifted column's test and effect size, for the alert's detail."""
+    keys = ("column", "method", "statistic", "p_value", "threshold", "effect_method")
+    keys += ("effect_size", "effect_threshold", "effect_p_value", "strong")
+    return {k: column.get(k) for k in keys}
 
 
 def export_dir(config: ProjectConfig) -> Path:

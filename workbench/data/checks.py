@@ -87,53 +87,12 @@ def save_report(
     return report_id  # type: ignore[return-value]
 
 
-DEGRADATION_TOLERANCE = 0.1  # relative loss of the primary metric that counts as degraded
-
-
 def performance_on(store: Store, project: str, frame: Any, config: ProjectConfig) -> dict[str, Any]:
-    """The serving model's (the champion, else the newest version) primary metric on
-    a labelled batch, next to its hold-out metric from training; says why when it
-    cannot be computed."""
-    from workbench.models.registry import resolve
-    from workbench.runs.compare import lower_is_better
-    from workbench.trainers.metrics import classification_metrics, regression_metrics
+    """The serving model's primary metric on a labelled batch, judged against a
+    noise band (`workbench.models.degradation`)."""
+    from workbench.models.degradation import performance_on as judge
 
-    if config.target not in frame.columns or frame[config.target].isna().all():
-        return {"available": False, "reason": "the batch has no labels"}
-    try:
-        version = resolve(store, project)
-        model = version.load()
-    except WorkbenchError:
-        return {"available": False, "reason": "no model version yet"}
-    metric = config.primary_metric(version.task)
-    labelled = frame[frame[config.target].notna()]
-    pred, proba = model.predict(labelled)
-    truth = labelled[config.target]
-    if model.classes is not None:
-        truth = truth.astype(str) if isinstance(model.classes[0], str) else truth
-        try:
-            scores = classification_metrics(truth, pred, proba, model.classes)
-        except ValueError as exc:  # e.g. a label the model never saw
-            return {"available": False, "reason": f"cannot score the batch: {exc}"}
-    else:
-        scores = regression_metrics(truth, pred)
-    batch, training = scores.get(metric), version.metrics.get(metric)
-    degraded = None
-    if batch is not None and training:
-        change = (batch - training) / abs(training)
-        worse = change > 0 if lower_is_better(metric) else change < 0
-        degraded = bool(worse and abs(change) > DEGRADATION_TOLERANCE)
-    return {
-        "available": True,
-        "run": version.run_id,
-        "model": version.ref,
-        "metric": metric,
-        "training": training,
-        "batch": batch,
-        "rows": len(labelled),
-        "degraded": degraded,
-        "tolerance": DEGRADATION_TOLERANCE,
-    }
+    return judge(store, project, frame, config)
 
 
 def drift(store: Store, project: str, file: Path) -> dict[str, Any]:

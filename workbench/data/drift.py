@@ -43,8 +43,35 @@ and why:
 - Jensen-Shannon distance uses the natural logarithm, as Evidently does (scipy's
   default `base=None`): it ranges from 0 to sqrt(ln 2) ~ 0.83, not 0 to 1 as in base 2.
 - Every test flags drift when p < threshold (Evidently's K-S test uses <=).
+- A built-in distance flags drift only when the column's KS test (numeric) or
+  chi-square test (categorical) also gives p < 0.05 (`DISTANCE_P_VALUE`). A
+  distance has no notion of sample size: against a large reference, a clean batch
+  of 30 rows lies 0.1 to 0.3 reference stds away by chance alone, so Evidently's
+  Wasserstein >= 0.1 flags most columns of every small batch. On batches of
+  thousands of rows the test agrees whenever the distance is over its threshold,
+  and the rule is Evidently's.
 
 Null and infinite values are dropped before every test (Evidently does the same).
+
+When the dataset drifts. Evidently's rule alone (at least `share` of the tested
+columns drift) misses one column moving a long way while the others stay put, so
+the dataset also drifts when any single column drifts *strongly*: its effect size
+is at or over a threshold and a significance test agrees at a strict level. The
+effect size is measured for every tested column whatever its method:
+
+| column | effect size | strong when | and the test |
+|---|---|---|---|
+| numeric | Wasserstein distance / reference std (`STRONG_WASSERSTEIN`) | >= 0.5 | KS p < 0.001 / k |
+| categorical, binary | PSI over its categories (`STRONG_PSI`)            | >= 0.25 | chi-square p < 0.001 / k |
+
+(k: the number of tested columns.) 0.5 reference standard deviations is a
+"medium" shift in Cohen's terms, and 0.25 is the usual "significant shift" line
+of PSI. The p-value guard (`STRONG_P_VALUE`, Bonferroni-corrected over the
+columns) keeps small batches quiet: a few dozen rows from the reference's own
+distribution can reach those distances by chance, but not both at once; a clean
+batch has about one chance in a thousand of any strong column. A
+strong column always counts as drifted, and every report names its drifted
+columns with their statistics (`summary`).
 """
 
 from __future__ import annotations
@@ -75,6 +102,15 @@ INTEGER_CARDINALITY = 10
 # Evidently tests a numeric column with at most 5 distinct values (reference and
 # current together) as categorical.
 FEW_VALUES = 5
+
+# The dataset drifts when any one column drifts strongly (see the module docstring).
+STRONG_WASSERSTEIN = 0.5  # Wasserstein distance / reference std, numeric columns
+STRONG_PSI = 0.25  # population stability index, categorical and binary columns
+STRONG_P_VALUE = 0.001  # and a KS (numeric) or chi-square (categorical) test agrees
+SUMMARY_COLUMNS = 6  # drifted columns named in a one-line summary
+# A built-in distance (wasserstein, jensenshannon, psi) flags a column only when the
+# KS (numeric) or chi-square (categorical) test agrees at this level.
+DISTANCE_P_VALUE = 0.05
 
 # name -> (what the statistic is, default threshold, description)
 METHODS: dict[str, tuple[str, float, str]] = {
@@ -137,6 +173,9 @@ class DriftSettings:
     """What counts as drift: the dataset share, and methods or thresholds to force."""
 
     share: float = 0.5  # the dataset drifts when at least this share of columns drift
+    strong_wasserstein: float = STRONG_WASSERSTEIN  # ... or one column drifts this far
+    strong_psi: float = STRONG_PSI
+    strong_p_value: float = STRONG_P_VALUE
     method: str | None = None  # force one method on every column (a METHODS key)
     threshold: float | None = None  # override the method's default threshold
     columns: dict[str, dict] = field(default_factory=dict)  # {"col": {"method", "threshold"}}
@@ -146,6 +185,10 @@ class DriftSettings:
         """Raise UsageError for an unknown method, key or out-of-range share."""
         if not 0.0 <= self.share <= 1.0:
             raise UsageError(f"drift share must be between 0 and 1, got {self.share}")
+        for name in ("strong_wasserstein", "strong_psi", "strong_p_value"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise UsageError(f"drift {name} must be a finite number > 0, got {value!r}")
         choices = ", ".join([*METHODS, *self.tests])
         if self.method is not None and not self.known(self.method):
             raise UsageError(f"unknown drift method {self.method!r}; expected one of {choices}")
@@ -593,6 +636,11 @@ def _result(name: str, profile: dict | None, reason: str, **known: Any) -> dict[
         "reference_size": profile["n"] if profile else None,
         "current_size": known.get("current_size"),
         "reason": reason,
+        "effect_method": None,  # "wasserstein" (normalised) or "psi"
+        "effect_size": None,
+        "effect_threshold": None,
+        "effect_p_value": None,  # of the KS or chi-square test that must agree
+        "strong": False,
     }
 
 
@@ -660,15 +708,116 @@ def _column_result(name: str, profile: dict, series: pd.Series, settings: DriftS
         statistic, p_value, problem = _run_plugin_test(method, settings, profile, series, current)
     if problem:
         return _result(name, profile, problem, method=method, threshold=threshold, **sizes)
+    effect = _effect(profile, current, settings)
     if settings.kind_and_threshold(method)[0] == "p_value":
         drifted = p_value < threshold
         reason += f", drift when p < {threshold:g}"
+    elif method in METHODS and effect:
+        # A distance alone cannot tell chance from drift on a small batch.
+        guard = "KS" if effect["effect_method"] == "wasserstein" else "chi-square"
+        drifted = statistic >= threshold and effect["effect_p_value"] < DISTANCE_P_VALUE
+        reason += f", drift when >= {threshold:g} and the {guard} test agrees (p < 0.05)"
     else:
         drifted = statistic >= threshold
         reason += f", drift when >= {threshold:g}"
     result = _result(name, profile, reason, method=method, threshold=threshold, **sizes)
     result.update(statistic=statistic, p_value=p_value, drifted=bool(drifted), skipped=False)
+    result.update(effect)
     return result
+
+
+def _mark_strong(results: list[dict], settings: DriftSettings) -> None:
+    """Flag the strong columns. The p-value guard is Bonferroni-corrected over the
+    tested columns, so that a clean batch has one chance in 1/strong_p_value of any
+    strong column however many columns it has."""
+    tested = [r for r in results if not r["skipped"] and r["effect_size"] is not None]
+    if not tested:
+        return
+    level = settings.strong_p_value / len(tested)
+    for result in tested:
+        result["strong"] = bool(
+            math.isfinite(result["effect_size"])
+            and result["effect_size"] >= result["effect_threshold"]
+            and result["effect_p_value"] < level
+        )
+        if result["strong"]:
+            result["drifted"] = True
+            result["reason"] += (
+                f"; strong: {_effect_text(result)} >= {result['effect_threshold']:g}"
+                f" and p = {result['effect_p_value']:.2g} < {level:.2g}"
+                f" ({settings.strong_p_value:g} over {len(tested)} columns)"
+            )
+
+
+def _effect(profile: dict, current: _Current, settings: DriftSettings) -> dict[str, Any]:
+    """The column's effect size, the p-value of the test that must agree, and
+    whether together they make a strong drift."""
+    if profile["kind"] == "numeric" and current.ordered is not None:
+        size = _wasserstein(profile, current.ordered)
+        p_value = _ks(profile, current.ordered)[1]
+        method, threshold = "wasserstein", settings.strong_wasserstein
+    elif current.counts is not None:
+        ref, cur = _category_cells(profile, current.counts)
+        size = _distance("psi", ref, cur)
+        p_value = _chisquare(ref, cur)[1]
+        method, threshold = "psi", settings.strong_psi
+    else:
+        return {}
+    return {
+        "effect_method": method,
+        "effect_size": float(size),
+        "effect_threshold": float(threshold),
+        "effect_p_value": float(p_value),
+        "strong": False,  # decided over all columns by _mark_strong
+    }
+
+
+def _effect_text(result: dict) -> str:
+    if result["effect_method"] == "wasserstein":
+        return f"Wasserstein {result['effect_size']:.3g} reference stds"
+    return f"PSI {result['effect_size']:.3g}"
+
+
+def describe_column(result: dict) -> str:
+    """One drifted column with its statistics, e.g. `x (ks p=2e-09 < 0.05;
+    Wasserstein 1.7 reference stds)`."""
+    if result["p_value"] is not None:
+        test = f"{result['method']} p={result['p_value']:.2g} < {result['threshold']:g}"
+    elif result["statistic"] is not None:
+        test = f"{result['method']} {result['statistic']:.3g} >= {result['threshold']:g}"
+    else:
+        test = str(result["method"])
+    effect = f"; {_effect_text(result)}" if result["effect_size"] is not None else ""
+    return f"{result['column']} ({test}{effect}{', strong' if result['strong'] else ''})"
+
+
+def _verdict(results: list[dict], share: float, settings: DriftSettings) -> tuple[bool, str]:
+    """Whether the dataset drifts, and why in one line."""
+    tested = [r for r in results if not r["skipped"]]
+    drifted = [r for r in tested if r["drifted"]]
+    strong = [r for r in tested if r["strong"]]
+    counted = f"{len(drifted)} of {len(tested)} tested columns drifted"
+    by_share = bool(tested) and share >= settings.share
+    rule = f"{'>=' if by_share else '<'} the dataset share {settings.share:.0%}"
+    if not tested:
+        return False, "no column could be tested"
+    if strong:
+        names = ", ".join(r["column"] for r in strong[:SUMMARY_COLUMNS])
+        return True, f"{names} drifted strongly; {counted} ({rule})"
+    return by_share, f"{counted} ({rule})"
+
+
+def summary(report: dict) -> str:
+    """The report in one line: the verdict and why, and every drifted column with
+    its method, statistic, threshold and effect size (the first few, then a count)."""
+    drifted = [c for c in report["columns"] if c["drifted"]]
+    head = "drift" if report["dataset_drift"] else "no drift"
+    text = f"{head}: {report['verdict_reason']}"
+    if drifted:
+        named = "; ".join(describe_column(c) for c in drifted[:SUMMARY_COLUMNS])
+        more = len(drifted) - SUMMARY_COLUMNS
+        text += f": {named}" + (f"; and {more} more" if more > 0 else "")
+    return text
 
 
 def drift_report(
@@ -680,8 +829,12 @@ def drift_report(
     for distances), threshold, drifted, skipped, n_unique_reference, n_unique_current,
     reference_size, current_size (non-null counts), reason], "share_drifted" (of the
     tested columns), "drifted_columns", "tested_columns", "share_threshold",
-    "dataset_drift" (share_drifted >= share, as Evidently), "reference_rows",
-    "current_rows", "new_columns" (in current but not profiled)}.
+    "strong_columns" (drifted strongly), "strong_thresholds", "dataset_drift"
+    (share_drifted >= share, as Evidently, or any column drifted strongly),
+    "verdict_reason", "summary" (one line naming the drifted columns and their
+    statistics), "reference_rows", "current_rows", "new_columns" (in current but
+    not profiled)}. Each column also has effect_method, effect_size,
+    effect_threshold, effect_p_value and strong.
 
     A column missing from `current`, empty on either side, or whose forced method
     does not apply to it is reported with skipped = True and the reason.
@@ -696,17 +849,28 @@ def drift_report(
         else:
             series = current[by_name[name]]
             results.append(_column_result(name, column_profile, series, settings))
+    _mark_strong(results, settings)
     tested = [r for r in results if not r["skipped"]]
     drifted = sum(r["drifted"] for r in tested)
     share = drifted / len(tested) if tested else 0.0
-    return {
+    dataset_drift, why = _verdict(results, share, settings)
+    report = {
         "columns": results,
         "share_drifted": share,
         "drifted_columns": drifted,
         "tested_columns": len(tested),
         "share_threshold": settings.share,
-        "dataset_drift": bool(tested) and share >= settings.share,
+        "strong_columns": [r["column"] for r in tested if r["strong"]],
+        "strong_thresholds": {
+            "wasserstein": settings.strong_wasserstein,
+            "psi": settings.strong_psi,
+            "p_value": settings.strong_p_value,
+        },
+        "dataset_drift": dataset_drift,
+        "verdict_reason": why,
         "reference_rows": profile.get("rows"),
         "current_rows": len(current),
         "new_columns": [n for n in by_name if n not in profile["columns"]],
     }
+    report["summary"] = summary(report)
+    return report

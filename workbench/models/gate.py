@@ -1,15 +1,35 @@
 """The promotion gate: a challenger takes an alias (champion by default) when
 its primary metric beats the holder's by the project's margin, measured on the
 same evaluation data. When the two were scored on different hold-outs, the
-holder is scored again on the challenger's."""
+holder is scored again on the challenger's.
+
+Two ways to decide (`[automation] gate`):
+
+- "bootstrap" (the default): both models predict the challenger's hold-out
+  rows, and a paired bootstrap (`RESAMPLES` seeded resamples of those rows, the
+  same resample for both models) gives a `CONFIDENCE` interval of the
+  improvement, challenger over holder. The challenger is promoted only when the
+  whole interval clears `margin`: its lower bound is above `margin` for a
+  higher-is-better metric (for a lower-is-better one, challenger minus holder
+  stays below -`margin`). A gain that the evaluation rows cannot tell from noise
+  keeps the holder.
+- "point": the two scores are compared as numbers; any gain above `margin`
+  promotes.
+
+When the rows cannot be bootstrapped (no hold-out kept, a model the workbench
+cannot load, a metric undefined on some resamples) the gate compares points and
+says why.
+"""
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.errors import WorkbenchError
+from workbench.errors import UsageError, WorkbenchError
+from workbench.models.evaluation import CONFIDENCE, RESAMPLES
 from workbench.models.registry import (
     CHALLENGER,
     CHAMPION,
@@ -19,6 +39,9 @@ from workbench.models.registry import (
     set_alias,
 )
 from workbench.store import Store
+
+GATES = ("bootstrap", "point")
+DEFAULT_GATE = "bootstrap"
 
 
 @dataclass
@@ -33,8 +56,14 @@ class Decision:
     margin: float
     rescored: bool
     reason: str
+    method: str = DEFAULT_GATE  # "bootstrap" or "point": how the scores were compared
+    interval: tuple[float, float] | None = None  # challenger minus champion, CONFIDENCE
+    evaluation_rows: int | None = None  # rows both models were scored on
 
     def document(self) -> dict[str, Any]:
+        difference = None
+        if self.challenger_score is not None and self.champion_score is not None:
+            difference = self.challenger_score - self.champion_score
         return {
             "promoted": self.promoted,
             "alias": self.alias,
@@ -43,10 +72,40 @@ class Decision:
             "metric": self.metric,
             "challenger_score": self.challenger_score,
             "champion_score": self.champion_score,
+            "difference": difference,
             "margin": self.margin,
             "rescored": self.rescored,
+            "method": self.method,
+            "interval": list(self.interval) if self.interval else None,
+            "confidence": CONFIDENCE if self.interval else None,
+            "resamples": RESAMPLES if self.interval else None,
+            "evaluation_rows": self.evaluation_rows,
             "reason": self.reason,
         }
+
+
+def check_margin(value: Any) -> float:
+    """A promotion margin: a finite number >= 0 (text is parsed), else UsageError."""
+    try:
+        margin = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"--margin: expected a number >= 0, got {value!r}") from None
+    if not math.isfinite(margin) or margin < 0:
+        raise UsageError(f"--margin: expected a finite number >= 0, got {value!r}")
+    return margin
+
+
+def gate_method(config: Any) -> str:
+    """`[automation] gate` of a project's config ("bootstrap" when absent)."""
+    raw = getattr(config, "raw", None) or {}
+    automation = raw.get("automation", {}) if isinstance(raw, dict) else {}
+    value = automation.get("gate", DEFAULT_GATE) if isinstance(automation, dict) else None
+    if value not in GATES:
+        raise UsageError(
+            f"{getattr(config, 'file', 'workbench.toml')}: [automation] gate: expected one of "
+            f"{', '.join(repr(g) for g in GATES)}, got {value!r}"
+        )
+    return value
 
 
 def evaluate(
@@ -56,13 +115,17 @@ def evaluate(
     *,
     config: Any = None,
     margin: float | None = None,
+    method: str | None = None,
 ) -> Decision:
     """Whether `challenger` should take `alias`, and why; changes nothing."""
     from workbench.runs.compare import lower_is_better
 
     if config is None:
         config = _config(store, challenger.project)
-    margin = config.margin if margin is None else margin
+    margin = check_margin(config.margin if margin is None else margin)
+    method = gate_method(config) if method is None else method
+    if method not in GATES:
+        raise UsageError(f"unknown gate {method!r}; expected one of {', '.join(GATES)}")
     holder = alias_target(store, challenger.project_id, alias)
     metric = config.primary_metric(challenger.task)
 
@@ -78,6 +141,9 @@ def evaluate(
             margin=margin,
             rescored=scores.get("rescored", False),
             reason=reason,
+            method=scores.get("method", method),
+            interval=scores.get("interval"),
+            evaluation_rows=scores.get("evaluation_rows"),
         )
 
     mine = challenger.metrics.get(metric)
@@ -88,10 +154,20 @@ def evaluate(
         return decide(False, already, challenger_score=mine)
     if mine is None:
         return decide(False, f"version {challenger.version} has no {metric!r} score")
-    theirs, rescored = holder.metrics.get(metric), False
-    if challenger.holdout_sha256 and challenger.holdout_sha256 != holder.holdout_sha256:
+    rescored = bool(challenger.holdout_sha256 and challenger.holdout_sha256 != holder.holdout_sha256)
+    where = "on the challenger's hold-out" if rescored else "on the same hold-out"
+    paired, why_not = None, None
+    if method == "bootstrap":
         try:
-            theirs = score_on_holdout(holder, challenger)[metric]
+            paired = paired_bootstrap(holder, challenger, metric)
+        except (WorkbenchError, KeyError, ValueError) as exc:
+            why_not = exc.message if isinstance(exc, WorkbenchError) else str(exc)
+    theirs = holder.metrics.get(metric)
+    if rescored:
+        try:
+            theirs = (
+                paired["champion_score"] if paired else score_on_holdout(holder, challenger)[metric]
+            )
         except (WorkbenchError, KeyError, ValueError) as exc:
             message = exc.message if isinstance(exc, WorkbenchError) else str(exc)
             return decide(
@@ -100,25 +176,131 @@ def evaluate(
                 f"{message}",
                 challenger_score=mine,
             )
-        rescored = True
     if theirs is None:
         return decide(
             True, f"{alias} version {holder.version} has no {metric!r} score", challenger_score=mine
         )
-    gain = (theirs - mine) if lower_is_better(metric) else (mine - theirs)
-    scores = {"challenger_score": mine, "champion_score": theirs, "rescored": rescored}
-    where = "on the challenger's hold-out" if rescored else "on the same hold-out"
-    if gain > margin:
+    lower = lower_is_better(metric)
+    gain = (theirs - mine) if lower else (mine - theirs)
+    scores: dict[str, Any] = {"challenger_score": mine, "champion_score": theirs}
+    scores["rescored"] = rescored
+    if paired is None:
+        note = f" (point comparison: cannot bootstrap, {why_not})" if why_not else ""
+        scores["method"] = "point"
+        if gain > margin:
+            return decide(
+                True,
+                f"{metric} {mine:.4g} beats {theirs:.4g} by {gain:.4g} (margin {margin:g})"
+                f" {where}{note}",
+                **scores,
+            )
+        return decide(
+            False,
+            f"{metric} {mine:.4g} does not beat {theirs:.4g} by more than {margin:g}"
+            f" {where}{note}",
+            **scores,
+        )
+    low, high = paired["interval"]
+    promoted, (gain_low, gain_high) = clears_margin(metric, (low, high), margin)
+    scores.update(interval=(low, high), evaluation_rows=paired["rows"])
+    spread = (
+        f"improvement {gain:+.4g}, {CONFIDENCE:.0%} interval {gain_low:+.4g} to {gain_high:+.4g}"
+        f" (paired bootstrap over {paired['rows']} rows {where})"
+    )
+    if promoted:
         return decide(
             True,
-            f"{metric} {mine:.4g} beats {theirs:.4g} by {gain:.4g} (margin {margin:g}) {where}",
+            f"{metric} {mine:.4g} beats {theirs:.4g}: {spread}, above margin {margin:g}",
             **scores,
         )
     return decide(
         False,
-        f"{metric} {mine:.4g} does not beat {theirs:.4g} by more than {margin:g} {where}",
+        f"{metric} {mine:.4g} does not beat {theirs:.4g} by more than {margin:g} with"
+        f" {CONFIDENCE:.0%} confidence: {spread}",
         **scores,
     )
+
+
+def clears_margin(
+    metric: str, interval: tuple[float, float], margin: float
+) -> tuple[bool, tuple[float, float]]:
+    """Whether an interval of challenger minus champion clears `margin` as a
+    whole, and the interval of the improvement (sign flipped for a
+    lower-is-better metric, so that larger is always better)."""
+    from workbench.runs.compare import lower_is_better
+
+    low, high = interval
+    gain = (-high, -low) if lower_is_better(metric) else (low, high)
+    return gain[0] > margin, gain
+
+
+def paired_interval(metric: str, challenger: Any, champion: Any) -> tuple[float, float]:
+    """The CONFIDENCE interval of challenger minus champion on `metric`, from a
+    paired bootstrap of two models' `Predictions` on the same rows."""
+    import numpy as np
+
+    from workbench.models.evaluation import metric_samples, percentile_interval, resample_weights
+
+    if len(challenger) != len(champion) or not np.array_equal(challenger.truth, champion.truth):
+        raise ValueError("the two models were not scored on the same rows")
+    if len(challenger) < 2:
+        raise WorkbenchError(f"{len(challenger)} evaluation row(s) cannot be resampled")
+    weights = resample_weights(len(challenger))
+    difference = metric_samples(metric, challenger, weights) - metric_samples(
+        metric, champion, weights
+    )
+    if not np.isfinite(difference).all():
+        raise WorkbenchError(f"{metric} is undefined on some resamples of {len(challenger)} rows")
+    return percentile_interval(difference)
+
+
+def paired_bootstrap(holder: ModelVersion, challenger: ModelVersion, metric: str) -> dict:
+    """Both models on the challenger's hold-out rows, resampled together: the
+    holder's score there, and the CONFIDENCE interval of challenger minus holder."""
+    frame = _holdout_frame(challenger)
+    target = challenger.schema["target"]["name"]
+    mine = _predictions(challenger, frame, target)
+    theirs = _predictions(holder, frame, target)
+    return {
+        "interval": paired_interval(metric, mine, theirs),
+        "champion_score": _scores(holder, theirs)[metric],
+        "rows": len(mine),
+    }
+
+
+def common_scores(versions: list[ModelVersion], metric: str | None) -> dict[str, Any]:
+    """Every version scored on one evaluation set: the hold-out of the newest
+    version that kept one (rows that, with the hold-out chosen by a hash of each
+    row, no version trained on). {"evaluation": {"ref", "holdout_sha256", "rows"}
+    or None, "metric", "scores": {version number: {"score", "metrics"} or
+    {"error"}}}."""
+    evaluation = next(
+        (v for v in versions if v.holdout_path is not None and v.holdout_path.exists()), None
+    )
+    out: dict[str, Any] = {"evaluation": None, "metric": metric, "scores": {}}
+    if evaluation is None:
+        for version in versions:
+            out["scores"][version.version] = {"error": "no version kept a hold-out"}
+        return out
+    frame = _holdout_frame(evaluation)
+    out["evaluation"] = {
+        "ref": evaluation.ref,
+        "holdout_sha256": evaluation.holdout_sha256,
+        "rows": len(frame),
+    }
+    for version in versions:
+        try:
+            target = version.schema["target"]["name"]
+            metrics = _scores(version, _predictions(version, frame, target))
+        except (WorkbenchError, KeyError, ValueError) as exc:
+            message = exc.message if isinstance(exc, WorkbenchError) else str(exc)
+            out["scores"][version.version] = {"error": message}
+            continue
+        out["scores"][version.version] = {
+            "score": metrics.get(metric) if metric else None,
+            "metrics": metrics,
+        }
+    return out
 
 
 def promote(
@@ -130,11 +312,12 @@ def promote(
     force: bool = False,
     dry_run: bool = False,
     margin: float | None = None,
+    method: str | None = None,
 ) -> Decision:
     """Judge `challenger` for `alias` and, unless `dry_run`, record the decision
     and move the alias when it passes (or when `force`)."""
     check_alias(alias)
-    decision = evaluate(store, challenger, alias, config=config, margin=margin)
+    decision = evaluate(store, challenger, alias, config=config, margin=margin, method=method)
     holder = decision.champion
     if force and not decision.promoted and holder is not None and holder.id != challenger.id:
         decision.promoted = True
@@ -145,8 +328,9 @@ def promote(
     with store.write() as conn:
         conn.execute(
             "INSERT INTO promotions (project_id, alias, challenger_id, champion_id, metric,"
-            " challenger_score, champion_score, margin, rescored, promoted, reason, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " challenger_score, champion_score, margin, rescored, promoted, reason, created_at,"
+            " method, interval_low, interval_high, evaluation_rows)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 challenger.project_id,
                 alias,
@@ -160,6 +344,10 @@ def promote(
                 int(decision.promoted),
                 decision.reason,
                 now,
+                decision.method,
+                decision.interval[0] if decision.interval else None,
+                decision.interval[1] if decision.interval else None,
+                decision.evaluation_rows,
             ),
         )
         verb = "promoted to" if decision.promoted else "not promoted to"
@@ -192,21 +380,36 @@ def _drop_challenger(store: Store, version: ModelVersion) -> None:
 
 def score_on_holdout(model: ModelVersion, evaluation: ModelVersion) -> dict[str, float]:
     """`model`'s metrics on `evaluation`'s hold-out rows."""
-    import pandas as pd
+    frame = _holdout_frame(evaluation)
+    target = model.schema["target"]["name"]
+    return _scores(model, _predictions(model, frame, target))
 
-    from workbench.trainers.metrics import classification_metrics, regression_metrics
+
+def _holdout_frame(evaluation: ModelVersion) -> Any:
+    import pandas as pd
 
     if evaluation.holdout_path is None or not evaluation.holdout_path.exists():
         raise WorkbenchError(f"{evaluation.ref} kept no hold-out data")
-    frame = pd.read_parquet(evaluation.holdout_path)
-    target = model.schema["target"]["name"]
+    return pd.read_parquet(evaluation.holdout_path)
+
+
+def _predictions(model: ModelVersion, frame: Any, target: str) -> Any:
+    from workbench.models.evaluation import predict_on
+
     if target not in frame.columns:
         raise WorkbenchError(f"the hold-out has no target column {target!r}")
-    truth = frame.pop(target)
-    pred, proba = model.load().predict(frame)
+    return predict_on(model.load(), frame, target)
+
+
+def _scores(model: ModelVersion, predictions: Any) -> dict[str, float]:
+    """The trainers' own metrics (scikit-learn's) of a model's predictions."""
+    from workbench.trainers.metrics import classification_metrics, regression_metrics
+
     if model.schema["target"].get("task") == "classification":
-        return classification_metrics(truth, pred, proba, model.schema["target"]["classes"])
-    return regression_metrics(truth, pred)
+        return classification_metrics(
+            predictions.truth, predictions.pred, predictions.proba, model.schema["target"]["classes"]
+        )
+    return regression_metrics(predictions.truth, predictions.pred)
 
 
 def _config(store: Store, project: str) -> Any:

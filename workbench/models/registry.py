@@ -330,7 +330,8 @@ def promotions(store: Store, project: str, limit: int = 50) -> list[dict[str, An
     return store.rows(
         """SELECT pr.id, pr.alias, c.version AS challenger, ch.version AS champion, pr.metric,
                   pr.challenger_score, pr.champion_score, pr.margin, pr.rescored, pr.promoted,
-                  pr.reason, pr.created_at
+                  pr.reason, pr.created_at, pr.method, pr.interval_low, pr.interval_high,
+                  pr.evaluation_rows
            FROM promotions pr JOIN model_versions c ON c.id = pr.challenger_id
            LEFT JOIN model_versions ch ON ch.id = pr.champion_id
            WHERE pr.project_id = ? ORDER BY pr.id DESC LIMIT ?""",

@@ -303,6 +303,15 @@ CREATE TABLE data_verdicts (
 ) WITHOUT ROWID;
 """
 
+# The promotion gate's statistics: how it decided (paired bootstrap or point
+# comparison), the interval of challenger minus champion, and on how many rows.
+GATE_STATISTICS = """
+ALTER TABLE promotions ADD COLUMN method TEXT;
+ALTER TABLE promotions ADD COLUMN interval_low REAL;
+ALTER TABLE promotions ADD COLUMN interval_high REAL;
+ALTER TABLE promotions ADD COLUMN evaluation_rows INTEGER;
+"""
+
 # name -> SQL script; applied in this order, each once, each in a transaction.
 STEPS: dict[str, str] = {
     "m001_initial": SCHEMA_V1,
@@ -310,4 +319,5 @@ STEPS: dict[str, str] = {
     "m003_data_reports": DATA_REPORTS,
     "m004_models": MODELS,
     "m005_automation": AUTOMATION,
+    "m006_gate_statistics": GATE_STATISTICS,
 }

@@ -1,0 +1,174 @@
+"""The promotion gate's statistics: vectorised bootstrap metrics agree with
+scikit-learn's, a challenger whose gain is noise is not promoted while a clearly
+better one is, and the decision record keeps the interval and the method."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from sklearn import metrics
+from wbtest import REPO
+
+from workbench.models.evaluation import (
+    Predictions,
+    full_score,
+    metric_samples,
+    resample_weights,
+)
+from workbench.models.gate import clears_margin, paired_interval
+from workbench.trainers.metrics import classification_metrics, regression_metrics
+
+
+def _binary(rng: np.random.Generator, n: int, signal: float) -> tuple[np.ndarray, np.ndarray]:
+    truth = rng.integers(0, 2, n)
+    return truth, rng.normal(0.0, 1.0, n) + signal * truth
+
+
+def _classifier(truth: np.ndarray, score: np.ndarray) -> Predictions:
+    proba1 = 1.0 / (1.0 + np.exp(-score))
+    proba = np.column_stack([1.0 - proba1, proba1])
+    return Predictions(truth, (proba1 > 0.5).astype(int), proba, [0, 1])
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def test_vectorised_metrics_agree_with_scikit_learn() -> None:
+    rng = np.random.default_rng(1)
+    truth, score = _binary(rng, 300, 1.0)
+    score[:40] = np.round(score[:40])  # ties in the ranking
+    binary = _classifier(truth, score)
+    expected = classification_metrics(truth, binary.pred, binary.proba, [0, 1])
+    for name, value in expected.items():
+        assert full_score(name, binary) == pytest.approx(value, abs=1e-12), name
+
+    labels = np.array(["a", "b", "c"])
+    multi_truth = labels[rng.integers(0, 3, 300)]
+    proba = rng.dirichlet([1, 1, 1], 300)
+    proba[np.arange(300), np.searchsorted(labels, multi_truth)] += 0.5
+    proba /= proba.sum(axis=1, keepdims=True)
+    multi = Predictions(multi_truth, labels[proba.argmax(axis=1)], proba, list(labels))
+    expected = classification_metrics(multi_truth, multi.pred, proba, list(labels))
+    for name, value in expected.items():
+        assert full_score(name, multi) == pytest.approx(value, abs=1e-12), name
+
+    y = rng.normal(20, 5, 300)
+    regression = Predictions(y, y + rng.normal(0, 2, 300))
+    for name, value in regression_metrics(y, regression.pred).items():
+        assert full_score(name, regression) == pytest.approx(value, abs=1e-12), name
+
+
+def test_a_resample_is_the_metric_of_the_repeated_rows() -> None:
+    rng = np.random.default_rng(2)
+    truth, score = _binary(rng, 200, 1.0)
+    p = _classifier(truth, score)
+    weights = resample_weights(200, resamples=3, seed=7)
+    rows = np.repeat(np.arange(200), weights[1].astype(int))
+    auc = metrics.roc_auc_score(truth[rows], p.proba[rows, 1])
+    f1 = metrics.f1_score(truth[rows], p.pred[rows])
+    assert metric_samples("roc_auc", p, weights)[1] == pytest.approx(auc, abs=1e-12)
+    assert metric_samples("f1", p, weights)[1] == pytest.approx(f1, abs=1e-12)
+    # Seeded: the same rows give the same resamples.
+    assert (resample_weights(200, 3, 7) == weights).all()
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+def test_a_noise_gain_in_roc_auc_is_not_promoted_a_clear_one_is() -> None:
+    """Two models of the same quality (scores sharing most of their noise) differ
+    by +0.0007 roc_auc on these 2000 rows (seed fixed): the point comparison would
+    promote that, the paired bootstrap does not. A truly better one is promoted."""
+    rng = np.random.default_rng([3, 1])
+    truth, shared = rng.integers(0, 2, 2000), rng.normal(0.0, 1.0, 2000)
+
+    def model(signal: float) -> Predictions:
+        return _classifier(truth, signal * truth + 0.95 * shared + 0.31 * rng.normal(0, 1, 2000))
+
+    champion, challenger = model(1.2), model(1.2)
+    gain = full_score("roc_auc", challenger) - full_score("roc_auc", champion)
+    assert gain == pytest.approx(0.0007, abs=0.0001)
+    interval = paired_interval("roc_auc", challenger, champion)
+    assert interval[0] < 0.0 < interval[1]
+    promoted, (low, _) = clears_margin("roc_auc", interval, 0.0)
+    assert promoted is False and low < 0
+
+    better = model(1.6)
+    interval = paired_interval("roc_auc", better, champion)
+    assert interval[0] > 0.02
+    assert clears_margin("roc_auc", interval, 0.0)[0] is True
+    assert clears_margin("roc_auc", interval, 0.5)[0] is False  # not past a large margin
+
+
+def test_a_lower_is_better_metric_must_fall_to_clear_the_margin() -> None:
+    rng = np.random.default_rng(4)
+    y = rng.normal(20, 5, 400)
+    champion = Predictions(y, y + rng.normal(0, 3, 400))
+    worse = Predictions(y, y + rng.normal(0, 4, 400))
+    better = Predictions(y, y + rng.normal(0, 1.5, 400))
+    interval = paired_interval("rmse", better, champion)
+    assert interval[1] < 0  # challenger minus champion: lower rmse
+    promoted, (gain_low, gain_high) = clears_margin("rmse", interval, 0.1)
+    assert promoted is True and 0.1 < gain_low <= gain_high
+    assert clears_margin("rmse", paired_interval("rmse", worse, champion), 0.0)[0] is False
+
+
+def test_models_scored_on_different_rows_are_refused() -> None:
+    rng = np.random.default_rng(5)
+    truth, score = _binary(rng, 50, 1.0)
+    other, _ = _binary(rng, 50, 1.0)
+    with pytest.raises(ValueError, match="same rows"):
+        paired_interval("roc_auc", _classifier(truth, score), _classifier(other, score))
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+@pytest.mark.slow
+def test_the_gate_records_its_interval_and_model_list_scores_on_one_set(cli, tmp_path):
+    folder = tmp_path / "penguins"
+    shutil.copytree(REPO / "sample_projects" / "penguins-lightgbm", folder)
+    cli("project", "add", str(folder), check=True)
+    cli("run", "start", "penguins", "--wait", "--set", "n_estimators=3", check=True)  # weak
+    cli("run", "start", "penguins", "--wait", check=True)
+
+    dry = cli("model", "promote", "penguins", "2", "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    decision = json.loads(dry.stdout)
+    assert decision["method"] == "bootstrap" and decision["resamples"] == 1000
+    low, high = decision["interval"]
+    assert 0 < low <= decision["difference"] <= high
+    assert decision["evaluation_rows"] > 20
+    assert "paired bootstrap" in decision["reason"]
+
+    point = json.loads(
+        cli("model", "promote", "penguins", "2", "--gate", "point", "--dry-run", "--json").stdout
+    )
+    assert point["method"] == "point" and point["interval"] is None
+
+    assert cli("model", "promote", "penguins", "2").returncode == 0
+    shown = json.loads(cli("model", "show", "penguins@2", "--json", check=True).stdout)
+    [record] = [p for p in shown["promotions"] if p["champion"] == 1]
+    assert record["method"] == "bootstrap" and record["promoted"] == 1
+    assert (record["interval_low"], record["interval_high"]) == pytest.approx((low, high))
+
+    # Both versions scored on the newest version's hold-out, next to their own scores.
+    versions = json.loads(cli("model", "list", "penguins", "--json", check=True).stdout)
+    assert [v["version"] for v in versions] == [2, 1]
+    for v in versions:
+        assert v["primary_metric"] == "f1" and v["own_score"] == v["metrics"]["f1"]
+        assert v["common_evaluation"]["ref"] == "penguins@2"
+        assert 0 <= v["common_score"] <= 1 and "accuracy" in v["common_metrics"]
+    assert versions[0]["common_score"] == pytest.approx(versions[0]["own_score"])
+    assert versions[0]["common_score"] > versions[1]["common_score"]
+    table = cli("model", "list", "penguins", check=True)
+    assert "F1 ON V2 HOLD-OUT" in table.stdout + table.stderr
+
+    # The setting in workbench.toml.
+    config = folder / "workbench.toml"
+    config.write_text(config.read_text() + 'gate = "point"\n')
+    again = json.loads(cli("model", "promote", "penguins", "1", "--dry-run", "--json").stdout)
+    assert again["method"] == "point"

@@ -1,0 +1,215 @@
+"""Bootstrap intervals of the hold-out metrics, vectorised with numpy.
+
+A bootstrap resample is a vector of row counts drawn from a multinomial (each
+row's weight in that resample), so every metric is computed for all resamples
+at once as weighted sums: `weights @ per_row_quantity`. The same weights applied
+to two models' predictions on the same rows give a *paired* bootstrap of their
+difference, which is what the promotion gate needs: the rows that are hard for
+one model are usually hard for the other, and pairing removes that shared noise.
+
+Every function here is deterministic: the resamples come from a seeded
+generator (`SEED`), so the same data gives the same interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+RESAMPLES = 1000  # bootstrap resamples per interval
+CONFIDENCE = 0.95  # two-sided percentile interval
+SEED = 20240917  # fixed: the same rows always give the same interval
+_CHUNK = 100  # resamples per block, to bound memory on large evaluation sets
+_EPS = np.finfo(np.float64).eps  # sklearn's log_loss clipping
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """One model's predictions on evaluation rows, with the truth."""
+
+    truth: np.ndarray
+    pred: np.ndarray
+    proba: np.ndarray | None = None
+    classes: list[Any] | None = None  # None for regression
+
+    def __len__(self) -> int:
+        return int(self.truth.shape[0])
+
+
+def predict_on(model: Any, frame: Any, target: str) -> Predictions:
+    """`model` (a `TrainedModel`) applied to a labelled frame holding `target`."""
+    truth = frame[target]
+    features = frame.drop(columns=[target])
+    pred, proba = model.predict(features)
+    classes = model.classes
+    if classes is not None:
+        truth = truth.astype(str) if isinstance(classes[0], str) else truth
+    return Predictions(np.asarray(truth), np.asarray(pred), proba, classes)
+
+
+def resample_weights(n: int, resamples: int = RESAMPLES, seed: int = SEED) -> np.ndarray:
+    """(resamples, n) row counts, each row summing to n: one bootstrap resample per row."""
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float64)
+
+
+def percentile_interval(samples: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The two-sided percentile interval of the finite bootstrap samples."""
+    finite = samples[np.isfinite(samples)]
+    if finite.size == 0:
+        return float("nan"), float("nan")
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(finite, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+def metric_samples(metric: str, predictions: Predictions, weights: np.ndarray) -> np.ndarray:
+    """`metric` on each bootstrap resample (a row of `weights`), vectorised for the
+    metrics the built-in trainers record; others are computed resample by resample
+    with the trainers' own metric functions."""
+    out = np.empty(weights.shape[0])
+    compute = _VECTORISED.get(metric)
+    for start in range(0, weights.shape[0], _CHUNK):
+        block = weights[start : start + _CHUNK]
+        if compute is not None:
+            out[start : start + _CHUNK] = compute(predictions, block)
+        else:
+            out[start : start + _CHUNK] = _slow(metric, predictions, block)
+    return out
+
+
+def full_score(metric: str, predictions: Predictions) -> float:
+    """`metric` on all the rows (weights of one)."""
+    return float(metric_samples(metric, predictions, np.ones((1, len(predictions))))[0])
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def _sum(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
+    return weights @ values.astype(np.float64)
+
+
+def _accuracy(p: Predictions, w: np.ndarray) -> np.ndarray:
+    return _sum(w, p.pred == p.truth) / w.sum(axis=1)
+
+
+def _rmse(p: Predictions, w: np.ndarray) -> np.ndarray:
+    error = p.truth.astype(np.float64) - p.pred.astype(np.float64)
+    return np.sqrt(_sum(w, error**2) / w.sum(axis=1))
+
+
+def _mae(p: Predictions, w: np.ndarray) -> np.ndarray:
+    error = p.truth.astype(np.float64) - p.pred.astype(np.float64)
+    return _sum(w, np.abs(error)) / w.sum(axis=1)
+
+
+def _r2(p: Predictions, w: np.ndarray) -> np.ndarray:
+    truth = p.truth.astype(np.float64)
+    total = w.sum(axis=1)
+    residual = _sum(w, (truth - p.pred.astype(np.float64)) ** 2)
+    spread = _sum(w, truth**2) - _sum(w, truth) ** 2 / total
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(spread > 0, 1.0 - residual / spread, np.nan)
+
+
+def _log_loss(p: Predictions, w: np.ndarray) -> np.ndarray:
+    if p.proba is None or p.classes is None:
+        return np.full(w.shape[0], np.nan)
+    proba = np.clip(np.asarray(p.proba, dtype=np.float64), _EPS, 1 - _EPS)
+    proba = proba / proba.sum(axis=1, keepdims=True)
+    index = _class_index(p)
+    known = index >= 0
+    loss = np.zeros(len(p))
+    loss[known] = -np.log(proba[np.flatnonzero(known), index[known]])
+    return _sum(w, loss) / w.sum(axis=1)
+
+
+def _class_index(p: Predictions) -> np.ndarray:
+    position = {c: i for i, c in enumerate(p.classes or [])}
+    return np.array([position.get(t, -1) for t in p.truth.tolist()], dtype=np.int64)
+
+
+def _f1_of(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    denominator = 2 * tp + fp + fn
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, 2 * tp / denominator, 0.0)
+
+
+def _f1(p: Predictions, w: np.ndarray) -> np.ndarray:
+    classes = p.classes or []
+    if len(classes) == 2:  # as the trainers: the second class is the positive one
+        labels = [classes[1]]
+    else:  # macro over the labels present in truth or predictions (sklearn's default)
+        labels = sorted(set(p.truth.tolist()) | set(p.pred.tolist()), key=str)
+    scores = []
+    for label in labels:
+        actual, guessed = p.truth == label, p.pred == label
+        tp = _sum(w, actual & guessed)
+        fp = _sum(w, ~actual & guessed)
+        fn = _sum(w, actual & ~guessed)
+        scores.append(_f1_of(tp, fp, fn))
+    return np.mean(scores, axis=0)
+
+
+def _binary_auc(score: np.ndarray, positive: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted ROC AUC for each row of `w`: the chance a positive outranks a
+    negative, ties counting one half (the Mann-Whitney form of sklearn's AUC)."""
+    order = np.argsort(score, kind="mergesort")
+    sorted_score, is_pos = score[order], positive[order]
+    w = w[:, order]
+    # Each row's run of tied scores: [start, end) in the sorted order.
+    change = np.concatenate([[True], sorted_score[1:] != sorted_score[:-1], [True]])
+    bounds = np.flatnonzero(change)
+    run = np.cumsum(change[:-1]) - 1
+    start, end = bounds[run], bounds[run + 1]
+    negatives = np.concatenate([np.zeros((w.shape[0], 1)), np.cumsum(w * ~is_pos, axis=1)], axis=1)
+    below = negatives[:, start]
+    tied = negatives[:, end] - below
+    positive_weight = w * is_pos
+    numerator = np.sum(positive_weight * (below + 0.5 * tied), axis=1)
+    n_pos, n_neg = positive_weight.sum(axis=1), negatives[:, -1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((n_pos > 0) & (n_neg > 0), numerator / (n_pos * n_neg), np.nan)
+
+
+def _roc_auc(p: Predictions, w: np.ndarray) -> np.ndarray:
+    if p.proba is None or p.classes is None:
+        return np.full(w.shape[0], np.nan)
+    proba = np.asarray(p.proba, dtype=np.float64)
+    if len(p.classes) == 2:
+        return _binary_auc(proba[:, 1], p.truth == p.classes[1], w)
+    # One-vs-rest, macro average, as sklearn's multi_class="ovr".
+    return np.mean(
+        [_binary_auc(proba[:, k], p.truth == c, w) for k, c in enumerate(p.classes)], axis=0
+    )
+
+
+_VECTORISED: dict[str, Callable[[Predictions, np.ndarray], np.ndarray]] = {
+    "accuracy": _accuracy,
+    "f1": _f1,
+    "log_loss": _log_loss,
+    "roc_auc": _roc_auc,
+    "rmse": _rmse,
+    "mae": _mae,
+    "r2": _r2,
+}
+
+
+def _slow(metric: str, p: Predictions, w: np.ndarray) -> np.ndarray:
+    from workbench.trainers.cv import score
+
+    task = "classification" if p.classes is not None else "regression"
+    out = np.full(w.shape[0], np.nan)
+    for i, counts in enumerate(w):
+        rows = np.repeat(np.arange(len(p)), counts.astype(np.int64))
+        proba = None if p.proba is None else np.asarray(p.proba)[rows]
+        try:
+            value = score(task, p.truth[rows], p.pred[rows], proba, p.classes).get(metric)
+        except ValueError:
+            value = None
+        out[i] = np.nan if value is None else value
+    return out
