@@ -66,6 +66,11 @@ def _check_plain(params: dict[str, Any], int_max: int) -> None:
                     f"parameter {key} = {_shown(item)}: too large; expected an integer"
                     f" between {-int_max - 1} and {int_max}"
                 )
+            if isinstance(item, str) and len(item) > MAX_TEXT and _number_or_flag(item):
+                raise ParamError(
+                    f"parameter {key}: a number of {len(item)} digits is too large; expected"
+                    f" an integer between {-int_max - 1} and {int_max}"
+                )
             if isinstance(item, str) and len(item) > MAX_TEXT:
                 raise ParamError(
                     f"parameter {key} = {_shown(item)}: too long; expected at most"

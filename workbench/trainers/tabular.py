@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 MAX_CLASSES_FOR_INTEGER_TARGET = 20
 # ...and with at most this many, confidently so; in between, the reason says it is a guess.
 SURE_CLASSES_FOR_INTEGER_TARGET = 10
+# ...provided they have this many rows per value on average; fewer: a count or an amount.
+MIN_ROWS_PER_CLASS = 5
 MIN_ROWS = 10
 # Integers that are all different, in a run of consecutive values: a row number.
 MIN_ROWS_FOR_ROW_NUMBER = 20
@@ -249,9 +251,9 @@ def explain_task(target: pd.Series) -> tuple[str, str]:
 
     Booleans and text are classes. Numbers with a fractional part are
     regression. Whole numbers (ints, or floats like 0.0 / 1.0) are classes when
-    they take at most 20 distinct values and fewer than half the rows have
-    distinct values; above 10 distinct values that is said to be a guess. More
-    distinct values (a count, an amount) are regression.
+    they take two values, or at most 20 distinct values with at least 5 rows per
+    value on average; above 10 distinct values that is said to be a guess.
+    Otherwise (a count, an amount) they are regression.
     """
     values = target.dropna()
     if pd.api.types.is_bool_dtype(target):
@@ -274,11 +276,11 @@ def explain_task(target: pd.Series) -> tuple[str, str]:
             "regression",
             f"{kind} target with {distinct} distinct values -> regression; {OVERRIDE}",
         )
-    if distinct > 2 and distinct > len(values) / 2:
+    if distinct > 2 and len(values) < MIN_ROWS_PER_CLASS * distinct:
         return (
             "regression",
-            f"{kind} target where most values differ ({distinct} distinct in {len(values)} rows)"
-            f" -> regression; {OVERRIDE}",
+            f"{kind} target with {distinct} distinct values in {len(values)} rows (too few rows"
+            f" per value to learn them as classes) -> regression; {OVERRIDE}",
         )
     if distinct > SURE_CLASSES_FOR_INTEGER_TARGET:
         return (
