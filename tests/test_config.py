@@ -577,9 +577,10 @@ def test_a_metric_that_does_not_fit_the_inferred_task(tmp_path):
 
 def test_a_metric_that_fits_the_inferred_task_loads(tmp_path):
     folder = make_project(
-        tmp_path / "p", MINIMAL.replace('"churned"', '"amount"') + 'metric = "mae"\n',
+        tmp_path / "p",
+        MINIMAL.replace('"churned"', '"amount"') + 'metric = "mae"\n',
         csv=REGRESSION_CSV,
-    )  # fmt: skip
+    )
 
     assert load_config(folder).metric == "mae"
 

@@ -61,9 +61,18 @@ def test_init_from_data_infers_task_and_metric(cli, tmp_path, table):
     before = source.read_bytes()
 
     result = cli(
-        "project", "init", str(tmp_path / "mine"), "--data", str(source), "--target", target,
-        "--template", template, "--json", check=True,
-    )  # fmt: skip
+        "project",
+        "init",
+        str(tmp_path / "mine"),
+        "--data",
+        str(source),
+        "--target",
+        target,
+        "--template",
+        template,
+        "--json",
+        check=True,
+    )
 
     doc = json.loads(result.stdout)
     assert doc["name"] == "mine"
@@ -75,7 +84,11 @@ def test_init_from_data_infers_task_and_metric(cli, tmp_path, table):
     assert config["project"]["task"] == task
     assert config["train"]["metric"] == metric
     assert config["train"]["trainer"] == trainer
-    assert config["data"] == {"train": "data/train.csv", "target": target, "watch": ["data/incoming"]}
+    assert config["data"] == {
+        "train": "data/train.csv",
+        "target": target,
+        "watch": ["data/incoming"],
+    }
     copied = tmp_path / "mine" / "data" / "train.csv"
     assert not copied.is_symlink() and copied.read_bytes() == before
     assert source.read_bytes() == before
@@ -87,9 +100,15 @@ def test_init_says_what_it_inferred_and_how_to_override(cli, tmp_path):
     source = doctor_visits(tmp_path, rows=300)
 
     result = cli(
-        "project", "init", str(tmp_path / "visits"), "--data", str(source), "--target", "mdvis",
+        "project",
+        "init",
+        str(tmp_path / "visits"),
+        "--data",
+        str(source),
+        "--target",
+        "mdvis",
         check=True,
-    )  # fmt: skip
+    )
 
     assert "task: regression" in result.stderr
     assert "[project] task" in result.stderr  # the setting that overrides it
@@ -102,9 +121,19 @@ def test_init_says_what_it_inferred_and_how_to_override(cli, tmp_path):
 def test_a_count_target_trains_a_regressor_end_to_end(cli, tmp_path):
     source = doctor_visits(tmp_path)
     cli(
-        "project", "init", str(tmp_path / "visits"), "--data", str(source), "--target", "mdvis",
-        "--template", "sklearn", "--name", "visits", check=True,
-    )  # fmt: skip
+        "project",
+        "init",
+        str(tmp_path / "visits"),
+        "--data",
+        str(source),
+        "--target",
+        "mdvis",
+        "--template",
+        "sklearn",
+        "--name",
+        "visits",
+        check=True,
+    )
 
     run_id = cli("run", "start", "visits", "--wait", check=True, timeout=300).stdout.split()[0]
 
@@ -117,9 +146,19 @@ def test_a_count_target_trains_a_regressor_end_to_end(cli, tmp_path):
 def test_script_template_on_text_features_and_missing_values_end_to_end(cli, tmp_path):
     source = penguins(tmp_path)  # island and sex are text; some rows have gaps
     cli(
-        "project", "init", str(tmp_path / "p"), "--data", str(source), "--target", "species",
-        "--template", "script", "--name", "pens", check=True,
-    )  # fmt: skip
+        "project",
+        "init",
+        str(tmp_path / "p"),
+        "--data",
+        str(source),
+        "--target",
+        "species",
+        "--template",
+        "script",
+        "--name",
+        "pens",
+        check=True,
+    )
 
     run_id = cli(
         "run", "start", "pens", "--set", "epochs=3", "--wait", check=True, timeout=300
@@ -136,9 +175,16 @@ def test_link_points_at_the_users_file(cli, tmp_path):
     source = cancer(tmp_path)
 
     cli(
-        "project", "init", str(tmp_path / "linked"), "--data", str(source), "--target", "target",
-        "--link", check=True,
-    )  # fmt: skip
+        "project",
+        "init",
+        str(tmp_path / "linked"),
+        "--data",
+        str(source),
+        "--target",
+        "target",
+        "--link",
+        check=True,
+    )
 
     train = tmp_path / "linked" / "data" / "train.csv"
     assert train.is_symlink() and train.resolve() == source.resolve()
@@ -152,10 +198,17 @@ def test_parquet_data_keeps_its_format(cli, tmp_path):
 
     doc = json.loads(
         cli(
-            "project", "init", str(tmp_path / "pq"), "--data", str(source), "--target", "species",
-            "--json", check=True,
+            "project",
+            "init",
+            str(tmp_path / "pq"),
+            "--data",
+            str(source),
+            "--target",
+            "species",
+            "--json",
+            check=True,
         ).stdout
-    )  # fmt: skip
+    )
 
     assert doc["inferred"]["task"] == "classification"
     config = tomllib.loads((tmp_path / "pq" / "workbench.toml").read_text())
@@ -172,9 +225,15 @@ def test_an_empty_existing_folder_is_used_and_left_empty_on_failure(cli, tmp_pat
     assert list((tmp_path / "empty").iterdir()) == []  # the folder itself stays: it was there
 
     cli(
-        "project", "init", str(tmp_path / "empty"), "--data", str(source), "--target", "target",
+        "project",
+        "init",
+        str(tmp_path / "empty"),
+        "--data",
+        str(source),
+        "--target",
+        "target",
         check=True,
-    )  # fmt: skip
+    )
     assert (tmp_path / "empty" / "workbench.toml").is_file()
 
 
@@ -195,8 +254,8 @@ def test_templates_infer_the_task_instead_of_fixing_it(cli, tmp_path):
     assert "task" not in tomllib.loads(config_file.read_text())["project"]
     # Pointed at a count target, its classification metric no longer fits: said at once.
     doctor_visits(tmp_path / "t" / "data", rows=300)
-    text = config_file.read_text().replace("train.csv", "visits.csv").replace(
-        '"diagnosis"', '"mdvis"'
+    text = (
+        config_file.read_text().replace("train.csv", "visits.csv").replace('"diagnosis"', '"mdvis"')
     )
     config_file.write_text(text)
 

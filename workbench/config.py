@@ -282,7 +282,9 @@ def _check_threshold(file: Path, key: str, value: object) -> None:
         raise ConfigError(file, key, f"expected a number, got {value!r}")
     if not 0 < value <= MAX_THRESHOLD:
         raise ConfigError(
-            file, key, f"expected a number greater than 0 and at most {MAX_THRESHOLD:g}, got {value}"
+            file,
+            key,
+            f"expected a number greater than 0 and at most {MAX_THRESHOLD:g}, got {value}",
         )
 
 
@@ -315,9 +317,7 @@ def with_override_hint(reason: str) -> str:
     return f"{reason}; set [project] task to override"
 
 
-def _check_metric(
-    file: Path, metric: str, task: str | None, train_file: Path, target: str
-) -> None:
+def _check_metric(file: Path, metric: str, task: str | None, train_file: Path, target: str) -> None:
     """The primary metric must be one the trainer reports for the project's task:
     `[project] task`, else the task inferred from the target column."""
     if metric not in CLASSIFICATION_METRICS + REGRESSION_METRICS:

@@ -13,9 +13,11 @@ TOML.
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import tomllib
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -389,7 +391,13 @@ def _check_data_file(data: Path) -> tuple[Path, str]:
         raise UsageError(f"--data: cannot read {source}: {exc.strerror or exc}") from exc
     if size == 0:
         raise UsageError(f"--data: {source} is empty")
-    if suffix == ".csv" and b"\x00" in head:
+    if suffix == ".csv.gz":
+        try:
+            with gzip.open(source, "rb") as fh:
+                head = fh.read(BINARY_SNIFF_BYTES)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise UsageError(f"--data: cannot read {source} as gzip: {exc}") from exc
+    if suffix in (".csv", ".csv.gz") and b"\x00" in head:
         raise UsageError(f"--data: {source} holds binary data, not CSV text")
     return source, suffix
 
@@ -405,11 +413,9 @@ def _infer(source: Path, target: str) -> Inferred:
         raise UsageError(f"--data: cannot read {source} as a table: {reason}") from exc
     columns = [str(c) for c in frame.columns]
     if target not in frame.columns:
-        shown = ", ".join(repr(c) for c in columns[:40])
+        shown = ", ".join(_short(repr(c)) for c in columns[:40])
         more = f" and {len(columns) - 40} more" if len(columns) > 40 else ""
-        raise UsageError(
-            f"--target: no column {target!r} in {source} (its columns: {shown}{more})"
-        )
+        raise UsageError(f"--target: no column {target!r} in {source} (its columns: {shown}{more})")
     if len(frame.columns) < 2:
         raise UsageError(f"--data: {source} has no column besides the target {target!r}")
     column = frame[target]
@@ -530,6 +536,10 @@ def _key(key: str) -> str:
     return tomli_w.dumps({key: 0}).rsplit("=", 1)[0].strip()
 
 
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _printable(text: str) -> str:
     """Text safe inside a TOML comment: no newlines or control characters."""
     return "".join(c if c.isprintable() else "?" for c in str(text))
@@ -544,4 +554,3 @@ def _write_dataset(target_file: Path, loader: str, target: str) -> None:
         names = list(bunch.target_names)
         frame[target] = frame[target].map(lambda i: str(names[i]))
     frame.round(5).to_csv(target_file, index=False)
-
