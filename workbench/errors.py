@@ -51,3 +51,22 @@ class StoreError(WorkbenchError):
     """The store cannot be opened or is in an unexpected state."""
 
     title = "Store problem"
+
+
+class StoreDamagedError(StoreError):
+    """SQLite found the store's database file damaged (a corrupted or missing page)."""
+
+    title = "Store damaged"
+
+    def __init__(self, path: object, detail: object) -> None:
+        super().__init__(
+            f"the store database {path} is damaged ({detail}); run `workbench fsck` to see "
+            "what is affected and `workbench fsck --repair` to recover what is intact"
+        )
+        self.path = str(path)
+
+
+class StoreVersionError(StoreError):
+    """The store was written by a newer workbench than this one."""
+
+    title = "Store from a newer version"

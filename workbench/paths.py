@@ -9,7 +9,8 @@ HOME_ENV = "WORKBENCH_HOME"
 
 
 def home() -> Path:
-    """The store's root folder, created on first use."""
+    """The store's root folder, created on first use readable by this user only
+    (0700): the store, logs, models and artifacts under it are private."""
     configured = os.environ.get(HOME_ENV)
     if configured:
         root = Path(configured).expanduser()
@@ -17,12 +18,33 @@ def home() -> Path:
         import platformdirs
 
         root = Path(platformdirs.user_data_dir("workbench", appauthor=False))
-    root.mkdir(parents=True, exist_ok=True)
+    if not root.is_dir():
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(root, 0o700)  # mkdir's mode is masked by the umask
     return root
+
+
+PRIVATE_UMASK = 0o077
+
+
+def make_private() -> int:
+    """Files and folders this process creates from now on are its user's only
+    (0600 / 0700); returns the previous umask."""
+    return os.umask(PRIVATE_UMASK)
 
 
 def db_path() -> Path:
     return home() / "workbench.db"
+
+
+def identity_path() -> Path:
+    """The store's identity file (see `workbench.store.identity`)."""
+    return home() / "store.json"
+
+
+def lost_and_found_dir() -> Path:
+    """Where `workbench fsck --repair` moves files that nothing refers to."""
+    return home() / "lost+found"
 
 
 def run_dir(run_id: int) -> Path:
@@ -47,6 +69,11 @@ def user_config_path() -> Path:
 def run_log(run_id: int) -> Path:
     """The trainer's combined stdout and stderr."""
     return run_dir(run_id) / "output.log"
+
+
+def rotated_run_log(run_id: int) -> Path:
+    """The older part of a run's output once the log has been rotated."""
+    return run_dir(run_id) / "output.log.1"
 
 
 def artifact_file(sha256: str) -> Path:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 import time
 from typing import Any
 
 from workbench import paths
 from workbench.data.versions import run_datasets
-from workbench.errors import NotFoundError
+from workbench.errors import NotFoundError, StoreError
 from workbench.runs import process_tree
 from workbench.store import Store
 from workbench.store.metrics import latest_values
@@ -35,21 +36,15 @@ def duration(row: dict[str, Any]) -> float | None:
     return round(end - row["started_at"], 3)
 
 
-def refresh_liveness(store: Store, run_id: int | None = None) -> int:
-    """Mark `lost` every running run whose owning process is gone.
-
-    The owner is matched by pid *and* create time, so a reused pid does not
-    keep a dead run alive. The update is conditional on the status still being
-    `running`, so a supervisor that finished between our read and our check
-    keeps its real outcome. Returns how many runs were marked.
-    """
+def _gone(store: Store, run_id: int | None = None) -> list[dict[str, Any]]:
+    """Runs marked running whose owning process is gone (read only)."""
     sql = (
         "SELECT id, project_id, supervisor_pid, supervisor_started_at, hostname, heartbeat_at"
         " FROM runs WHERE status = 'running'"
     )
     rows = store.rows(sql + (" AND id = ?" if run_id else ""), (run_id,) if run_id else ())
-    marked = 0
     here = socket.gethostname()
+    gone = []
     for row in rows:
         if row["hostname"] and row["hostname"] != here:
             # Another machine's run (a shared store): its pid means nothing here,
@@ -58,6 +53,20 @@ def refresh_liveness(store: Store, run_id: int | None = None) -> int:
                 continue
         elif process_tree.find(row["supervisor_pid"], row["supervisor_started_at"]):
             continue
+        gone.append(row)
+    return gone
+
+
+def refresh_liveness(store: Store, run_id: int | None = None) -> int:
+    """Mark `lost` every running run whose owning process is gone.
+
+    The owner is matched by pid *and* create time, so a reused pid does not
+    keep a dead run alive. The update is conditional on the status still being
+    `running`, so a supervisor that finished between our read and our check
+    keeps its real outcome. Returns how many runs were marked.
+    """
+    marked = 0
+    for row in _gone(store, run_id):
         now = time.time()
         with store.write() as conn:
             changed = conn.execute(
@@ -78,17 +87,44 @@ def refresh_liveness(store: Store, run_id: int | None = None) -> int:
     return marked
 
 
+def lost_runs(store: Store, run_id: int | None = None) -> set[int]:
+    """Record runs whose owner is gone as lost; where the store cannot be written
+    (read-only, a full disk) return their ids, for a listing to show them lost."""
+    if store.readonly:
+        return {row["id"] for row in _gone(store, run_id)}
+    try:
+        refresh_liveness(store, run_id)
+    except (sqlite3.OperationalError, StoreError):
+        return {row["id"] for row in _gone(store, run_id)}
+    return set()
+
+
+def count_runs(store: Store, project: str | None = None) -> int:
+    """How many runs there are (of one project, or all)."""
+    if project:
+        return store.scalar(
+            "SELECT COUNT(*) FROM runs r JOIN projects p ON p.id = r.project_id WHERE p.name = ?",
+            (project,),
+        )
+    return store.scalar("SELECT COUNT(*) FROM runs")
+
+
 def list_runs(
     store: Store, project: str | None = None, limit: int | None = None
 ) -> list[dict[str, Any]]:
-    refresh_liveness(store)
+    """Runs newest first, at most `limit` of them (all when None)."""
+    lost = lost_runs(store)
     where, args = ("WHERE p.name = ?", (project,)) if project else ("", ())
-    sql = f"{_LIST_SQL} {where} ORDER BY r.id DESC" + (f" LIMIT {int(limit)}" if limit else "")
+    sql = f"{_LIST_SQL} {where} ORDER BY r.id DESC"
+    if limit is not None:
+        sql, args = sql + " LIMIT ?", (*args, int(limit))
     rows = store.rows(sql, args)
     ids = [r["id"] for r in rows]
     metrics = _final_metrics(store, ids)
     out = []
     for row in rows:
+        if row["id"] in lost:
+            row["status"] = "lost"
         out.append(
             {
                 "id": row["id"],
@@ -107,10 +143,13 @@ def list_runs(
 
 
 def get_run(store: Store, run_id: int | str) -> dict[str, Any]:
-    try:
-        key = int(run_id)
-    except (TypeError, ValueError):
-        raise NotFoundError(f"run ids are numbers; got {run_id!r}") from None
+    text = str(run_id)
+    shown = repr(text if len(text) <= 40 else text[:40] + "...")
+    if not (text.isascii() and text.isdigit()):
+        raise NotFoundError(f"run ids are whole numbers; got {shown}")
+    if len(text) > 19 or int(text) >= 2**63:  # beyond SQLite's integers: no such run
+        raise NotFoundError(f"no run {shown}; `workbench run list` shows the runs")
+    key = int(text)
     row = store.row(_LIST_SQL.replace("SELECT", "SELECT r.*,", 1) + " WHERE r.id = ?", (key,))
     if row is None:
         raise NotFoundError(f"no run {key}; `workbench run list` shows the runs")
@@ -120,8 +159,11 @@ def get_run(store: Store, run_id: int | str) -> dict[str, Any]:
 def show_run(store: Store, run_id: int | str) -> dict[str, Any]:
     """The `run show --json` document."""
     row = get_run(store, run_id)
-    if row["status"] == "running" and refresh_liveness(store, row["id"]):
-        row = get_run(store, run_id)
+    if row["status"] == "running":
+        if lost_runs(store, row["id"]):
+            row["status"] = "lost"
+        else:
+            row = get_run(store, run_id)
     rid = row["id"]
     params = {
         r["key"]: json.loads(r["value"])

@@ -312,6 +312,16 @@ ALTER TABLE promotions ADD COLUMN interval_high REAL;
 ALTER TABLE promotions ADD COLUMN evaluation_rows INTEGER;
 """
 
+# The store's identity (see `workbench.store.identity`): a random id made once,
+# when this step runs, and also written to the identity file beside the database.
+STORE_META = """
+CREATE TABLE store_meta (
+    key    TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT INTO store_meta (key, value) VALUES ('store_id', lower(hex(randomblob(16))));
+"""
+
 # name -> SQL script; applied in this order, each once, each in a transaction.
 STEPS: dict[str, str] = {
     "m001_initial": SCHEMA_V1,
@@ -320,4 +330,5 @@ STEPS: dict[str, str] = {
     "m004_models": MODELS,
     "m005_automation": AUTOMATION,
     "m006_gate_statistics": GATE_STATISTICS,
+    "m007_store_meta": STORE_META,
 }
