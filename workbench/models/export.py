@@ -1,11 +1,16 @@
 """Exporting a model version: each format writes into an empty staging folder
 next to the target, which is moved into place only when the export succeeded,
-so a failed export leaves nothing behind and an existing target is replaced
-only on `force`."""
+so a failed export leaves nothing behind. An existing target is replaced only
+on `force`, and only when it is a previous export (recognised by its layout:
+a bundle's manifest, an MLflow MLmodel, an ONNX model with its contract);
+anything else there is left alone. `-o NAME.onnx` writes that file, with its
+contract beside it as NAME.onnx.json."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import zipfile
 import tempfile
 import time
 from pathlib import Path
@@ -44,8 +49,20 @@ def export_model(
         raise UsageError(f"only a bundle can be written as a .zip, not {fmt}")
     if (with_wheels or docker) and fmt != "bundle":
         raise UsageError("--with-wheels and --docker apply to --format bundle only")
-    if output.exists() and not force:
-        raise UsageError(f"{output} already exists; pass --force to replace it")
+    as_file = fmt == "onnx" and output.suffix.lower() == ".onnx"
+    targets = [output, contract_file_for(output)] if as_file else [output]
+    for target in targets:
+        if target.exists() or target.is_symlink():
+            if not force:
+                raise UsageError(f"{target} already exists; pass --force to replace it")
+            why = _not_an_export(target)
+            if why:
+                raise UsageError(
+                    f"{target} is not a previous export ({why}), so --force leaves it alone; "
+                    "remove it yourself or choose another -o"
+                )
+    if output.parent.exists() and not output.parent.is_dir():
+        raise UsageError(f"{output.parent} is not a folder")
     output.parent.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda message: None)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
@@ -68,12 +85,18 @@ def export_model(
             say("zipping")
             zip_folder(folder, staging / "export.zip")
             folder = staging / "export.zip"
-        if output.exists():
-            if output.is_dir() and not output.is_symlink():
-                shutil.rmtree(output)
-            else:
-                output.unlink()
-        folder.rename(output)
+        if as_file:
+            from workbench.models.onnx_format import CONTRACT_FILE, MODEL_FILE
+
+            moves = [(folder / MODEL_FILE, output), (folder / CONTRACT_FILE, targets[1])]
+        else:
+            moves = [(folder, output)]
+        old = staging / "replaced"
+        old.mkdir()
+        for i, (made, target) in enumerate(moves):
+            if target.exists() or target.is_symlink():
+                target.rename(old / str(i))  # removed with the staging folder
+            made.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     report = {"format": fmt, "model": version.ref, "notes": [], **report, "path": str(output)}
@@ -89,6 +112,48 @@ def export_model(
                 data={"format": fmt, "path": str(output), "version": version.version},
             )
     return report
+
+
+def contract_file_for(onnx_file: Path) -> Path:
+    """Where `-o NAME.onnx` puts the model's input/output contract: NAME.onnx.json."""
+    return onnx_file.with_name(f"{onnx_file.name}.json")
+
+
+def _not_an_export(path: Path) -> str | None:
+    """Why `path` is not something an export wrote (None when it is one)."""
+    if path.is_symlink():
+        return "a symbolic link"
+    if path.is_dir():
+        if (path / "manifest.json").is_file() and _json_has(path / "manifest.json", "bundle_format"):
+            return None
+        if (path / "MLmodel").is_file():
+            return None
+        if (path / "model.onnx").is_file() and _json_has(path / "model.json", "inputs"):
+            return None
+        return "a folder without a bundle's manifest.json, an MLflow MLmodel or model.onnx"
+    if path.suffix.lower() == ".zip":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                if "manifest.json" in archive.namelist():
+                    return None
+        except (zipfile.BadZipFile, OSError):
+            pass
+        return "a file that is not a bundle .zip"
+    if path.name.lower().endswith(".onnx.json") and _json_has(path, "inputs"):
+        return None
+    if path.suffix.lower() == ".onnx" and _json_has(contract_file_for(path), "inputs"):
+        return None
+    return "a file without the contract an ONNX export writes beside it"
+
+
+def _json_has(path: Path, key: str) -> bool:
+    try:
+        if path.stat().st_size > 16 << 20:
+            return False
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(found, dict) and key in found
 
 
 # The built-in formats, registered as exporters by `workbench.builtin_plugins`.

@@ -16,6 +16,7 @@ and a Gather behind them turns class indices into class labels.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 import json
@@ -44,6 +45,13 @@ _FEATURES, _LABEL_INDEX, _CLASSES = (
 _SKLEARN_OPSET = {"": 17, "ai.onnx.ml": 3}
 _LIGHTGBM_OPSET = 15  # the highest onnxmltools' LightGBM converter supports
 _NEVER_FED = "\0"  # a string imputer's missing value that no input carries
+_REASON_CHARS = 300  # converters put whole attribute tables in their messages
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message cut to its first line and a few hundred characters."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return text if len(text) <= _REASON_CHARS else f"{text[:_REASON_CHARS]}…"
 
 
 def export_onnx(
@@ -87,7 +95,7 @@ def export_onnx(
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types; say why
         raise WorkbenchError(
             f"cannot export {version.ref} to ONNX: onnxruntime cannot run the converted "
-            f"model: {exc}"
+            f"model: {one_line(exc)}"
         ) from exc
     summary = _describe(check, tolerance)
     if not _passes(check, tolerance):
@@ -241,18 +249,20 @@ def _from_sklearn(pipeline: Any, schema: dict[str, Any], ref: str) -> Any:
 
     pipeline = copy.deepcopy(pipeline)
     for step in _estimators(pipeline):
+        _refuse_unsupported(step, ref)
         _missing_as_empty_string(step)
     kinds = {"categorical": StringTensorType, "numeric": FloatTensorType}
     initial_types = [(f["name"], kinds[f["kind"]]([None, 1])) for f in schema["features"]]
     final = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
     classifier = schema["target"].get("classes") is not None
     try:
-        model = convert_sklearn(
-            pipeline,
-            initial_types=initial_types,
-            options={id(final): {"zipmap": False}} if classifier else None,
-            target_opset=_SKLEARN_OPSET,
-        )
+        with _missing_flags_as_ints():
+            model = convert_sklearn(
+                pipeline,
+                initial_types=initial_types,
+                options={id(final): {"zipmap": False}} if classifier else None,
+                target_opset=_SKLEARN_OPSET,
+            )
     except (MissingConverter, MissingShapeCalculator) as exc:
         named = re.search(r"<class '([^']+)'>", str(exc))
         what = named.group(1) if named else type(final).__name__
@@ -261,7 +271,10 @@ def _from_sklearn(pipeline: Any, schema: dict[str, Any], ref: str) -> Any:
             f"converter for {what}; export it as a bundle or in MLflow format instead"
         ) from exc
     except Exception as exc:  # noqa: BLE001 - converters fail in many ways; say which
-        raise WorkbenchError(f"cannot export {ref} to ONNX: skl2onnx failed: {exc}") from exc
+        raise WorkbenchError(
+            f"cannot export {ref} to ONNX: skl2onnx {metadata.version('skl2onnx')} failed on "
+            f"{type(final).__name__}: {one_line(exc)}; use --format bundle or mlflow"
+        ) from exc
     # skl2onnx makes input names identifiers ("mean radius" -> "mean_radius"); the
     # contract is the feature names, which ONNX allows as they are.
     for given, (name, _) in zip(list(model.graph.input), initial_types, strict=True):
@@ -270,6 +283,39 @@ def _from_sklearn(pipeline: Any, schema: dict[str, Any], ref: str) -> Any:
     for output, name in zip(list(model.graph.output), names, strict=False):
         _rename(model.graph, output.name, name)
     return model
+
+
+@contextlib.contextmanager
+def _missing_flags_as_ints() -> Iterator[None]:
+    """skl2onnx's HistGradientBoosting converter records each leaf's missing-value
+    flag as a Python bool, which the protobuf that onnx builds on refuses in an
+    integer list ("Expected an int, got a boolean"); hand it over as an int."""
+    from skl2onnx.common import tree_ensemble
+
+    original = tree_ensemble.add_node
+
+    def add_node(*args: Any, nodes_missing_value_tracks_true: Any = 0, **kwargs: Any) -> Any:
+        return original(
+            *args, nodes_missing_value_tracks_true=int(nodes_missing_value_tracks_true), **kwargs
+        )
+
+    tree_ensemble.add_node = add_node
+    try:
+        yield
+    finally:
+        tree_ensemble.add_node = original
+
+
+def _refuse_unsupported(step: Any, ref: str) -> None:
+    """What skl2onnx cannot convert, named in one line before it fails at length."""
+    categorical = getattr(step, "is_categorical_", None)
+    if categorical is not None and np.any(categorical):
+        raise WorkbenchError(
+            f"cannot export {ref} to ONNX: {type(step).__name__} with categorical_features is "
+            f"not supported by skl2onnx {metadata.version('skl2onnx')}; use --format bundle "
+            "or mlflow (the workbench's pipeline one-hot encodes categories, so the default "
+            "categorical_features needs no change)"
+        )
 
 
 def _estimators(estimator: Any) -> Iterator[Any]:
@@ -320,7 +366,10 @@ def _from_lightgbm(booster: Any, schema: dict[str, Any]) -> Any:
             target_opset=_LIGHTGBM_OPSET,
         )
     except Exception as exc:  # noqa: BLE001 - converters fail in many ways; say which
-        raise WorkbenchError(f"onnxmltools cannot convert this LightGBM model: {exc}") from exc
+        raise WorkbenchError(
+            f"onnxmltools cannot convert this LightGBM model: {one_line(exc)}; "
+            "use --format bundle or mlflow"
+        ) from exc
 
     inputs, nodes, columns = [], [], []
     for i, feature in enumerate(features):

@@ -1,27 +1,38 @@
 """A bundle's pinned requirements, and the wheels for them found without a network.
 
 The pins are the exact versions installed here of what the bundle's runtime
-imports, plus everything those need (from each distribution's metadata, with
-environment markers evaluated for this interpreter). Wheels come from folders
-the user names and from pip's own cache: its `wheels/` folder of locally built
-wheels, and its HTTP cache (`http-v2/`, older `http/`), whose entries hold
-downloaded wheel bodies under hashed names. Those are recognised by opening
-them as zips and reading the wheel's own METADATA and WHEEL files.
+imports and of what the saved model is made of (every type a skops file
+records, mapped from its top-level module to the distribution that provides it:
+lightgbm for an LGBMClassifier inside a scikit-learn Pipeline), plus everything
+those need (from each distribution's metadata, with environment markers
+evaluated for this interpreter).
+
+Wheels come from folders the user names, from the local wheel folders and
+`file://` indexes pip is configured with (`find-links`, `index-url`,
+`extra-index-url`: what an air-gapped machine's mirror looks like), and from
+pip's own cache: its `wheels/` folder of locally built wheels, and its HTTP
+cache (`http-v2/`, older `http/`), whose entries hold downloaded wheel bodies
+under hashed names. Those are recognised by opening them as zips and reading
+the wheel's own METADATA and WHEEL files. Nothing is downloaded.
 """
 
 from __future__ import annotations
 
+import html.parser
+import json
 import os
 import shutil
 import struct
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urljoin, urlparse
 
 from packaging.requirements import Requirement
 from packaging.tags import sys_tags
@@ -43,6 +54,7 @@ FRAMEWORK_PACKAGES = {
 }
 _EOCD = b"PK\x05\x06"
 _EOCD_SIZE = 22
+_MAX_SKOPS_SCHEMA = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -54,12 +66,68 @@ class Pin:
         return f"{self.name}=={self.version}"
 
 
-def pinned_requirements(framework: str) -> list[Pin]:
-    """Exact versions of the runtime's packages and their runtime dependencies, as
-    installed in this environment."""
+def model_types(framework: str, model_path: Path | None) -> list[str]:
+    """The dotted names of the types a saved model is made of: for skops, every
+    type its schema records (the ones skops trusts by default among them, which
+    `skops.io.get_untrusted_types` leaves out); for LightGBM's text model, the
+    Booster."""
+    if framework == "lightgbm" or model_path is None:
+        return ["lightgbm.basic.Booster"] if framework == "lightgbm" else []
+    import skops.io
+
+    try:
+        with zipfile.ZipFile(model_path) as archive:
+            info = archive.getinfo("schema.json")
+            if info.file_size > _MAX_SKOPS_SCHEMA:
+                raise WorkbenchError(f"{model_path}: its skops schema is over 64 MB")
+            schema = json.loads(archive.read(info))
+        untrusted = skops.io.get_untrusted_types(file=model_path)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise WorkbenchError(f"cannot read the types of {model_path}: {exc}") from exc
+    return sorted(set(untrusted) | set(_recorded_types(schema)))
+
+
+def _recorded_types(node: Any) -> Iterable[str]:
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            module, name = item.get("__module__"), item.get("__class__")
+            if isinstance(module, str) and isinstance(name, str):
+                yield f"{module}.{name}"
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def model_distributions(framework: str, model_path: Path | None) -> list[str]:
+    """The installed distributions (canonical names) that provide the model's types,
+    besides the framework's own packages; a type from a module that no installed
+    distribution provides is an error naming it."""
+    provided = metadata.packages_distributions()
+    found = set(FRAMEWORK_PACKAGES.get(framework, ()))
+    for dotted in model_types(framework, model_path):
+        top = dotted.split(".")[0]
+        if top in sys.stdlib_module_names or top == "builtins":
+            continue
+        names = provided.get(top)
+        if not names:
+            raise WorkbenchError(
+                f"the model holds {dotted}, but no installed distribution provides the "
+                f"module {top!r}, so its requirements cannot be pinned"
+            )
+        found.update(canonicalize_name(n) for n in names)
+    return sorted(canonicalize_name(n) for n in found)
+
+
+def pinned_requirements(framework: str, model_path: Path | None = None) -> list[Pin]:
+    """Exact versions of the runtime's packages, of the distributions the model at
+    `model_path` is made of (see `model_distributions`) and of their runtime
+    dependencies, as installed in this environment."""
     if framework not in FRAMEWORK_PACKAGES:
         raise WorkbenchError(f"cannot bundle a {framework!r} model")
-    todo = [Requirement(name) for name in (*RUNTIME_PACKAGES, *FRAMEWORK_PACKAGES[framework])]
+    wanted = (*RUNTIME_PACKAGES, *model_distributions(framework, model_path))
+    todo = [Requirement(name) for name in wanted]
     pins: dict[str, str] = {}
     seen: set[tuple[str, frozenset[str]]] = set()
     while todo:
@@ -174,12 +242,87 @@ def _cached_wheel(path: Path, source: str) -> Candidate | None:
     return Candidate(filename, path, span, source) if filename else None
 
 
-def candidates(wheelhouses: list[Path], cache: Path | None) -> list[Candidate]:
-    """Every wheel in the wheelhouses (by file name), then in pip's cache."""
+def pip_local_sources() -> tuple[list[Path], list[Path]]:
+    """(wheel folders, `file://` simple indexes) from pip's own configuration and
+    environment (`find-links`, `index-url`, `extra-index-url`); remote URLs are
+    left out, since nothing is downloaded."""
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "pip", "config", "list"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return [], []
+    folders: list[Path] = []
+    indexes: list[Path] = []
+    for line in result.stdout.splitlines() if result.returncode == 0 else []:
+        key, _, value = line.partition("=")
+        option = key.rpartition(".")[2]
+        if option not in ("find-links", "index-url", "extra-index-url"):
+            continue
+        for item in value.strip().strip("'\"").split():
+            local = _local_path(item)
+            if local is None or not local.is_dir():
+                continue
+            target = folders if option == "find-links" else indexes
+            if local not in target:
+                target.append(local)
+    return folders, indexes
+
+
+def _local_path(location: str) -> Path | None:
+    if "://" not in location:
+        return Path(location).expanduser()
+    parsed = urlparse(location)
+    return Path(unquote(parsed.path)) if parsed.scheme == "file" else None
+
+
+class _Links(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.hrefs += [v for k, v in attrs if k == "href" and v]
+
+
+def index_wheels(index: Path, names: Iterable[str]) -> list[Candidate]:
+    """The wheels a local (`file://`) PEP 503 simple index lists for `names`."""
+    found = []
+    for name in names:
+        page = index / canonicalize_name(name) / "index.html"
+        if not page.is_file():
+            continue
+        links = _Links()
+        links.feed(page.read_text(errors="replace"))
+        base = page.resolve().as_uri()
+        for href in links.hrefs:
+            target = urlparse(urljoin(base, href))
+            filename = unquote(target.path.rsplit("/", 1)[-1])
+            path = Path(unquote(target.path))
+            if target.scheme == "file" and filename.endswith(".whl") and path.is_file():
+                found.append(Candidate(filename, path, None, str(index)))
+    return found
+
+
+def candidates(
+    wheelhouses: list[Path],
+    cache: Path | None,
+    indexes: list[Path] | None = None,
+    names: Iterable[str] = (),
+) -> list[Candidate]:
+    """Every wheel in the wheelhouses (by file name), those the local `indexes`
+    list for `names`, then those in pip's cache."""
     found: list[Candidate] = []
     for house in wheelhouses:
         for path in sorted(house.glob("*.whl")):
             found.append(Candidate(path.name, path, None, str(house)))
+    for index in indexes or []:
+        found += index_wheels(index, names)
     if cache is None:
         return found
     for path in sorted((cache / "wheels").rglob("*.whl")):
@@ -220,15 +363,20 @@ def _choose(pins: list[Pin], found: list[Candidate]) -> tuple[dict[Pin, Candidat
 
 
 def collect_wheels(
-    pins: list[Pin], wheelhouses: list[Path], target: Path, cache: Path | None = None
+    pins: list[Pin],
+    wheelhouses: list[Path],
+    target: Path,
+    cache: Path | None = None,
+    indexes: list[Path] | None = None,
 ) -> list[dict[str, str]]:
-    """Copy a wheel for every pin into `target`, from `wheelhouses` and pip's cache
-    `cache`; a missing one is an error naming it and where it was looked for."""
-    found = candidates(wheelhouses, cache)
+    """Copy a wheel for every pin into `target`, from `wheelhouses`, local simple
+    `indexes` and pip's cache `cache`; a missing one is an error naming it and
+    where it was looked for."""
+    found = candidates(wheelhouses, cache, indexes, [pin.name for pin in pins])
     chosen, wrong_platform = _choose(pins, found)
     missing = [pin for pin in pins if pin not in chosen]
     if missing:
-        places = [str(h) for h in wheelhouses] + (
+        places = [str(h) for h in [*wheelhouses, *(indexes or [])]] + (
             [f"pip's cache {cache}"] if cache else ["(no pip cache found)"]
         )
         hint = ""
