@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
+from rich.markup import escape
 
 from workbench import formatting as fmt
+from workbench import paths
 from workbench.cli.common import json_option, store_for
 from workbench.cli.output import (
     note,
     print_json,
     print_table,
+    stdout_is_terminal,
 )
 from workbench.config import parse_overrides
-from workbench.runs.control import follow_log, stop_run
+from workbench.runs.control import stop_run
 from workbench.runs.launch import start_run, wait_for
 from workbench.runs.queries import list_runs, show_run
 
@@ -92,42 +96,119 @@ def start(
     sys.exit(0 if status == "succeeded" else 1)
 
 
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1_000_000
+
+
 @run.command("list")
 @click.argument("project", required=False)
-@click.option("--limit", type=int, default=None, help="Only the newest N runs.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, MAX_LIMIT),
+    default=None,
+    help=f"Only the newest N runs [default: {DEFAULT_LIMIT}].",
+)
+@click.option("--all", "show_all", is_flag=True, help="Every run, however many.")
 @json_option
 @click.pass_context
-def list_(ctx: click.Context, project: str | None, limit: int | None, as_json: bool) -> None:
-    """List runs, newest first (of one PROJECT, or all)."""
+def list_(
+    ctx: click.Context, project: str | None, limit: int | None, show_all: bool, as_json: bool
+) -> None:
+    """List runs, newest first (of one PROJECT, or all); the newest 50 unless
+    --limit or --all. Into a pipe: tab-separated rows with a header."""
+    from workbench.runs.queries import count_runs
+
+    if show_all and limit is not None:
+        raise click.UsageError("--all and --limit cannot be used together")
     store = store_for(ctx)
     if project:
         from workbench.projects import get_project
 
         get_project(store, project)
+    limit = None if show_all else (limit or DEFAULT_LIMIT)
     runs = list_runs(store, project, limit)
+    total = len(runs) if limit is None or len(runs) < limit else count_runs(store, project)
     if as_json:
         print_json(runs)
-        return
-    if not runs:
+    elif not runs:
         note("no runs yet: `workbench run start PROJECT`")
-        return
-    print_table(
-        None,
-        ["ID", "PROJECT", "STATUS", "STARTED", "DURATION", "METRICS"],
-        [
-            (
-                r["id"],
-                r["project"],
-                fmt.status(r["status"]),
-                (r["started_at"] or "").replace("T", " "),
-                fmt.seconds(r["duration_s"]),
-                "  ".join(
-                    f"{k}={fmt.metric(v)}" for k, v in list(_headline(r["metrics"]).items())[:3]
-                ),
-            )
-            for r in runs
-        ],
-    )
+    elif stdout_is_terminal():
+        run_table(runs)
+    else:
+        run_rows(runs)
+    if total > len(runs):
+        note(f"showing {len(runs)} of {total} runs (use --all, or --limit N)")
+
+
+def _run_cells(r: dict) -> dict[str, str]:
+    return {
+        "ID": str(r["id"]),
+        "PROJECT": r["project"],
+        "STATUS": r["status"],
+        "STARTED": (r["started_at"] or "").replace("T", " ").rstrip("Z"),
+        "DURATION": fmt.seconds(r["duration_s"]),
+        "METRICS": "  ".join(
+            f"{k}={fmt.metric(v)}" for k, v in list(_headline(r["metrics"]).items())[:3]
+        ),
+    }
+
+
+RUN_COLUMNS = ("ID", "PROJECT", "STATUS", "STARTED", "DURATION", "METRICS")
+# Narrow terminals drop columns in this order; ID and STATUS always stay, whole.
+_DROP_ORDER = ("METRICS", "DURATION", "STARTED", "PROJECT")
+_SHRINKABLE = {"PROJECT": 8, "METRICS": 12}  # column -> narrowest width
+_GAP = 2
+
+
+def run_rows(runs: list[dict]) -> None:
+    """Tab-separated rows under a header, for pipes and scripts."""
+    click.echo("\t".join(RUN_COLUMNS))
+    for r in runs:
+        cells = _run_cells(r)
+        click.echo("\t".join(" ".join(cells[c].split()) for c in RUN_COLUMNS))
+
+
+def run_layout(rows: list[dict[str, str]], width: int) -> dict[str, int]:
+    """Column -> width for a terminal `width` wide: the ID column is never cut,
+    PROJECT and METRICS shrink, and columns are dropped in `_DROP_ORDER`."""
+    natural = {c: max(len(c), *(len(r[c]) for r in rows)) for c in RUN_COLUMNS}
+    shown = list(RUN_COLUMNS)
+
+    def narrowest() -> int:
+        return sum(min(natural[c], _SHRINKABLE.get(c, natural[c])) for c in shown) + _GAP * (
+            len(shown) - 1
+        )
+
+    for column in _DROP_ORDER:
+        if narrowest() <= width:
+            break
+        shown.remove(column)
+    widths = {c: min(natural[c], _SHRINKABLE.get(c, natural[c])) for c in shown}
+    spare = width - sum(widths.values()) - _GAP * (len(shown) - 1)
+    for column in ("PROJECT", "METRICS"):
+        if column in widths and spare > 0:
+            grow = min(spare, natural[column] - widths[column])
+            widths[column] += grow
+            spare -= grow
+    return widths
+
+
+def run_table(runs: list[dict]) -> None:
+    from rich.table import Table
+
+    from workbench.cli.output import console
+
+    out = console()
+    rows = [_run_cells(r) for r in runs]
+    widths = run_layout(rows, out.width)
+    table = Table(box=None, pad_edge=False, header_style="bold", padding=(0, 1))
+    for column, width in widths.items():
+        table.add_column(column, width=width, no_wrap=True, overflow="ellipsis")
+    for row in rows:
+        table.add_row(
+            *(fmt.status(row[c]) if c == "STATUS" else escape(row[c]) for c in widths)
+        )
+    out.print(table)
 
 
 @run.command("show")
@@ -146,16 +227,50 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
 @run.command("logs")
 @click.argument("run_id", metavar="RUN")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing output until the run ends.")
+@click.option(
+    "-n",
+    "--tail",
+    type=click.IntRange(0, 100_000_000),
+    default=None,
+    metavar="N",
+    help="Only the last N lines (then go on with --follow).",
+)
 @click.pass_context
-def logs(ctx: click.Context, run_id: str, follow: bool) -> None:
-    """Print a run's output (stdout and stderr of the trainer)."""
+def logs(ctx: click.Context, run_id: str, follow: bool, tail: int | None) -> None:
+    """Print a run's output (stdout and stderr of the trainer), the rotated
+    older part first; streamed, however large the log."""
+    from workbench.runs import logs as run_logs
+    from workbench.runs.launch import TERMINAL
+    from workbench.runs.queries import get_run, lost_runs
+
+    store = store_for(ctx)
+    rid = get_run(store, run_id)["id"]
+    files = run_logs.log_files(rid)
+    index, offset = run_logs.tail_start(files, tail) if tail is not None else (0, 0)
+
+    def running() -> bool:
+        status = store.scalar("SELECT status FROM runs WHERE id = ?", (rid,))
+        return status not in TERMINAL and not (status == "running" and lost_runs(store, rid))
+
     out = sys.stdout.buffer
+    current = paths.run_log(rid)
+    # Following: the current log is read by `follow`, from where the tail starts.
+    older = [f for f in files if f != current] if follow else files
+    start = offset if index >= len(older) else 0
     try:
-        for chunk in follow_log(store_for(ctx), run_id, follow):
+        for chunk in run_logs.read_from(older, index, offset):
             out.write(chunk)
-            out.flush()
+        out.flush()
+        if follow:
+            for chunk in run_logs.follow(current, start, running):
+                out.write(chunk)
+                out.flush()
     except KeyboardInterrupt:
         pass  # detaching from the log never touches the run
+    except BrokenPipeError:
+        # `run logs RUN | head`: the reader has all it wants.
+        sys.stderr.close()
+        os._exit(0)
 
 
 @run.command("stop")
