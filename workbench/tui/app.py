@@ -217,14 +217,13 @@ class WorkbenchApp(App):
     def _init_project(self, answer: tuple[Path, str] | None) -> None:
         if answer is None:
             return
-        from workbench.projects import add_project
-        from workbench.templates import init_project
+        from workbench.projects import create_project
         from workbench.tui import data
 
         path, template = answer
         self._background(
             "Cannot create the project",
-            lambda: add_project(data.store(), init_project(path, template))["name"],
+            lambda: create_project(data.store(), path, template)[0]["name"],
             lambda name: (self.notify(f"project {name} created"), self.open_project(name)),
         )
 
