@@ -278,3 +278,85 @@ def test_predict_refuses_bad_input_clearly_and_leaves_no_partial_output(cli, bun
         assert result.returncode == 2 and message in result.stderr, result.stderr
     result = cli("predict", str(tmp_path / "no-bundle"), str(tmp_path / "bad.csv"))
     assert result.returncode == 2 and "no such bundle" in result.stderr
+
+
+def test_predict_checks_the_file_first_and_skip_invalid_sets_rows_aside(cli, bundle, tmp_path):
+    train = (REPO / "sample_projects" / "penguins-lightgbm" / "data" / "train.csv").read_text()
+    lines = train.splitlines(keepends=True)[:101]  # the header and 100 rows
+    header_only = tmp_path / "header.csv"
+    header_only.write_text(lines[0])
+    result = cli("predict", str(bundle), str(header_only), "-o", str(tmp_path / "o.csv"))
+    assert result.returncode == 2 and "has a header but no rows" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "o.csv").exists()
+
+    # Cut short in the middle of its last row, and a row in the middle with too few fields;
+    # row 50's body mass is not a number.
+    fields = lines[50].rstrip("\n").split(",")
+    fields[5] = "heavy"
+    broken = [*lines[:10], "Adelie,Dream,39.0\n", *lines[10:50], ",".join(fields) + "\n"]
+    broken += lines[51:]
+    truncated = tmp_path / "truncated.csv"
+    truncated.write_text("".join(broken)[:-20])
+    out = tmp_path / "scored.csv"
+    result = cli("predict", str(bundle), str(truncated), "-o", str(out))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "row 10: 3 fields where the header has 8" in result.stderr
+    assert "--skip-invalid" in result.stderr and not out.exists()
+
+    result = cli("predict", str(bundle), str(truncated), "-o", str(out), "--skip-invalid")
+    assert result.returncode == 0, result.stderr
+    assert "set aside 3 invalid rows" in result.stderr
+    rejected = pd.read_csv(tmp_path / "scored.rejected.csv")
+    assert rejected["row"].tolist() == [10, 101, 51]
+    assert "cut short" in rejected["reason"][1]
+    assert rejected["reason"][2] == "column 'body_mass_g': 'heavy' is not a number"
+    assert rejected["record"][0] == "Adelie,Dream,39.0"
+    scored = pd.read_csv(out)
+    assert len(scored) == 101 - 3  # every other row, in order
+    kept = pd.read_csv(io.StringIO("".join([lines[0], *lines[1:50], *lines[51:100]])))
+    pd.testing.assert_series_equal(scored["bill_length_mm"], kept["bill_length_mm"])
+
+    result = cli("predict", str(bundle), str(truncated), "--skip-invalid")
+    assert result.returncode == 2 and "give -o OUTPUT" in result.stderr
+
+
+def test_serve_bounds_requests_in_flight_and_body_size(bundle, holdout, start_server):
+    import threading
+
+    url, _ = start_server(
+        sys.executable, "-m", "workbench", "serve", str(bundle),
+        "--max-in-flight", "1", "--max-request-mb", "0.5",
+    )  # fmt: skip
+    rows = _records(holdout.drop(columns=["species"]).head(2))
+    release = threading.Event()
+    answers: list[httpx.Response] = []
+
+    def slow_body():
+        yield b'{"rows": '
+        release.wait(60)
+        yield json.dumps(rows).encode() + b"}"
+
+    def hold() -> None:
+        answers.append(httpx.post(f"{url}/predict", content=slow_body(), timeout=90))
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    busy = None
+    deadline = time.monotonic() + 60
+    while busy is None and time.monotonic() < deadline:
+        answer = httpx.post(f"{url}/predict", json=rows, timeout=30)
+        if answer.status_code == 503:
+            busy = answer
+    release.set()
+    holder.join(90)
+    assert busy is not None, "no 503 while a request was in flight"
+    assert busy.headers["retry-after"] == "1" and "busy" in busy.json()["error"]
+    assert answers and answers[0].status_code == 200, answers
+    # The slot is free again; a body over 0.5 MB is refused with the reason.
+    assert httpx.post(f"{url}/predict", json=rows, timeout=30).status_code == 200
+    big = httpx.post(f"{url}/predict", content=b" " * (600 << 10), timeout=30)
+    assert big.status_code == 413 and "524,288 bytes" in big.json()["error"]
+    nan = httpx.post(f"{url}/predict", content=json.dumps(rows).replace("39", "NaN", 1))
+    assert nan.status_code in (200, 422)  # only a NaN token is refused, with the reason
+    inf = httpx.post(f"{url}/predict", content=json.dumps(rows)[:-2] + ', "year": 1e999}]')
+    assert inf.status_code == 422 and "out of range" in inf.json()["error"]
