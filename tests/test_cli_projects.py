@@ -28,7 +28,8 @@ def test_init_add_list_show(cli, tmp_path):
     assert sorted(p["name"] for p in listed) == ["lightgbm", "script", "sklearn"]
     assert all(p["runs"] == 0 and not p["missing"] for p in listed)
     info = json.loads(cli("project", "show", "sklearn", "--json", check=True).stdout)
-    assert info["task"] == "regression"
+    assert info["task"] == "regression"  # inferred from the target: templates do not fix it
+    assert "distinct values" in info["task_reason"]
     assert info["trainer"] == "sklearn:sklearn.ensemble.HistGradientBoostingRegressor"
     assert info["target"] == "progression"
     assert info["best"] is None
@@ -137,3 +138,24 @@ def test_demo_trains_every_sample_project(cli, wb_home):
     assert len(runs) == 3 + retrains + 3
     cancer = next(r for r in runs if r["project"] == "cancer")
     assert {"val_loss", "val_accuracy", "roc_auc"} <= set(cancer["metrics"])
+
+
+def test_init_leaves_nothing_when_the_name_is_taken(cli, tmp_path):
+    cli("project", "init", str(tmp_path / "a"), "--name", "same", check=True)
+
+    clash = cli("project", "init", str(tmp_path / "deep" / "b"), "--name", "same")
+
+    assert clash.returncode == 2 and "already registered" in clash.stderr
+    assert not (tmp_path / "deep").exists()
+
+
+def test_a_bad_user_config_stops_every_store_command(cli, wb_home, tmp_path):
+    wb_home.mkdir(parents=True, exist_ok=True)
+    (wb_home / "config.toml").write_text("runs = 3\n")
+
+    for args in (("project", "list"), ("run", "list"), ("project", "init", str(tmp_path / "x"))):
+        result = cli(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "config.toml" in result.stderr and "[runs]" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "x").exists()

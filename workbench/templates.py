@@ -265,6 +265,8 @@ def plan_project(
         )
     assert target is not None
     source, suffix = _check_data_file(data)
+    if not link:
+        _check_room(folder, source)
     data_name = "data/train" + suffix
     inferred = _infer(source, target)
     spec["target"] = target
@@ -368,6 +370,19 @@ def _make_dirs(plan: Plan) -> None:
         plan.created.append(plan.folder / sub)
     for relative in (plan.data_name, "train.py", CONFIG_NAME):
         plan.created.append(plan.folder / relative)  # files: removed if made
+
+
+def _check_room(folder: Path, source: Path) -> None:
+    """A copy must fit on the disk, with room to spare for the runs."""
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    size, free = source.stat().st_size, shutil.disk_usage(existing).free
+    if size + 16 * 2**20 > free:
+        raise UsageError(
+            f"--data: copying {source} needs {size / 2**20:.0f} MiB and {existing} has"
+            f" {free / 2**20:.0f} MiB free; use --link to train on the file where it is"
+        )
 
 
 def _check_data_file(data: Path) -> tuple[Path, str]:
