@@ -6,6 +6,16 @@ them in a modal.
 
 from __future__ import annotations
 
+import re
+
+_RUN_ON = re.compile(r"[^\s'\"]{200,}")
+
+
+def shorten(message: str) -> str:
+    """A message stays one readable line: a 5,000-character argument is named
+    by its start and length, not echoed whole."""
+    return _RUN_ON.sub(lambda m: f"{m.group()[:24]}... ({len(m.group())} characters)", message)
+
 
 class WorkbenchError(Exception):
     """Base class for errors caused by the user's input or environment."""
@@ -14,6 +24,7 @@ class WorkbenchError(Exception):
     exit_code = 1
 
     def __init__(self, message: str, *, title: str | None = None) -> None:
+        message = shorten(message)
         super().__init__(message)
         self.message = message
         if title is not None:

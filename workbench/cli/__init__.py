@@ -7,6 +7,7 @@ import sys
 import click
 
 from workbench.cli.app import cli
+from workbench.errors import shorten
 
 
 def main() -> None:
@@ -19,7 +20,7 @@ def main() -> None:
     except click.UsageError as exc:
         # One line, naming the argument and what was expected; no usage block.
         hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
-        click.echo(f"error: {exc.format_message()}{hint}", err=True)
+        click.echo(f"error: {shorten(exc.format_message())}{hint}", err=True)
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()

@@ -42,7 +42,7 @@ def run() -> None:
 )
 @click.option(
     "--priority",
-    type=int,
+    type=click.IntRange(-1_000_000, 1_000_000),
     default=0,
     show_default=True,
     help="Queued runs with a higher priority start first.",

@@ -249,7 +249,7 @@ def resolve(store: Store, ref: str) -> ModelVersion:
             )
         return version
     number = which[1:] if which[:1] in "vV" and which[1:].isdigit() else which
-    if number.isdigit():
+    if number.isdigit() and len(number) <= 18:  # longer: beyond SQLite's integers
         row = store.row(
             _SELECT + " WHERE v.project_id = ? AND v.version = ?", (project_id, int(number))
         )
