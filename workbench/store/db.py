@@ -14,6 +14,7 @@ import json
 import os
 import sqlite3
 import sys
+import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,10 +27,17 @@ from workbench.store.schema import STEPS
 
 BUSY_TIMEOUT_MS = 10_000
 READ_ONLY_ENV = "WORKBENCH_READ_ONLY"  # set: open the store read-only
+# How long a write waits for the write lock, retrying past busy_timeout. A
+# command gives up after this with a clear error; long-lived writers (a
+# supervisor, a run's tracking thread) set `Store.patience = math.inf`, so a
+# lock held for a while by someone else delays them but never fails their run.
+WRITE_PATIENCE_S = 60.0
 
 
 class Store:
     """One SQLite connection with the workbench's pragmas and helpers."""
+
+    patience: float = WRITE_PATIENCE_S  # seconds a write waits for the lock
 
     def __init__(self, path: Path, conn: sqlite3.Connection, readonly: bool = False) -> None:
         self.path = path
@@ -72,20 +80,57 @@ class Store:
         return str(mode).lower()
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self, patience: float | None = None) -> Iterator[sqlite3.Connection]:
         """A short `BEGIN IMMEDIATE` transaction: takes the write lock up front,
-        so it waits on `busy_timeout` instead of failing halfway."""
+        so it waits for the lock instead of failing halfway. It waits up to
+        `patience` seconds (default: `self.patience`), retrying with backoff
+        while another process holds the lock; then raises StoreError."""
+        patience = self.patience if patience is None else patience
         try:
             # Inside the try: an interrupt landing right after BEGIN must not
             # leave the transaction, and the write lock, held.
-            self.conn.execute("BEGIN IMMEDIATE")
+            self._retry_busy("BEGIN IMMEDIATE", patience)
             yield self.conn
+            # Only a rollback journal can find COMMIT busy (readers hold SHARED
+            # locks); the transaction stays open and COMMIT can be retried.
+            self._retry_busy("COMMIT", patience)
         except BaseException:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
             raise
-        else:
-            self.conn.execute("COMMIT")
+
+    def _retry_busy(self, statement: str, patience: float) -> None:
+        deadline = time.monotonic() + patience
+        short = patience * 1000 < BUSY_TIMEOUT_MS
+        if short:  # each try waits busy_timeout inside SQLite: shorten it
+            self.conn.execute(f"PRAGMA busy_timeout={max(0, int(patience * 1000))}")
+        delay, told = 0.01, False
+        try:
+            while True:
+                try:
+                    self.conn.execute(statement)
+                    return
+                except sqlite3.OperationalError as exc:
+                    left = deadline - time.monotonic()
+                    if not is_busy(exc):
+                        raise
+                    if left <= 0:
+                        raise StoreError(
+                            f"the store at {self.path} is busy: another process has held"
+                            f" its write lock for over {patience:g} s"
+                        ) from exc
+                    if not told and patience > BUSY_TIMEOUT_MS / 1000:
+                        told = True
+                        print(
+                            "workbench: the store is locked by another process; waiting",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+                    time.sleep(min(delay, left))
+                    delay = min(delay * 2, 1.0)
+        finally:
+            if short:
+                self.conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
     def rows(self, sql: str, params: tuple | dict = ()) -> list[dict[str, Any]]:
         cursor = self.conn.execute(sql, params)
@@ -119,6 +164,14 @@ class Store:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether an SQLite error means "locked by someone else, try again"."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 
 
 def _connect(path: Path, *, readonly: bool = False, create: bool = True) -> sqlite3.Connection:
