@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import workbench as wb
+import workbench.tracking as wb_tracking
 from workbench import paths
 from workbench.errors import NotFoundError, UsageError
 from workbench.projects import add_project
@@ -154,25 +155,171 @@ def test_runs_do_not_nest(project):
     assert latest(outer.id) == {"still": 1.0}
 
 
-@pytest.mark.parametrize("value", ["abc", None, object(), [1, 2]])
-def test_a_non_numeric_metric_is_a_usage_error(project, value):
-    with wb.start_run(project=project) as run:
-        with pytest.raises(UsageError, match="loss"):
-            wb.log_metric("loss", value)
-        with pytest.raises(UsageError, match="bad"):
-            wb.log_metrics({"good": 1.0, "bad": value}, step=1)
+@pytest.mark.parametrize("value", ["abc", None, object(), [1, 2], 10**400])
+def test_a_non_numeric_value_is_refused_with_one_warning_and_the_rest_kept(project, value):
+    with (
+        pytest.warns(wb_tracking.MetricWarning, match="loss") as caught,
+        wb.start_run(project=project) as run,
+    ):
+        wb.log_metric("loss", value)
+        wb.log_metrics({"good": 1.0, "bad": value}, step=1)
+        wb.log_metric("loss", value, step=2)
         wb.log_metric("after", 2.0, step=1)  # the run is still usable
 
+    assert len([w for w in caught if w.category is wb_tracking.MetricWarning]) == 1
+    assert run_row(run.id)["status"] == "succeeded"
     assert points(run.id, "after") == [(1, 2.0)]
-    assert latest(run.id) == {"after": 2.0}  # a rejected call logs nothing at all
+    assert latest(run.id) == {"after": 2.0, "good": 1.0}  # only the bad points are gone
 
 
 def test_nan_is_stored_as_a_missing_value(project):
-    with wb.start_run(project=project) as run:
+    with (
+        pytest.warns(wb_tracking.MetricWarning, match="stored as missing") as caught,
+        wb.start_run(project=project) as run,
+    ):
         wb.log_metric("loss", float("nan"), step=1)
         wb.log_metric("loss", 0.5, step=2)
+        wb.log_metric("loss", float("-inf"), step=3)
 
-    assert points(run.id, "loss") == [(1, None), (2, 0.5)]
+    assert caught[0].filename == __file__  # it points at the caller's line
+
+    assert points(run.id, "loss") == [(1, None), (2, 0.5), (3, None)]
+
+
+def _log_good_and_bad(n: int = 100) -> None:
+    """n good points of "loss" with every kind of bad point mixed in."""
+    for i in range(n):
+        wb.log_metric("loss", i / n, step=i)
+        if i == 10:
+            wb.log_metric("loss", 1.0, step=2**63)  # beyond SQLite's INTEGER
+            wb.log_metric("loss", 1.0, step=-(2**63) - 1)
+            wb.log_metric("loss", 1.0, step=1.5)
+            wb.log_metric("loss", 1.0, step="7")
+            wb.log_metric(("a", "tuple"), 1.0, step=i)
+            wb.log_metric("", 1.0, step=i)
+            wb.log_metric("k" * 10_000, 1.0, step=i)
+            wb.log_metric("line\nbreak", 1.0, step=i)
+            wb.log_metric("loss2", None, step=i)
+            wb.log_metrics({"acc": 0.5, None: 1.0, "f1": "high"}, step=2**64)
+            wb.log_metrics({"acc": 0.5, 7: 0.25, "f1": object()}, step=i)
+            wb.log_metric("inf", float("inf"), step=i)
+
+
+def test_bad_points_never_cost_the_good_ones_of_an_inline_run(project):
+    with pytest.warns(wb_tracking.MetricWarning) as caught, wb.start_run(project=project) as run:
+        _log_good_and_bad()
+
+    assert run_row(run.id)["status"] == "succeeded"
+    assert points(run.id, "loss") == [(i, i / 100) for i in range(100)]
+    assert points(run.id, "7") == [(10, 0.25)]  # a number as key is its string
+    assert points(run.id, "acc") == [(10, 0.5)]
+    assert points(run.id, "inf") == [(10, None)]  # stored without a value
+    assert set(latest(run.id)) == {"loss", "7", "acc", "inf"}
+    kinds = [str(w.message) for w in caught if w.category is wb_tracking.MetricWarning]
+    # one warning per kind of problem, not one per point
+    assert len(kinds) == 4, kinds
+    assert any("64-bit" in k for k in kinds)
+
+
+def test_step_at_the_edges_of_sqlites_range_is_kept(project):
+    with wb.start_run(project=project) as run:
+        wb.log_metric("edge", 1.0, step=2**63 - 1)
+        wb.log_metric("edge", 2.0, step=-(2**63))
+        wb.log_metric("edge", 3.0, step=4.0)  # a whole float is a step
+
+    assert points(run.id, "edge") == [(2**63 - 1, 1.0), (-(2**63), 2.0), (4, 3.0)]
+
+
+def test_a_flush_is_split_into_short_transactions(project, monkeypatch):
+    monkeypatch.setattr(wb_tracking, "TXN_ROWS", 1000)
+    commits = []
+    with wb.start_run(project=project) as run:
+        real_write = run._store.write
+
+        def counting_write(*args, **kwargs):
+            commits.append(1)
+            return real_write(*args, **kwargs)
+
+        monkeypatch.setattr(run._store, "write", counting_write)
+        for i in range(5000):
+            wb.log_metrics({"a": i, "b": -i}, step=i)
+        for k in range(300):
+            wb.log_metric(f"key{k}", k)
+        wb.flush()
+
+    assert len(commits) >= 10  # 10,000 points and 300 keys: never one big transaction
+    assert points(run.id, "a")[-1] == (4999, 4999.0)
+    assert len(points(run.id, "b")) == 5000
+    assert len(latest(run.id)) == 302
+
+
+def test_a_bad_piece_is_dropped_with_a_warning_and_the_rest_is_written(project, monkeypatch):
+    from workbench.store import metrics as store_metrics
+
+    real = store_metrics.append_points
+
+    def fussy(conn, run_id, points):
+        if "poison" in points:
+            raise ValueError("cannot store this")
+        return real(conn, run_id, points)
+
+    monkeypatch.setattr(store_metrics, "append_points", fussy)
+    with (
+        pytest.warns(wb_tracking.MetricWarning, match="poison"),
+        wb.start_run(project=project) as run,
+    ):
+        for i in range(50):
+            wb.log_metrics({"before": i, "poison": i, "after": i}, step=i)
+
+    assert run_row(run.id)["status"] == "succeeded"
+    assert len(points(run.id, "before")) == 50
+    assert len(points(run.id, "after")) == 50
+    assert "poison" not in latest(run.id)
+
+
+def test_a_failing_store_keeps_the_buffer_for_the_next_flush(project, monkeypatch):
+    import sqlite3
+
+    from workbench.store import metrics as store_metrics
+
+    real = store_metrics.append_points
+    failures = [1, 1]
+
+    def full_once(conn, run_id, points):
+        if failures:
+            failures.pop()
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(conn, run_id, points)
+
+    monkeypatch.setattr(store_metrics, "append_points", full_once)
+    with wb.start_run(project=project) as run:
+        for i in range(20):
+            wb.log_metric("loss", i, step=i)
+        with pytest.raises(sqlite3.OperationalError):
+            wb.flush()
+        wb.log_metric("loss", 20, step=20)
+        with pytest.raises(sqlite3.OperationalError):
+            wb.flush()
+        wb.flush()
+
+    assert points(run.id, "loss") == [(i, float(i)) for i in range(21)]  # in logged order
+
+
+def test_json_output_never_holds_nan_or_infinity(cli, project):
+    with pytest.warns(wb_tracking.MetricWarning), wb.start_run(project=project) as run:
+        wb.log_metric("loss", float("inf"), step=1)
+        wb.log_metric("ok", 1e308, step=1)
+        wb.log_metric("ok", 1e308, step=2)  # their sum overflows to inf
+        wb.log_params({"lr": float("nan")})
+
+    for args in (
+        ("run", "show", str(run.id), "--json"),
+        ("run", "list", "--json"),
+        ("run", "metrics", str(run.id), "ok", "--json"),
+    ):
+        out = cli(*args, check=True).stdout
+        document = json.loads(out, parse_constant=lambda c, a=args: pytest.fail(f"{c} in {a}"))
+        assert document is not None
 
 
 @pytest.mark.parametrize(

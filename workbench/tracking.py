@@ -3,9 +3,18 @@
 Inside a run started by the workbench it attaches to that run (the supervisor
 sets `WORKBENCH_RUN_ID`); elsewhere `with start_run(project=...)` creates one.
 Calls never wait on the disk: points go to an in-memory buffer that a
-background thread writes in one transaction every `FLUSH_INTERVAL` seconds,
-and at exit or SIGTERM. Artifacts are the exception: the file is copied when
-logged, since the caller may overwrite it right after.
+background thread writes every `FLUSH_INTERVAL` seconds, and at exit or
+SIGTERM, in short transactions (`TXN_ROWS` rows or `TXN_SECONDS` at most) so
+that no writer holds the store's lock for long. Artifacts are the exception:
+the file is copied when logged, since the caller may overwrite it right after.
+
+Each point is checked when logged; a bad one is refused with one warning per
+kind of problem (`MetricWarning`) and the run's other points are kept:
+  value  anything `float()` takes; NaN and +/-inf are kept as a point with no
+         value (null), with one warning
+  step   None, or a whole number within SQLite's signed 64-bit range
+  key    a non-empty string of at most MAX_KEY_LENGTH printable characters;
+         a number is turned into its string ("7"); anything else is refused
 """
 
 from __future__ import annotations
@@ -14,69 +23,202 @@ import atexit
 import contextlib
 import hashlib
 import json
+import operator
 import os
 import signal
+import sqlite3
+import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from workbench import paths
-from workbench.errors import UsageError
+from workbench.errors import StoreError, UsageError
 
 FLUSH_INTERVAL = 0.5
 FLUSH_AT_POINTS = 50_000  # flush early when this many points are waiting
+TXN_ROWS = 10_000  # metric rows (plus a few per key) written per transaction at most
+TXN_SECONDS = 0.25  # a transaction is committed after this long, even if short of rows
+_KEY_ROWS = 8  # what a key costs in a transaction besides its points (series, buckets)
+MAX_KEY_LENGTH = 250
+STEP_MIN, STEP_MAX = -(2**63), 2**63 - 1  # SQLite INTEGER
+_REFUSED = object()  # a step or key that was refused
+
+
+class MetricWarning(UserWarning):
+    """A metric point was refused (or its value stored as missing); the run goes on."""
 
 
 class ActiveRun:
     """A run being written to by this process."""
 
     def __init__(self, run_id: int, params: dict[str, Any], project_dir: Path | None) -> None:
+        import math
+
         from workbench.store import open_store
 
         self.id = run_id
         self.params = params
         self.project_dir = project_dir
         self._store = open_store(migrate=False)
+        # A busy store delays the writes of a live run; it never costs its points.
+        self._store.patience = math.inf
         self._metrics: dict[str, list[tuple[int | None, float, float | None]]] = {}
         self._pending = 0  # points in self._metrics
+        self._keys: dict[Any, str] = {}  # keys checked once: as logged -> as stored
+        self._refused: dict[str, int] = {}  # kind of problem -> points
         self._params: dict[str, str] = {}
         self._artifacts: list[tuple] = []
         self._lock = threading.Lock()  # guards the buffers
         self._write_lock = threading.Lock()  # one flush at a time
+        self._failing: str | None = None  # the last flush error, reported once
         self._wake = threading.Event()
         self._closed = threading.Event()
+        self._parent: int | None = None  # the supervisor, when it is our parent
         self._thread = threading.Thread(
             target=self._flush_loop, name="workbench-flush", daemon=True
         )
         self._thread.start()
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
-        point = (None if step is None else int(step), time.time(), _number(key, value))
+        try:
+            number = float(value)
+        except Exception:  # noqa: BLE001 - whatever a hostile __float__ raises
+            self._refuse("value", f"metric {_show(key)}: {_show(value)} is not a number")
+            return
+        if number - number != 0.0:  # NaN or +/-inf
+            number = self._missing(key, number)  # type: ignore[assignment]
+        if step is not None and (type(step) is not int or not STEP_MIN <= step <= STEP_MAX):
+            step = self._step(key, step)
+            if step is _REFUSED:
+                return
+        name = self._keys.get(key) if type(key) is str else None
+        if name is None:
+            name = self._key(key)
+            if name is None:
+                return
+        point = (step, time.time(), number)
         with self._lock:
-            series = self._metrics.get(key)
+            series = self._metrics.get(name)
             if series is None:
-                series = self._metrics[str(key)] = []
+                series = self._metrics[name] = []
             series.append(point)
             self._pending += 1
-            if self._pending >= FLUSH_AT_POINTS:
+            if self._pending >= FLUSH_AT_POINTS and not self._wake.is_set():
                 self._wake.set()
 
     def log_metrics(self, values: Mapping[str, float], step: int | None = None) -> None:
+        try:
+            items = values.items()
+        except AttributeError:
+            self._refuse("value", f"log_metrics takes a mapping, got {_show(values)}")
+            return
+        if step is not None and (type(step) is not int or not STEP_MIN <= step <= STEP_MAX):
+            step = self._step(", ".join(map(_show, list(values)[:3])), step)
+            if step is _REFUSED:
+                return
         now = time.time()
-        step = None if step is None else int(step)
-        points = [(k, (step, now, _number(k, v))) for k, v in values.items()]
+        keys = self._keys
+        points = []
+        for key, value in items:
+            try:
+                number = float(value)
+            except Exception:  # noqa: BLE001 - whatever a hostile __float__ raises
+                self._refuse("value", f"metric {_show(key)}: {_show(value)} is not a number")
+                continue
+            if number - number != 0.0:
+                number = self._missing(key, number)  # type: ignore[assignment]
+            name = keys.get(key) if type(key) is str else None
+            if name is None:
+                name = self._key(key)
+                if name is None:
+                    continue
+            points.append((name, (step, now, number)))
         with self._lock:
-            for key, point in points:
-                series = self._metrics.get(key)
+            for name, point in points:
+                series = self._metrics.get(name)
                 if series is None:
-                    series = self._metrics[str(key)] = []
+                    series = self._metrics[name] = []
                 series.append(point)
             self._pending += len(points)
-            if self._pending >= FLUSH_AT_POINTS:
+            if self._pending >= FLUSH_AT_POINTS and not self._wake.is_set():
                 self._wake.set()
+
+    # -- checks off the hot path -------------------------------------------------
+
+    def _key(self, key: Any) -> str | None:
+        """The key as stored, or None (refused, with a warning)."""
+        try:
+            if isinstance(key, str):
+                name = str.__str__(key)  # a plain str, whatever the subclass does
+            elif isinstance(key, int | float) and not isinstance(key, bool) or _is_numeric(key):
+                name = str(key)
+            else:
+                name = None
+        except Exception:  # noqa: BLE001 - a hostile __str__
+            name = None
+        if name is None:
+            self._refuse("key", f"metric keys are strings; {_show(key)} is not one")
+            return None
+        if not name or name.isspace():
+            self._refuse("key", "a metric key is empty")
+            return None
+        if len(name) > MAX_KEY_LENGTH:
+            self._refuse(
+                "key",
+                f"metric key {_show(name, 40)} is {len(name)} characters; at most {MAX_KEY_LENGTH}",
+            )
+            return None
+        if not name.isprintable():
+            self._refuse("key", f"metric key {_show(name)} holds control characters")
+            return None
+        if type(key) is str:
+            self._keys[key] = name
+        return name
+
+    def _step(self, key: Any, step: Any) -> Any:
+        """The step as an int within SQLite's range, or _REFUSED (with a warning)."""
+        try:
+            if isinstance(step, float) and step.is_integer():
+                step = int(step)
+            else:
+                step = operator.index(step)  # int subclasses, numpy integers
+        except Exception:  # noqa: BLE001 - whatever a hostile __index__ raises
+            self._refuse("step", f"metric {_show(key)}: step {_show(step)} is not a whole number")
+            return _REFUSED
+        if not STEP_MIN <= step <= STEP_MAX:
+            self._refuse(
+                "step", f"metric {_show(key)}: step {_show(step)} is outside SQLite's 64-bit range"
+            )
+            return _REFUSED
+        return int(step)
+
+    def _missing(self, key: Any, number: float) -> None:
+        self._refuse(
+            "non-finite",
+            f"metric {_show(key)} got {number}: NaN and infinite values are stored as missing"
+            " (null)",
+            refused=False,
+        )
+        return None
+
+    def _refuse(self, kind: str, message: str, refused: bool = True) -> None:
+        """Count a bad point; warn once per kind of problem and run."""
+        first = kind not in self._refused
+        self._refused[kind] = self._refused.get(kind, 0) + 1
+        if first:
+            tail = "; the point is refused, the run's other points are kept" if refused else ""
+            warnings.warn(
+                f"workbench: run {self.id}: {message}{tail} (warned once per run)",
+                MetricWarning,
+                stacklevel=_caller_level(),
+            )
+
+    # -- params and artifacts --------------------------------------------------------
 
     def log_params(self, values: Mapping[str, Any]) -> None:
         encoded = {str(k): json.dumps(v, default=str) for k, v in values.items()}
@@ -95,66 +237,190 @@ class ActiveRun:
             self._artifacts.append((self.id, name or source.name, sha256, size, kind, time.time()))
         return sha256
 
+    # -- writing -------------------------------------------------------------------------
+
     def flush(self) -> None:
         """Write everything buffered so far; durable once this returns."""
-        from workbench.store.metrics import append_points
-
         with self._write_lock:
             with self._lock:
                 metrics, self._metrics = self._metrics, {}
-                pending, self._pending = self._pending, 0
+                self._pending = 0
                 params, self._params = self._params, {}
                 artifacts, self._artifacts = self._artifacts, []
             if not (metrics or params or artifacts):
                 return
+            pieces = _pieces(metrics)
+            self._written = 0
+            try:
+                self._write(pieces, params, artifacts)
+            except BaseException:
+                # What was committed stays; put the rest back, ahead of newer points.
+                self._put_back(pieces[self._written :], params, artifacts)
+                raise
+
+    def _write(self, pieces: list[tuple[str, list]], params: dict, artifacts: list) -> None:
+        """Write `pieces` in short transactions, params and artifacts with the last.
+
+        `self._written` counts the pieces committed so far (the caller puts the
+        rest back when this raises). The store failing (busy past patience,
+        full, read-only) raises; a piece that fails for a reason of its own is
+        dropped with a warning, so that it never blocks the others.
+        """
+        from workbench.store.metrics import append_points
+
+        extras = bool(params or artifacts)
+        while self._written < len(pieces) or extras:
+            start = end = self._written
+            in_extras = False
             try:
                 with self._store.write() as conn:
-                    append_points(conn, self.id, metrics)
-                    conn.executemany(
-                        "INSERT OR REPLACE INTO params (run_id, key, value) VALUES (?, ?, ?)",
-                        [(self.id, k, v) for k, v in params.items()],
-                    )
-                    conn.executemany(
-                        "INSERT OR REPLACE INTO artifacts (run_id, name, sha256, size, kind,"
-                        " created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                        artifacts,
-                    )
-            except BaseException:
-                # Nothing was written: put it all back, ahead of newer points.
-                with self._lock:
-                    for key, newer in self._metrics.items():
-                        metrics.setdefault(key, []).extend(newer)
-                    self._metrics = metrics
-                    self._pending += pending
-                    self._params = {**params, **self._params}
-                    self._artifacts[:0] = artifacts
+                    deadline = time.monotonic() + TXN_SECONDS
+                    rows = 0
+                    while end < len(pieces) and (
+                        end == start or (rows < TXN_ROWS and time.monotonic() < deadline)
+                    ):
+                        key, pts = pieces[end]
+                        append_points(conn, self.id, {key: pts})
+                        rows += len(pts) + _KEY_ROWS
+                        end += 1
+                    if extras and end == len(pieces):
+                        in_extras = True
+                        _write_extras(conn, self.id, params, artifacts)
+            except (sqlite3.OperationalError, OSError, StoreError):
                 raise
+            except Exception as exc:  # noqa: BLE001 - bad data: drop it, keep the rest
+                if in_extras:
+                    extras = False
+                    self._refuse("write", f"params and artifacts not written ({exc!r})")
+                else:
+                    key, pts = pieces.pop(end)
+                    self._refuse(
+                        "write", f"{len(pts)} points of metric {_show(key)} not written ({exc!r})"
+                    )
+                continue
+            self._written = end
+            extras = extras and not in_extras
+        if self._failing:
+            print(f"workbench: run {self.id}: tracking data written again", file=sys.stderr)
+            self._failing = None
+
+    def _put_back(self, pieces: list, params: dict, artifacts: list) -> None:
+        with self._lock:
+            rest: dict[str, list] = {}
+            for key, pts in pieces:
+                rest.setdefault(key, []).extend(pts)
+            for key, newer in self._metrics.items():
+                rest.setdefault(key, []).extend(newer)
+            self._metrics = rest
+            self._pending = sum(len(p) for p in rest.values())
+            self._params = {**params, **self._params}
+            self._artifacts[:0] = artifacts
 
     def _flush_loop(self) -> None:
         while not self._closed.is_set():
             self._wake.wait(FLUSH_INTERVAL)
             self._wake.clear()
+            if self._parent is not None and os.getppid() != self._parent:
+                # Our supervisor died (where the kernel cannot kill us with it):
+                # write what we have and stop, as on `run stop`.
+                self._parent = None
+                os.kill(os.getpid(), signal.SIGTERM)
             try:
                 self.flush()
-            except Exception as exc:  # keep training; the final flush will retry
-                print(f"workbench: could not write tracking data yet: {exc}", flush=True)
+            except Exception as exc:  # keep training; the next flush retries
+                if str(exc) != self._failing:
+                    self._failing = str(exc)
+                    print(
+                        f"workbench: run {self.id}: could not write tracking data yet"
+                        f" ({exc}); keeping it and retrying",
+                        file=sys.stderr,
+                        flush=True,
+                    )
 
     def close(self) -> None:
+        """Write what is left and release the store. Never raises for a failed
+        write: it says on stderr how many points could not be written, and why."""
         if self._closed.is_set():
             return
         self._closed.set()
         self._wake.set()
         self._thread.join(timeout=5)
-        self.flush()
-        self._store.close()
+        try:
+            for attempt in range(3):
+                try:
+                    self.flush()
+                    break
+                except Exception as exc:  # noqa: BLE001 - reported below, never silently
+                    if attempt == 2:
+                        lost = sum(len(p) for p in self._metrics.values())
+                        print(
+                            f"workbench: run {self.id}: {lost} metric points,"
+                            f" {len(self._params)} params and {len(self._artifacts)} artifacts"
+                            f" could not be written: {exc}",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+                    else:
+                        time.sleep(0.5)
+            if any(n > 1 for n in self._refused.values()):
+                missing = self._refused.get("non-finite", 0)
+                refused = sorted((k, n) for k, n in self._refused.items() if k != "non-finite")
+                detail = ", ".join(f"{n} for their {kind}" for kind, n in refused) or "none"
+                print(
+                    f"workbench: run {self.id}: metric points refused: {detail};"
+                    f" stored without a value (NaN/inf): {missing}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        finally:
+            self._store.close()
 
 
-def _number(key: str, value: Any) -> float | None:
+def _pieces(metrics: dict[str, list]) -> list[tuple[str, list]]:
+    """Each key's points, long series cut to at most TXN_ROWS points a piece."""
+    out = []
+    for key, pts in metrics.items():
+        if len(pts) <= TXN_ROWS:
+            out.append((key, pts))
+        else:
+            out.extend((key, pts[i : i + TXN_ROWS]) for i in range(0, len(pts), TXN_ROWS))
+    return out
+
+
+def _write_extras(conn: sqlite3.Connection, run_id: int, params: dict, artifacts: list) -> None:
+    conn.executemany(
+        "INSERT OR REPLACE INTO params (run_id, key, value) VALUES (?, ?, ?)",
+        [(run_id, k, v) for k, v in params.items()],
+    )
+    conn.executemany(
+        "INSERT OR REPLACE INTO artifacts (run_id, name, sha256, size, kind,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        artifacts,
+    )
+
+
+def _is_numeric(key: Any) -> bool:
+    """numpy and other number types (they define __index__ or __float__)."""
+    import numbers
+
+    return isinstance(key, numbers.Number) and not isinstance(key, bool)
+
+
+def _caller_level() -> int:
+    """The `stacklevel` that points a warning at the user's line, not ours."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """A short, safe rendering of a bad input for a warning."""
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"metric {key!r} must be a number, got {value!r}") from None
-    return None if number != number else number  # NaN is stored as NULL
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a hostile __repr__
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _store_blob(source: Path) -> tuple[str, int]:
@@ -199,6 +465,11 @@ def active_run() -> ActiveRun:
             json.loads(os.environ.get("WORKBENCH_PARAMS") or "{}"),
             Path(project_dir) if project_dir else None,
         )
+        supervisor = os.environ.get("WORKBENCH_SUPERVISOR_PID", "")
+        if supervisor.isdigit() and int(supervisor) == os.getppid():
+            # The trainer itself (not a process it started): it dies with its
+            # supervisor. The kernel sees to that on Linux; this covers the rest.
+            _active._parent = int(supervisor)
         _install_exit_hooks()
         return _active
 
@@ -235,6 +506,8 @@ def start_run(
     failed when it raises, and lost if this process dies first.
     """
     global _active
+    import math
+
     import psutil
 
     from workbench.projects import add_project, get_project
@@ -243,6 +516,7 @@ def start_run(
     if _active is not None:
         raise UsageError(f"run {_active.id} is already active in this process")
     store = open_store()
+    store.patience = math.inf  # a busy store delays this run's writes, never fails it
     try:
         folder = Path(project)
         if (folder / "workbench.toml").is_file():

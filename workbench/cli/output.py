@@ -18,9 +18,31 @@ def console(stderr: bool = False) -> Any:
 
 
 def print_json(document: Any) -> None:
-    """Indented for a person at a terminal, compact (and faster) into a pipe."""
+    """Indented for a person at a terminal, compact (and faster) into a pipe.
+    Always valid JSON: NaN and infinities (a diverged loss, say) become null."""
     indent = 2 if sys.stdout.isatty() else None
-    click.echo(json.dumps(document, indent=indent, default=str))
+    click.echo(to_json(document, indent=indent))
+
+
+def to_json(document: Any, indent: int | None = None) -> str:
+    """`json.dumps` that never writes NaN or Infinity (not JSON): they become null."""
+    try:
+        return json.dumps(document, indent=indent, default=str, allow_nan=False)
+    except ValueError:  # a non-finite float somewhere: the rare, slower path
+        return json.dumps(finite(document), indent=indent, default=str, allow_nan=False)
+
+
+def finite(value: Any) -> Any:
+    """A copy of `value` with every NaN or infinite float replaced by None."""
+    if isinstance(value, float):
+        return value if value - value == 0.0 else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    if hasattr(value, "dtype") and hasattr(value, "item"):  # numpy scalars
+        return finite(value.item())
+    return value
 
 
 def print_table(

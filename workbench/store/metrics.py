@@ -18,7 +18,7 @@ from typing import Any
 BUCKET_SIZES = (64, 1024, 16384, 262144)
 READ_LIMIT = 16384  # rows read at most to build one plotted series
 
-# A buffered point of one series: (step, ts, value); value None stands for NaN.
+# A buffered point of one series: (step, ts, value); None: no value (NaN or +/-inf logged).
 Point = tuple[int | None, float, float | None]
 
 _UPSERT_SERIES = """
@@ -91,7 +91,15 @@ def _summary(values: Sequence[float | None]) -> tuple[float | None, float | None
     present = [v for v in values if v is not None] if None in values else values
     if not present:
         return None, None, 0.0, 0
-    return min(present), max(present), math.fsum(present), len(present)
+    return min(present), max(present), _total(present), len(present)
+
+
+def _total(values: Iterable[float]) -> float:
+    """An exact sum; +/-inf where finite values overflow it (shown as null)."""
+    try:
+        return math.fsum(values)
+    except (OverflowError, ValueError):
+        return sum(values)
 
 
 def _buckets(
@@ -208,11 +216,19 @@ def _merge(rows: list[tuple], max_points: int) -> list[dict[str, Any]]:
                 "count": sum(r[0] for r in part),
                 "min": min(lows) if lows else None,
                 "max": max(highs) if highs else None,
-                "mean": math.fsum(r[5] for r in part) / valued if valued else None,
+                "mean": _mean([r[5] for r in part], valued),
                 "last": part[-1][7],
             }
         )
     return out
+
+
+def _mean(sums: list[float | None], valued: int) -> float | None:
+    present = [v for v in sums if v is not None]
+    if not valued or not present:
+        return None
+    mean = _total(present) / valued
+    return mean if mean - mean == 0.0 else None  # an overflowed sum has no mean to show
 
 
 def series_list(conn: sqlite3.Connection, run_id: int) -> list[dict[str, Any]]:
