@@ -27,8 +27,10 @@ Each run is drawn to last from half to all of `--batches` flushes (1.5-3 s),
 so a few kills land just as the run ends by itself (the supervisor recording
 the outcome, or already gone): such a run may also end `succeeded`.
 
-After a supervisor is killed its orphaned processes (the trainer, which keeps
-its session) are killed too. Then it checks:
+After a supervisor is killed, its trainer must die with it (the kernel kills
+it: PR_SET_PDEATHSIG): the harness waits up to ORPHAN_DEADLINE_S for every
+process of the supervisor's session to be gone, measures how long that took,
+and kills (and reports) any that is still alive. Then it checks:
 
   integrity    `PRAGMA integrity_check` is "ok" (and `foreign_key_check` is empty)
   points       both series hold at least the last witnessed count, and the
@@ -38,6 +40,7 @@ its session) are killed too. Then it checks:
   status       no run is `running` or `queued` once things settle (10 s); the
                killed run has its `ended_at`
   outcome      the final status is one of those expected for the kind of kill
+  orphans      nothing of a killed supervisor's session outlives it
   processes    no process of this store is left alive afterwards
 
 Not a test: always exits 0, ending with "all invariants held" or "violations: N".
@@ -105,8 +108,18 @@ EXPECTED = {
 }
 KINDS = tuple(EXPECTED)
 WEIGHTS = (3, 3, 2, 1, 1)
-CHECKS = ("integrity", "points", "consistency", "status", "outcome", "processes", "harness")
+CHECKS = (
+    "integrity",
+    "points",
+    "consistency",
+    "status",
+    "outcome",
+    "orphans",
+    "processes",
+    "harness",
+)
 SETTLE_S = 10.0
+ORPHAN_DEADLINE_S = 20.0  # generous; the kernel kills the trainer at once
 
 
 @dataclass
@@ -128,6 +141,7 @@ class Outcome:
     stored: dict[str, int] = field(default_factory=dict)  # points per key in the store
     orphans: list[str] = field(default_factory=list)  # left alive by a killed supervisor
     orphans_killed: int = 0
+    orphans_gone_s: float | None = None  # supervisor's kill -> its session empty
     untracked_orphans: int = 0  # orphans whose pid is not the run's recorded trainer pid
     redispatched: bool = False  # a new supervisor took the run over
     seconds: float = 0.0
@@ -334,9 +348,16 @@ class Harness:
                     f" {out.first_status}, expected {'/'.join(sorted(allowed))}",
                 )
 
-        # A killed supervisor leaves its trainer running: kill what is left of its session.
+        # A killed supervisor takes its trainer along: wait for its session to empty,
+        # then kill (and report) whatever is left.
         if "supervisor" in out.killed and supervisor is not None:
+            t_kill = time.monotonic()
             orphans = _session(supervisor.pid)
+            while orphans and time.monotonic() - t_kill < ORPHAN_DEADLINE_S:
+                time.sleep(0.02)
+                orphans = _session(supervisor.pid)
+            if not orphans:
+                out.orphans_gone_s = round(time.monotonic() - t_kill, 3)
             tracked = self.run_row(run_id)["pid"]
             for proc in orphans:
                 with contextlib.suppress(psutil.Error):
@@ -346,6 +367,12 @@ class Harness:
                     )
                 out.orphans_killed += _kill(proc)
                 out.untracked_orphans += proc.pid != tracked
+            if orphans:
+                out.fail(
+                    "orphans",
+                    f"{len(orphans)} processes outlived their supervisor by"
+                    f" {ORPHAN_DEADLINE_S:.0f} s: {'; '.join(out.orphans)}",
+                )
             _wait_gone(orphans)
 
         self._settle(out)
@@ -520,6 +547,9 @@ def summarize(outcomes: list[Outcome]) -> dict:
         "violations_by_check": {check: per_check.get(check, 0) for check in CHECKS},
         "iterations_with_violations": sum(1 for o in outcomes if o.violations),
         "orphans_killed": sum(o.orphans_killed for o in outcomes),
+        "orphans_gone_s_max": max(
+            (o.orphans_gone_s for o in outcomes if o.orphans_gone_s is not None), default=None
+        ),
         "untracked_orphans": sum(o.untracked_orphans for o in outcomes),
         "redispatched": sum(o.redispatched for o in outcomes),
         "missed": sum(bool(o.missed) for o in outcomes),
@@ -547,8 +577,9 @@ def print_table(summary: dict, outcomes: list[Outcome], seed: int, seconds: floa
     print(
         f"processes SIGKILLed: {summary['kills'].get('trainer', 0)} trainers,"
         f" {summary['kills'].get('supervisor', 0)} supervisors;"
-        f" {summary['orphans_killed']} orphans of killed supervisors"
+        f" {summary['orphans_killed']} orphans of killed supervisors had to be killed"
         f" ({summary['untracked_orphans']} not in the runs table);"
+        f" a killed supervisor's session empty within {summary['orphans_gone_s_max']} s at most;"
         f" {summary['redispatched']} runs re-dispatched after a start-up kill;"
         f" {summary['missed']} kills landed after the run had ended by itself"
     )
@@ -561,6 +592,7 @@ def print_table(summary: dict, outcomes: list[Outcome], seed: int, seconds: floa
         "consistency": "series count = point rows = bucket sums; x = y",
         "status": f"no run left running/queued ({SETTLE_S:.0f} s to settle)",
         "outcome": "status as expected for the kill (failed / lost)",
+        "orphans": f"a killed supervisor's processes gone ({ORPHAN_DEADLINE_S:.0f} s)",
         "processes": "no process of the store left alive",
         "harness": "harness (run start worked, trainer pid recorded)",
     }

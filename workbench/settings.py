@@ -17,6 +17,7 @@ class Settings:
     sample_interval: float = 1.0  # seconds between resource samples
     stop_grace: float = 5.0  # seconds between SIGTERM and SIGKILL on `run stop`
     max_parallel: int | None = None  # runs at once; None: see `parallel_slots`
+    max_log_mb: float = 100.0  # a run's output on disk at most (output.log + output.log.1)
     theme: str = "dark"  # the terminal UI's colours: "dark" or "light"
     keys: dict[str, str] = field(default_factory=dict)  # binding id -> keys, for the UI
     plugins: dict[str, dict[str, Any]] = field(default_factory=dict)  # [plugins.<name>] tables
@@ -42,6 +43,7 @@ _RANGES: dict[str, dict[str, tuple[float, float, bool]]] = {
         "sample_interval": (0.05, 3600.0, False),
         "stop_grace": (0.0, 3600.0, False),
         "max_parallel": (1, 1024, True),
+        "max_log_mb": (0.01, 1_000_000.0, False),
     },
 }
 _KNOWN = {"runs": set(_RANGES["runs"]), "ui": {"theme"}}

@@ -53,9 +53,14 @@ def stop_run(store: Store, run_id: int | str, timeout: float | None = None) -> s
             if status in TERMINAL:
                 return status
             time.sleep(0.1)
+    # The supervisor is gone or did not answer: stop the run's processes from
+    # here (the trainer's tree, and every process the supervisor recorded).
     trainer = process_tree.find(row["pid"], row["pid_started_at"])
     if trainer is not None:
         process_tree.terminate(trainer, grace)
+    left = process_tree.survivors(row)
+    if left:
+        process_tree.terminate_all(left, grace)
     with store.write() as conn:
         conn.execute(
             "UPDATE runs SET status = 'stopped', ended_at = ?, message = 'stopped on request'"

@@ -1,12 +1,22 @@
-"""Finding, checking and stopping a run's processes."""
+"""Finding, checking and stopping a run's processes.
+
+A supervisor records every process it ever sees in its run's tree (pid and
+create time, in `runs/<id>/processes`), so that a stop, or a stop of a lost
+run, reaches them all: daemons that left the tree included, a reused pid never.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
+from collections.abc import Iterable
 
 import psutil
+
+from workbench import paths
+
+PROCESSES_FILE = "processes"  # in the run's folder: "pid create_time" per line
 
 # psutil's create_time is rounded differently across calls on some systems.
 _CREATE_TIME_SLACK = 0.5
@@ -27,12 +37,78 @@ def find(pid: int | None, started_at: float | None) -> psutil.Process | None:
         return None
 
 
+def alive(proc: psutil.Process) -> bool:
+    """Still running (the same process: psutil checks the create time), not a zombie."""
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def tree(root: psutil.Process) -> list[psutil.Process]:
     """The root and every descendant, snapshotted now."""
     procs = [root]
     with contextlib.suppress(psutil.Error):
         procs += root.children(recursive=True)
     return procs
+
+
+def record(run_id: int, procs: Iterable[psutil.Process], seen: dict[int, float]) -> None:
+    """Append the processes not in `seen` (pid -> create time) to the run's list."""
+    lines = []
+    for proc in procs:
+        try:
+            born = proc.create_time()
+        except psutil.Error:
+            continue
+        if seen.get(proc.pid) != born:
+            seen[proc.pid] = born
+            lines.append(f"{proc.pid} {born!r}\n")
+    if lines:
+        with open(paths.run_dir(run_id) / PROCESSES_FILE, "a") as out:
+            out.write("".join(lines))
+
+
+def recorded(run_id: int) -> list[psutil.Process]:
+    """The run's recorded processes that are still alive (same pid and create time)."""
+    try:
+        text = (paths.run_dir(run_id) / PROCESSES_FILE).read_text()
+    except OSError:
+        return []
+    found: dict[int, psutil.Process] = {}
+    for line in text.splitlines():
+        try:
+            pid, born = line.split()
+            proc = find(int(pid), float(born))
+        except ValueError:
+            continue  # a line cut short by a kill
+        if proc is not None and proc.pid != os.getpid():
+            found.setdefault(proc.pid, proc)
+    return list(found.values())
+
+
+def terminate_all(
+    procs: Iterable[psutil.Process], grace: float, groups: Iterable[int] = ()
+) -> list[psutil.Process]:
+    """SIGTERM every process (and process group) given, wait up to `grace`
+    seconds, SIGKILL what is left. Returns those still alive afterwards."""
+    procs = {p.pid: p for p in procs if p.pid != os.getpid()}.values()
+    groups = [g for g in groups if g and g != os.getpgid(0)]
+    for group in groups:
+        with contextlib.suppress(OSError):
+            os.killpg(group, signal.SIGTERM)
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _, alive = psutil.wait_procs(list(procs), timeout=grace)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    for group in groups:
+        with contextlib.suppress(OSError):
+            os.killpg(group, signal.SIGKILL)
+    _, alive = psutil.wait_procs(alive, timeout=2)
+    return alive
 
 
 def terminate(root: psutil.Process, grace: float) -> list[psutil.Process]:
@@ -42,35 +118,24 @@ def terminate(root: psutil.Process, grace: float) -> list[psutil.Process]:
     were orphaned (re-parented to init) but stayed in the group. Returns the
     processes still alive afterwards (normally none).
     """
-    procs = tree(root)
     leads_group = False
     with contextlib.suppress(OSError):
         leads_group = os.getpgid(root.pid) == root.pid
-    if leads_group:
-        with contextlib.suppress(OSError):
-            os.killpg(root.pid, signal.SIGTERM)
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            proc.terminate()
-    _, alive = psutil.wait_procs(procs, timeout=grace)
-    for proc in alive:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-    if leads_group:
-        with contextlib.suppress(OSError):
-            os.killpg(root.pid, signal.SIGKILL)
-    _, alive = psutil.wait_procs(alive, timeout=2)
-    return alive
+    return terminate_all(tree(root), grace, [root.pid] if leads_group else [])
 
 
 def survivors(row: dict) -> list[psutil.Process]:
     """Processes of a run left alive after its supervisor died: the trainer
-    (by pid and create time) and anything else still in the supervisor's session
-    (which catches a trainer started just before the supervisor could record it)."""
+    (by pid and create time), every process the supervisor recorded (daemons
+    that left the session included), and anything else still in the
+    supervisor's session (a trainer started just before it could be recorded)."""
     found: dict[int, psutil.Process] = {}
     trainer = find(row.get("pid"), row.get("pid_started_at"))
     if trainer is not None:
         found[trainer.pid] = trainer
+    if row.get("id") is not None:
+        for proc in recorded(row["id"]):
+            found.setdefault(proc.pid, proc)
     session, born = row.get("supervisor_pid"), row.get("supervisor_started_at") or 0
     if session:
         for proc in psutil.process_iter(["pid", "create_time", "status"]):

@@ -38,7 +38,7 @@ def dispatch(store: Store) -> dict[int, subprocess.Popen]:
             busy = store.scalar(
                 "SELECT COUNT(*) FROM runs WHERE (status = 'running' AND trainer != 'sweep')"
                 " OR (status = 'queued' AND dispatched_at IS NOT NULL)"
-            )
+            ) + _lost_but_training(store)
             free = slots - busy
             if free <= 0:
                 return {}
@@ -69,6 +69,26 @@ def dispatch(store: Store) -> dict[int, subprocess.Popen]:
             return started
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _lost_but_training(store: Store) -> int:
+    """Lost runs whose trainer is still alive: slots count live trainers, not
+    supervisors. (A trainer dies with its supervisor where the kernel allows;
+    this covers the rest, until `run stop` ends it.)"""
+    import psutil
+
+    rows = store.rows(
+        "SELECT pid, pid_started_at FROM runs WHERE status = 'lost' AND pid IS NOT NULL"
+        " AND trainer != 'sweep' AND trainer != 'inline'"
+    )
+    if not rows:
+        return 0
+    live = set(psutil.pids())
+    return sum(
+        1
+        for row in rows
+        if row["pid"] in live and process_tree.find(row["pid"], row["pid_started_at"])
+    )
 
 
 def _reclaim_stale(store: Store) -> None:

@@ -31,26 +31,41 @@ class Sample:
 
 
 class TreeSampler:
-    """Samples one process and all its descendants.
+    """Samples one process and all its descendants, and those of `adopter`
+    (a supervisor that is a child subreaper: what the trainer orphans is
+    re-parented to it, and still belongs to the run).
 
     psutil's `cpu_percent` measures since the previous call on the *same*
     Process object, so the objects are kept between samples; new descendants
     join the cache and read 0 on their first sample.
     """
 
-    def __init__(self, root_pid: int, gpu: GpuMonitor | None = None) -> None:
+    def __init__(
+        self, root_pid: int, gpu: GpuMonitor | None = None, adopter: int | None = None
+    ) -> None:
         self.root_pid = root_pid
+        self.adopter = adopter
         self.gpu = gpu or GpuMonitor()
         self._procs: dict[int, psutil.Process] = {}
         psutil.cpu_percent(interval=None)  # primes the system-wide counter
         self.sample()  # primes the per-process counters
 
+    def processes(self) -> list[psutil.Process]:
+        """The processes seen by the last sample."""
+        return list(self._procs.values())
+
     def _current(self) -> list[psutil.Process]:
-        try:
-            root = self._procs.get(self.root_pid) or psutil.Process(self.root_pid)
-            found = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            found = []
+        found: list[psutil.Process] = []
+        if self.adopter is not None:
+            # One scan when the root is the adopter's child (a Popen'd trainer).
+            with contextlib.suppress(psutil.Error):
+                found = psutil.Process(self.adopter).children(recursive=True)
+        if not any(p.pid == self.root_pid for p in found):
+            try:
+                root = self._procs.get(self.root_pid) or psutil.Process(self.root_pid)
+                found += [root, *root.children(recursive=True)]
+            except psutil.Error:
+                pass
         live = {}
         for proc in found:
             live[proc.pid] = self._procs.get(proc.pid, proc)

@@ -1,16 +1,27 @@
 """The detached process that owns one run: `python -m workbench.runs.supervisor RUN_ID`.
 
-It starts the trainer, samples its process tree, writes heartbeats, and
-records how the run ended. It runs in its own session with stdin from
-/dev/null, so it outlives the terminal (and SSH session) that launched it.
+It starts the trainer, samples its process tree, writes heartbeats, captures
+the trainer's output into a size-capped log, and records how the run ended.
+It runs in its own session with stdin from /dev/null, so it outlives the
+terminal (and SSH session) that launched it.
+
+No process of a run outlives it: the trainer dies with its supervisor (the
+kernel kills it, see `lifeline`); the supervisor is a child subreaper, so
+processes the trainer orphans (daemons) stay in its view; it records every
+process it sees, and when the trainer ends, or on `run stop`, it stops them all.
+A busy store delays its writes but never fails the run: it waits for the lock
+for as long as the run lives (samples are kept and written later).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -23,10 +34,11 @@ import psutil
 from workbench import paths
 from workbench.config import load_config
 from workbench.data.versions import link_run, register
-from workbench.errors import WorkbenchError
+from workbench.errors import StoreError, WorkbenchError
 from workbench.gpu import GpuMonitor
-from workbench.runs import process_tree, warm
+from workbench.runs import lifeline, process_tree, warm
 from workbench.runs.environment import capture
+from workbench.runs.log_capture import LogCapture
 from workbench.runs.sampler import Sample, TreeSampler
 from workbench.settings import load_settings
 from workbench.store import Store, open_store
@@ -38,6 +50,9 @@ INSERT INTO resource_samples (run_id, ts, cpu_percent, rss_bytes, num_threads, n
 VALUES (:run_id, :ts, :cpu_percent, :rss_bytes, :num_threads, :num_procs,
     :read_bytes, :write_bytes, :sys_cpu_percent, :sys_mem_percent, :sys_mem_used, :gpu)
 """
+
+
+MAX_UNSAVED_SAMPLES = 3600  # kept while the store is busy; the oldest go first
 
 
 def trainer_command(trainer: str, script: Path | None) -> list[str]:
@@ -54,6 +69,9 @@ class Supervisor:
         self.gpu = GpuMonitor()
         self.wake = threading.Event()  # set on trainer exit or on a stop request
         self.stop_requested = False
+        self.seen: dict[int, float] = {}  # every process of the run: pid -> create time
+        self.unsaved: list[dict[str, Any]] = []  # samples the busy store has not taken yet
+        self.sampler: TreeSampler | None = None
 
     def run(self) -> int:
         run = self.store.row(
@@ -66,7 +84,12 @@ class Supervisor:
             return 2
         log_path = paths.run_log(self.run_id)
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "ab", buffering=0) as log:
+        log = LogCapture(
+            log_path,
+            paths.rotated_run_log(self.run_id),
+            int(self.settings.max_log_mb * 1024 * 1024),
+        )
+        try:
             try:
                 config = load_config(Path(run["project_path"]))
             except WorkbenchError as exc:
@@ -74,8 +97,10 @@ class Supervisor:
                 self._finish(status="failed", exit_code=None, message=exc.message)
                 return 1
             return self._supervise(run, config, log)
+        finally:
+            log.close()
 
-    def _supervise(self, run: dict[str, Any], config: Any, log: Any) -> int:
+    def _supervise(self, run: dict[str, Any], config: Any, log: LogCapture) -> int:
         params = {
             row["key"]: json.loads(row["value"])
             for row in self.store.rows(
@@ -88,18 +113,22 @@ class Supervisor:
             WORKBENCH_HOME=str(paths.home()),
             WORKBENCH_PROJECT_DIR=str(config.root),
             WORKBENCH_PARAMS=json.dumps(params),
+            WORKBENCH_SUPERVISOR_PID=str(os.getpid()),
             PYTHONUNBUFFERED="1",
         )
         command = trainer_command(config.trainer, config.script)
         try:
             # Its own process group, so a stop reaches descendants that were
             # re-parented after their parent exited; forked warm when it can be.
-            trainer = warm.start_trainer(command, cwd=config.root, env=env, log=log)
+            trainer = warm.start_trainer(command, cwd=config.root, env=env, output=log.write_fd)
         except OSError as exc:
             log.write(f"workbench: cannot start {command[0]}: {exc}\n".encode())
             self._finish(status="failed", exit_code=None, message=str(exc))
             return 1
+        log.start()
         proc = process_tree.find(trainer.pid, None)
+        if proc is not None:
+            process_tree.record(self.run_id, [proc], self.seen)
         now = time.time()
         with self.store.write() as conn:
             conn.execute(
@@ -110,9 +139,11 @@ class Supervisor:
         threading.Thread(target=self._wait_for, args=(trainer,), daemon=True).start()
         self._record_environment(config, params)
         self._sample_until_exit(trainer)
-        if self.stop_requested and trainer.poll() is None and proc is not None:
-            process_tree.terminate(proc, self.settings.stop_grace)
+        # On a stop: the whole run. After the trainer's own end: whatever it left
+        # running (a daemon, a worker): nothing of the run outlives it.
+        self._stop_everything(trainer, proc)
         code = trainer.wait()
+        log.close()
         cpu_time_s, max_rss_bytes = warm.child_usage(trainer)
         if self.stop_requested:
             status, message = "stopped", "stopped on request"
@@ -173,22 +204,75 @@ class Supervisor:
         self.wake.set()
 
     def _sample_until_exit(self, trainer: subprocess.Popen) -> None:
-        sampler = TreeSampler(trainer.pid, self.gpu)
+        # Processes the trainer orphans are re-parented to us: they are the run's too.
+        sampler = self.sampler = TreeSampler(trainer.pid, self.gpu, adopter=os.getpid())
         interval = self.settings.sample_interval
         # The first reading comes early so that short runs still get one.
         self.wake.wait(min(0.25, interval))
         while trainer.poll() is None and not self.stop_requested:
-            self._record(sampler.sample())
+            sample = sampler.sample()
+            process_tree.record(self.run_id, sampler.processes(), self.seen)
+            self._reap_orphans(trainer.pid)
+            self._record(sample)
             self.wake.wait(interval)
         sampler.gpu.close()
 
     def _record(self, sample: Sample) -> None:
+        """Write a sample and the heartbeat. A busy store keeps them for the next
+        try (a run's liveness is its supervisor's pid, not the heartbeat), so
+        the sampling loop never stalls behind someone else's lock."""
         row = sample.as_row()
         row["run_id"] = self.run_id
         row["gpu"] = json.dumps(row["gpu"]) if row["gpu"] is not None else None
-        with self.store.write() as conn:
-            conn.execute(_SAMPLE_SQL, row)
-            conn.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (sample.ts, self.run_id))
+        self.unsaved.append(row)
+        del self.unsaved[:-MAX_UNSAVED_SAMPLES]
+        patience = max(0.5, min(2.0, self.settings.sample_interval))
+        try:
+            with self.store.write(patience=patience) as conn:
+                conn.executemany(_SAMPLE_SQL, self.unsaved)
+                conn.execute(
+                    "UPDATE runs SET heartbeat_at = ? WHERE id = ?", (sample.ts, self.run_id)
+                )
+        except (StoreError, sqlite3.OperationalError) as exc:
+            if not self.unsaved[:-1]:  # say it once, when the first sample waits
+                print(f"resource samples wait for the store: {exc}", file=sys.stderr)
+            return
+        self.unsaved.clear()
+
+    def _reap_orphans(self, trainer_pid: int) -> None:
+        """Collect the exit status of adopted processes that ended (never the
+        trainer's: its Popen waits for it)."""
+        try:
+            children = psutil.Process().children()
+        except psutil.Error:
+            return
+        for child in children:
+            if child.pid == trainer_pid:
+                continue
+            with contextlib.suppress(psutil.Error, ChildProcessError):
+                if child.status() == psutil.STATUS_ZOMBIE:
+                    os.waitpid(child.pid, os.WNOHANG)
+
+    def _stop_everything(self, trainer: Any, proc: psutil.Process | None) -> None:
+        """Stop every live process of the run: the trainer's tree when it still
+        runs (a stop), what we adopted, what we ever recorded (checked by pid
+        and create time)."""
+        procs: dict[int, psutil.Process] = {}
+        if trainer.poll() is None and proc is not None:
+            procs.update((p.pid, p) for p in process_tree.tree(proc))
+        with contextlib.suppress(psutil.Error):
+            procs.update((p.pid, p) for p in psutil.Process().children(recursive=True))
+        if self.sampler is not None:
+            process_tree.record(self.run_id, self.sampler.processes(), self.seen)
+        procs.update((p.pid, p) for p in process_tree.recorded(self.run_id))
+        live = [p for p in procs.values() if process_tree.alive(p)]
+        if not live:
+            return
+        groups = []
+        with contextlib.suppress(OSError):
+            if any(os.getpgid(p.pid) == trainer.pid for p in live):
+                groups.append(trainer.pid)  # the trainer's group, by a live member
+        process_tree.terminate_all(live, self.settings.stop_grace, groups)
 
     def request_stop(self, *_: object) -> None:
         self.stop_requested = True
@@ -227,6 +311,8 @@ class Supervisor:
 def main(argv: list[str]) -> int:
     run_id = int(argv[0])
     store = open_store(migrate=False)
+    store.patience = math.inf  # for as long as the run lives; see _record for samples
+    lifeline.become_subreaper()
     supervisor = Supervisor(store, run_id)
     signal.signal(signal.SIGTERM, supervisor.request_stop)
     signal.signal(signal.SIGINT, supervisor.request_stop)

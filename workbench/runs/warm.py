@@ -11,7 +11,10 @@ environment, working folder, and stdin and log as file descriptors) and gets
 the pid of a forked child; the exit status and resource use come back on the
 same connection when the child ends. A forked supervisor has its own session
 and a forked trainer its own process group, as when they are started the
-usual way, so detaching, stopping and sampling work the same.
+usual way, so detaching, stopping and sampling work the same. A forked
+trainer dies with its supervisor as a Popen'd one does: when the supervisor's
+connection closes before the trainer has ended, the server SIGKILLs the
+trainer's process group (and the kernel kills it if the server itself dies).
 
 The server is only ever a shortcut: without it (not started, not Linux,
 `WORKBENCH_WARM=0`, a script trainer, any socket error) processes are started
@@ -38,6 +41,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from workbench import paths
+from workbench.runs import lifeline
 
 IDLE_S = 60.0  # the server exits after this long with no child and no request
 IDLE_ENV = "WORKBENCH_WARM_IDLE"  # overrides IDLE_S (seconds)
@@ -133,12 +137,13 @@ class WarmProcess:
         return self.returncode
 
 
-def start_trainer(command: list[str], *, cwd: Path, env: dict[str, str], log: IO) -> Any:
+def start_trainer(command: list[str], *, cwd: Path, env: dict[str, str], output: int) -> Any:
     """The trainer process: forked warm when a server is up (or starting) and
     the trainer is built in, else started the usual way (its own process group,
-    stdin from /dev/null, stdout and stderr into `log`)."""
+    stdin from /dev/null, stdout and stderr into the file descriptor `output`).
+    Either way it dies with the calling process (see `lifeline`)."""
     if command[-2:] == BUILTIN and enabled():
-        forked = _request("trainer", cwd, env, log, wait_s=STARTING_WAIT_S)
+        forked = _request("trainer", cwd, env, output, wait_s=STARTING_WAIT_S)
         if forked is not None:
             return forked
     return subprocess.Popen(
@@ -146,9 +151,10 @@ def start_trainer(command: list[str], *, cwd: Path, env: dict[str, str], log: IO
         cwd=cwd,
         env=env,
         stdin=subprocess.DEVNULL,
-        stdout=log,
+        stdout=output,
         stderr=subprocess.STDOUT,
         process_group=0,
+        preexec_fn=lifeline.child_setup(),
     )
 
 
@@ -161,7 +167,7 @@ def fork_supervisor(run_id: int, env: dict[str, str], log: IO) -> WarmProcess | 
         cwd = Path.cwd()
     except OSError:  # our folder was deleted; a plain Popen copes with that
         return None
-    return _request("supervisor", cwd, env, log, run_id=run_id)
+    return _request("supervisor", cwd, env, log.fileno(), run_id=run_id)
 
 
 def child_usage(process: Any) -> tuple[float | None, int | None]:
@@ -175,7 +181,7 @@ def child_usage(process: Any) -> tuple[float | None, int | None]:
 
 
 def _request(
-    kind: str, cwd: Path, env: dict[str, str], log: IO, wait_s: float = 0.0, **extra: Any
+    kind: str, cwd: Path, env: dict[str, str], output: int, wait_s: float = 0.0, **extra: Any
 ) -> WarmProcess | None:
     conn = _connect(wait_s)
     if conn is None:
@@ -183,7 +189,7 @@ def _request(
     try:
         request = json.dumps({"kind": kind, "cwd": str(cwd), "env": env, **extra}).encode()
         with open(os.devnull, "rb") as devnull:
-            socket.send_fds(conn, [request], [devnull.fileno(), log.fileno()])
+            socket.send_fds(conn, [request], [devnull.fileno(), output])
         # Once sent, the server forks at once; a slow reply is a busy machine.
         conn.settimeout(60.0)
         pid = json.loads(conn.recv(4096))["pid"]
@@ -283,6 +289,8 @@ class Server:
                         self._accept()
                     elif key.data == "request":
                         self._handle(key.fileobj)  # type: ignore[arg-type]
+                    elif isinstance(key.data, tuple):
+                        self._client_gone(key.fileobj, key.data[1])  # type: ignore[arg-type]
                     else:
                         self._reap(key.fd)
                 if len(self.selector.get_map()) > (0 if self.stopping else 1):
@@ -318,11 +326,14 @@ class Server:
                 os.close(fd)
             conn.close()  # a probe, or nothing we can start
             return
+        server = os.getpid()
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
                 conn.close()
+                if request.get("kind") != "supervisor":
+                    lifeline.die_with_parent(server)  # no trainer outlives the server
                 code = self._become(request, fds)
             finally:
                 os._exit(code)
@@ -331,6 +342,10 @@ class Server:
         pidfd = os.pidfd_open(pid)
         self.children[pidfd] = (pid, conn)
         self.selector.register(pidfd, selectors.EVENT_READ, "child")
+        if request.get("kind") != "supervisor":
+            # The supervisor holds this connection until the trainer ends: if it
+            # closes first, the supervisor died, and its trainer goes with it.
+            self.selector.register(conn, selectors.EVENT_READ, ("client", pid))
         with contextlib.suppress(OSError):
             conn.send(json.dumps({"pid": pid}).encode())
 
@@ -370,11 +385,23 @@ class Server:
 
         return _run(train)
 
+    def _client_gone(self, conn: socket.socket, pid: int) -> None:
+        """The trainer's supervisor closed its connection (it never sends
+        anything): it is gone, so is its trainer. The pid is still ours (not
+        reaped), so it cannot name another process; nor can its group."""
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(conn)
+        for kill in (os.killpg, os.kill):
+            with contextlib.suppress(OSError):
+                kill(pid, signal.SIGKILL)
+
     def _reap(self, pidfd: int) -> None:
         pid, conn = self.children[pidfd]
         found, status, usage = os.wait4(pid, os.WNOHANG)
         if not found:
             return
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(conn)
         self.selector.unregister(pidfd)
         os.close(pidfd)
         del self.children[pidfd]
@@ -437,6 +464,7 @@ def main() -> int:
     for module in PRELOAD:
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
+    lifeline.available()  # loaded before any fork
     Server(socket_path(), lock).serve()
     return 0
 
