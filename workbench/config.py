@@ -196,7 +196,7 @@ def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
     cv = train.get("cv")
     if cv is not None and not 2 <= cv <= MAX_FOLDS:
         raise ConfigError(
-            file, "train.cv", f"expected a number of folds from 2 to {MAX_FOLDS}, got {cv}"
+            file, "train.cv", f"expected a number of folds >= 2 and <= {MAX_FOLDS}, got {cv}"
         )
     if cv is not None and trainer == "script":
         raise ConfigError(file, "train.cv", "only the built-in trainers cross-validate")
