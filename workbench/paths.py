@@ -19,8 +19,15 @@ def home() -> Path:
 
         root = Path(platformdirs.user_data_dir("workbench", appauthor=False))
     if not root.is_dir():
-        root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(root, 0o700)  # mkdir's mode is masked by the umask
+        try:
+            root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(root, 0o700)  # mkdir's mode is masked by the umask
+        except OSError as exc:
+            from workbench.errors import StoreError
+
+            raise StoreError(
+                f"cannot make the store's folder {root} (${HOME_ENV}): {exc.strerror}"
+            ) from None
     return root
 
 
