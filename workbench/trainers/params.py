@@ -256,7 +256,9 @@ def _check_sklearn(dotted: str, params: dict[str, Any]) -> None:
     except Exception as exc:  # noqa: BLE001 - the constructor's own refusal
         raise ParamError(f"bad parameters for {dotted}: {_one_line(exc)}") from None
     validate = getattr(estimator, "_validate_params", None)
-    if validate is None:
+    # Estimators from other libraries (LGBMClassifier) inherit the method without
+    # declaring constraints for it to check.
+    if validate is None or not hasattr(estimator, "_parameter_constraints"):
         return
     try:
         validate()
