@@ -411,7 +411,8 @@ def _print_summary(info: dict) -> None:
         ("run", f"{info['id']}  ({info['project']}, {info['trainer']})"),
         (
             "status",
-            fmt.status(info["status"]) + (f"  {info['message']}" if info["message"] else ""),
+            fmt.status(info["status"])
+            + (f"  {escape(info['message'])}" if info["message"] else ""),
         ),
         ("exit code", info["exit_code"]),
         ("started", (info["started_at"] or "").replace("T", " ")),
