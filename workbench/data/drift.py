@@ -690,6 +690,8 @@ def _run_plugin_test(
 def _column_result(name: str, profile: dict, series: pd.Series, settings: DriftSettings) -> dict:
     if profile["n"] == 0:
         return _result(name, profile, "reference has no non-null values")
+    if not series.notna().any():  # an empty column reads as text: say it is empty
+        return _result(name, profile, "current has no non-null values", current_size=0)
     if profile["kind"] == "numeric":
         if not (_is_numeric_dtype(series) or _is_time_dtype(series)):
             why = f"type changed: numeric in reference, {series.dtype} in current"

@@ -37,10 +37,20 @@ def read_checked(path: Path, expected_columns: list[str] | None = None) -> pd.Da
     if path.stat().st_size == 0:
         raise Malformed("empty", f"{path.name} is empty (0 bytes)")
     if fmt == "parquet":
-        return _read_parquet(path)
+        return _unique_columns(path, _read_parquet(path))
     raw = _opener(path, fmt)
     _check_text(path, raw, fmt)
-    return _read_csv(path, fmt, expected_columns)
+    return _unique_columns(path, _read_csv(path, fmt, expected_columns))
+
+
+def _unique_columns(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
+    """Refuse a header that names a column twice: every check reads a column by name."""
+    twice = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if twice:
+        raise Malformed(
+            "header", f"{path.name} names column(s) {', '.join(twice)} more than once"
+        )
+    return frame
 
 
 def _opener(path: Path, fmt: str):

@@ -85,13 +85,19 @@ class Decision:
 
 
 def check_margin(value: Any) -> float:
-    """A promotion margin: a finite number >= 0 (text is parsed), else UsageError."""
+    """A promotion margin: a number from 0 to MAX_MARGIN, as [automation] margin
+    (text is parsed), else UsageError."""
+    from workbench.config import MAX_MARGIN
+
+    expected = f"expected a number from 0 to {MAX_MARGIN:g}"
+    if isinstance(value, bool) or (isinstance(value, str) and "_" in value):
+        raise UsageError(f"--margin: {expected}, got {str(value)[:40]!r}")
     try:
-        margin = float(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"--margin: expected a number >= 0, got {value!r}") from None
-    if not math.isfinite(margin) or margin < 0:
-        raise UsageError(f"--margin: expected a finite number >= 0, got {value!r}")
+        margin = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError, OverflowError):
+        raise UsageError(f"--margin: {expected}, got {str(value)[:40]!r}") from None
+    if not (math.isfinite(margin) and 0 <= margin <= MAX_MARGIN):
+        raise UsageError(f"--margin: {expected}, got {str(value)[:40]!r}")
     return margin
 
 
