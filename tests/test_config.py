@@ -665,3 +665,24 @@ def test_user_settings_in_range_load(wb_home):
     settings = load_settings()
 
     assert settings.sample_interval == 0.05 and settings.stop_grace == 0.0
+
+
+def test_the_inferred_task_is_cached_per_file_version(tmp_path):
+    import subprocess
+    import sys
+
+    toml = MINIMAL + 'metric = "roc_auc"\n'
+    folder = make_project(tmp_path / "p", toml, csv=CSV)
+    probe = (
+        "import sys; from pathlib import Path; from workbench.config import load_config; "
+        f"load_config(Path({str(folder)!r})); print('pandas' in sys.modules)"
+    )
+    first = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    second = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+
+    assert first.stdout.strip() == "True", first.stderr  # read the target once
+    assert second.stdout.strip() == "False", second.stderr  # then known without pandas
+    # A new version of the file is inferred again: now a regression target.
+    (folder / "data" / "train.csv").write_text(REGRESSION_CSV.replace("amount", "churned"))
+    error = config_error(folder)
+    assert error.key == "train.metric" and "regression" in error.message

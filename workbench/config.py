@@ -6,19 +6,23 @@ expected, so the CLI can print it and exit 2 without a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime
 import functools
 import gzip
+import hashlib
 import io
+import json
 import math
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import ConfigError, UsageError
+from workbench.errors import ConfigError, UsageError, WorkbenchError
 from workbench.sweeps.space import SweepConfig, check_sweep
 
 CONFIG_NAME = "workbench.toml"
@@ -351,6 +355,29 @@ def infer_data_task(train_file: Path, target: str) -> tuple[str, str] | None:
 
 @functools.lru_cache(maxsize=32)
 def _infer_cached(path: str, size: int, mtime_ns: int, target: str) -> tuple[str, str] | None:
+    """In memory, then on disk in the store: a config load then costs no pandas import."""
+    key = hashlib.sha256(f"{path}\0{size}\0{mtime_ns}\0{target}".encode()).hexdigest()
+    cache: Path | None = None
+    try:
+        from workbench import paths
+
+        cache = paths.home() / "cache" / "task-inference" / f"{key[:40]}.json"
+        found = json.loads(cache.read_text(encoding="utf-8"))
+        if isinstance(found, list) and len(found) == 2 and found[0] in TASKS:
+            return str(found[0]), str(found[1])
+    except (OSError, ValueError, WorkbenchError):
+        pass
+    inferred = _infer_from_file(path, target)
+    if inferred is not None and cache is not None:
+        with contextlib.suppress(OSError):
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            partial = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp")
+            partial.write_text(json.dumps(list(inferred)), encoding="utf-8")
+            os.replace(partial, cache)
+    return inferred
+
+
+def _infer_from_file(path: str, target: str) -> tuple[str, str] | None:
     import pandas as pd
 
     try:
