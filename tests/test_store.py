@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -382,3 +383,81 @@ def test_a_reader_sees_the_last_committed_state_while_a_write_is_open():
     finally:
         writer.close()
         reader.close()
+
+
+# --- identity and the file's header -------------------------------------------------------
+
+
+def test_the_identity_file_sits_beside_the_database(tmp_path):
+    from workbench.store.identity import identity_path
+
+    assert identity_path(tmp_path / "workbench.db") == tmp_path / "store.json"
+    assert identity_path(tmp_path / "my.db") == tmp_path / "my.db.store.json"
+    store = open_store(tmp_path / "my.db")
+    store.close()
+    assert (tmp_path / "my.db.store.json").is_file()
+
+
+def test_header_problem_reads_only_the_header(tmp_path):
+    from workbench.store.identity import header_problem
+
+    db = tmp_path / "x.db"
+    open_store(db).close()
+    assert header_problem(db) is None
+    size = db.stat().st_size
+    os.truncate(db, size - 4096)
+    assert header_problem(db) == f"is truncated ({size - 4096} bytes; its header says {size})"
+    db.write_bytes(b"")
+    assert header_problem(db) == "is empty"
+    db.write_bytes(b"SQLite format 2\x00" + bytes(200))
+    assert header_problem(db) == "is not a SQLite database"
+
+
+def test_a_child_never_creates_a_store(wb_home):
+    with pytest.raises(StoreError, match="not been created"):
+        open_store(migrate=False)
+    assert not paths.db_path().exists()
+
+
+def test_every_step_is_known_and_the_store_records_its_id():
+    assert "m007_store_meta" in STEPS
+    store = open_store()
+    try:
+        store_id = store.scalar("SELECT value FROM store_meta WHERE key = 'store_id'")
+        assert len(store_id) == 32 and int(store_id, 16) >= 0
+        assert not store.readonly
+    finally:
+        store.close()
+
+
+# --- tailing logs ----------------------------------------------------------------------------
+
+
+def test_tail_start_counts_lines_back_across_files(tmp_path):
+    from workbench.runs.logs import read_from, tail_start
+
+    older, newer = tmp_path / "log.1", tmp_path / "log"
+    older.write_bytes(b"a\nb\nc\n")
+    newer.write_bytes(b"d\ne\n")
+    files = [older, newer]
+
+    def tail(n: int) -> bytes:
+        return b"".join(read_from(files, *tail_start(files, n)))
+
+    assert tail(1) == b"e\n"
+    assert tail(2) == b"d\ne\n"
+    assert tail(3) == b"c\nd\ne\n"
+    assert tail(5) == tail(50) == b"a\nb\nc\nd\ne\n"
+    assert tail(0) == b""
+    newer.write_bytes(b"")
+    assert tail(1) == b"c\n"
+    assert tail_start([], 3) == (0, 0)
+
+
+def test_tail_start_finds_lines_longer_than_a_block(tmp_path):
+    from workbench.runs.logs import CHUNK, read_from, tail_start
+
+    log = tmp_path / "log"
+    long_line = b"y" * (3 * CHUNK + 7) + b"\n"
+    log.write_bytes(b"first\n" + long_line + b"last")
+    assert b"".join(read_from([log], *tail_start([log], 2))) == long_line + b"last"
