@@ -253,3 +253,42 @@ def test_a_model_skl2onnx_cannot_convert_is_refused_clearly(home, cli, tmp_path)
     # The same model still exports to MLflow, and predicts the same there.
     report = _export(cli, "kernel", "mlflow", tmp_path / "kernel-mlflow")
     assert report["max_abs_diff"] <= 1e-9
+
+
+def test_hist_gradient_boosting_exports_to_an_onnx_file_and_force_replaces_only_exports(
+    home, cli, tmp_path
+):
+    folder = tmp_path / "hgb"
+    shutil.copytree(REPO / "sample_projects" / "penguins-lightgbm", folder)
+    _edit(
+        folder / "workbench.toml",
+        {
+            'name = "penguins"': 'name = "hgb"',
+            'trainer = "lightgbm"': (
+                'trainer = "sklearn:sklearn.ensemble.HistGradientBoostingClassifier"'
+            ),
+            "n_estimators = 150, learning_rate = 0.05, num_leaves = 15, min_child_samples = 5": (
+                "max_iter = 20"
+            ),
+        },
+    )
+    cli("project", "add", str(folder), check=True)
+    cli("run", "start", "hgb", "--wait", check=True)
+
+    out = tmp_path / "model.onnx"
+    report = _export(cli, "hgb", "onnx", out)
+    assert out.is_file() and report["label_agreement"] == 1.0  # a file, not a folder
+    assert json.loads((tmp_path / "model.onnx.json").read_text())["model"] == "hgb@1"
+    _export(cli, "hgb", "onnx", out, "--force")  # a previous export: replaced
+    assert out.is_file()
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    refused = cli("model", "export", "hgb", "-o", str(mine), "--force")
+    assert refused.returncode == 2 and "is not a previous export" in refused.stderr
+    assert (mine / "notes.txt").read_text() == "keep me" and len(list(mine.iterdir())) == 1
+    bundle = tmp_path / "bundle"
+    cli("model", "export", "hgb", "-o", str(bundle), check=True)
+    cli("model", "export", "hgb", "-o", str(bundle), "--force", check=True)
+    assert (bundle / "manifest.json").is_file()
