@@ -119,7 +119,7 @@ def test_init_says_what_it_inferred_and_how_to_override(cli, tmp_path):
 
 
 def test_a_count_target_trains_a_regressor_end_to_end(cli, tmp_path):
-    source = doctor_visits(tmp_path)
+    source = doctor_visits(tmp_path, rows=600)
     cli(
         "project",
         "init",
@@ -135,7 +135,9 @@ def test_a_count_target_trains_a_regressor_end_to_end(cli, tmp_path):
         check=True,
     )
 
-    run_id = cli("run", "start", "visits", "--wait", check=True, timeout=300).stdout.split()[0]
+    run_id = cli(
+        "run", "start", "visits", "--set", "max_iter=20", "--wait", check=True, timeout=300
+    ).stdout.split()[0]
 
     run = json.loads(cli("run", "show", run_id, "--json", check=True).stdout)
     assert run["status"] == "succeeded", cli("run", "logs", run_id).stdout
@@ -266,3 +268,19 @@ def test_templates_infer_the_task_instead_of_fixing_it(cli, tmp_path):
     assert "rmse" in result.stderr  # the metrics that fit
     assert "Traceback" not in result.stderr
     assert json.loads(cli("run", "list", "--json", check=True).stdout) == []
+
+
+def test_a_hostile_column_name_is_written_as_a_value_not_as_toml(cli, tmp_path):
+    target = 'la"bel # x\n[evil]\nkey = 1'
+    source = tmp_path / "weird.csv"
+    pd.DataFrame({"a": range(40), target: ["p", "q"] * 20}).to_csv(source, index=False)
+
+    cli(
+        "project", "init", str(tmp_path / "w"), "--data", str(source), "--target", target,
+        "--name", "w", check=True,
+    )  # fmt: skip
+
+    config = tomllib.loads((tmp_path / "w" / "workbench.toml").read_text())
+    assert set(config) == {"project", "data", "train", "automation"}
+    assert config["data"]["target"] == target
+    assert config["project"]["name"] == "w"

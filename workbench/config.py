@@ -12,7 +12,6 @@ import datetime
 import functools
 import gzip
 import hashlib
-import io
 import json
 import math
 import os
@@ -486,10 +485,10 @@ def read_columns(data_file: Path, config_file: Path) -> list[str]:
 
             return list(pq.read_schema(data_file).names)
         opener = gzip.open if data_file.suffix.lower() == ".gz" else open
-        with opener(data_file, "rb") as fh:
-            first = fh.readline().decode("utf-8-sig")
-        header = next(csv.reader(io.StringIO(first)), [])
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        # The first record, not the first line: a quoted name may hold a newline.
+        with opener(data_file, "rt", encoding="utf-8-sig", newline="") as fh:
+            header = next(csv.reader(fh), [])
+    except (OSError, UnicodeDecodeError, ValueError, EOFError, csv.Error) as exc:
         raise ConfigError(
             config_file, "data.train", f"cannot read the header of {data_file}: {exc}"
         ) from exc

@@ -28,10 +28,11 @@ from workbench.config import (
     default_name,
     explain_task,
     metrics_for,
+    read_columns,
     valid_name,
     with_override_hint,
 )
-from workbench.errors import UsageError
+from workbench.errors import ConfigError, UsageError
 
 MIN_ROWS = 10  # what the built-in trainers need
 BINARY_SNIFF_BYTES = 64 * 1024
@@ -421,16 +422,18 @@ def _infer(source: Path, target: str) -> Inferred:
     """Read the file once, the way the trainers will, and infer the task and metric."""
     from workbench.trainers.tabular import read_table
 
+    try:  # the header as the config check reads it, so the project it makes loads
+        header = read_columns(source, source)
+    except ConfigError as exc:
+        raise UsageError(f"--data: {exc.problem}") from exc
+    _check_target(source, target, header)
     try:
         frame = read_table(source)
     except Exception as exc:  # noqa: BLE001 - any parser's error: say why, one line
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise UsageError(f"--data: cannot read {source} as a table: {reason}") from exc
     columns = [str(c) for c in frame.columns]
-    if target not in frame.columns:
-        shown = ", ".join(_short(repr(c)) for c in columns[:40])
-        more = f" and {len(columns) - 40} more" if len(columns) > 40 else ""
-        raise UsageError(f"--target: no column {target!r} in {source} (its columns: {shown}{more})")
+    _check_target(source, target, columns)
     if len(frame.columns) < 2:
         raise UsageError(f"--data: {source} has no column besides the target {target!r}")
     column = frame[target]
@@ -458,6 +461,13 @@ def _infer(source: Path, target: str) -> Inferred:
         columns=len(columns),
         classes=distinct if task == "classification" else None,
     )
+
+
+def _check_target(source: Path, target: str, columns: list[str]) -> None:
+    if target not in columns:
+        shown = ", ".join(_short(repr(c)) for c in columns[:40])
+        more = f" and {len(columns) - 40} more" if len(columns) > 40 else ""
+        raise UsageError(f"--target: no column {target!r} in {source} (its columns: {shown}{more})")
 
 
 def _choose_metric(task: str, distinct: int) -> tuple[str, str]:

@@ -244,6 +244,7 @@ def _data(tmp: Path) -> Path:
     (folder / "few.csv").write_text("x,y\n1,a\n2,b\n3,a\n")
     (folder / "no_target_values.csv").write_text("x,y\n" + "".join(f"{i},\n" for i in range(20)))
     (folder / "only_target.csv").write_text("y\n" + "".join(f"{i % 2}\n" for i in range(20)))
+    (folder / "huge_header.csv").write_text("a," + "b" * 200_000 + "\n" + "1,2\n" * 20)
     with gzip.open(folder / "bomb.csv.gz", "wb") as fh:
         fh.write(b"\x00" * 1000)
     (folder / "sub").mkdir()
@@ -308,6 +309,10 @@ INIT: dict[str, tuple[list[str], list[str]]] = {
     "target missing": (
         ["{new}", "--data", "{data}/ok.csv", "--target", "left"],
         ["--target", "'left'", "'churned'"],
+    ),
+    "header field huge": (
+        ["{new}", "--data", "{data}/huge_header.csv", "--target", "a"],
+        ["--data", "field larger than field limit"],
     ),
     "target without data": (["{new}", "--target", "churned"], ["--data", "--target"]),
     "data without target": (["{new}", "--data", "{data}/ok.csv"], ["--data", "--target"]),
