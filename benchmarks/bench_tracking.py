@@ -61,7 +61,7 @@ from _common import (  # noqa: E402  # noqa: E402
 
 TARGETS = {"wb_log_metric": 200_000, "wb_log_metrics": 300_000}
 KEYS_PER_CALL = 10
-SQLITE_BATCH = 50_000  # rows per transaction: workbench's FLUSH_AT_POINTS
+SQLITE_BATCH = 50_000  # rows per transaction: what workbench buffers before a flush
 MLFLOW_BATCH = 1_000
 
 # argv: mode ("log_metric" | "log_metrics"), points, project folder

@@ -240,3 +240,50 @@ def test_one_slot_never_has_two_live_trainers(cli, tmp_path, wb_home, kill_lefto
 
     assert most[0] == 1, f"{most[0]} trainers ran at once with max_parallel = 1"
     assert _show(cli, ids[0])["status"] == "lost"
+
+
+def test_a_warm_trainer_dies_with_its_warm_supervisor(cli, tmp_path, wb_home, kill_leftovers):
+    import signal
+    import subprocess
+    import sys
+
+    from test_sweeps import _penguins, _slots
+
+    _penguins(cli, tmp_path, extra="")
+    _slots(wb_home, 2)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "workbench.runs.warm"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert "listening on" in server.stdout.readline()  # its imports are done
+        started = cli(
+            "run",
+            "start",
+            "penguins",
+            "--set",
+            "n_estimators=1000000",
+            "--set",
+            "learning_rate=0.0001",
+            "--json",
+            check=True,
+        )
+        run_id = str(json.loads(started.stdout)["id"])
+        supervisor, trainer = _running(run_id)
+        kill_leftovers.append(trainer)
+        # Both forked by the server: the trainer is not its supervisor's child.
+        assert psutil.Process(supervisor).ppid() == server.pid
+        assert psutil.Process(trainer).ppid() == server.pid
+
+        psutil.Process(supervisor).kill()
+        took = _poll(
+            lambda: not _alive(trainer), GONE_DEADLINE_S, "the warm trainer outlived its supervisor"
+        )
+        print(f"warm trainer gone {took:.3f} s after its supervisor's kill -9")
+        assert _show(cli, run_id)["status"] == "lost"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)

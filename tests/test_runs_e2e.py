@@ -326,3 +326,33 @@ def test_a_lost_runs_trainer_dies_with_its_supervisor(cli, tmp_path, fast_sampli
     finally:
         with contextlib.suppress(psutil.NoSuchProcess):
             psutil.Process(trainer).kill()
+
+
+def test_a_chatty_trainers_log_is_capped_and_rotated(cli, tmp_path, wb_home):
+    wb_home.mkdir(parents=True, exist_ok=True)
+    (wb_home / "config.toml").write_text("[runs]\nmax_log_mb = 0.25\n")  # 256 KiB on disk
+    project = script_project(
+        tmp_path / "chatty",
+        """\
+        import sys
+        for i in range(40_000):  # about 2.5 MB of output
+            print(f"line {i:06d} " + "x" * 50)
+        print("the last line", flush=True)
+        """,
+        name="chatty",
+    )
+    cli("project", "add", str(project), check=True)
+    run_id = cli("run", "start", "chatty", "--wait", check=True).stdout.split()[0]
+
+    assert show(cli, run_id)["status"] == "succeeded"
+    folder = wb_home / "runs" / run_id
+    current, rotated = folder / "output.log", folder / "output.log.1"
+    assert rotated.exists()
+    assert current.stat().st_size + rotated.stat().st_size <= 256 * 1024
+    assert current.read_text().rstrip().endswith("the last line")  # the newest output is kept
+    # The two files hold one unbroken stretch of the output, oldest first (the
+    # first line may have begun in a file rotated away before).
+    lines = (rotated.read_text() + current.read_text()).splitlines()[1:-1]
+    numbers = [int(ln.split()[1]) for ln in lines]
+    assert numbers == list(range(numbers[0], 40_000))
+    assert "the last line" in cli("run", "logs", run_id, check=True).stdout

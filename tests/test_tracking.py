@@ -543,3 +543,53 @@ def test_sigterm_during_a_flush_still_exits(attached_env, spawn):
     assert None not in exited, f"a child hung after SIGTERM (exit codes: {exited})"
     assert set(exited) <= {-signal.SIGTERM, 128 + signal.SIGTERM}
     assert len(points(run_id, "loss")) >= 2
+
+
+# A stand-in supervisor (no prctl: a plain Popen) that starts a tracked trainer.
+_FAKE_SUPERVISOR = """
+import os, subprocess, sys, time
+env = dict(os.environ, WORKBENCH_SUPERVISOR_PID=str(os.getpid()))
+child = subprocess.Popen([sys.executable, "-c", sys.argv[1]], env=env)
+print(child.pid, flush=True)
+time.sleep(600)
+"""
+
+_TRACKED_FOREVER = """
+import time
+import workbench as wb
+i = 0
+while True:
+    wb.log_metric("loss", 1.0, step=i)
+    i += 1
+    time.sleep(0.01)
+"""
+
+
+def test_a_trainer_stops_when_its_supervisor_is_gone_even_without_the_kernels_help(
+    attached_env, spawn
+):
+    run_id, env = attached_env
+    supervisor = spawn(_FAKE_SUPERVISOR, _TRACKED_FOREVER, env=env)
+    trainer = int(read_line(supervisor))
+    deadline = time.monotonic() + 30
+    while not points(run_id, "loss"):  # it is logging
+        assert time.monotonic() < deadline, "the trainer never logged"
+        time.sleep(0.05)
+
+    supervisor.kill()
+    deadline = time.monotonic() + 20
+    while _alive(trainer):
+        assert time.monotonic() < deadline, "the trainer went on without its supervisor"
+        time.sleep(0.05)
+
+    logged = points(run_id, "loss")
+    assert [step for step, _ in logged] == list(range(len(logged)))  # flushed on its way out
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
