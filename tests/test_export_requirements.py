@@ -24,9 +24,7 @@ pytestmark = pytest.mark.slow
 LGBM_IN_PIPELINE = {
     'name = "penguins"': 'name = "lgbm-pipeline"',
     'trainer = "lightgbm"': 'trainer = "sklearn:lightgbm.LGBMClassifier"',
-    "n_estimators = 150, learning_rate = 0.05, num_leaves = 15, min_child_samples = 5": (
-        ""
-    ),
+    "n_estimators = 150, learning_rate = 0.05, num_leaves = 15, min_child_samples = 5": (""),
 }
 FOREST = {
     'name = "penguins"': 'name = "forest"',

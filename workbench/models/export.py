@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import shutil
-import zipfile
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +124,7 @@ def _not_an_export(path: Path) -> str | None:
     if path.is_symlink():
         return "a symbolic link"
     if path.is_dir():
-        if (path / "manifest.json").is_file() and _json_has(path / "manifest.json", "bundle_format"):
+        if _json_has(path / "manifest.json", "bundle_format"):
             return None
         if (path / "MLmodel").is_file():
             return None
