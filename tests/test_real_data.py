@@ -97,6 +97,9 @@ class Case:
     dropped: dict[str, str] = field(default_factory=dict)  # column -> part of the reason
     mlflow: bool = False
     onnx: bool = False
+    # trainers whose ONNX export is refused: float32 splits of this data's tiny feature values
+    # move predictions past the tolerance
+    onnx_refused: tuple[str, ...] = ()
 
 
 CASES = [
@@ -120,7 +123,14 @@ CASES = [
         {"diagnosis": "copy of the target"},
         mlflow=True,
     ),
-    Case("sklearn-diabetes", lambda: _sklearn("diabetes"), "target", "regression", onnx=True),
+    Case(
+        "sklearn-diabetes",
+        lambda: _sklearn("diabetes"),
+        "target",
+        "regression",
+        onnx=True,
+        onnx_refused=("sklearn",),
+    ),
     Case(
         "sklearn-digits",
         lambda: _sklearn("digits"),
@@ -151,7 +161,11 @@ CASES = [
     ),
     Case("statsmodels-cpunish-counts", lambda: _statsmodels("cpunish"), "EXECUTIONS", "regression"),
     Case(
-        "statsmodels-grunfeld", lambda: _statsmodels("grunfeld"), "invest", "regression", mlflow=True
+        "statsmodels-grunfeld",
+        lambda: _statsmodels("grunfeld"),
+        "invest",
+        "regression",
+        mlflow=True,
     ),
     Case(
         "statsmodels-statecrime",
@@ -289,13 +303,12 @@ def test_real_table_trains_and_predicts_through_its_exports(case, trainer_kind, 
         else:
             assert np.allclose(theirs.astype(float), pred, rtol=1e-5, atol=1e-6)
 
-    if case.onnx:
-        if trainer_kind == "sklearn":
-            # skl2onnx cannot convert a fitted HistGradientBoosting model here: refused, clearly
-            with pytest.raises(WorkbenchError) as refused:
-                export_model(store, version, "onnx", tmp_path / "onnx")
-            assert "ONNX" in refused.value.message
-            assert not (tmp_path / "onnx").exists()
-        else:
-            report = export_model(store, version, "onnx", tmp_path / "onnx")
-            assert any("onnxruntime" in note for note in report["notes"]), report["notes"]
+    if case.onnx and trainer_kind in case.onnx_refused:
+        with pytest.raises(WorkbenchError) as refused:
+            export_model(store, version, "onnx", tmp_path / "onnx")
+        assert "does not match the native one" in refused.value.message
+        assert "\n" not in refused.value.message
+        assert not (tmp_path / "onnx").exists()
+    elif case.onnx:
+        report = export_model(store, version, "onnx", tmp_path / "onnx")
+        assert any("onnxruntime" in note for note in report["notes"]), report["notes"]

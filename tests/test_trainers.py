@@ -348,3 +348,14 @@ def test_metrics_for_a_task_without_importing_scikit_learn():
     assert out.stdout.strip() == (
         "['accuracy', 'f1', 'roc_auc', 'log_loss'] ['rmse', 'mae', 'r2'] False"
     )
+
+
+def test_a_regressor_for_a_classification_target_names_the_classifier():
+    from workbench.errors import UsageError
+    from workbench.trainers.sklearn_trainer import SklearnTrainer
+    from workbench.trainers.tabular import prepare_table
+
+    table = prepare_table(pd.DataFrame({"x": np.arange(20) / 3, "y": ["a", "b"] * 10}), "y")
+    with pytest.raises(UsageError) as refused:
+        SklearnTrainer(table, {}, 0, "sklearn.ensemble.HistGradientBoostingRegressor")
+    assert "use sklearn:sklearn.ensemble.HistGradientBoostingClassifier" in refused.value.message

@@ -48,7 +48,9 @@ _ID_NAME = re.compile(
     r"^(id|idx|index|key|uuid|guid|row|row_?id|row_?num(ber)?|unnamed: ?\d+)$"
     r"|[_ -]id$|^id[_ -]|[a-z]Id$",
 )
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
+_ISO_DATE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
+)
 OVERRIDE = "set [project] task to override"
 
 
@@ -88,7 +90,9 @@ def prepare_table(
     columns left out and why; raises TrainingDataError on data that cannot train."""
     if target_name not in frame.columns:
         shown = ", ".join(map(str, list(frame.columns)[:10]))
-        raise TrainingDataError(f"{source} has no target column {target_name!r}; its columns: {shown}")
+        raise TrainingDataError(
+            f"{source} has no target column {target_name!r}; its columns: {shown}"
+        )
     frame = frame.copy()
     target = frame.pop(target_name)
     if isinstance(target, pd.DataFrame):
@@ -142,7 +146,7 @@ def prepare_table(
 
 
 def _clean_target(target: pd.Series, name: str, source: str) -> pd.Series:
-    if pd.api.types.is_datetime64_any_dtype(target):
+    if pd.api.types.is_datetime64_any_dtype(target) or _iso_dates(target.dropna()):
         raise TrainingDataError(
             f"{source}: the target {name!r} holds dates; the built-in trainers predict "
             "classes or numbers"
@@ -190,7 +194,9 @@ def _why_not_a_feature(series: pd.Series, target: pd.Series, task: str, rows: in
     if _same_values(series, target):
         return "a copy of the target (it would leak the label)"
     if task == "classification" and _relabels(series, target):
-        return "a relabelled copy of the target: each value means one class (it would leak the label)"
+        return (
+            "a relabelled copy of the target: each value means one class (it would leak the label)"
+        )
     if pd.api.types.is_datetime64_any_dtype(series) or _iso_dates(values):
         return "dates are not used as features (add year / month columns to use them)"
     if pd.api.types.is_bool_dtype(series):
