@@ -109,13 +109,35 @@ def missing_message(db: Path, identity: dict[str, Any], what: str) -> str:
     )
 
 
+# POSIX record locks belong to a process and a file: closing *any* descriptor of
+# the database drops every lock this process's SQLite connections hold on it, and
+# another process closing its last connection then deletes the WAL under them
+# (their writes are lost to everyone else). So when this process has the
+# database open already, the header is read through that descriptor (pread
+# neither moves nor closes it); only otherwise is the file opened and closed.
+def _read_header(db: Path) -> tuple[int, bytes]:
+    st = os.stat(db)
+    try:
+        fds = os.listdir("/dev/fd")
+    except OSError:
+        fds = []
+    for name in fds:
+        try:
+            fd = int(name)
+            held = os.fstat(fd)
+            if (held.st_dev, held.st_ino) == (st.st_dev, st.st_ino):
+                return st.st_size, os.pread(fd, HEADER_BYTES, 0)
+        except (OSError, ValueError):
+            continue
+    with open(db, "rb") as fh:
+        return st.st_size, fh.read(HEADER_BYTES)
+
+
 def header_problem(db: Path) -> str | None:
     """What is wrong with the database file's header, without opening it with SQLite:
     not a database at all, or shorter than the size its header records."""
     try:
-        size = db.stat().st_size
-        with open(db, "rb") as fh:
-            header = fh.read(HEADER_BYTES)
+        size, header = _read_header(db)
     except OSError:
         return None  # SQLite will say what is wrong
     if size == 0:
