@@ -90,8 +90,9 @@ def test_a_new_store_records_its_identity_in_the_database_and_beside_it(wb_home)
     document = json.loads(identity_path(paths.db_path()).read_text())
     store = open_store()
     try:
-        assert store.scalar("SELECT value FROM store_meta WHERE key = 'store_id'") == (
-            document["store_id"]
+        assert (
+            store.scalar("SELECT value FROM store_meta WHERE key = 'store_id'")
+            == (document["store_id"])
         )
     finally:
         store.close()
@@ -293,9 +294,10 @@ def _read_commands_work(lost_run: int | None = None) -> None:
     assert len(runs) == 8 + (1 if lost_run else 0)
     if lost_run:
         assert runs[0]["status"] == "lost"  # shown as lost though it cannot be recorded
-        assert json.loads(wb("run", "show", str(lost_run), "--json", check=True).stdout)[
-            "status"
-        ] == "lost"
+        assert (
+            json.loads(wb("run", "show", str(lost_run), "--json", check=True).stdout)["status"]
+            == "lost"
+        )
     assert json.loads(wb("run", "show", "1", "--json", check=True).stdout)["id"] == 1
     assert "p" in wb("project", "list", check=True).stdout
     models = wb("model", "list", "p")

@@ -227,9 +227,10 @@ def test_a_store_folder_that_cannot_be_made_is_one_line(home: str, monkeypatch):
     monkeypatch.setenv("WORKBENCH_HOME", home)
     result = wb("run", "list")
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines() == [
-        result.stderr.strip()
-    ] and "WORKBENCH_HOME" in result.stderr
+    assert (
+        result.stderr.strip().splitlines() == [result.stderr.strip()]
+        and "WORKBENCH_HOME" in result.stderr
+    )
 
 
 def test_the_corpus_is_large_enough():

@@ -54,7 +54,9 @@ def _print(info: dict) -> None:
         *(
             (
                 escape(f"[{extra}]"),
-                ", ".join(f"{name} {version or 'missing'}" for name, version in e["packages"].items())
+                ", ".join(
+                    f"{name} {version or 'missing'}" for name, version in e["packages"].items()
+                )
                 if e["installed"]
                 else "not installed ("
                 + ", ".join(

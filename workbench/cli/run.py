@@ -205,9 +205,7 @@ def run_table(runs: list[dict]) -> None:
     for column, width in widths.items():
         table.add_column(column, width=width, no_wrap=True, overflow="ellipsis")
     for row in rows:
-        table.add_row(
-            *(fmt.status(row[c]) if c == "STATUS" else escape(row[c]) for c in widths)
-        )
+        table.add_row(*(fmt.status(row[c]) if c == "STATUS" else escape(row[c]) for c in widths))
     out.print(table)
 
 

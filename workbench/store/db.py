@@ -312,8 +312,10 @@ def _cannot_write(exc: StoreError) -> bool:
 def is_damage(exc: sqlite3.Error) -> bool:
     """Whether SQLite's error means the file is damaged, not merely busy or unwritable."""
     text = str(exc).lower()
-    return not isinstance(exc, sqlite3.OperationalError) or "malformed" in text or (
-        "not a database" in text
+    return (
+        not isinstance(exc, sqlite3.OperationalError)
+        or "malformed" in text
+        or ("not a database" in text)
     )
 
 

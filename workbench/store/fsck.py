@@ -76,7 +76,11 @@ def check(db: Path | None = None) -> dict[str, Any]:
         if report["integrity"] != ["ok"]:
             problems.append(
                 f"integrity check failed: {report['integrity'][0]}"
-                + (f" (and {len(report['integrity']) - 1} more)" if len(report["integrity"]) > 1 else "")
+                + (
+                    f" (and {len(report['integrity']) - 1} more)"
+                    if len(report["integrity"]) > 1
+                    else ""
+                )
             )
         with contextlib.suppress(sqlite3.DatabaseError):
             report["store_id"] = identity.database_id(conn)
@@ -341,7 +345,7 @@ def _recover_and_swap(db: Path, stamp: str, *, use_cli: bool) -> str:
             if side.exists():
                 os.replace(side, backup.with_name(backup.name + suffix))
         os.replace(new, db)
-    return f"recovered the database with {method} into a new file; the damaged one is kept as {backup}"
+    return f"recovered the database ({method}) into a new file; the damaged one is kept as {backup}"
 
 
 def _keep_store_id(db: Path, new: Path) -> None:
@@ -391,9 +395,12 @@ def _recover(db: Path, new: Path, *, use_cli: bool) -> str:
 def _has_runs(new: Path) -> bool:
     conn = sqlite3.connect(new)
     try:
-        return conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'"
-        ).fetchone() is not None
+        return (
+            conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'"
+            ).fetchone()
+            is not None
+        )
     except sqlite3.DatabaseError:
         return False
     finally:
