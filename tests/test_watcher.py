@@ -160,10 +160,33 @@ def test_slow_write_waits_until_the_file_is_closed(folders, start_watcher):
     assert fake.count() == 1
 
 
-def test_quiet_period_completes_a_file_left_open(folders, start_watcher):
+def test_a_file_left_open_for_writing_is_not_complete(folders, start_watcher):
     watched, _ = folders
     fake = FakePipeline()
-    start_watcher([("demo", [watched])], fake, quiet=0.5)
+    watcher = start_watcher([("demo", [watched])], fake, quiet=0.5)
+    assert watcher.writer_check.available  # Linux: /proc shows open writers
+    with open(watched / "open.csv", "w") as handle:
+        handle.write("x,y\n1,0\n")
+        handle.flush()
+        # Unchanged for well over the quiet period, but still open for writing.
+        assert wait_until(lambda: any("still open for writing" in m for m in watcher.messages), 5)
+        assert not wait_until(lambda: fake.count() > 0, 2)
+        closed = time.monotonic()
+    assert wait_until(lambda: fake.count() == 1, 5)
+    assert time.monotonic() - closed >= 0.5  # the quiet period runs from the close
+    assert fake.calls[0][1] == [watched / "open.csv"]
+
+
+def test_without_proc_the_quiet_period_alone_completes_a_file_left_open(folders, start_watcher):
+    from workbench.automation.writers import probe
+
+    watched, _ = folders
+    fake = FakePipeline()
+    blind = probe(str(watched / "no-proc-here"))
+    assert not blind.available
+    watcher = start_watcher([("demo", [watched])], fake, quiet=0.5, writer_check=blind)
+    assert "only" in watcher.completion_rule() and "cannot be seen" in watcher.completion_rule()
+    assert any("open writers cannot be seen" in m for m in watcher.messages)
     with open(watched / "open.csv", "w") as handle:
         handle.write("x,y\n1,0\n")
         handle.flush()

@@ -25,11 +25,16 @@ from typing import IO, Any
 
 from workbench import paths
 from workbench.automation.watcher import (
+    DEBOUNCE_RANGE,
     DEFAULT_DEBOUNCE,
     DEFAULT_QUIET,
     DEFAULT_RESCAN,
+    QUIET_RANGE,
+    RESCAN_RANGE,
     PipelineWorker,
     Watcher,
+    check_interval,
+    prepare_folder,
 )
 from workbench.errors import UsageError, WorkbenchError
 
@@ -146,6 +151,8 @@ class _State:
             "heartbeat": time.time(),
             "projects": [],
             "folders": None,  # set once every folder is watched
+            "complete_when": None,  # when a file counts as complete, in words
+            "writer_check": None,  # whether open writers can be seen (/proc)
             "last_event": None,
             "options": asdict(options),
             "log": str(log_path()),
@@ -234,6 +241,7 @@ def serve(options: Options, *, detached: bool = False, echo: Any = None) -> None
     from workbench.automation import pipeline
     from workbench.store import open_store
 
+    _check_intervals(options)
     lock = acquire_lock()
     try:
         store = open_store()  # migrates, before any thread opens the store
@@ -243,6 +251,9 @@ def serve(options: Options, *, detached: bool = False, echo: Any = None) -> None
             store.close()
         if not projects:
             raise UsageError(NOTHING_TO_WATCH)
+        for _, folders in projects:
+            for folder in folders:
+                prepare_folder(folder)  # refused here, before any state is written
         _watch(options, projects, detached, echo or _print)
     finally:
         lock.close()
@@ -300,6 +311,8 @@ def _watch(
         state.update(
             projects=[name for name, _ in projects],
             folders=[watch.as_dict() for watch in watcher.folders],
+            complete_when=watcher.completion_rule(),
+            writer_check=watcher.writer_check.available,
         )
         worker.start()
         how_to_stop = "`workbench watch --stop`" if detached else "Ctrl-C"
@@ -332,6 +345,8 @@ def status() -> dict[str, Any]:
         "folders": [],
         "last_event": state.get("last_event"),
         "heartbeat": None,
+        "complete_when": None,
+        "writer_check": None,
         "log": str(log_path()),
     }
     if running:
@@ -344,6 +359,8 @@ def status() -> dict[str, Any]:
             folders=(state.get("folders") or []) if current else [],
             heartbeat=state.get("heartbeat") if current else None,
             last_event=state.get("last_event") if current else None,
+            complete_when=state.get("complete_when") if current else None,
+            writer_check=state.get("writer_check") if current else None,
             starting=not current or state.get("folders") is None,
         )
     return doc
@@ -352,9 +369,10 @@ def status() -> dict[str, Any]:
 def detach(options: Options) -> dict[str, Any]:
     """Start the watcher in a new session, detached from this terminal; returns
     its status once it watches every folder."""
+    _check_intervals(options)
     if is_running():
         raise _already_running()
-    _check_projects(options.projects)
+    _check_projects(options)
     env = dict(os.environ, WORKBENCH_HOME=str(paths.home()))
     with open(log_path(), "ab") as log:
         child = subprocess.Popen(
@@ -381,17 +399,27 @@ def detach(options: Options) -> dict[str, Any]:
     )
 
 
-def _check_projects(names: list[str]) -> None:
+def _check_projects(options: Options) -> None:
     """Fail here, in the terminal, rather than in the detached child's log."""
     from workbench.automation import pipeline
     from workbench.store import open_store
 
     store = open_store()
     try:
-        if not pipeline.watched_projects(store, names or None):
-            raise UsageError(NOTHING_TO_WATCH)
+        projects = pipeline.watched_projects(store, options.projects or None)
     finally:
         store.close()
+    if not projects:
+        raise UsageError(NOTHING_TO_WATCH)
+    for _, folders in projects:
+        for folder in folders:
+            prepare_folder(folder)
+
+
+def _check_intervals(options: Options) -> None:
+    check_interval("--quiet", options.quiet, QUIET_RANGE)
+    check_interval("--debounce", options.debounce, DEBOUNCE_RANGE)
+    check_interval("--rescan", options.rescan, RESCAN_RANGE)
 
 
 def _log_tail() -> str:

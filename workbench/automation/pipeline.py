@@ -8,6 +8,12 @@ every pipeline exactly once: the retraining run is found again by the
 pipeline id recorded in its params, and a promotion already made is not
 judged twice.
 
+A file that changes after a pipeline took it is taken again by a later
+pipeline, whose new content supersedes the old: when the later pipeline
+registers it, the earlier batch leaves the retraining set (its rows are never
+counted twice), and a model trained on a batch that is superseded (or whose
+file has changed since) is not promoted.
+
 Exit codes (`workbench pipeline`): 0 promoted or nothing to do, 1 data
 rejected, 3 challenger not better, 4 a step failed (training or export).
 """
@@ -19,6 +25,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from stat import S_ISREG
 from pathlib import Path
 from typing import Any
 
@@ -364,21 +371,85 @@ class _Runner:
     def _register(self, file: Path) -> tuple[str, str, dict]:
         from workbench.data.versions import register
 
-        if not file.is_file():
+        try:
+            stat = file.stat()
+        except OSError:
             return "failed", "the file is gone", {}
+        if not S_ISREG(stat.st_mode):
+            # Never opened: reading a FIFO would wait for a writer forever.
+            return "failed", "not a regular file (a FIFO, socket or folder)", {}
         version = register(self.store, self.project_id, file)
+        detail = {
+            "version": version["id"],
+            "sha256": version["sha256"],
+            "rows": version["rows"],
+            # The file as it was taken: a later change to it supersedes this batch.
+            "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+        }
+        retired = self._supersede(file, version["id"])
+        if retired:
+            detail["supersedes"] = retired
         earlier = self.store.row(
             "SELECT verdict FROM data_verdicts WHERE project_id = ? AND dataset_version_id = ?",
             (self.project_id, version["id"]),
         )
-        detail = {"version": version["id"], "sha256": version["sha256"], "rows": version["rows"]}
+        also = "".join(
+            f"; supersedes dataset version {r['version']} of pipeline {r['pipeline']}"
+            for r in retired
+        )
         if earlier:
             return (
                 "skipped",
-                f"same content as dataset version {version['id']}, already {earlier['verdict']}",
+                f"same content as dataset version {version['id']},"
+                f" already {earlier['verdict']}{also}",
                 detail,
             )
-        return "ok", f"dataset version {version['id']} ({version['rows']} rows)", detail
+        return "ok", f"dataset version {version['id']} ({version['rows']} rows){also}", detail
+
+    def _supersede(self, file: Path, version_id: int) -> list[dict[str, Any]]:
+        """Retire the batches earlier pipelines took from this same file with
+        other content: it changed after they took it, and this content replaces
+        theirs in the retraining set. Returns what was retired."""
+        earlier = self.store.rows(
+            "SELECT s.pipeline_id, s.detail FROM pipeline_steps s JOIN pipelines p"
+            " ON p.id = s.pipeline_id WHERE p.project_id = ? AND s.step = 'register'"
+            " AND s.file = ? AND s.pipeline_id < ? AND s.status = 'ok'",
+            (self.project_id, str(file), self.id),
+        )
+        retired = []
+        for row in earlier:
+            old = json.loads(row["detail"] or "{}").get("version")
+            if old is None or old == version_id:
+                continue
+            now = time.time()
+            with self.store.write() as conn:
+                gone = conn.execute(
+                    # Only the batch that pipeline accepted from this file: the same
+                    # content may have come from another file too.
+                    "DELETE FROM data_verdicts WHERE project_id = ? AND dataset_version_id = ?"
+                    " AND verdict = 'accepted' AND pipeline_id = ?",
+                    (self.project_id, old, row["pipeline_id"]),
+                ).rowcount
+                if not gone:
+                    continue  # rejected, or retired already
+                self.store.add_event(
+                    "data.superseded",
+                    f"pipeline {self.id}: {file.name} changed after pipeline"
+                    f" {row['pipeline_id']} took it; dataset version {old} leaves the"
+                    f" retraining set for version {version_id}",
+                    ts=now,
+                    project_id=self.project_id,
+                    data={
+                        "pipeline": self.id,
+                        "file": str(file),
+                        "superseded_version": old,
+                        "superseded_pipeline": row["pipeline_id"],
+                        "version": version_id,
+                    },
+                )
+            retired.append({"version": old, "pipeline": row["pipeline_id"]})
+        return retired
 
     def _validate(self, file: Path, registered: dict) -> tuple[str, str, dict]:
         from workbench.data.checks import validate
@@ -471,7 +542,9 @@ class _Runner:
             return "evaluation failed", EXIT_FAILED
         if status == "skipped":
             return "retrained (no model to promote)", EXIT_OK
-        status, promoted = self.step("promote", lambda: self._promote(decision))
+        status, promoted = self.step("promote", lambda: self._promote(decision, detail["run"]))
+        if promoted.get("superseded"):
+            return "not promoted: trained on superseded data", EXIT_KEPT
         if not promoted.get("promoted"):
             return "kept champion", EXIT_KEPT
         failed = []
@@ -495,11 +568,16 @@ class _Runner:
             (json.dumps(self.id), self.project_id),
         )
         if existing is None:
-            train_file, rows = self._training_file()
+            train_file, rows, batches = self._training_file()
             existing = create_run(
                 self.store,
                 self.project,
-                {"_pipeline": self.id, "_train_file": str(train_file), "_rows_total": rows},
+                {
+                    "_pipeline": self.id,
+                    "_train_file": str(train_file),
+                    "_rows_total": rows,
+                    "_batches": batches,  # dataset versions, checked before promoting
+                },
             )
         self._tell({"step": "retrain", "status": "running", "run": existing})
         status = wait_for(self.store, existing, dispatch(self.store).get(existing))
@@ -508,8 +586,9 @@ class _Runner:
             return "failed", f"run {existing} {status}", detail
         return "ok", f"run {existing} succeeded", detail
 
-    def _training_file(self) -> tuple[Path, int]:
-        """The reference plus every accepted labelled batch of the project."""
+    def _training_file(self) -> tuple[Path, int, list[int]]:
+        """The reference plus every accepted labelled batch of the project (a
+        superseded batch is no longer accepted); the dataset versions used."""
         import pandas as pd
 
         from workbench.data.reading import read_checked
@@ -517,17 +596,18 @@ class _Runner:
         target = paths.home() / "pipelines" / str(self.id) / "train.parquet"
         reference = read_checked(self.config.train_file)
         batches = [
-            Path(r["stored"])
+            (r["dataset_version_id"], Path(r["stored"]))
             for r in self.store.rows(
-                "SELECT stored FROM data_verdicts WHERE project_id = ? AND verdict = 'accepted'"
-                " AND labelled = 1 AND stored IS NOT NULL ORDER BY created_at",
+                "SELECT dataset_version_id, stored FROM data_verdicts WHERE project_id = ?"
+                " AND verdict = 'accepted' AND labelled = 1 AND stored IS NOT NULL"
+                " ORDER BY created_at",
                 (self.project_id,),
             )
         ]
+        batches = [(v, b) for v, b in batches if b.exists()]
         frames = [reference] + [
             pd.read_parquet(b)[lambda f: [c for c in reference.columns if c in f.columns]]
-            for b in batches
-            if b.exists()
+            for _, b in batches
         ]
         combined = pd.concat(frames, ignore_index=True)
         combined = combined[combined[self.config.target].notna()]
@@ -535,7 +615,7 @@ class _Runner:
         partial = target.with_suffix(".partial")
         combined.to_parquet(partial, index=False)
         os.replace(partial, target)
-        return target, len(combined)
+        return target, len(combined), [v for v, _ in batches]
 
     def _evaluate(self, run_id: int) -> tuple[str, str, dict]:
         from workbench.models.gate import evaluate
@@ -551,11 +631,39 @@ class _Runner:
             detail["first"] = True
         return "ok", decision.reason, detail
 
-    def _promote(self, decision: dict) -> tuple[str, str, dict]:
+    def _promote(self, decision: dict, run_id: int) -> tuple[str, str, dict]:
         from workbench.models.gate import promote
-        from workbench.models.registry import CHAMPION, get_version_by_id
+        from workbench.models.registry import CHAMPION, get_version_by_id, remove_alias
 
         version = get_version_by_id(self.store, decision["version_id"])
+        superseded = self._superseded(run_id)
+        if superseded:
+            why = "; ".join(s["reason"] for s in superseded[:3])
+            detail: dict[str, Any] = {"promoted": False, "superseded": superseded}
+            promoted_before = self.store.scalar(
+                "SELECT COUNT(*) FROM promotions WHERE challenger_id = ? AND alias = ?"
+                " AND promoted = 1 AND champion_id IS NOT NULL",
+                (version.id, CHAMPION),
+            )
+            if CHAMPION in version.aliases and not promoted_before:
+                # Champion only as the project's first version: take that back,
+                # so the version trained on the new content becomes champion.
+                remove_alias(self.store, self.project, CHAMPION)
+                detail["champion_removed"] = True
+                why += f"; version {version.version} is no longer champion"
+            with self.store.write():
+                self.store.add_event(
+                    "pipeline.superseded",
+                    f"pipeline {self.id}: version {version.version} is not promoted: {why}",
+                    ts=time.time(),
+                    project_id=self.project_id,
+                    data={
+                        "pipeline": self.id,
+                        "version": version.version,
+                        "superseded": superseded,
+                    },
+                )
+            return "skipped", f"not promoted: trained on superseded data ({why})", detail
         if CHAMPION in version.aliases:
             # Already champion: the project's first version, or promoted just
             # before a crash of this pipeline.
@@ -582,6 +690,54 @@ class _Runner:
             )
         status = "ok" if result.promoted else "kept"
         return status, result.reason, {"promoted": result.promoted, **result.document()}
+
+    def _superseded(self, run_id: int) -> list[dict[str, Any]]:
+        """The batches the run trained on that have been superseded since: retired
+        by a later pipeline, or their file has changed after it was taken (the
+        pipeline that takes the new content retires them)."""
+        from workbench.data.versions import sha256_of
+
+        used = self.store.scalar(
+            "SELECT value FROM params WHERE run_id = ? AND key = '_batches'", (run_id,)
+        )
+        out = []
+        for version in json.loads(used) if used else []:
+            verdict = self.store.row(
+                "SELECT pipeline_id FROM data_verdicts WHERE project_id = ?"
+                " AND dataset_version_id = ? AND verdict = 'accepted'",
+                (self.project_id, version),
+            )
+            if verdict is None:
+                out.append(
+                    {"version": version, "reason": f"dataset version {version} was superseded"}
+                )
+                continue
+            taken = self.store.rows(
+                "SELECT file, detail FROM pipeline_steps WHERE pipeline_id = ?"
+                " AND step = 'register' AND status = 'ok'",
+                (verdict["pipeline_id"],),
+            )
+            for step in taken:
+                info = json.loads(step["detail"] or "{}")
+                if info.get("version") != version or "size" not in info:
+                    continue
+                path = Path(step["file"])
+                try:
+                    now = path.stat()
+                except OSError:
+                    continue  # moved away or deleted: nothing newer to wait for
+                if (now.st_size, now.st_mtime_ns) == (info["size"], info["mtime_ns"]):
+                    continue
+                if not S_ISREG(now.st_mode) or sha256_of(path) != info["sha256"]:
+                    out.append(
+                        {
+                            "version": version,
+                            "file": str(path),
+                            "reason": f"{path.name} changed after it was taken"
+                            f" (dataset version {version})",
+                        }
+                    )
+        return out
 
     def _export(self, version_id: int, fmt: str) -> tuple[str, str, dict]:
         from workbench.models.export import export_model

@@ -2,11 +2,16 @@
 
 Watchdog's threads only record what happened (under a lock); one checker thread
 decides when a file is complete and hands each project's burst of completed
-files to `submit` as one batch. A file is complete when it was moved in (an
-atomic rename), closed after writing and left alone for a moment, or unchanged
-in size and mtime over the quiet period. Folders where inotify cannot work
-(network filesystems, exhausted watches) are polled instead, and a periodic
-rescan catches anything the events missed.
+files to `submit` as one batch. A file is complete when no process holds it
+open for writing (seen through /proc, see `writers`) and either it was moved in
+(an atomic rename) or its size and mtime have not changed for the quiet period
+since its last change or close. A close alone proves nothing: a writer that
+appends in several open-append-close steps closes the file after each one.
+Where /proc cannot tell, the quiet period is the only rule, and the status says
+so. A file that changes again after it was handed over is handed over again;
+the pipeline then treats the new content as superseding the old. Folders where
+inotify cannot work (network filesystems, exhausted watches) are polled
+instead, and a periodic rescan catches anything the events missed.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import math
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -35,17 +42,24 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 
+from workbench.automation import writers
 from workbench.config import DATA_SUFFIXES
-from workbench.errors import WorkbenchError
+from workbench.errors import UsageError
 
 DEFAULT_QUIET = 2.0
 DEFAULT_DEBOUNCE = 1.0
 DEFAULT_RESCAN = 30.0
+# Sane bounds (seconds) for the options; `watch` enforces them, as does `Watcher`.
+QUIET_RANGE = (0.1, 3600.0)
+DEBOUNCE_RANGE = (0.0, 600.0)
+RESCAN_RANGE = (1.0, 86400.0)
 POLL_INTERVAL = 1.0
 GONE_POLL = 1.0  # how often a deleted watched folder is looked for
-# After a close-for-write, how long the file must stay untouched: a writer that
-# closes and reopens to append does so within this.
-CLOSE_SETTLE = 0.5
+# While a writer holds a file open, /proc is looked at again at most this often.
+WRITER_RECHECK = 1.0
+# Kept for callers that imported it: a close no longer completes a file sooner
+# than the quiet period (a writer appending in steps closes after each one).
+CLOSE_SETTLE = 0.0
 # Observer threads wake this often with nothing to do (to notice a stop request).
 OBSERVER_TIMEOUT = 5.0
 # After a pipeline raised, run the queue again this much later (or on the next batch).
@@ -169,6 +183,16 @@ class FolderWatch:
         }
 
 
+def check_interval(name: str, value: float, bounds: tuple[float, float]) -> float:
+    """`value` if it is a finite number of seconds within `bounds`, else UsageError."""
+    low, high = bounds
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise UsageError(f"{name}: expected a finite number of seconds, got {value!r}")
+    if not low <= value <= high:
+        raise UsageError(f"{name}: expected {low:g} to {high:g} seconds, got {value:g}")
+    return float(value)
+
+
 @dataclass
 class _Candidate:
     """A data file that may still be being written."""
@@ -176,21 +200,25 @@ class _Candidate:
     seen_at: float  # when we learned of it, then when we last looked at it
     last_event: float
     trigger: str = "watch"
-    moved: bool = False  # renamed into place: complete as it stands
-    closed: bool = False  # closed after writing, no change since
+    moved: bool = False  # renamed into place: complete as it stands, once no one writes it
+    closed: bool = False  # the last event was a close after writing
     sig: Signature | None = None
     changed_at: float = 0.0  # estimated time `sig` came about
+    writer_until: float = 0.0  # a writer held it open (at least) until about then
+    writers: tuple[int, ...] = ()  # the pids last seen writing it
 
-    def due(self, quiet: float, settle: float) -> float:
+    def due(self, quiet: float) -> float:
         if self.sig is None:
             return self.seen_at
         # An empty file may be filled later: only the quiet period completes it.
         empty = self.sig[0] == 0
-        if self.moved and not empty:
+        if self.moved and not empty and not self.writer_until:
             return self.seen_at
-        if self.closed and not empty:
-            return self.last_event + settle
-        return max(self.last_event, self.changed_at) + quiet
+        return self.quiet_since() + quiet
+
+    def quiet_since(self) -> float:
+        """The last time the file changed, was closed, or was seen held by a writer."""
+        return max(self.last_event, self.changed_at, self.writer_until)
 
 
 @dataclass
@@ -209,13 +237,42 @@ def _identity(folder: Path) -> tuple[int, int] | None:
     return (st.st_dev, st.st_ino)
 
 
-def _signature(path: str) -> tuple[Signature, float] | None:
-    """(size, mtime_ns) and mtime in seconds, or None if the file is gone."""
+def _signature(path: str) -> tuple[Signature, float] | str | None:
+    """(size, mtime_ns) and mtime in seconds; None if the file is gone; what it
+    is when it is not a regular file (a FIFO or a socket is never complete, and
+    is never opened)."""
     try:
         st = os.stat(path)
     except OSError:
         return None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "not a regular file"
+        return "a folder" if stat.S_ISDIR(st.st_mode) else kind
     return (st.st_size, st.st_mtime_ns), st.st_mtime
+
+
+def prepare_folder(folder: Path) -> None:
+    """Make a missing watch folder; refuse one that cannot be watched (a file, a
+    broken link or a symlink loop, unreadable) with the reason, as bad input."""
+    where = f"[data] watch folder {folder}"
+    try:
+        st = os.stat(folder)
+    except FileNotFoundError:
+        if os.path.islink(folder):
+            raise UsageError(f"{where} is a broken symbolic link") from None
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"{where} cannot be made: {exc.strerror or exc}") from None
+        return
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UsageError(f"{where} is a symbolic link loop") from None
+        raise UsageError(f"{where} cannot be read: {exc.strerror or exc}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"{where} is a file, not a folder")
+    if not os.access(folder, os.R_OK | os.X_OK):
+        raise UsageError(f"{where} cannot be read: permission denied")
 
 
 class _QuietStop(logging.Filter):
@@ -263,16 +320,18 @@ class Watcher:
         force_polling: bool = False,
         report: Report | None = None,
         on_submitted: Callable[[int], None] | None = None,
+        writer_check: writers.WriterCheck | None = None,
     ) -> None:
         self.folders = [
             FolderWatch(name, Path(folder)) for name, folders in projects for folder in folders
         ]
         self._submit = submit
         self._unprocessed = unprocessed
-        self.quiet = quiet
-        self.debounce = debounce
-        self.rescan_interval = rescan
-        self._settle = min(CLOSE_SETTLE, quiet)
+        self.quiet = check_interval("--quiet", quiet, QUIET_RANGE)
+        self.debounce = check_interval("--debounce", debounce, DEBOUNCE_RANGE)
+        self.rescan_interval = check_interval("--rescan", rescan, RESCAN_RANGE)
+        # Probed once: whether open writers can be seen does not change while we run.
+        self.writer_check = writer_check or writers.probe()
         self._poll_interval = poll_interval
         self._force_polling = force_polling
         self._report = report or (lambda message: None)
@@ -284,20 +343,24 @@ class Watcher:
         self._candidates: dict[tuple[str, str], _Candidate] = {}
         self._batches: dict[str, _Batch] = {}
         self._handed: dict[tuple[str, str], Signature] = {}
+        self._odd: set[tuple[str, str]] = set()  # non-regular files already reported
+        self._notes: list[str] = []  # said once the lock is released
         self._observers: list[Any] = []
         self._inotify: Any = None
         self._polling: Any = None
         self._thread: threading.Thread | None = None
+
+    def completion_rule(self) -> str:
+        """When a file counts as complete here, for status output."""
+        return "moved in, or " + self.writer_check.describe(self.quiet)
 
     # -- lifecycle ---------------------------------------------------------
 
     def start(self) -> None:
         """Watch every folder (inotify where it works, else polling) and start checking."""
         for watch in self.folders:
-            try:
-                watch.path.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise WorkbenchError(f"cannot watch {watch.path}: {exc.strerror or exc}") from exc
+            prepare_folder(watch.path)
+        for watch in self.folders:
             self._schedule(watch)
         for watch in self.folders:
             if watch.mode == "polling":
@@ -307,6 +370,11 @@ class Watcher:
                 )
             else:
                 self._say(f"{watch.project}: watching {watch.path} (inotify)")
+        if not self.writer_check.available:
+            self._say(
+                f"open writers cannot be seen ({self.writer_check.scope}): a file counts as"
+                f" complete once unchanged for {self.quiet:g} s"
+            )
         self._thread = threading.Thread(target=self._run, name="workbench-watch", daemon=True)
         self._thread.start()
 
@@ -408,15 +476,19 @@ class Watcher:
         with self._lock:
             if isinstance(event, FileMovedEvent):
                 self._candidates.pop((project, src), None)
+                self._retract(project, src)
                 if dest and self._wanted(folder, dest):
+                    self._retract(project, dest)
                     self._touch(project, dest, now, moved=True)
                     self._wake.set()
             elif isinstance(event, FileDeletedEvent):
                 self._candidates.pop((project, src), None)
+                self._retract(project, src)
             elif self._wanted(folder, src):
                 closed = isinstance(event, FileClosedEvent)
-                if self._touch(project, src, now, closed=closed) or closed:
-                    self._wake.set()  # a new file to look at, or an earlier due time
+                self._retract(project, src)
+                if self._touch(project, src, now, closed=closed):
+                    self._wake.set()  # a new file to look at
 
     @staticmethod
     def _wanted(folder: str, path: str) -> bool:
@@ -439,6 +511,13 @@ class Watcher:
         found.closed = closed
         return False
 
+    def _retract(self, project: str, path: str) -> None:
+        """A file waiting in a burst changed (or went): it is not complete after
+        all, and goes back to being a candidate (under the lock)."""
+        batch = self._batches.get(project)
+        if batch is not None and batch.files.pop(path, None) is not None and not batch.files:
+            del self._batches[project]
+
     # -- the checker thread ----------------------------------------------------
 
     def _run(self) -> None:
@@ -459,30 +538,55 @@ class Watcher:
 
     def _next_due(self, next_rescan: float) -> float:
         with self._lock:
-            dues = [c.due(self.quiet, self._settle) for c in self._candidates.values()]
+            dues = [c.due(self.quiet) for c in self._candidates.values()]
             dues += [b.flush_at for b in self._batches.values()]
         if any(w.gone for w in self.folders):
             dues.append(time.monotonic() + GONE_POLL)
         return min([next_rescan, *dues])
 
     def _check(self, now: float) -> None:
+        """Complete the due candidates that pass the time rule and that no
+        process holds open for writing; /proc is read once for all of them."""
         with self._lock:
-            due = [
-                (key, c)
-                for key, c in self._candidates.items()
-                if c.due(self.quiet, self._settle) <= now
-            ]
+            due = [(key, c) for key, c in self._candidates.items() if c.due(self.quiet) <= now]
         if not due:
             return
         looked = {key: _signature(key[1]) for key, _ in due}  # stat outside the lock
         wall = time.time()
-        complete: dict[tuple[str, str], list[str]] = {}
         with self._lock:
-            for key, candidate in due:
-                if self._candidates.get(key) is candidate:  # not deleted or moved away meanwhile
-                    how = self._examine(key, candidate, looked[key], now, wall)
-                    if how:
-                        complete.setdefault((key[0], how), []).append(os.path.basename(key[1]))
+            settled = [
+                (key, c, c.last_event, how)
+                for key, c in due
+                if self._candidates.get(key) is c  # not deleted or moved away meanwhile
+                and (how := self._settled(key, c, looked[key], now, wall))
+            ]
+        held: dict[str, list[int]] = {}
+        if settled and self.writer_check.available:
+            held = writers.open_for_writing(key[1] for key, *_ in settled)
+        complete: dict[tuple[str, str], list[str]] = {}
+        busy: list[tuple[str, str, list[int]]] = []
+        with self._lock:
+            for key, c, last_event, how in settled:
+                if self._candidates.get(key) is not c or c.last_event != last_event:
+                    continue  # it changed while we looked: due again later
+                pids = held.get(key[1])
+                if pids:
+                    if tuple(pids) != c.writers:
+                        busy.append((key[0], os.path.basename(key[1]), pids))
+                    c.writers = tuple(pids)
+                    # Polled folders learn of a close only at the next poll.
+                    c.writer_until = now + max(0.0, WRITER_RECHECK - self.quiet)
+                    if self._polling is not None:
+                        c.writer_until += self._poll_interval
+                    continue
+                if self._take(key, c):
+                    complete.setdefault((key[0], how), []).append(os.path.basename(key[1]))
+            notes, self._notes = self._notes, []
+        for note in notes:
+            self._say(note)
+        for project, name, pids in busy:
+            which = ", ".join(str(p) for p in pids[:5])
+            self._say(f"{project}: {name} is still open for writing (pid {which}); waiting")
         for (project, how), names in complete.items():
             if len(names) == 1:
                 self._say(f"{project}: {names[0]} is complete ({how})")
@@ -490,17 +594,24 @@ class Watcher:
             shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
             self._say(f"{project}: {len(names)} files are complete ({how}): {shown}")
 
-    def _examine(
+    def _settled(
         self,
         key: tuple[str, str],
         c: _Candidate,
-        looked: tuple[Signature, float] | None,
+        looked: tuple[Signature, float] | str | None,
         now: float,
         wall: float,
     ) -> str | None:
-        """Look at a due candidate (under the lock); how it completed, if it did."""
+        """Look at a due candidate (under the lock): how it passes the time rule
+        (moved in, or quiet long enough), or None while it does not."""
         if looked is None:
             del self._candidates[key]
+            return None
+        if isinstance(looked, str):  # a FIFO, a socket: never read, said once
+            del self._candidates[key]
+            if key not in self._odd:
+                self._odd.add(key)
+                self._notes.append(f"{key[0]}: {os.path.basename(key[1])} is {looked}; ignored")
             return None
         sig, mtime = looked
         if sig != c.sig:
@@ -510,23 +621,25 @@ class Watcher:
             c.sig = sig
         c.seen_at = now
         empty = sig[0] == 0
-        if c.moved and not empty:
-            how = "moved in"
-        elif c.closed and not empty and now - c.last_event >= self._settle:
-            how = "closed after writing"
-        elif now - max(c.last_event, c.changed_at) >= self.quiet:
-            how = f"unchanged for {self.quiet:g} s"
-        else:
-            return None
+        if c.moved and not empty and not c.writer_until:
+            return "moved in"
+        if now - c.quiet_since() >= self.quiet:
+            closed = "closed, " if c.closed or c.writer_until else ""
+            return f"{closed}unchanged for {self.quiet:g} s"
+        return None
+
+    def _take(self, key: tuple[str, str], c: _Candidate) -> bool:
+        """Put a complete file into its project's burst (under the lock); false
+        when it was already handed over as it is."""
         del self._candidates[key]
         project, path = key
-        if self._handed.get(key) == sig:
-            return None  # already handed over as it is
+        if c.sig is None or self._handed.get(key) == c.sig:
+            return False
         batch = self._batches.setdefault(project, _Batch())
-        batch.files[path] = sig
+        batch.files[path] = c.sig
         batch.triggers.add(c.trigger)
-        batch.flush_at = now + self.debounce
-        return how
+        batch.flush_at = time.monotonic() + self.debounce
+        return True
 
     def _flush(self, now: float) -> None:
         with self._lock:

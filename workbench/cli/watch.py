@@ -2,16 +2,40 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
 import click
 
 from workbench import formatting as fmt
-from workbench.automation.watcher import DEFAULT_DEBOUNCE, DEFAULT_QUIET, DEFAULT_RESCAN
+from workbench.automation.watcher import (
+    DEBOUNCE_RANGE,
+    DEFAULT_DEBOUNCE,
+    DEFAULT_QUIET,
+    DEFAULT_RESCAN,
+    QUIET_RANGE,
+    RESCAN_RANGE,
+)
 from workbench.cli.common import json_option
 from workbench.cli.output import note, print_json, print_table
 from workbench.errors import UsageError
+
+
+class Seconds(click.FloatRange):
+    """A finite number of seconds within bounds: `inf` and `nan` slip past a
+    plain FloatRange (nan compares false with everything)."""
+
+    name = "seconds"
+
+    def __init__(self, bounds: tuple[float, float]) -> None:
+        super().__init__(min=bounds[0], max=bounds[1])
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number of seconds.", param, ctx)
+        return super().convert(number, param, ctx)
 
 
 @click.command()
@@ -30,22 +54,23 @@ from workbench.errors import UsageError
 )
 @click.option(
     "--quiet",
-    type=click.FloatRange(min=0.1),
+    type=Seconds(QUIET_RANGE),
     default=DEFAULT_QUIET,
     show_default=True,
-    help="Seconds a file must stay unchanged to count as complete, unless it was moved in"
-    " or closed after writing.",
+    help="Seconds a file must stay unchanged (after its last change or close) to count as"
+    " complete; never while a process holds it open for writing. A moved-in file needs no"
+    " wait.",
 )
 @click.option(
     "--debounce",
-    type=click.FloatRange(min=0.0),
+    type=Seconds(DEBOUNCE_RANGE),
     default=DEFAULT_DEBOUNCE,
     show_default=True,
     help="Seconds to gather complete files after the last one, so a burst is one pipeline.",
 )
 @click.option(
     "--rescan",
-    type=click.FloatRange(min=1.0),
+    type=Seconds(RESCAN_RANGE),
     default=DEFAULT_RESCAN,
     show_default=True,
     help="Seconds between rescans of the folders for files the events missed.",
@@ -67,11 +92,13 @@ def watch(
 
     Watches the `[data] watch` folders of PROJECTS (all projects when none is
     named) whose `[automation] on_new_data` is not "off". A new data file counts
-    once it is complete: moved in, closed after writing, or unchanged for
-    --quiet seconds. Files completed within --debounce seconds of each other
-    make one pipeline (validate, then retrain as configured). Pipelines a
-    stopped watcher left unfinished resume when it starts again. One watcher
-    runs per store.
+    once it is complete: no process holds it open for writing (seen through
+    /proc on Linux) and it was moved in or has been unchanged for --quiet
+    seconds. Files completed within --debounce seconds of each other make one
+    pipeline (validate, then retrain as configured). A file that changes after
+    it was taken is taken again, and its new content supersedes the old.
+    Pipelines a stopped watcher left unfinished resume when it starts again.
+    One watcher runs per store.
     """
     from workbench.automation import daemon
 
@@ -113,6 +140,8 @@ def _print_status(doc: dict[str, Any], as_json: bool) -> None:
     starting = " (starting)" if doc.get("starting") else ""
     click.echo(f"watcher running{starting} (pid {doc['pid']}){since}")
     _print_folders(doc["folders"])
+    if doc.get("complete_when"):
+        click.echo(f"a file is complete when: {doc['complete_when']}")
     event = doc["last_event"]
     if event:
         click.echo(f"last event {fmt.ago(_age(event['ts']))}: {event['message']}")
