@@ -847,6 +847,8 @@ def _check_lightgbm(text: str, features: int | None, classes: int | None) -> Non
     blocks[0] = blocks[0][len("Tree=") :]
     if len(blocks) > _LGBM_MAX_TREES or len(blocks) % per_iteration:
         raise _Malformed(f"{len(blocks)} trees is not a whole number of iterations")
+    for i, block in enumerate(blocks):
+        _check_tree(i, block, max_feature)
     if "tree_sizes" in header:
         sizes = _ints(header["tree_sizes"], "tree_sizes", 1, len(text))
         # LightGBM jumps to each tree by these byte offsets without checking them.
@@ -855,8 +857,6 @@ def _check_lightgbm(text: str, features: int | None, classes: int | None) -> Non
         actual = [len(f"Tree={b}".encode()) + (i < last) for i, b in enumerate(blocks)]
         if len(sizes) != len(blocks) or sizes != actual:
             raise _Malformed("tree_sizes do not match its trees")
-    for i, block in enumerate(blocks):
-        _check_tree(i, block, max_feature)
 
 
 def _check_tree(i: int, block: str, max_feature: int) -> None:
