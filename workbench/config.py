@@ -170,6 +170,10 @@ def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
     watch = data.get("watch", [])
     if not all(isinstance(w, str) for w in watch):
         raise ConfigError(file, "data.watch", "expected a list of folder paths (strings)")
+    try:
+        watch_paths = tuple((root / w).resolve() for w in watch)
+    except RuntimeError as exc:  # pathlib's "Symlink loop from ..."
+        raise ConfigError(file, "data.watch", f"a symbolic link loop ({exc})") from None
 
     trainer = train.get("trainer")
     if trainer is None:
@@ -227,7 +231,7 @@ def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
         description=project.get("description", ""),
         target=data["target"],
         train_file=train_file,
-        watch=tuple((root / w).resolve() for w in watch),
+        watch=watch_paths,
         trainer=trainer,
         script=script,
         params=dict(train.get("params", {})),
