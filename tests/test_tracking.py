@@ -593,3 +593,12 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_every_point_of_a_number_key_is_kept(project):
+    with wb.start_run(project=project) as run:
+        for i in range(5):
+            wb.log_metric(7, i / 10, step=i)
+        wb.log_metrics({7: 1.0, "7.5": 2.0}, step=5)
+
+    assert points(run.id, "7") == [(i, i / 10) for i in range(5)] + [(5, 1.0)]

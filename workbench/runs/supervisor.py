@@ -240,18 +240,17 @@ class Supervisor:
         self.unsaved.clear()
 
     def _reap_orphans(self, trainer_pid: int) -> None:
-        """Collect the exit status of adopted processes that ended (never the
-        trainer's: its Popen waits for it)."""
-        try:
-            children = psutil.Process().children()
-        except psutil.Error:
-            return
-        for child in children:
-            if child.pid == trainer_pid:
-                continue
-            with contextlib.suppress(psutil.Error, ChildProcessError):
-                if child.status() == psutil.STATUS_ZOMBIE:
-                    os.waitpid(child.pid, os.WNOHANG)
+        """Collect the exit status of adopted processes that ended, never the
+        trainer's (its Popen waits for it): peek first (WNOWAIT), no /proc scan."""
+        while True:
+            try:
+                ended = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except (ChildProcessError, OSError, AttributeError):
+                return
+            if ended is None or ended.si_pid == trainer_pid:
+                return
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(ended.si_pid, 0)
 
     def _stop_everything(self, trainer: Any, proc: psutil.Process | None) -> None:
         """Stop every live process of the run: the trainer's tree when it still
