@@ -208,7 +208,9 @@ FROM python:{_python()}-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /bundle
 COPY . /bundle
-RUN {install}
+# Files exported under a private umask (the workbench's is 077) keep their modes
+# through COPY; the server runs as nobody, so it must be able to read them.
+RUN chmod -R a+rX /bundle && {install}
 USER nobody
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \\
