@@ -398,7 +398,9 @@ def test_read_commands_work_on_a_full_disk(tmp_path, monkeypatch):
 def test_the_store_and_its_files_are_private(wb_home, tmp_path):
     folder = tmp_path / "proj"
     wb("project", "init", str(folder), "--template", "script", check=True)
-    wb("run", "list", check=True)
+    wb("run", "start", "proj", "--set", "epochs=2", "--wait", check=True)
+    assert paths.run_log(1).stat().st_size > 0
+    assert list(paths.artifacts_dir().rglob("*"))  # the run logged its model
     mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
     assert mode(wb_home) == 0o700
     for name in ("workbench.db", "store.json"):
