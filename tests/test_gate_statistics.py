@@ -13,7 +13,9 @@ from sklearn import metrics
 from wbtest import REPO
 
 from workbench.models.evaluation import (
+    MAX_ROWS,
     Predictions,
+    bounded,
     full_score,
     metric_samples,
     resample_weights,
@@ -73,6 +75,18 @@ def test_a_resample_is_the_metric_of_the_repeated_rows() -> None:
     assert metric_samples("f1", p, weights)[1] == pytest.approx(f1, abs=1e-12)
     # Seeded: the same rows give the same resamples.
     assert (resample_weights(200, 3, 7) == weights).all()
+
+
+def test_large_evaluation_sets_are_resampled_from_the_same_bounded_rows() -> None:
+    rng = np.random.default_rng(6)
+    truth, score = _binary(rng, MAX_ROWS + 5000, 1.0)
+    one, other = _classifier(truth, score), _classifier(truth, score + 0.1)
+    first, second = bounded(one, other)
+    assert len(first) == len(second) == MAX_ROWS
+    assert np.array_equal(first.truth, second.truth)  # the same rows of both
+    assert np.array_equal(bounded(one)[0].pred, first.pred)  # and the same every time
+    small = _classifier(truth[:100], score[:100])
+    assert bounded(small)[0] is small
 
 
 # --------------------------------------------------------------------------- decisions

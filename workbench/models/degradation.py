@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from workbench.errors import WorkbenchError
-from workbench.models.evaluation import Predictions, metric_samples, resample_weights
+from workbench.models.evaluation import Predictions, Resamples, bounded, metric_samples
 
 BAND_Z = 1.96  # the band's half-width in standard errors (two-sided 95 %)
 
@@ -37,7 +37,8 @@ BAND_Z = 1.96  # the band's half-width in standard errors (two-sided 95 %)
 def _bootstrap_std(metric: str, predictions: Predictions) -> float | None:
     if len(predictions) < 2:
         return None
-    samples = metric_samples(metric, predictions, resample_weights(len(predictions)))
+    [predictions] = bounded(predictions)
+    samples = metric_samples(metric, predictions, Resamples(len(predictions)))
     samples = samples[np.isfinite(samples)]
     return float(np.std(samples)) if samples.size > 1 else None
 

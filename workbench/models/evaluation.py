@@ -13,7 +13,7 @@ generator (`SEED`), so the same data gives the same interval.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,9 @@ import numpy as np
 RESAMPLES = 1000  # bootstrap resamples per interval
 CONFIDENCE = 0.95  # two-sided percentile interval
 SEED = 20240917  # fixed: the same rows always give the same interval
+MAX_ROWS = 20_000  # larger evaluation sets are resampled from this many of their rows
 _CHUNK = 100  # resamples per block, to bound memory on large evaluation sets
+_CELLS = 2_000_000  # at most this many row counts in one block (16 MB)
 _EPS = np.finfo(np.float64).eps  # sklearn's log_loss clipping
 
 
@@ -38,6 +40,20 @@ class Predictions:
     def __len__(self) -> int:
         return int(self.truth.shape[0])
 
+    def take(self, rows: np.ndarray) -> Predictions:
+        proba = None if self.proba is None else np.asarray(self.proba)[rows]
+        return Predictions(self.truth[rows], self.pred[rows], proba, self.classes)
+
+
+def bounded(*predictions: Predictions) -> list[Predictions]:
+    """The same seeded MAX_ROWS rows of each when there are more: an interval from
+    fewer rows is wider, never narrower, and the cost stays bounded."""
+    n = len(predictions[0])
+    if n <= MAX_ROWS:
+        return list(predictions)
+    rows = np.sort(np.random.default_rng(SEED).choice(n, MAX_ROWS, replace=False))
+    return [p.take(rows) for p in predictions]
+
 
 def predict_on(model: Any, frame: Any, target: str) -> Predictions:
     """`model` (a `TrainedModel`) applied to a labelled frame holding `target`."""
@@ -50,10 +66,31 @@ def predict_on(model: Any, frame: Any, target: str) -> Predictions:
     return Predictions(np.asarray(truth), np.asarray(pred), proba, classes)
 
 
+@dataclass(frozen=True)
+class Resamples:
+    """`count` bootstrap resamples of `n` rows, made block by block (so that memory
+    stays bounded on large evaluation sets) and the same on every call: two
+    models resampled with one `Resamples` are resampled alike (paired)."""
+
+    n: int
+    count: int = RESAMPLES
+    seed: int = SEED
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        """(block size, n) row counts, each row summing to n."""
+        size = max(1, min(_CHUNK, _CELLS // max(self.n, 1)))
+        for start in range(0, self.count, size):
+            rows = min(size, self.count - start)
+            rng = np.random.default_rng([self.seed, start])
+            drawn = rng.integers(0, self.n, (rows, self.n))
+            drawn += np.arange(rows)[:, None] * self.n
+            counts = np.bincount(drawn.ravel(), minlength=rows * self.n)
+            yield counts.reshape(rows, self.n).astype(np.float64)
+
+
 def resample_weights(n: int, resamples: int = RESAMPLES, seed: int = SEED) -> np.ndarray:
-    """(resamples, n) row counts, each row summing to n: one bootstrap resample per row."""
-    rng = np.random.default_rng(seed)
-    return rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float64)
+    """All the row counts of `Resamples(n, resamples, seed)` at once (small n)."""
+    return np.concatenate(list(Resamples(n, resamples, seed).blocks()))
 
 
 def percentile_interval(samples: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
@@ -66,19 +103,26 @@ def percentile_interval(samples: np.ndarray, confidence: float = CONFIDENCE) -> 
     return float(low), float(high)
 
 
-def metric_samples(metric: str, predictions: Predictions, weights: np.ndarray) -> np.ndarray:
-    """`metric` on each bootstrap resample (a row of `weights`), vectorised for the
-    metrics the built-in trainers record; others are computed resample by resample
-    with the trainers' own metric functions."""
-    out = np.empty(weights.shape[0])
+def metric_samples(
+    metric: str, predictions: Predictions, weights: np.ndarray | Resamples
+) -> np.ndarray:
+    """`metric` on each bootstrap resample (a row of `weights`, or each resample of
+    a `Resamples`), vectorised for the metrics the built-in trainers record; others
+    are computed resample by resample with the trainers' own metric functions."""
+    if isinstance(weights, np.ndarray):
+        blocks: Iterable[np.ndarray] = (
+            weights[start : start + _CHUNK] for start in range(0, weights.shape[0], _CHUNK)
+        )
+    else:
+        blocks = weights.blocks()
     compute = _VECTORISED.get(metric)
-    for start in range(0, weights.shape[0], _CHUNK):
-        block = weights[start : start + _CHUNK]
+    out = []
+    for block in blocks:
         if compute is not None:
-            out[start : start + _CHUNK] = compute(predictions, block)
+            out.append(compute(predictions, block))
         else:
-            out[start : start + _CHUNK] = _slow(metric, predictions, block)
-    return out
+            out.append(_slow(metric, predictions, block))
+    return np.concatenate(out)
 
 
 def full_score(metric: str, predictions: Predictions) -> float:
