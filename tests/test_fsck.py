@@ -199,3 +199,19 @@ def test_fsck_json_is_one_document(wb_home):
         "ok",
     }
     assert Path(document["database"]) == paths.db_path()
+
+
+def test_files_others_can_read_are_reported_and_made_private(wb_home):
+    _store_with(1)
+    log = paths.run_log(1)
+    log.parent.mkdir(parents=True)
+    log.write_text("hello\n")
+    log.chmod(0o644)
+    wb_home.chmod(0o755)
+    report = fsck.check()
+    assert str(log) in report["exposed"] and str(wb_home) in report["exposed"]
+    assert any("other users" in line for line in report["problems"])
+    repaired = fsck.repair()
+    assert repaired["exposed"] == [] and repaired["ok"], repaired["problems"]
+    assert (log.stat().st_mode & 0o777, wb_home.stat().st_mode & 0o777) == (0o600, 0o700)
+    assert log.read_text() == "hello\n"

@@ -19,6 +19,7 @@ import re
 import shutil
 import socket
 import sqlite3
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -48,6 +49,7 @@ def check(db: Path | None = None) -> dict[str, Any]:
         "missing_artifacts": [],
         "missing_models": [],
         "orphan_artifacts": [],
+        "exposed": [],
         "problems": [],
         "repairs": [],
     }
@@ -58,6 +60,12 @@ def check(db: Path | None = None) -> dict[str, Any]:
         known = None
         report["identity_problem"] = "damaged"
         problems.append(exc.message)
+    report["exposed"] = exposed = _exposed(db.parent)
+    if exposed:
+        problems.append(
+            f"{len(exposed)} file(s) or folder(s) in {db.parent} can be read by other users"
+            f" (e.g. {exposed[0]}); `workbench fsck --repair` makes them private"
+        )
     header = identity.header_problem(db) if db.exists() else "is missing"
     if header:
         report["database_problem"] = header
@@ -96,6 +104,25 @@ def check(db: Path | None = None) -> dict[str, Any]:
         conn.close()
     report["ok"] = not problems
     return report
+
+
+def _exposed(home: Path) -> list[str]:
+    """Files and folders of the store that others may read (group or other bits).
+    Inside a store folder only its owner may enter, nothing is reachable."""
+    try:
+        if not stat.S_IMODE(home.stat().st_mode) & 0o077:
+            return []
+    except OSError:
+        return []
+    found = []
+    for path in [home, *sorted(home.rglob("*"))]:
+        try:
+            mode = path.lstat().st_mode
+        except OSError:
+            continue
+        if not stat.S_ISLNK(mode) and stat.S_IMODE(mode) & 0o077:
+            found.append(str(path))
+    return found
 
 
 def _open_readonly(db: Path) -> sqlite3.Connection:
@@ -229,9 +256,10 @@ def repair(db: Path | None = None, *, use_cli: bool = True) -> dict[str, Any]:
         raise StoreError(
             f"the store at {db} was written by a newer workbench; upgrade workbench to repair it"
         )
+    done.append(_make_private(first))
     header = first.get("database_problem")
     if header in ("is missing", "is empty"):
-        if first["problems"]:
+        if identity.identity_path(db).exists():  # a store was here: begin a new one
             done.append(_start_fresh(db, stamp))
     else:
         damaged = header is not None or first["integrity"] != ["ok"]
@@ -275,6 +303,16 @@ def _adopt_identity(db: Path, stamp: str) -> str:
         shutil.copy2(old, old.with_name(f"{old.name}.replaced-{stamp}"))
     identity.write_identity(db, store_id, projects, runs)
     return f"the identity file now names the database's store {store_id}"
+
+
+def _make_private(report: dict[str, Any]) -> str:
+    private = 0
+    for name in report["exposed"]:
+        with contextlib.suppress(OSError):
+            path = Path(name)
+            os.chmod(path, stat.S_IMODE(path.lstat().st_mode) & 0o700)
+            private += 1
+    return f"made {private} file(s) and folder(s) private to their owner" if private else ""
 
 
 def _repair_contents(db: Path, report: dict[str, Any]) -> list[str]:
