@@ -25,7 +25,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from stat import S_ISREG
+from stat import S_ISDIR, S_ISREG
 from pathlib import Path
 from typing import Any
 
@@ -111,10 +111,13 @@ def submit(
         path = path.expanduser().absolute()
         try:
             stat = path.stat()
-        except FileNotFoundError:
+        except OSError as exc:
             if trigger == "cli":
-                raise UsageError(f"{path}: no such file") from None
+                why = "no such file" if isinstance(exc, FileNotFoundError) else exc.strerror
+                raise UsageError(f"{path}: {why or exc}") from None
             continue
+        if trigger == "cli" and S_ISDIR(stat.st_mode):
+            raise UsageError(f"{path} is a folder; name data files, or none for the watch folders")
         previous = store.row(
             "SELECT size, mtime_ns FROM watched_files WHERE project_id = ? AND path = ?",
             (row["id"], str(path)),

@@ -268,6 +268,9 @@ def prepare_folder(folder: Path) -> None:
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise UsageError(f"{where} is a symbolic link loop") from None
+        if exc.errno == errno.ENOTDIR:
+            blocker = next((p for p in folder.parents if p.is_file()), folder.parent)
+            raise UsageError(f"{where} cannot be made: {blocker} is a file") from None
         raise UsageError(f"{where} cannot be read: {exc.strerror or exc}") from None
     if not stat.S_ISDIR(st.st_mode):
         raise UsageError(f"{where} is a file, not a folder")
