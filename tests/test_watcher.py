@@ -496,3 +496,74 @@ def test_a_watcher_killed_mid_pipeline_finishes_it_exactly_once(tmp_path, cli, s
     assert query("SELECT COUNT(*) FROM promotions WHERE promoted = 1") == [(2,)]
     steps = query("SELECT step, COUNT(*) FROM pipeline_steps GROUP BY step")
     assert all(n == 1 for _, n in steps), steps
+
+
+# -- open writers ------------------------------------------------------------------------
+
+
+def test_open_writers_are_found_through_proc_and_readers_are_not(tmp_path):
+    import subprocess
+    import sys
+
+    from workbench.automation.writers import open_for_writing, probe
+
+    assert probe().available
+    data = tmp_path / "data.csv"
+    data.write_text("x,y\n")
+    holder = (
+        "import os, sys, time\n"
+        "fd = os.open(sys.argv[1], {flags})\n"
+        "print('open', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    procs = {}
+    try:
+        for mode, flags in (("r", "os.O_RDONLY"), ("w", "os.O_WRONLY"), ("rw", "os.O_RDWR")):
+            proc = subprocess.Popen(
+                [sys.executable, "-c", holder.format(flags=flags), str(data)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert proc.stdout.readline() == "open\n"
+            procs[mode] = proc
+        found = open_for_writing([str(data), str(tmp_path / "other.csv")])
+        assert set(found) == {str(data)}
+        assert sorted(found[str(data)]) == sorted([procs["w"].pid, procs["rw"].pid])
+        # A path reached through a symbolic link is the same file.
+        (tmp_path / "link.csv").symlink_to(data)
+        assert str(tmp_path / "link.csv") in open_for_writing([str(tmp_path / "link.csv")])
+    finally:
+        for proc in procs.values():
+            proc.kill()
+            proc.wait()
+    assert open_for_writing([str(data)]) == {}
+
+
+def test_intervals_must_be_finite_and_within_bounds():
+    from workbench.automation.watcher import QUIET_RANGE, check_interval
+    from workbench.errors import UsageError
+
+    assert check_interval("--quiet", 2, QUIET_RANGE) == 2.0
+    for bad in (float("inf"), float("nan"), -1.0, 0.0, 3601.0, "2"):
+        with pytest.raises(UsageError, match="--quiet"):
+            check_interval("--quiet", bad, QUIET_RANGE)
+    with pytest.raises(UsageError, match="--rescan"):
+        Watcher([], lambda *a: None, rescan=float("inf"))
+
+
+def test_a_file_that_changes_while_its_burst_waits_is_handed_over_once_complete(
+    folders, start_watcher
+):
+    watched, outside = folders
+    fake = FakePipeline()
+    start_watcher([("demo", [watched])], fake, quiet=0.5, debounce=1.5)
+    os.replace(write_csv(outside / "grow.csv", rows=3), watched / "grow.csv")
+    # Within the debounce, the same file is appended to: the burst lets it go
+    # until it is quiet again, and hands over the final content once.
+    time.sleep(0.3)
+    with open(watched / "grow.csv", "a") as handle:
+        handle.write("9,1\n")
+    assert wait_until(lambda: fake.count() >= 1, 10)
+    assert not wait_until(lambda: fake.count() > 1, 2.5)
+    assert fake.calls == [("demo", [watched / "grow.csv"], "watch")]
+    assert (watched / "grow.csv").read_text().endswith("9,1\n")
