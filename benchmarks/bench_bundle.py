@@ -25,9 +25,17 @@ machine does not inflate), and from a cold interpreter (imports included, median
 of 3) for reference. Last, `workbench predict` of the whole CSV into Parquet is timed end
 to end (process start, verification, chunked read, predict, write).
 
+Verifying a signed 50 MB bundle (target: at most 0.3 s): the penguins bundle
+with --filler-mb (default 50) of incompressible bytes added as a wheel, rehashed
+and signed again with the store's key, as a folder and as a .zip (wheels
+stored, as `model export` writes them). `bundle.verify_bundle` is timed
+--repeat times in one warm interpreter (every file's size and SHA-256, the
+Ed25519 signature, the model file's checks, and who signed it); `workbench
+model verify` of the zip is timed end to end for reference.
+
 Timing is not a test: exits 0 either way, printing "target met" / "target missed".
 
-    python benchmarks/bench_bundle.py [--rows 100000] [--repeat 5] [--json]
+    python benchmarks/bench_bundle.py [--rows 100000] [--repeat 5] [--filler-mb 50] [--json]
 """
 
 from __future__ import annotations
@@ -49,6 +57,7 @@ from _common import cli_command, emit, log, machine_info, run_embedded  # noqa: 
 REPO = Path(__file__).resolve().parent.parent
 RATIO_TARGET = 0.9
 LOAD_TARGET_S = 0.5
+VERIFY_TARGET_S = 0.3
 SAMPLES = {"lightgbm": ("penguins-lightgbm", "penguins"), "sklearn": ("autompg-sklearn", "autompg")}
 
 CHILD = r"""
@@ -117,6 +126,39 @@ out["same_predictions"] = bool(np.array_equal(np.asarray(expected), np.asarray(g
 print("BENCH_RESULT " + json.dumps(out))
 """
 
+VERIFY = r"""
+import json, statistics, sys, time
+from pathlib import Path
+from workbench.models.bundle import verify_bundle
+cfg = json.loads(sys.argv[1])
+out = {}
+for kind in ("folder", "zip"):
+    path = Path(cfg[kind])
+    first = verify_bundle(path)  # warm-up: imports, the key's fingerprint
+    times = []
+    for _ in range(cfg["repeat"]):
+        t = time.perf_counter(); result = verify_bundle(path); times.append(time.perf_counter() - t)
+    out[kind] = {"median_s": statistics.median(times), "max_s": max(times), "ok": result["ok"],
+                 "signer": result["signer"]["signer"], "problems": result["problems"]}
+print("BENCH_RESULT " + json.dumps(out))
+"""
+
+SIGN = r"""
+import json, sys
+from pathlib import Path
+from workbench.models import bundle, runtime, signing
+folder = Path(sys.argv[1])
+manifest = json.loads((folder / runtime.MANIFEST).read_text())
+for name in bundle._relative_files(folder):
+    if name not in (runtime.MANIFEST, runtime.SIGNATURE):
+        manifest["files"][name] = {"sha256": bundle._sha256(folder / name),
+                                   "bytes": (folder / name).stat().st_size}
+(folder / runtime.MANIFEST).write_text(json.dumps(manifest, indent=2))
+signing.sign_folder(folder)
+bundle.zip_folder(folder, Path(sys.argv[2]))
+print("BENCH_RESULT {}")
+"""
+
 COLD = r"""
 import json, sys, time
 t0 = time.perf_counter()
@@ -126,8 +168,8 @@ print("BENCH_RESULT " + json.dumps({"cold_load_s": time.perf_counter() - t0}))
 """
 
 
-def prepare(root: Path, rows: int) -> dict[str, dict]:
-    """Train both samples in a temporary store, export them, write the inputs."""
+def prepare(root: Path, rows: int, frameworks: tuple[str, ...] = tuple(SAMPLES)) -> dict[str, dict]:
+    """Train the samples in a temporary store, export them, write the inputs."""
     import pandas as pd
 
     env = dict(os.environ, WORKBENCH_HOME=str(root / "home"), NO_COLOR="1")
@@ -139,7 +181,8 @@ def prepare(root: Path, rows: int) -> dict[str, dict]:
         ).stdout
 
     parts = {}
-    for framework, (sample, project) in SAMPLES.items():
+    for framework in frameworks:
+        sample, project = SAMPLES[framework]
         log(f"training and exporting {project} ({framework})")
         shutil.copytree(REPO / "sample_projects" / sample, root / sample)
         wb("project", "add", str(root / sample))
@@ -192,6 +235,35 @@ def measure(part: dict, repeat: int, rows: int) -> dict:
     return found
 
 
+def measure_verify(part: dict, root: Path, filler_mb: int, repeat: int) -> dict:
+    """A signed bundle of about `filler_mb` MB (the penguins bundle plus a filler
+    wheel), verified as a folder and a zip."""
+    folder, archive = root / "signed-big", root / "signed-big.zip"
+    shutil.copytree(part["folder"], folder)
+    (folder / "wheels").mkdir()
+    with open(folder / "wheels" / "filler-1.0-py3-none-any.whl", "wb") as fh:
+        for _ in range(filler_mb):
+            fh.write(os.urandom(1 << 20))
+    log(f"verifying a signed {filler_mb} MB bundle")
+    signed = run_embedded(sys.executable, SIGN, [str(folder), str(archive)], part["env"], REPO)
+    if "error" in signed:
+        return signed
+    config = {"folder": str(folder), "zip": str(archive), "repeat": repeat}
+    found = run_embedded(sys.executable, VERIFY, [json.dumps(config)], part["env"], REPO)
+    if "error" in found:
+        return found
+    started = time.perf_counter()
+    subprocess.run(
+        [*part["cli"], "model", "verify", str(archive)],
+        env=part["env"],
+        check=True,
+        capture_output=True,
+    )
+    found["cli_verify_zip_s"] = time.perf_counter() - started
+    found["bytes"] = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    return found
+
+
 def report(result: dict) -> str:
     lines = [
         f"bundle benchmark, {result['rows']:,} rows, median of {result['repeat']}",
@@ -228,9 +300,29 @@ def report(result: dict) -> str:
         if not r["same_predictions"]:
             lines.append(f"  {framework}: the bundle's predictions differ from the native model's")
             ok = False
+    big = result.get("verify_signed")
+    if big is not None:
+        lines.append("")
+        if "error" in big:
+            lines.append(f"verify signed bundle: error: {big['error']}")
+            ok = False
+        else:
+            for kind in ("folder", "zip"):
+                v = big[kind]
+                ok = ok and v["ok"] and v["median_s"] <= VERIFY_TARGET_S
+                lines.append(
+                    f"verify a signed {big['bytes'] / 1e6:.0f} MB bundle ({kind}): "
+                    f"**{v['median_s'] * 1e3:.0f} ms** (max {v['max_s'] * 1e3:.0f} ms), "
+                    f"{'ok' if v['ok'] else 'refused'}, signed by {v['signer']}"
+                )
+            lines.append(
+                f"`workbench model verify` of the zip, process start included: "
+                f"{big['cli_verify_zip_s']:.2f} s"
+            )
     lines.append("")
     lines.append(
-        f"targets: throughput >= {RATIO_TARGET}x native, load <= {LOAD_TARGET_S} s: "
+        f"targets: throughput >= {RATIO_TARGET}x native, load <= {LOAD_TARGET_S} s, "
+        f"verify a signed bundle <= {VERIFY_TARGET_S} s: "
         + ("target met" if ok else "target missed")
     )
     return "\n".join(lines)
@@ -240,15 +332,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--filler-mb", type=int, default=50)
+    parser.add_argument("--verify-only", action="store_true", help="Only the signed-bundle check.")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="wb-bench-bundle-"))
     try:
-        parts = prepare(root, args.rows)
+        parts = prepare(root, args.rows, ("lightgbm",) if args.verify_only else tuple(SAMPLES))
+        frameworks = {} if args.verify_only else parts
         result = {
             "rows": args.rows,
             "repeat": args.repeat,
-            "frameworks": {k: measure(p, args.repeat, args.rows) for k, p in parts.items()},
+            "frameworks": {k: measure(p, args.repeat, args.rows) for k, p in frameworks.items()},
+            "verify_signed": measure_verify(
+                parts["lightgbm"], root, args.filler_mb, max(args.repeat, 5)
+            ),
             "machine": machine_info(),
         }
     finally:
