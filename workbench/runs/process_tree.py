@@ -53,6 +53,15 @@ def tree(root: psutil.Process) -> list[psutil.Process]:
     return procs
 
 
+def another_run(proc: psutil.Process) -> bool:
+    """A supervisor (of another run, which a training script may have started):
+    never stopped, nor sampled, as part of this run."""
+    try:
+        return "workbench.runs.supervisor" in proc.cmdline()[1:3]
+    except psutil.Error:
+        return False
+
+
 def record(run_id: int, procs: Iterable[psutil.Process], seen: dict[int, float]) -> None:
     """Append the processes not in `seen` (pid -> create time) to the run's list."""
     lines = []
@@ -61,9 +70,13 @@ def record(run_id: int, procs: Iterable[psutil.Process], seen: dict[int, float])
             born = proc.create_time()
         except psutil.Error:
             continue
-        if seen.get(proc.pid) != born:
+        if proc.pid in seen and seen[proc.pid] == born:
+            continue
+        if another_run(proc):
             seen[proc.pid] = born
-            lines.append(f"{proc.pid} {born!r}\n")
+            continue
+        seen[proc.pid] = born
+        lines.append(f"{proc.pid} {born!r}\n")
     if lines:
         with open(paths.run_dir(run_id) / PROCESSES_FILE, "a") as out:
             out.write("".join(lines))
@@ -82,7 +95,7 @@ def recorded(run_id: int) -> list[psutil.Process]:
             proc = find(int(pid), float(born))
         except ValueError:
             continue  # a line cut short by a kill
-        if proc is not None and proc.pid != os.getpid():
+        if proc is not None and proc.pid != os.getpid() and not another_run(proc):
             found.setdefault(proc.pid, proc)
     return list(found.values())
 

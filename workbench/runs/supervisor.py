@@ -264,7 +264,9 @@ class Supervisor:
         if self.sampler is not None:
             process_tree.record(self.run_id, self.sampler.processes(), self.seen)
         procs.update((p.pid, p) for p in process_tree.recorded(self.run_id))
-        live = [p for p in procs.values() if process_tree.alive(p)]
+        live = [
+            p for p in procs.values() if process_tree.alive(p) and not process_tree.another_run(p)
+        ]
         if not live:
             return
         groups = []
