@@ -323,3 +323,25 @@ def test_a_file_replaced_after_it_was_taken_supersedes_the_earlier_batch(
     assert champion == [(run_2,)]
     kinds = [k for (k,) in query("SELECT kind FROM events ORDER BY id")]
     assert "data.superseded" in kinds and "pipeline.superseded" in kinds
+
+
+def test_the_pipeline_command_leaves_a_file_still_being_written_for_later(cli, tmp_path):
+    folder = make_project(tmp_path, "cron")
+    cli("project", "add", str(folder), check=True)
+    incoming = folder / "data" / "incoming"
+    (incoming / "done.csv").write_text("".join(rows(30, seed=3)))
+    writer = spawn(DYING_WRITER, str(incoming / "open.csv"), "|".join(rows(30, seed=4)))
+    try:
+        partial = incoming / "open.csv"
+        assert wait_until(lambda: partial.exists() and partial.read_text().endswith("0.25,"), 20)
+        first = cli("pipeline", "cron", "--json")
+        assert first.returncode == 0, first.stderr
+        assert json.loads(first.stdout)["files"] == [str(incoming / "done.csv")]
+        assert f"skipped open.csv: still open for writing (pid {writer.pid})" in first.stderr
+    finally:
+        writer.kill()
+        writer.wait(timeout=10)
+    second = cli("pipeline", "cron", "--json")  # its writer is gone: taken, and judged
+    assert second.returncode == 1, second.stderr
+    report = json.loads(second.stdout)
+    assert report["files"] == [str(incoming / "open.csv")] and report["outcome"] == "rejected"

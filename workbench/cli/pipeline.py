@@ -39,7 +39,8 @@ def pipeline(
     as_json: bool,
 ) -> None:
     """Run the automation pipeline once over FILES (default: the files in
-    PROJECT's watch folders that no pipeline has had yet).
+    PROJECT's watch folders that no pipeline has had yet and that no process
+    holds open for writing).
 
     Each file is registered, validated and checked for drift; then, per the
     project's [automation] policy, the model is retrained on the reference
@@ -78,7 +79,7 @@ def pipeline(
         # Pipelines a killed watcher or run of this command left half done.
         for resumed in pipelines.run_pending(store, on_step=listener, project=project):
             note(f"resumed pipeline {resumed}")
-    chosen = list(files) or pipelines.unprocessed_files(store, project)
+    chosen = list(files) or _complete(pipelines.unprocessed_files(store, project))
     pipeline_id = (
         pipelines.submit(store, project, chosen, "cli", again=again or bool(files))
         if chosen
@@ -97,6 +98,17 @@ def pipeline(
         colour = "green" if result["exit_code"] == 0 else "yellow"
         note(f"[{colour}]pipeline {pipeline_id}: {result['outcome']}[/]")
     sys.exit(result["exit_code"] or 0)
+
+
+def _complete(found: list[Path]) -> list[Path]:
+    """The files no process holds open for writing; the others are left for a
+    later run, as the watcher would (a file still being written is not data yet)."""
+    from workbench.automation.writers import open_for_writing
+
+    busy = open_for_writing(str(p) for p in found)
+    for path, pids in busy.items():
+        note(f"skipped {Path(path).name}: still open for writing (pid {', '.join(map(str, pids))})")
+    return [p for p in found if str(p) not in busy]
 
 
 def _print_step(_pipeline_id: int, step: dict[str, Any]) -> None:
