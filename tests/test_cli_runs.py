@@ -1,4 +1,5 @@
-"""`run metrics` and `run compare` on runs recorded through the tracking API."""
+"""`run metrics` and `run compare`; `run list` at any width, into pipes and with
+limits; `run logs` streamed, tailed and followed across a rotation."""
 
 from __future__ import annotations
 
