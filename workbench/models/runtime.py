@@ -66,7 +66,7 @@ _MB = 1 << 20
 # compression ratio, a file's size on disk) and again while reading. The bundle
 # and per-file limits can be raised through these environment variables (MB).
 MAX_BUNDLE_ENV, DEFAULT_MAX_BUNDLE_MB = "WORKBENCH_MAX_BUNDLE_MB", 2048
-MAX_FILE_ENV, DEFAULT_MAX_FILE_MB = "WORKBENCH_MAX_FILE_MB", 1024
+MAX_FILE_ENV, DEFAULT_MAX_FILE_MB = "WORKBENCH_MAX_FILE_MB", 512
 MAX_RATIO_ENV, DEFAULT_MAX_RATIO = "WORKBENCH_MAX_ZIP_RATIO", 200
 RATIO_FREE_BYTES = 4 * _MB  # a member this small may compress as well as it likes
 MAX_MANIFEST_BYTES = 16 * _MB
