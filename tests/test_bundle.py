@@ -480,6 +480,10 @@ def test_export_with_wheels_and_docker_installs_offline_or_names_what_is_missing
     cli, trained, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("PIP_CACHE_DIR", str(tmp_path / "empty-cache"))
+    # Nor the local wheel folders and file:// indexes this machine's pip may be set up with.
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    for name in ("PIP_FIND_LINKS", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL"):
+        monkeypatch.delenv(name, raising=False)
     empty = tmp_path / "empty"
     empty.mkdir()
     failed = cli(

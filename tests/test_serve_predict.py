@@ -336,8 +336,19 @@ def test_serve_bounds_requests_in_flight_and_body_size(bundle, holdout, start_se
         release.wait(60)
         yield json.dumps(rows).encode() + b"}"
 
+    # Probes are sent one at a time, so a probe's 503 means the holder has the slot.
+
     def hold() -> None:
-        answers.append(httpx.post(f"{url}/predict", content=slow_body(), timeout=90))
+        # Until it holds the one slot: a 503 here means a probe below had it.
+        while not release.is_set():
+            try:
+                answer = httpx.post(f"{url}/predict", content=slow_body(), timeout=90)
+            except httpx.HTTPError as exc:  # shown by the assertion below
+                answers.append(exc)
+                return
+            if answer.status_code != 503:
+                answers.append(answer)
+                return
 
     holder = threading.Thread(target=hold)
     holder.start()
@@ -347,9 +358,11 @@ def test_serve_bounds_requests_in_flight_and_body_size(bundle, holdout, start_se
         answer = httpx.post(f"{url}/predict", json=rows, timeout=30)
         if answer.status_code == 503:
             busy = answer
+        else:
+            time.sleep(0.1)  # a gap between probes for the holder to take the slot
     release.set()
     holder.join(90)
-    assert busy is not None, "no 503 while a request was in flight"
+    assert busy is not None, f"no 503 while a request was in flight: {answers}"
     assert busy.headers["retry-after"] == "1" and "busy" in busy.json()["error"]
     assert answers and answers[0].status_code == 200, answers
     # The slot is free again; a body over 0.5 MB is refused with the reason.
