@@ -176,7 +176,7 @@ def measure(runs: int, points: int, big: int, log) -> dict:
                 f" {size / 2**20:.0f} MiB on disk"
             )
 
-            cmd = [*box.cli, "run", "list", "--json"]
+            cmd = [*box.cli, "run", "list", "--all", "--json"]  # every run, not the newest 50
             log("timing `workbench run list --json` (1 warm-up + 5)")
 
             def cli_list():
