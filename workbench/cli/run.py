@@ -185,11 +185,14 @@ def run_layout(rows: list[dict[str, str]], width: int) -> dict[str, int]:
         shown.remove(column)
     widths = {c: min(natural[c], _SHRINKABLE.get(c, natural[c])) for c in shown}
     spare = width - sum(widths.values()) - _GAP * (len(shown) - 1)
-    for column in ("PROJECT", "METRICS"):
-        if column in widths and spare > 0:
-            grow = min(spare, natural[column] - widths[column])
-            widths[column] += grow
-            spare -= grow
+    growing = [c for c in ("PROJECT", "METRICS") if c in widths]
+    while spare > 0 and growing:  # the room left is shared out a column at a time
+        for column in list(growing):
+            if spare > 0 and widths[column] < natural[column]:
+                widths[column] += 1
+                spare -= 1
+            else:
+                growing.remove(column)
     return widths
 
 
