@@ -452,3 +452,43 @@ def test_keys_import_refuses_what_is_not_a_key(tmp_path, cli):
     assert bad.returncode == 2 and not (tmp_path / "evil.pub").exists()
     again = _run("-m", "workbench", "keys", "export", "-o", str(tmp_path / "a.pub"), env=other)
     assert again.returncode == 2 and "exists already" in again.stderr
+
+
+def test_scikit_learn_trees_pointing_outside_their_arrays_are_refused(tmp_path, table, cli):
+    """skops restores a tree's node arrays as stored; predict would walk them unchecked."""
+    import numpy as np
+    import skops.io
+    from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame(rng.normal(size=(100, 2)), columns=["a", "b"])
+    y = x["a"] * 2 + x["b"]
+
+    def forest(field: str, value: int) -> bytes:
+        model = RandomForestRegressor(n_estimators=2, max_depth=3, random_state=0).fit(x, y)
+        tree = model.estimators_[1].tree_
+        state = tree.__getstate__()
+        nodes = state["nodes"].copy()
+        nodes[field][0] = value
+        tree.__setstate__({**state, "nodes": nodes})
+        return skops.io.dumps(model)
+
+    hist = HistGradientBoostingRegressor(max_iter=3).fit(x, y)
+    hist._predictors[1][0].nodes["feature_idx"][0] = 40
+    cases = {
+        "child out of range": (forest("left_child", 10**6), "child indices"),
+        "child is the root": (forest("right_child", 0), "child indices"),
+        "feature out of range": (forest("feature", 7), "features outside 0..1"),
+        "hist feature out of range": (skops.io.dumps(hist), "splits on features over 2"),
+    }
+    spec = {"framework": "sklearn", "features": FEATURES, "target": {"name": "y"}}
+    for case, (data, words) in cases.items():
+        with pytest.raises(runtime.BundleError, match=words):
+            runtime.Model(spec, data)
+        bundle = write_bundle(tmp_path / case.replace(" ", "-"), data, framework="sklearn")
+        with pytest.raises(WorkbenchError, match=words):
+            load_bundle(bundle)
+        assert any(words in p for p in verify_bundle(bundle)["problems"])
+    result = cli("predict", str(bundle), str(table))
+    assert result.returncode == 1 and "splits on features over 2" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -555,13 +555,18 @@ def _check_model_file(
         with files[name].open() as fh:
             data = fh.read(files[name].size + 1)
         if manifest["framework"] == "sklearn":
-            check_skops(data)
+            import skops.io
+
+            # Loading runs no code once the types passed; the trees need the loaded arrays.
+            check_sklearn_trees(skops.io.loads(data, trusted=check_skops(data)))
         else:
             check_lightgbm_text(
                 data.decode("utf-8"), len(manifest["features"]), _outputs(manifest["target"])
             )
     except (*_ZIP_ERRORS, UnicodeDecodeError, BundleError) as exc:
         problems.append(f"{name}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - skops' refusal of a malformed file
+        problems.append(f"{name}: skops cannot load it: {exc}")
 
 
 def _outputs(target: dict[str, Any]) -> int:
@@ -752,6 +757,84 @@ def _check_booster_node(node: dict[str, Any]) -> None:
             check_lightgbm_text(value)
 
 
+# scikit-learn's tree predictors (decision trees and forests, HistGradientBoosting)
+# walk their node arrays in compiled code without bounds checks, and skops restores
+# those arrays as they are stored: a child or feature index out of range would read
+# outside memory at predict time. So the loaded model's trees are checked first.
+def check_sklearn_trees(model: Any) -> None:
+    """Refuse (BundleError) a loaded scikit-learn model with a malformed tree."""
+    from sklearn.tree._tree import Tree
+
+    try:
+        from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+    except ImportError:  # pragma: no cover - an old scikit-learn
+        TreePredictor = ()  # noqa: N806
+    seen: set[int] = set()
+    stack: list[tuple[Any, int | None]] = [(model, None)]
+    while stack:
+        obj, features = stack.pop()
+        if id(obj) in seen or isinstance(obj, str | bytes | int | float | type | None):
+            continue
+        seen.add(id(obj))
+        bound = getattr(obj, "n_features_in_", features)
+        bound = bound if isinstance(bound, int | np.integer) else features
+        if isinstance(obj, Tree):
+            _check_sklearn_tree(obj, features)
+        elif isinstance(obj, TreePredictor):
+            _check_hist_predictor(obj, features)
+        elif isinstance(obj, dict):
+            stack.extend((v, bound) for v in obj.values())
+        elif isinstance(obj, list | tuple):
+            stack.extend((v, bound) for v in obj)
+        elif isinstance(obj, np.ndarray):
+            if obj.dtype == object:
+                stack.extend((v, bound) for v in obj.ravel())
+        elif hasattr(obj, "__dict__"):
+            stack.extend((v, bound) for v in vars(obj).values())
+
+
+def _check_children(what: str, left: np.ndarray, right: np.ndarray, internal: np.ndarray) -> None:
+    """Every internal node's children are other nodes, each the child of one node
+    only and never the root: every walk from the root ends at a leaf."""
+    count = len(left)
+    children = np.concatenate([left[internal], right[internal]])
+    if ((children < 1) | (children >= count)).any() or len(np.unique(children)) != len(children):
+        raise BundleError(f"the model's {what} has child indices outside its nodes")
+
+
+def _check_sklearn_tree(tree: Any, features: int | None) -> None:
+    count = tree.node_count
+    left, right, feature = tree.children_left, tree.children_right, tree.feature
+    if not (len(left) == len(right) == len(feature) == tree.value.shape[0] == count):
+        raise BundleError("the model's decision tree arrays do not match its node count")
+    internal = left != -1
+    if (right[~internal] != -1).any():
+        raise BundleError("the model's decision tree has a leaf with one child")
+    _check_children("decision tree", left, right, internal)
+    limit = tree.n_features if features is None else min(tree.n_features, features)
+    used = feature[internal]
+    if len(used) and (used.min() < 0 or used.max() >= limit):
+        raise BundleError(f"the model's decision tree splits on features outside 0..{limit - 1}")
+
+
+def _check_hist_predictor(predictor: Any, features: int | None) -> None:
+    nodes = predictor.nodes
+    if not len(nodes):
+        raise BundleError("the model's gradient-boosting tree has no nodes")
+    internal = nodes["is_leaf"] == 0
+    _check_children(
+        "gradient-boosting tree", nodes["left"].astype(np.int64), nodes["right"].astype(np.int64),
+        internal,
+    )  # fmt: skip
+    used = nodes["feature_idx"][internal]
+    if features is not None and len(used) and used.max() >= features:
+        raise BundleError(f"the model's gradient-boosting tree splits on features over {features}")
+    sets = nodes["bitset_idx"][internal & (nodes["is_categorical"] != 0)]
+    rows = min(len(predictor.raw_left_cat_bitsets), len(predictor.binned_left_cat_bitsets))
+    if len(sets) and sets.max() >= rows:
+        raise BundleError("the model's gradient-boosting tree points at a missing category set")
+
+
 def _check_trusted(types: list[str]) -> None:
     refused = [t for t in types if t not in TRUSTED_TYPES]
     if refused:
@@ -769,7 +852,7 @@ _LGBM_OBJECTIVES = frozenset(
     {
         "regression", "regression_l1", "huber", "fair", "poisson", "quantile", "mape",
         "gamma", "tweedie", "binary", "multiclass", "multiclassova", "cross_entropy",
-        "cross_entropy_lambda", "lambdarank", "rank_xendcg",
+        "cross_entropy_lambda", "lambdarank", "rank_xendcg", "custom",
     }
 )  # fmt: skip
 _LGBM_MAX_CLASSES = 10_000
@@ -829,7 +912,7 @@ def _check_lightgbm(text: str, features: int | None, classes: int | None) -> Non
     max_feature = _int(header, "max_feature_idx", 0, _LGBM_MAX_FEATURES - 1)
     if per_iteration != num_class:
         raise _Malformed(f"num_tree_per_iteration {per_iteration} is not num_class {num_class}")
-    objective = header.get("objective", "").split()
+    objective = header.get("objective", "custom").split()  # none: a custom objective
     if not objective or objective[0] not in _LGBM_OBJECTIVES:
         raise _Malformed(f"objective {' '.join(objective)!r} is not one LightGBM has")
     for option in objective[1:]:
@@ -1034,10 +1117,14 @@ class Model:
             if self.framework == "sklearn":
                 import skops.io
 
-                return skops.io.loads(data, trusted=types)
+                native = skops.io.loads(data, trusted=types)
+                check_sklearn_trees(native)
+                return native
             import lightgbm
 
             return lightgbm.Booster(model_str=text)
+        except BundleError:
+            raise
         except Exception as exc:  # noqa: BLE001 - any library's refusal of the file
             raise BundleError(f"cannot load the {self.framework} model: {exc}") from exc
 
