@@ -67,6 +67,9 @@ def predict(
     written. With --skip-invalid, such rows, and rows whose numeric features are
     not numbers, are set aside with the reason in OUTPUT.rejected.csv (or
     --rejected FILE) and the others predicted.
+
+    A bundle that is unsigned or signed by a key this store does not trust
+    (`workbench keys`) is refused with exit 1 unless --trust.
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 

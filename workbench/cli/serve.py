@@ -56,7 +56,9 @@ def serve(
     unique keys) or does not fit the model (missing or unknown columns, values that
     are not numbers), 415 for another Content-Type, 413 for a body over
     --max-request-mb (checked as it streams in). Beyond --max-in-flight requests
-    at once, 503 with Retry-After. The bundle is verified before it is loaded.
+    at once, 503 with Retry-After. The bundle is verified before it is loaded,
+    and refused (exit 1) when unsigned or signed by a key this store does not
+    trust (`workbench keys`), unless --trust.
     Loopback only by default: the server has no authentication, so another --host
     is warned about.
     """
