@@ -96,4 +96,5 @@ def list_(as_json: bool) -> None:
             )
             for e in entries
         ],
+        wrap=True,
     )
