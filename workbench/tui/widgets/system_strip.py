@@ -1,14 +1,49 @@
-"""CPU, RAM and GPU sparklines of the whole machine."""
+"""CPU, RAM and GPU sparklines of the whole machine, each on a fixed 0-100 % scale."""
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Label, Sparkline
+from textual.widgets import Label, Static
 
 HISTORY = 60
+BLOCKS = " ▁▂▃▄▅▆▇█"
+
+
+class Sparkline(Static):
+    """Bars of percentages, two rows tall, on a fixed 0-100 scale: 6 % of RAM
+    is a short bar, never a full-height one (Textual's Sparkline scales to the
+    data's own min and max)."""
+
+    ROWS = 2
+
+    def __init__(self, data: Sequence[float] = (), **kwargs) -> None:
+        super().__init__("", **kwargs)
+        self._data = list(data)
+
+    @property
+    def data(self) -> list[float]:
+        return self._data
+
+    @data.setter
+    def data(self, values: Sequence[float]) -> None:
+        self._data = list(values)
+        self.refresh()
+
+    def render(self) -> Text:
+        width = max(1, self.size.width)
+        values = self._data[-width:]
+        steps = (len(BLOCKS) - 1) * self.ROWS
+        levels = [round(max(0.0, min(100.0, v)) / 100 * steps) for v in values]
+        rows = []
+        for row in range(self.ROWS - 1, -1, -1):  # top row first
+            base = row * (len(BLOCKS) - 1)
+            rows.append("".join(BLOCKS[max(0, min(len(BLOCKS) - 1, lv - base))] for lv in levels))
+        return Text("\n".join(rows), style="green")
 
 
 class SystemStrip(Horizontal):
