@@ -36,6 +36,7 @@ from workbench.store import open_store
 from workbench.tui import data
 from workbench.tui.app import WorkbenchApp, make_app
 from workbench.tui.screens.compare import CompareScreen
+from workbench.tui.screens.confirm import ConfirmModal
 from workbench.tui.screens.error import ErrorModal
 from workbench.tui.screens.forms import StartRunModal
 from workbench.tui.screens.help import HelpScreen
@@ -176,7 +177,7 @@ async def test_marked_runs_compare_with_differences_and_best(trained):
             highlighted = [rid for rid, c in zip(CANCER_RUNS, cells, strict=True) if "green" in c]
             assert highlighted == [best], (key, cells)
         assert "accuracy" in compare.query_one("#compare-chart")._title
-        await pilot.press("k")
+        await pilot.press("m")  # next metric (k moves the table's cursor)
         await wait_for(pilot, lambda: "f1" in compare.query_one("#compare-chart")._title)
         await pilot.press("escape")
         assert app.screen is screen
@@ -358,7 +359,9 @@ async def test_stop_a_running_run(tmp_path, wb_home, fast_sampling):
             key = str(run_id)
             await wait_for(pilot, lambda: row(runs, key)[2] == "running", what="the run running")
             await pilot.press("x")
-            assert f"stopping run {run_id}…" in notifications(app)
+            await on_screen(pilot, ConfirmModal)  # a stopped run cannot be resumed
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: f"stopping run {run_id}…" in notifications(app))
             await wait_for(pilot, lambda: row(runs, key)[2] == "stopped", what="the run stopped")
             await wait_for(pilot, lambda: f"run {run_id} stopped" in notifications(app))
     finally:  # never leave a 10-minute sleeper behind a failed test

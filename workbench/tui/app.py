@@ -17,6 +17,7 @@ from workbench.tui.screens.error import ErrorModal
 from workbench.tui.screens.help import HelpScreen
 from workbench.tui.screens.home import HomeScreen
 
+ACTIVE = ("queued", "running")  # statuses of a run that can still be stopped
 NOTIFY_SECONDS = 2.0
 NOTIFY_AT_ONCE = 5  # toasts per poll; a burst beyond says how many more there were
 NOTIFY_TOASTS = {  # kind -> (title, severity)
@@ -54,6 +55,16 @@ class WorkbenchApp(App):
         self.theme = "textual-light" if self.settings.theme == "light" else "textual-dark"
         if self.settings.keys:
             self.set_keymap(self.settings.keys)
+            unknown = unknown_key_ids(self.settings.keys)
+            if unknown:
+                self.notify(
+                    f"config.toml [keys]: unknown binding id(s) {', '.join(unknown)};"
+                    " press ? on a screen to see its ids",
+                    title="Key remap ignored",
+                    severity="warning",
+                    timeout=15,
+                    markup=False,
+                )
         self.push_screen(HomeScreen())
         if self.initial_project:
             self.open_project(self.initial_project)
@@ -145,13 +156,24 @@ class WorkbenchApp(App):
             title = error.title
         self.push_screen(ErrorModal(title, message))
 
-    def _background(self, title: str, fn: Any, then: Any) -> None:
+    def _background(self, title: str, fn: Any, then: Any, busy: Any = None) -> None:
+        """`fn` in a thread, then `then(result)` here; `busy` (a widget) shows a
+        loading indicator meanwhile."""
+        if busy is not None:
+            busy.loading = True
+
+        def done() -> None:
+            if busy is not None:
+                busy.loading = False
+
         def work() -> None:
             try:
                 result = fn()
             except Exception as exc:
+                self.call_from_thread(done)
                 self.call_from_thread(self.show_error, title, exc)
                 return
+            self.call_from_thread(done)
             self.call_from_thread(then, result)
 
         self.run_worker(work, thread=True, group="actions", exit_on_error=False)
@@ -187,26 +209,68 @@ class WorkbenchApp(App):
             lambda run_id: self.notify(f"run {run_id} started in {project}"),
         )
 
-    def stop_run(self, run_id: int) -> None:
+    def stop_run(self, run_id: int, status: str | None = None, what: str = "run") -> None:
+        """Asks first (a stopped run cannot be resumed); a run that has already
+        finished gets a notification, not a question."""
+        from workbench.tui.screens.confirm import ConfirmModal
+
+        if status is not None and status not in ACTIVE:
+            self.notify(f"{what} {run_id} has already finished ({status}): nothing to stop.")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._stop(run_id, what)
+
+        self.push_screen(
+            ConfirmModal(
+                f"Stop {what} {run_id}?",
+                "Its processes are ended and it is marked stopped; it cannot be resumed.",
+                confirm=f"Stop {what}",
+            ),
+            answered,
+        )
+
+    def _stop(self, run_id: int, what: str) -> None:
+        from workbench.errors import UsageError
         from workbench.runs.control import stop_run
         from workbench.tui import data
 
-        self.notify(f"stopping run {run_id}…")
+        self.notify(f"stopping {what} {run_id}…")
+
+        def work() -> str:
+            try:
+                return stop_run(data.store(), run_id)
+            except UsageError as exc:  # it finished meanwhile: news, not an error
+                return f"not stopped: {exc.message}"
+
         self._background(
-            "Cannot stop the run",
-            lambda: stop_run(data.store(), run_id),
-            lambda status: self.notify(f"run {run_id} {status}"),
+            f"Cannot stop the {what}", work, lambda status: self.notify(f"{what} {run_id} {status}")
+        )
+
+    def confirm_demo(self) -> None:
+        from workbench.tui.screens.confirm import ConfirmModal
+
+        self.push_screen(
+            ConfirmModal(
+                "Start the demo?",
+                "Copies the sample projects into the store and queues one training run"
+                " of each (three runs, about a minute of CPU).",
+                confirm="Start demo",
+            ),
+            lambda yes: self.run_demo() if yes else None,
         )
 
     def run_demo(self) -> None:
         from workbench.demo import start_demo_runs
         from workbench.tui import data
 
-        self.notify("copying the sample projects and starting one run of each…")
+        self.notify("working… copying the sample projects and starting one run of each")
         self._background(
             "Demo failed",
             lambda: [s["run"] for s in start_demo_runs(data.store())],
             lambda ids: self.notify(f"demo runs queued: {', '.join(map(str, ids))}"),
+            busy=self._busy_widget(),
         )
 
     def action_init_project(self) -> None:
@@ -221,11 +285,57 @@ class WorkbenchApp(App):
         from workbench.tui import data
 
         path, template = answer
+        self.notify(f"working… creating the project in {path}", timeout=30)
         self._background(
             "Cannot create the project",
             lambda: create_project(data.store(), path, template)[0]["name"],
             lambda name: (self.notify(f"project {name} created"), self.open_project(name)),
+            busy=self._busy_widget(),
         )
+
+    def _busy_widget(self) -> Any:
+        """The main table of the screen showing, to carry a loading indicator."""
+        from workbench.tui.widgets.synced_table import SyncedTable
+
+        tables = list(self.screen.query(SyncedTable))
+        return tables[0] if tables else None
+
+
+def binding_ids() -> set[str]:
+    """Every binding id a `[keys]` entry of config.toml can remap."""
+    from workbench.tui.screens import (
+        automation,
+        compare,
+        confirm,
+        data,
+        error,
+        forms,
+        help,
+        model_forms,
+        models,
+        project,
+        run,
+        sweep,
+    )
+    from workbench.tui.widgets.synced_table import SyncedTable
+
+    classes: list[Any] = [WorkbenchApp, HomeScreen, SyncedTable]
+    for module in (automation, compare, confirm, data, error, forms, help, model_forms):
+        classes += [v for v in vars(module).values() if isinstance(v, type)]
+    for module in (models, project, run, sweep):
+        classes += [v for v in vars(module).values() if isinstance(v, type)]
+    return {
+        b.id
+        for cls in classes
+        for b in getattr(cls, "BINDINGS", [])
+        if isinstance(b, Binding) and b.id
+    }
+
+
+def unknown_key_ids(keys: dict[str, str]) -> list[str]:
+    """The ids of `[keys]` that no binding has (a typo, or a renamed binding)."""
+    known = binding_ids()
+    return sorted(k for k in keys if k not in known)
 
 
 def make_app(open_project: str | None = None, demo: bool = False) -> WorkbenchApp:

@@ -126,6 +126,15 @@ def data_overview(name: str) -> dict[str, Any]:
     for version in versions:
         version["validation"] = latest.get((version["id"], "validation"))
         version["drift"] = latest.get((version["id"], "drift"))
+    # A batch refused before it became a dataset version (unreadable, wrong
+    # columns) has a failed report and no version: list it with its reason.
+    rejected = []
+    for row in db.rows(
+        "SELECT id, file, report, created_at FROM data_reports WHERE project_id = ?"
+        " AND dataset_version_id IS NULL AND passed = 0 ORDER BY id DESC LIMIT 20",
+        (project["id"],),
+    ):
+        rejected.append({"id": row["id"], "file": row["file"], "reason": _reason(row["report"])})
     drift = db.row(
         "SELECT report FROM data_reports WHERE project_id = ? AND kind = 'drift'"
         " ORDER BY id DESC LIMIT 1",
@@ -139,7 +148,20 @@ def data_overview(name: str) -> dict[str, Any]:
             (report["reference"]["id"],),
         )
         profile = json.loads(cached) if cached else None
-    return {"versions": versions, "drift": report, "profile": profile}
+    return {"versions": versions, "drift": report, "profile": profile, "rejected": rejected}
+
+
+def _reason(report: str | None) -> str:
+    """The first failed error check of a stored report, in one line."""
+    try:
+        checks = json.loads(report or "{}").get("checks") or []
+    except ValueError:
+        return "unreadable report"
+    failed = [c for c in checks if not c.get("passed") and c.get("severity") == "error"]
+    failed = failed or [c for c in checks if not c.get("passed")]
+    if not failed:
+        return "failed validation"
+    return " ".join(str(failed[0].get("message") or failed[0].get("name") or "").split())
 
 
 def current_histogram(file: str, column: str, edges: list[float]) -> list[int] | None:

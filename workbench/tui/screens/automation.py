@@ -13,10 +13,11 @@ from typing import Any
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Header, Label, Static
+from textual.widgets import Header, Label, Static
 
 from workbench import formatting as fmt
 from workbench.automation.daemon import HEARTBEAT
+from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui import data
 from workbench.tui.screens.base import LiveScreen
 from workbench.tui.screens.confirm import ConfirmModal
@@ -101,7 +102,7 @@ class AutomationScreen(LiveScreen):
             [("when", "When"), ("kind", "Kind"), *project, ("message", "Message")],
             id="timeline",
         )
-        yield Footer()
+        yield KeyFooter()
 
     def load(self) -> dict[str, Any]:
         return data.automation_overview(self.project)

@@ -8,6 +8,7 @@ from typing import Any
 
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.worker import get_current_worker
 
 from workbench.errors import NotFoundError, WorkbenchError
@@ -84,15 +85,30 @@ class LiveScreen(Screen):
         self._last_failure = text
         self._schedule(max(self.POLL_SECONDS, 2.0))
 
-    def in_background(self, title: str, fn: Callable[[], Any], then: Callable[[Any], None]) -> None:
-        """Run a blocking action (start, stop, demo) off the event loop."""
+    def in_background(
+        self,
+        title: str,
+        fn: Callable[[], Any],
+        then: Callable[[Any], None],
+        busy: Widget | None = None,
+    ) -> None:
+        """Run a blocking action (start, stop, demo) off the event loop; `busy`
+        shows a loading indicator until it is done."""
+        if busy is not None:
+            busy.loading = True
+
+        def done() -> None:
+            if busy is not None:
+                busy.loading = False
 
         def work() -> None:
             try:
                 result = fn()
             except Exception as exc:
+                self.app.call_from_thread(done)
                 self.app.call_from_thread(self.app.show_error, title, exc)
                 return
+            self.app.call_from_thread(done)
             self.app.call_from_thread(then, result)
 
         self.run_worker(work, thread=True, group="actions", exit_on_error=False)

@@ -7,10 +7,11 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Header, Label
+from textual.widgets import Header, Label
 
 from workbench import formatting as fmt
 from workbench.runs.compare import compare_runs
+from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui import data
 from workbench.tui.screens.base import LiveScreen
 from workbench.tui.widgets.metric_chart import MetricChart
@@ -21,7 +22,7 @@ class CompareScreen(LiveScreen):
     AUTO_FOCUS = "#compare-table"
     POLL_SECONDS = 2.0
     BINDINGS = [
-        Binding("k", "next_key", "Next metric", id="compare.next_key"),
+        Binding("m", "next_key", "Next metric", id="compare.next_key"),
         Binding("escape", "app.pop_screen", "Back", id="compare.back"),
     ]
 
@@ -42,7 +43,7 @@ class CompareScreen(LiveScreen):
             [("name", "")] + [(str(i), f"run {i}") for i in self.run_ids], id="compare-table"
         )
         yield MetricChart(id="compare-chart")
-        yield Footer()
+        yield KeyFooter()
 
     def load(self) -> dict[str, Any]:
         db = data.store()
@@ -77,7 +78,7 @@ class CompareScreen(LiveScreen):
                 f"run {rid}": ([p["x"] for p in s["points"]], [p["mean"] for p in s["points"]])
                 for rid, s in result["series"].items()
             }
-            self.query_one("#compare-chart", MetricChart).plot(lines, title=f"{self.key} (k: next)")
+            self.query_one("#compare-chart", MetricChart).plot(lines, title=f"{self.key} (m: next)")
 
     def action_next_key(self) -> None:
         if self.keys:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Header, Label
+from textual.widgets import Header, Label
 
 from workbench import formatting as fmt
+from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui import data
 from workbench.tui.screens.base import LiveScreen
 from workbench.tui.widgets.metric_chart import MetricChart
@@ -57,7 +59,7 @@ class DataScreen(LiveScreen):
             id="drift",
         )
         yield MetricChart(id="histogram")
-        yield Footer()
+        yield KeyFooter()
 
     def load(self) -> dict[str, Any]:
         return data.data_overview(self.project)
@@ -65,8 +67,24 @@ class DataScreen(LiveScreen):
     def show(self, snapshot: dict[str, Any]) -> None:
         self.snapshot = snapshot
         verdict = {1: "[green]passed[/]", 0: "[red]failed[/]"}
+        rejected = [
+            (
+                f"rejected-{r['id']}",
+                (
+                    "-",
+                    "",
+                    "",
+                    "",
+                    "[red]rejected[/]",
+                    "",
+                    escape(f"{r['file']}: {r['reason'][:80]}"),
+                ),
+            )
+            for r in snapshot.get("rejected", [])
+        ]
         self.query_one("#versions", SyncedTable).show(
-            [
+            rejected
+            + [
                 (
                     str(v["id"]),
                     (

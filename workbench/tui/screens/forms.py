@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ class StartRunModal(ModalScreen[dict[str, str] | None]):
                         id=f"param-{key}",
                         classes="param-input",
                     )
+                yield Label("", id=f"error-{key}", classes="form-error")
             with Horizontal(classes="form-row"):
                 yield Label("extra", classes="form-label")
                 yield Input(placeholder="key=value key2=value2", id="extra")
@@ -58,10 +60,28 @@ class StartRunModal(ModalScreen[dict[str, str] | None]):
         else:
             self.dismiss(None)
 
+    def on_input_changed(self, event: Input.Changed) -> None:
+        key = (event.input.id or "").removeprefix("param-")
+        if event.input.id and event.input.id.startswith("param-") and key in self.params:
+            self._check(key)
+
+    def _check(self, key: str) -> bool:
+        """Shows under the field why its text does not fit the param's type."""
+        text = self.query_one(f"#param-{key}", Input).value.strip()
+        problem = type_problem(self.params[key], text) if text else None
+        label = self.query_one(f"#error-{key}", Label)
+        label.update(f"{key}: {problem}" if problem else "")
+        label.set_class(problem is not None, "-visible")
+        return problem is None
+
     def on_input_submitted(self) -> None:
         self._submit()
 
     def _submit(self) -> None:
+        bad = [key for key in self.params if not self._check(key)]
+        if bad:
+            self.query_one(f"#param-{bad[0]}", Input).focus()
+            return
         overrides = {}
         for key in self.params:
             text = self.query_one(f"#param-{key}", Input).value.strip()
@@ -74,6 +94,26 @@ class StartRunModal(ModalScreen[dict[str, str] | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def type_problem(default: Any, text: str) -> str | None:
+    """Why `text` (a TOML value) cannot replace a param whose value in
+    workbench.toml is `default`, or None when it can."""
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except (tomllib.TOMLDecodeError, ValueError):
+        value = text  # kept as a string, as `--set` does
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else f"expected true or false, got {text!r}"
+    if isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return None
+        return f"expected an integer (like {default}), got {text!r}"
+    if isinstance(default, float):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return None
+        return f"expected a number (like {default:g}), got {text!r}"
+    return None
 
 
 class InitProjectModal(ModalScreen[tuple[Path, str] | None]):
@@ -96,6 +136,9 @@ class InitProjectModal(ModalScreen[tuple[Path, str] | None]):
             with Horizontal(id="form-buttons"):
                 yield Button("Create", variant="primary", id="create")
                 yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#init-path", Input).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "create":

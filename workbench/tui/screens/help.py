@@ -29,13 +29,15 @@ class HelpScreen(ModalScreen[None]):
             if binding.id in remapped:  # the user's [keys] choice is the key in force
                 binding = replace(binding, key=remapped[binding.id])
             key = self.app.get_key_display(binding)
-            lines.append(f"  [b]{key:>12}[/b]  {binding.description}")
+            lines.append(f"  [b]{key:>12}[/b]  {binding.description}  [dim]{binding.id}[/dim]")
         lines += [
             "",
             "  [b]      ctrl+p[/b]  command palette: every action by name",
+            "  [b]     j k ↓ ↑[/b]  in a table: next / previous row",
+            "  [b]         g G[/b]  in a table: first / last row",
             "",
-            "Keys can be remapped in $WORKBENCH_HOME/config.toml under \\[keys],",
-            'e.g.  "project.start" = "s"',
+            "Keys can be remapped in $WORKBENCH_HOME/config.toml under \\[keys]",
+            "by the ids shown above, e.g.  \"project.start\" = \"ctrl+n\"",
         ]
         with VerticalScroll(id="help-box"):
             yield Static("\n".join(lines))

@@ -8,10 +8,11 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Header, Label
+from textual.widgets import Header, Label
 from textual.worker import get_current_worker
 
 from workbench import formatting as fmt
+from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui import data
 from workbench.tui.screens.base import LiveScreen
 from workbench.tui.widgets.synced_table import SyncedTable
@@ -21,6 +22,7 @@ from workbench.tui.widgets.system_strip import SystemStrip
 class HomeScreen(LiveScreen):
     AUTO_FOCUS = "#projects"
     TITLE = "Home"
+    FOOTER_NARROW = {"home.open", "home.demo", "home.init", "home.automation", "app.quit"}
     BINDINGS = [
         Binding("enter", "open_project", "Open", id="home.open"),
         Binding("d", "demo", "Demo", id="home.demo"),
@@ -34,6 +36,7 @@ class HomeScreen(LiveScreen):
         with Horizontal(id="home-body"):
             with Vertical(id="projects-pane"):
                 yield Label("Projects", classes="pane-title")
+                yield Label("", id="home-empty", classes="empty-hint")
                 yield SyncedTable(
                     [
                         ("name", "Project"),
@@ -48,7 +51,7 @@ class HomeScreen(LiveScreen):
                 yield Label("Activity", classes="pane-title")
                 yield SyncedTable([("when", "When"), ("what", "What")], id="activity")
         yield SystemStrip(id="system")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -79,6 +82,14 @@ class HomeScreen(LiveScreen):
                 )
             )
         self.query_one("#projects", SyncedTable).show(rows)
+        hint = self.query_one("#home-empty", Label)
+        hint.update(
+            ""
+            if rows
+            else "No projects yet — press i to create one from a CSV, or d (or"
+            " `workbench demo`) for the sample projects."
+        )
+        hint.set_class(not rows, "-visible")
         now = time.time()
         self.query_one("#activity", SyncedTable).show(
             [(str(e["id"]), (fmt.ago(now - e["ts"]), e["message"])) for e in snapshot["events"]]
@@ -113,7 +124,7 @@ class HomeScreen(LiveScreen):
         self.poll()
 
     def action_demo(self) -> None:
-        self.app.run_demo()
+        self.app.confirm_demo()
 
     def action_init_project(self) -> None:
         self.app.action_init_project()

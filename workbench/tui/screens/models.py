@@ -15,10 +15,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Footer, Header, Label, ProgressBar, Static
+from textual.widgets import Header, Label, ProgressBar, Static
 
 from workbench import formatting as fmt
 from workbench.models.registry import CHALLENGER, CHAMPION
+from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui import data
 from workbench.tui.screens.base import LiveScreen
 from workbench.tui.screens.model_forms import ExportModal, ExportRequest, PromoteModal
@@ -58,7 +59,7 @@ class ModelsScreen(LiveScreen):
         with Horizontal(id="export-status"):
             yield ProgressBar(None, show_percentage=False, show_eta=False, id="export-bar")
             yield Label("", id="export-step")
-        yield Footer()
+        yield KeyFooter()
 
     def load(self) -> dict[str, Any]:
         return data.models_overview(self.project)
@@ -164,11 +165,12 @@ class ModelsScreen(LiveScreen):
         if version is None:
             self.notify("No model version to promote yet.", severity="warning")
             return
-        self.notify(f"asking the gate about {version.ref}…", timeout=2)
+        self.notify(f"working… asking the gate about {version.ref}", timeout=10)
         self.in_background(
             "Cannot judge the version",
             lambda: data.judge_for_champion(version.id, dry_run=True),
             self._confirm_promotion,
+            busy=self.query_one("#model-gate"),
         )
 
     def _confirm_promotion(self, decision: Any) -> None:

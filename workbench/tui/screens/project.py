@@ -6,18 +6,29 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Header, Input, Label
+from textual.widgets import Header, Input, Label
 
 from workbench import formatting as fmt
+from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui import data
 from workbench.tui.screens.base import LiveScreen
-from workbench.tui.widgets.synced_table import SyncedTable
+from workbench.tui.widgets.synced_table import SyncedTable, cell
 
 SORTS = ("id", "status", "duration", "metric")
 
 
 class ProjectScreen(LiveScreen):
     AUTO_FOCUS = "#runs"
+    # The keys the footer keeps below 100 columns; help (?) lists them all.
+    FOOTER_NARROW = {
+        "project.start",
+        "project.stop",
+        "project.data",
+        "project.models",
+        "project.automation",
+        "project.back",
+        "app.quit",
+    }
     BINDINGS = [
         Binding("enter", "open_run", "Open run", id="project.open"),
         Binding("n", "start_run", "Start run", id="project.start"),
@@ -45,6 +56,7 @@ class ProjectScreen(LiveScreen):
         yield Header()
         yield Label("", id="project-summary")
         yield Input(placeholder="filter runs (any column); Esc clears", id="filter")
+        yield Label("", id="project-empty", classes="empty-hint")
         yield SyncedTable(
             [
                 ("mark", " "),
@@ -57,7 +69,7 @@ class ProjectScreen(LiveScreen):
             ],
             id="runs",
         )
-        yield Footer()
+        yield KeyFooter()
 
     def load(self) -> dict[str, Any]:
         return data.project_runs(self.project)
@@ -89,13 +101,25 @@ class ProjectScreen(LiveScreen):
                 (run["started_at"] or "").replace("T", " ").rstrip("Z"),
                 fmt.seconds(run["duration_s"]),
                 fmt.metric(value),
-                " ".join(f"{k}={run['params'][k]}" for k in key_params if k in run["params"]),
+                " ".join(
+                    f"{k}={cell(run['params'][k])}" for k in key_params if k in run["params"]
+                ),
             )
             if self.filter_text and not any(self.filter_text in str(c).lower() for c in cells):
                 continue
             rows.append((str(run["id"]), cells, run, value))
         rows.sort(key=self._sort_key, reverse=self.sort_by != "status")
-        self.query_one("#runs", SyncedTable).show([(key, cells) for key, cells, _, _ in rows])
+        runs = self.query_one("#runs", SyncedTable)
+        runs.set_sort(self.sort_by, descending=self.sort_by != "status")
+        runs.show([(key, cells) for key, cells, _, _ in rows])
+        hint = self.query_one("#project-empty", Label)
+        hint.update(
+            ""
+            if self.snapshot["runs"]
+            else "No runs yet — press n to start one (the params of workbench.toml are"
+            " filled in)."
+        )
+        hint.set_class(not self.snapshot["runs"], "-visible")
 
     def _sort_key(self, row: tuple) -> Any:
         _, _, run, value = row
@@ -184,5 +208,9 @@ class ProjectScreen(LiveScreen):
 
     def action_stop_run(self) -> None:
         run_id = self.selected_run
-        if run_id is not None:
-            self.app.stop_run(run_id)
+        if run_id is None:
+            self.notify("No run selected.", severity="warning")
+            return
+        runs = (self.snapshot or {}).get("runs", [])
+        status = next((r["status"] for r in runs if r["id"] == run_id), None)
+        self.app.stop_run(run_id, status)

@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Header, Label, RichLog, Static
+from textual.widgets import Header, Label, RichLog, Static
 
 from workbench import formatting as fmt
 from workbench import paths
+from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui import data
 from workbench.tui.screens.base import LiveScreen
 from workbench.tui.widgets.metric_chart import MetricChart
+from workbench.tui.widgets.synced_table import cell
 
 LOG_TAIL = 256 * 1024  # bytes of an existing log shown on opening
 
 
 class RunScreen(LiveScreen):
+    FOOTER_NARROW = {
+        "run.next_key",
+        "run.resources",
+        "run.stop",
+        "run.sweep",
+        "run.back",
+        "app.quit",
+    }
     BINDINGS = [
         Binding("k", "next_key", "Next metric", id="run.next_key"),
         Binding("K", "previous_key", "Prev metric", id="run.previous_key"),
@@ -49,7 +60,7 @@ class RunScreen(LiveScreen):
                 yield MetricChart(id="metric-chart")
                 yield MetricChart(id="resource-chart")
         yield RichLog(id="run-log", max_lines=5000, wrap=False, markup=False, highlight=False)
-        yield Footer()
+        yield KeyFooter()
 
     def load(self) -> dict[str, Any]:
         if self.log_offset is None:
@@ -75,6 +86,16 @@ class RunScreen(LiveScreen):
             + (f"  {info['message']}" if info["message"] else "")
         )
         self.query_one("#run-info", Static).update(_side_panel(info))
+        if not info["series_keys"]:
+            self.query_one("#metric-chart", MetricChart).plot(
+                {},
+                title="No metrics logged"
+                + (
+                    " yet: they show here as the run logs them"
+                    if info["status"] in ("queued", "running")
+                    else ": log some with workbench.log_metric (see the README)"
+                ),
+            )
         if self.key and self.key in info["series"]:
             points = info["series"][self.key]["points"]
             count = info["series"][self.key]["count"]
@@ -88,8 +109,13 @@ class RunScreen(LiveScreen):
             self.refresh_bindings()  # "Sweep" shows on a sweep's run only
         self._plot_resources()
         if info["log_chunk"]:
-            self.query_one("#run-log", RichLog).write(
-                info["log_chunk"].decode("utf-8", errors="replace").rstrip("\n")
+            log = self.query_one("#run-log", RichLog)
+            # Follow new lines only while the view is at the bottom: someone who
+            # scrolled up to read keeps their place.
+            at_bottom = log.max_scroll_y == 0 or log.scroll_y >= log.max_scroll_y
+            log.write(
+                info["log_chunk"].decode("utf-8", errors="replace").rstrip("\n"),
+                scroll_end=at_bottom,
             )
 
     def _plot_resources(self) -> None:
@@ -103,7 +129,12 @@ class RunScreen(LiveScreen):
             if any(gpu):
                 used = [sum(d["memory_used"] or 0 for d in g) / 2**20 if g else None for g in gpu]
                 lines["GPU MiB"] = (xs, used)
-            chart.plot(lines, title="memory (MiB)   r: CPU/GPU %")
+            total = _total_memory_mib()
+            chart.plot(
+                lines,
+                title="memory (MiB)   r: CPU/GPU %",
+                ylim=(0, total) if total else None,
+            )
         else:
             lines = {"cpu %": (xs, [s["cpu_percent"] for s in samples])}
             if any(gpu):
@@ -111,7 +142,10 @@ class RunScreen(LiveScreen):
                     xs,
                     [max(d["utilization"] or 0 for d in g) if g else None for g in gpu],
                 )
-            chart.plot(lines, title="CPU % / GPU %   r: memory")
+            # A process may use every core: 100 % per core, GPU 0-100 %.
+            cores = ((self.info or {}).get("environment") or {}).get("cpu", {}).get("cores")
+            top = 100.0 * max(1, cores or os.cpu_count() or 1)
+            chart.plot(lines, title=f"CPU % (of {top:.0f}) / GPU %   r: memory", ylim=(0, top))
 
     def action_toggle_resources(self) -> None:
         self.memory_view = not self.memory_view
@@ -129,7 +163,9 @@ class RunScreen(LiveScreen):
         self.action_next_key(-1)
 
     def action_stop_run(self) -> None:
-        self.app.stop_run(self.run_id)
+        status = self.info["status"] if self.info else None
+        what = "sweep" if self.info and self.info["trainer"] == "sweep" else "run"
+        self.app.stop_run(self.run_id, status, what)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "open_sweep":
@@ -142,6 +178,15 @@ class RunScreen(LiveScreen):
         self.app.push_screen(SweepScreen(self.run_id))
 
 
+def _total_memory_mib() -> float | None:
+    try:
+        import psutil
+
+        return psutil.virtual_memory().total / 2**20
+    except Exception:  # no psutil reading: let the chart scale itself
+        return None
+
+
 def _default_key(info: dict[str, Any]) -> str:
     """The longest curve (most points) is the most interesting to plot first."""
     return max(info["series_keys"], key=lambda k: (k["count"], k["key"]))["key"]
@@ -149,7 +194,7 @@ def _default_key(info: dict[str, Any]) -> str:
 
 def _side_panel(info: dict[str, Any]) -> str:
     lines = ["[b]Params[/b]"]
-    lines += [f"  {k} = {v}" for k, v in info["params"].items() if not k.startswith("_")]
+    lines += [f"  {k} = {cell(v)}" for k, v in info["params"].items() if not k.startswith("_")]
     lines += ["", "[b]Metrics[/b]"]
     lines += [f"  {k} = {fmt.metric(v)}" for k, v in info["metrics"].items()]
     res = info["resources"]

@@ -7,10 +7,11 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Header, Label, Static
+from textual.widgets import Header, Label, Static
 
 from workbench import formatting as fmt
 from workbench.sweeps import engine
+from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui import data
 from workbench.tui.screens.base import LiveScreen
 from workbench.tui.widgets.metric_chart import MetricChart
@@ -18,6 +19,7 @@ from workbench.tui.widgets.synced_table import SyncedTable
 
 STATE_COLOURS = {"complete": "green", "pruned": "yellow", "fail": "red", "running": "cyan"}
 BAR_WIDTH = 24
+NOISE = 0.1  # a share less than this above 1/n is no finding
 
 
 class SweepScreen(LiveScreen):
@@ -55,7 +57,7 @@ class SweepScreen(LiveScreen):
             with Vertical(id="sweep-side"):
                 yield MetricChart(id="best-chart")
                 yield Static("", id="importances")
-        yield Footer()
+        yield KeyFooter()
 
     def load(self) -> dict[str, Any]:
         document = engine.summary(data.store(), self.run_id)
@@ -66,7 +68,10 @@ class SweepScreen(LiveScreen):
         document["importances"] = self._importances
         return document
 
+    status: str | None = None
+
     def show(self, document: dict[str, Any]) -> None:
+        self.status = document["status"]
         trials = document["trials"]
         finished = sum(t["state"] in ("complete", "pruned", "fail") for t in trials)
         best = document["best"]
@@ -86,7 +91,7 @@ class SweepScreen(LiveScreen):
                     (
                         t["number"],
                         f"[{STATE_COLOURS.get(t['state'], 'white')}]{t['state']}[/]",
-                        fmt.metric(t["value"]),
+                        "pruned" if t["state"] == "pruned" else fmt.metric(t["value"]),
                         t["run_id"] or "",
                         ", ".join(f"{k}={_short(v)}" for k, v in t["params"].items()),
                     ),
@@ -129,7 +134,7 @@ class SweepScreen(LiveScreen):
 
     def action_stop_sweep(self) -> None:
         # The sweep's process stops queued trials and marks the sweep stopped.
-        self.app.stop_run(self.run_id)
+        self.app.stop_run(self.run_id, self.status, "sweep")
 
 
 def _short(value: Any) -> str:
@@ -141,6 +146,9 @@ def _importance_bars(importances: dict[str, float]) -> str:
         return "[b]Parameter importance[/b]\n  (after two complete trials)"
     width = max(len(name) for name in importances)
     lines = ["[b]Parameter importance[/b] (fANOVA)"]
+    if len(importances) > 1 and max(importances.values()) - 1 / len(importances) < NOISE:
+        # Shares all close to 1/n say nothing about which parameter matters.
+        lines.append("  no parameter stands out: all about equal so far")
     for name, share in importances.items():
         bar = "█" * max(1, round(share * BAR_WIDTH))
         lines.append(f"  {name:<{width}} {bar} {share:.0%}")
