@@ -475,11 +475,18 @@ async def test_data_screen_lists_a_rejected_batch_with_its_reason(tmp_path, wb_h
     try:
         project_id = store.scalar("SELECT id FROM projects WHERE name = 'quick'")
         with store.write() as conn:
+            # One batch refused before it became a version, one registered first.
             conn.execute(
-                "INSERT INTO data_reports (project_id, dataset_version_id, kind, file, passed,"
-                " report, created_at) VALUES (?, NULL, 'validation', ?, 0, ?, ?)",
-                (project_id, "/in/batch.csv", json.dumps(report), time.time()),
+                "INSERT INTO dataset_versions (project_id, sha256, path, format, rows, columns,"
+                " size_bytes, mtime_ns, created_at) VALUES (?, ?, ?, 'csv', 2, '[]', 9, 0, ?)",
+                (project_id, "ab" * 32, "/in/registered.csv", time.time()),
             )
+            for file in ("/in/batch.csv", "/in/registered.csv"):
+                conn.execute(
+                    "INSERT INTO data_reports (project_id, dataset_version_id, kind, file, passed,"
+                    " report, created_at) VALUES (?, NULL, 'validation', ?, 0, ?, ?)",
+                    (project_id, file, json.dumps(report), time.time()),
+                )
     finally:
         store.close()
     app = make_app(open_project="quick")
@@ -489,11 +496,14 @@ async def test_data_screen_lists_a_rejected_batch_with_its_reason(tmp_path, wb_h
         versions = await wait_for(
             pilot, lambda: app.screen.query_one("#versions", SyncedTable), what="data"
         )
-        await wait_for(pilot, lambda: versions.row_count == 1, what="the rejected batch")
-        [key] = row_keys(versions)
-        cells = row(versions, key)
-        assert cells[4] == "rejected"
-        assert "missing columns: x" in cells[6] and "batch.csv" in cells[6]
+        await wait_for(pilot, lambda: versions.row_count == 2, what="the rejected batches")
+        unregistered, registered = row_keys(versions)
+        cells = row(versions, unregistered)
+        assert cells[4] == "rejected: missing columns: x"
+        assert cells[6] == "/in/batch.csv"
+        cells = row(versions, registered)
+        assert cells[4] == "rejected: missing columns: x"
+        assert cells[6] == "/in/registered.csv"
 
 
 def test_equal_importances_are_no_finding():

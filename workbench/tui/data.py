@@ -134,7 +134,14 @@ def data_overview(name: str) -> dict[str, Any]:
         " AND dataset_version_id IS NULL AND passed = 0 ORDER BY id DESC LIMIT 20",
         (project["id"],),
     ):
-        rejected.append({"id": row["id"], "file": row["file"], "reason": _reason(row["report"])})
+        found = {"id": row["id"], "file": row["file"], "reason": _reason(row["report"])}
+        # The batch may have become a version all the same (registered, then
+        # refused): its verdict goes on that version's row.
+        same = [v for v in versions if v["path"] == row["file"] and not v["validation"]]
+        if same:
+            same[0]["validation"] = {"passed": 0, "rejected": found["reason"]}
+        else:
+            rejected.append(found)
     drift = db.row(
         "SELECT report FROM data_reports WHERE project_id = ? AND kind = 'drift'"
         " ORDER BY id DESC LIMIT 1",
@@ -154,14 +161,17 @@ def data_overview(name: str) -> dict[str, Any]:
 def _reason(report: str | None) -> str:
     """The first failed error check of a stored report, in one line."""
     try:
-        checks = json.loads(report or "{}").get("checks") or []
+        document = json.loads(report or "{}")
     except ValueError:
         return "unreadable report"
+    checks = document.get("checks") if isinstance(document, dict) else None
+    checks = [c for c in checks if isinstance(c, dict)] if isinstance(checks, list) else []
     failed = [c for c in checks if not c.get("passed") and c.get("severity") == "error"]
     failed = failed or [c for c in checks if not c.get("passed")]
     if not failed:
         return "failed validation"
-    return " ".join(str(failed[0].get("message") or failed[0].get("name") or "").split())
+    text = " ".join(str(failed[0].get("message") or failed[0].get("name") or "").split())
+    return text[:500] or "failed validation"
 
 
 def current_histogram(file: str, column: str, edges: list[float]) -> list[int] | None:

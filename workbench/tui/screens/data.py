@@ -18,6 +18,7 @@ from workbench.tui.widgets.metric_chart import MetricChart
 from workbench.tui.widgets.synced_table import SyncedTable
 
 BAR_WIDTH = 12
+REASON_WIDTH = 40  # characters of a rejection's reason shown in the table
 
 
 class DataScreen(LiveScreen):
@@ -66,7 +67,6 @@ class DataScreen(LiveScreen):
 
     def show(self, snapshot: dict[str, Any]) -> None:
         self.snapshot = snapshot
-        verdict = {1: "[green]passed[/]", 0: "[red]failed[/]"}
         rejected = [
             (
                 f"rejected-{r['id']}",
@@ -75,9 +75,9 @@ class DataScreen(LiveScreen):
                     "",
                     "",
                     "",
-                    "[red]rejected[/]",
+                    _rejected(r["reason"]),
                     "",
-                    escape(f"{r['file']}: {r['reason'][:80]}"),
+                    escape(r["file"]),
                 ),
             )
             for r in snapshot.get("rejected", [])
@@ -92,7 +92,7 @@ class DataScreen(LiveScreen):
                         v["sha256"][:12],
                         str(v["rows"]),
                         str(v["runs"]),
-                        verdict[v["validation"]["passed"]] if v["validation"] else "",
+                        _verdict(v["validation"]),
                         ("[green]none[/]" if v["drift"]["passed"] else "[red]drift[/]")
                         if v["drift"]
                         else "",
@@ -161,6 +161,18 @@ class DataScreen(LiveScreen):
         if counts:
             lines["current"] = (mids, _density(counts, edges))
         self.query_one("#histogram", MetricChart).plot(lines, title=f"{column}: density")
+
+
+def _rejected(reason: str) -> str:
+    return f"[red]rejected[/]: {escape(reason[:REASON_WIDTH])}"
+
+
+def _verdict(report: dict[str, Any] | None) -> str:
+    if not report:
+        return ""
+    if report.get("rejected"):
+        return _rejected(report["rejected"])
+    return "[green]passed[/]" if report["passed"] else "[red]failed[/]"
 
 
 def _density(counts: list[int], edges: list[float]) -> list[float]:
