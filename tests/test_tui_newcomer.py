@@ -540,3 +540,27 @@ async def test_sweep_shows_pruned_trials_as_pruned(monkeypatch, wb_home):
         await wait_for(pilot, lambda: trials.row_count == 2, what="the trials")
         assert row(trials, "1")[1:3] == ["pruned", "pruned"]
         assert row(trials, "0")[2] == "0.5"
+
+
+async def test_every_form_focuses_its_first_field_and_fits_80x24(tmp_path, wb_home):
+
+    from workbench.tui.screens.model_forms import ExportModal
+
+    forms = [
+        InitProjectModal(),
+        StartRunModal("quick", {f"p{i}": i for i in range(15)}),
+        ExportModal("penguins@2", lambda fmt: tmp_path / f"out-{fmt}"),
+    ]
+    app = WorkbenchApp(Settings())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await on_screen(pilot, HomeScreen)
+        for form in forms:
+            app.push_screen(form)
+            await on_screen(pilot, type(form))
+            first = await wait_for(pilot, lambda f=form: f.query("Input, Select").first())
+            await wait_for(pilot, lambda f=first: app.focused is f, what=f"{form} focus")
+            for button in form.query(Button):
+                region = button.region
+                assert region.height > 0 and region.bottom <= 24, (form, button.id, region)
+            await pilot.press("escape")
+            await on_screen(pilot, HomeScreen)

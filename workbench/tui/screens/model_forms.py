@@ -92,14 +92,15 @@ class ExportModal(ModalScreen[ExportRequest | None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="form-box"):
             yield Label(f"[b]Export {escape(self.ref)}[/b]")
+            # The output first: it is the field typed into, and has the focus.
+            with Horizontal(classes="form-row"):
+                yield Label("output", classes="form-label")
+                yield Input(self._default, id="export-output")
             with Horizontal(classes="form-row"):
                 yield Label("format", classes="form-label")
                 yield Select(
                     [(f, f) for f in FORMATS], value=FORMATS[0], allow_blank=False, id="export-fmt"
                 )
-            with Horizontal(classes="form-row"):
-                yield Label("output", classes="form-label")
-                yield Input(self._default, id="export-output")
             with Horizontal(classes="form-row"):
                 yield Label("zip", classes="form-label")
                 yield Checkbox("write one .zip file (bundle only)", id="export-zip")
