@@ -31,6 +31,7 @@ def _train() -> None:
     from workbench.trainers.params import check_params
     from workbench.trainers.tabular import (
         TrainingDataError,
+        _plain,
         feature_schema,
         holdout_split,
         load_training_table,
@@ -60,7 +61,7 @@ def _train() -> None:
         raise TrainingDataError(str(exc)) from None
     if table.task == "classification" and y_train.nunique() < 2:
         raise TrainingDataError(
-            f"the training rows hold one class only ({y_train.iloc[0]!r}) once"
+            f"the training rows hold one class only ({_plain(y_train.iloc[0])!r}) once"
             f" {len(x_test)} rows are held out; add rows of the other classes"
         )
     wb.log_params({"_task": table.task, "_rows_train": len(x_train), "_rows_test": len(x_test)})

@@ -30,7 +30,7 @@ def metrics_for_task(task: str | None) -> list[str]:
 def classification_metrics(
     y_true: Any, y_pred: Any, proba: np.ndarray | None, classes: list[Any]
 ) -> dict[str, float]:
-    """accuracy and f1 (of the second class when there are two, else macro), and
+    """accuracy and f1 (of the second class when there are two, else macro-averaged), and
     log_loss and roc_auc when there are probabilities. Labels unseen in training
     count as wrong in accuracy and f1 and are left out of log_loss and roc_auc."""
     from sklearn import metrics
@@ -42,7 +42,8 @@ def classification_metrics(
         y_true, y_pred = y_true.astype(str), y_pred.astype(str)
         classes = [str(c) for c in classes]
     out = {"accuracy": metrics.accuracy_score(y_true, y_pred)}
-    if len(classes) == 2:
+    present = set(y_true.tolist()) | set(y_pred.tolist())
+    if len(classes) == 2 and present <= set(classes):
         out["f1"] = metrics.f1_score(y_true, y_pred, pos_label=classes[1], zero_division=0)
     else:
         out["f1"] = metrics.f1_score(y_true, y_pred, average="macro", zero_division=0)

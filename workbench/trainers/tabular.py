@@ -105,6 +105,8 @@ def prepare_table(
         print(f"dropping {int(missing_target.sum())} rows with no {target_name!r} value")
         frame = frame.loc[~missing_target].reset_index(drop=True)
         target = target.loc[~missing_target].reset_index(drop=True)
+        if target.dtype == object:  # e.g. booleans that had gaps: plain bool without them
+            target = target.infer_objects()
     if len(frame) < MIN_ROWS:
         raise TrainingDataError(
             f"{source} has only {len(frame)} usable rows; need at least {MIN_ROWS}"
