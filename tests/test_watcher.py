@@ -567,3 +567,9 @@ def test_a_file_that_changes_while_its_burst_waits_is_handed_over_once_complete(
     assert not wait_until(lambda: fake.count() > 1, 2.5)
     assert fake.calls == [("demo", [watched / "grow.csv"], "watch")]
     assert (watched / "grow.csv").read_text().endswith("9,1\n")
+
+
+def test_doctor_says_whether_open_writers_can_be_seen(cli):
+    info = json.loads(cli("doctor", "--json", check=True).stdout)
+    assert info["open_writers"]["visible"] is True  # Linux with /proc
+    assert "open writers" in cli("doctor", check=True).stdout

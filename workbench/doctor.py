@@ -119,6 +119,14 @@ def diagnose(
             "fs.inotify.max_user_watches is low; watching data folders may fall back "
             "to polling (raise it with sysctl)"
         )
+    from workbench.automation.writers import probe
+
+    writers = probe()
+    if not writers.available:
+        problems.append(
+            f"open writers cannot be seen ({writers.scope}): the watcher takes a file"
+            " once it is unchanged for the quiet period, even if it is still open"
+        )
     info = {
         "workbench": __version__,
         "python": sys.version.split()[0],
@@ -129,6 +137,7 @@ def diagnose(
         "store_ok": store is not None and store_info.get("integrity") == "ok",
         "gpu": {"available": bool(devices), "devices": devices, "reason": gpu.reason},
         "inotify": limits,
+        "open_writers": {"visible": writers.available, "scope": writers.scope},
         "problems": problems,
     }
     gpu.close()

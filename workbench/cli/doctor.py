@@ -94,6 +94,11 @@ def _print(info: dict) -> None:
             else f"none: {gpu['reason']}",
         ),
         ("inotify", ", ".join(f"{k}={v}" for k, v in info["inotify"].items())),
+        (
+            "open writers",
+            ("seen: " if info["open_writers"]["visible"] else "not seen: ")
+            + info["open_writers"]["scope"],
+        ),
     ]
     print_table(None, ["", ""], rows, wrap=True)
     for problem in info["problems"]:
