@@ -321,50 +321,52 @@ def test_predict_checks_the_file_first_and_skip_invalid_sets_rows_aside(cli, bun
 
 
 def test_serve_bounds_requests_in_flight_and_body_size(bundle, holdout, start_server):
-    import threading
-
     url, _ = start_server(
         sys.executable, "-m", "workbench", "serve", str(bundle),
         "--max-in-flight", "1", "--max-request-mb", "0.5",
     )  # fmt: skip
     rows = _records(holdout.drop(columns=["species"]).head(2))
-    release = threading.Event()
-    answers: list[httpx.Response] = []
+    body = json.dumps({"rows": rows}).encode()
+    head = (
+        f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
 
-    def slow_body():
-        yield b'{"rows": '
-        release.wait(60)
-        yield json.dumps(rows).encode() + b"}"
+    def hold() -> socket.socket:
+        """A request whose body stops halfway: it keeps the one slot while it waits."""
+        sock = socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=30)
+        sock.sendall(head + body[:5])
+        return sock
 
-    # Probes are sent one at a time, so a probe's 503 means the holder has the slot.
+    def answered(sock: socket.socket) -> bool:
+        sock.settimeout(0.05)
+        try:
+            sock.recv(1, socket.MSG_PEEK)
+        except TimeoutError:
+            return False
+        finally:
+            sock.settimeout(30)
+        return True
 
-    def hold() -> None:
-        # Until it holds the one slot: a 503 here means a probe below had it.
-        while not release.is_set():
-            try:
-                answer = httpx.post(f"{url}/predict", content=slow_body(), timeout=90)
-            except httpx.HTTPError as exc:  # shown by the assertion below
-                answers.append(exc)
-                return
-            if answer.status_code != 503:
-                answers.append(answer)
-                return
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    busy = None
+    holder, busy = hold(), None
     deadline = time.monotonic() + 60
     while busy is None and time.monotonic() < deadline:
+        if answered(holder):  # a probe had the slot when it came: try again
+            holder.close()
+            holder = hold()
         answer = httpx.post(f"{url}/predict", json=rows, timeout=30)
         if answer.status_code == 503:
-            busy = answer
+            busy = answer  # probes go one at a time: the holder has the slot
         else:
             time.sleep(0.1)  # a gap between probes for the holder to take the slot
-    release.set()
-    holder.join(90)
-    assert busy is not None, f"no 503 while a request was in flight: {answers}"
+    assert busy is not None, "no 503 while a request was in flight"
     assert busy.headers["retry-after"] == "1" and "busy" in busy.json()["error"]
-    assert answers and answers[0].status_code == 200, answers
+    holder.sendall(body[5:])
+    received = b""
+    while chunk := holder.recv(65536):
+        received += chunk
+    holder.close()
+    assert received.startswith(b"HTTP/1.1 200"), received[:300]
     # The slot is free again; a body over 0.5 MB is refused with the reason.
     assert httpx.post(f"{url}/predict", json=rows, timeout=30).status_code == 200
     big = httpx.post(f"{url}/predict", content=b" " * (600 << 10), timeout=30)
