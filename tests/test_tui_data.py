@@ -41,7 +41,11 @@ async def test_data_screen_shows_versions_and_the_drift_report(cli, tmp_path):
         drift = screen.query_one("#drift", SyncedTable)
         await _wait(pilot, lambda: drift.row_count == 8)
         versions = screen.query_one("#versions", SyncedTable)
-        assert versions.row_count == 2  # the reference and the shifted batch
+        # The reference, the shifted batch, and the malformed one, refused with its reason.
+        assert versions.row_count == 3
+        rejected = [str(c) for c in versions.get_row_at(0)]
+        assert rejected[4].startswith("[red]rejected[/]: ") and len(rejected[4]) > 24
+        assert rejected[6].endswith("batch_03_malformed.csv")
         cells = [str(c) for c in drift.get_row("body_mass_g")]
         assert cells[1] == "ks" and "█" in cells[4]
         title = str(screen.query_one("#drift-title").render())

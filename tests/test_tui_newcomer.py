@@ -543,7 +543,6 @@ async def test_sweep_shows_pruned_trials_as_pruned(monkeypatch, wb_home):
 
 
 async def test_every_form_focuses_its_first_field_and_fits_80x24(tmp_path, wb_home):
-
     from workbench.tui.screens.model_forms import ExportModal
 
     forms = [
