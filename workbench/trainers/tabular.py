@@ -105,8 +105,8 @@ def prepare_table(
         print(f"dropping {int(missing_target.sum())} rows with no {target_name!r} value")
         frame = frame.loc[~missing_target].reset_index(drop=True)
         target = target.loc[~missing_target].reset_index(drop=True)
-        if target.dtype == object:  # e.g. booleans that had gaps: plain bool without them
-            target = target.infer_objects()
+    if target.dtype == object:  # e.g. booleans that had gaps: plain bool without them
+        target = target.infer_objects()
     if len(frame) < MIN_ROWS:
         raise TrainingDataError(
             f"{source} has only {len(frame)} usable rows; need at least {MIN_ROWS}"
@@ -264,9 +264,11 @@ def explain_task(target: pd.Series) -> tuple[str, str]:
     Otherwise (a count, an amount) they are regression.
     """
     values = target.dropna()
-    if pd.api.types.is_bool_dtype(target):
+    if values.dtype == object and len(values):  # e.g. booleans read with gaps
+        values = values.infer_objects()
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_bool_dtype(target):
         return "classification", f"boolean target -> classification; {OVERRIDE}"
-    if not pd.api.types.is_numeric_dtype(target):
+    if not pd.api.types.is_numeric_dtype(values):
         distinct = values.nunique()
         return (
             "classification",
@@ -278,7 +280,7 @@ def explain_task(target: pd.Series) -> tuple[str, str]:
     if not bool(np.all(np.mod(numbers, 1) == 0)):
         return "regression", f"numeric target with fractional values -> regression; {OVERRIDE}"
     distinct = values.nunique()
-    kind = "integer" if pd.api.types.is_integer_dtype(target) else "whole-number"
+    kind = "integer" if pd.api.types.is_integer_dtype(values) else "whole-number"
     if distinct > MAX_CLASSES_FOR_INTEGER_TARGET:
         return (
             "regression",
