@@ -1536,9 +1536,10 @@ def _scan_quoted(path: Path, fmt: str, keep_going: bool) -> TableScan:
     limit = csv.field_size_limit()
     csv.field_size_limit(1 << 30)  # pandas takes fields of any size
     try:
-        with _open_raw(path, fmt) as raw, io.TextIOWrapper(
-            raw, encoding="utf-8-sig", newline=""
-        ) as text:
+        with (
+            _open_raw(path, fmt) as raw,
+            io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text,
+        ):
             reader = csv.reader(text, strict=True)
             columns = next(reader, None)
             if columns is None:
@@ -1886,8 +1887,7 @@ def predict_json(bundle: Bundle, payload: Any) -> dict[str, Any]:
     if unknown:
         shown = ", ".join(repr(c[:40]) for c in unknown[:5]) + (" …" if len(unknown) > 5 else "")
         raise InputError(
-            f"unknown columns: {shown}; the model's features are "
-            f"{', '.join(bundle.model.names)}"
+            f"unknown columns: {shown}; the model's features are {', '.join(bundle.model.names)}"
         )
     _refuse_non_finite(frame, bundle.model)
     pred, proba, unseen = bundle.model.run(frame)
@@ -1936,6 +1936,7 @@ def serve_limits(
     """(largest request body in bytes, requests predicted at once): the arguments,
     else the environment's WORKBENCH_MAX_REQUEST_MB / WORKBENCH_MAX_IN_FLIGHT, else
     the defaults."""
+
     def setting(value: Any, env: str, default: float, kind: type) -> Any:
         if value is None:
             raw = os.environ.get(env)
@@ -1992,8 +1993,7 @@ def make_app(
             if media != "application/json" and not media.endswith("+json"):
                 return problem(
                     415,
-                    f"Content-Type {media[:60]!r} is not JSON; send the rows as "
-                    "application/json",
+                    f"Content-Type {media[:60]!r} is not JSON; send the rows as application/json",
                 )
             for param in params.split(";"):
                 key, _, value = param.strip().partition("=")
