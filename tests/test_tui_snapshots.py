@@ -161,7 +161,7 @@ def test_compare(pinned, snap_compare):
             lambda: screen.query_one("#compare-table").row_count > 10 and screen.key,
             "the comparison",
         )
-        await pilot.press("k", "k", "k", "k")  # accuracy, f1, log_loss, roc_auc -> train_loss
+        await pilot.press("m", "m", "m", "m")  # accuracy, f1, log_loss, roc_auc -> train_loss
         await settle(
             pilot,
             lambda: screen.query_one("#compare-chart")._title.startswith("train_loss"),

@@ -129,7 +129,8 @@ class RunScreen(LiveScreen):
             if any(gpu):
                 used = [sum(d["memory_used"] or 0 for d in g) / 2**20 if g else None for g in gpu]
                 lines["GPU MiB"] = (xs, used)
-            total = _total_memory_mib()
+            recorded = ((self.info or {}).get("environment") or {}).get("memory_total")
+            total = recorded / 2**20 if recorded else _total_memory_mib()
             chart.plot(
                 lines,
                 title="memory (MiB)   r: CPU/GPU %",

@@ -7,37 +7,43 @@ from textual.events import Resize
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
-WIDE = 100  # columns from which every key fits
+PALETTE_WIDTH = 14  # "^p palette" and its margin
 
 
 class KeyFooter(Footer):
-    """Below WIDE columns only the bindings whose ids the screen lists in
-    `FOOTER_NARROW` are shown (and `?` for help, which lists every key); a screen
-    without that list shows all its keys."""
+    """When the screen's keys do not all fit the terminal's width, only those
+    whose binding ids the screen lists in `FOOTER_NARROW` are shown (and `?`
+    for help, which lists every key), closer together."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._narrow: bool | None = None
+        self._needs = 0  # columns all the keys take
 
     def _is_narrow(self) -> bool:
-        return self.app.size.width < WIDE
+        return self._needs > self.app.size.width
 
     def compose(self) -> ComposeResult:
         if not self._bindings_ready:
             return
+        actions: set[str] = set()
+        every = []
+        for _node, binding, enabled, tooltip in self.screen.active_bindings.values():
+            if binding.show and binding.action not in actions:
+                actions.add(binding.action)
+                every.append((binding, enabled, tooltip))
+        self._needs = PALETTE_WIDTH + sum(
+            len(self.app.get_key_display(b)) + len(b.description) + 3 for b, _, _ in every
+        )
         narrow = self._narrow = self._is_narrow()
         self.set_reactive(Footer.compact, narrow)  # less space between keys
         self.set_class(narrow, "-compact")
         keep = getattr(self.screen, "FOOTER_NARROW", None) if narrow else None
-        actions: set[str] = set()
-        keys = []
-        for _node, binding, enabled, tooltip in self.screen.active_bindings.values():
-            if not binding.show or binding.action in actions:
-                continue
-            if keep is not None and binding.id not in keep and binding.id != "app.help":
-                continue
-            actions.add(binding.action)
-            keys.append((binding, enabled, tooltip))
+        keys = [
+            (binding, enabled, tooltip)
+            for binding, enabled, tooltip in every
+            if keep is None or binding.id in keep or binding.id == "app.help"
+        ]
         self.styles.grid_size_columns = len(keys)
         for binding, enabled, tooltip in keys:
             yield FooterKey(
