@@ -18,7 +18,8 @@ from tui_support import notifications, plain, row, row_keys, use_fixed_system_sa
 
 from workbench.projects import add_project
 from workbench.runs.control import stop_run
-from workbench.runs.launch import start_run, wait_for as wait_for_run
+from workbench.runs.launch import start_run
+from workbench.runs.launch import wait_for as wait_for_run
 from workbench.runs.queries import show_run
 from workbench.settings import Settings
 from workbench.store import open_store

@@ -17,10 +17,10 @@ from textual.widgets import Header, Label, Static
 
 from workbench import formatting as fmt
 from workbench.automation.daemon import HEARTBEAT
-from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui import data
 from workbench.tui.screens.base import LiveScreen
 from workbench.tui.screens.confirm import ConfirmModal
+from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui.widgets.synced_table import SyncedTable
 
 STEP_STYLES = {

@@ -11,11 +11,11 @@ from textual.widgets import Header, Label
 
 from workbench import formatting as fmt
 from workbench.runs.compare import compare_runs
-from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui import data
 from workbench.tui.screens.base import LiveScreen
+from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui.widgets.metric_chart import MetricChart
-from workbench.tui.widgets.synced_table import SyncedTable
+from workbench.tui.widgets.synced_table import SyncedTable, cell
 
 
 class CompareScreen(LiveScreen):
@@ -63,7 +63,8 @@ class CompareScreen(LiveScreen):
         rows = [("status", ("status", *(fmt.status(r["status"]) for r in result["runs"])))]
         for key, values in result["params"].items():
             label = f"[b yellow]* {key}[/]" if key in differing else f"  {key}"
-            cells = [f"[b yellow]{v}[/]" if key in differing else str(v) for v in values]
+            shown = [str(cell(v)) for v in values]
+            cells = [f"[b yellow]{v}[/]" for v in shown] if key in differing else shown
             rows.append((f"param:{key}", (label, *cells)))
         for key, values in result["metrics"].items():
             best = result["best"].get(key)

@@ -37,7 +37,7 @@ class HelpScreen(ModalScreen[None]):
             "  [b]         g G[/b]  in a table: first / last row",
             "",
             "Keys can be remapped in $WORKBENCH_HOME/config.toml under \\[keys]",
-            "by the ids shown above, e.g.  \"project.start\" = \"ctrl+n\"",
+            'by the ids shown above, e.g.  "project.start" = "ctrl+n"',
         ]
         with VerticalScroll(id="help-box"):
             yield Static("\n".join(lines))

@@ -12,9 +12,9 @@ from textual.widgets import Header, Label
 from textual.worker import get_current_worker
 
 from workbench import formatting as fmt
-from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui import data
 from workbench.tui.screens.base import LiveScreen
+from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui.widgets.synced_table import SyncedTable
 from workbench.tui.widgets.system_strip import SystemStrip
 

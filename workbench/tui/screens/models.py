@@ -19,10 +19,10 @@ from textual.widgets import Header, Label, ProgressBar, Static
 
 from workbench import formatting as fmt
 from workbench.models.registry import CHALLENGER, CHAMPION
-from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui import data
 from workbench.tui.screens.base import LiveScreen
 from workbench.tui.screens.model_forms import ExportModal, ExportRequest, PromoteModal
+from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui.widgets.synced_table import SyncedTable
 
 ALIAS_STYLES = {CHAMPION: "b green", CHALLENGER: "b yellow"}

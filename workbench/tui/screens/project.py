@@ -9,9 +9,9 @@ from textual.binding import Binding
 from textual.widgets import Header, Input, Label
 
 from workbench import formatting as fmt
-from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui import data
 from workbench.tui.screens.base import LiveScreen
+from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui.widgets.synced_table import SyncedTable, cell
 
 SORTS = ("id", "status", "duration", "metric")
@@ -101,9 +101,7 @@ class ProjectScreen(LiveScreen):
                 (run["started_at"] or "").replace("T", " ").rstrip("Z"),
                 fmt.seconds(run["duration_s"]),
                 fmt.metric(value),
-                " ".join(
-                    f"{k}={cell(run['params'][k])}" for k in key_params if k in run["params"]
-                ),
+                " ".join(f"{k}={cell(run['params'][k])}" for k in key_params if k in run["params"]),
             )
             if self.filter_text and not any(self.filter_text in str(c).lower() for c in cells):
                 continue
@@ -116,8 +114,7 @@ class ProjectScreen(LiveScreen):
         hint.update(
             ""
             if self.snapshot["runs"]
-            else "No runs yet — press n to start one (the params of workbench.toml are"
-            " filled in)."
+            else "No runs yet — press n to start one (the params of workbench.toml are filled in)."
         )
         hint.set_class(not self.snapshot["runs"], "-visible")
 

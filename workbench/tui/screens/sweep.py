@@ -11,9 +11,9 @@ from textual.widgets import Header, Label, Static
 
 from workbench import formatting as fmt
 from workbench.sweeps import engine
-from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui import data
 from workbench.tui.screens.base import LiveScreen
+from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui.widgets.metric_chart import MetricChart
 from workbench.tui.widgets.synced_table import SyncedTable
 
