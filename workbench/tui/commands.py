@@ -18,7 +18,7 @@ class WorkbenchCommands(Provider):
         app = self.app
         screen = self.screen
         commands: list[tuple[str, Callable[[], object], str]] = [
-            ("Run the demo", app.run_demo, "copy the sample projects, train each once"),
+            ("Run the demo", app.confirm_demo, "copy the samples, train each once (asks first)"),
             ("New project…", app.action_init_project, "create a project from a template"),
             ("Toggle dark/light theme", app.action_toggle_dark, "switch the colour theme"),
             ("Help", app.action_help, "the keys of this screen"),
@@ -55,7 +55,7 @@ class WorkbenchCommands(Provider):
         if isinstance(screen, ProjectScreen):
             commands += [
                 ("Compare marked runs", screen.action_compare, "two or more marked runs"),
-                ("Stop selected run", screen.action_stop_run, "SIGTERM its process tree"),
+                ("Stop selected run", screen.action_stop_run, "SIGTERM, after you confirm"),
                 ("Open selected run", screen.action_open_run, "charts, log, environment"),
             ]
         if isinstance(screen, ModelsScreen):
@@ -73,7 +73,7 @@ class WorkbenchCommands(Provider):
                 ("Stop the watcher", screen.action_stop_watcher, "SIGTERM, after you confirm"),
             ]
         if isinstance(screen, RunScreen):
-            commands.append(("Stop this run", screen.action_stop_run, "SIGTERM its process tree"))
+            commands.append(("Stop this run", screen.action_stop_run, "SIGTERM, after you confirm"))
         return commands
 
     async def discover(self) -> Hits:
