@@ -63,12 +63,7 @@ def start(
     `workbench run logs ID --follow`.
     """
     store = store_for(ctx)
-    from workbench.projects import project_config
-    from workbench.trainers.params import check_params
-
     params = parse_overrides(overrides)
-    config = project_config(store, project)[1]
-    check_params(config.trainer, {**config.params, **params})  # bad keys fail now, not in the run
     run_id, supervisor = start_run(store, project, params, priority)
     state = "started" if supervisor else "queued (all run slots are busy)"
     if not wait:

@@ -23,10 +23,15 @@ def create_run(
     priority: int = 0,
     parent_id: int | None = None,
 ) -> int:
-    """Validate the project's config and record a queued run with its params
-    (a child of `parent_id`, e.g. a sweep's trial)."""
+    """Validate the project's config and the trainer's params, and record a queued
+    run with them (a child of `parent_id`, e.g. a sweep's trial)."""
+    from workbench.trainers.params import check_params
+
     row, config = project_config(store, project)
     params = {**config.params, **overrides}
+    # A bad key or value fails here, for the CLI, the TUI, sweeps and pipelines alike,
+    # not minutes later inside the run.
+    check_params(config.trainer, params)
     now = time.time()
     with store.write() as conn:
         run_id = conn.execute(
