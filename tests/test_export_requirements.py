@@ -105,7 +105,8 @@ def test_a_fresh_environment_from_the_bundle_alone_predicts(home, tmp_path):
     extra = os.environ.get("WORKBENCH_TEST_WHEELHOUSE")
     args = ["--wheelhouse", extra] if extra else []
     made = wb("model", "export", "lgbm-pipeline", "-o", str(bundle), "--with-wheels", *args)
-    if made.returncode != 0 and "no wheel for" in made.stderr:
+    if made.returncode != 0 and "no wheel for" in made.stderr and not extra:
+        # CI names a wheelhouse (scripts/ci_wheelhouse.sh); there a missing wheel fails.
         pytest.skip(f"wheels missing on this machine: {made.stderr.strip()[:300]}")
     assert made.returncode == 0, made.stderr
     assert any(p.name.startswith("lightgbm-") for p in (bundle / "wheels").iterdir())

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Fills a folder with the wheels of the packages a bundle's requirements pin (the
+# versions installed in the virtualenv), from the package index, so that the test
+# that builds a fresh environment offline from a bundle runs for real. Usage:
+#   scripts/ci_wheelhouse.sh .venv DIR
+set -euo pipefail
+venv=$1 dest=$2
+mkdir -p "$dest"
+pins=$("$venv/bin/pip" freeze 2>/dev/null \
+  | grep -iE '^(numpy|pandas|scipy|scikit-learn|skops|lightgbm|pyarrow|starlette|uvicorn|click|anyio)==')
+# shellcheck disable=SC2086
+"$venv/bin/pip" download --quiet --disable-pip-version-check -d "$dest" $pins
