@@ -34,6 +34,37 @@ class WorkbenchGroup(click.Group):
         "watch": "workbench.cli.watch:watch",
     }
 
+    # Each command's one-line help for `workbench --help`, so listing the commands
+    # imports none of them (tests/test_lazy_cli.py checks it against the real help).
+    SUMMARIES = {
+        "data": "Dataset versions of a project, and which runs used them.",
+        "demo": "The whole loop on the sample projects.",
+        "doctor": "Check versions, optional extras, the store's health, GPUs and inotify limits.",
+        "fsck": (
+            "Check the store: identity, integrity, schema version, stuck runs, missing logs"
+            " and model files, orphan artifacts. Exits 0 when all is well, 1 when problems"
+            " are left."
+        ),
+        "keys": "The key this store signs its exports with, and the keys it trusts.",
+        "model": "Model versions, aliases (champion, challenger, your own), promotion and export.",
+        "pipeline": (
+            "Run the automation pipeline once over FILES (default: the files in PROJECT's"
+            " watch folders that no pipeline has had yet and that no process holds open"
+            " for writing)."
+        ),
+        "plugins": (
+            "Plugins: installed ones (the `workbench` entry point group), a project's"
+            " plugins/*.py files and the built-ins. They add trainers, validators, drift"
+            " tests, exporters and notifiers."
+        ),
+        "predict": "Predict every row of INPUT with the bundle at PATH (a folder or .zip).",
+        "project": "Create, register and inspect projects (folders with a workbench.toml).",
+        "run": "Start, watch, inspect and stop training runs.",
+        "serve": "Serve the bundle at PATH (a folder or .zip) over HTTP until Ctrl-C.",
+        "sweep": "Search PROJECT's hyperparameters with Optuna over its [sweep.space].",
+        "watch": "Watch projects' data folders and run the pipeline on each new batch.",
+    }
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.LAZY})
 
@@ -42,6 +73,23 @@ class WorkbenchGroup(click.Group):
             module, attr = self.LAZY[name].split(":")
             self.add_command(getattr(importlib.import_module(module), attr), name)
         return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The commands section of `--help`, from SUMMARIES for commands not loaded
+        yet: the same text click derives from each command's help, no imports."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.commands.get(name)
+            if command is None and name in self.SUMMARIES:
+                command = click.Command(name, help=self.SUMMARIES[name])
+            if command is None:
+                command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command))
+        if rows:
+            limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, cmd.get_short_help_str(limit)) for name, cmd in rows])
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:

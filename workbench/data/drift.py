@@ -83,8 +83,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from scipy.spatial import distance
 
 from workbench.errors import UsageError
 
@@ -437,6 +435,8 @@ def _chisquare(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
     table = table[:, table.sum(axis=0) > 0]  # a cell empty on both sides tells nothing
     if table.shape[1] < 2:
         return 0.0, 1.0
+    from scipy import stats  # imported on first use: a third of `data drift`'s start-up
+
     statistic, p_value, _, _ = stats.chi2_contingency(table, correction=False)
     return float(statistic), float(p_value)
 
@@ -450,12 +450,16 @@ def _ztest(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
     if spread == 0:  # the same single value on both sides
         return 0.0, 1.0
     z = float((p1 - p2) / spread)
+    from scipy import stats
+
     return z, float(2 * stats.norm.sf(abs(z)))
 
 
 def _distance(method: str, ref: np.ndarray, cur: np.ndarray) -> float:
     ref_share, cur_share = ref / ref.sum(), cur / cur.sum()
     if method == "jensenshannon":
+        from scipy.spatial import distance
+
         return float(distance.jensenshannon(ref_share, cur_share))
     ref_share, cur_share = _smooth_like_evidently(ref_share), _smooth_like_evidently(cur_share)
     return float(np.sum((ref_share - cur_share) * np.log(ref_share / cur_share)))
@@ -473,6 +477,8 @@ def _cells_test(method: str, ref: np.ndarray, cur: np.ndarray) -> tuple[float, f
 def _wasserstein(profile: dict, current_sorted: np.ndarray) -> float:
     norm = max(profile["std"], 0.001)  # Evidently's floor for a constant reference
     if "sample" in profile:
+        from scipy import stats
+
         return float(stats.wasserstein_distance(profile["sample"], current_sorted) / norm)
     # W1 = integral over u of |Q_ref(u) - Q_cur(u)|. On each of the 1000 slices of u,
     # |mean Q_ref - mean Q_cur| is exact unless the two cross inside it, where they are
@@ -490,6 +496,8 @@ def _wasserstein(profile: dict, current_sorted: np.ndarray) -> float:
 
 def _ks(profile: dict, current_sorted: np.ndarray) -> tuple[float, float]:
     if "sample" in profile:
+        from scipy import stats
+
         result = stats.ks_2samp(profile["sample"], current_sorted)
         return float(result.statistic), float(result.pvalue)
     # The reference CDF read off its quantile grid as a step function (exact to
@@ -513,6 +521,8 @@ def _ks(profile: dict, current_sorted: np.ndarray) -> tuple[float, float]:
         max(np.max(np.abs(ref_upto - cur_upto)), np.max(np.abs(ref_below - cur_below)))
     )
     effective = round(profile["n"] * m / (profile["n"] + m))
+    from scipy import stats
+
     return statistic, float(stats.kstwo.sf(statistic, effective))
 
 
