@@ -24,7 +24,8 @@ def workbench_trainers() -> dict[str, type]:
 def workbench_exporters() -> dict[str, Any]:
     from workbench.models import export
 
-    return {"bundle": export.write_bundle, "mlflow": export.write_mlflow, "onnx": export.write_onnx}
+    # export.FORMATS is the one list of the built-in names; each has a `write_<name>`.
+    return {name: getattr(export, f"write_{name}") for name in export.FORMATS}
 
 
 @hookimpl

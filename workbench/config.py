@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.automation.datafiles import DATA_SUFFIXES
 from workbench.errors import ConfigError, UsageError, WorkbenchError
 from workbench.sweeps.space import SweepConfig, check_sweep
 
@@ -37,8 +38,6 @@ MAX_THRESHOLD = 1e9
 ON_NEW_DATA = ("validate-and-retrain", "validate", "off")
 PROMOTE = ("if-better", "manual", "always")
 RETRAIN_ON = ("new-data", "drift")
-EXPORT_FORMATS = ("bundle", "mlflow", "onnx")
-DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _DOTTED = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
 
@@ -218,11 +217,14 @@ def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
         raise ConfigError(
             file, "automation.margin", f"expected a number from 0 to {MAX_MARGIN:g}, got {margin}"
         )
-    for fmt in auto.get("export", []):
-        if fmt not in EXPORT_FORMATS:
-            from workbench.plugins import export_formats
+    if auto.get("export"):
+        from workbench.models.export import FORMATS
 
-            _check_choice(file, "automation.export", fmt, tuple(export_formats(root)))
+        for fmt in auto["export"]:
+            if fmt not in FORMATS:  # built in; else load the plugins to look
+                from workbench.plugins import export_formats
+
+                _check_choice(file, "automation.export", fmt, tuple(export_formats(root)))
 
     return ProjectConfig(
         file=file,

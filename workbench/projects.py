@@ -191,7 +191,7 @@ def best_run(store: Store, project_id: int, config: ProjectConfig) -> dict[str, 
     """The succeeded run with the best value of the primary metric."""
     if not config.metric:
         return None
-    from workbench.runs.compare import lower_is_better
+    from workbench.metric_rules import lower_is_better
 
     order = "ASC" if lower_is_better(config.metric) else "DESC"
     return store.row(

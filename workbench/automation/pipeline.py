@@ -32,7 +32,8 @@ from typing import Any
 import psutil
 
 from workbench import paths
-from workbench.config import DATA_SUFFIXES, ProjectConfig
+from workbench.automation.datafiles import is_data_file
+from workbench.config import ProjectConfig
 from workbench.errors import UsageError, WorkbenchError
 from workbench.projects import get_project, project_config
 from workbench.store import Store
@@ -42,13 +43,6 @@ StepListener = Callable[[int, dict[str, Any]], None]
 
 
 # -- submitting ------------------------------------------------------------------
-
-
-def is_data_file(path: Path) -> bool:
-    name = path.name
-    if name.startswith(".") or name.endswith(("~", ".tmp", ".part", ".crdownload")):
-        return False
-    return name.lower().endswith(DATA_SUFFIXES)
 
 
 def watched_projects(store: Store, names: list[str] | None) -> list[tuple[str, list[Path]]]:

@@ -43,7 +43,7 @@ from watchdog.events import (
 )
 
 from workbench.automation import writers
-from workbench.config import DATA_SUFFIXES
+from workbench.automation.datafiles import TEMP_SUFFIXES, is_data_file  # noqa: F401 (re-exported)
 from workbench.errors import UsageError
 
 DEFAULT_QUIET = 2.0
@@ -64,7 +64,6 @@ CLOSE_SETTLE = 0.0
 OBSERVER_TIMEOUT = 5.0
 # After a pipeline raised, run the queue again this much later (or on the next batch).
 WORKER_RETRY = 10.0
-TEMP_SUFFIXES = (".tmp", ".part", ".crdownload", "~")
 # Filesystems whose changes made elsewhere never reach this machine's inotify.
 NETWORK_FS = frozenset(
     {
@@ -104,16 +103,6 @@ EVENT_TYPES: list[type[FileSystemEvent]] = [
 Submit = Callable[[str, list[Path], str], "int | None"]
 Report = Callable[[str], None]
 Signature = tuple[int, int]  # size, mtime_ns
-
-
-def is_data_file(name: str) -> bool:
-    """A data file by its name; hidden files and partial downloads are not."""
-    lower = name.lower()
-    return (
-        not name.startswith(".")
-        and not lower.endswith(TEMP_SUFFIXES)
-        and lower.endswith(DATA_SUFFIXES)
-    )
 
 
 def _unescape_mount(field_: str) -> str:

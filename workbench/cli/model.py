@@ -11,9 +11,10 @@ import click
 from workbench import formatting as fmt
 from workbench.cli.common import json_option, store_for
 from workbench.cli.output import note, print_json, print_table
+from workbench.metric_rules import is_per_step
 from workbench.models import registry
+from workbench.models.export import FORMATS
 
-FORMATS = ("bundle", "mlflow", "onnx")
 
 
 @click.group()
@@ -64,9 +65,7 @@ def list_(ctx: click.Context, project: str, as_json: bool) -> None:
     if not versions:
         note(f"no model versions yet: `workbench run start {project}` trains one")
         return
-    keys = sorted(
-        {k for v in versions for k in v.metrics if not k.startswith(("valid_", "cv_fold_"))}
-    )
+    keys = sorted({k for v in versions for k in v.metrics if not is_per_step(k)})
     where = common["evaluation"]["ref"].rpartition("@")[2] if common["evaluation"] else "-"
     common_header = f"{(metric or 'score').upper()} ON V{where} HOLD-OUT"
     print_table(

@@ -18,6 +18,7 @@ from workbench.cli.output import (
     stdout_is_terminal,
 )
 from workbench.config import parse_overrides
+from workbench.metric_rules import is_per_step, user_params
 from workbench.runs.control import stop_run
 from workbench.runs.launch import start_run, wait_for
 from workbench.runs.queries import list_runs, show_run
@@ -395,9 +396,8 @@ def sparkline(values: list) -> str:
 
 
 def _headline(metrics: dict) -> dict:
-    """Final metrics first: per-step curves (valid_*, val_*, train_*) after them."""
-    curves = ("valid_", "val_", "train_")
-    return dict(sorted(metrics.items(), key=lambda kv: (kv[0].startswith(curves), kv[0])))
+    """Final metrics first: per-step series (valid_*, val_*, train_*, cv_fold_*) after them."""
+    return dict(sorted(metrics.items(), key=lambda kv: (is_per_step(kv[0]), kv[0])))
 
 
 def _print_summary(info: dict) -> None:
@@ -415,7 +415,7 @@ def _print_summary(info: dict) -> None:
         ("duration", fmt.seconds(info["duration_s"])),
         (
             "params",
-            ", ".join(f"{k}={v}" for k, v in info["params"].items() if not k.startswith("_")),
+            ", ".join(f"{k}={v}" for k, v in user_params(info["params"]).items()),
         ),
         ("metrics", "  ".join(f"{k}={fmt.metric(v)}" for k, v in info["metrics"].items())),
         (

@@ -85,7 +85,7 @@ def assess(
     version: Any, metric: str, batch_score: float, batch: Predictions
 ) -> dict[str, Any]:
     """The band, the verdict and a message for a batch scored `batch_score`."""
-    from workbench.runs.compare import lower_is_better
+    from workbench.metric_rules import lower_is_better
 
     expected = baseline(version, metric)
     batch_spread = _bootstrap_std(metric, batch) or 0.0

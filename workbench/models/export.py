@@ -20,7 +20,10 @@ from workbench.errors import UsageError
 from workbench.models.registry import ModelVersion
 from workbench.store import Store
 
-FORMATS = ("bundle", "mlflow", "onnx")  # the built-in ones; plugins may add more
+# The built-in formats, each written by `write_<name>` below and registered as an
+# exporter by `workbench.builtin_plugins`. Plugins may add more: every name, built
+# in or not, is `workbench.plugins.export_formats(project_dir)`.
+FORMATS = ("bundle", "mlflow", "onnx")
 
 
 def export_model(

@@ -124,7 +124,7 @@ def evaluate(
     method: str | None = None,
 ) -> Decision:
     """Whether `challenger` should take `alias`, and why; changes nothing."""
-    from workbench.runs.compare import lower_is_better
+    from workbench.metric_rules import lower_is_better
 
     if config is None:
         config = _config(store, challenger.project)
@@ -233,7 +233,7 @@ def clears_margin(
     """Whether an interval of challenger minus champion clears `margin` as a
     whole, and the interval of the improvement (sign flipped for a
     lower-is-better metric, so that larger is always better)."""
-    from workbench.runs.compare import lower_is_better
+    from workbench.metric_rules import lower_is_better
 
     low, high = interval
     gain = (-high, -low) if lower_is_better(metric) else (low, high)

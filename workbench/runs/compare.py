@@ -5,19 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from workbench.errors import UsageError
+from workbench.metric_rules import is_internal_param, lower_is_better
 from workbench.runs.queries import show_run
 from workbench.store import Store
 
-_LOWER_IS_BETTER = ("loss", "rmse", "mae", "mse", "error", "err")
-
-
-def lower_is_better(metric: str) -> bool:
-    """Whether smaller values of this metric are better (losses and errors)."""
-    name = metric.lower()
-    return any(
-        name == word or name.endswith(word) or name.endswith("_" + word)
-        for word in _LOWER_IS_BETTER
-    )
+__all__ = ["compare_runs", "lower_is_better"]  # lower_is_better: see workbench.metric_rules
 
 
 def compare_runs(store: Store, run_ids: list[str]) -> dict[str, Any]:
@@ -25,7 +17,7 @@ def compare_runs(store: Store, run_ids: list[str]) -> dict[str, Any]:
         raise UsageError("compare needs at least two runs")
     runs = [show_run(store, rid) for rid in run_ids]
     ids = [r["id"] for r in runs]
-    param_keys = sorted({k for r in runs for k in r["params"] if not k.startswith("_")})
+    param_keys = sorted({k for r in runs for k in r["params"] if not is_internal_param(k)})
     params = {k: [r["params"].get(k) for r in runs] for k in param_keys}
     metric_keys = sorted({k for r in runs for k in r["metrics"]})
     metrics = {k: [r["metrics"].get(k) for r in runs] for k in metric_keys}

@@ -28,8 +28,8 @@ from typing import Any
 from workbench import paths
 from workbench.config import ProjectConfig
 from workbench.errors import NotFoundError, UsageError
+from workbench.metric_rules import CURVE_PREFIXES, higher_is_better, lower_is_better
 from workbench.projects import get_project, project_config
-from workbench.runs.compare import lower_is_better
 from workbench.runs.launch import create_run
 from workbench.runs.queries import refresh_liveness
 from workbench.store import Store
@@ -40,8 +40,6 @@ SWEEP_TRAINER = "sweep"
 POLL_S = 0.05  # how often in-flight trials are checked (a few indexed reads)
 HEARTBEAT_S = 1.0
 DEFAULT_TRIALS = 20
-# LightGBM's evaluation metrics where higher is better; all others are losses or errors.
-_HIGHER_IS_BETTER = ("auc", "auc_mu", "average_precision", "ndcg", "map")
 
 
 def sweep_dir(run_id: int) -> Path:
@@ -60,7 +58,7 @@ class Objective:
     @property
     def pruning_key(self) -> str | None:
         """The series reported to the pruner: the folds' scores when cross-validating,
-        else (None) the trainer's first `valid_*` curve."""
+        else (None) the trainer's first learning curve (`valid_*` or `val_*`)."""
         return f"cv_fold_{self.metric}" if self.key.startswith("cv_") else None
 
 
@@ -290,9 +288,7 @@ class Sweep:
             flight.key = self.objective.pruning_key or self._first_curve(flight.run_id)
             if flight.key is None:
                 return False
-            higher = not lower_is_better(flight.key)
-            if flight.key.startswith("valid_"):
-                higher = flight.key.removeprefix("valid_").split("@")[0] in _HIGHER_IS_BETTER
+            higher = higher_is_better(flight.key)
             flight.sign = 1.0 if higher == (self.objective.direction == "maximize") else -1.0
         points = self.store.conn.execute(
             "SELECT m.idx, m.step, m.value FROM metrics m"
@@ -311,10 +307,10 @@ class Sweep:
         return fresh
 
     def _first_curve(self, run_id: int) -> str | None:
+        like = " OR ".join("key LIKE ? ESCAPE '\\'" for _ in CURVE_PREFIXES)
         return self.store.scalar(
-            "SELECT key FROM metric_series WHERE run_id = ? AND key LIKE 'valid\\_%' ESCAPE '\\'"
-            " ORDER BY key LIMIT 1",
-            (run_id,),
+            f"SELECT key FROM metric_series WHERE run_id = ? AND ({like}) ORDER BY key LIMIT 1",
+            (run_id, *(p.replace("_", "\\_") + "_%" for p in CURVE_PREFIXES)),
         )
 
     def _prune(self, number: int, flight: InFlight) -> None:

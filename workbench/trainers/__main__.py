@@ -9,6 +9,7 @@ import time
 
 from workbench import paths
 from workbench.errors import WorkbenchError
+from workbench.metric_rules import user_params
 from workbench.trainers import failure
 
 
@@ -42,7 +43,7 @@ def _train() -> None:
     train_file = wb.train_file()
     # Keys starting with "_" are the workbench's own (e.g. the pipeline that
     # started the run), not the estimator's.
-    params = {k: v for k, v in params.items() if not k.startswith("_")}
+    params = user_params(params)
     check_params(config.trainer, params)
     started = time.time()
     table = load_training_table(config, train_file)

@@ -21,6 +21,7 @@ from functools import cache
 from typing import Any
 
 from workbench.errors import UsageError
+from workbench.metric_rules import is_internal_param
 
 # LightGBM's C++ parameters are 32-bit integers; scikit-learn's fit in 64 bits.
 LIGHTGBM_INT_MAX = 2**31 - 1
@@ -40,7 +41,7 @@ def check_params(trainer: str, params: Mapping[str, Any]) -> None:
     """Raise ParamError unless every parameter suits the built-in `trainer`
     ("lightgbm" or "sklearn:<dotted estimator>"). Keys starting with "_" are the
     workbench's own; other trainers (scripts, plugins) check their own."""
-    params = {str(k): v for k, v in params.items() if not str(k).startswith("_")}
+    params = {str(k): v for k, v in params.items() if not is_internal_param(k)}
     name, _, estimator = trainer.partition(":")
     if name == "lightgbm":
         _check_plain(params, LIGHTGBM_INT_MAX)

@@ -14,6 +14,7 @@ import psutil
 from workbench import paths
 from workbench.activity import recent_events
 from workbench.gpu import GpuMonitor
+from workbench.metric_rules import is_internal_param
 from workbench.projects import list_projects, show_project
 from workbench.runs.queries import list_runs, show_run
 from workbench.store import Store, open_store
@@ -57,7 +58,7 @@ def project_runs(name: str, limit: int = 2000) -> dict[str, Any]:
         for run_id, key, value in db.conn.execute(
             f"SELECT run_id, key, value FROM params WHERE run_id IN ({marks})", chunk
         ):
-            if not key.startswith("_"):
+            if not is_internal_param(key):
                 params.setdefault(run_id, {})[key] = json.loads(value)
     for run in runs:
         run["params"] = params.get(run["id"], {})
@@ -193,6 +194,7 @@ def models_overview(name: str) -> dict[str, Any]:
     """A project's model versions (newest first), the datasets each was trained
     on, and the latest promotion decisions: a few indexed queries, cheap to poll."""
     from workbench.models.registry import list_versions, promotions
+    from workbench.plugins import export_formats
     from workbench.projects import get_project
 
     db = store()
@@ -211,6 +213,8 @@ def models_overview(name: str) -> dict[str, Any]:
         "versions": list_versions(db, name),
         "datasets": datasets,
         "promotions": promotions(db, name, 20),
+        # Built-in and plugin export formats, for the export form.
+        "formats": export_formats(Path(project["path"])),
     }
 
 

@@ -83,11 +83,16 @@ class ExportModal(ModalScreen[ExportRequest | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="export.cancel")]
 
-    def __init__(self, ref: str, default_output: Any) -> None:
+    def __init__(
+        self, ref: str, default_output: Any, formats: list[str] | None = None
+    ) -> None:
         super().__init__()
         self.ref = ref
         self.default_output = default_output  # format -> default path
-        self._default = str(default_output(FORMATS[0]))
+        # Every format the project can use (plugins' too); the built-ins when not known.
+        found = list(formats or FORMATS)
+        self.formats = [f for f in FORMATS if f in found] + [f for f in found if f not in FORMATS]
+        self._default = str(default_output(self.formats[0]))
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="form-box"):
@@ -99,7 +104,10 @@ class ExportModal(ModalScreen[ExportRequest | None]):
             with Horizontal(classes="form-row"):
                 yield Label("format", classes="form-label")
                 yield Select(
-                    [(f, f) for f in FORMATS], value=FORMATS[0], allow_blank=False, id="export-fmt"
+                    [(f, f) for f in self.formats],
+                    value=self.formats[0],
+                    allow_blank=False,
+                    id="export-fmt",
                 )
             with Horizontal(classes="form-row"):
                 yield Label("zip", classes="form-label")

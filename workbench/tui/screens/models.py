@@ -18,6 +18,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Header, Label, ProgressBar, Static
 
 from workbench import formatting as fmt
+from workbench.metric_rules import is_per_step
 from workbench.models.registry import CHALLENGER, CHAMPION
 from workbench.tui import data
 from workbench.tui.screens.base import LiveScreen
@@ -71,7 +72,7 @@ class ModelsScreen(LiveScreen):
         versions = snapshot["versions"]
         metric = next((v.metric for v in versions if v.metric), None)
         others = sorted(
-            {k for v in versions for k in v.metrics if k != metric and not k.startswith("valid_")}
+            {k for v in versions for k in v.metrics if k != metric and not is_per_step(k)}
         )
         table = self.query_one("#versions", SyncedTable)
         table.set_columns(self._columns(others, metric))
@@ -208,6 +209,7 @@ class ModelsScreen(LiveScreen):
             ExportModal(
                 version.ref,
                 lambda fmt_: folder / f"{version.project}-v{version.version}-{fmt_}",
+                self.snapshot.get("formats"),
             ),
             lambda request: self._export(version, request),
         )
@@ -263,7 +265,7 @@ def _aliases(aliases: list[str]) -> str:
 
 def _best(versions: list[Any], metric: str | None) -> set[int]:
     """The version numbers with the best primary metric (ties share it)."""
-    from workbench.runs.compare import lower_is_better
+    from workbench.metric_rules import lower_is_better
 
     scored = [
         (v.metrics[metric], v.version)

@@ -125,7 +125,7 @@ class ProjectScreen(LiveScreen):
         if self.sort_by == "duration":
             return (run["duration_s"] or 0, run["id"])
         if self.sort_by == "metric":
-            from workbench.runs.compare import lower_is_better
+            from workbench.metric_rules import lower_is_better
 
             metric_key = self.snapshot["project"].get("metric") or ""
             if value is None:

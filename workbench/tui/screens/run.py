@@ -13,6 +13,7 @@ from textual.widgets import Header, Label, RichLog, Static
 
 from workbench import formatting as fmt
 from workbench import paths
+from workbench.metric_rules import user_params
 from workbench.tui import data
 from workbench.tui.screens.base import LiveScreen
 from workbench.tui.widgets.footer import KeyFooter
@@ -195,7 +196,7 @@ def _default_key(info: dict[str, Any]) -> str:
 
 def _side_panel(info: dict[str, Any]) -> str:
     lines = ["[b]Params[/b]"]
-    lines += [f"  {k} = {cell(v)}" for k, v in info["params"].items() if not k.startswith("_")]
+    lines += [f"  {k} = {cell(v)}" for k, v in user_params(info["params"]).items()]
     lines += ["", "[b]Metrics[/b]"]
     lines += [f"  {k} = {fmt.metric(v)}" for k, v in info["metrics"].items()]
     res = info["resources"]

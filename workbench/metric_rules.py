@@ -1,0 +1,135 @@
+"""What a metric or param key means, decided in one place: which way a metric
+is better, which keys are learning curves, and which params are the
+workbench's own.
+
+A leaf module (it imports nothing from workbench), so the CLI, the TUI, the
+sweep engine, the promotion gate and the store queries can all ask it cheaply.
+
+Keys are made of a metric name and decorations the workbench or a trainer adds:
+
+- `valid_<m>` / `val_<m>`: a learning curve, the metric on the validation rows
+  after each step (`valid_` from the built-in trainers, LightGBM's own names;
+  `val_` from scripts, the Keras convention). Both prefixes are curves.
+- `train_<m>`: the same on the training rows, per step.
+- `cv_fold_<m>` (step = fold), `cv_<m>_mean`, `cv_<m>_std`: cross-validation.
+- `<m>@<k>`: a ranking metric at a cut-off (LightGBM's `ndcg@5`, `map@10`).
+
+A metric's direction is decided on the bare name `<m>`: a known score (accuracy,
+f1, roc_auc, auc, r2, ndcg, ...) is higher-is-better; a name that is, or ends
+in the word, loss, error, rmse, mae, mse or one of LightGBM's regression
+objectives (l1, l2, huber, poisson, ...) is lower-is-better; so is a
+`cv_<m>_std` (a spread across folds); `neg_<m>` (scikit-learn's negated
+losses) is higher-is-better; any other name is taken as a score
+(higher-is-better). Names are compared case-insensitively, word by word
+(words joined by `_`), so `glossiness` is not a loss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+CURVE_PREFIXES = ("valid_", "val_")
+TRAIN_CURVE_PREFIX = "train_"
+CV_FOLD_PREFIX = "cv_fold_"
+# Params whose key starts with this are the workbench's own (`_sweep`, `_trial`,
+# `_pipeline`, ...): recorded with the run, never passed to a trainer, not shown
+# as the user's params.
+INTERNAL_PARAM_PREFIX = "_"
+
+_HIGHER_IS_BETTER = frozenset(
+    {
+        "accuracy",
+        "balanced_accuracy",
+        "f1",
+        "precision",
+        "recall",
+        "roc_auc",
+        "auc",
+        "auc_mu",
+        "average_precision",
+        "ndcg",
+        "map",
+        "r2",
+    }
+)
+# Last words of lower-is-better names (losses, errors, LightGBM's regression metrics).
+_LOWER_IS_BETTER = (
+    "loss",
+    "logloss",
+    "error",
+    "err",
+    "rmse",
+    "mse",
+    "mae",
+    "mape",
+    "l1",
+    "l2",
+    "huber",
+    "fair",
+    "quantile",
+    "poisson",
+    "gamma",
+    "deviance",
+    "tweedie",
+    "entropy",
+    "xentropy",
+    "xentlambda",
+    "leibler",
+)
+# Decorations stripped, in this order, to find the bare metric name.
+_PREFIXES = (*CURVE_PREFIXES, TRAIN_CURVE_PREFIX, CV_FOLD_PREFIX, "cv_")
+
+
+def metric_name(key: str) -> str:
+    """The bare metric a key is made from, lower-cased: `valid_auc` -> `auc`,
+    `cv_f1_mean` -> `f1`, `ndcg@5` -> `ndcg`."""
+    name = key.lower().partition("@")[0]
+    for prefix in _PREFIXES:
+        if name.startswith(prefix) and len(name) > len(prefix):
+            name = name[len(prefix) :]
+            break
+    return name.removesuffix("_mean")
+
+
+def higher_is_better(key: str) -> bool:
+    """Whether larger values of this metric key are better (see the module's rule)."""
+    name = metric_name(key)
+    if name.endswith("_std") and key.lower().startswith("cv_"):
+        return False  # a spread across folds: smaller is steadier
+    if name in _HIGHER_IS_BETTER:
+        return True
+    if name.startswith("neg_"):
+        return True  # scikit-learn's scorers negate losses so that higher is better
+    words = name.split("_")
+    return not any(words[-1] == word for word in _LOWER_IS_BETTER)
+
+
+def lower_is_better(key: str) -> bool:
+    """Whether smaller values of this metric key are better (losses and errors)."""
+    return not higher_is_better(key)
+
+
+def is_curve(key: str) -> bool:
+    """Whether a metric key is a learning curve on the validation rows
+    (`valid_*` or `val_*`), logged once per step rather than once per run."""
+    return any(key.startswith(p) and len(key) > len(p) for p in CURVE_PREFIXES)
+
+
+def is_per_step(key: str) -> bool:
+    """Whether a metric key is a series over steps or folds rather than a run's
+    final value: a learning curve, a `train_*` curve or a `cv_fold_*` score."""
+    return is_curve(key) or key.startswith((TRAIN_CURVE_PREFIX, CV_FOLD_PREFIX))
+
+
+def is_internal_param(key: str) -> bool:
+    """Whether a param key is one the workbench records for itself (`_sweep`, ...)."""
+    return str(key).startswith(INTERNAL_PARAM_PREFIX)
+
+
+V = TypeVar("V")
+
+
+def user_params(params: Mapping[Any, V]) -> dict[Any, V]:
+    """The params without the workbench's own."""
+    return {k: v for k, v in params.items() if not is_internal_param(k)}
