@@ -38,6 +38,8 @@ def _column(kind: str, values: list) -> pd.Series:
         return pd.Series(values, dtype="category")
     if kind == "Int64":
         return pd.Series(values, dtype="Int64")
+    if kind in ("str", "string"):  # pandas' string dtypes (NaN and pd.NA missing values)
+        return pd.Series(values, dtype=kind)
     if kind == "datetime":
         return pd.Series(values, dtype="datetime64[ns]")
     return pd.Series(values, dtype=object)
@@ -48,7 +50,9 @@ KINDS = {
     "float32": FLOATS,
     "int": INTS,
     "bool": INTS,
+    "object": STRINGS,
     "str": STRINGS,
+    "string": STRINGS,
     "mixed": MIXED,
     "category": STRINGS,
     "Int64": NULLABLE,
