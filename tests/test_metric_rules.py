@@ -280,3 +280,39 @@ def test_the_cli_help_lists_the_builtin_formats():
 
     out = CliRunner().invoke(model, ["export", "--help"]).output
     assert all(name in out for name in FORMATS)
+
+
+# -- the sweep's pruning curve --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("logged", "expected"),
+    [
+        (["accuracy", "val_loss"], "val_loss"),  # a script's Keras-style curve
+        (["roc_auc", "valid_binary_logloss"], "valid_binary_logloss"),
+        (["accuracy", "validity", "value"], None),  # no curve at all
+    ],
+)
+def test_a_sweep_prunes_on_either_curve_prefix(wb_home, logged, expected):
+    import time
+    from types import SimpleNamespace
+
+    from workbench.store import open_store
+    from workbench.store.metrics import append_points
+    from workbench.sweeps.engine import Sweep
+
+    store = open_store()
+    try:
+        with store.write() as conn:
+            project = conn.execute(
+                "INSERT INTO projects (name, path, created_at) VALUES ('p', '/nowhere', 0)"
+            ).lastrowid
+            run = conn.execute(
+                "INSERT INTO runs (project_id, status, trainer, created_at)"
+                " VALUES (?, 'running', 'script', 0)",
+                (project,),
+            ).lastrowid
+            append_points(conn, run, {k: [(1, time.time(), 0.5)] for k in logged})
+        assert Sweep._first_curve(SimpleNamespace(store=store), run) == expected
+    finally:
+        store.close()
