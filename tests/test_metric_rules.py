@@ -68,6 +68,8 @@ def test_scores_are_higher_is_better(key):
         "cv_rmse_mean",
         "cv_fold_mae",
         "cv_f1_std",  # a spread across folds
+        "val_categorical_crossentropy",  # Keras
+        "perplexity",
         "RMSE",
     ],
 )
