@@ -37,6 +37,8 @@ PACKAGE = Path(workbench.__file__).parent
         "valid_ndcg@5",
         "valid_map@10",
         "valid_average_precision",
+        "valid_aucpr",
+        "ml2",  # `l2` only as a whole word
         "val_accuracy",
         "cv_f1_mean",
         "cv_fold_roc_auc",
@@ -69,6 +71,10 @@ def test_scores_are_higher_is_better(key):
         "cv_fold_mae",
         "cv_f1_std",  # a spread across folds
         "val_categorical_crossentropy",  # Keras
+        "valid_mlogloss",  # XGBoost
+        "valid_merror",
+        "valid_poisson-nloglik",
+        "valid_tweedie-nloglik@1.5",
         "perplexity",
         "RMSE",
     ],

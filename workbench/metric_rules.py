@@ -14,14 +14,15 @@ Keys are made of a metric name and decorations the workbench or a trainer adds:
 - `cv_fold_<m>` (step = fold), `cv_<m>_mean`, `cv_<m>_std`: cross-validation.
 - `<m>@<k>`: a ranking metric at a cut-off (LightGBM's `ndcg@5`, `map@10`).
 
-A metric's direction is decided on the bare name `<m>`: a known score (accuracy,
-f1, roc_auc, auc, r2, ndcg, ...) is higher-is-better; a name that is, or ends
-in the word, loss, error, rmse, mae, mse or one of LightGBM's regression
-objectives (l1, l2, huber, poisson, ...) is lower-is-better; so is a
-`cv_<m>_std` (a spread across folds); `neg_<m>` (scikit-learn's negated
-losses) is higher-is-better; any other name is taken as a score
-(higher-is-better). Names are compared case-insensitively, word by word
-(words joined by `_`), so `glossiness` is not a loss.
+A metric's direction is decided on the bare name `<m>`, case-insensitively: a
+known score (accuracy, f1, roc_auc, auc, aucpr, r2, ndcg, map, ...) is
+higher-is-better; `neg_<m>` (scikit-learn's negated losses) is higher-is-better;
+a name ending in loss, error, nloglik, deviance, entropy or perplexity
+(`log_loss`, XGBoost's `mlogloss` and `merror`), or whose last word (words
+joined by `_` or `-`) is an error or a regression metric (rmse, mae, mse, l1,
+l2, huber, poisson, ...) is lower-is-better; so is `cv_<m>_std` (a spread
+across folds); any other name is taken as a score (higher-is-better), so
+`glossiness` is not a loss.
 """
 
 from __future__ import annotations
@@ -47,40 +48,41 @@ _HIGHER_IS_BETTER = frozenset(
         "roc_auc",
         "auc",
         "auc_mu",
+        "aucpr",
         "average_precision",
         "ndcg",
         "map",
         "r2",
     }
 )
-# Last words of lower-is-better names (losses, errors, LightGBM's regression metrics).
-_LOWER_IS_BETTER = (
-    "loss",
-    "logloss",
-    "error",
-    "err",
-    "rmse",
-    "mse",
-    "rmsle",
-    "msle",
-    "mae",
-    "mape",
-    "smape",
-    "perplexity",
-    "l1",
-    "l2",
-    "huber",
-    "fair",
-    "quantile",
-    "poisson",
-    "gamma",
-    "deviance",
-    "tweedie",
-    "entropy",
-    "crossentropy",
-    "xentropy",
-    "xentlambda",
-    "leibler",
+# Endings of lower-is-better names, matched as plain suffixes so that XGBoost's
+# `mlogloss`, `merror` and `poisson-nloglik` are losses too.
+_LOWER_ENDINGS = ("loss", "error", "nloglik", "deviance", "entropy", "perplexity")
+# Last words (split on `_` and `-`) of other lower-is-better names: errors and
+# LightGBM's / XGBoost's regression metrics. Whole words, so `ml2` is not `l2`.
+_LOWER_WORDS = frozenset(
+    {
+        "err",
+        "rmse",
+        "mse",
+        "rmsle",
+        "msle",
+        "mae",
+        "mape",
+        "smape",
+        "mphe",
+        "l1",
+        "l2",
+        "huber",
+        "fair",
+        "quantile",
+        "poisson",
+        "gamma",
+        "tweedie",
+        "xentropy",
+        "xentlambda",
+        "leibler",
+    }
 )
 # Decorations stripped, in this order, to find the bare metric name.
 _PREFIXES = (*CURVE_PREFIXES, TRAIN_CURVE_PREFIX, CV_FOLD_PREFIX, "cv_")
@@ -106,8 +108,8 @@ def higher_is_better(key: str) -> bool:
         return True
     if name.startswith("neg_"):
         return True  # scikit-learn's scorers negate losses so that higher is better
-    words = name.split("_")
-    return not any(words[-1] == word for word in _LOWER_IS_BETTER)
+    last_word = name.replace("-", "_").rsplit("_", 1)[-1]
+    return not (name.endswith(_LOWER_ENDINGS) or last_word in _LOWER_WORDS)
 
 
 def lower_is_better(key: str) -> bool:
