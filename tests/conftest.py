@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ def no_network() -> None:
 
 
 @pytest.fixture(autouse=True)
-def wb_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def wb_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     home = tmp_path / "wbhome"
     monkeypatch.setenv("WORKBENCH_HOME", str(home))
     monkeypatch.setenv(
@@ -37,7 +38,26 @@ def wb_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("COLUMNS", "200")
     for var in ("WORKBENCH_RUN_ID", "WORKBENCH_PARAMS", "WORKBENCH_PROJECT_DIR"):
         monkeypatch.delenv(var, raising=False)
-    return home
+    yield home
+    _stop_leftover_watcher(home)
+
+
+def _stop_leftover_watcher(home: Path) -> None:
+    """A test that failed or timed out (a killed `demo`, say) must not leave its
+    store's watcher daemon running into the rest of the suite."""
+    import psutil
+
+    try:
+        pid = int((home / "watcher.lock").read_text().strip())
+        process = psutil.Process(pid)
+        if process.environ().get("WORKBENCH_HOME") != str(home):
+            return  # a recycled pid: not this store's watcher
+        process.terminate()
+        process.wait(timeout=10)
+    except psutil.TimeoutExpired:
+        process.kill()
+    except (OSError, ValueError, psutil.Error):
+        return
 
 
 @pytest.fixture
