@@ -1,5 +1,5 @@
 """A stand-in for the `pynvml` module (nvidia-ml-py), with the API that
-`workbench.gpu.GpuMonitor` uses, so GPU readings can be tested on any machine.
+`workbench.core.gpu.GpuMonitor` uses, so GPU readings can be tested on any machine.
 
     nvml = FakeNvml([FakeDevice(power_mw=150_000)])
     monitor = GpuMonitor(nvml=nvml)

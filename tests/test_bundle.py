@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from wbtest import NETGUARD, REPO
 
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 from workbench.models import runtime
 from workbench.models.bundle import load_bundle, verify_bundle
 from workbench.models.wheels import Pin, collect_wheels, pinned_requirements, pip_cache_dir

@@ -32,7 +32,7 @@ from bundle_craft import (
 )
 from wbtest import REPO
 
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 from workbench.models import runtime
 from workbench.models.bundle import load_bundle, verify_bundle
 

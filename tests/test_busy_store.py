@@ -144,7 +144,7 @@ def test_a_lock_held_for_30_s_delays_runs_but_never_fails_them(cli, tmp_path, wb
 
 
 def test_a_command_gives_up_on_a_held_lock_with_a_clear_error(tmp_path, wb_home):
-    from workbench.errors import StoreError
+    from workbench.core.errors import StoreError
     from workbench.store import open_store
 
     store = open_store()

@@ -224,7 +224,7 @@ def _peak_rss_kib(args: list[str]) -> tuple[int, bytes]:
 
 
 def test_run_logs_tail_and_stream_a_large_log_in_bounded_memory(cli):
-    from workbench import paths
+    from workbench.core import paths
 
     run = _run_with_log()
     log = paths.run_log(run)
@@ -245,7 +245,7 @@ def test_run_logs_tail_and_stream_a_large_log_in_bounded_memory(cli):
 
 
 def test_run_logs_read_the_rotated_part_first_and_tail_across_both(cli):
-    from workbench import paths
+    from workbench.core import paths
 
     run = _run_with_log()
     log = paths.run_log(run)
@@ -267,7 +267,7 @@ def test_run_logs_follow_goes_on_across_a_rotation(cli):
     import sys
     import time
 
-    from workbench import paths
+    from workbench.core import paths
     from workbench.store import open_store
 
     run = _run_with_log(status="running")

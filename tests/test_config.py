@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from workbench.config import load_config, parse_overrides
-from workbench.errors import ConfigError, UsageError
+from workbench.config.project import load_config, parse_overrides
+from workbench.core.errors import ConfigError, UsageError
 
 CSV = "age,income,city,churned\n34,52000,Oslo,yes\n51,61000,Bergen,no\n29,38000,Oslo,no\n"
 COLUMNS = ["age", "income", "city", "churned"]
@@ -644,7 +644,7 @@ def test_project_add_accepts_an_estimator_that_fits(tmp_path, cli):
     ],
 )
 def test_user_settings_are_range_checked(wb_home, text, key):
-    from workbench.settings import load_settings
+    from workbench.config.settings import load_settings
 
     wb_home.mkdir(parents=True, exist_ok=True)
     (wb_home / "config.toml").write_text(text)
@@ -657,7 +657,7 @@ def test_user_settings_are_range_checked(wb_home, text, key):
 
 
 def test_user_settings_in_range_load(wb_home):
-    from workbench.settings import load_settings
+    from workbench.config.settings import load_settings
 
     wb_home.mkdir(parents=True, exist_ok=True)
     (wb_home / "config.toml").write_text("[runs]\nsample_interval = 0.05\nstop_grace = 0\n")
@@ -674,7 +674,7 @@ def test_the_inferred_task_is_cached_per_file_version(tmp_path):
     toml = MINIMAL + 'metric = "roc_auc"\n'
     folder = make_project(tmp_path / "p", toml, csv=CSV)
     probe = (
-        "import sys; from pathlib import Path; from workbench.config import load_config; "
+        "import sys; from pathlib import Path; from workbench.config.project import load_config; "
         f"load_config(Path({str(folder)!r})); print('pandas' in sys.modules)"
     )
     first = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)

@@ -18,7 +18,7 @@ from workbench.data.drift import (
     drift_report,
     reference_profile,
 )
-from workbench.errors import UsageError
+from workbench.core.errors import UsageError
 
 # Sizes of the two regimes: Evidently switches from tests to distances above 1000
 # reference rows.

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import workbench
-from workbench.metric_rules import (
+from workbench.core.metric_rules import (
     higher_is_better,
     is_curve,
     is_internal_param,
@@ -114,7 +114,7 @@ def test_internal_params_are_underscore_prefixed():
 
 def test_the_rules_module_is_a_leaf():
     code = (
-        "import sys, workbench.metric_rules, workbench.automation.datafiles;"
+        "import sys, workbench.core.metric_rules, workbench.automation.datafiles;"
         "loaded = sorted(m for m in sys.modules if m.startswith('workbench.'));"
         "print(loaded)"
     )
@@ -124,7 +124,7 @@ def test_the_rules_module_is_a_leaf():
     assert eval(out) == [  # noqa: S307 - our own subprocess printing a list of names
         "workbench.automation",
         "workbench.automation.datafiles",
-        "workbench.metric_rules",
+        "workbench.core.metric_rules",
     ]
 
 
@@ -208,7 +208,7 @@ def test_hidden_partial_and_other_files_are_not_data(name):
 
 
 def test_the_train_file_check_and_the_watcher_share_the_suffixes():
-    from workbench import config
+    from workbench.config.project import project as config
     from workbench.automation import datafiles
 
     assert config.DATA_SUFFIXES is datafiles.DATA_SUFFIXES
@@ -261,8 +261,8 @@ def test_the_builtin_exporters_are_the_one_list_of_builtin_formats():
 
 
 def test_a_plugin_format_reaches_the_config_check_and_the_export_form(tmp_path):
-    from workbench.config import load_config
-    from workbench.errors import ConfigError
+    from workbench.config.project import load_config
+    from workbench.core.errors import ConfigError
     from workbench.plugins import export_formats
     from workbench.tui.screens.model_forms import ExportModal
 

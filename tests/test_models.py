@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from wbtest import REPO
 
-from workbench.errors import ConfigError
+from workbench.core.errors import ConfigError
 
 pytestmark = pytest.mark.slow
 
@@ -159,7 +159,7 @@ def test_failed_runs_and_manual_projects(cli, tmp_path):
 
 
 def test_margin_must_not_be_negative(tmp_path):
-    from workbench.config import load_config
+    from workbench.config.project import load_config
 
     folder = tmp_path / "p"
     shutil.copytree(REPO / "sample_projects" / "penguins-lightgbm", folder)

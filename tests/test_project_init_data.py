@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from workbench.errors import UsageError
+from workbench.core.errors import UsageError
 from workbench.templates import create, plan_project
 
 

@@ -246,7 +246,7 @@ def _project(folder: Path, frame: pd.DataFrame, case: Case, trainer: str, params
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_real_table_trains_and_predicts_through_its_exports(case, trainer_kind, tmp_path, capsys):
     import workbench as wb
-    from workbench.errors import WorkbenchError
+    from workbench.core.errors import WorkbenchError
     from workbench.models import runtime
     from workbench.models.export import export_model
     from workbench.models.registry import resolve

@@ -13,7 +13,7 @@ import psutil
 import pytest
 from fake_nvml import GIB, FakeDevice, FakeNvml
 
-from workbench.gpu import GpuMonitor
+from workbench.core.gpu import GpuMonitor
 from workbench.runs.sampler import TreeSampler
 
 # --- GpuMonitor ------------------------------------------------------------

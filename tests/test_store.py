@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench import paths
-from workbench.errors import StoreError
+from workbench.core import paths
+from workbench.core.errors import StoreError
 from workbench.store import Store, open_store
 from workbench.store.metrics import series
 from workbench.store.migrations import statements

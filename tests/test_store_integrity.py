@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from wbtest import wb
 
-from workbench import paths
-from workbench.errors import StoreError
+from workbench.core import paths
+from workbench.core.errors import StoreError
 from workbench.store import open_store
 from workbench.store.identity import identity_path
 from workbench.store.schema import STEPS

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench.config import load_config
-from workbench.errors import ConfigError
+from workbench.config.project import load_config
+from workbench.core.errors import ConfigError
 from workbench.sweeps.space import distributions
 
 BASE = """

@@ -93,7 +93,7 @@ def _train(folder: Path, frame: pd.DataFrame, trainer: str, params: dict):
 def test_a_generated_table_trains_and_round_trips_or_is_refused_in_one_line(
     target, data, tmp_path
 ):
-    from workbench.errors import WorkbenchError
+    from workbench.core.errors import WorkbenchError
     from workbench.models import runtime
     from workbench.models.export import export_model
     from workbench.store import open_store

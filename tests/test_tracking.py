@@ -16,8 +16,8 @@ import pytest
 
 import workbench as wb
 import workbench.tracking as wb_tracking
-from workbench import paths
-from workbench.errors import NotFoundError, UsageError
+from workbench.core import paths
+from workbench.core.errors import NotFoundError, UsageError
 from workbench.projects import add_project
 from workbench.runs.launch import create_run
 from workbench.store import open_store

@@ -351,7 +351,7 @@ def test_metrics_for_a_task_without_importing_scikit_learn():
 
 
 def test_a_regressor_for_a_classification_target_names_the_classifier():
-    from workbench.errors import UsageError
+    from workbench.core.errors import UsageError
     from workbench.trainers.sklearn_trainer import SklearnTrainer
     from workbench.trainers.tabular import prepare_table
 

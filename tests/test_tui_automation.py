@@ -29,7 +29,7 @@ from tui_support import (
 )
 from wbtest import NETGUARD, wb
 
-from workbench.settings import Settings
+from workbench.config.settings import Settings
 from workbench.tui.app import WorkbenchApp, make_app
 from workbench.tui.screens.automation import AutomationScreen
 from workbench.tui.screens.confirm import ConfirmModal

@@ -7,7 +7,7 @@ import shutil
 import pytest
 from wbtest import REPO
 
-from workbench.settings import Settings
+from workbench.config.settings import Settings
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.screens.data import DataScreen
 from workbench.tui.widgets.metric_chart import MetricChart

@@ -34,10 +34,10 @@ from tui_support import (
 )
 from wbtest import NETGUARD, wb
 
-from workbench import formatting as fmt
-from workbench.errors import WorkbenchError
+from workbench.core import formatting as fmt
+from workbench.core.errors import WorkbenchError
 from workbench.models import registry
-from workbench.settings import Settings
+from workbench.config.settings import Settings
 from workbench.store import open_store
 from workbench.tui import data
 from workbench.tui.app import WorkbenchApp, make_app

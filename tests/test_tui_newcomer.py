@@ -21,7 +21,7 @@ from workbench.runs.control import stop_run
 from workbench.runs.launch import start_run
 from workbench.runs.launch import wait_for as wait_for_run
 from workbench.runs.queries import show_run
-from workbench.settings import Settings
+from workbench.config.settings import Settings
 from workbench.store import open_store
 from workbench.tui import data
 from workbench.tui.app import WorkbenchApp, make_app

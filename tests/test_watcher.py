@@ -541,7 +541,7 @@ def test_open_writers_are_found_through_proc_and_readers_are_not(tmp_path):
 
 def test_intervals_must_be_finite_and_within_bounds():
     from workbench.automation.watcher import QUIET_RANGE, check_interval
-    from workbench.errors import UsageError
+    from workbench.core.errors import UsageError
 
     assert check_interval("--quiet", 2, QUIET_RANGE) == 2.0
     for bad in (float("inf"), float("nan"), -1.0, 0.0, 3601.0, "2"):

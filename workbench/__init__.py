@@ -11,7 +11,7 @@ The API is loaded on first use, so `import workbench` costs next to nothing.
 
 from typing import Any
 
-__version__ = "0.1.0"
+from workbench.core.version import __version__
 
 __all__ = [
     "active_run",

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workbench import paths
-from workbench.config import CONFIG_NAME, load_config
-from workbench.errors import WorkbenchError
+from workbench.core import paths
+from workbench.config.project import CONFIG_NAME, load_config
+from workbench.core.errors import WorkbenchError
 from workbench.projects import add_project
 from workbench.runs.launch import start_run, wait_for
 from workbench.runs.queries import show_run

@@ -10,8 +10,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from workbench import __version__, paths
-from workbench.gpu import GpuMonitor
+from workbench.core.version import __version__
+from workbench.core import paths
+from workbench.core.gpu import GpuMonitor
 from workbench.store import Store
 
 KEY_LIBRARIES = (

@@ -24,7 +24,7 @@ from typing import Any
 import pluggy
 
 from workbench import builtin_plugins, hookspecs
-from workbench.errors import UsageError, WorkbenchError
+from workbench.core.errors import UsageError, WorkbenchError
 
 GROUP = "workbench"
 BUILTIN = "builtin"
@@ -61,7 +61,7 @@ class Plugins:
         self._by_name: dict[str, PluginInfo] = {}  # the registered ones
         self._merged: dict[tuple[str, bool], dict[str, Any]] = {}
         self.loaded = False
-        from workbench import __version__
+        from workbench.core.version import __version__
 
         self._register(builtin_plugins, PluginInfo(BUILTIN, "builtin", f"workbench {__version__}"))
 
@@ -338,7 +338,7 @@ def validators(project_dir: Path | None) -> list[tuple[str, Callable[..., Any]]]
 
 def notify_plugins(event: dict[str, Any], project_dir: Path | None = None) -> list[str]:
     """Hand `event` to every notifier with its settings; returns what failed, in words."""
-    from workbench.settings import load_settings
+    from workbench.config.settings import load_settings
 
     try:
         settings = load_settings().plugins

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from workbench.config import ProjectConfig, infer_data_task, load_config
-from workbench.errors import ConfigError, NotFoundError, UsageError
+from workbench.config.project import ProjectConfig, infer_data_task, load_config
+from workbench.core.errors import ConfigError, NotFoundError, UsageError
 from workbench.store import Store
 from workbench.templates import Plan, create, plan_project, undo
 
@@ -191,7 +191,7 @@ def best_run(store: Store, project_id: int, config: ProjectConfig) -> dict[str, 
     """The succeeded run with the best value of the primary metric."""
     if not config.metric:
         return None
-    from workbench.metric_rules import lower_is_better
+    from workbench.core.metric_rules import lower_is_better
 
     order = "ASC" if lower_is_better(config.metric) else "DESC"
     return store.row(

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.config import (
+from workbench.config.project import (
     CONFIG_NAME,
     DATA_SUFFIXES,
     default_name,
@@ -32,7 +32,7 @@ from workbench.config import (
     valid_name,
     with_override_hint,
 )
-from workbench.errors import ConfigError, UsageError
+from workbench.core.errors import ConfigError, UsageError
 
 MIN_ROWS = 10  # what the built-in trainers need
 BINARY_SNIFF_BYTES = 64 * 1024

@@ -36,8 +36,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from workbench import paths
-from workbench.errors import StoreError, UsageError
+from workbench.core import paths
+from workbench.core.errors import StoreError, UsageError
 
 FLUSH_INTERVAL = 0.5
 FLUSH_AT_POINTS = 50_000  # flush early when this many points are waiting
@@ -575,7 +575,7 @@ def start_run(
 def _register_model(store: Any, run_id: int, folder: Path | None) -> None:
     """A version for the model the block logged (`log_model`), as the supervisor
     registers a supervised run's, before the run reads as succeeded."""
-    from workbench.config import load_config
+    from workbench.config.project import load_config
     from workbench.models.registry import register_run
 
     try:
@@ -624,7 +624,7 @@ def train_file() -> Path:
     override = active_run().params.get("_train_file")
     if override:
         return Path(override)
-    from workbench.config import load_config
+    from workbench.config.project import load_config
 
     return load_config(project_dir()).train_file
 
@@ -636,7 +636,7 @@ def holdout_split(
     by a hash of each row's content, so a row is on the same side in every run
     that sees it and a retrained model's hold-out is fair to the champion.
     `test_size` and `seed` default to the project's `[train]` settings."""
-    from workbench.config import load_config
+    from workbench.config.project import load_config
     from workbench.trainers.tabular import holdout_split as split
 
     if test_size is None or seed is None:
@@ -675,7 +675,7 @@ def log_model(model: Any, x_test: Any, y_test: Any, *, x_train: Any = None) -> s
 
 def project_config() -> dict[str, Any]:
     """The project's parsed workbench.toml, as a dict."""
-    from workbench.config import load_config
+    from workbench.config.project import load_config
 
     return load_config(project_dir()).raw
 

@@ -30,7 +30,7 @@ from bundle_craft import (
 )
 from wbtest import wb
 
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 from workbench.models.bundle import load_bundle
 
 Build = Callable[[Path], Path]

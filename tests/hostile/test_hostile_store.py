@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from wbtest import wb
 
-from workbench import paths
+from workbench.core import paths
 from workbench.store import open_store
 
 

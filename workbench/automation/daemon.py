@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from workbench import paths
+from workbench.core import paths
 from workbench.automation.watcher import (
     DEBOUNCE_RANGE,
     DEFAULT_DEBOUNCE,
@@ -36,7 +36,7 @@ from workbench.automation.watcher import (
     check_interval,
     prepare_folder,
 )
-from workbench.errors import UsageError, WorkbenchError
+from workbench.core.errors import UsageError, WorkbenchError
 
 HEARTBEAT = 30.0  # seconds between state-file refreshes while idle
 START_TIMEOUT = 30.0  # how long --detach waits for the child to report in

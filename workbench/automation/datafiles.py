@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-# The same suffixes `[data] train` accepts (workbench.config re-exports them).
+# The same suffixes `[data] train` accepts (workbench.config.project re-exports them).
 DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 TEMP_SUFFIXES = (".tmp", ".part", ".crdownload", "~")
 

@@ -31,10 +31,10 @@ from typing import Any
 
 import psutil
 
-from workbench import paths
+from workbench.core import paths
 from workbench.automation.datafiles import is_data_file
-from workbench.config import ProjectConfig
-from workbench.errors import UsageError, WorkbenchError
+from workbench.config.project import ProjectConfig
+from workbench.core.errors import UsageError, WorkbenchError
 from workbench.projects import get_project, project_config
 from workbench.store import Store
 

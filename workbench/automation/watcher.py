@@ -44,7 +44,7 @@ from watchdog.events import (
 
 from workbench.automation import writers
 from workbench.automation.datafiles import TEMP_SUFFIXES, is_data_file  # noqa: F401 (re-exported)
-from workbench.errors import UsageError
+from workbench.core.errors import UsageError
 
 DEFAULT_QUIET = 2.0
 DEFAULT_DEBOUNCE = 1.0

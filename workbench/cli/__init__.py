@@ -7,12 +7,12 @@ import sys
 import click
 
 from workbench.cli.app import cli
-from workbench.errors import shorten
+from workbench.core.errors import shorten
 
 
 def main() -> None:
     """Console-script entry point."""
-    from workbench.paths import make_private
+    from workbench.core.paths import make_private
 
     make_private()  # the store's files, logs and models (and its children's) are 0600
     try:

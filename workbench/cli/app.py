@@ -8,8 +8,8 @@ import sys
 
 import click
 
-from workbench import __version__
-from workbench.errors import WorkbenchError
+from workbench.core.version import __version__
+from workbench.core.errors import WorkbenchError
 
 
 class WorkbenchGroup(click.Group):
@@ -105,8 +105,8 @@ class WorkbenchGroup(click.Group):
             )
             sys.exit(1)
         except sqlite3.DatabaseError as exc:  # a damaged page: never a traceback
-            from workbench.errors import StoreDamagedError
-            from workbench.paths import db_path
+            from workbench.core.errors import StoreDamagedError
+            from workbench.core.paths import db_path
 
             click.secho(f"error: {StoreDamagedError(db_path(), exc).message}", fg="red", err=True)
             sys.exit(1)

@@ -12,7 +12,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 def store_for(ctx: click.Context) -> Store:
     """The store for this command, migrated, closed when the command ends."""
     from workbench.runs.queue import dispatch
-    from workbench.settings import load_settings
+    from workbench.config.settings import load_settings
 
     load_settings()  # a bad config.toml stops the command before it changes anything
     store = open_store()

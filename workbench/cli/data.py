@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from workbench import formatting as fmt
+from workbench.core import formatting as fmt
 from workbench.cli.common import json_option, store_for
 from workbench.cli.output import note, print_json, print_table
 from workbench.data.versions import list_versions, register

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from workbench import formatting as fmt
+from workbench.core import formatting as fmt
 from workbench.cli.common import store_for
 from workbench.cli.output import (
     note,

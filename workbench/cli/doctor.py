@@ -7,11 +7,11 @@ import sys
 import click
 from rich.markup import escape
 
-from workbench import formatting as fmt
+from workbench.core import formatting as fmt
 from workbench.cli.common import json_option
 from workbench.cli.output import note, print_json, print_table
 from workbench.doctor import diagnose
-from workbench.errors import StoreError
+from workbench.core.errors import StoreError
 
 
 @click.command()

@@ -8,7 +8,7 @@ import click
 
 from workbench.cli.common import json_option
 from workbench.cli.output import note, print_json, print_table
-from workbench.errors import UsageError
+from workbench.core.errors import UsageError
 
 
 @click.group()

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 
-from workbench import formatting as fmt
+from workbench.core import formatting as fmt
 from workbench.cli.common import json_option, store_for
 from workbench.cli.output import note, print_json, print_table
-from workbench.metric_rules import is_per_step
+from workbench.core.metric_rules import is_per_step
 from workbench.models import registry
 from workbench.models.export import FORMATS
 
@@ -102,7 +102,7 @@ def list_(ctx: click.Context, project: str, as_json: bool) -> None:
 def _primary_metric(store, project: str, versions: list) -> str | None:
     """The project's primary metric ([train] metric), else the one recorded with
     the newest version."""
-    from workbench.errors import WorkbenchError
+    from workbench.core.errors import WorkbenchError
     from workbench.projects import project_config
 
     task = next((v.task for v in versions if v.task), None)

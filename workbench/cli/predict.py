@@ -8,7 +8,7 @@ import click
 
 from workbench.cli.common import json_option
 from workbench.cli.output import console, note, print_json
-from workbench.errors import UsageError
+from workbench.core.errors import UsageError
 
 
 @click.command()

@@ -7,10 +7,10 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from workbench import formatting as fmt
+from workbench.core import formatting as fmt
 from workbench.cli.common import json_option, store_for
 from workbench.cli.output import note, print_json, print_table
-from workbench.config import metrics_for, with_override_hint
+from workbench.config.project import metrics_for, with_override_hint
 from workbench.projects import add_project, create_project, list_projects, show_project
 from workbench.templates import TEMPLATES
 

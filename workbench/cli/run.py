@@ -8,8 +8,8 @@ import sys
 import click
 from rich.markup import escape
 
-from workbench import formatting as fmt
-from workbench import paths
+from workbench.core import formatting as fmt
+from workbench.core import paths
 from workbench.cli.common import json_option, store_for
 from workbench.cli.output import (
     note,
@@ -17,8 +17,8 @@ from workbench.cli.output import (
     print_table,
     stdout_is_terminal,
 )
-from workbench.config import parse_overrides
-from workbench.metric_rules import is_per_step, user_params
+from workbench.config.project import parse_overrides
+from workbench.core.metric_rules import is_per_step, user_params
 from workbench.runs.control import stop_run
 from workbench.runs.launch import start_run, wait_for
 from workbench.runs.queries import list_runs, show_run
@@ -320,7 +320,7 @@ def metrics(ctx: click.Context, run_id: str, key: str | None, points: int, as_js
             )
         return
     if key not in {k["key"] for k in keys}:
-        from workbench.errors import NotFoundError
+        from workbench.core.errors import NotFoundError
 
         known = ", ".join(k["key"] for k in keys) or "none"
         raise NotFoundError(f"run {rid} has no metric {key!r} (keys: {known})")

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from workbench import formatting as fmt
+from workbench.core import formatting as fmt
 from workbench.cli.common import json_option, store_for
 from workbench.cli.output import console, note, print_json, print_table
 
@@ -92,7 +92,7 @@ def sweep(
 
 
 def _sweep_id(text: str) -> int:
-    from workbench.errors import UsageError
+    from workbench.core.errors import UsageError
 
     try:
         return int(text)

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from workbench import formatting as fmt
+from workbench.core import formatting as fmt
 from workbench.automation.watcher import (
     DEBOUNCE_RANGE,
     DEFAULT_DEBOUNCE,
@@ -19,7 +19,7 @@ from workbench.automation.watcher import (
 )
 from workbench.cli.common import json_option
 from workbench.cli.output import note, print_json, print_table
-from workbench.errors import UsageError
+from workbench.core.errors import UsageError
 
 
 class Seconds(click.FloatRange):

@@ -8,12 +8,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from workbench.config import ProjectConfig
+from workbench.config.project import ProjectConfig
 from workbench.data.reading import Malformed, read_checked
 from workbench.data.schema import infer_schema, load_schema, schema_path, write_schema
 from workbench.data.validate import validate_file
 from workbench.data.versions import register
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 from workbench.projects import project_config
 from workbench.store import Store
 
@@ -98,7 +98,7 @@ def performance_on(store: Store, project: str, frame: Any, config: ProjectConfig
 def drift(store: Store, project: str, file: Path) -> dict[str, Any]:
     """Drift of `file` against the project's reference data, per column and for the
     dataset; with the model's metric on the batch when it has labels."""
-    from workbench.config import read_columns
+    from workbench.config.project import read_columns
     from workbench.data.drift import DriftSettings, drift_report
     from workbench.plugins import drift_tests
 

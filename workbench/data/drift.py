@@ -84,7 +84,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.errors import UsageError
+from workbench.core.errors import UsageError
 
 PROFILE_VERSION = 1
 # Evidently's boundary between the "small" and "large" reference regimes.

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.errors import ConfigError
+from workbench.core.errors import ConfigError
 
 SCHEMA_FILE = "schema.toml"
 MAX_CATEGORIES = 50

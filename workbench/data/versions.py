@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import UsageError
+from workbench.core.errors import UsageError
 from workbench.store import Store
 
 CHUNK = 1 << 20

@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench import __version__
-from workbench.errors import NotFoundError, UsageError, WorkbenchError
+from workbench.core.version import __version__
+from workbench.core.errors import NotFoundError, UsageError, WorkbenchError
 from workbench.models import runtime, signing
 from workbench.models.runtime import MANIFEST, RUNTIME_FILE, SIGNATURE
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 from workbench.models.evaluation import Predictions, Resamples, bounded, metric_samples
 
 BAND_Z = 1.96  # the band's half-width in standard errors (two-sided 95 %)
@@ -85,7 +85,7 @@ def assess(
     version: Any, metric: str, batch_score: float, batch: Predictions
 ) -> dict[str, Any]:
     """The band, the verdict and a message for a batch scored `batch_score`."""
-    from workbench.metric_rules import lower_is_better
+    from workbench.core.metric_rules import lower_is_better
 
     expected = baseline(version, metric)
     batch_spread = _bootstrap_std(metric, batch) or 0.0

@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import UsageError
+from workbench.core.errors import UsageError
 from workbench.models.registry import ModelVersion
 from workbench.store import Store
 

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.errors import UsageError, WorkbenchError
+from workbench.core.errors import UsageError, WorkbenchError
 from workbench.models.evaluation import CONFIDENCE, RESAMPLES
 from workbench.models.registry import (
     CHALLENGER,
@@ -87,7 +87,7 @@ class Decision:
 def check_margin(value: Any) -> float:
     """A promotion margin: a number from 0 to MAX_MARGIN, as [automation] margin
     (text is parsed), else UsageError."""
-    from workbench.config import MAX_MARGIN
+    from workbench.config.project import MAX_MARGIN
 
     expected = f"expected a number from 0 to {MAX_MARGIN:g}"
     if isinstance(value, bool) or (isinstance(value, str) and "_" in value):
@@ -124,7 +124,7 @@ def evaluate(
     method: str | None = None,
 ) -> Decision:
     """Whether `challenger` should take `alias`, and why; changes nothing."""
-    from workbench.metric_rules import lower_is_better
+    from workbench.core.metric_rules import lower_is_better
 
     if config is None:
         config = _config(store, challenger.project)
@@ -233,7 +233,7 @@ def clears_margin(
     """Whether an interval of challenger minus champion clears `margin` as a
     whole, and the interval of the improvement (sign flipped for a
     lower-is-better metric, so that larger is always better)."""
-    from workbench.metric_rules import lower_is_better
+    from workbench.core.metric_rules import lower_is_better
 
     low, high = interval
     gain = (-high, -low) if lower_is_better(metric) else (low, high)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.errors import UsageError
+from workbench.core.errors import UsageError
 
 MODEL_FILE = "model.skops"
 

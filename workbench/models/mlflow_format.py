@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 from workbench.models.export_check import holdout_features, max_abs_diff, with_gaps
 from workbench.models.registry import ModelVersion
 

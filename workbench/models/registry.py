@@ -16,8 +16,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from workbench import paths
-from workbench.errors import NotFoundError, UsageError, WorkbenchError
+from workbench.core import paths
+from workbench.core.errors import NotFoundError, UsageError, WorkbenchError
 from workbench.store import Store
 
 CHAMPION = "champion"

@@ -24,8 +24,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from workbench import paths
-from workbench.errors import UsageError, WorkbenchError
+from workbench.core import paths
+from workbench.core.errors import UsageError, WorkbenchError
 from workbench.models import runtime
 
 KEYS_DIR = "keys"

@@ -43,7 +43,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from workbench.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError
 
 # What wb_runtime.py imports, by framework: pandas/numpy always, pyarrow for
 # Parquet, starlette/uvicorn to serve.

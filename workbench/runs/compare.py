@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from workbench.errors import UsageError
-from workbench.metric_rules import is_internal_param, lower_is_better
+from workbench.core.errors import UsageError
+from workbench.core.metric_rules import is_internal_param, lower_is_better
 from workbench.runs.queries import show_run
 from workbench.store import Store
 
-__all__ = ["compare_runs", "lower_is_better"]  # lower_is_better: see workbench.metric_rules
+__all__ = ["compare_runs", "lower_is_better"]  # lower_is_better: see workbench.core.metric_rules
 
 
 def compare_runs(store: Store, run_ids: list[str]) -> dict[str, Any]:

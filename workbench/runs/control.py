@@ -7,12 +7,12 @@ import signal
 import time
 from collections.abc import Iterator
 
-from workbench import paths
-from workbench.errors import UsageError
+from workbench.core import paths
+from workbench.core.errors import UsageError
 from workbench.runs import process_tree
 from workbench.runs.launch import TERMINAL
 from workbench.runs.queries import get_run, refresh_liveness
-from workbench.settings import load_settings
+from workbench.config.settings import load_settings
 from workbench.store import Store
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import psutil
 
-from workbench.gpu import GpuMonitor
+from workbench.core.gpu import GpuMonitor
 
 LIBRARIES = (
     "workbench-mlops",

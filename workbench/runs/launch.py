@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any
 
-from workbench import paths
+from workbench.core import paths
 from workbench.projects import project_config
 from workbench.store import Store
 

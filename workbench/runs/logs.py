@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from workbench import paths
+from workbench.core import paths
 
 CHUNK = 64 * 1024
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import psutil
 
-from workbench import paths
+from workbench.core import paths
 
 PROCESSES_FILE = "processes"  # in the run's folder: "pid create_time" per line
 

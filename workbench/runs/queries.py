@@ -8,9 +8,9 @@ import sqlite3
 import time
 from typing import Any
 
-from workbench import paths
+from workbench.core import paths
 from workbench.data.versions import run_datasets
-from workbench.errors import NotFoundError, StoreError
+from workbench.core.errors import NotFoundError, StoreError
 from workbench.runs import process_tree
 from workbench.store import Store
 from workbench.store.metrics import latest_values

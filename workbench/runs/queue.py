@@ -13,11 +13,11 @@ import fcntl
 import subprocess
 import time
 
-from workbench import paths
+from workbench.core import paths
 from workbench.runs import process_tree
 from workbench.runs.launch import spawn_supervisor
 from workbench.runs.queries import refresh_liveness
-from workbench.settings import load_settings
+from workbench.config.settings import load_settings
 from workbench.store import Store
 
 # A dispatched run whose supervisor never recorded itself this long is re-dispatched.

@@ -9,7 +9,7 @@ from typing import Any
 
 import psutil
 
-from workbench.gpu import GpuMonitor
+from workbench.core.gpu import GpuMonitor
 
 
 @dataclass

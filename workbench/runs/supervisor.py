@@ -31,16 +31,16 @@ from typing import Any
 
 import psutil
 
-from workbench import paths
-from workbench.config import load_config
+from workbench.core import paths
+from workbench.config.project import load_config
 from workbench.data.versions import link_run, register
-from workbench.errors import StoreError, WorkbenchError
-from workbench.gpu import GpuMonitor
+from workbench.core.errors import StoreError, WorkbenchError
+from workbench.core.gpu import GpuMonitor
 from workbench.runs import lifeline, process_tree, warm
 from workbench.runs.environment import capture
 from workbench.runs.log_capture import LogCapture
 from workbench.runs.sampler import Sample, TreeSampler
-from workbench.settings import load_settings
+from workbench.config.settings import load_settings
 from workbench.store import Store, open_store
 from workbench.trainers import failure
 

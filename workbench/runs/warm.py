@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from workbench import paths
+from workbench.core import paths
 from workbench.runs import lifeline
 
 IDLE_S = 60.0  # the server exits after this long with no child and no request
@@ -427,7 +427,7 @@ def _run(entry: Any) -> int:
     import atexit
     import traceback
 
-    from workbench.errors import WorkbenchError
+    from workbench.core.errors import WorkbenchError
 
     code = 0
     try:

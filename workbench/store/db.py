@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from workbench import paths
-from workbench.errors import StoreDamagedError, StoreError, StoreVersionError
+from workbench.core import paths
+from workbench.core.errors import StoreDamagedError, StoreError, StoreVersionError
 from workbench.store import identity
 from workbench.store.schema import STEPS
 

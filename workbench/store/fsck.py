@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from workbench import paths
-from workbench.errors import StoreError
+from workbench.core import paths
+from workbench.core.errors import StoreError
 from workbench.store import identity
 from workbench.store.schema import STEPS
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import StoreError
+from workbench.core.errors import StoreError
 
 MAX_IDENTITY_BYTES = 64 * 1024
 SQLITE_MAGIC = b"SQLite format 3\x00"

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench import paths
-from workbench.config import ProjectConfig
-from workbench.errors import NotFoundError, UsageError
-from workbench.metric_rules import CURVE_PREFIXES, higher_is_better, lower_is_better
+from workbench.core import paths
+from workbench.config.project import ProjectConfig
+from workbench.core.errors import NotFoundError, UsageError
+from workbench.core.metric_rules import CURVE_PREFIXES, higher_is_better, lower_is_better
 from workbench.projects import get_project, project_config
 from workbench.runs.launch import create_run
 from workbench.runs.queries import refresh_liveness

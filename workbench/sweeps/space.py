@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import ConfigError
+from workbench.core.errors import ConfigError
 
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "none")

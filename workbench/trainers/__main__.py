@@ -7,9 +7,9 @@ import os
 import sys
 import time
 
-from workbench import paths
-from workbench.errors import WorkbenchError
-from workbench.metric_rules import user_params
+from workbench.core import paths
+from workbench.core.errors import WorkbenchError
+from workbench.core.metric_rules import user_params
 from workbench.trainers import failure
 
 
@@ -27,7 +27,7 @@ def train() -> None:
 
 def _train() -> None:
     import workbench as wb
-    from workbench.config import load_config
+    from workbench.config.project import load_config
     from workbench.trainers.metrics import classification_metrics, regression_metrics
     from workbench.trainers.params import check_params
     from workbench.trainers.tabular import (

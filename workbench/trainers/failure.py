@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 
-from workbench import paths
+from workbench.core import paths
 
 REASON_FILE = "failure_reason.txt"
 MAX_REASON = 500
@@ -16,7 +16,7 @@ MAX_REASON = 500
 
 def one_line(exc: BaseException) -> str:
     """An exception as one line: its message (its type when it has none)."""
-    from workbench.errors import WorkbenchError
+    from workbench.core.errors import WorkbenchError
 
     if isinstance(exc, WorkbenchError):
         text = exc.message

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench import paths
-from workbench.errors import WorkbenchError
+from workbench.core import paths
+from workbench.core.errors import WorkbenchError
 
 BUILTIN_FRAMEWORKS = ("lightgbm", "sklearn")
 

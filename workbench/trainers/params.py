@@ -20,8 +20,8 @@ from collections.abc import Iterator, Mapping
 from functools import cache
 from typing import Any
 
-from workbench.errors import UsageError
-from workbench.metric_rules import is_internal_param
+from workbench.core.errors import UsageError
+from workbench.core.metric_rules import is_internal_param
 
 # LightGBM's C++ parameters are 32-bit integers; scikit-learn's fit in 64 bits.
 LIGHTGBM_INT_MAX = 2**31 - 1

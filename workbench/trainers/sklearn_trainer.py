@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.errors import UsageError
+from workbench.core.errors import UsageError
 from workbench.trainers.tabular import Table
 
 MODEL_FILE = "model.skops"

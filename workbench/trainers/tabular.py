@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from workbench.errors import UsageError
+from workbench.core.errors import UsageError
 
 if TYPE_CHECKING:
-    from workbench.config import ProjectConfig
+    from workbench.config.project import ProjectConfig
 
 # Integer targets with at most this many distinct values are classes...
 MAX_CLASSES_FOR_INTEGER_TARGET = 20

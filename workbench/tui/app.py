@@ -9,8 +9,8 @@ from textual.app import App
 from textual.binding import Binding
 from textual.worker import get_current_worker
 
-from workbench.errors import WorkbenchError
-from workbench.settings import Settings, load_settings
+from workbench.core.errors import WorkbenchError
+from workbench.config.settings import Settings, load_settings
 from workbench.tui.commands import WorkbenchCommands
 from workbench.tui.screens.base import describe
 from workbench.tui.screens.error import ErrorModal
@@ -198,7 +198,7 @@ class WorkbenchApp(App):
     def _start(self, project: str, overrides: dict[str, str] | None) -> None:
         if overrides is None:
             return
-        from workbench.config import parse_overrides
+        from workbench.config.project import parse_overrides
         from workbench.runs.launch import start_run
         from workbench.tui import data
 
@@ -232,7 +232,7 @@ class WorkbenchApp(App):
         )
 
     def _stop(self, run_id: int, what: str) -> None:
-        from workbench.errors import UsageError
+        from workbench.core.errors import UsageError
         from workbench.runs.control import stop_run
         from workbench.tui import data
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import psutil
 
-from workbench import paths
+from workbench.core import paths
 from workbench.activity import recent_events
-from workbench.gpu import GpuMonitor
-from workbench.metric_rules import is_internal_param
+from workbench.core.gpu import GpuMonitor
+from workbench.core.metric_rules import is_internal_param
 from workbench.projects import list_projects, show_project
 from workbench.runs.queries import list_runs, show_run
 from workbench.store import Store, open_store

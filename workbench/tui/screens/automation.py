@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Header, Label, Static
 
-from workbench import formatting as fmt
+from workbench.core import formatting as fmt
 from workbench.automation.daemon import HEARTBEAT
 from workbench.tui import data
 from workbench.tui.screens.base import LiveScreen

@@ -11,7 +11,7 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.worker import get_current_worker
 
-from workbench.errors import NotFoundError, WorkbenchError
+from workbench.core.errors import NotFoundError, WorkbenchError
 from workbench.tui.messages import Failed, Loaded
 
 

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Header, Label
 
-from workbench import formatting as fmt
+from workbench.core import formatting as fmt
 from workbench.runs.compare import compare_runs
 from workbench.tui import data
 from workbench.tui.screens.base import LiveScreen

@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Header, Label
 from textual.worker import get_current_worker
 
-from workbench import formatting as fmt
+from workbench.core import formatting as fmt
 from workbench.tui import data
 from workbench.tui.screens.base import LiveScreen
 from workbench.tui.widgets.footer import KeyFooter

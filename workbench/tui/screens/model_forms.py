@@ -14,7 +14,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from workbench import formatting as fmt
+from workbench.core import formatting as fmt
 from workbench.models.export import FORMATS
 
 

@@ -17,8 +17,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Header, Label, ProgressBar, Static
 
-from workbench import formatting as fmt
-from workbench.metric_rules import is_per_step
+from workbench.core import formatting as fmt
+from workbench.core.metric_rules import is_per_step
 from workbench.models.registry import CHALLENGER, CHAMPION
 from workbench.tui import data
 from workbench.tui.screens.base import LiveScreen
@@ -265,7 +265,7 @@ def _aliases(aliases: list[str]) -> str:
 
 def _best(versions: list[Any], metric: str | None) -> set[int]:
     """The version numbers with the best primary metric (ties share it)."""
-    from workbench.metric_rules import lower_is_better
+    from workbench.core.metric_rules import lower_is_better
 
     scored = [
         (v.metrics[metric], v.version)

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Header, Input, Label
 
-from workbench import formatting as fmt
+from workbench.core import formatting as fmt
 from workbench.tui import data
 from workbench.tui.screens.base import LiveScreen
 from workbench.tui.widgets.footer import KeyFooter
@@ -125,7 +125,7 @@ class ProjectScreen(LiveScreen):
         if self.sort_by == "duration":
             return (run["duration_s"] or 0, run["id"])
         if self.sort_by == "metric":
-            from workbench.metric_rules import lower_is_better
+            from workbench.core.metric_rules import lower_is_better
 
             metric_key = self.snapshot["project"].get("metric") or ""
             if value is None:

@@ -11,9 +11,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Header, Label, RichLog, Static
 
-from workbench import formatting as fmt
-from workbench import paths
-from workbench.metric_rules import user_params
+from workbench.core import formatting as fmt
+from workbench.core import paths
+from workbench.core.metric_rules import user_params
 from workbench.tui import data
 from workbench.tui.screens.base import LiveScreen
 from workbench.tui.widgets.footer import KeyFooter

@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Header, Label, Static
 
-from workbench import formatting as fmt
+from workbench.core import formatting as fmt
 from workbench.sweeps import engine
 from workbench.tui import data
 from workbench.tui.screens.base import LiveScreen

@@ -23,7 +23,7 @@ def home() -> Path:
             root.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.chmod(root, 0o700)  # mkdir's mode is masked by the umask
         except OSError as exc:
-            from workbench.errors import StoreError
+            from workbench.core.errors import StoreError
 
             raise StoreError(
                 f"cannot make the store's folder {root} (${HOME_ENV}): {exc.strerror}"

@@ -8,8 +8,8 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench import paths
-from workbench.errors import ConfigError
+from workbench.core import paths
+from workbench.core.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class Settings:
         """`max_parallel`, else one run per GPU, else half the cores (at least one)."""
         if self.max_parallel:
             return self.max_parallel
-        from workbench.gpu import GpuMonitor
+        from workbench.core.gpu import GpuMonitor
 
         gpu = GpuMonitor()
         try:

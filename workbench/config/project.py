@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.automation.datafiles import DATA_SUFFIXES
-from workbench.errors import ConfigError, UsageError, WorkbenchError
+from workbench.core.errors import ConfigError, UsageError, WorkbenchError
 from workbench.sweeps.space import SweepConfig, check_sweep
 
 CONFIG_NAME = "workbench.toml"
@@ -364,7 +364,7 @@ def _infer_cached(path: str, size: int, mtime_ns: int, target: str) -> tuple[str
     key = hashlib.sha256(f"{path}\0{size}\0{mtime_ns}\0{target}".encode()).hexdigest()
     cache: Path | None = None
     try:
-        from workbench import paths
+        from workbench.core import paths
 
         cache = paths.home() / "cache" / "task-inference" / f"{key[:40]}.json"
         found = json.loads(cache.read_text(encoding="utf-8"))
