@@ -71,7 +71,7 @@ else:
     import sklearn, skops.io
 from workbench.models import runtime
 imports_s = time.perf_counter() - t0
-from workbench import paths
+from workbench.core import paths
 cfg["model"] = str(paths.artifact_file(cfg["model_sha256"]))
 
 frame = pd.read_csv(cfg["data"])

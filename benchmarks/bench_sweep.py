@@ -81,7 +81,7 @@ from pathlib import Path
 
 import optuna
 
-from workbench.config import load_config
+from workbench.config.project import load_config
 from workbench.sweeps.space import distributions
 from workbench.trainers.__main__ import _split
 from workbench.trainers.lightgbm_trainer import LightGBMTrainer

@@ -122,7 +122,7 @@ def _gpu_problem() -> str | None:
         return "PyTorch is not installed (pip install torch)"
     if not torch.cuda.is_available():
         return "torch.cuda.is_available() is False (no NVIDIA GPU or driver)"
-    from workbench.gpu import GpuMonitor
+    from workbench.core.gpu import GpuMonitor
 
     monitor = GpuMonitor()
     if not monitor.available:

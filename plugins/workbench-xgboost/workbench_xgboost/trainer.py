@@ -171,7 +171,7 @@ def _log_device(device: str, reason: str, version: str) -> None:
     """Say where it trains in the run's output, and keep it as the `_device` param."""
     print(f"xgboost {version} trains on {device}: {reason}", flush=True)
     import workbench as wb
-    from workbench.errors import UsageError
+    from workbench.core.errors import UsageError
 
     with contextlib.suppress(UsageError):  # not in a run (e.g. used from a notebook)
         wb.log_params({"_device": device})
