@@ -88,7 +88,9 @@ def _series(conn: sqlite3.Connection, run_id: int, key: str, ts: float) -> tuple
 
 
 def _summary(values: Sequence[float | None]) -> tuple[float | None, float | None, float, int]:
-    present = [v for v in values if v is not None] if None in values else values
+    present: Sequence[float] = (
+        [v for v in values if v is not None] if None in values else values  # type: ignore[assignment]
+    )
     if not present:
         return None, None, 0.0, 0
     return min(present), max(present), _total(present), len(present)
