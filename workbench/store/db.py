@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import sqlite3
 import sys
@@ -22,7 +21,7 @@ from typing import Any
 
 from workbench.core import paths
 from workbench.core.errors import StoreDamagedError, StoreError, StoreVersionError
-from workbench.store import identity
+from workbench.store import events, identity
 from workbench.store.schema import STEPS
 
 BUSY_TIMEOUT_MS = 10_000
@@ -156,10 +155,8 @@ class Store:
         data: dict | None = None,
     ) -> None:
         """Append to the activity log; call inside `write()`."""
-        self.conn.execute(
-            "INSERT INTO events (ts, kind, project_id, run_id, message, data)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (ts, kind, project_id, run_id, message, json.dumps(data) if data else None),
+        events.add_event(
+            self.conn, kind, message, ts=ts, project_id=project_id, run_id=run_id, data=data
         )
 
     def close(self) -> None:
