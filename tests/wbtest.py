@@ -3,16 +3,28 @@ the plugins' test folders have conftest modules of their own)."""
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
 import subprocess
 import sys
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
 NETGUARD = Path(__file__).resolve().parent / "netguard"
 
+T = TypeVar("T")
+
 
 def wb(*args: str, check: bool = False, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run the real CLI in a subprocess, as a user would."""
+    """Run the real CLI in a subprocess, as a user would. Use it where the process
+    is the point: detaching, signals, supervisors, terminals, start-up cost."""
     result = subprocess.run(
         [sys.executable, "-m", "workbench", *args],
         capture_output=True,
@@ -26,3 +38,186 @@ def wb(*args: str, check: bool = False, timeout: float = 120) -> subprocess.Comp
             f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
         )
     return result
+
+
+# --- the CLI in this process ------------------------------------------------------------
+
+# What a fresh interpreter shows of warnings (Python's default filters, no -W):
+# a command's warnings reach its stderr there, so they do here.
+_DEFAULT_WARNING_FILTERS = (
+    ("default", DeprecationWarning, "__main__"),
+    ("ignore", DeprecationWarning, ""),
+    ("ignore", PendingDeprecationWarning, ""),
+    ("ignore", ImportWarning, ""),
+    ("ignore", ResourceWarning, ""),
+)
+_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name)
+)
+
+
+def _forget_process_caches() -> None:
+    """What a new `workbench` process would not have: the plugin managers (a
+    project's plugins/*.py may have changed) and the in-memory task inference
+    cache (its disk cache lives in the store, which each test has its own of)."""
+    plugins = sys.modules.get("workbench.plugins")
+    if plugins is not None:
+        plugins._MANAGERS.clear()
+    project = sys.modules.get("workbench.config.project")
+    if project is not None:
+        project._infer_cached.cache_clear()
+
+
+class _ProcessState:
+    """The parts of this process a command may change and an exiting process
+    would take with it: environment, cwd, umask, argv, sys.path, signal handlers,
+    the root logger's handlers."""
+
+    def __init__(self) -> None:
+        self.environ = dict(os.environ)
+        self.cwd = os.getcwd()
+        self.umask = os.umask(0o022)
+        os.umask(self.umask)
+        self.argv = list(sys.argv)
+        self.path = list(sys.path)
+        self.handlers = {signum: signal.getsignal(signum) for signum in _SIGNALS}
+        self.root_handlers = list(logging.root.handlers)
+        self.root_level = logging.root.level
+        self.threads = set(threading.enumerate())
+
+    def restore(self) -> None:
+        os.environ.clear()
+        os.environ.update(self.environ)
+        os.chdir(self.cwd)
+        os.umask(self.umask)
+        sys.argv[:] = self.argv
+        sys.path[:] = self.path
+        for signum, handler in self.handlers.items():
+            if handler is not None:
+                signal.signal(signum, handler)
+        logging.root.handlers[:] = self.root_handlers
+        logging.root.setLevel(self.root_level)
+
+
+def _leftover_children(before: set[int]) -> list[str]:
+    """Processes the command started and left running: in-process, they would be
+    this test process's children (zombies when they exit, which psutil counts as
+    alive), so such commands must go through `wb()`. They are killed."""
+    import psutil
+
+    left = []
+    for child in psutil.Process().children(recursive=True):
+        if child.pid in before:
+            continue
+        try:
+            left.append(" ".join(child.cmdline()[:4]))
+            child.kill()
+            child.wait(timeout=10)
+        except psutil.Error:
+            pass
+    return left
+
+
+def wb_inprocess(
+    *args: str, check: bool = False, timeout: float = 120, input: str | None = None
+) -> subprocess.CompletedProcess:
+    """Run the CLI in this process, with click's CliRunner: the same return shape,
+    exit code and separate stdout/stderr as `wb()`, without an interpreter start
+    and imports per call. Output written straight to file descriptors 1 and 2 (by
+    C libraries) is captured too. What a command changes in the process is put
+    back afterwards, and per-process caches are dropped before it runs.
+
+    For commands that leave no process behind: one that starts a detached
+    supervisor, watcher or server fails here, naming it; use `wb()` for those.
+    `timeout` is accepted for `wb()`'s signature; pytest-timeout bounds the call.
+    """
+    import click
+    import click.formatting
+    import psutil
+    from click.testing import CliRunner
+
+    from workbench.cli import main
+
+    def entry() -> None:
+        sys.argv = ["workbench", *args]
+        # The runner fixes help to 80 columns; a process gets COLUMNS, as `wb()` does.
+        click.formatting.FORCED_WIDTH = None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.resetwarnings()
+            for action, category, module in reversed(_DEFAULT_WARNING_FILTERS):
+                warnings.filterwarnings(action, category=category, module=module)
+            try:
+                try:
+                    main()
+                finally:
+                    for w in caught:
+                        sys.stderr.write(
+                            warnings.formatwarning(
+                                w.message, w.category, w.filename, w.lineno, w.line
+                            )
+                        )
+            except SystemExit as exc:  # what the interpreter does with sys.exit(code)
+                code = exc.code
+                if code is None:
+                    code = 0
+                elif not isinstance(code, int):
+                    print(code, file=sys.stderr)
+                    code = 1
+                raise SystemExit(code) from None
+            except BaseException:  # an uncaught exception: its traceback, status 1
+                traceback.print_exc()
+                raise SystemExit(1) from None
+
+    # A bare command whose callback runs the real entry point, which parses sys.argv.
+    command = click.Command("workbench", callback=entry, add_help_option=False)
+    state = _ProcessState()
+    children = {child.pid for child in psutil.Process().children(recursive=True)}
+    _forget_process_caches()
+    try:
+        result = CliRunner(capture="fd").invoke(
+            command, [], input=input, catch_exceptions=False, prog_name="workbench"
+        )
+        # A process exits only when its non-daemon threads are done.
+        for thread in set(threading.enumerate()) - state.threads:
+            if not thread.daemon:
+                thread.join(timeout)
+    finally:
+        state.restore()
+        left = _leftover_children(children)
+    if left:
+        raise AssertionError(
+            f"workbench {' '.join(args)} left processes running ({'; '.join(left)}):"
+            " run it with wb(), in a subprocess"
+        )
+    # `text=True` in `wb()` decodes with universal newlines.
+    stdout = result.stdout_bytes.decode(errors="replace").replace("\r\n", "\n")
+    stderr = result.stderr_bytes.decode(errors="replace").replace("\r\n", "\n")
+    completed = subprocess.CompletedProcess(
+        ["workbench", *args], result.exit_code, stdout.replace("\r", "\n"), stderr.replace("\r", "\n")
+    )
+    if check and completed.returncode != 0:
+        raise AssertionError(
+            f"workbench {' '.join(args)} exited {completed.returncode}\n"
+            f"stdout:\n{completed.stdout}\nstderr:\n{completed.stderr}"
+        )
+    return completed
+
+
+# --- waiting ----------------------------------------------------------------------------
+
+
+def wait_until(
+    predicate: Callable[[], T], timeout: float = 120, what: str = "the condition", poll: float = 0.05
+) -> T:
+    """Poll `predicate` until it returns something truthy, and return that. The
+    deadline is generous because a loaded machine delays everything; a test that
+    passes waits only as long as the condition takes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(poll)
+

@@ -1,0 +1,134 @@
+"""The in-process CLI helper answers as the real `workbench` process does, and
+leaves this process as it found it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+from wbtest import wait_until, wb, wb_inprocess
+
+# Commands whose whole answer (exit code, stdout, stderr) must not depend on
+# whether the CLI ran in a fresh interpreter or in this one.
+SAME_ANSWER = {
+    "help": ["--help"],
+    "version": ["--version"],
+    "group help": ["run", "--help"],
+    "empty list": ["run", "list", "--json"],
+    "missing run": ["run", "show", "424242"],
+    "bad option value": ["run", "list", "--limit", "1.5"],
+    "unknown option": ["doctor", "--bogus"],
+    "unknown command": ["run", "explode"],
+    "after --": ["run", "show", "--", "-1"],
+    "no such project": ["model", "list", "ghost"],
+}
+
+
+@pytest.mark.parametrize("args", list(SAME_ANSWER.values()), ids=list(SAME_ANSWER))
+def test_in_process_answers_as_the_process_does(args: list[str]):
+    real = wb(*args)
+    here = wb_inprocess(*args)
+    assert (here.returncode, here.stdout, here.stderr) == (
+        real.returncode,
+        real.stdout,
+        real.stderr,
+    )
+    assert here.stdout or here.stderr  # each command says something
+
+
+def test_a_project_made_in_process_is_seen_by_the_process(tmp_path: Path):
+    folder = tmp_path / "proj"
+    made = wb_inprocess("project", "init", str(folder), "--template", "script", check=True)
+    assert (folder / "workbench.toml").is_file(), made.stdout
+    real = wb("project", "list", "--json", check=True)
+    here = wb_inprocess("project", "list", "--json", check=True)
+    assert here.stdout == real.stdout and "proj" in here.stdout
+    refused = [helper("project", "init", str(folder)) for helper in (wb, wb_inprocess)]
+    assert refused[0].returncode == refused[1].returncode != 0
+    assert refused[0].stderr == refused[1].stderr
+
+
+def test_the_process_state_is_put_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    environ = dict(os.environ)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    root = list(logging.root.handlers)
+    argv = list(sys.argv)
+    wb_inprocess("project", "init", str(tmp_path / "p"), check=True)
+    # `main()` makes the process's files private (umask 077); this process's are not.
+    assert os.umask(umask) == umask
+    assert dict(os.environ) == environ
+    assert Path.cwd() == tmp_path
+    assert {s: signal.getsignal(s) for s in handlers} == handlers
+    assert logging.root.handlers == root
+    assert sys.argv == argv
+
+
+def test_plugins_are_loaded_afresh_each_call(tmp_path: Path):
+    folder = tmp_path / "proj"
+    wb_inprocess("project", "init", str(folder), "--template", "script", check=True)
+    plugins = folder / "plugins"
+    plugins.mkdir(exist_ok=True)
+    first = wb_inprocess("plugins", "list", "--project", "proj", "--json")
+    (plugins / "broken.py").write_text("raise RuntimeError('no')\n")
+    second = wb_inprocess("plugins", "list", "--project", "proj", "--json")
+    assert "broken" not in first.stdout
+    assert "broken" in second.stdout
+    assert second.stdout == wb("plugins", "list", "--project", "proj", "--json").stdout
+
+
+def test_an_uncaught_exception_is_a_traceback_and_status_1(monkeypatch: pytest.MonkeyPatch):
+    import workbench.cli.app as app
+
+    def explode(self, ctx):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(app.WorkbenchGroup, "invoke", explode)
+    result = wb_inprocess("run", "list")
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and "RuntimeError: boom" in result.stderr
+
+
+def test_output_written_to_the_file_descriptors_is_captured(monkeypatch: pytest.MonkeyPatch):
+    import workbench.cli.app as app
+
+    def low_level(self, ctx):
+        os.write(1, b"fd one\n")
+        os.write(2, b"fd two\n")
+        return 0
+
+    monkeypatch.setattr(app.WorkbenchGroup, "invoke", low_level)
+    result = wb_inprocess("run", "list")
+    assert "fd one" in result.stdout and "fd two" in result.stderr
+
+
+def test_a_process_left_running_is_refused_and_stopped(monkeypatch: pytest.MonkeyPatch):
+    import subprocess
+
+    import psutil
+    import workbench.cli.app as app
+
+    started: list[int] = []
+
+    def detach(self, ctx):
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        started.append(child.pid)
+        return 0
+
+    monkeypatch.setattr(app.WorkbenchGroup, "invoke", detach)
+    with pytest.raises(AssertionError, match="left processes running"):
+        wb_inprocess("run", "list")
+    assert started and not psutil.pid_exists(started[0])
+
+
+def test_wait_until_returns_the_value_or_names_what_it_waited_for():
+    calls = iter([0, None, "ready"])
+    assert wait_until(lambda: next(calls), timeout=30, poll=0) == "ready"
+    with pytest.raises(AssertionError, match="the moon"):
+        wait_until(lambda: False, timeout=0.2, what="the moon")
