@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import os
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
 from workbench.core import paths
+from workbench.config.spec import Key, Table, check_file
 from workbench.core.errors import ConfigError
 
 
@@ -37,16 +37,80 @@ class Settings:
 
 
 THEMES = ("dark", "light")
-# [section] -> key -> (low, high, whole number?): every number is range-checked.
-_RANGES: dict[str, dict[str, tuple[float, float, bool]]] = {
-    "runs": {
-        "sample_interval": (0.05, 3600.0, False),
-        "stop_grace": (0.0, 3600.0, False),
-        "max_parallel": (1, 1024, True),
-        "max_log_mb": (0.01, 1_000_000.0, False),
-    },
-}
-_KNOWN = {"runs": set(_RANGES["runs"]), "ui": {"theme"}}
+
+# `$WORKBENCH_HOME/config.toml`, declared: every number range-checked.
+RUNS = Table(
+    "runs",
+    (
+        Key(
+            "sample_interval",
+            (float, int),
+            "seconds between resource samples of a running run",
+            default=1.0,
+            low=0.05,
+            high=3600.0,
+            range_text="a number of seconds from 0.05 to 3600",
+        ),
+        Key(
+            "stop_grace",
+            (float, int),
+            "seconds between SIGTERM and SIGKILL on `run stop`",
+            default=5.0,
+            low=0.0,
+            high=3600.0,
+            range_text="a number of seconds from 0 to 3600",
+        ),
+        Key(
+            "max_parallel",
+            int,
+            "runs at once (default: one per GPU, else half the cores)",
+            low=1,
+            high=1024,
+        ),
+        Key(
+            "max_log_mb",
+            (float, int),
+            "a run's output on disk at most, in MB",
+            default=100.0,
+            low=0.01,
+            high=1_000_000.0,
+        ),
+    ),
+    "How runs are started, sampled, stopped and logged.",
+)
+UI = Table(
+    "ui",
+    (Key("theme", str, "the terminal UI's colours", default="dark", choices=THEMES),),
+    "The terminal UI.",
+)
+SETTINGS_FILE = Table(
+    "config.toml",
+    (
+        Key(
+            "keys",
+            dict,
+            "binding id -> key(s) of the terminal UI, e.g. \"project.start\" = \"s,ctrl+n\"",
+            values=Key(
+                "binding",
+                str,
+                "the key(s) of a binding",
+                pattern=r"(?s).*\S.*",
+                pattern_text='one or more keys, e.g. "s" or "s,ctrl+n"',
+            ),
+        ),
+        Key(
+            "plugins",
+            dict,
+            "each plugin's own settings, checked by the plugin",
+            each=Table("plugin", (), "a plugin's settings", open=True),
+            each_text="one table per plugin, e.g. [plugins.notify-shell]",
+        ),
+        Key("runs", dict, RUNS.help, table=RUNS),
+        Key("ui", dict, UI.help, table=UI),
+    ),
+    "User settings, for every project.",
+    word="section",
+)
 
 
 def load_settings() -> Settings:
@@ -61,60 +125,14 @@ def load_settings() -> Settings:
         raise ConfigError(path, None, "not UTF-8 text") from exc
     except (tomllib.TOMLDecodeError, OSError) as exc:
         raise ConfigError(path, None, f"not valid TOML: {exc}") from exc
-    values: dict[str, Any] = {}
-    for section, body in raw.items():
-        if section == "keys":
-            values["keys"] = _keys(path, body)
-            continue
-        if section == "plugins":
-            values["plugins"] = _plugins(path, body)
-            continue
-        if section not in _KNOWN:
-            known = ", ".join(sorted([*_KNOWN, "keys", "plugins"]))
-            raise ConfigError(path, section, f"unknown section; expected one of {known}")
-        if not isinstance(body, dict):
-            raise ConfigError(
-                path, section, f"expected a table, e.g. [{section}], got {type(body).__name__}"
-            )
-        for key, value in body.items():
-            if key not in _KNOWN[section]:
-                known = ", ".join(sorted(_KNOWN[section]))
-                raise ConfigError(path, f"{section}.{key}", f"unknown key; expected one of {known}")
-            if key == "theme":
-                if value not in THEMES:
-                    raise ConfigError(
-                        path, "ui.theme", f"expected one of {', '.join(THEMES)}, got {value!r}"
-                    )
-                values[key] = value
-                continue
-            values[key] = _number(path, f"{section}.{key}", value, *_RANGES[section][key])
-    return Settings(**values)
-
-
-def _number(path: object, key: str, value: Any, low: float, high: float, whole: bool) -> Any:
-    """`value` if it is a (whole) number within [low, high], else a ConfigError."""
-    kind = "a whole number" if whole else "a number of seconds"
-    wrong_type = isinstance(value, bool) or not isinstance(value, int if whole else int | float)
-    if wrong_type or not math.isfinite(value) or not low <= value <= high:
-        raise ConfigError(path, key, f"expected {kind} from {low:g} to {high:g}, got {value!r}")
-    return value if whole else float(value)
-
-
-def _keys(path: object, body: Any) -> dict[str, str]:
-    """[keys]: binding id -> key(s), e.g. "project.start" = "s" or "s,ctrl+n"."""
-    if not isinstance(body, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and v for k, v in body.items()
-    ):
-        raise ConfigError(
-            path, "keys", 'expected binding ids mapped to keys, e.g. "project.start" = "s"'
-        )
-    return dict(body)
-
-
-def _plugins(path: object, body: Any) -> dict[str, dict[str, Any]]:
-    """[plugins.<name>]: each plugin's own settings, checked by the plugin."""
-    if not isinstance(body, dict) or not all(isinstance(v, dict) for v in body.values()):
-        raise ConfigError(
-            path, "plugins", "expected one table per plugin, e.g. [plugins.notify-shell]"
-        )
-    return body
+    check_file(path, SETTINGS_FILE, raw)
+    runs, ui = raw.get("runs", {}), raw.get("ui", {})
+    return Settings(
+        sample_interval=float(runs.get("sample_interval", RUNS.defaults()["sample_interval"])),
+        stop_grace=float(runs.get("stop_grace", RUNS.defaults()["stop_grace"])),
+        max_parallel=runs.get("max_parallel"),
+        max_log_mb=float(runs.get("max_log_mb", RUNS.defaults()["max_log_mb"])),
+        theme=ui.get("theme", UI.defaults()["theme"]),
+        keys=dict(raw.get("keys", {})),
+        plugins=dict(raw.get("plugins", {})),
+    )
