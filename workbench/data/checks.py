@@ -3,8 +3,6 @@ stored with the dataset version they judged."""
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +10,10 @@ from workbench.config.project import ProjectConfig
 from workbench.data.reading import Malformed, read_checked
 from workbench.data.schema import infer_schema, load_schema, schema_path, write_schema
 from workbench.data.validate import validate_file
-from workbench.data.versions import register
+from workbench.data.versions import register_version
 from workbench.core.errors import WorkbenchError
 from workbench.projects import project_config
-from workbench.store import Store
+from workbench.store import Store, datasets
 
 
 def project_schema(store: Store, project: str, infer: bool = False) -> tuple[dict[str, Any], Path]:
@@ -51,9 +49,11 @@ def validate(store: Store, project: str, file: Path) -> dict[str, Any]:
     version_id = None
     if file.is_file() and result["rows"] is not None:
         try:
-            version = register(store, row["id"], file, (result["rows"], result["columns"]))
-            version_id = version["id"]
-            result["dataset_version"] = {"id": version["id"], "sha256": version["sha256"]}
+            version = register_version(
+                store, row["id"], file, (result["rows"], result["columns"])
+            )
+            version_id = version.id
+            result["dataset_version"] = {"id": version.id, "sha256": version.sha256}
         except WorkbenchError:
             pass  # the report itself says why the file is unusable
     save_report(store, row["id"], version_id, "validation", str(file), result["passed"], result)
@@ -69,22 +69,17 @@ def save_report(
     passed: bool,
     report: dict[str, Any],
 ) -> int:
-    now = time.time()
-    with store.write() as conn:
-        report_id = conn.execute(
-            "INSERT INTO data_reports (project_id, dataset_version_id, kind, file, passed, report,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (project_id, version_id, kind, file, int(passed), json.dumps(report, default=str), now),
-        ).lastrowid
-        verdict = "passed" if passed else "failed"
-        store.add_event(
-            f"data.{kind}",
-            f"{kind} of {Path(file).name} {verdict}",
-            ts=now,
-            project_id=project_id,
-            data={"report": report_id},
-        )
-    return report_id  # type: ignore[return-value]
+    verdict = "passed" if passed else "failed"
+    return datasets.add_report(
+        store,
+        project_id,
+        version_id,
+        kind,
+        file,
+        passed,
+        report,
+        event=f"{kind} of {Path(file).name} {verdict}",
+    )
 
 
 def performance_on(store: Store, project: str, frame: Any, config: ProjectConfig) -> dict[str, Any]:
@@ -110,8 +105,8 @@ def drift(store: Store, project: str, file: Path) -> dict[str, Any]:
         raise WorkbenchError(f"cannot check drift: {exc.message}") from None
     if not set(expected) & set(current.columns):
         raise WorkbenchError(f"cannot check drift: {file.name} has none of the reference's columns")
-    reference = register(store, row["id"], config.train_file)
-    profile = reference_profile_for(store, reference["id"], config)
+    reference = register_version(store, row["id"], config.train_file)
+    profile = reference_profile_for(store, reference.id, config)
     settings = config.raw.get("drift", {})
     columns = settings.get("columns", {})
     methods = [settings.get("method"), *(rules.get("method") for rules in columns.values())]
@@ -127,15 +122,13 @@ def drift(store: Store, project: str, file: Path) -> dict[str, Any]:
         ),
     )
     result["file"] = str(file)
-    result["reference"] = {
-        "id": reference["id"],
-        "sha256": reference["sha256"],
-        "rows": reference["rows"],
-    }
+    result["reference"] = {"id": reference.id, "sha256": reference.sha256, "rows": reference.rows}
     result["performance"] = performance_on(store, project, current, config)
-    version = register(store, row["id"], file.resolve(), (len(current), list(current.columns)))
+    version = register_version(
+        store, row["id"], file.resolve(), (len(current), list(current.columns))
+    )
     save_report(
-        store, row["id"], version["id"], "drift", str(file), not result["dataset_drift"], result
+        store, row["id"], version.id, "drift", str(file), not result["dataset_drift"], result
     )
     return result
 
@@ -144,17 +137,9 @@ def reference_profile_for(store: Store, version_id: int, config: ProjectConfig) 
     """Histograms and quantiles of the reference, computed once per version."""
     from workbench.data.drift import PROFILE_VERSION, reference_profile
 
-    cached = store.scalar(
-        "SELECT profile FROM reference_profiles WHERE dataset_version_id = ?", (version_id,)
-    )
-    if cached and json.loads(cached).get("version") == PROFILE_VERSION:
-        return json.loads(cached)
-    frame = read_checked(config.train_file)
-    profile = reference_profile(frame)
-    with store.write() as conn:
-        conn.execute(
-            "INSERT OR REPLACE INTO reference_profiles (dataset_version_id, profile, created_at)"
-            " VALUES (?, ?, ?)",
-            (version_id, json.dumps(profile), time.time()),
-        )
+    cached = datasets.reference_profile(store, version_id)
+    if cached and cached.get("version") == PROFILE_VERSION:
+        return cached
+    profile = reference_profile(read_checked(config.train_file))
+    datasets.save_reference_profile(store, version_id, profile)
     return profile

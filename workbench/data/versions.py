@@ -6,13 +6,12 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
-import json
-import time
 from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import UsageError
-from workbench.store import Store
+from workbench.store import Store, datasets
+from workbench.store.datasets import DatasetVersion
 
 CHUNK = 1 << 20
 
@@ -30,11 +29,8 @@ def file_format(path: Path) -> str:
 
 def sha256_of(path: Path) -> str:
     """Streamed, so a file of any size is hashed in constant memory."""
-    digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def shape_of(path: Path, fmt: str) -> tuple[int, list[str]]:
@@ -60,9 +56,9 @@ def shape_of(path: Path, fmt: str) -> tuple[int, list[str]]:
     return lines + (last != b"\n"), header
 
 
-def register(
+def register_version(
     store: Store, project_id: int, path: Path, shape: tuple[int, list[str]] | None = None
-) -> dict[str, Any]:
+) -> DatasetVersion:
     """Register `path` as a version of the project's data (idempotent by content).
 
     An unchanged file (same path, size and mtime as a known version) is not
@@ -73,86 +69,47 @@ def register(
         raise UsageError(f"{path}: no such file")
     fmt = file_format(path)
     stat = path.stat()
-    known = store.row(
-        "SELECT * FROM dataset_versions WHERE project_id = ? AND path = ? AND size_bytes = ?"
-        " AND mtime_ns = ?",
-        (project_id, str(path), stat.st_size, stat.st_mtime_ns),
-    )
+    known = datasets.unchanged(store, project_id, str(path), stat.st_size, stat.st_mtime_ns)
     if known:
-        return _decode(known)
+        return known
     sha256 = sha256_of(path)
-    same = store.row(
-        "SELECT * FROM dataset_versions WHERE project_id = ? AND sha256 = ?", (project_id, sha256)
-    )
+    same = datasets.by_sha256(store, project_id, sha256)
     if same:
-        return _decode(same)
+        return same
     try:
         rows, columns = shape or shape_of(path, fmt)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise UsageError(f"{path}: cannot read it as {fmt}: {exc}") from exc
-    now = time.time()
-    with store.write() as conn:
-        conn.execute(
-            "INSERT OR IGNORE INTO dataset_versions (project_id, sha256, path, format, rows,"
-            " columns, size_bytes, mtime_ns, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                project_id,
-                sha256,
-                str(path),
-                fmt,
-                rows,
-                json.dumps(columns),
-                stat.st_size,
-                stat.st_mtime_ns,
-                now,
-            ),
-        )
-        store.add_event(
-            "data.added",
-            f"data version {sha256[:12]} ({path.name}, {rows} rows)",
-            ts=now,
-            project_id=project_id,
-            data={"sha256": sha256},
-        )
-    return _decode(
-        store.row(  # type: ignore[arg-type]
-            "SELECT * FROM dataset_versions WHERE project_id = ? AND sha256 = ?",
-            (project_id, sha256),
-        )
+    return datasets.add(
+        store,
+        project_id,
+        sha256=sha256,
+        path=str(path),
+        fmt=fmt,
+        rows=rows,
+        columns=columns,
+        size_bytes=stat.st_size,
+        mtime_ns=stat.st_mtime_ns,
+        event=f"data version {sha256[:12]} ({path.name}, {rows} rows)",
     )
+
+
+def register(
+    store: Store, project_id: int, path: Path, shape: tuple[int, list[str]] | None = None
+) -> dict[str, Any]:
+    """`register_version` as the JSON document `data add --json` prints."""
+    return register_version(store, project_id, path, shape).as_dict()
 
 
 def list_versions(store: Store, project_id: int) -> list[dict[str, Any]]:
-    rows = store.rows(
-        """SELECT v.*, (SELECT COUNT(*) FROM run_datasets rd WHERE rd.dataset_version_id = v.id)
-               AS runs
-           FROM dataset_versions v WHERE v.project_id = ? ORDER BY v.id DESC""",
-        (project_id,),
-    )
-    return [_decode(r) for r in rows]
+    """A project's versions, newest first, each with `runs`: how many used it."""
+    return [v.as_dict() for v in datasets.for_project(store, project_id)]
 
 
 def link_run(store: Store, run_id: int, version_id: int, role: str = "train") -> None:
-    with store.write() as conn:
-        conn.execute(
-            "INSERT OR IGNORE INTO run_datasets (run_id, dataset_version_id, role)"
-            " VALUES (?, ?, ?)",
-            (run_id, version_id, role),
-        )
+    datasets.link_run(store, run_id, version_id, role)
 
 
 def run_datasets(store: Store, run_id: int) -> list[dict[str, Any]]:
-    return [
-        _decode(r)
-        for r in store.rows(
-            "SELECT v.*, rd.role FROM run_datasets rd JOIN dataset_versions v"
-            " ON v.id = rd.dataset_version_id WHERE rd.run_id = ? ORDER BY v.id",
-            (run_id,),
-        )
-    ]
-
-
-def _decode(row: dict[str, Any]) -> dict[str, Any]:
-    out = dict(row)
-    out["columns"] = json.loads(out["columns"])
-    return out
+    """The versions a run used, each with its `role`."""
+    return [v.as_dict() for v in datasets.for_run(store, run_id)]

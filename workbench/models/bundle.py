@@ -26,7 +26,8 @@ from workbench.models import runtime, signing
 from workbench.models.runtime import MANIFEST, RUNTIME_FILE, SIGNATURE
 
 if TYPE_CHECKING:
-    from workbench.models.registry import ModelVersion
+    from workbench.store.datasets import DatasetVersion
+    from workbench.store.models import ModelVersion
 
 REQUIREMENTS = "requirements.txt"
 WHEELS = "wheels"
@@ -52,7 +53,7 @@ def export_bundle(
     wheelhouses: list[Path],
     docker: bool,
     progress: Callable[[str], None],
-    datasets: list[dict[str, Any]] | None = None,
+    datasets: list[DatasetVersion] | None = None,
 ) -> dict[str, Any]:
     """Write `version` as a bundle into the empty `folder`; `datasets` are the
     training run's dataset versions, recorded by hash in the manifest. Returns a
@@ -118,7 +119,7 @@ def export_bundle(
 
 
 def _manifest(
-    version: ModelVersion, schema: dict[str, Any], datasets: list[dict[str, Any]]
+    version: ModelVersion, schema: dict[str, Any], datasets: list[DatasetVersion]
 ) -> dict[str, Any]:
     from workbench.runs.queries import iso
 
@@ -138,12 +139,7 @@ def _manifest(
         "metrics": version.metrics,
         "primary_metric": version.metric,
         "training_data": [
-            {
-                "sha256": d["sha256"],
-                "file": Path(d["path"]).name,
-                "rows": d["rows"],
-                "role": d["role"],
-            }
+            {"sha256": d.sha256, "file": Path(d.path).name, "rows": d.rows, "role": d.role}
             for d in datasets
         ],
         "holdout_sha256": version.holdout_sha256,

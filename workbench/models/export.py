@@ -173,8 +173,8 @@ def write_bundle(
     docker: bool = False,
     **_: Any,
 ) -> dict[str, Any]:
-    from workbench.data.versions import run_datasets
     from workbench.models.bundle import export_bundle
+    from workbench.store import datasets
 
     return export_bundle(
         version,
@@ -183,7 +183,7 @@ def write_bundle(
         wheelhouses=wheelhouses or [],
         docker=docker,
         progress=progress,
-        datasets=run_datasets(store, version.run_id) if store is not None else None,
+        datasets=datasets.for_run(store, version.run_id) if store is not None else None,
     )
 
 
