@@ -48,9 +48,8 @@ class WorkbenchGroup(click.Group):
         "keys": "The key this store signs its exports with, and the keys it trusts.",
         "model": "Model versions, aliases (champion, challenger, your own), promotion and export.",
         "pipeline": (
-            "Run the automation pipeline once over FILES (default: the files in PROJECT's"
-            " watch folders that no pipeline has had yet and that no process holds open"
-            " for writing)."
+            "Run the automation pipeline once (for CI/CD jobs and cron), and list the"
+            " pipelines a project has had."
         ),
         "plugins": (
             "Plugins: installed ones (the `workbench` entry point group), a project's"
@@ -61,7 +60,7 @@ class WorkbenchGroup(click.Group):
         "project": "Create, register and inspect projects (folders with a workbench.toml).",
         "run": "Start, watch, inspect and stop training runs.",
         "serve": "Serve the bundle at PATH (a folder or .zip) over HTTP until Ctrl-C.",
-        "sweep": "Search PROJECT's hyperparameters with Optuna over its [sweep.space].",
+        "sweep": "Hyperparameter sweeps of a project: Optuna over its [sweep.space].",
         "watch": "Watch projects' data folders and run the pipeline on each new batch.",
     }
 

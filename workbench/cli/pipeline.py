@@ -1,5 +1,5 @@
-"""`workbench pipeline PROJECT [FILE...]`: the watcher's pipeline once, in the
-foreground, for CI/CD jobs and cron."""
+"""`workbench pipeline run PROJECT [FILE...]`: the watcher's pipeline once, in the
+foreground, for CI/CD jobs and cron; `pipeline list PROJECT`: the ones it has had."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from workbench.automation import pipeline as pipelines
+from workbench.cli.aliases import NounGroup, deprecated, legacy_command
 from workbench.cli.common import json_option, store_for
 from workbench.cli.output import note, print_json, print_table
 
@@ -23,19 +24,23 @@ _MARKS = {
 }
 
 
-@click.command()
+@click.group(cls=NounGroup)
+def pipeline() -> None:
+    """Run the automation pipeline once (for CI/CD jobs and cron), and list the
+    pipelines a project has had."""
+
+
+@pipeline.command("run")
 @click.argument("project")
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--again", is_flag=True, help="Take FILES even if a pipeline already had them.")
-@click.option("--history", is_flag=True, help="List PROJECT's latest pipelines instead.")
 @json_option
 @click.pass_context
-def pipeline(
+def run(
     ctx: click.Context,
     project: str,
     files: tuple[Path, ...],
     again: bool,
-    history: bool,
     as_json: bool,
 ) -> None:
     """Run the automation pipeline once over FILES (default: the files in
@@ -52,28 +57,6 @@ def pipeline(
     2 bad usage.
     """
     store = store_for(ctx)
-    if history:
-        found = pipelines.list_pipelines(store, project)
-        if as_json:
-            print_json(found)
-        else:
-            print_table(
-                None,
-                ["ID", "TRIGGER", "FILES", "STATE", "OUTCOME", "EXIT", "CREATED"],
-                [
-                    (
-                        p["id"],
-                        p["trigger"],
-                        len(p["files"]),
-                        p["state"],
-                        p["outcome"],
-                        p["exit_code"],
-                        p["created_at"],
-                    )
-                    for p in found
-                ],
-            )
-        return
     listener = None if as_json else _print_step
     if not files:
         # Pipelines a killed watcher or run of this command left half done.
@@ -98,6 +81,62 @@ def pipeline(
         colour = "green" if result["exit_code"] == 0 else "yellow"
         note(f"[{colour}]pipeline {pipeline_id}: {result['outcome']}[/]")
     sys.exit(result["exit_code"] or 0)
+
+
+@pipeline.command("list")
+@click.argument("project")
+@json_option
+@click.pass_context
+def list_(ctx: click.Context, project: str, as_json: bool) -> None:
+    """List PROJECT's latest pipelines, newest first: trigger, files, state, outcome."""
+    found = pipelines.list_pipelines(store_for(ctx), project)
+    if as_json:
+        print_json(found)
+        return
+    if not found:
+        note(f"no pipelines yet: `workbench pipeline run {project}` or `workbench watch start`")
+        return
+    print_table(
+        None,
+        ["ID", "TRIGGER", "FILES", "STATE", "OUTCOME", "EXIT", "CREATED"],
+        [
+            (
+                p["id"],
+                p["trigger"],
+                len(p["files"]),
+                p["state"],
+                p["outcome"],
+                p["exit_code"],
+                p["created_at"],
+            )
+            for p in found
+        ],
+    )
+
+
+@legacy_command(pipeline)
+@click.argument("project")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--again", is_flag=True, help="See `pipeline run`.")
+@click.option("--history", is_flag=True, help="See `pipeline list`.")
+@json_option
+@click.pass_context
+def legacy(
+    ctx: click.Context,
+    project: str,
+    files: tuple[Path, ...],
+    again: bool,
+    history: bool,
+    as_json: bool,
+) -> None:
+    """The old spelling: `pipeline PROJECT [FILES...] [--history]`."""
+    if history:
+        deprecated(f"pipeline {project} --history", f"pipeline list {project}")
+        ctx.invoke(list_, project=project, as_json=as_json)
+        return
+    rest = (" FILE..." if files else "") + (" --again" if again else "")
+    deprecated(f"pipeline {project}{rest}", f"pipeline run {project}{rest}")
+    ctx.invoke(run, project=project, files=files, again=again, as_json=as_json)
 
 
 def _complete(found: list[Path]) -> list[Path]:

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
+from workbench.cli.aliases import deprecated
 from workbench.cli.common import json_option, store_for
 from workbench.cli.output import note, print_json, print_table
+from workbench.core.errors import UsageError
 
 
 @click.group()
@@ -19,12 +21,20 @@ def plugins() -> None:
 
 
 @plugins.command("list")
-@click.option("--project", "project", help="Also list this project's plugins/ files.")
+@click.argument("project", required=False)
+@click.option("--project", "old_project", hidden=True, help="The old spelling of PROJECT.")
 @json_option
 @click.pass_context
-def list_(ctx: click.Context, project: str | None, as_json: bool) -> None:
-    """Every plugin, where it comes from, whether it loaded, and what it adds."""
+def list_(ctx: click.Context, project: str | None, old_project: str | None, as_json: bool) -> None:
+    """Every plugin, where it comes from, whether it loaded, and what it adds
+    (with PROJECT, that project's plugins/*.py files too)."""
     from workbench.plugins import plugin_report
+
+    if old_project is not None:
+        if project is not None and project != old_project:
+            raise UsageError(f"name the project once: {project!r} or --project {old_project!r}")
+        deprecated(f"plugins list --project {old_project}", f"plugins list {old_project}")
+        project = old_project
 
     folder = None
     if project is not None:

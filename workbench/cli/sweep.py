@@ -1,4 +1,4 @@
-"""`workbench sweep ...`"""
+"""`workbench sweep start|resume|list|show`: hyperparameter sweeps."""
 
 from __future__ import annotations
 
@@ -9,76 +9,171 @@ from typing import Any
 import click
 
 from workbench.core import formatting as fmt
+from workbench.cli.aliases import NounGroup, deprecated, legacy_command
 from workbench.cli.common import json_option, store_for
 from workbench.cli.output import console, note, print_json, print_table
 
 
-@click.command()
-@click.argument("project")
-@click.option(
+_TRIALS = click.option(
     "--trials",
     type=click.IntRange(min=1),
-    help="Trials to finish (default: [sweep] trials, else 20). With --resume: the new total.",
+    help="Trials to finish (default: [sweep] trials, else 20).",
 )
-@click.option(
+_PARALLEL = click.option(
     "--parallel",
     type=click.IntRange(min=1),
     help="Trials in flight at once (default: [sweep] parallel, else 1); "
     "[runs] max_parallel still caps the runs that actually run.",
 )
-@click.option(
+_TIMEOUT = click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     metavar="SECONDS",
     help="Start no trial after this long; those in flight are finished.",
 )
-@click.option(
-    "--resume",
-    is_flag=False,
-    flag_value="latest",
-    default=None,
-    metavar="[SWEEP]",
-    help="Continue an interrupted sweep (a sweep's run id; default: the latest unfinished one).",
-)
-@click.option("--list", "list_", is_flag=True, help="List PROJECT's sweeps.")
-@click.option("--show", metavar="SWEEP", help="Show one sweep: its best trial and every trial.")
+
+
+@click.group(cls=NounGroup)
+def sweep() -> None:
+    """Hyperparameter sweeps of a project: Optuna over its [sweep.space].
+
+    Every trial is a child run of the sweep's own run, queued like any run;
+    the best trial's model is registered as a version. A sweep is named by
+    its run id.
+    """
+
+
+@sweep.command("start")
+@click.argument("project")
+@_TRIALS
+@_PARALLEL
+@_TIMEOUT
 @json_option
 @click.pass_context
-def sweep(
+def start(
     ctx: click.Context,
     project: str,
     trials: int | None,
     parallel: int | None,
     timeout: float | None,
-    resume: str | None,
-    list_: bool,
-    show: str | None,
     as_json: bool,
 ) -> None:
-    """Search PROJECT's hyperparameters with Optuna over its [sweep.space].
+    """Search PROJECT's hyperparameters over its [sweep.space].
 
-    Every trial is a child run of the sweep's own run, queued like any run;
-    the best trial's model is registered as a version. Ctrl-C stops the
-    sweep (queued trials are stopped, running ones finish); `--resume`
-    continues it, as after a crash.
+    Ctrl-C stops the sweep (queued trials are stopped, running ones finish);
+    `workbench sweep resume PROJECT` continues it, as after a crash. Exit
+    status: 0 succeeded, 130 stopped, 1 otherwise.
     """
+    from workbench.sweeps.engine import start_sweep
+
+    runner = start_sweep(store_for(ctx), project, trials, parallel, timeout)
+    _finish(runner, project, as_json)
+
+
+@sweep.command("resume")
+@click.argument("project")
+@click.argument("sweep_id", metavar="[SWEEP]", required=False)
+@click.option(
+    "--trials",
+    type=click.IntRange(min=1),
+    help="The new total of trials (default: the sweep's own).",
+)
+@_PARALLEL
+@_TIMEOUT
+@json_option
+@click.pass_context
+def resume(
+    ctx: click.Context,
+    project: str,
+    sweep_id: str | None,
+    trials: int | None,
+    parallel: int | None,
+    timeout: float | None,
+    as_json: bool,
+) -> None:
+    """Continue an interrupted sweep of PROJECT (SWEEP: its run id; default: the
+    latest unfinished one), repeating no finished trial."""
+    from workbench.sweeps.engine import resume_sweep
+
     store = store_for(ctx)
-    if list_:
-        _list(store, project, as_json)
-        return
-    if show is not None:
-        from workbench.sweeps.engine import summary
+    chosen = None if sweep_id is None else _sweep_id(sweep_id)
+    runner = resume_sweep(store, project, chosen, trials, parallel, timeout)
+    _finish(runner, project, as_json)
 
-        document = summary(store, _sweep_id(show))
-        print_json(document) if as_json else _print_summary(document)
-        return
-    from workbench.sweeps.engine import resume_sweep, start_sweep
 
-    if resume is None:
-        runner = start_sweep(store, project, trials, parallel, timeout)
+@sweep.command("list")
+@click.argument("project")
+@json_option
+@click.pass_context
+def list_(ctx: click.Context, project: str, as_json: bool) -> None:
+    """List PROJECT's sweeps, newest first, with their trials and best run."""
+    _list(store_for(ctx), project, as_json)
+
+
+@sweep.command("show")
+@click.argument("sweep_id", metavar="SWEEP")
+@json_option
+@click.pass_context
+def show(ctx: click.Context, sweep_id: str, as_json: bool) -> None:
+    """Show one sweep (SWEEP: its run id): its best trial and every trial."""
+    from workbench.sweeps.engine import summary
+
+    document = summary(store_for(ctx), _sweep_id(sweep_id))
+    print_json(document) if as_json else _print_summary(document)
+
+
+@legacy_command(sweep)
+@click.argument("project")
+@click.option("--trials", type=click.IntRange(min=1), help="See `sweep start`.")
+@click.option("--parallel", type=click.IntRange(min=1), help="See `sweep start`.")
+@click.option(
+    "--timeout", type=click.FloatRange(min=0, min_open=True), help="See `sweep start`."
+)
+@click.option(
+    "--resume",
+    "resume_from",
+    is_flag=False,
+    flag_value="latest",
+    default=None,
+    metavar="[SWEEP]",
+    help="See `sweep resume`.",
+)
+@click.option("--list", "listing", is_flag=True, help="See `sweep list`.")
+@click.option("--show", "shown", metavar="SWEEP", help="See `sweep show`.")
+@json_option
+@click.pass_context
+def legacy(
+    ctx: click.Context,
+    project: str,
+    trials: int | None,
+    parallel: int | None,
+    timeout: float | None,
+    resume_from: str | None,
+    listing: bool,
+    shown: str | None,
+    as_json: bool,
+) -> None:
+    """The old spelling: `sweep PROJECT [--list | --show SWEEP | --resume [SWEEP]]`."""
+    if listing:
+        deprecated(f"sweep {project} --list", f"sweep list {project}")
+        ctx.invoke(list_, project=project, as_json=as_json)
+    elif shown is not None:
+        deprecated(f"sweep {project} --show {shown}", f"sweep show {shown}")
+        ctx.invoke(show, sweep_id=shown, as_json=as_json)
+    elif resume_from is not None:
+        which = "" if resume_from == "latest" else f" {resume_from}"
+        deprecated(f"sweep {project} --resume{which}", f"sweep resume {project}{which}")
+        sweep_id = None if resume_from == "latest" else resume_from
+        tuning = {"trials": trials, "parallel": parallel, "timeout": timeout}
+        ctx.invoke(resume, project=project, sweep_id=sweep_id, as_json=as_json, **tuning)
     else:
-        sweep_id = None if resume == "latest" else _sweep_id(resume)
-        runner = resume_sweep(store, project, sweep_id, trials, parallel, timeout)
+        deprecated(f"sweep {project}", f"sweep start {project}")
+        tuning = {"trials": trials, "parallel": parallel, "timeout": timeout}
+        ctx.invoke(start, project=project, as_json=as_json, **tuning)
+
+
+def _finish(runner: Any, project: str, as_json: bool) -> None:
+    """Drive the sweep to its end, print its summary and exit with its status."""
     note(
         f"sweep {runner.run_id}: {runner.n_trials} trials of {project}, "
         f"{runner.objective.direction} {runner.objective.key}, {runner.parallel} at a time"
@@ -165,7 +260,7 @@ def _list(store: Any, project: str, as_json: bool) -> None:
         print_json(sweeps)
         return
     if not sweeps:
-        note(f"no sweeps yet: `workbench sweep {project} --trials 20`")
+        note(f"no sweeps yet: `workbench sweep start {project} --trials 20`")
         return
     print_table(
         None,
