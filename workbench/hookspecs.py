@@ -6,7 +6,7 @@ in a project's `plugins/` folder) with functions decorated by
 plugin contributes; a plugin that fails to import, or whose hook raises, is
 reported by `workbench plugins list` and skipped. The built-in trainers,
 exporters and drift tests register through these same hooks
-(`workbench/builtin_plugins.py`).
+(`workbench/models/builtin_plugin.py`).
 """
 
 from __future__ import annotations

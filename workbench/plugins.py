@@ -1,17 +1,22 @@
 """Finding, loading and calling plugins (see `workbench/hookspecs.py` for the hooks).
 
-Plugins come from three places: the built-ins (`workbench.builtin_plugins`), the
+Plugins come from three places: the built-ins (`BUILTIN_MODULE`), the
 `workbench` entry point group of installed distributions, and the `*.py` files in
 a project's `plugins/` folder. Only the built-ins are registered up front;
 entry points and project files are loaded the first time a hook needs them, so
 a command that uses no plugin pays nothing. A plugin that fails to import, does
 not match the hook specs, or raises in a hook is recorded as failed (with the
 error), warned about once, and skipped: one broken plugin never stops the rest.
+
+The built-in plugin module is imported by its dotted name when a manager is made,
+as an entry point would be: it registers trainers, exporters and drift tests, so
+it sits in a layer above this one, and this module never imports it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.util
 import sys
 from collections.abc import Callable, Iterable
@@ -23,11 +28,13 @@ from typing import Any
 
 import pluggy
 
-from workbench import builtin_plugins, hookspecs
+from workbench import hookspecs
 from workbench.core.errors import UsageError, WorkbenchError
 
 GROUP = "workbench"
 BUILTIN = "builtin"
+# Registered by name at load time (see the module docstring).
+BUILTIN_MODULE = "workbench.models.builtin_plugin"
 # Hook -> (what `plugins list` calls the contributions, the type each hook returns).
 CONTRIBUTIONS: dict[str, tuple[str, type]] = {
     "workbench_trainers": ("trainers", dict),
@@ -60,10 +67,12 @@ class Plugins:
         self.infos: list[PluginInfo] = []
         self._by_name: dict[str, PluginInfo] = {}  # the registered ones
         self._merged: dict[tuple[str, bool], dict[str, Any]] = {}
+        self._builtin: dict[tuple[str, str], dict[str, Any]] = {}
         self.loaded = False
         from workbench.core.version import __version__
 
-        self._register(builtin_plugins, PluginInfo(BUILTIN, "builtin", f"workbench {__version__}"))
+        builtin = importlib.import_module(BUILTIN_MODULE)
+        self._register(builtin, PluginInfo(BUILTIN, "builtin", f"workbench {__version__}"))
 
     @property
     def failures(self) -> list[PluginInfo]:
@@ -189,6 +198,14 @@ class Plugins:
         self._merged[key] = found
         return found
 
+    def builtin(self, hook: str) -> dict[str, Any]:
+        """What the built-in plugin alone contributes to a named contribution hook."""
+        key = (hook, BUILTIN)
+        if key not in self._builtin:
+            found = [result for plugin, result in self.call(hook, False) if plugin == BUILTIN]
+            self._builtin[key] = found[0] if found else {}
+        return self._builtin[key]
+
     def find(self, hook: str, name: str) -> Any | None:
         """A named contribution, looked for in the built-ins before loading the rest."""
         builtin = self.merged(hook, external=False)
@@ -278,7 +295,8 @@ def trainer_class(name: str, project_dir: Path | None) -> type:
 def unknown_trainer_hint(project_dir: Path | None) -> str:
     """Plugin trainer names and failed plugins, for config errors."""
     manager = plugins_for(project_dir)
-    names = sorted(set(manager.merged("workbench_trainers")) - set(builtin_plugins.TRAINERS))
+    builtin = manager.builtin("workbench_trainers")
+    names = sorted(set(manager.merged("workbench_trainers")) - set(builtin))
     listed = f" or a plugin's trainer ({', '.join(map(repr, names))})" if names else ""
     return listed + _failed_note(manager)
 
@@ -319,12 +337,12 @@ def export_formats(project_dir: Path | None) -> list[str]:
 def drift_tests(project_dir: Path | None, names: Iterable[str | None] = ()) -> dict[str, Any]:
     """Drift tests from plugins; loads plugins only when `names` asks for one that
     is not built in."""
-    from workbench.data.drift import METHODS
-
-    if not set(names) - set(METHODS) - {None}:
+    manager = plugins_for(project_dir)
+    builtin = manager.builtin("workbench_drift_tests")
+    if not set(names) - set(builtin) - {None}:
         return {}
-    tests = plugins_for(project_dir).merged("workbench_drift_tests")
-    return {k: v for k, v in tests.items() if k not in METHODS}
+    tests = manager.merged("workbench_drift_tests")
+    return {k: v for k, v in tests.items() if k not in builtin}
 
 
 def validators(project_dir: Path | None) -> list[tuple[str, Callable[..., Any]]]:

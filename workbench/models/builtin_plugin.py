@@ -1,14 +1,17 @@
 """The built-in trainers, exporters and drift tests, registered through the same
-hooks as any plugin (see `workbench/hookspecs.py`). Imports happen inside the
-hooks, so registering this module costs nothing."""
+hooks as any plugin (see `workbench/hookspecs.py`).
+
+The plugin manager registers this module by its dotted name
+(`workbench.plugins.BUILTIN_MODULE`), never by importing it: it lives in the
+`models` layer, beside what it registers (trainers and drift tests from the
+layer below, exporters from `models`), so no lower layer reaches up to it.
+Imports happen inside the hooks, so registering this module costs nothing."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from workbench.hookspecs import hookimpl
-
-TRAINERS = ("lightgbm", "sklearn")
 
 
 @hookimpl
