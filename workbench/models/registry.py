@@ -98,7 +98,7 @@ class ModelVersion:
 
     def load(self) -> Any:
         """The model, ready to `predict(frame)`."""
-        from workbench.trainers.loading import TrainedModel
+        from workbench.models.loading import TrainedModel
 
         folder = Path(self.project_path) if self.project_path else None
         return TrainedModel(self.schema, self.model_path, project_dir=folder)

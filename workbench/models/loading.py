@@ -1,18 +1,16 @@
-"""Loading a built-in trainer's saved model back, in formats that run no code
-at load: LightGBM's text model, or skops with only allow-listed types. The
-preparation and prediction live in `workbench.models.runtime`, the same code a
-bundle runs."""
+"""Loading a trained model back, in formats that run no code at load: a built-in
+trainer's LightGBM text model, or skops with only allow-listed types, or a plugin
+trainer's model through that trainer's `load`. The preparation and prediction
+live in `workbench.models.runtime`, the same code a bundle runs."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from workbench.core import paths
 from workbench.core.errors import WorkbenchError
 
 BUILTIN_FRAMEWORKS = ("lightgbm", "sklearn")
@@ -53,15 +51,3 @@ class TrainedModel:
             return np.asarray(pred), None if proba is None else np.asarray(proba)
         with runtime_errors():
             return self._model.predict(frame, strict=False)
-
-
-def load_run_model(run: dict[str, Any]) -> TrainedModel:
-    """The model saved by a run of a built-in trainer (its `run show` document)."""
-    artifacts = {a["name"]: a for a in run["artifacts"]}
-    if "feature_schema.json" not in artifacts:
-        raise WorkbenchError(f"run {run['id']} saved no model of a built-in trainer")
-    schema = json.loads(paths.artifact_file(artifacts["feature_schema.json"]["sha256"]).read_text())
-    model = artifacts.get(schema.get("model_file", ""))
-    if model is None:
-        raise WorkbenchError(f"run {run['id']} has no {schema.get('model_file')} artifact")
-    return TrainedModel(schema, paths.artifact_file(model["sha256"]))
