@@ -151,6 +151,9 @@ def check_required(
             raise ConfigError(path, dotted, f"missing; expected {key.required}")
         if key.table is not None:
             check_required(path, key.table, body.get(key.name, {}), dotted)
+        if key.each is not None:
+            for name, entry in body.get(key.name, {}).items():
+                check_required(path, key.each, entry, _join(dotted, name))
 
 
 def check_finite(path: Path | str, value: Any, key: str = "") -> None:
