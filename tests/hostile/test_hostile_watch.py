@@ -165,7 +165,7 @@ def test_a_watch_folder_that_cannot_be_watched_is_refused(
         (root / "data" / "drop").symlink_to(root / "data" / "other")
         (root / "data" / "other").symlink_to(root / "data" / "drop")
     before = {p: digest(p) for p in (root / "data").iterdir()}
-    result = wb("watch", "hw", *(["--detach"] if detach else []), timeout=60)
+    result = wb("watch", "start", "hw", *(["--detach"] if detach else []), timeout=60)
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
     one_line_error(result, reason)
     assert "drop" in result.stderr
@@ -302,7 +302,7 @@ def test_a_file_argument_that_is_no_data_file_is_refused(case, tmp_path, wb_home
     wb("project", "add", str(root), check=True)
     make, piece = ARGUMENT_CASES[case]
     path = make(tmp_path)
-    result = wb("pipeline", "hw", str(path), timeout=60)
+    result = wb("pipeline", "run", "hw", str(path), timeout=60)
     assert result.returncode == 2, (result.returncode, result.stderr)
     one_line_error(result, piece)
     db = sqlite3.connect(wb_home / "workbench.db")
