@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-HOME_ENV = "WORKBENCH_HOME"
+from workbench.core import env
+
+HOME_ENV = env.HOME
 
 
 def home() -> Path:
