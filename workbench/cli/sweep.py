@@ -12,6 +12,7 @@ from workbench.core import formatting as fmt
 from workbench.cli.aliases import NounGroup, deprecated, legacy_command
 from workbench.cli.common import json_option, store_for
 from workbench.cli.output import console, note, print_json, print_table
+from workbench.cli.params import Seconds
 
 
 _TRIALS = click.option(
@@ -27,7 +28,7 @@ _PARALLEL = click.option(
 )
 _TIMEOUT = click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=Seconds((0, None), min_open=True),
     metavar="SECONDS",
     help="Start no trial after this long; those in flight are finished.",
 )
@@ -126,9 +127,7 @@ def show(ctx: click.Context, sweep_id: str, as_json: bool) -> None:
 @click.argument("project")
 @click.option("--trials", type=click.IntRange(min=1), help="See `sweep start`.")
 @click.option("--parallel", type=click.IntRange(min=1), help="See `sweep start`.")
-@click.option(
-    "--timeout", type=click.FloatRange(min=0, min_open=True), help="See `sweep start`."
-)
+@click.option("--timeout", type=Seconds((0, None), min_open=True), help="See `sweep start`.")
 @click.option(
     "--resume",
     "resume_from",

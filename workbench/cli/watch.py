@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Any
 
@@ -20,23 +19,8 @@ from workbench.automation.watcher import (
 from workbench.cli.aliases import NounGroup, deprecated, legacy_command
 from workbench.cli.common import json_option
 from workbench.cli.output import note, print_json, print_table
+from workbench.cli.params import Seconds
 from workbench.core.errors import UsageError
-
-
-class Seconds(click.FloatRange):
-    """A finite number of seconds within bounds: `inf` and `nan` slip past a
-    plain FloatRange (nan compares false with everything)."""
-
-    name = "seconds"
-
-    def __init__(self, bounds: tuple[float, float]) -> None:
-        super().__init__(min=bounds[0], max=bounds[1])
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        number = click.FLOAT.convert(value, param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number of seconds.", param, ctx)
-        return super().convert(number, param, ctx)
 
 
 _QUIET = click.option(
