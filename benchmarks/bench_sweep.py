@@ -137,7 +137,7 @@ def workbench_sweep(folder: Path, home: Path, trials: int, env_extra: dict[str, 
     subprocess.run([*cli, "project", "add", str(folder)], env=env, check=True, capture_output=True)
     t0 = time.perf_counter()
     proc = subprocess.run(
-        [*cli, "sweep", "bench", "--trials", str(trials), "--parallel", "1", "--json"],
+        [*cli, "sweep", "start", "bench", "--trials", str(trials), "--parallel", "1", "--json"],
         env=env,
         capture_output=True,
         text=True,

@@ -141,7 +141,7 @@ def measure_idle_cpu(seconds: float, rescan: float, poll: bool) -> dict:
                 [*cli, "project", "add", str(folder)], env=env, check=True, capture_output=True
             )
         proc = subprocess.Popen(
-            [*cli, "watch", "--rescan", str(rescan), *(["--poll"] if poll else [])],
+            [*cli, "watch", "start", "--rescan", str(rescan), *(["--poll"] if poll else [])],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
