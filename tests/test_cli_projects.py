@@ -128,7 +128,7 @@ def test_demo_trains_every_sample_project(cli, wb_home):
     promoted = [b for b in batches.values() if b["outcome"] == "promoted"]
     assert promoted and all(b["steps"][-1]["step"] == "export" for b in promoted)
     # The demo stops the watcher it started.
-    assert json.loads(cli("watch", "--status", "--json", check=True).stdout)["running"] is False
+    assert json.loads(cli("watch", "status", "--json", check=True).stdout)["running"] is False
     retrains = sum(any(s["step"] == "retrain" for s in b["steps"]) for b in batches.values())
 
     table = cli("demo", "--headless", check=True, timeout=300).stdout
