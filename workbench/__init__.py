@@ -7,6 +7,13 @@ Importing the package gives the tracking API for training code:
     wb.log_metric("loss", 0.31, step=7)
 
 The API is loaded on first use, so `import workbench` costs next to nothing.
+Plugins write `from workbench import hookimpl` (the marker of
+`workbench.hookspecs`, loaded alone).
+
+This module is for code outside the package. No module of the package imports
+it: it would be a chain to `workbench.tracking`, the layer above the trainers,
+models and store (see ARCHITECTURE.md); they import `workbench.core.version`
+or `workbench.hookspecs` directly.
 """
 
 from typing import Any
