@@ -21,9 +21,11 @@ LEGACY = "\0legacy"
 
 def deprecated(old: str, new: str) -> None:
     """The one-line note an old spelling prints on stderr before it runs."""
+    from workbench.core.errors import shorten
+
     click.echo(
-        f"note: `workbench {old}` is deprecated and goes in the next release;"
-        f" use `workbench {new}`",
+        f"note: `workbench {shorten(old)}` is deprecated and goes in the next release;"
+        f" use `workbench {shorten(new)}`",
         err=True,
     )
 
