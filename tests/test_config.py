@@ -10,6 +10,7 @@ import pytest
 
 from workbench.config.project import load_config, parse_overrides
 from workbench.core.errors import ConfigError, UsageError
+from workbench.models.plugin_names import PluginNames
 
 CSV = "age,income,city,churned\n34,52000,Oslo,yes\n51,61000,Bergen,no\n29,38000,Oslo,no\n"
 COLUMNS = ["age", "income", "city", "churned"]
@@ -68,7 +69,7 @@ def make_project(
 
 def config_error(folder: Path) -> ConfigError:
     with pytest.raises(ConfigError) as caught:
-        load_config(folder)
+        load_config(folder, PluginNames())
     return caught.value
 
 

@@ -208,7 +208,7 @@ def test_hidden_partial_and_other_files_are_not_data(name):
 
 
 def test_the_train_file_check_and_the_watcher_share_the_suffixes():
-    from workbench.config.project import project as config
+    from workbench.config import project as config
     from workbench.automation import datafiles
 
     assert config.DATA_SUFFIXES is datafiles.DATA_SUFFIXES
@@ -263,6 +263,7 @@ def test_the_builtin_exporters_are_the_one_list_of_builtin_formats():
 def test_a_plugin_format_reaches_the_config_check_and_the_export_form(tmp_path):
     from workbench.config.project import load_config
     from workbench.core.errors import ConfigError
+    from workbench.models.plugin_names import PluginNames
     from workbench.plugins import export_formats
     from workbench.tui.screens.model_forms import ExportModal
 
@@ -276,7 +277,7 @@ def test_a_plugin_format_reaches_the_config_check_and_the_export_form(tmp_path):
 
     (folder / "workbench.toml").write_text(CONFIG.replace("EXPORTS", '"nope"'))
     with pytest.raises(ConfigError) as caught:
-        load_config(folder)
+        load_config(folder, PluginNames())  # as the CLI and the TUI install them
     assert "automation.export" in str(caught.value) and "text" in str(caught.value)
 
 

@@ -91,6 +91,9 @@ class WorkbenchGroup(click.Group):
                 formatter.write_dl([(name, cmd.get_short_help_str(limit)) for name, cmd in rows])
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
+        from workbench.models.plugin_names import install
+
+        install()  # project configs are checked against the plugins' names too
         try:
             return super().invoke(ctx)
         except WorkbenchError as exc:

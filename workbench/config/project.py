@@ -1,36 +1,51 @@
-"""`workbench.toml`: parsed with tomllib and validated key by key.
+"""`workbench.toml`: one declaration per table, read by the generic checker.
 
 Every problem raises `ConfigError` naming the file, the key and what was
 expected, so the CLI can print it and exit 2 without a traceback.
+
+Config sits below every package it configures, so it checks the file's own
+structure and values and the names it knows (the built-in trainers, export
+formats and drift tests). Names that only plugins add are checked through
+`PluginNames`, given to `load_config` or installed once by the program that
+loads plugins (`use_plugin_names`); where none is, such a name is accepted and
+the layer that uses it says when it is unknown.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime
-import functools
 import gzip
-import hashlib
-import json
-import math
-import os
 import re
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from workbench.automation.datafiles import DATA_SUFFIXES
-from workbench.core.errors import ConfigError, UsageError, WorkbenchError
-from workbench.sweeps.space import SweepConfig, check_sweep
+from workbench.config.spec import Key, Table, check_file
+from workbench.config.sweep import SWEEP, SweepConfig, check_sweep
+from workbench.config.task import (  # noqa: F401 - re-exported: the project's task
+    CLASSIFICATION_METRICS,
+    METRICS_BY_TASK,
+    REGRESSION_METRICS,
+    TASKS,
+    explain_task,
+    infer_data_task,
+    metrics_for,
+    with_override_hint,
+)
+from workbench.config.task import _infer_cached  # noqa: F401 - the tests' helpers clear it
+from workbench.core.errors import ConfigError, UsageError
 
 CONFIG_NAME = "workbench.toml"
-TASKS = ("classification", "regression")
+# The data files `[data] train` accepts; the watcher takes files by the same names.
+DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 BUILTIN_TRAINERS = ("lightgbm", "script")
-CLASSIFICATION_METRICS = ("accuracy", "f1", "roc_auc", "log_loss")
-REGRESSION_METRICS = ("rmse", "mae", "r2")
-METRICS_BY_TASK = {"classification": CLASSIFICATION_METRICS, "regression": REGRESSION_METRICS}
+# The built-in exporters of `workbench.models.export` (a test keeps the two equal).
+BUILTIN_EXPORTS = ("bundle", "mlflow", "onnx")
+# The built-in drift tests of `workbench.data.drift` (a test keeps the two equal).
+DRIFT_METHODS = ("ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi")
 MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's random_state limit
 MAX_FOLDS = 100
 MAX_MARGIN = 1e9
@@ -38,41 +53,197 @@ MAX_THRESHOLD = 1e9
 ON_NEW_DATA = ("validate-and-retrain", "validate", "off")
 PROMOTE = ("if-better", "manual", "always")
 RETRAIN_ON = ("new-data", "drift")
+GATES = ("bootstrap", "point")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _DOTTED = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
+_TRAINER_CHOICES = '"lightgbm", "script" or "sklearn:<dotted estimator path>"'
 
-# section -> key -> expected type (for unknown-key detection and type checks)
-_SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "project": {"name": str, "task": str, "description": str},
-    "data": {"train": str, "target": str, "watch": list},
-    "train": {
-        "trainer": str,
-        "script": str,
-        "params": dict,
-        "metric": str,
-        "test_size": (float, int),
-        "seed": int,
-        "cv": int,
-    },
-    "automation": {
-        "on_new_data": str,
-        "promote": str,
-        "margin": (float, int),
-        "gate": str,
-        "retrain_on": str,
-        "export": list,
-    },
-    "drift": {"share": (float, int), "method": str, "threshold": (float, int), "columns": dict},
-    "sweep": {
-        "space": dict,
-        "sampler": str,
-        "pruner": str,
-        "seed": int,
-        "trials": int,
-        "parallel": int,
-    },
-}
-DRIFT_METHODS = ("ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi")
+PROJECT = Table(
+    "project",
+    (
+        Key(
+            "name",
+            str,
+            "the project's name (default: made from the folder's name)",
+            pattern=_NAME.pattern,
+            pattern_text="letters, digits, '.', '_' or '-' (1 to 64, not starting with '.', "
+            "'_' or '-')",
+        ),
+        Key("task", str, "classification or regression (default: inferred)", choices=TASKS),
+        Key("description", str, "one line about the project", default=""),
+    ),
+    "What the project is.",
+)
+DATA = Table(
+    "data",
+    (
+        Key(
+            "train",
+            str,
+            "the training data, relative to the project: " + ", ".join(DATA_SUFFIXES),
+            required="a string",
+        ),
+        Key("target", str, "the column to predict", required="a string"),
+        Key(
+            "watch",
+            list,
+            "folders whose new data files start the pipeline",
+            default=[],
+            items=str,
+            items_text="folder paths (strings)",
+        ),
+    ),
+    "The data the project learns from.",
+)
+TRAIN = Table(
+    "train",
+    (
+        Key("trainer", str, "the trainer: " + _TRAINER_CHOICES, required=_TRAINER_CHOICES),
+        Key("script", str, 'the training script, when trainer = "script"'),
+        Key("params", dict, "the trainer's parameters", default={}),
+        Key("metric", str, "the primary metric (default: accuracy, or rmse for regression)"),
+        Key(
+            "test_size",
+            (float, int),
+            "the share of rows held out to score a run",
+            default=0.2,
+            low=0,
+            high=1,
+            low_open=True,
+            high_open=True,
+            range_text="a fraction between 0 and 1",
+        ),
+        Key(
+            "seed",
+            int,
+            "the random seed of the split and the trainer",
+            default=42,
+            low=0,
+            high=MAX_SEED,
+            range_text=f"a whole number 0..{MAX_SEED}",
+        ),
+        Key(
+            "cv",
+            int,
+            "K-fold cross-validation on the training split (built-in trainers)",
+            low=2,
+            high=MAX_FOLDS,
+            range_text=f"a number of folds >= 2 and <= {MAX_FOLDS}",
+        ),
+    ),
+    "How runs train.",
+)
+AUTOMATION = Table(
+    "automation",
+    (
+        Key(
+            "on_new_data",
+            str,
+            "what new data in a watched folder starts",
+            default="validate",
+            choices=ON_NEW_DATA,
+        ),
+        Key("promote", str, "when a new model becomes champion", default="if-better", choices=PROMOTE),
+        Key(
+            "margin",
+            (float, int),
+            "how much the primary metric must improve for a promotion",
+            default=0.0,
+            low=0,
+            high=MAX_MARGIN,
+            range_text=f"a number from 0 to {MAX_MARGIN:g}",
+        ),
+        Key("gate", str, "how a challenger is compared with the champion", choices=GATES),
+        Key(
+            "retrain_on",
+            str,
+            "retrain on all new data, or only on drift or degradation",
+            default="new-data",
+            choices=RETRAIN_ON,
+        ),
+        Key(
+            "export",
+            list,
+            "formats a promoted model is exported to",
+            default=[],
+            items=str,
+            items_text="format names (strings)",
+        ),
+    ),
+    "What the pipeline does on its own.",
+)
+_THRESHOLD = Key(
+    "threshold",
+    (float, int),
+    "a p-value or a distance: drift above (distance) or below (p-value) it",
+    low=0,
+    high=MAX_THRESHOLD,
+    low_open=True,
+    range_text=f"a number greater than 0 and at most {MAX_THRESHOLD:g}",
+)
+_METHOD = Key("method", str, "the drift test: " + ", ".join(DRIFT_METHODS) + " or a plugin's")
+DRIFT = Table(
+    "drift",
+    (
+        Key(
+            "share",
+            (float, int),
+            "the share of drifting columns at which the data set drifts",
+            low=0,
+            high=1,
+            low_open=True,
+            range_text="a fraction in (0, 1]",
+        ),
+        _METHOD,
+        _THRESHOLD,
+        Key(
+            "columns",
+            dict,
+            "per-column method and threshold",
+            each=Table("column", (_METHOD, _THRESHOLD), "One column's drift test."),
+            each_text='{ method = "...", threshold = 0.1 } (either or both)',
+        ),
+    ),
+    "How `data drift` decides.",
+)
+PROJECT_FILE = Table(
+    CONFIG_NAME,
+    tuple(
+        Key(table.name, dict, table.help, table=table)
+        for table in (PROJECT, DATA, TRAIN, AUTOMATION, DRIFT, SWEEP)
+    ),
+    "A project's settings.",
+    word="section",
+)
+
+
+class PluginNames(Protocol):
+    """The names plugins add to what a workbench.toml may use, by project folder."""
+
+    def trainers(self, root: Path) -> Collection[str]:
+        """Every trainer name, built in or from a plugin."""
+        ...
+
+    def trainer_hint(self, root: Path) -> str:
+        """Text after "expected ..." of an unknown trainer: plugin trainers, failed plugins."""
+        ...
+
+    def export_formats(self, root: Path) -> Collection[str]:
+        """Every export format name, built in or from a plugin."""
+        ...
+
+    def drift_methods(self, root: Path, names: Collection[str]) -> Collection[str]:
+        """The plugin drift tests; asked only for names that are not built in."""
+        ...
+
+
+_installed: PluginNames | None = None
+
+
+def use_plugin_names(names: PluginNames | None) -> None:
+    """Check plugin names with `names` in every later `load_config` of this process."""
+    global _installed
+    _installed = names
 
 
 @dataclass(frozen=True)
@@ -117,8 +288,9 @@ class ProjectConfig:
         return self.trainer.split(":", 1)[1] if self.trainer.startswith("sklearn:") else None
 
 
-def load_config(folder: Path) -> ProjectConfig:
-    """Read and validate `folder/workbench.toml`."""
+def load_config(folder: Path, plugin_names: PluginNames | None = None) -> ProjectConfig:
+    """Read and validate `folder/workbench.toml`; plugin names are checked with
+    `plugin_names`, else with the installed ones (`use_plugin_names`), if any."""
     file = (folder / CONFIG_NAME).resolve()
     if not folder.exists():
         raise UsageError(f"{folder}: no such folder")
@@ -130,27 +302,70 @@ def load_config(folder: Path) -> ProjectConfig:
         raise ConfigError(file, None, f"not valid TOML: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(file, None, "not UTF-8 text") from exc
-    return _validate(file, raw)
+    return _validate(file, raw, plugin_names or _installed)
 
 
-def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
-    _check_shape(file, raw)
-    _check_finite(file, raw)
+def _validate(file: Path, raw: dict[str, Any], names: PluginNames | None) -> ProjectConfig:
+    check_file(file, PROJECT_FILE, raw)
     project, data, train = raw.get("project", {}), raw.get("data", {}), raw.get("train", {})
     auto = raw.get("automation", {})
     root = file.parent
-
-    name = project["name"] if "name" in project else default_name(root.name)
-    if not valid_name(name):
-        raise ConfigError(
-            file, "project.name", f"expected letters, digits, '.', '_' or '-' (got {name!r})"
-        )
+    name = project.get("name", default_name(root.name))
     task = project.get("task")
-    _check_choice(file, "project.task", task, TASKS)
 
-    for key in ("train", "target"):
-        if key not in data:
-            raise ConfigError(file, f"data.{key}", "missing; expected a string")
+    train_file = _train_file(file, root, data)
+    try:
+        watch = tuple((root / w).resolve() for w in data.get("watch", []))
+    except RuntimeError as exc:  # pathlib's "Symlink loop from ..."
+        raise ConfigError(file, "data.watch", f"a symbolic link loop ({exc})") from None
+
+    trainer = train["trainer"]
+    _check_trainer(file, trainer, names)
+    script = None
+    if trainer == "script":
+        if "script" not in train:
+            raise ConfigError(file, "train.script", 'missing; required when trainer = "script"')
+        script = (root / train["script"]).resolve()
+        if not script.is_file():
+            raise ConfigError(file, "train.script", f"file not found: {script}")
+    metric = train.get("metric")
+    if metric is not None and trainer != "script":
+        _check_metric(file, metric, task, train_file, data["target"])
+    if "cv" in train and trainer == "script":
+        raise ConfigError(file, "train.cv", "only the built-in trainers cross-validate")
+    sweep = check_sweep(file, raw.get("sweep", {}))
+    _check_drift_methods(file, raw.get("drift", {}), names)
+    export = tuple(auto.get("export", []))
+    _check_exports(file, export, names)
+
+    defaults = {**TRAIN.defaults(), **AUTOMATION.defaults()}
+    return ProjectConfig(
+        file=file,
+        name=name,
+        task=task,
+        description=project.get("description", PROJECT.defaults()["description"]),
+        target=data["target"],
+        train_file=train_file,
+        watch=watch,
+        trainer=trainer,
+        script=script,
+        params=dict(train.get("params", {})),
+        metric=metric,
+        test_size=float(train.get("test_size", defaults["test_size"])),
+        seed=train.get("seed", defaults["seed"]),
+        cv=train.get("cv"),
+        sweep=sweep,
+        on_new_data=auto.get("on_new_data", defaults["on_new_data"]),
+        promote=auto.get("promote", defaults["promote"]),
+        margin=float(auto.get("margin", defaults["margin"])),
+        retrain_on=auto.get("retrain_on", defaults["retrain_on"]),
+        export=export,
+        raw=raw,
+    )
+
+
+def _train_file(file: Path, root: Path, data: dict[str, Any]) -> Path:
+    """`[data] train`: a data file that exists and has the target column."""
     train_file = (root / data["train"]).resolve()
     if not train_file.name.lower().endswith(DATA_SUFFIXES):
         raise ConfigError(
@@ -166,89 +381,7 @@ def _validate(file: Path, raw: dict[str, Any]) -> ProjectConfig:
             f"column {data['target']!r} is not in {data['train']} "
             f"(columns: {', '.join(repr(c) for c in columns)})",
         )
-    watch = data.get("watch", [])
-    if not all(isinstance(w, str) for w in watch):
-        raise ConfigError(file, "data.watch", "expected a list of folder paths (strings)")
-    try:
-        watch_paths = tuple((root / w).resolve() for w in watch)
-    except RuntimeError as exc:  # pathlib's "Symlink loop from ..."
-        raise ConfigError(file, "data.watch", f"a symbolic link loop ({exc})") from None
-
-    trainer = train.get("trainer")
-    if trainer is None:
-        raise ConfigError(file, "train.trainer", "missing; expected " + _trainer_choices())
-    estimator = trainer.split(":", 1)[1] if trainer.startswith("sklearn:") else None
-    if trainer not in BUILTIN_TRAINERS and not (estimator and _DOTTED.match(estimator)):
-        _check_plugin_trainer(file, trainer)
-    script = None
-    if trainer == "script":
-        if "script" not in train:
-            raise ConfigError(file, "train.script", 'missing; required when trainer = "script"')
-        script = (root / train["script"]).resolve()
-        if not script.is_file():
-            raise ConfigError(file, "train.script", f"file not found: {script}")
-    metric = train.get("metric")
-    if metric is not None and trainer != "script":
-        _check_metric(file, metric, task, train_file, data["target"])
-    test_size = float(train.get("test_size", 0.2))
-    if not 0 < test_size < 1:
-        raise ConfigError(
-            file, "train.test_size", f"expected a fraction between 0 and 1, got {test_size}"
-        )
-    seed = train.get("seed", 42)
-    if not 0 <= seed <= MAX_SEED:
-        raise ConfigError(file, "train.seed", f"expected a whole number 0..{MAX_SEED}, got {seed}")
-
-    cv = train.get("cv")
-    if cv is not None and not 2 <= cv <= MAX_FOLDS:
-        raise ConfigError(
-            file, "train.cv", f"expected a number of folds >= 2 and <= {MAX_FOLDS}, got {cv}"
-        )
-    if cv is not None and trainer == "script":
-        raise ConfigError(file, "train.cv", "only the built-in trainers cross-validate")
-    sweep = check_sweep(file, raw.get("sweep", {}))
-    _check_drift(file, raw.get("drift", {}))
-    _check_choice(file, "automation.on_new_data", auto.get("on_new_data"), ON_NEW_DATA)
-    _check_choice(file, "automation.promote", auto.get("promote"), PROMOTE)
-    _check_choice(file, "automation.retrain_on", auto.get("retrain_on"), RETRAIN_ON)
-    _check_choice(file, "automation.gate", auto.get("gate"), ("bootstrap", "point"))
-    margin = float(auto.get("margin", 0.0))
-    if not 0 <= margin <= MAX_MARGIN:
-        raise ConfigError(
-            file, "automation.margin", f"expected a number from 0 to {MAX_MARGIN:g}, got {margin}"
-        )
-    if auto.get("export"):
-        from workbench.models.export import FORMATS
-
-        for fmt in auto["export"]:
-            if fmt not in FORMATS:  # built in; else load the plugins to look
-                from workbench.plugins import export_formats
-
-                _check_choice(file, "automation.export", fmt, tuple(export_formats(root)))
-
-    return ProjectConfig(
-        file=file,
-        name=name,
-        task=task,
-        description=project.get("description", ""),
-        target=data["target"],
-        train_file=train_file,
-        watch=watch_paths,
-        trainer=trainer,
-        script=script,
-        params=dict(train.get("params", {})),
-        metric=metric,
-        test_size=test_size,
-        seed=seed,
-        cv=cv,
-        sweep=sweep,
-        on_new_data=auto.get("on_new_data", "validate"),
-        promote=auto.get("promote", "if-better"),
-        margin=margin,
-        retrain_on=auto.get("retrain_on", "new-data"),
-        export=tuple(auto.get("export", [])),
-        raw=raw,
-    )
+    return train_file
 
 
 def valid_name(name: str) -> bool:
@@ -261,69 +394,19 @@ def default_name(folder_name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", folder_name).strip("-._")[:64] or "project"
 
 
-def _check_drift(file: Path, drift: dict[str, Any]) -> None:
-    share = drift.get("share")
-    if share is not None and not 0 < share <= 1:
-        raise ConfigError(file, "drift.share", f"expected a fraction in (0, 1], got {share}")
-    _check_threshold(file, "drift.threshold", drift.get("threshold"))
-    _check_drift_method(file, "drift.method", drift.get("method"))
-    for column, rules in drift.get("columns", {}).items():
-        if not isinstance(rules, dict) or set(rules) - {"method", "threshold"}:
-            raise ConfigError(
-                file,
-                f"drift.columns.{column}",
-                'expected { method = "...", threshold = 0.1 } (either or both)',
-            )
-        method = rules.get("method")
-        if method is not None and not isinstance(method, str):
-            raise ConfigError(
-                file, f"drift.columns.{column}.method", f"expected a string, got {method!r}"
-            )
-        _check_threshold(file, f"drift.columns.{column}.threshold", rules.get("threshold"))
-        _check_drift_method(file, f"drift.columns.{column}.method", method)
-
-
-def _check_threshold(file: Path, key: str, value: object) -> None:
-    """A drift threshold: a p-value or a distance, so a finite number > 0."""
-    if value is None:
+def _check_trainer(file: Path, trainer: str, names: PluginNames | None) -> None:
+    """A built-in trainer, `sklearn:<dotted path>`, or a plugin's trainer (plugins
+    are asked only for a name that is not built in)."""
+    estimator = trainer.split(":", 1)[1] if trainer.startswith("sklearn:") else None
+    if trainer in BUILTIN_TRAINERS or (estimator and _DOTTED.match(estimator)):
         return
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(file, key, f"expected a number, got {value!r}")
-    if not 0 < value <= MAX_THRESHOLD:
-        raise ConfigError(
-            file,
-            key,
-            f"expected a number greater than 0 and at most {MAX_THRESHOLD:g}, got {value}",
-        )
-
-
-def _check_finite(file: Path, value: Any, key: str = "") -> None:
-    """No setting anywhere may be nan or +/-inf: every comparison with nan is false,
-    so a nan margin or threshold would silently pass or fail every check."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(file, key or None, f"expected a finite number, got {value}")
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _check_finite(file, v, f"{key}.{k}" if key else str(k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _check_finite(file, v, f"{key}[{i}]")
-
-
-def metrics_for(task: str) -> tuple[str, ...]:
-    """The primary metrics the built-in trainers report for `task`."""
-    try:
-        from workbench.trainers.metrics import metrics_for_task
-    except ImportError:
-        return METRICS_BY_TASK[task]
-    return tuple(metrics_for_task(task))
-
-
-def with_override_hint(reason: str) -> str:
-    """An inference reason that says how to override it."""
-    if "override" in reason or "set [project] task" in reason:
-        return reason
-    return f"{reason}; set [project] task to override"
+    plugin = trainer != "sklearn" and estimator is None
+    if plugin and (names is None or trainer in names.trainers(file.parent)):
+        return  # without plugin names, the trainer's lookup says if it is unknown
+    hint = names.trainer_hint(file.parent) if names is not None else ""
+    raise ConfigError(
+        file, "train.trainer", f"unknown trainer {trainer!r}; expected {_TRAINER_CHOICES}{hint}"
+    )
 
 
 def _check_metric(file: Path, metric: str, task: str | None, train_file: Path, target: str) -> None:
@@ -348,139 +431,29 @@ def _check_metric(file: Path, metric: str, task: str | None, train_file: Path, t
         )
 
 
-def infer_data_task(train_file: Path, target: str) -> tuple[str, str] | None:
-    """(task, reason) from the target column of `train_file`, or None when it
-    cannot be read. Cached per file version, since configs are loaded often."""
-    try:
-        stat = train_file.stat()
-    except OSError:
-        return None
-    return _infer_cached(str(train_file), stat.st_size, stat.st_mtime_ns, target)
-
-
-@functools.lru_cache(maxsize=32)
-def _infer_cached(path: str, size: int, mtime_ns: int, target: str) -> tuple[str, str] | None:
-    """In memory, then on disk in the store: a config load then costs no pandas import."""
-    key = hashlib.sha256(f"{path}\0{size}\0{mtime_ns}\0{target}".encode()).hexdigest()
-    cache: Path | None = None
-    try:
-        from workbench.core import paths
-
-        cache = paths.home() / "cache" / "task-inference" / f"{key[:40]}.json"
-        found = json.loads(cache.read_text(encoding="utf-8"))
-        if isinstance(found, list) and len(found) == 2 and found[0] in TASKS:
-            return str(found[0]), str(found[1])
-    except (OSError, ValueError, WorkbenchError):
-        pass
-    inferred = _infer_from_file(path, target)
-    if inferred is not None and cache is not None:
-        with contextlib.suppress(OSError):
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            partial = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp")
-            partial.write_text(json.dumps(list(inferred)), encoding="utf-8")
-            os.replace(partial, cache)
-    return inferred
-
-
-def _infer_from_file(path: str, target: str) -> tuple[str, str] | None:
-    import pandas as pd
-
-    try:
-        if path.lower().endswith((".parquet", ".pq")):
-            column = pd.read_parquet(path, columns=[target])[target]
-        else:
-            column = pd.read_csv(path, usecols=[target])[target]
-    except Exception:  # noqa: BLE001 - any unreadable file: the trainer says why
-        return None
-    return explain_task(column)
-
-
-def explain_task(target: Any) -> tuple[str, str]:
-    """(task, reason) for a target column, by the trainers' rule."""
-    from workbench.trainers import tabular
-
-    explain = getattr(tabular, "explain_task", None)
-    if explain is not None:
-        task, reason = explain(target)
-        return str(task), str(reason)
-    task = tabular.infer_task(target)
-    values = target.dropna()
-    distinct = int(values.nunique())
-    limit = getattr(tabular, "MAX_CLASSES_FOR_INTEGER_TARGET", 20)
-    if target.dtype.kind not in "biuf":
-        reason = f"values are not numbers ({distinct} distinct)"
-    elif target.dtype.kind == "b":
-        reason = "values are true/false"
-    elif task == "classification":
-        reason = f"whole numbers with {distinct} distinct values (at most {limit})"
-    elif bool((values % 1 == 0).all()):
-        reason = f"whole numbers with {distinct} distinct values (more than {limit})"
-    else:
-        reason = "numbers with fractions"
-    return task, reason
-
-
-def _check_drift_method(file: Path, key: str, method: object) -> None:
-    """A built-in method, or a plugin's drift test (plugins load only for such a name)."""
-    if method is None or method in DRIFT_METHODS:
-        return
-    from workbench.plugins import drift_tests
-
-    _check_choice(file, key, method, (*DRIFT_METHODS, *drift_tests(file.parent, [str(method)])))
-
-
-def _check_plugin_trainer(file: Path, trainer: str) -> None:
-    """`trainer` names a plugin's trainer; plugins load only for a name not built in."""
-    from workbench.plugins import trainer_names, unknown_trainer_hint
-
-    if (
-        trainer == "sklearn"
-        or trainer.startswith("sklearn:")
-        or trainer not in trainer_names(file.parent)
-    ):
-        raise ConfigError(
-            file,
-            "train.trainer",
-            f"unknown trainer {trainer!r}; expected "
-            + _trainer_choices()
-            + unknown_trainer_hint(file.parent),
+def _check_drift_methods(file: Path, drift: dict[str, Any], names: PluginNames | None) -> None:
+    """Built-in drift tests, or a plugin's (plugins are asked only for other names)."""
+    methods = {"drift.method": drift.get("method")}
+    for column, rules in drift.get("columns", {}).items():
+        methods[f"drift.columns.{column}.method"] = rules.get("method")
+    for key, method in methods.items():
+        if method is None or method in DRIFT_METHODS or names is None:
+            continue
+        _check_choice(
+            file, key, method, (*DRIFT_METHODS, *names.drift_methods(file.parent, [method]))
         )
 
 
-def _check_shape(file: Path, raw: dict[str, Any]) -> None:
-    for section, body in raw.items():
-        if section not in _SCHEMA:
-            raise ConfigError(
-                file, section, f"unknown section; expected one of {', '.join(_SCHEMA)}"
-            )
-        if not isinstance(body, dict):
-            raise ConfigError(file, section, "expected a table, e.g. [" + section + "]")
-        for key, value in body.items():
-            expected = _SCHEMA[section].get(key)
-            if expected is None:
-                known = ", ".join(_SCHEMA[section])
-                raise ConfigError(file, f"{section}.{key}", f"unknown key; expected one of {known}")
-            if isinstance(value, bool) or not isinstance(value, expected):
-                raise ConfigError(
-                    file,
-                    f"{section}.{key}",
-                    f"expected {_type_name(expected)}, got {type(value).__name__} {value!r}",
-                )
+def _check_exports(file: Path, export: tuple[str, ...], names: PluginNames | None) -> None:
+    """Built-in export formats, or a plugin's (plugins are asked only for other names)."""
+    for fmt in export:
+        if fmt not in BUILTIN_EXPORTS and names is not None:
+            _check_choice(file, "automation.export", fmt, tuple(names.export_formats(file.parent)))
 
 
 def _check_choice(file: Path, key: str, value: object, choices: tuple[str, ...]) -> None:
     if value is not None and value not in choices:
         raise ConfigError(file, key, f"expected one of {', '.join(choices)}; got {value!r}")
-
-
-def _type_name(expected: type | tuple[type, ...]) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", list: "a list", dict: "a table"}
-    kinds = expected if isinstance(expected, tuple) else (expected,)
-    return " or ".join(names[k] for k in kinds)
-
-
-def _trainer_choices() -> str:
-    return '"lightgbm", "script" or "sklearn:<dotted estimator path>"'
 
 
 def read_columns(data_file: Path, config_file: Path) -> list[str]:

@@ -72,6 +72,7 @@ class Table:
     help: str = ""
     word: str = "key"  # what an unknown entry is called: "section", "key", "rule"
     open: bool = False  # keys of the user's own are allowed besides the declared ones
+    optional: bool = False  # may be left out (or empty); its required keys apply once given
 
     def key(self, name: str) -> Key | None:
         for key in self.keys:
@@ -149,7 +150,7 @@ def check_required(
         dotted = _join(prefix, key.name)
         if key.required and key.name not in body:
             raise ConfigError(path, dotted, f"missing; expected {key.required}")
-        if key.table is not None:
+        if key.table is not None and (body.get(key.name) or not key.table.optional):
             check_required(path, key.table, body.get(key.name, {}), dotted)
         if key.each is not None:
             for name, entry in body.get(key.name, {}).items():

@@ -17,6 +17,7 @@ import tomlkit
 import tomlkit.exceptions
 
 from workbench.config.spec import Key, Table, check_file
+from workbench.config.task import infer_task
 from workbench.core.errors import ConfigError
 
 SCHEMA_FILE = "schema.toml"
@@ -143,8 +144,6 @@ def infer_schema(
             schema["target"] = prior
         else:
             schema["target"] = {"name": target}
-            from workbench.trainers.tabular import infer_task
-
             if (task or infer_task(frame[target])) == "classification":
                 schema["target"]["labels"] = sorted(
                     frame[target].dropna().astype(str).unique().tolist()

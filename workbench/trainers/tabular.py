@@ -30,17 +30,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+# The task rule is the config's (a project's task defaults to the inferred one).
+from workbench.config.task import (  # noqa: F401 - re-exported for the trainers' callers
+    MAX_CLASSES_FOR_INTEGER_TARGET,
+    MIN_ROWS_PER_CLASS,
+    OVERRIDE,
+    SURE_CLASSES_FOR_INTEGER_TARGET,
+    explain_task,
+    infer_task,
+)
 from workbench.core.errors import UsageError
 
 if TYPE_CHECKING:
     from workbench.config.project import ProjectConfig
 
-# Integer targets with at most this many distinct values are classes...
-MAX_CLASSES_FOR_INTEGER_TARGET = 20
-# ...and with at most this many, confidently so; in between, the reason says it is a guess.
-SURE_CLASSES_FOR_INTEGER_TARGET = 10
-# ...provided they have this many rows per value on average; fewer: a count or an amount.
-MIN_ROWS_PER_CLASS = 5
 MIN_ROWS = 10
 # Integers that are all different, in a run of consecutive values: a row number.
 MIN_ROWS_FOR_ROW_NUMBER = 20
@@ -51,7 +54,6 @@ _ID_NAME = re.compile(
 _ISO_DATE = re.compile(
     r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
 )
-OVERRIDE = "set [project] task to override"
 
 
 class TrainingDataError(UsageError):
@@ -247,61 +249,6 @@ def _integer_id(series: pd.Series, values: pd.Series, distinct: int, rows: int) 
         return True
     span = int(values.max()) - int(values.min())
     return rows >= MIN_ROWS_FOR_ROW_NUMBER and span == rows - 1
-
-
-def infer_task(target: pd.Series) -> str:
-    """"classification" or "regression", from the target's values (see `explain_task`)."""
-    return explain_task(target)[0]
-
-
-def explain_task(target: pd.Series) -> tuple[str, str]:
-    """The task the target's values suggest, and a one-line reason.
-
-    Booleans and text are classes. Numbers with a fractional part are
-    regression. Whole numbers (ints, or floats like 0.0 / 1.0) are classes when
-    they take two values, or at most 20 distinct values with at least 5 rows per
-    value on average; above 10 distinct values that is said to be a guess.
-    Otherwise (a count, an amount) they are regression.
-    """
-    values = target.dropna()
-    if values.dtype == object and len(values):  # e.g. booleans read with gaps
-        values = values.infer_objects()
-    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_bool_dtype(target):
-        return "classification", f"boolean target -> classification; {OVERRIDE}"
-    if not pd.api.types.is_numeric_dtype(values):
-        distinct = values.nunique()
-        return (
-            "classification",
-            f"text target with {distinct} distinct values -> classification; {OVERRIDE}",
-        )
-    if values.empty:
-        return "regression", f"numeric target with no values -> regression; {OVERRIDE}"
-    numbers = values.to_numpy(dtype="float64")
-    if not bool(np.all(np.mod(numbers, 1) == 0)):
-        return "regression", f"numeric target with fractional values -> regression; {OVERRIDE}"
-    distinct = values.nunique()
-    kind = "integer" if pd.api.types.is_integer_dtype(values) else "whole-number"
-    if distinct > MAX_CLASSES_FOR_INTEGER_TARGET:
-        return (
-            "regression",
-            f"{kind} target with {distinct} distinct values -> regression; {OVERRIDE}",
-        )
-    if distinct > 2 and len(values) < MIN_ROWS_PER_CLASS * distinct:
-        return (
-            "regression",
-            f"{kind} target with {distinct} distinct values in {len(values)} rows (too few rows"
-            f" per value to learn them as classes) -> regression; {OVERRIDE}",
-        )
-    if distinct > SURE_CLASSES_FOR_INTEGER_TARGET:
-        return (
-            "classification",
-            f"{kind} target with {distinct} distinct values -> classification, a guess: "
-            'set [project] task = "regression" if they are counts or amounts',
-        )
-    return (
-        "classification",
-        f"{kind} target with {distinct} distinct values -> classification; {OVERRIDE}",
-    )
 
 
 def label_array(classes: list[Any]) -> np.ndarray:
