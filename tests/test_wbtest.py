@@ -132,3 +132,23 @@ def test_wait_until_returns_the_value_or_names_what_it_waited_for():
     assert wait_until(lambda: next(calls), timeout=30, poll=0) == "ready"
     with pytest.raises(AssertionError, match="the moon"):
         wait_until(lambda: False, timeout=0.2, what="the moon")
+
+
+def test_the_package_caches_are_dropped_before_each_call(monkeypatch: pytest.MonkeyPatch):
+    import functools
+    import types
+
+    probe = types.ModuleType("workbench._wbtest_probe")
+    calls: list[int] = []
+
+    @functools.lru_cache
+    def remembered() -> int:
+        calls.append(1)
+        return len(calls)
+
+    remembered.__module__ = probe.__name__
+    probe.remembered = remembered
+    monkeypatch.setitem(sys.modules, probe.__name__, probe)
+    assert remembered() == remembered() == 1
+    wb_inprocess("--version", check=True)
+    assert remembered() == 2  # what a fresh process would compute again

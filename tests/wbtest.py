@@ -56,16 +56,29 @@ _SIGNALS = tuple(
 )
 
 
+# Caches of what the installed libraries are, the same in every process: kept.
+_PROCESS_INVARIANT_CACHES = {"_lightgbm_names", "_lightgbm_defaults", "_journal_class"}
+
+
 def _forget_process_caches() -> None:
     """What a new `workbench` process would not have: the plugin managers (a
-    project's plugins/*.py may have changed) and the in-memory task inference
-    cache (its disk cache lives in the store, which each test has its own of)."""
+    project's plugins/*.py may have changed) and the package's in-memory caches
+    (of files in a store: each test has a store of its own, and a hostile test
+    may change a file behind a cache's back)."""
     plugins = sys.modules.get("workbench.plugins")
-    if plugins is not None:
-        plugins._MANAGERS.clear()
-    project = sys.modules.get("workbench.config.project")
-    if project is not None:
-        project._infer_cached.cache_clear()
+    managers = getattr(plugins, "_MANAGERS", None)
+    if isinstance(managers, dict):
+        managers.clear()
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name == "workbench" or name.startswith("workbench.")):
+            continue
+        for attr, value in list(vars(module).items()):
+            if (
+                attr not in _PROCESS_INVARIANT_CACHES
+                and callable(getattr(value, "cache_clear", None))
+                and getattr(value, "__module__", None) == name
+            ):
+                value.cache_clear()
 
 
 class _ProcessState:

@@ -13,6 +13,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from wbtest import wb_inprocess
 
 CSV = "x,y\n" + "".join(f"{i},{i % 2}\n" for i in range(12))
 BASE = """[project]
@@ -63,6 +64,12 @@ def _registered(home: Path) -> list[str]:
         return [row[0] for row in conn.execute("SELECT name FROM projects")]
     finally:
         conn.close()
+
+
+@pytest.fixture
+def cli():
+    """`project add` starts no process: the cases run the CLI in this one."""
+    return wb_inprocess
 
 
 @pytest.mark.parametrize("case", sorted(EXPORTS))

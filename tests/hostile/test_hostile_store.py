@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from wbtest import wb
+from wbtest import wb_inprocess as wb  # no case starts a process: run them in this one
 
 from workbench.core import paths
 from workbench.store import open_store
