@@ -7,6 +7,7 @@ project, no validation report, no dataset version).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -181,4 +182,62 @@ def test_hostile_project_tables(wb_home, tmp_path, case):
 
     _assert_refused(result, (folder / "workbench.toml").resolve(), key)
     assert (folder / "workbench.toml").read_text() == text
+    assert _rows(wb_home, "projects") == 0
+
+
+# --- the files themselves: too big, nested too deeply, not a regular file -------------
+
+DEEP = "x = " + "[" * 3000 + "]" * 3000 + "\n"
+DEEP_TABLES = "x = " + "{ a = " * 3000 + "1" + " }" * 3000 + "\n"
+HUGE = "# padding\n" * 120_000  # 1.2 MB of comments: valid TOML, too big to read
+
+
+def _make(path: Path, kind: str) -> None:
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        path.write_text({"deep arrays": DEEP, "deep tables": DEEP_TABLES, "huge": HUGE}[kind])
+
+
+FILE_KINDS = ["deep arrays", "deep tables", "huge"]
+SPECIAL_KINDS = ["fifo", "folder"]
+
+
+@pytest.mark.parametrize("kind", FILE_KINDS + SPECIAL_KINDS)
+def test_hostile_schema_file(registered, wb_home, kind):
+    schema = registered / "schema.toml"
+    _make(schema, kind)
+
+    result = wb_inprocess("data", "validate", "hostile", str(registered / "train.csv"))
+
+    _assert_refused(result, schema, None)
+    assert _rows(wb_home, "data_reports") == 0
+
+
+@pytest.mark.parametrize("kind", FILE_KINDS + SPECIAL_KINDS)
+def test_hostile_settings_file(wb_home, tmp_path, kind):
+    wb_home.mkdir(parents=True, exist_ok=True)
+    config = wb_home / "config.toml"
+    _make(config, kind)
+
+    result = wb_inprocess("project", "init", str(tmp_path / "new"))
+
+    _assert_refused(result, config, None)
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("kind", FILE_KINDS)
+def test_hostile_project_file(wb_home, tmp_path, kind):
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    (folder / "train.csv").write_text(CSV)
+    _make(folder / "workbench.toml", kind)
+    before = (folder / "workbench.toml").read_bytes()
+
+    result = wb_inprocess("project", "add", str(folder))
+
+    _assert_refused(result, (folder / "workbench.toml").resolve(), None)
+    assert (folder / "workbench.toml").read_bytes() == before
     assert _rows(wb_home, "projects") == 0

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from workbench.config.reading import read_toml
 from workbench.config.spec import Key, Table, check_file
 from workbench.config.sweep import SWEEP, SweepConfig, check_sweep
 from workbench.config.task import (  # noqa: F401 - re-exported: the project's task
@@ -296,13 +297,7 @@ def load_config(folder: Path, plugin_names: PluginNames | None = None) -> Projec
         raise UsageError(f"{folder}: no such folder")
     if not file.is_file():
         raise UsageError(f"{folder} has no {CONFIG_NAME}; create one with `workbench project init`")
-    try:
-        raw = tomllib.loads(file.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(file, None, f"not valid TOML: {exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(file, None, "not UTF-8 text") from exc
-    return _validate(file, raw, plugin_names or _installed)
+    return _validate(file, read_toml(file), plugin_names or _installed)
 
 
 def _validate(file: Path, raw: dict[str, Any], names: PluginNames | None) -> ProjectConfig:

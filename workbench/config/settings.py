@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
 from workbench.core import paths
+from workbench.config.reading import read_toml
 from workbench.config.spec import Key, Table, check_file
-from workbench.core.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -119,12 +118,7 @@ def load_settings() -> Settings:
     path = paths.user_config_path()
     if not path.exists():
         return Settings()
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ConfigError(path, None, "not UTF-8 text") from exc
-    except (tomllib.TOMLDecodeError, OSError) as exc:
-        raise ConfigError(path, None, f"not valid TOML: {exc}") from exc
+    raw = read_toml(path)
     check_file(path, SETTINGS_FILE, raw)
     runs, ui = raw.get("runs", {}), raw.get("ui", {})
     return Settings(

@@ -8,7 +8,6 @@ import math
 import os
 import re
 import time
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +15,9 @@ import pandas as pd
 import tomlkit
 import tomlkit.exceptions
 
+from workbench.config.reading import read_toml
 from workbench.config.spec import Key, Table, check_file
 from workbench.config.task import infer_task
-from workbench.core.errors import ConfigError
 
 SCHEMA_FILE = "schema.toml"
 MAX_CATEGORIES = 50
@@ -183,12 +182,7 @@ def load_schema(path: Path) -> dict[str, Any] | None:
     """The project's schema.toml, checked against `SCHEMA_SPEC`; None when there is none yet."""
     if not path.exists():
         return None
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ConfigError(path, None, "not UTF-8 text") from exc
-    except (tomllib.TOMLDecodeError, OSError) as exc:
-        raise ConfigError(path, None, f"not valid TOML: {exc}") from exc
+    raw = read_toml(path)
     check_file(path, SCHEMA_SPEC, raw)
     raw.setdefault("dataset", {})
     raw.setdefault("columns", {})
