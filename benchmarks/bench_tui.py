@@ -146,7 +146,7 @@ if "pause-hidden" in SIMULATE:
     LiveScreen.poll = poll
 for item in SIMULATE:
     if item.startswith("project-limit="):
-        from workbench.tui import data as _data
+        from workbench.tui import reads as _data
         _data.project_runs.__defaults__ = (int(item.split("=", 1)[1]),)
 def maybe_freeze():
     if "gc-freeze" in SIMULATE:

@@ -33,7 +33,7 @@ from workbench.runs.control import stop_run
 from workbench.runs.launch import start_run
 from workbench.runs.queries import show_run
 from workbench.store import open_store
-from workbench.tui import data
+from workbench.tui import reads
 from workbench.tui.app import WorkbenchApp, make_app
 from workbench.tui.screens.compare import CompareScreen
 from workbench.tui.screens.confirm import ConfirmModal
@@ -495,13 +495,13 @@ async def test_start_form_before_the_first_poll_still_has_the_params(
     tmp_path, monkeypatch: pytest.MonkeyPatch
 ):
     add_script_project(tmp_path / "quick", QUICK, "quick")
-    slow = data.project_runs
+    slow = reads.project_runs
 
     def slow_project_runs(name: str, limit: int = 2000):
         time.sleep(0.8)  # a big or busy store
         return slow(name, limit)
 
-    monkeypatch.setattr(data, "project_runs", slow_project_runs)
+    monkeypatch.setattr(reads, "project_runs", slow_project_runs)
     app = make_app(open_project="quick")
     async with app.run_test(size=SIZE) as pilot:
         await on_screen(pilot, ProjectScreen)

@@ -5,6 +5,8 @@ project's own params, which score a better f1."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import io
 import json
 import os
@@ -39,7 +41,7 @@ from workbench.core.errors import WorkbenchError
 from workbench.models import registry
 from workbench.config.settings import Settings
 from workbench.store import open_store
-from workbench.tui import data
+from workbench.tui import reads
 from workbench.tui.app import WorkbenchApp, make_app
 from workbench.tui.screens.error import ErrorModal
 from workbench.tui.screens.help import HelpScreen
@@ -383,21 +385,30 @@ def test_models_snapshot(trained, wb_home, monkeypatch, snap_compare):
     sql(wb_home, "UPDATE model_versions SET created_at = ? + version * 600", (T0,))
     sql(wb_home, "UPDATE promotions SET created_at = ? + id * 60", (T0,))
     monkeypatch.setattr(time, "time", lambda: NOW)
-    real_overview = data.models_overview
+    real_overview = reads.models_overview
 
     def pinned_overview(name: str) -> dict[str, Any]:
         overview = real_overview(name)
-        for version in overview["versions"]:
-            version.framework_version = "4.6.0"
-            version.model_sha256 = f"{version.version}" * 64
-            version.schema_sha256 = "5" * 64
-            version.holdout_sha256 = "6" * 64
+        overview["versions"] = [
+            dataclasses.replace(
+                version,
+                framework_version="4.6.0",
+                model_sha256=f"{version.version}" * 64,
+                schema_sha256="5" * 64,
+                holdout_sha256="6" * 64,
+            )
+            for version in overview["versions"]
+        ]
         for found in overview["datasets"].values():
-            for dataset in found:
-                dataset["path"] = "~/projects/penguins-lightgbm/data/" + Path(dataset["path"]).name
+            found[:] = [
+                dataclasses.replace(
+                    d, path="~/projects/penguins-lightgbm/data/" + Path(d.path).name
+                )
+                for d in found
+            ]
         return overview
 
-    monkeypatch.setattr(data, "models_overview", pinned_overview)
+    monkeypatch.setattr(reads, "models_overview", pinned_overview)
 
     async def loaded(pilot):
         from test_tui_snapshots import settle

@@ -23,7 +23,8 @@ from workbench.runs.launch import wait_for as wait_for_run
 from workbench.runs.queries import show_run
 from workbench.config.settings import Settings
 from workbench.store import open_store
-from workbench.tui import data
+from workbench.store.dashboard import Activity, BestRun
+from workbench.tui import reads
 from workbench.tui.app import WorkbenchApp, make_app
 from workbench.tui.screens.confirm import ConfirmModal
 from workbench.tui.screens.forms import InitProjectModal, StartRunModal, type_problem
@@ -98,34 +99,30 @@ async def on_screen(pilot, kind: type, timeout: float = 20):
 
 # Home: rows that arrive after mount ----------------------------------------
 
-LATE_SNAPSHOT = {
-    "projects": [
-        {
-            "name": "penguins-lightgbm-long",
-            "runs": 12,
-            "last_run": 5,
-            "last_status": "succeeded",
-            "best": {"metric": "accuracy", "value": 0.971234567891234},
-            "path": "/srv/projects/penguins",
-        },
-        {"name": "autompg", "runs": 0, "path": "/srv/projects/autompg"},
-        {"name": "cancer", "runs": 0, "path": "/srv/projects/cancer"},
-    ],
-    "events": [{"id": 1, "ts": 0.0, "message": "run 5 of penguins succeeded"}],
-}
+LATE_PROJECTS = [
+    reads.ProjectCard(
+        name="penguins-lightgbm-long",
+        path="/srv/projects/penguins",
+        runs=12,
+        last_run=5,
+        last_status="succeeded",
+        best=BestRun(project_id=1, run=5, metric="accuracy", value=0.971234567891234),
+    ),
+    reads.ProjectCard(name="autompg", path="/srv/projects/autompg"),
+    reads.ProjectCard(name="cancer", path="/srv/projects/cancer"),
+]
 
 
 @pytest.fixture
 def late_home(monkeypatch: pytest.MonkeyPatch) -> None:
     """Home's rows come 30 ms after the screen mounts, as from a real store."""
 
-    def late() -> dict:
+    def late() -> reads.HomeSnapshot:
         time.sleep(0.03)
-        snapshot = json.loads(json.dumps(LATE_SNAPSHOT))
-        snapshot["events"][0]["ts"] = time.time() - 70
-        return snapshot
+        event = Activity(1, time.time() - 70, "run.succeeded", "run 5 of penguins succeeded", 5, None)
+        return reads.HomeSnapshot(LATE_PROJECTS, [event])
 
-    monkeypatch.setattr(data, "home_snapshot", late)
+    monkeypatch.setattr(reads, "home_snapshot", late)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])

@@ -8,6 +8,8 @@ Regenerate after an intended UI change with
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import time
 from pathlib import Path
@@ -24,7 +26,7 @@ from tui_support import (
     wait_for,
 )
 
-from workbench.tui import data
+from workbench.tui import reads
 from workbench.tui.app import make_app
 
 pytestmark = pytest.mark.slow  # trains the sample projects
@@ -76,15 +78,19 @@ def pinned(tmp_path_factory, wb_home: Path, tmp_path: Path, monkeypatch: pytest.
     pin_store(wb_home)
     monkeypatch.setattr(time, "time", lambda: NOW)
     use_fixed_system_sampler(monkeypatch)
-    real_snapshot = data.home_snapshot
+    real_snapshot = reads.home_snapshot
 
     def home_snapshot():
         snapshot = real_snapshot()
-        for project in snapshot["projects"]:  # the test's tmp folder, shown stable
-            project["path"] = "~/projects/" + Path(project["path"]).name
-        return snapshot
+        return dataclasses.replace(  # the test's tmp folder, shown stable
+            snapshot,
+            projects=[
+                dataclasses.replace(p, path="~/projects/" + Path(p.path).name, missing=False)
+                for p in snapshot.projects
+            ],
+        )
 
-    monkeypatch.setattr(data, "home_snapshot", home_snapshot)
+    monkeypatch.setattr(reads, "home_snapshot", home_snapshot)
 
 
 async def settle(pilot, ready, what: str, timeout: float = 20) -> None:

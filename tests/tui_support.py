@@ -92,7 +92,7 @@ def copy_trained(template: Path, home: Path, tmp_path: Path) -> Path:
 
 
 class FixedSampler:
-    """Stands in for `workbench.tui.data.SystemSampler`: one fixed reading, then
+    """Stands in for `workbench.tui.reads.SystemSampler`: one fixed reading, then
     the sampling thread waits until its worker is cancelled, so the strip shows
     the same thing however long a test runs, and the thread ends at once on exit."""
 
@@ -127,10 +127,10 @@ def use_fixed_system_sampler(monkeypatch: pytest.MonkeyPatch) -> None:
     it; `worker.cancelled_event.wait(1.0)` there would make this unnecessary.)"""
     from types import SimpleNamespace
 
-    from workbench.tui import data
+    from workbench.tui import reads
     from workbench.tui.screens import home
 
-    monkeypatch.setattr(data, "SystemSampler", FixedSampler)
+    monkeypatch.setattr(reads, "SystemSampler", FixedSampler)
     clock = SimpleNamespace(time=lambda: time.time(), sleep=_sleep_unless_cancelled)
     monkeypatch.setattr(home, "time", clock)
 

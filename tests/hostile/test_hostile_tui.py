@@ -13,7 +13,7 @@ import json
 import pytest
 
 from workbench.tui.app import unknown_key_ids
-from workbench.tui.data import _reason
+from workbench.tui.reads import _reason
 from workbench.tui.screens.forms import type_problem
 
 # (the param's value in workbench.toml, what was typed, why it is refused)

@@ -7,10 +7,12 @@ from typing import Any
 
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.worker import get_current_worker
 
 from workbench.core.errors import WorkbenchError
 from workbench.config.settings import Settings, load_settings
+from workbench.store.dashboard import Notification
 from workbench.tui.commands import WorkbenchCommands
 from workbench.tui.screens.base import describe
 from workbench.tui.screens.error import ErrorModal
@@ -20,7 +22,7 @@ from workbench.tui.screens.home import HomeScreen
 ACTIVE = ("queued", "running")  # statuses of a run that can still be stopped
 NOTIFY_SECONDS = 2.0
 NOTIFY_AT_ONCE = 5  # toasts per poll; a burst beyond says how many more there were
-NOTIFY_TOASTS = {  # kind -> (title, severity)
+NOTIFY_TOASTS: dict[str, tuple[str, SeverityLevel]] = {  # kind -> (title, severity)
     "notify.model.promoted": ("Model promoted", "information"),
     "notify.data.rejected": ("Data rejected", "error"),
     "notify.data.drift": ("Data drift", "warning"),
@@ -119,16 +121,16 @@ class WorkbenchApp(App):
         """A loop in its own thread: every NOTIFY_SECONDS, the `notify.*` events
         written since the last look (by any process: the watcher, a CI job), from
         the newest event at startup on, so old news is not shown again."""
-        from workbench.tui import data
+        from workbench.tui import reads
 
         worker = get_current_worker()
         failed = False
         while not worker.is_cancelled:
             try:
                 if self.events_seen is None:
-                    self.events_seen = data.latest_event_id()
+                    self.events_seen = reads.latest_event_id()
                 else:
-                    self.events_seen, found = data.notifications_after(self.events_seen)
+                    self.events_seen, found = reads.notifications_after(self.events_seen)
                     if found and not worker.is_cancelled:
                         self.call_from_thread(self._toast, found)
                 failed = False
@@ -140,10 +142,10 @@ class WorkbenchApp(App):
                 failed = True
             worker.cancelled_event.wait(NOTIFY_SECONDS)
 
-    def _toast(self, events: list[dict[str, Any]]) -> None:
+    def _toast(self, events: list[Notification]) -> None:
         for event in events[-NOTIFY_AT_ONCE:]:
-            title, severity = NOTIFY_TOASTS.get(event["kind"], ("Notification", "information"))
-            self.notify(event["message"], title=title, severity=severity, timeout=10, markup=False)
+            title, severity = NOTIFY_TOASTS.get(event.kind, ("Notification", "information"))
+            self.notify(event.message, title=title, severity=severity, timeout=10, markup=False)
         if len(events) > NOTIFY_AT_ONCE:
             more = len(events) - NOTIFY_AT_ONCE
             self.notify(f"and {more} more: see the Automation screen", timeout=10)
@@ -187,11 +189,11 @@ class WorkbenchApp(App):
         if params is not None:
             open_form(params)
         else:
-            from workbench.tui import data
+            from workbench.tui import reads
 
             self._background(
                 "Cannot start a run",
-                lambda: data.show_project(data.store(), project).get("params", {}),
+                lambda: reads.project_card(project).params,
                 open_form,
             )
 
@@ -200,12 +202,12 @@ class WorkbenchApp(App):
             return
         from workbench.config.project import parse_overrides
         from workbench.runs.launch import start_run
-        from workbench.tui import data
+        from workbench.tui import reads
 
         pairs = [f"{k}={v}" for k, v in overrides.items()]
         self._background(
             "Cannot start a run",
-            lambda: start_run(data.store(), project, parse_overrides(pairs))[0],
+            lambda: start_run(reads.store(), project, parse_overrides(pairs))[0],
             lambda run_id: self.notify(f"run {run_id} started in {project}"),
         )
 
@@ -234,13 +236,13 @@ class WorkbenchApp(App):
     def _stop(self, run_id: int, what: str) -> None:
         from workbench.core.errors import UsageError
         from workbench.runs.control import stop_run
-        from workbench.tui import data
+        from workbench.tui import reads
 
         self.notify(f"stopping {what} {run_id}…")
 
         def work() -> str:
             try:
-                return stop_run(data.store(), run_id)
+                return stop_run(reads.store(), run_id)
             except UsageError as exc:  # it finished meanwhile: news, not an error
                 return f"not stopped: {exc.message}"
 
@@ -263,12 +265,12 @@ class WorkbenchApp(App):
 
     def run_demo(self) -> None:
         from workbench.demo import start_demo_runs
-        from workbench.tui import data
+        from workbench.tui import reads
 
         self.notify("working… copying the sample projects and starting one run of each")
         self._background(
             "Demo failed",
-            lambda: [s["run"] for s in start_demo_runs(data.store())],
+            lambda: [s["run"] for s in start_demo_runs(reads.store())],
             lambda ids: self.notify(f"demo runs queued: {', '.join(map(str, ids))}"),
             busy=self._busy_widget(),
         )
@@ -282,14 +284,19 @@ class WorkbenchApp(App):
         if answer is None:
             return
         from workbench.projects import create_project
-        from workbench.tui import data
+        from workbench.tui import reads
 
         path, template = answer
+
+        def created(name: str) -> None:
+            self.notify(f"project {name} created")
+            self.open_project(name)
+
         self.notify(f"working… creating the project in {path}", timeout=30)
         self._background(
             "Cannot create the project",
-            lambda: create_project(data.store(), path, template)[0]["name"],
-            lambda name: (self.notify(f"project {name} created"), self.open_project(name)),
+            lambda: create_project(reads.store(), path, template)[0]["name"],
+            created,
             busy=self._busy_widget(),
         )
 

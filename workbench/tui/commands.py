@@ -5,10 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
+from typing import TYPE_CHECKING
+
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+if TYPE_CHECKING:
+    from workbench.tui.app import WorkbenchApp
 
 
 class WorkbenchCommands(Provider):
+    if TYPE_CHECKING:  # `self.app` is the workbench's app
+
+        @property
+        def app(self) -> WorkbenchApp: ...
+
     def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
         from workbench.tui.screens.automation import AutomationScreen
         from workbench.tui.screens.models import ModelsScreen

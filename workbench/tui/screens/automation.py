@@ -5,7 +5,7 @@ of every project, or of one when opened from its project screen."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,8 @@ from textual.widgets import Header, Label, Static
 
 from workbench.core import formatting as fmt
 from workbench.automation.daemon import HEARTBEAT
-from workbench.tui import data
+from workbench.store.dashboard import PipelineRow
+from workbench.tui import reads
 from workbench.tui.screens.base import LiveScreen
 from workbench.tui.screens.confirm import ConfirmModal
 from workbench.tui.widgets.footer import KeyFooter
@@ -64,7 +65,7 @@ class AutomationScreen(LiveScreen):
         super().__init__()
         self.project = project
         self.title = f"Automation of {project}" if project else "Automation"
-        self.snapshot: dict[str, Any] | None = None
+        self.snapshot: reads.AutomationSnapshot | None = None
         self.busy: str | None = None  # "starting" or "stopping" the watcher
 
     def compose(self) -> ComposeResult:
@@ -104,37 +105,37 @@ class AutomationScreen(LiveScreen):
         )
         yield KeyFooter()
 
-    def load(self) -> dict[str, Any]:
-        return data.automation_overview(self.project)
+    def load(self) -> reads.AutomationSnapshot:
+        return reads.automation_overview(self.project)
 
     # Showing --------------------------------------------------------------
 
-    def show(self, snapshot: dict[str, Any]) -> None:
+    def show(self, snapshot: reads.AutomationSnapshot) -> None:
         self.snapshot = snapshot
         now = time.time()
         self.query_one("#watcher-status", Static).update(
-            _watcher(snapshot["watcher"], self.project, self.busy, now)
+            _watcher(snapshot.watcher, self.project, self.busy, now)
         )
         _follow(
             self.query_one("#pipelines", SyncedTable),
             [
-                (str(p["id"]), _pipeline_cells(p, now, self.project is None))
-                for p in snapshot["pipelines"]
+                (str(p.id), _pipeline_cells(p, now, self.project is None))
+                for p in snapshot.pipelines
             ],
         )
         _follow(
             self.query_one("#timeline", SyncedTable),
             [
                 (
-                    str(e["id"]),
+                    str(e.id),
                     (
-                        fmt.ago(max(0.0, now - e["ts"])),
-                        _styled(e["kind"], KIND_STYLES.get(e["kind"])),
-                        *([] if self.project else [escape(e["project"] or "")]),
-                        escape(e["message"]),
+                        fmt.ago(max(0.0, now - e.ts)),
+                        _styled(e.kind, KIND_STYLES.get(e.kind)),
+                        *([] if self.project else [escape(e.project or "")]),
+                        escape(e.message),
                     ),
                 )
-                for e in snapshot["events"]
+                for e in snapshot.events
             ],
         )
         self._show_steps()
@@ -146,7 +147,7 @@ class AutomationScreen(LiveScreen):
     def _show_steps(self) -> None:
         pipeline = self.selected_pipeline
         title = self.query_one("#steps-title", Label)
-        if pipeline is None:
+        if pipeline is None or self.snapshot is None:
             title.update(
                 "Steps: no pipeline yet (the watcher starts one per batch of new data files)"
                 if self.snapshot is not None
@@ -154,38 +155,38 @@ class AutomationScreen(LiveScreen):
             )
             self.query_one("#steps", SyncedTable).show([])
             return
-        outcome = pipeline["outcome"] or pipeline["state"]
-        error = f"  [red]{escape(pipeline['error'])}[/]" if pipeline["error"] else ""
+        outcome = pipeline.outcome or pipeline.state
+        error = f"  [red]{escape(pipeline.error)}[/]" if pipeline.error else ""
         title.update(
-            f"Steps of pipeline {pipeline['id']} ({escape(pipeline['project'])},"
-            f" {escape(_files(pipeline['files']))}): {escape(outcome)}{error}"
+            f"Steps of pipeline {pipeline.id} ({escape(pipeline.project)},"
+            f" {escape(_files(pipeline.files))}): {escape(outcome)}{error}"
         )
         now = time.time()
         self.query_one("#steps", SyncedTable).show(
             [
                 (
-                    f"{s['step']}|{s['file']}",
+                    f"{s.step}|{s.file}",
                     (
-                        s["step"],
-                        escape(Path(s["file"]).name if s["file"] else ""),
-                        _styled(s["status"], STEP_STYLES.get(s["status"])),
-                        fmt.seconds((s["ended_at"] or now) - s["started_at"]),
-                        escape(s["summary"] or ""),
+                        s.step,
+                        escape(Path(s.file).name if s.file else ""),
+                        _styled(s.status, STEP_STYLES.get(s.status)),
+                        fmt.seconds((s.ended_at or now) - s.started_at),
+                        escape(s.summary or ""),
                     ),
                 )
-                for s in self.snapshot["steps"].get(pipeline["id"], [])
+                for s in self.snapshot.steps.get(pipeline.id, [])
             ]
         )
 
     @property
-    def selected_pipeline(self) -> dict[str, Any] | None:
+    def selected_pipeline(self) -> PipelineRow | None:
         key = self.query_one("#pipelines", SyncedTable).selected_key
-        found = (self.snapshot or {}).get("pipelines", [])
-        return next((p for p in found if str(p["id"]) == key), None)
+        found = self.snapshot.pipelines if self.snapshot else []
+        return next((p for p in found if str(p.id) == key), None)
 
     @property
     def watcher(self) -> dict[str, Any] | None:
-        return (self.snapshot or {}).get("watcher")
+        return self.snapshot.watcher if self.snapshot else None
 
     # Actions --------------------------------------------------------------
 
@@ -201,11 +202,11 @@ class AutomationScreen(LiveScreen):
         run_id = None
         if focused == "timeline":
             key = self.query_one("#timeline", SyncedTable).selected_key
-            found = (self.snapshot or {}).get("events", [])
-            run_id = next((e["run_id"] for e in found if str(e["id"]) == key), None)
-        elif self.selected_pipeline is not None:
-            steps = self.snapshot["steps"].get(self.selected_pipeline["id"], [])
-            run_id = next((s["run"] for s in steps if s["run"] is not None), None)
+            found = self.snapshot.events if self.snapshot else []
+            run_id = next((e.run_id for e in found if str(e.id) == key), None)
+        elif self.selected_pipeline is not None and self.snapshot is not None:
+            steps = self.snapshot.steps.get(self.selected_pipeline.id, [])
+            run_id = next((s.run for s in steps if s.run is not None), None)
         if run_id is None:
             self.notify("No training run here: only a retrain step has one.", timeout=3)
             return
@@ -220,7 +221,7 @@ class AutomationScreen(LiveScreen):
             self.notify(f"The watcher is already running (pid {watcher['pid']}).")
             return
         self.notify("starting the watcher in the background…", timeout=3)
-        self._on_watcher("starting", "Cannot start the watcher", data.start_watcher, self._started)
+        self._on_watcher("starting", "Cannot start the watcher", reads.start_watcher, self._started)
 
     def _started(self, status: dict[str, Any]) -> None:
         folders = len(status.get("folders") or [])
@@ -243,7 +244,7 @@ class AutomationScreen(LiveScreen):
             if not yes:
                 return
             self._on_watcher(
-                "stopping", "Cannot stop the watcher", data.stop_watcher, self._stopped
+                "stopping", "Cannot stop the watcher", reads.stop_watcher, self._stopped
             )
 
         self.app.push_screen(
@@ -307,23 +308,23 @@ def _styled(text: str, style: str | None) -> str:
     return f"[{style}]{escape(text)}[/]" if style else escape(text)
 
 
-def _files(files: list[str]) -> str:
+def _files(files: Sequence[str]) -> str:
     if len(files) == 1:
         return Path(files[0]).name
     return f"{len(files)} files"
 
 
-def _pipeline_cells(p: dict[str, Any], now: float, with_project: bool) -> tuple[str, ...]:
-    code = p["exit_code"]
+def _pipeline_cells(p: PipelineRow, now: float, with_project: bool) -> tuple[str, ...]:
+    code = p.exit_code
     return (
-        str(p["id"]),
-        *([escape(p["project"])] if with_project else []),
-        p["trigger"],
-        escape(_files(p["files"])),
-        _styled(p["state"], STATE_STYLES.get(p["state"])),
-        _styled(p["outcome"] or "", EXIT_STYLES.get(code)),
+        str(p.id),
+        *([escape(p.project)] if with_project else []),
+        p.trigger,
+        escape(_files(p.files)),
+        _styled(p.state, STATE_STYLES.get(p.state)),
+        _styled(p.outcome or "", None if code is None else EXIT_STYLES.get(code)),
         "" if code is None else _styled(str(code), EXIT_STYLES.get(code)),
-        fmt.ago(max(0.0, now - p["created_at"])),
+        fmt.ago(max(0.0, now - p.created_at)),
     )
 
 

@@ -4,7 +4,7 @@ errors instead of crashing."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.screen import Screen
 from textual.timer import Timer
@@ -12,15 +12,30 @@ from textual.widget import Widget
 from textual.worker import get_current_worker
 
 from workbench.core.errors import NotFoundError, WorkbenchError
+from workbench.tui import reads
 from workbench.tui.messages import Failed, Loaded
 
+if TYPE_CHECKING:
+    from textual import getters
 
-class LiveScreen(Screen):
+    from workbench.tui.app import WorkbenchApp
+
+
+class WorkbenchScreen(Screen):
+    """A screen of the workbench app: `self.app` is typed as `WorkbenchApp`, so
+    its navigation and actions (open_run, stop_run, show_error...) are checked."""
+
+    if TYPE_CHECKING:  # what textual's own MessagePump does; nothing changes at run time
+        app = getters.app(WorkbenchApp)
+
+
+class LiveScreen(WorkbenchScreen):
     """Polls `load()` in a thread worker; the next poll is scheduled only when
     the last one is done, so polls never pile up on a slow store."""
 
     POLL_SECONDS = 1.0
     _next_poll: Timer | None = None
+    _last_failure: str | None = None
 
     def on_mount(self) -> None:
         self.poll()
@@ -45,6 +60,11 @@ class LiveScreen(Screen):
 
     def _poll(self) -> None:
         worker = get_current_worker()
+        try:
+            reads.reconcile()  # once per poll cycle: what the reads then show is current
+        except Exception as exc:  # said, and the reads still go on
+            if not worker.is_cancelled:
+                self.post_message(Failed("Could not update the runs' states", exc))
         try:
             data = self.load()
         except Exception as exc:  # shown to the user, polling goes on

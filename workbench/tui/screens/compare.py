@@ -11,7 +11,8 @@ from textual.widgets import Header, Label
 
 from workbench.core import formatting as fmt
 from workbench.runs.compare import compare_runs
-from workbench.tui import data
+from workbench.store import dashboard
+from workbench.tui import reads
 from workbench.tui.screens.base import LiveScreen
 from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui.widgets.metric_chart import MetricChart
@@ -46,13 +47,13 @@ class CompareScreen(LiveScreen):
         yield KeyFooter()
 
     def load(self) -> dict[str, Any]:
-        db = data.store()
+        db = reads.store()
         result = compare_runs(db, [str(i) for i in self.run_ids])
-        keys = sorted({k["key"] for rid in self.run_ids for k in data.series_list(db.conn, rid)})
+        keys = sorted({s.key for s in dashboard.series_of(db, self.run_ids)})
         key = self.key if self.key in keys else (keys[0] if keys else None)
         result["keys"], result["key"] = keys, key
         result["series"] = (
-            {rid: data.series(db.conn, rid, key, 300) for rid in self.run_ids} if key else {}
+            {rid: reads.series(db.conn, rid, key, 300) for rid in self.run_ids} if key else {}
         )
         return result
 

@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.widgets import Header, Label
 
 from workbench.core import formatting as fmt
-from workbench.tui import data
+from workbench.tui import reads
 from workbench.tui.screens.base import LiveScreen
 from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui.widgets.metric_chart import MetricChart
@@ -63,7 +63,7 @@ class DataScreen(LiveScreen):
         yield KeyFooter()
 
     def load(self) -> dict[str, Any]:
-        return data.data_overview(self.project)
+        return reads.data_overview(self.project)
 
     def show(self, snapshot: dict[str, Any]) -> None:
         self.snapshot = snapshot
@@ -140,7 +140,7 @@ class DataScreen(LiveScreen):
         column = self.query_one("#drift", SyncedTable).selected_key
         snapshot = self.snapshot or {}
         profile = (snapshot.get("profile") or {}).get("columns", {}).get(column or "")
-        if not profile or "histogram" not in profile:
+        if column is None or not profile or "histogram" not in profile:
             self.query_one("#histogram", MetricChart).plot(
                 {}, title="(no histogram for this column)"
             )
@@ -149,7 +149,7 @@ class DataScreen(LiveScreen):
         file = snapshot["drift"]["file"]
         self.in_background(
             "Cannot read the batch",
-            lambda: data.current_histogram(file, column, edges),
+            lambda: reads.current_histogram(file, column, edges),
             lambda counts: self._draw(column, profile, counts),
         )
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,7 +11,7 @@ from textual.widgets import Header, Label
 from textual.worker import get_current_worker
 
 from workbench.core import formatting as fmt
-from workbench.tui import data
+from workbench.tui import reads
 from workbench.tui.screens.base import LiveScreen
 from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui.widgets.synced_table import SyncedTable
@@ -57,27 +56,25 @@ class HomeScreen(LiveScreen):
         super().on_mount()
         self.run_worker(self._sample_system, thread=True, group="system", exit_on_error=False)
 
-    def load(self) -> dict[str, Any]:
-        return data.home_snapshot()
+    def load(self) -> reads.HomeSnapshot:
+        return reads.home_snapshot()
 
-    def show(self, snapshot: dict[str, Any]) -> None:
-        self.app.project_names = [p["name"] for p in snapshot["projects"]]
+    def show(self, snapshot: reads.HomeSnapshot) -> None:
+        self.app.project_names = [p.name for p in snapshot.projects]
         rows = []
-        for p in snapshot["projects"]:
-            best = p.get("best")
+        for p in snapshot.projects:
+            best = p.best
             rows.append(
                 (
-                    p["name"],
+                    p.name,
                     (
-                        p["name"],
-                        str(p["runs"]),
-                        f"{p['last_run']} {fmt.status(p['last_status'])}"
-                        if p.get("last_run")
-                        else "",
+                        p.name,
+                        str(p.runs),
+                        f"{p.last_run} {fmt.status(p.last_status)}" if p.last_run else "",
                         "[red]config error[/]"
-                        if p.get("config_error")
-                        else (f"{best['metric']} {fmt.metric(best['value'])}" if best else ""),
-                        p["path"] + (" [red](missing)[/]" if p.get("missing") else ""),
+                        if p.config_error
+                        else (f"{best.metric} {fmt.metric(best.value)}" if best else ""),
+                        p.path + (" [red](missing)[/]" if p.missing else ""),
                     ),
                 )
             )
@@ -92,13 +89,13 @@ class HomeScreen(LiveScreen):
         hint.set_class(not rows, "-visible")
         now = time.time()
         self.query_one("#activity", SyncedTable).show(
-            [(str(e["id"]), (fmt.ago(now - e["ts"]), e["message"])) for e in snapshot["events"]]
+            [(str(e.id), (fmt.ago(now - e.ts), e.message)) for e in snapshot.events]
         )
 
     def _sample_system(self) -> None:
         # A loop in its own thread: psutil and NVML never run on the event loop.
         worker = get_current_worker()
-        sampler = data.SystemSampler()
+        sampler = reads.SystemSampler()
         strip = self.query_one(SystemStrip)
         while not worker.is_cancelled:
             reading = sampler.sample()

@@ -20,7 +20,8 @@ from textual.widgets import Header, Label, ProgressBar, Static
 from workbench.core import formatting as fmt
 from workbench.core.metric_rules import is_per_step
 from workbench.models.registry import CHALLENGER, CHAMPION
-from workbench.tui import data
+from workbench.store.dashboard import TrainingData
+from workbench.tui import reads
 from workbench.tui.screens.base import LiveScreen
 from workbench.tui.screens.model_forms import ExportModal, ExportRequest, PromoteModal
 from workbench.tui.widgets.footer import KeyFooter
@@ -63,7 +64,7 @@ class ModelsScreen(LiveScreen):
         yield KeyFooter()
 
     def load(self) -> dict[str, Any]:
-        return data.models_overview(self.project)
+        return reads.models_overview(self.project)
 
     # Showing --------------------------------------------------------------
 
@@ -169,7 +170,7 @@ class ModelsScreen(LiveScreen):
         self.notify(f"working… asking the gate about {version.ref}", timeout=10)
         self.in_background(
             "Cannot judge the version",
-            lambda: data.judge_for_champion(version.id, dry_run=True),
+            lambda: reads.judge_for_champion(version.id, dry_run=True),
             self._confirm_promotion,
             busy=self.query_one("#model-gate"),
         )
@@ -180,7 +181,7 @@ class ModelsScreen(LiveScreen):
                 return
             self.in_background(
                 "Cannot promote the version",
-                lambda: data.judge_for_champion(
+                lambda: reads.judge_for_champion(
                     decision.challenger.id, dry_run=False, force=choice == "force"
                 ),
                 self._promoted,
@@ -203,6 +204,8 @@ class ModelsScreen(LiveScreen):
             return
         if self.exporting:
             self.notify(f"Still exporting {self.exporting}.", severity="warning")
+            return
+        if self.snapshot is None:
             return
         folder = Path(self.snapshot["project"]["path"]) / "exports"
         self.app.push_screen(
@@ -227,7 +230,7 @@ class ModelsScreen(LiveScreen):
                 self.app.call_from_thread(self._export_step, message)
 
             try:
-                report = data.export_version(
+                report = reads.export_version(
                     version.id, request.fmt, request.output, force=request.force, progress=step
                 )
             except Exception as exc:
@@ -246,8 +249,8 @@ class ModelsScreen(LiveScreen):
         ref, self.exporting = self.exporting, None
         if self.is_attached:
             self.query_one("#export-status").remove_class("-active")
-        if error is not None:
-            self.app.show_error(f"Cannot export {ref}", error)
+        if error is not None or report is None:
+            self.app.show_error(f"Cannot export {ref}", error or "the exporter reported nothing")
             return
         notes = "".join(f"\n{line}" for line in report.get("notes", []))
         self.notify(f"exported {ref} as {report['format']} to {report['path']}{notes}", timeout=10)
@@ -285,10 +288,10 @@ def _highlight(text: str, best: bool) -> str:
 def _when(ts: float) -> str:
     from workbench.runs.queries import iso
 
-    return f"{iso(ts).replace('T', ' ')} ({fmt.ago(time.time() - ts)})"
+    return f"{(iso(ts) or '').replace('T', ' ')} ({fmt.ago(time.time() - ts)})"
 
 
-def _detail(version: Any, datasets: list[dict[str, Any]]) -> str:
+def _detail(version: Any, datasets: list[TrainingData]) -> str:
     aliases = _aliases(version.aliases)
     lines = [
         f"[b]{escape(version.ref)}[/b]  {aliases}",
@@ -316,8 +319,8 @@ def _detail(version: Any, datasets: list[dict[str, Any]]) -> str:
         lines += ["", "[b]Datasets[/b]"]
         for d in datasets:
             lines += [
-                f"  {d['role']}  {d['sha256'][:12]}  {d['rows']} rows",
-                f"    {escape(d['path'])}",
+                f"  {d.role}  {d.sha256[:12]}  {d.rows} rows",
+                f"    {escape(d.path)}",
             ]
     return "\n".join(lines)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from textual.app import ComposeResult
@@ -9,7 +10,7 @@ from textual.binding import Binding
 from textual.widgets import Header, Input, Label
 
 from workbench.core import formatting as fmt
-from workbench.tui import data
+from workbench.tui import reads
 from workbench.tui.screens.base import LiveScreen
 from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui.widgets.synced_table import SyncedTable, cell
@@ -50,7 +51,7 @@ class ProjectScreen(LiveScreen):
         self.marked: set[int] = set()
         self.sort_by = "id"
         self.filter_text = ""
-        self.snapshot: dict[str, Any] | None = None
+        self.snapshot: reads.ProjectRuns | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -71,17 +72,17 @@ class ProjectScreen(LiveScreen):
         )
         yield KeyFooter()
 
-    def load(self) -> dict[str, Any]:
-        return data.project_runs(self.project)
+    def load(self) -> reads.ProjectRuns:
+        return reads.project_runs(self.project)
 
-    def show(self, snapshot: dict[str, Any]) -> None:
+    def show(self, snapshot: reads.ProjectRuns) -> None:
         self.snapshot = snapshot
-        project = snapshot["project"]
-        best = project.get("best")
-        summary = project.get("config_error") or (
-            f"{project.get('trainer')}  target {project.get('target')}  "
-            f"metric {project.get('metric') or '-'}  {project['runs']} runs"
-            + (f"  best: run {best['run']} {fmt.metric(best['value'])}" if best else "")
+        project = snapshot.project
+        best = project.best
+        summary = project.config_error or (
+            f"{project.trainer}  target {project.target}  "
+            f"metric {project.metric or '-'}  {project.runs} runs"
+            + (f"  best: run {best.run} {fmt.metric(best.value)}" if best else "")
         )
         self.query_one("#project-summary", Label).update(summary)
         self._render_runs()
@@ -89,49 +90,51 @@ class ProjectScreen(LiveScreen):
     def _render_runs(self) -> None:
         if self.snapshot is None:
             return
-        metric_key = self.snapshot["project"].get("metric")
-        key_params = self.snapshot["key_params"]
+        snapshot = self.snapshot
+        key_params = snapshot.key_params
+        now = time.time()
         rows = []
-        for run in self.snapshot["runs"]:
-            value = run["metrics"].get(metric_key) if metric_key else None
+        for run in snapshot.runs:
+            value = snapshot.metric.get(run.id)
+            params = snapshot.params.get(run.id, {})
             cells = (
-                "●" if run["id"] in self.marked else "",
-                str(run["id"]),
-                fmt.status(run["status"]),
-                (run["started_at"] or "").replace("T", " ").rstrip("Z"),
-                fmt.seconds(run["duration_s"]),
+                "●" if run.id in self.marked else "",
+                str(run.id),
+                fmt.status(run.status),
+                _when(run.started_at),
+                fmt.seconds(run.duration(now)),
                 fmt.metric(value),
-                " ".join(f"{k}={cell(run['params'][k])}" for k in key_params if k in run["params"]),
+                " ".join(f"{k}={cell(params[k])}" for k in key_params if k in params),
             )
             if self.filter_text and not any(self.filter_text in str(c).lower() for c in cells):
                 continue
-            rows.append((str(run["id"]), cells, run, value))
-        rows.sort(key=self._sort_key, reverse=self.sort_by != "status")
+            rows.append((str(run.id), cells, run, value))
+        rows.sort(key=lambda row: self._sort_key(row, now), reverse=self.sort_by != "status")
         runs = self.query_one("#runs", SyncedTable)
         runs.set_sort(self.sort_by, descending=self.sort_by != "status")
         runs.show([(key, cells) for key, cells, _, _ in rows])
         hint = self.query_one("#project-empty", Label)
         hint.update(
             ""
-            if self.snapshot["runs"]
+            if snapshot.runs
             else "No runs yet — press n to start one (the params of workbench.toml are filled in)."
         )
-        hint.set_class(not self.snapshot["runs"], "-visible")
+        hint.set_class(not snapshot.runs, "-visible")
 
-    def _sort_key(self, row: tuple) -> Any:
+    def _sort_key(self, row: tuple, now: float) -> Any:
         _, _, run, value = row
         if self.sort_by == "status":
-            return (run["status"], -run["id"])
+            return (run.status, -run.id)
         if self.sort_by == "duration":
-            return (run["duration_s"] or 0, run["id"])
+            return (run.duration(now) or 0, run.id)
         if self.sort_by == "metric":
             from workbench.core.metric_rules import lower_is_better
 
-            metric_key = self.snapshot["project"].get("metric") or ""
+            metric_key = (self.snapshot.project.metric if self.snapshot else None) or ""
             if value is None:
-                return (float("-inf"), run["id"])
-            return (-value if lower_is_better(metric_key) else value, run["id"])
-        return run["id"]
+                return (float("-inf"), run.id)
+            return (-value if lower_is_better(metric_key) else value, run.id)
+        return run.id
 
     @property
     def selected_run(self) -> int | None:
@@ -200,7 +203,7 @@ class ProjectScreen(LiveScreen):
 
     def action_start_run(self) -> None:
         # Before the first poll the params are not known yet: let the app load them.
-        params = self.snapshot["project"].get("params", {}) if self.snapshot else None
+        params = self.snapshot.project.params if self.snapshot else None
         self.app.start_run_form(self.project, params)
 
     def action_stop_run(self) -> None:
@@ -208,6 +211,11 @@ class ProjectScreen(LiveScreen):
         if run_id is None:
             self.notify("No run selected.", severity="warning")
             return
-        runs = (self.snapshot or {}).get("runs", [])
-        status = next((r["status"] for r in runs if r["id"] == run_id), None)
+        runs = self.snapshot.runs if self.snapshot else []
+        status = next((r.status for r in runs if r.id == run_id), None)
         self.app.stop_run(run_id, status)
+
+
+def _when(ts: float | None) -> str:
+    """A run's start, in UTC to the second (as `run list` shows it)."""
+    return "" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))

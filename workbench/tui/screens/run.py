@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any
 
 from textual.app import ComposeResult
@@ -14,7 +15,7 @@ from textual.widgets import Header, Label, RichLog, Static
 from workbench.core import formatting as fmt
 from workbench.core import paths
 from workbench.core.metric_rules import user_params
-from workbench.tui import data
+from workbench.tui import reads
 from workbench.tui.screens.base import LiveScreen
 from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui.widgets.metric_chart import MetricChart
@@ -49,7 +50,7 @@ class RunScreen(LiveScreen):
         self.keys: list[str] = []
         self.log_offset: int | None = None
         self.memory_view = False  # the resource chart: utilization or memory
-        self.info: dict[str, Any] | None = None
+        self.info: reads.RunDetail | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -63,7 +64,7 @@ class RunScreen(LiveScreen):
         yield RichLog(id="run-log", max_lines=5000, wrap=False, markup=False, highlight=False)
         yield KeyFooter()
 
-    def load(self) -> dict[str, Any]:
+    def load(self) -> reads.RunDetail:
         if self.log_offset is None:
             size = (
                 paths.run_log(self.run_id).stat().st_size
@@ -71,35 +72,36 @@ class RunScreen(LiveScreen):
                 else 0
             )
             self.log_offset = max(0, size - LOG_TAIL)
-        info = data.run_detail(self.run_id, [self.key] if self.key else [])
-        if self.key is None and info["series_keys"]:
+        info = reads.run_detail(self.run_id, [self.key] if self.key else [])
+        if self.key is None and info.series_keys:
             self.key = _default_key(info)
-            info["series"] = data.run_detail(self.run_id, [self.key])["series"]
-        info["log_chunk"], self.log_offset = data.read_log(self.run_id, self.log_offset)
+            info.series[self.key] = reads.plotted(self.run_id, self.key)
+        info.log_chunk, self.log_offset = reads.read_log(self.run_id, self.log_offset)
         return info
 
-    def show(self, info: dict[str, Any]) -> None:
-        self.keys = [k["key"] for k in info["series_keys"]]
+    def show(self, info: reads.RunDetail) -> None:
+        run = info.run
+        self.keys = [k.key for k in info.series_keys]
         self.query_one("#run-status", Label).update(
-            f"[b]run {info['id']}[/b]  {info['project']}  {fmt.status(info['status'])}"
-            f"  {fmt.seconds(info['duration_s'])}"
-            + (f"  exit {info['exit_code']}" if info["exit_code"] is not None else "")
-            + (f"  {info['message']}" if info["message"] else "")
+            f"[b]run {run.id}[/b]  {run.project}  {fmt.status(run.status)}"
+            f"  {fmt.seconds(run.duration(time.time()))}"
+            + (f"  exit {run.exit_code}" if run.exit_code is not None else "")
+            + (f"  {run.message}" if run.message else "")
         )
         self.query_one("#run-info", Static).update(_side_panel(info))
-        if not info["series_keys"]:
+        if not info.series_keys:
             self.query_one("#metric-chart", MetricChart).plot(
                 {},
                 title="No metrics logged"
                 + (
                     " yet: they show here as the run logs them"
-                    if info["status"] in ("queued", "running")
+                    if run.status in ("queued", "running")
                     else ": log some with workbench.log_metric (see the README)"
                 ),
             )
-        if self.key and self.key in info["series"]:
-            points = info["series"][self.key]["points"]
-            count = info["series"][self.key]["count"]
+        if self.key and self.key in info.series:
+            points = info.series[self.key]["points"]
+            count = info.series[self.key]["count"]
             self.query_one("#metric-chart", MetricChart).plot(
                 {self.key: ([p["x"] for p in points], [p["mean"] for p in points])},
                 title=f"{self.key}  ({count} points; k: next metric)",
@@ -109,28 +111,30 @@ class RunScreen(LiveScreen):
         if first:
             self.refresh_bindings()  # "Sweep" shows on a sweep's run only
         self._plot_resources()
-        if info["log_chunk"]:
+        if info.log_chunk:
             log = self.query_one("#run-log", RichLog)
             # Follow new lines only while the view is at the bottom: someone who
             # scrolled up to read keeps their place.
             at_bottom = log.max_scroll_y == 0 or log.scroll_y >= log.max_scroll_y
             log.write(
-                info["log_chunk"].decode("utf-8", errors="replace").rstrip("\n"),
+                info.log_chunk.decode("utf-8", errors="replace").rstrip("\n"),
                 scroll_end=at_bottom,
             )
 
     def _plot_resources(self) -> None:
-        samples = self.info["samples"] if self.info else []
-        start = samples[0]["ts"] if samples else 0
-        xs = [round(s["ts"] - start, 1) for s in samples]
-        gpu = [json.loads(s["gpu"]) if s["gpu"] else None for s in samples]
+        samples = self.info.samples if self.info else []
+        start = samples[0].ts if samples else 0
+        xs = [round(s.ts - start, 1) for s in samples]
+        gpu = [_gpu(s.gpu) for s in samples]
+        environment = (self.info.environment if self.info else None) or {}
         chart = self.query_one("#resource-chart", MetricChart)
+        lines: dict[str, tuple[list, list]]
         if self.memory_view:
-            lines = {"RSS MiB": (xs, [(s["rss_bytes"] or 0) / 2**20 for s in samples])}
+            lines = {"RSS MiB": (xs, [(s.rss_bytes or 0) / 2**20 for s in samples])}
             if any(gpu):
                 used = [sum(d["memory_used"] or 0 for d in g) / 2**20 if g else None for g in gpu]
                 lines["GPU MiB"] = (xs, used)
-            recorded = ((self.info or {}).get("environment") or {}).get("memory_total")
+            recorded = environment.get("memory_total")
             total = recorded / 2**20 if recorded else _total_memory_mib()
             chart.plot(
                 lines,
@@ -138,14 +142,14 @@ class RunScreen(LiveScreen):
                 ylim=(0, total) if total else None,
             )
         else:
-            lines = {"cpu %": (xs, [s["cpu_percent"] for s in samples])}
+            lines = {"cpu %": (xs, [s.cpu_percent for s in samples])}
             if any(gpu):
                 lines["gpu %"] = (
                     xs,
                     [max(d["utilization"] or 0 for d in g) if g else None for g in gpu],
                 )
             # A process may use every core: 100 % per core, GPU 0-100 %.
-            cores = ((self.info or {}).get("environment") or {}).get("cpu", {}).get("cores")
+            cores = (environment.get("cpu") or {}).get("cores")
             top = 100.0 * max(1, cores or os.cpu_count() or 1)
             chart.plot(lines, title=f"CPU % (of {top:.0f}) / GPU %   r: memory", ylim=(0, top))
 
@@ -165,13 +169,13 @@ class RunScreen(LiveScreen):
         self.action_next_key(-1)
 
     def action_stop_run(self) -> None:
-        status = self.info["status"] if self.info else None
-        what = "sweep" if self.info and self.info["trainer"] == "sweep" else "run"
+        status = self.info.run.status if self.info else None
+        what = "sweep" if self.info and self.info.run.trainer == "sweep" else "run"
         self.app.stop_run(self.run_id, status, what)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "open_sweep":
-            return self.info is not None and self.info["trainer"] == "sweep"
+            return self.info is not None and self.info.run.trainer == "sweep"
         return True
 
     def action_open_sweep(self) -> None:
@@ -189,30 +193,41 @@ def _total_memory_mib() -> float | None:
         return None
 
 
-def _default_key(info: dict[str, Any]) -> str:
+def _gpu(text: str | None) -> list[dict[str, Any]] | None:
+    """A sample's per-device readings (JSON written by the supervisor)."""
+    if not text:
+        return None
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return None
+    return [d for d in found if isinstance(d, dict)] if isinstance(found, list) else None
+
+
+def _default_key(info: reads.RunDetail) -> str:
     """The longest curve (most points) is the most interesting to plot first."""
-    return max(info["series_keys"], key=lambda k: (k["count"], k["key"]))["key"]
+    return max(info.series_keys, key=lambda k: (k.count, k.key)).key
 
 
-def _side_panel(info: dict[str, Any]) -> str:
+def _side_panel(info: reads.RunDetail) -> str:
     lines = ["[b]Params[/b]"]
-    lines += [f"  {k} = {cell(v)}" for k, v in user_params(info["params"]).items()]
+    lines += [f"  {k} = {cell(v)}" for k, v in user_params(info.params).items()]
     lines += ["", "[b]Metrics[/b]"]
-    lines += [f"  {k} = {fmt.metric(v)}" for k, v in info["metrics"].items()]
-    res = info["resources"]
+    lines += [f"  {k} = {fmt.metric(v)}" for k, v in info.metrics.items()]
+    res = info.resources
     lines += [
         "",
         "[b]Resources[/b]",
-        f"  CPU max {res['cpu_percent_max'] or 0:.0f}%  mean {res['cpu_percent_mean'] or 0:.0f}%",
-        f"  RSS max {fmt.size(res['rss_bytes_max'])}",
-        f"  samples {res['samples']}",
+        f"  CPU max {res.cpu_percent_max or 0:.0f}%  mean {res.cpu_percent_mean or 0:.0f}%",
+        f"  RSS max {fmt.size(res.rss_bytes_max)}",
+        f"  samples {res.samples}",
     ]
-    for device in res.get("gpu") or []:
+    for device in res.gpus:
         lines.append(
-            f"  GPU{device['index']} util max {device['utilization_max']}%"
-            f" mem max {fmt.size(device['memory_used_max'])}"
+            f"  GPU{device.index} util max {device.utilization_max}%"
+            f" mem max {fmt.size(device.memory_used_max)}"
         )
-    env = info.get("environment") or {}
+    env = info.environment or {}
     if env:
         git = env.get("git") or {}
         lines += [
@@ -225,7 +240,7 @@ def _side_panel(info: dict[str, Any]) -> str:
         if git:
             lines.append(f"  git {git['commit'][:10]}{' (dirty)' if git['dirty'] else ''}")
         lines += [f"  {name} {version}" for name, version in env.get("libraries", {}).items()]
-    if info["artifacts"]:
+    if info.artifacts:
         lines += ["", "[b]Artifacts[/b]"]
-        lines += [f"  {a['name']} ({fmt.size(a['size'])})" for a in info["artifacts"]]
+        lines += [f"  {a.name} ({fmt.size(a.size)})" for a in info.artifacts]
     return "\n".join(lines)

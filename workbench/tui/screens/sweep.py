@@ -11,7 +11,7 @@ from textual.widgets import Header, Label, Static
 
 from workbench.core import formatting as fmt
 from workbench.sweeps import engine
-from workbench.tui import data
+from workbench.tui import reads
 from workbench.tui.screens.base import LiveScreen
 from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui.widgets.metric_chart import MetricChart
@@ -60,7 +60,7 @@ class SweepScreen(LiveScreen):
         yield KeyFooter()
 
     def load(self) -> dict[str, Any]:
-        document = engine.summary(data.store(), self.run_id)
+        document = engine.summary(reads.store(), self.run_id)
         complete = sum(t["state"] == "complete" for t in document["trials"])
         if complete != self._importances_for:
             self._importances = engine.importances(self.run_id)
@@ -103,7 +103,9 @@ class SweepScreen(LiveScreen):
         self.query_one("#importances", Static).update(_importance_bars(document["importances"]))
 
     def _plot_best(self, trials: list[dict[str, Any]], direction: str, objective: str) -> None:
-        xs, values, best = [], [], []
+        xs: list[Any] = []
+        values: list[Any] = []
+        best: list[Any] = []
         pick = max if direction == "maximize" else min
         for trial in trials:
             if trial["state"] != "complete":
