@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from workbench.config import names as names_module
 from workbench.config import project, settings, spec
 from workbench.config.spec import Key, Table, check_file
 from workbench.core.errors import ConfigError
@@ -146,7 +147,7 @@ def test_the_names_config_knows_are_the_ones_the_upper_layers_use():
 @pytest.fixture(autouse=True)
 def _no_installed_names(monkeypatch):
     """An in-process CLI call earlier in this process may have installed plugin names."""
-    monkeypatch.setattr(project, "_installed", None)
+    monkeypatch.setattr(names_module, "_installed", None)
 
 CSV = "x,y\n1,a\n2,b\n3,a\n4,b\n"
 

@@ -18,11 +18,11 @@ import datetime
 import gzip
 import re
 import tomllib
-from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from workbench.config.names import PluginNames, installed, use_plugin_names  # noqa: F401
 from workbench.config.reading import read_toml
 from workbench.config.spec import Key, Table, check_file
 from workbench.config.sweep import SWEEP, SweepConfig, check_sweep
@@ -218,35 +218,6 @@ PROJECT_FILE = Table(
 )
 
 
-class PluginNames(Protocol):
-    """The names plugins add to what a workbench.toml may use, by project folder."""
-
-    def trainers(self, root: Path) -> Collection[str]:
-        """Every trainer name, built in or from a plugin."""
-        ...
-
-    def trainer_hint(self, root: Path) -> str:
-        """Text after "expected ..." of an unknown trainer: plugin trainers, failed plugins."""
-        ...
-
-    def export_formats(self, root: Path) -> Collection[str]:
-        """Every export format name, built in or from a plugin."""
-        ...
-
-    def drift_methods(self, root: Path, names: Collection[str]) -> Collection[str]:
-        """The plugin drift tests; asked only for names that are not built in."""
-        ...
-
-
-_installed: PluginNames | None = None
-
-
-def use_plugin_names(names: PluginNames | None) -> None:
-    """Check plugin names with `names` in every later `load_config` of this process."""
-    global _installed
-    _installed = names
-
-
 @dataclass(frozen=True)
 class ProjectConfig:
     """A validated `workbench.toml`."""
@@ -297,7 +268,7 @@ def load_config(folder: Path, plugin_names: PluginNames | None = None) -> Projec
         raise UsageError(f"{folder}: no such folder")
     if not file.is_file():
         raise UsageError(f"{folder} has no {CONFIG_NAME}; create one with `workbench project init`")
-    return _validate(file, read_toml(file), plugin_names or _installed)
+    return _validate(file, read_toml(file), plugin_names or installed())
 
 
 def _validate(file: Path, raw: dict[str, Any], names: PluginNames | None) -> ProjectConfig:

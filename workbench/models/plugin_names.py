@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Collection
 from pathlib import Path
 
-from workbench.config import project
+from workbench.config.names import use_plugin_names
 
 
 class PluginNames:
-    """`workbench.config.project.PluginNames`, answered by the project's plugins
+    """`workbench.config.names.PluginNames`, answered by the project's plugins
     (loaded only when a name is not built in)."""
 
     def trainers(self, root: Path) -> Collection[str]:
@@ -37,4 +37,4 @@ class PluginNames:
 
 def install() -> None:
     """Check plugin names in every project config this process loads."""
-    project.use_plugin_names(PluginNames())
+    use_plugin_names(PluginNames())
