@@ -79,8 +79,17 @@ def start(
     type=click.IntRange(min=1),
     help="The new total of trials (default: the sweep's own).",
 )
-@_PARALLEL
-@_TIMEOUT
+@click.option(
+    "--parallel",
+    type=click.IntRange(min=1),
+    help="Trials in flight at once (default: the sweep's own).",
+)
+@click.option(
+    "--timeout",
+    type=Seconds((0, None), min_open=True),
+    metavar="SECONDS",
+    help="Start no trial after this long (default: the sweep's own).",
+)
 @json_option
 @click.pass_context
 def resume(
@@ -93,7 +102,12 @@ def resume(
     as_json: bool,
 ) -> None:
     """Continue an interrupted sweep of PROJECT (SWEEP: its run id; default: the
-    latest unfinished one), repeating no finished trial."""
+    latest unfinished one), repeating no finished trial.
+
+    It waits for the trials still running and goes on until the total of
+    trials is done; --trials, --parallel and --timeout replace the sweep's
+    recorded ones.
+    """
     from workbench.sweeps.engine import resume_sweep
 
     store = store_for(ctx)
