@@ -119,3 +119,23 @@ def test_a_schema_that_is_not_utf8_is_refused(tmp_path):
 
     with pytest.raises(ConfigError, match="UTF-8"):
         load_schema(path)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'columns = { age = { type = "integer", pinned = true, min = 0, max = 99 } }  # mine\n',
+        '[columns]\nage.type = "integer"  # mine\nage.pinned = true\nage.min = 0\nage.max = 99\n',
+        'dataset = { min_rows = 2 }  # mine\n[columns."age"]\ntype = "integer"\n',
+    ],
+)
+def test_reinference_keeps_other_valid_layouts(tmp_path, text):
+    path = tmp_path / "schema.toml"
+    path.write_text(text)
+
+    _reinfer(path, FRAME)
+
+    assert "# mine" in path.read_text()
+    loaded = load_schema(path)
+    assert set(loaded["columns"]) == {"age", "city", "plan", "churned"}
+    assert loaded["target"]["labels"] == ["no", "yes"]

@@ -14,10 +14,12 @@ from typing import Any
 import pandas as pd
 import tomlkit
 import tomlkit.exceptions
+import tomlkit.items
 
 from workbench.config.reading import read_toml
 from workbench.config.spec import Key, Table, check_file
 from workbench.config.task import infer_task
+from workbench.core.errors import ConfigError
 
 SCHEMA_FILE = "schema.toml"
 MAX_CATEGORIES = 50
@@ -196,7 +198,12 @@ def write_schema(path: Path, schema: dict[str, Any], source: str) -> None:
     if previous is None:
         text = _fresh_text(schema, source)
     else:
-        _update_document(previous, schema)
+        try:
+            _update_document(previous, schema)
+        except (ValueError, TypeError, tomlkit.exceptions.TOMLKitError) as exc:
+            raise ConfigError(
+                path, None, f"cannot update it in place ({exc}); move it aside to infer anew"
+            ) from None
         where = f"{_source_line(source)}\n{_header_date()}"  # what the header says changes
         text = _HEADER.sub(lambda _: where, previous.as_string(), count=1)
     partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -233,7 +240,8 @@ def _update_document(doc: tomlkit.TOMLDocument, schema: dict[str, Any]) -> None:
 
 def _update_table(parent: Any, name: str, values: dict[str, Any]) -> None:
     if name not in parent or not isinstance(parent[name], dict):
-        table = tomlkit.table()
+        inline = isinstance(parent, tomlkit.items.InlineTable)  # `columns = { ... }`
+        table = tomlkit.inline_table() if inline else tomlkit.table()
         table.update(values)
         parent[name] = table
         return
