@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from wbtest import REPO, wb
+from wbtest import REPO, wb, wb_inprocess
 
 HEADER = "species,island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex,year\n"
 
@@ -82,7 +82,7 @@ BATCHES: dict[str, tuple[str, int, int, str]] = {
 def _project(tmp_path: Path) -> Path:
     folder = tmp_path / "penguins"
     shutil.copytree(REPO / "sample_projects" / "penguins-lightgbm", folder)
-    wb("project", "add", str(folder), check=True)
+    wb_inprocess("project", "add", str(folder), check=True)
     return folder
 
 
@@ -112,7 +112,7 @@ def test_hostile_batches_for_drift_and_validate(case: str, tmp_path: Path, wb_ho
     batch.write_text(text)
     before = _fingerprint(batch)
 
-    drift = wb("data", "drift", "penguins", str(batch), "--json")
+    drift = wb_inprocess("data", "drift", "penguins", str(batch), "--json")
     _check_outcome(drift, drift_exit, phrase, "drift")
     if drift_exit == 0:
         report = json.loads(drift.stdout)
@@ -124,9 +124,9 @@ def test_hostile_batches_for_drift_and_validate(case: str, tmp_path: Path, wb_ho
         if phrase:
             assert any(phrase in c["reason"] for c in report["columns"]), report["columns"]
         assert report["summary"].startswith(("drift: ", "no drift: "))
-        human = wb("data", "drift", "penguins", str(batch))
+        human = wb_inprocess("data", "drift", "penguins", str(batch))
         assert human.returncode == 0 and "Traceback" not in human.stderr
-    validate = wb("data", "validate", "penguins", str(batch))
+    validate = wb_inprocess("data", "validate", "penguins", str(batch))
     _check_outcome(validate, validate_exit, phrase, "validate")
 
     assert _fingerprint(batch) == before
@@ -142,7 +142,7 @@ def test_bad_margins_are_refused_in_one_line(margin: str, tmp_path: Path, wb_hom
     folder = _project(tmp_path)
     config = folder / "workbench.toml"
     before = _fingerprint(config)
-    result = wb("model", "promote", "penguins", "1", "--margin", margin)
+    result = wb_inprocess("model", "promote", "penguins", "1", "--margin", margin)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
@@ -169,7 +169,7 @@ def test_hostile_labelled_batches_against_a_trained_model(tmp_path: Path, wb_hom
         batch = tmp_path / f"{len(text)}.csv"
         batch.write_text(text)
         before = _fingerprint(batch)
-        result = wb("data", "drift", "penguins", str(batch), "--json")
+        result = wb_inprocess("data", "drift", "penguins", str(batch), "--json")
         assert result.returncode == 0 and "Traceback" not in result.stderr, (case, result.stderr)
         performance = json.loads(result.stdout)["performance"]
         if performance["available"]:
