@@ -111,7 +111,7 @@ def _already_running() -> WorkbenchError:
     which = f" (pid {pid})" if pid else ""
     return WorkbenchError(
         f"a watcher is already running for this store{which}; "
-        "see `workbench watch --status`, stop it with `workbench watch --stop`",
+        "see `workbench watch status`, stop it with `workbench watch stop`",
         title="Watcher running",
     )
 
@@ -315,7 +315,7 @@ def _watch(
             writer_check=watcher.writer_check.available,
         )
         worker.start()
-        how_to_stop = "`workbench watch --stop`" if detached else "Ctrl-C"
+        how_to_stop = "`workbench watch stop`" if detached else "Ctrl-C"
         say(f"watcher ready (pid {os.getpid()}); {how_to_stop} stops it")
         while not stop.wait(HEARTBEAT):
             state.update()

@@ -80,7 +80,7 @@ def demo(ctx: click.Context, headless: bool, as_json: bool) -> None:
             )
         note(f"workspace: {results[0]['workspace'] if results else ''}")
         note(
-            "next: `workbench model list penguins`, `workbench pipeline penguins --history`,"
+            "next: `workbench model list penguins`, `workbench pipeline list penguins`,"
             " `workbench run show RUN`, or `workbench` for the terminal UI"
         )
     sys.exit(0 if all(r["status"] == "succeeded" for r in results) else 1)
