@@ -163,6 +163,16 @@ PROJECTS: dict[str, tuple[str, str]] = {
     ),
     "sweep unknown key": (BASE + TRAIN + "[sweep]\nbudget = 3\n", "sweep.budget"),
     "sweep space empty": (BASE + TRAIN + "[sweep]\nspace = {}\n", "sweep.space"),
+    "train path with NUL": (BASE.replace('"train.csv"', '"a\\u0000.csv"') + TRAIN, "data.train"),
+    "watch path with NUL": (
+        BASE.replace('target = "churned"', 'target = "churned"\nwatch = ["in\\u0000"]') + TRAIN,
+        "data.watch",
+    ),
+    "script path with NUL": (
+        BASE + TRAIN.replace('"lightgbm"', '"script"\nscript = "t\\u0000.py"'),
+        "train.script",
+    ),
+    "train path a symlink loop": (BASE.replace('"train.csv"', '"loop/x.csv"') + TRAIN, "data.train"),
     "sweep low above high": (
         BASE + TRAIN + '[sweep]\nspace = { lr = { type = "float", low = 2, high = 1 } }\n',
         "sweep.space.lr.high",
@@ -177,6 +187,8 @@ def test_hostile_project_tables(wb_home, tmp_path, case):
     folder.mkdir()
     (folder / "train.csv").write_text(CSV)
     (folder / "workbench.toml").write_text(text)
+    (folder / "loop").symlink_to(folder / "loop2")
+    (folder / "loop2").symlink_to(folder / "loop")
 
     result = wb_inprocess("project", "add", str(folder))
 

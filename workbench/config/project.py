@@ -280,10 +280,7 @@ def _validate(file: Path, raw: dict[str, Any], names: PluginNames | None) -> Pro
     task = project.get("task")
 
     train_file = _train_file(file, root, data)
-    try:
-        watch = tuple((root / w).resolve() for w in data.get("watch", []))
-    except RuntimeError as exc:  # pathlib's "Symlink loop from ..."
-        raise ConfigError(file, "data.watch", f"a symbolic link loop ({exc})") from None
+    watch = tuple(_resolve(file, "data.watch", root, w) for w in data.get("watch", []))
 
     trainer = train["trainer"]
     _check_trainer(file, trainer, names)
@@ -291,7 +288,7 @@ def _validate(file: Path, raw: dict[str, Any], names: PluginNames | None) -> Pro
     if trainer == "script":
         if "script" not in train:
             raise ConfigError(file, "train.script", 'missing; required when trainer = "script"')
-        script = (root / train["script"]).resolve()
+        script = _resolve(file, "train.script", root, train["script"])
         if not script.is_file():
             raise ConfigError(file, "train.script", f"file not found: {script}")
     metric = train.get("metric")
@@ -330,9 +327,20 @@ def _validate(file: Path, raw: dict[str, Any], names: PluginNames | None) -> Pro
     )
 
 
+def _resolve(file: Path, key: str, root: Path, relative: str) -> Path:
+    """`relative` to the project folder, made absolute; a path the OS cannot take
+    (a NUL character, a symbolic link loop) is refused naming the key."""
+    try:
+        return (root / relative).resolve()
+    except RuntimeError as exc:  # pathlib's "Symlink loop from ..."
+        raise ConfigError(file, key, f"a symbolic link loop ({exc})") from None
+    except (ValueError, OSError) as exc:  # ValueError: "embedded null byte"
+        raise ConfigError(file, key, f"not a usable path ({exc}): {relative!r}") from None
+
+
 def _train_file(file: Path, root: Path, data: dict[str, Any]) -> Path:
     """`[data] train`: a data file that exists and has the target column."""
-    train_file = (root / data["train"]).resolve()
+    train_file = _resolve(file, "data.train", root, data["train"])
     if not train_file.name.lower().endswith(DATA_SUFFIXES):
         raise ConfigError(
             file, "data.train", f"expected a file ending in {', '.join(DATA_SUFFIXES)}"
