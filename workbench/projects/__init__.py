@@ -1,17 +1,21 @@
-"""Registering, listing and describing projects."""
+"""Registering, listing and describing projects.
+
+The functions here return plain dicts, the JSON documents `project list` and
+`project show` print; `workbench.store.projects` has the typed records."""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-import time
 from pathlib import Path
 from typing import Any
 
 from workbench.config.project import ProjectConfig, infer_data_task, load_config
 from workbench.core.errors import ConfigError, NotFoundError, UsageError
+from workbench.projects.templates import Plan, create, plan_project, undo
 from workbench.store import Store
-from workbench.templates import Plan, create, plan_project, undo
+from workbench.store import projects as records
+from workbench.store.projects import Project
 
 
 def add_project(store: Store, folder: Path) -> dict[str, Any]:
@@ -20,35 +24,15 @@ def add_project(store: Store, folder: Path) -> dict[str, Any]:
     config = load_config(folder)
     if config.sklearn_estimator:
         check_estimator(config)
-    existing = store.row("SELECT * FROM projects WHERE name = ?", (config.name,))
+    existing = records.by_name(store, config.name)
     if existing:
-        if existing["path"] == str(folder):
-            return existing
+        if existing.path == str(folder):
+            return existing.as_dict()
         raise UsageError(
-            f"a project named {config.name!r} is already registered at {existing['path']}; "
+            f"a project named {config.name!r} is already registered at {existing.path}; "
             f"set a different [project] name in {config.file}"
         )
-    same_path = store.row("SELECT * FROM projects WHERE path = ?", (str(folder),))
-    now = time.time()
-    with store.write() as conn:
-        if same_path:  # the folder was renamed in its workbench.toml
-            conn.execute(
-                "UPDATE projects SET name = ? WHERE id = ?", (config.name, same_path["id"])
-            )
-            project_id = same_path["id"]
-        else:
-            project_id = conn.execute(
-                "INSERT INTO projects (name, path, created_at) VALUES (?, ?, ?)",
-                (config.name, str(folder), now),
-            ).lastrowid
-        store.add_event(
-            "project.added",
-            f"project {config.name} registered",
-            ts=now,
-            project_id=project_id,
-            data={"path": str(folder)},
-        )
-    return store.row("SELECT * FROM projects WHERE id = ?", (project_id,))  # type: ignore[return-value]
+    return records.add(store, config.name, str(folder)).as_dict()
 
 
 def create_project(
@@ -64,10 +48,10 @@ def create_project(
     """`project init`: check everything, make the folder, register it; on any
     failure nothing is left behind (neither files nor a store row)."""
     plan = plan_project(path, template, name, data=data, target=target, link=link)
-    taken = store.row("SELECT path FROM projects WHERE name = ?", (plan.name,))
+    taken = records.by_name(store, plan.name)
     if taken:
         raise UsageError(
-            f"a project named {plan.name!r} is already registered at {taken['path']}; "
+            f"a project named {plan.name!r} is already registered at {taken.path}; "
             "choose another with --name"
         )
     create(plan)
@@ -124,13 +108,19 @@ def check_estimator(config: ProjectConfig) -> None:
         )
 
 
-def get_project(store: Store, name: str) -> dict[str, Any]:
-    row = store.row("SELECT * FROM projects WHERE name = ?", (name,))
-    if row is None:
-        known = [r["name"] for r in store.rows("SELECT name FROM projects ORDER BY name")]
+def find_project(store: Store, name: str) -> Project:
+    """The project registered as `name`, else NotFoundError naming the known ones."""
+    project = records.by_name(store, name)
+    if project is None:
+        known = records.names(store)
         hint = f" (known: {', '.join(known)})" if known else " (none registered yet)"
         raise NotFoundError(f"no project named {name!r}{hint}")
-    return row
+    return project
+
+
+def get_project(store: Store, name: str) -> dict[str, Any]:
+    """`find_project` as a dict (id, name, path, created_at)."""
+    return find_project(store, name).as_dict()
 
 
 def project_config(store: Store, name: str) -> tuple[dict[str, Any], ProjectConfig]:
@@ -144,24 +134,17 @@ def project_config(store: Store, name: str) -> tuple[dict[str, Any], ProjectConf
     return project, load_config(folder)
 
 
-_SUMMARY_SQL = """
-SELECT p.id, p.name, p.path, p.created_at,
-       (SELECT COUNT(*) FROM runs r WHERE r.project_id = p.id) AS runs,
-       (SELECT r.status FROM runs r WHERE r.project_id = p.id ORDER BY r.id DESC LIMIT 1)
-           AS last_status,
-       (SELECT r.id FROM runs r WHERE r.project_id = p.id ORDER BY r.id DESC LIMIT 1)
-           AS last_run
-FROM projects p
-"""
-
-
 def list_projects(store: Store) -> list[dict[str, Any]]:
-    return [_describe(row) for row in store.rows(_SUMMARY_SQL + " ORDER BY p.name")]
+    """Every project with its run count, latest run and whether its folder is missing."""
+    return [_describe(summary) for summary in records.summaries(store)]
 
 
 def show_project(store: Store, name: str) -> dict[str, Any]:
-    get_project(store, name)
-    summary = _describe(store.row(_SUMMARY_SQL + " WHERE p.name = ?", (name,)))  # type: ignore[arg-type]
+    find_project(store, name)
+    found = records.summary(store, name)
+    if found is None:  # removed in between
+        raise NotFoundError(f"no project named {name!r}")
+    summary = _describe(found)
     try:
         _, config = project_config(store, name)
     except (NotFoundError, UsageError) as exc:
@@ -193,17 +176,13 @@ def best_run(store: Store, project_id: int, config: ProjectConfig) -> dict[str, 
         return None
     from workbench.core.metric_rules import lower_is_better
 
-    order = "ASC" if lower_is_better(config.metric) else "DESC"
-    return store.row(
-        f"""SELECT r.id AS run, m.value AS value, ? AS metric FROM runs r
-            JOIN metric_series m ON m.run_id = r.id AND m.key = ?
-            WHERE r.project_id = ? AND r.status = 'succeeded' AND m.value IS NOT NULL
-            ORDER BY m.value {order} LIMIT 1""",
-        (config.metric, config.metric, project_id),
+    best = records.best_run(
+        store, project_id, config.metric, lower_is_better=lower_is_better(config.metric)
     )
+    return best.as_dict() if best else None
 
 
-def _describe(row: dict[str, Any]) -> dict[str, Any]:
-    out = dict(row)
-    out["missing"] = not Path(row["path"]).exists()
+def _describe(summary: records.ProjectSummary) -> dict[str, Any]:
+    out = summary.as_dict()
+    out["missing"] = not Path(summary.path).exists()
     return out
