@@ -3,6 +3,7 @@ shape; the same content twice is one version."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import hashlib
@@ -35,25 +36,52 @@ def sha256_of(path: Path) -> str:
 
 def shape_of(path: Path, fmt: str) -> tuple[int, list[str]]:
     """Rows and column names without building the table: line counting at C speed,
-    unless quotes could hide newlines inside fields, then a real CSV parse."""
+    unless quotes could hide newlines inside fields, then a real CSV parse.
+    ValueError for CSV text that no reader would take: no header, NUL bytes, or
+    bytes that are not UTF-8."""
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
         meta = pq.ParquetFile(path)
         return meta.metadata.num_rows, list(meta.schema_arrow.names)
     opener = gzip.open if fmt == "csv.gz" else open
+    text = codecs.getincrementaldecoder("utf-8")()  # checks every byte is UTF-8
     with opener(path, "rb") as fh:
-        header = next(csv.reader([fh.readline().decode("utf-8-sig")]), [])
-        lines, quoted, last = 0, False, b"\n"
+        first = fh.readline()
+        _check_text(text, first, 0, final=False)
+        if not first:
+            raise ValueError("it is empty (0 bytes)")
+        header = next(csv.reader([first.decode("utf-8-sig")]), [])
+        if not any(name.strip() for name in header):
+            raise ValueError("its first line is empty; expected the column names")
+        lines, quoted, last, offset = 0, False, b"\n", len(first)
         while chunk := fh.read(CHUNK):
+            _check_text(text, chunk, offset, final=False)
             lines += chunk.count(b"\n")
             quoted = quoted or b'"' in chunk
             last = chunk[-1:]
+            offset += len(chunk)
+        _check_text(text, b"", offset, final=True)
     if quoted:
         import pyarrow.csv as pc
 
         return pc.read_csv(path).num_rows, header
     return lines + (last != b"\n"), header
+
+
+def _check_text(decoder: codecs.IncrementalDecoder, data: bytes, offset: int, *, final: bool) -> None:
+    if b"\0" in data:
+        at = offset + data.index(b"\0")
+        raise ValueError(f"it holds binary data (a NUL byte at offset {at}), not CSV text")
+    try:
+        decoder.decode(data, final=final)
+    except UnicodeDecodeError as exc:
+        # exc.object: the bytes a previous chunk left undecoded, then `data`.
+        at = offset - (len(exc.object) - len(data)) + exc.start
+        raise ValueError(
+            f"it is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {at});"
+            " save it as UTF-8"
+        ) from None
 
 
 def register_version(
