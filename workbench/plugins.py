@@ -15,9 +15,13 @@ it sits in a layer above this one, and this module never imports it.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import importlib
 import importlib.util
+import os
+import stat
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -35,6 +39,10 @@ GROUP = "workbench"
 BUILTIN = "builtin"
 # Registered by name at load time (see the module docstring).
 BUILTIN_MODULE = "workbench.models.builtin_plugin"
+# A project plugin file larger than this is refused unread: no hand-written plugin
+# is this big, and the file is read whole into memory to be run.
+MAX_PLUGIN_FILE_BYTES = 1 << 20
+MAX_ERROR = 300  # characters of a plugin's error kept (one line)
 # Hook -> (what `plugins list` calls the contributions, the type each hook returns).
 CONTRIBUTIONS: dict[str, tuple[str, type]] = {
     "workbench_trainers": ("trainers", dict),
@@ -90,8 +98,11 @@ class Plugins:
             origin = f"{dist.name} {dist.version}" if dist else point.value
             info = PluginInfo(point.name, "entry point", origin)
             try:
-                module = point.load()
-            except (Exception, SystemExit) as exc:  # never fatal, even a sys.exit
+                with _plugin_output():
+                    module = point.load()
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # never fatal, even a sys.exit
                 self._fail(info, f"cannot import {point.value}: {_describe(exc)}")
                 continue
             self._register(module, info)
@@ -102,18 +113,34 @@ class Plugins:
         return self
 
     def _load_file(self, file: Path) -> None:
+        """Run one of the project's plugin files as a module. The file is read here
+        (a regular file of at most MAX_PLUGIN_FILE_BYTES, or refused unread) and
+        compiled in memory, so no bytecode cache is written into the project."""
         info = PluginInfo(file.stem, "project file", str(file))
-        digest = hashlib.sha1(str(file.resolve()).encode()).hexdigest()[:12]
+        try:
+            source = _read_plugin_file(file)
+        except OSError as exc:
+            self._fail(info, f"cannot read {file.name}: {exc.strerror or exc}")
+            return
+        except ValueError as exc:
+            self._fail(info, f"{file.name} {exc}")
+            return
+        digest = hashlib.sha1(os.fsencode(os.path.abspath(file))).hexdigest()[:12]
         module_name = f"workbench_project_plugin_{digest}_{file.stem}"
         spec = importlib.util.spec_from_file_location(module_name, file)
-        if spec is None or spec.loader is None:
+        if spec is None:
             self._fail(info, "cannot be loaded as a Python module")
             return
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module  # so that dataclasses and pickling find it
         try:
-            spec.loader.exec_module(module)
-        except (Exception, SystemExit) as exc:  # a syntax error is reported, not raised
+            code = compile(source, str(file), "exec", dont_inherit=True)
+            with _plugin_output():
+                exec(code, module.__dict__)
+        except KeyboardInterrupt:
+            sys.modules.pop(module_name, None)
+            raise
+        except BaseException as exc:  # a syntax error, even a sys.exit, is reported
             sys.modules.pop(module_name, None)
             self._fail(info, f"cannot import {file.name}: {_describe(exc)}")
             return
@@ -141,7 +168,7 @@ class Plugins:
     def _fail(self, info: PluginInfo, error: str) -> None:
         if info not in self.infos:
             self.infos.append(info)
-        info.status, info.error = "failed", error
+        info.status, info.error = "failed", _one_line(error)
         if self.warn:
             print(f"workbench: warning: plugin {info.name!r} skipped: {error}", file=sys.stderr)
 
@@ -157,8 +184,11 @@ class Plugins:
         results = []
         for impl, info in self._impls(hook):
             try:
-                result = impl.function()
-            except Exception as exc:
+                with _plugin_output():
+                    result = impl.function()
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # a plugin's sys.exit ends only the plugin
                 self._fail(info, f"{hook} raised {_describe(exc)}")
                 continue
             if not isinstance(result, expected):
@@ -170,7 +200,8 @@ class Plugins:
 
     def _impls(self, hook: str) -> list[tuple[Any, PluginInfo]]:
         """A hook's implementations by plugins that have not failed, in registration order."""
-        impls = reversed(getattr(self.pm.hook, hook).get_hookimpls())
+        # pluggy lists them in registration order (and calls them last first).
+        impls = getattr(self.pm.hook, hook).get_hookimpls()
         found = [(impl, self._by_name.get(impl.plugin_name)) for impl in impls]
         return [(impl, info) for impl, info in found if info and info.status == "ok"]
 
@@ -216,6 +247,9 @@ class Plugins:
     def report(self) -> list[dict[str, Any]]:
         """Every plugin, its status and what it contributes, for `plugins list`."""
         contributions: dict[str, dict[str, list[str]]] = {}
+        for hook, (_, kind) in CONTRIBUTIONS.items():
+            if kind is dict:
+                self.merged(hook)  # warns about a name a later plugin claims again
         for hook, (label, _) in CONTRIBUTIONS.items():
             for plugin, result in self.call(hook):
                 names = result if isinstance(result, dict) else map(_callable_name, result)
@@ -261,8 +295,52 @@ def _bind(impl: Any) -> Callable[[dict, dict], None]:
 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, SyntaxError):
-        return f"SyntaxError: {exc.msg} (line {exc.lineno})"
-    return f"{type(exc).__name__}: {exc}"
+        where = f" (line {exc.lineno})" if exc.lineno else ""
+        return f"{type(exc).__name__}: {exc.msg}{where}"
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= MAX_ERROR else line[: MAX_ERROR - 1] + "…"
+
+
+def _read_plugin_file(file: Path) -> bytes:
+    """The bytes of a plugin file; ValueError (the reason) for anything but a
+    regular file of at most MAX_PLUGIN_FILE_BYTES. Opened without blocking and
+    checked on the open descriptor, so a FIFO or device is never waited on or read."""
+    try:
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.ENXIO):
+            raise ValueError("is not a regular file") from None
+        raise
+    try:
+        info = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise ValueError("is not a regular file")
+    with os.fdopen(fd, "rb") as fh:
+        if info.st_size > MAX_PLUGIN_FILE_BYTES:
+            raise ValueError(
+                f"is larger than {MAX_PLUGIN_FILE_BYTES >> 20} MiB ({info.st_size} bytes)"
+            )
+        data = fh.read(MAX_PLUGIN_FILE_BYTES + 1)
+    if len(data) > MAX_PLUGIN_FILE_BYTES:  # it grew while being read
+        raise ValueError(f"is larger than {MAX_PLUGIN_FILE_BYTES >> 20} MiB")
+    return data
+
+
+@contextlib.contextmanager
+def _plugin_output():
+    """What a plugin prints while it is imported or its hook runs goes to stderr:
+    stdout may be a command's `--json` document."""
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
 
 
 def _callable_name(fn: Any) -> str:
