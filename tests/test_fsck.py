@@ -15,6 +15,7 @@ from wbtest import wb
 
 from workbench.core import paths
 from workbench.core.errors import StoreError
+from workbench.runs.liveness import owner_gone
 from workbench.store import fsck, open_store
 
 
@@ -63,11 +64,11 @@ def _smash(table: str, which: int) -> int:
 def test_a_sound_store_passes_and_repair_changes_nothing(wb_home):
     _store_with(5)
     db = paths.db_path()
-    report = fsck.check()
+    report = fsck.check(owner_gone=owner_gone)
     assert report["ok"] and report["problems"] == [] and report["integrity"] == ["ok"]
     assert report["schema"]["unknown"] == []
     before = db.read_bytes()
-    repaired = fsck.repair()
+    repaired = fsck.repair(owner_gone=owner_gone)
     assert repaired["ok"] and repaired["repairs"] == []
     assert db.read_bytes() == before
     assert not list(db.parent.glob("workbench.db.*-2*"))  # no backup, no recovered copy
@@ -78,7 +79,7 @@ def test_a_sound_store_passes_and_repair_changes_nothing(wb_home):
 def test_salvage_keeps_the_rows_around_two_damaged_pages(wb_home):
     _store_with(500)
     lost = _smash("runs", 3) + _smash("runs", 9)
-    report = fsck.repair(use_cli=False)
+    report = fsck.repair(owner_gone=owner_gone, use_cli=False)
     assert report["ok"], report["problems"]
     store = open_store()
     try:
@@ -94,7 +95,7 @@ def test_salvage_keeps_the_rows_around_two_damaged_pages(wb_home):
 def test_salvage_of_a_without_rowid_table_keeps_what_comes_before_the_damage(wb_home):
     _store_with(500)
     _smash("params", -1)  # the last page: everything before it is readable
-    report = fsck.repair(use_cli=False)
+    report = fsck.repair(owner_gone=owner_gone, use_cli=False)
     assert report["ok"], report["problems"]
     store = open_store()
     try:
@@ -113,7 +114,7 @@ def test_a_failing_sqlite3_program_falls_back_to_the_salvage(wb_home, tmp_path, 
     monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
     _store_with(200)
     lost = _smash("runs", 2)
-    report = fsck.repair()
+    report = fsck.repair(owner_gone=owner_gone)
     assert any("row-by-row salvage" in line for line in report["repairs"])
     store = open_store()
     try:
@@ -145,7 +146,7 @@ def test_repair_refuses_while_another_process_has_the_store_open(wb_home, tmp_pa
         assert holder.stdout.readline().strip() == "open"
         damaged = db.read_bytes()
         with pytest.raises(StoreError, match=f"processes {holder.pid}"):
-            fsck.repair()
+            fsck.repair(owner_gone=owner_gone)
         assert db.read_bytes() == damaged  # nothing swapped
         assert not list(db.parent.glob("workbench.db.recovered-*"))
     finally:
@@ -164,7 +165,7 @@ def test_repair_leaves_a_store_from_a_newer_version_alone(wb_home):
             )
     finally:
         store.close()
-    report = fsck.check()
+    report = fsck.check(owner_gone=owner_gone)
     assert not report["ok"] and report["schema"]["unknown"] == ["m999_later"]
     result = wb("fsck", "--repair")
     assert result.returncode == 1 and "newer workbench" in result.stderr
@@ -175,8 +176,8 @@ def test_a_damaged_identity_file_is_rewritten_from_the_database(wb_home):
     _store_with(3)
     ident = paths.identity_path()
     ident.write_text("garbage")
-    assert not fsck.check()["ok"]
-    report = fsck.repair()
+    assert not fsck.check(owner_gone=owner_gone)["ok"]
+    report = fsck.repair(owner_gone=owner_gone)
     assert report["ok"], report["problems"]
     assert json.loads(ident.read_text())["runs"] == 3
     assert json.loads(wb("run", "list", "--json", check=True).stdout)[0]["id"] == 3
@@ -208,10 +209,10 @@ def test_files_others_can_read_are_reported_and_made_private(wb_home):
     log.write_text("hello\n")
     log.chmod(0o644)
     wb_home.chmod(0o755)
-    report = fsck.check()
+    report = fsck.check(owner_gone=owner_gone)
     assert str(log) in report["exposed"] and str(wb_home) in report["exposed"]
     assert any("other users" in line for line in report["problems"])
-    repaired = fsck.repair()
+    repaired = fsck.repair(owner_gone=owner_gone)
     assert repaired["exposed"] == [] and repaired["ok"], repaired["problems"]
     assert (log.stat().st_mode & 0o777, wb_home.stat().st_mode & 0o777) == (0o600, 0o700)
     assert log.read_text() == "hello\n"

@@ -226,7 +226,8 @@ def test_one_slot_never_has_two_live_trainers(cli, tmp_path, wb_home, kill_lefto
         assert _alive(trainer)
         psutil.Process(supervisor).kill()
         for run_id in ids[1:]:
-            cli("run", "list", check=True)  # any command dispatches; so do supervisors
+            # Any command but a read-only listing dispatches; so do supervisors.
+            cli("project", "list", check=True)
             _poll(
                 lambda rid=run_id: _show(cli, rid)["status"] in ("succeeded", "failed"),
                 120,

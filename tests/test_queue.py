@@ -8,6 +8,7 @@ import time
 import pytest
 from test_runs_e2e import script_project, show
 
+from workbench.core import paths
 from workbench.runs.launch import create_run
 from workbench.store import open_store
 
@@ -36,14 +37,16 @@ def _wait_until(predicate, timeout: float = 60, message: str = "condition") -> N
 def test_runs_beyond_the_slots_wait_and_start_in_priority_then_submission_order(
     cli, tmp_path, one_slot
 ):
-    order_file = tmp_path / "order.txt"
+    order_file, go = tmp_path / "order.txt", tmp_path / "go"
     project = script_project(
         tmp_path / "q",
         f"""\
         import os, time
         with open({str(order_file)!r}, "a") as fh:
             fh.write(os.environ["WORKBENCH_RUN_ID"] + "\\n")
-        time.sleep(0.5)
+        deadline = time.time() + 120  # the first run holds the slot until the test says go
+        while not os.path.exists({str(go)!r}) and time.time() < deadline:
+            time.sleep(0.05)
         """,
         name="q",
     )
@@ -56,6 +59,7 @@ def test_runs_beyond_the_slots_wait_and_start_in_priority_then_submission_order(
     ids = [int(r.stdout.split()[0]) for r in (first, low, high)]
     statuses = _statuses(cli)
     assert statuses[ids[1]] == "queued" and statuses[ids[2]] == "queued"
+    go.touch()
     # A waited run is carried through the queue even when nothing else touches the store.
     assert cli("run", "start", "q", "--wait", check=True, timeout=120).returncode == 0
     _wait_until(lambda: all(s == "succeeded" for s in _statuses(cli).values()), message="all runs")
@@ -66,13 +70,16 @@ def test_runs_beyond_the_slots_wait_and_start_in_priority_then_submission_order(
 
 def test_queued_runs_start_after_a_reboot_on_next_use(cli, tmp_path, one_slot):
     """Runs queued with no supervisor alive (as after a reboot) are started by
-    whatever next uses the store, here `run list`; nothing is dropped."""
+    the next command that reconciles the store (not by a listing of runs, which
+    only reads); nothing is dropped."""
     project = script_project(tmp_path / "r", "print('ran')\n", name="r")
     cli("project", "add", str(project), check=True)
     store = open_store()
     queued = [create_run(store, "r", {}) for _ in range(2)]
     store.close()
-    assert set(_statuses(cli).values()) <= {"queued", "running", "succeeded"}
+    assert set(_statuses(cli).values()) == {"queued"}
+    assert not any((paths.run_dir(i) / "supervisor.log").exists() for i in queued)
+    cli("project", "list", check=True)
     _wait_until(
         lambda: all(_statuses(cli)[i] == "succeeded" for i in queued), message="queued runs"
     )

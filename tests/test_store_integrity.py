@@ -198,12 +198,13 @@ def test_a_corrupted_page_is_reported_in_one_line_and_repaired_into_a_new_file(w
 
 
 def test_repair_salvages_rows_without_the_sqlite3_program(wb_home):
+    from workbench.runs.liveness import owner_gone
     from workbench.store import fsck
 
     populate(400)
     db = paths.db_path()
     lost_rows = corrupt_a_runs_page(db)
-    report = fsck.repair(use_cli=False)
+    report = fsck.repair(owner_gone=owner_gone, use_cli=False)
     assert report["ok"], report["problems"]
     assert any("row-by-row salvage" in line for line in report["repairs"])
     store = open_store()
@@ -334,7 +335,13 @@ def test_the_read_only_decision_can_be_forced(wb_home, monkeypatch):
     finally:
         store.close()
     monkeypatch.delenv("WORKBENCH_READ_ONLY")
-    assert wb("run", "show", "9", "--json", check=True)  # now it is recorded
+    assert json.loads(wb("run", "show", "9", "--json", check=True).stdout)["status"] == "lost"
+    store = open_store()
+    try:  # `run show` only reads: it shows the run lost without recording it
+        assert store.scalar("SELECT status FROM runs WHERE id = 9") == "running"
+    finally:
+        store.close()
+    assert "p" in wb("project", "list", check=True).stdout  # a command that reconciles
     store = open_store()
     try:
         assert store.scalar("SELECT status FROM runs WHERE id = 9") == "lost"

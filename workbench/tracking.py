@@ -388,15 +388,10 @@ def _pieces(metrics: dict[str, list]) -> list[tuple[str, list]]:
 
 
 def _write_extras(conn: sqlite3.Connection, run_id: int, params: dict, artifacts: list) -> None:
-    conn.executemany(
-        "INSERT OR REPLACE INTO params (run_id, key, value) VALUES (?, ?, ?)",
-        [(run_id, k, v) for k, v in params.items()],
-    )
-    conn.executemany(
-        "INSERT OR REPLACE INTO artifacts (run_id, name, sha256, size, kind,"
-        " created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        artifacts,
-    )
+    from workbench.store import runs as run_store
+
+    run_store.put_params(conn, run_id, params)
+    run_store.put_artifacts(conn, artifacts)
 
 
 def _is_numeric(key: Any) -> bool:
@@ -512,6 +507,8 @@ def start_run(
 
     from workbench.projects import add_project, get_project
     from workbench.store import open_store
+    from workbench.store import runs as run_store
+    from workbench.store.runs import RunStatus
 
     if _active is not None:
         raise UsageError(f"run {_active.id} is already active in this process")
@@ -525,20 +522,20 @@ def start_run(
             row = get_project(store, str(project))
         me = psutil.Process()
         now = time.time()
-        with store.write() as conn:
-            run_id = conn.execute(
-                "INSERT INTO runs (project_id, status, trainer, created_at, started_at,"
-                " supervisor_pid, supervisor_started_at, pid, pid_started_at, heartbeat_at)"
-                " VALUES (?, 'running', 'inline', ?, ?, ?, ?, ?, ?, ?)",
-                (row["id"], now, now, me.pid, me.create_time(), me.pid, me.create_time(), now),
-            ).lastrowid
-            store.add_event(
-                "run.running",
-                f"run {run_id} started in process {me.pid}",
-                ts=now,
-                project_id=row["id"],
-                run_id=run_id,
-            )
+        run_id = run_store.create(
+            store,
+            row["id"],
+            "inline",
+            status=RunStatus.RUNNING,
+            event_message=f"run {{id}} started in process {me.pid}",
+            created_at=now,
+            started_at=now,
+            supervisor_pid=me.pid,
+            supervisor_started_at=me.create_time(),
+            pid=me.pid,
+            pid_started_at=me.create_time(),
+            heartbeat_at=now,
+        )
         run = ActiveRun(run_id, dict(params or {}), Path(row["path"]))
         with _active_lock:
             _active = run
@@ -555,19 +552,17 @@ def start_run(
             if status == "succeeded":
                 _register_model(store, run_id, run.project_dir)
             end = time.time()
-            with store.write() as conn:
-                conn.execute(
-                    "UPDATE runs SET status = ?, exit_code = ?, ended_at = ?, heartbeat_at = ?"
-                    " WHERE id = ?",
-                    (status, code, end, end, run_id),
-                )
-                store.add_event(
-                    f"run.{status}",
-                    f"run {run_id} {status}",
-                    ts=end,
-                    project_id=row["id"],
-                    run_id=run_id,
-                )
+            # Whatever was recorded meanwhile, this process knows how its block ended.
+            run_store.transition(
+                store,
+                run_id,
+                status,
+                event_message=f"run {run_id} {status}",
+                event_data={},
+                exit_code=code,
+                ended_at=end,
+                heartbeat_at=end,
+            )
     finally:
         store.close()
 

@@ -23,9 +23,12 @@ def fsck(repair: bool, as_json: bool) -> None:
     """Check the store: identity, integrity, schema version, stuck runs, missing
     logs and model files, orphan artifacts. Exits 0 when all is well, 1 when
     problems are left."""
+    from workbench.runs.liveness import owner_gone
     from workbench.store import fsck as checks
 
-    report = checks.repair() if repair else checks.check()
+    report = (
+        checks.repair(owner_gone=owner_gone) if repair else checks.check(owner_gone=owner_gone)
+    )
     if as_json:
         print_json(report)
     else:

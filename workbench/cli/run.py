@@ -116,7 +116,7 @@ def list_(
 
     if show_all and limit is not None:
         raise click.UsageError("--all and --limit cannot be used together")
-    store = store_for(ctx)
+    store = store_for(ctx, reconcile=False)  # a listing only reads
     if project:
         from workbench.projects import get_project
 
@@ -214,7 +214,7 @@ def run_table(runs: list[dict]) -> None:
 @click.pass_context
 def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """Show a run: status, params, metrics, resources and artifacts."""
-    info = show_run(store_for(ctx), run_id)
+    info = show_run(store_for(ctx, reconcile=False), run_id)  # only reads
     if as_json:
         print_json(info)
     else:
@@ -237,17 +237,19 @@ def logs(ctx: click.Context, run_id: str, follow: bool, tail: int | None) -> Non
     """Print a run's output (stdout and stderr of the trainer), the rotated
     older part first; streamed, however large the log."""
     from workbench.runs import logs as run_logs
-    from workbench.runs.launch import TERMINAL
-    from workbench.runs.queries import get_run, lost_runs
+    from workbench.runs.queries import find_run, lost_runs
+    from workbench.store.runs import RunStatus, status_of
 
     store = store_for(ctx)
-    rid = get_run(store, run_id)["id"]
+    rid = find_run(store, run_id).id
     files = run_logs.log_files(rid)
     index, offset = run_logs.tail_start(files, tail) if tail is not None else (0, 0)
 
     def running() -> bool:
-        status = store.scalar("SELECT status FROM runs WHERE id = ?", (rid,))
-        return status not in TERMINAL and not (status == "running" and lost_runs(store, rid))
+        status = status_of(store, rid)
+        if status is None or status.finished:
+            return False
+        return not (status is RunStatus.RUNNING and lost_runs(store, rid))
 
     out = sys.stdout.buffer
     current = paths.run_log(rid)
@@ -293,11 +295,11 @@ def stop(ctx: click.Context, run_id: str) -> None:
 @click.pass_context
 def metrics(ctx: click.Context, run_id: str, key: str | None, points: int, as_json: bool) -> None:
     """List a run's metric keys, or show KEY's series downsampled for plotting."""
-    from workbench.runs.queries import get_run
+    from workbench.runs.queries import find_run
     from workbench.store.metrics import series, series_list
 
-    store = store_for(ctx)
-    rid = get_run(store, run_id)["id"]
+    store = store_for(ctx, reconcile=False)  # only reads
+    rid = find_run(store, run_id).id
     keys = series_list(store.conn, rid)
     if key is None:
         if as_json:
@@ -355,7 +357,7 @@ def compare(ctx: click.Context, run_ids: tuple[str, ...], as_json: bool) -> None
     """Compare runs: params side by side (differing ones marked), metrics, best per metric."""
     from workbench.runs.compare import compare_runs
 
-    result = compare_runs(store_for(ctx), list(run_ids))
+    result = compare_runs(store_for(ctx, reconcile=False), list(run_ids))  # only reads
     if as_json:
         print_json(result)
         return

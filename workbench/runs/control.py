@@ -1,19 +1,18 @@
-"""Stopping runs and following their logs."""
+"""Stopping runs: the supervisor first, then whatever of the run is left."""
 
 from __future__ import annotations
 
-import os
 import signal
 import time
-from collections.abc import Iterator
 
-from workbench.core import paths
+from workbench.config.settings import load_settings
 from workbench.core.errors import UsageError
 from workbench.runs import process_tree
-from workbench.runs.launch import TERMINAL
-from workbench.runs.queries import get_run, refresh_liveness
-from workbench.config.settings import load_settings
+from workbench.runs.liveness import mark_lost
+from workbench.runs.queries import find_run
 from workbench.store import Store
+from workbench.store import runs as run_store
+from workbench.store.runs import RunStatus
 
 
 def stop_run(store: Store, run_id: int | str, timeout: float | None = None) -> str:
@@ -22,77 +21,57 @@ def stop_run(store: Store, run_id: int | str, timeout: float | None = None) -> s
     The supervisor is asked (SIGTERM) so that it records the outcome itself;
     if it is gone, the trainer's tree is stopped from here and the run marked.
     """
-    row = get_run(store, run_id)
-    rid = row["id"]
+    run = find_run(store, run_id)
+    rid = run.id
     grace = load_settings().stop_grace
-    if row["status"] == "lost":
+    if run.status is RunStatus.LOST:
         # Its supervisor is gone, but what it started may still be running.
-        left = process_tree.survivors(row)
+        left = process_tree.survivors(run)
         if not left:
             raise UsageError(f"run {rid} is lost and none of its processes is alive")
         for proc in left:
             process_tree.terminate(proc, grace)
-        return "lost"
-    if row["status"] in TERMINAL:
-        raise UsageError(f"run {rid} is already {row['status']}")
+        return RunStatus.LOST.value
+    if run.status.finished:
+        raise UsageError(f"run {rid} is already {run.status.value}")
     now = time.time()
-    with store.write() as conn:
-        conn.execute("UPDATE runs SET stop_requested_at = ? WHERE id = ?", (now, rid))
-        if row["status"] == "queued" and not row["supervisor_pid"]:
-            conn.execute(
-                "UPDATE runs SET status = 'stopped', ended_at = ?, message = 'stopped while queued'"
-                " WHERE id = ? AND status = 'queued'",
-                (now, rid),
+    with store.write():
+        run_store.update(store, rid, stop_requested_at=now)
+        if run.status is RunStatus.QUEUED and not run.supervisor_pid:
+            run_store.transition(
+                store,
+                rid,
+                RunStatus.STOPPED,
+                expect=RunStatus.QUEUED,
+                ended_at=now,
+                message="stopped while queued",
             )
-    supervisor = process_tree.find(row["supervisor_pid"], row["supervisor_started_at"])
+    supervisor = process_tree.find(run.supervisor_pid, run.supervisor_started_at)
     if supervisor is not None:
         supervisor.send_signal(signal.SIGTERM)
         deadline = time.time() + (timeout or grace + 10)
         while time.time() < deadline:
-            status = store.scalar("SELECT status FROM runs WHERE id = ?", (rid,))
-            if status in TERMINAL:
-                return status
+            status = run_store.status_of(store, rid)
+            if status is not None and status.finished:
+                return status.value
             time.sleep(0.1)
     # The supervisor is gone or did not answer: stop the run's processes from
     # here (the trainer's tree, and every process the supervisor recorded).
-    trainer = process_tree.find(row["pid"], row["pid_started_at"])
+    trainer = process_tree.find(run.pid, run.pid_started_at)
     if trainer is not None:
         process_tree.terminate(trainer, grace)
-    left = process_tree.survivors(row)
+    left = process_tree.survivors(run)
     if left:
         process_tree.terminate_all(left, grace)
-    with store.write() as conn:
-        conn.execute(
-            "UPDATE runs SET status = 'stopped', ended_at = ?, message = 'stopped on request'"
-            " WHERE id = ? AND status IN ('running', 'queued')",
-            (time.time(), rid),
-        )
-    refresh_liveness(store, rid)
-    return store.scalar("SELECT status FROM runs WHERE id = ?", (rid,))
+    run_store.transition(
+        store,
+        rid,
+        RunStatus.STOPPED,
+        expect=(RunStatus.RUNNING, RunStatus.QUEUED),
+        ended_at=time.time(),
+        message="stopped on request",
+    )
+    mark_lost(store, rid)
+    status = run_store.status_of(store, rid)
+    return status.value if status is not None else RunStatus.STOPPED.value
 
-
-def follow_log(store: Store, run_id: int | str, follow: bool, poll: float = 0.2) -> Iterator[bytes]:
-    """Yield the run's log; with `follow`, keep yielding until the run ends."""
-    rid = get_run(store, run_id)["id"]
-    log = paths.run_log(rid)
-    position = 0
-    while True:
-        if log.exists():
-            with open(log, "rb") as fh:
-                fh.seek(position)
-                chunk = fh.read()
-                position += len(chunk)
-            if chunk:
-                yield chunk
-        if not follow:
-            return
-        status = store.scalar("SELECT status FROM runs WHERE id = ?", (rid,))
-        if status in TERMINAL:
-            refresh_liveness(store, rid)
-            # One last read: output written just before the run ended.
-            if log.exists() and os.path.getsize(log) > position:
-                continue
-            return
-        if status == "running":
-            refresh_liveness(store, rid)
-        time.sleep(poll)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -12,8 +11,11 @@ from typing import Any
 from workbench.core import paths
 from workbench.projects import project_config
 from workbench.store import Store
+from workbench.store import runs as run_store
+from workbench.store.runs import FINISHED, RunStatus
 
-TERMINAL = ("succeeded", "failed", "stopped", "lost")
+# The finished statuses, as strings (for code that compares plain strings).
+TERMINAL = tuple(status.value for status in FINISHED)
 
 
 def create_run(
@@ -32,26 +34,15 @@ def create_run(
     # A bad key or value fails here, for the CLI, the TUI, sweeps and pipelines alike,
     # not minutes later inside the run.
     check_params(config.trainer, params)
-    now = time.time()
-    with store.write() as conn:
-        run_id = conn.execute(
-            "INSERT INTO runs (project_id, parent_id, status, trainer, priority, created_at)"
-            " VALUES (?, ?, 'queued', ?, ?, ?)",
-            (row["id"], parent_id, config.trainer, priority, now),
-        ).lastrowid
-        conn.executemany(
-            "INSERT INTO params (run_id, key, value) VALUES (?, ?, ?)",
-            [(run_id, key, json.dumps(value)) for key, value in params.items()],
-        )
-        store.add_event(
-            "run.queued",
-            f"run {run_id} queued for {config.name}",
-            ts=now,
-            project_id=row["id"],
-            run_id=run_id,
-            data={"params": params},
-        )
-    return run_id  # type: ignore[return-value]
+    return run_store.insert_queued(
+        store,
+        row["id"],
+        config.trainer,
+        params,
+        project_name=config.name,
+        priority=priority,
+        parent_id=parent_id,
+    )
 
 
 def spawn_supervisor(run_id: int) -> subprocess.Popen:
@@ -96,20 +87,20 @@ def wait_for(
     While the run waits in the queue this keeps dispatching, so it starts as
     soon as a slot frees even if nothing else is using the store.
     """
-    from workbench.runs.queries import refresh_liveness
+    from workbench.runs.liveness import mark_lost
     from workbench.runs.queue import dispatch
 
     while True:
         if supervisor is not None:
             supervisor.wait()
-        status = store.scalar("SELECT status FROM runs WHERE id = ?", (run_id,))
-        if status in TERMINAL:
-            return status
-        if supervisor is not None and status == "queued":
+        status = run_store.status_of(store, run_id)
+        if status is not None and status.finished:
+            return status.value
+        if supervisor is not None and status is RunStatus.QUEUED:
             # Our supervisor exited without taking the run: record why, never hang.
             _fail_unstarted(store, run_id, supervisor.returncode)
             continue
-        refresh_liveness(store, run_id)
+        mark_lost(store, run_id)
         supervisor = dispatch(store).get(run_id)
         if supervisor is None:
             time.sleep(poll)
@@ -121,9 +112,6 @@ def _fail_unstarted(store: Store, run_id: int, code: int | None) -> None:
     message = f"the supervisor exited ({code}) before starting the run" + (
         f": {detail[0]}" if detail else ""
     )
-    with store.write() as conn:
-        conn.execute(
-            "UPDATE runs SET status = 'failed', ended_at = ?, message = ?"
-            " WHERE id = ? AND status = 'queued'",
-            (time.time(), message, run_id),
-        )
+    run_store.transition(
+        store, run_id, RunStatus.FAILED, expect=RunStatus.QUEUED, ended_at=time.time(), message=message
+    )

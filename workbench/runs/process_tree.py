@@ -15,6 +15,7 @@ from collections.abc import Iterable
 import psutil
 
 from workbench.core import paths
+from workbench.store.runs import Run
 
 PROCESSES_FILE = "processes"  # in the run's folder: "pid create_time" per line
 
@@ -137,19 +138,18 @@ def terminate(root: psutil.Process, grace: float) -> list[psutil.Process]:
     return terminate_all(tree(root), grace, [root.pid] if leads_group else [])
 
 
-def survivors(row: dict) -> list[psutil.Process]:
+def survivors(run: Run) -> list[psutil.Process]:
     """Processes of a run left alive after its supervisor died: the trainer
     (by pid and create time), every process the supervisor recorded (daemons
     that left the session included), and anything else still in the
     supervisor's session (a trainer started just before it could be recorded)."""
     found: dict[int, psutil.Process] = {}
-    trainer = find(row.get("pid"), row.get("pid_started_at"))
+    trainer = find(run.pid, run.pid_started_at)
     if trainer is not None:
         found[trainer.pid] = trainer
-    if row.get("id") is not None:
-        for proc in recorded(row["id"]):
-            found.setdefault(proc.pid, proc)
-    session, born = row.get("supervisor_pid"), row.get("supervisor_started_at") or 0
+    for proc in recorded(run.id):
+        found.setdefault(proc.pid, proc)
+    session, born = run.supervisor_pid, run.supervisor_started_at or 0
     if session:
         for proc in psutil.process_iter(["pid", "create_time", "status"]):
             try:

@@ -1,9 +1,9 @@
 """The persistent run queue: queued runs start in priority, then submission, order
 as slots free up.
 
-Any process that uses the store calls `dispatch` (the CLI on every command,
-each supervisor when its run ends), so queued runs also start after a reboot,
-as soon as anything touches the store. A file lock makes concurrent
+Whatever uses the store dispatches (`reconcile` on every CLI command and UI
+poll, each supervisor when its run ends), so queued runs also start after a
+reboot, as soon as anything touches the store. A file lock makes concurrent
 dispatchers take turns; the queue itself lives in the runs table.
 """
 
@@ -13,12 +13,14 @@ import fcntl
 import subprocess
 import time
 
+from workbench.config.settings import load_settings
 from workbench.core import paths
 from workbench.runs import process_tree
 from workbench.runs.launch import spawn_supervisor
-from workbench.runs.queries import refresh_liveness
-from workbench.config.settings import load_settings
+from workbench.runs.liveness import mark_lost
 from workbench.store import Store
+from workbench.store import runs as run_store
+from workbench.store.runs import IfNull, RunStatus
 
 # A dispatched run whose supervisor never recorded itself this long is re-dispatched.
 STALE_DISPATCH_S = 30.0
@@ -26,45 +28,29 @@ STALE_DISPATCH_S = 30.0
 
 def dispatch(store: Store) -> dict[int, subprocess.Popen]:
     """Start supervisors for due queued runs while slots are free; returns those started."""
-    if not store.scalar("SELECT 1 FROM runs WHERE status = 'queued' LIMIT 1"):
+    if not run_store.any_queued(store):
         return {}
     with open(paths.home() / "queue.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            refresh_liveness(store)
+            mark_lost(store)
             _reclaim_stale(store)
             slots = load_settings().parallel_slots()
-            # A running sweep only waits on its trials, which take the slots.
-            busy = store.scalar(
-                "SELECT COUNT(*) FROM runs WHERE (status = 'running' AND trainer != 'sweep')"
-                " OR (status = 'queued' AND dispatched_at IS NOT NULL)"
-            ) + _lost_but_training(store)
-            free = slots - busy
+            free = slots - run_store.taking_slots(store) - _lost_but_training(store)
             if free <= 0:
                 return {}
-            due = [
-                row["id"]
-                for row in store.rows(
-                    "SELECT id FROM runs WHERE status = 'queued' AND dispatched_at IS NULL"
-                    " AND stop_requested_at IS NULL ORDER BY priority DESC, id LIMIT ?",
-                    (free,),
-                )
-            ]
             started = {}
-            for run_id in due:
-                with store.write() as conn:
-                    conn.execute(
-                        "UPDATE runs SET dispatched_at = ? WHERE id = ?", (time.time(), run_id)
-                    )
+            for run_id in run_store.due(store, free):
+                run_store.update(store, run_id, dispatched_at=time.time())
                 supervisor = spawn_supervisor(run_id)
                 proc = process_tree.find(supervisor.pid, None)
-                with store.write() as conn:
-                    # The supervisor may already have recorded itself; keep its values.
-                    conn.execute(
-                        "UPDATE runs SET supervisor_pid = COALESCE(supervisor_pid, ?),"
-                        " supervisor_started_at = COALESCE(supervisor_started_at, ?) WHERE id = ?",
-                        (supervisor.pid, proc.create_time() if proc else None, run_id),
-                    )
+                # The supervisor may already have recorded itself; keep its values.
+                run_store.update(
+                    store,
+                    run_id,
+                    supervisor_pid=IfNull(supervisor.pid),
+                    supervisor_started_at=IfNull(proc.create_time() if proc else None),
+                )
                 started[run_id] = supervisor
             return started
         finally:
@@ -77,34 +63,28 @@ def _lost_but_training(store: Store) -> int:
     this covers the rest, until `run stop` ends it.)"""
     import psutil
 
-    rows = store.rows(
-        "SELECT pid, pid_started_at FROM runs WHERE status = 'lost' AND pid IS NOT NULL"
-        " AND trainer != 'sweep' AND trainer != 'inline'"
-    )
-    if not rows:
+    runs = run_store.lost_with_trainer(store)
+    if not runs:
         return 0
     live = set(psutil.pids())
     return sum(
-        1
-        for row in rows
-        if row["pid"] in live and process_tree.find(row["pid"], row["pid_started_at"])
+        1 for run in runs if run.pid in live and process_tree.find(run.pid, run.pid_started_at)
     )
 
 
 def _reclaim_stale(store: Store) -> None:
     """Put back in line dispatched runs whose supervisor died before starting them
     (a reboot, a kill) — nothing queued is ever dropped."""
-    for row in store.rows(
-        "SELECT id, supervisor_pid, supervisor_started_at, dispatched_at FROM runs"
-        " WHERE status = 'queued' AND dispatched_at IS NOT NULL"
-    ):
-        if process_tree.find(row["supervisor_pid"], row["supervisor_started_at"]):
+    for run in run_store.dispatched(store):
+        if process_tree.find(run.supervisor_pid, run.supervisor_started_at):
             continue
-        if row["supervisor_pid"] is None and time.time() - row["dispatched_at"] < STALE_DISPATCH_S:
+        if run.supervisor_pid is None and time.time() - (run.dispatched_at or 0) < STALE_DISPATCH_S:
             continue  # being spawned right now by another dispatcher
-        with store.write() as conn:
-            conn.execute(
-                "UPDATE runs SET dispatched_at = NULL, supervisor_pid = NULL,"
-                " supervisor_started_at = NULL WHERE id = ? AND status = 'queued'",
-                (row["id"],),
-            )
+        run_store.update(
+            store,
+            run.id,
+            expect=RunStatus.QUEUED,
+            dispatched_at=None,
+            supervisor_pid=None,
+            supervisor_started_at=None,
+        )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import signal
@@ -31,25 +32,22 @@ from typing import Any
 
 import psutil
 
-from workbench.core import paths
 from workbench.config.project import load_config
-from workbench.data.versions import link_run, register
+from workbench.config.settings import load_settings
+from workbench.core import paths
 from workbench.core.errors import StoreError, WorkbenchError
 from workbench.core.gpu import GpuMonitor
-from workbench.runs import lifeline, process_tree, warm
+from workbench.data.versions import link_run, register
+from workbench.runs import lifeline, process_log, process_tree, warm
 from workbench.runs.environment import capture
 from workbench.runs.log_capture import LogCapture
 from workbench.runs.sampler import Sample, TreeSampler
-from workbench.config.settings import load_settings
 from workbench.store import Store, open_store
+from workbench.store import runs as run_store
+from workbench.store.runs import IfNull, Run, RunStatus
 from workbench.trainers import failure
 
-_SAMPLE_SQL = """
-INSERT INTO resource_samples (run_id, ts, cpu_percent, rss_bytes, num_threads, num_procs,
-    read_bytes, write_bytes, sys_cpu_percent, sys_mem_percent, sys_mem_used, gpu)
-VALUES (:run_id, :ts, :cpu_percent, :rss_bytes, :num_threads, :num_procs,
-    :read_bytes, :write_bytes, :sys_cpu_percent, :sys_mem_percent, :sys_mem_used, :gpu)
-"""
+logger = logging.getLogger("workbench.runs.supervisor")  # also when run as __main__
 
 
 MAX_UNSAVED_SAMPLES = 3600  # kept while the store is busy; the oldest go first
@@ -74,13 +72,9 @@ class Supervisor:
         self.sampler: TreeSampler | None = None
 
     def run(self) -> int:
-        run = self.store.row(
-            "SELECT r.*, p.path AS project_path, p.name AS project FROM runs r"
-            " JOIN projects p ON p.id = r.project_id WHERE r.id = ?",
-            (self.run_id,),
-        )
+        run = run_store.get(self.store, self.run_id)
         if run is None:
-            print(f"run {self.run_id} is not in the store", file=sys.stderr)
+            logger.error("run %s is not in the store", self.run_id)
             return 2
         log_path = paths.run_log(self.run_id)
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,7 +85,7 @@ class Supervisor:
         )
         try:
             try:
-                config = load_config(Path(run["project_path"]))
+                config = load_config(Path(run.project_path or "."))
             except WorkbenchError as exc:
                 log.write(f"workbench: cannot start: {exc.message}\n".encode())
                 self._finish(status="failed", exit_code=None, message=exc.message)
@@ -100,13 +94,8 @@ class Supervisor:
         finally:
             log.close()
 
-    def _supervise(self, run: dict[str, Any], config: Any, log: LogCapture) -> int:
-        params = {
-            row["key"]: json.loads(row["value"])
-            for row in self.store.rows(
-                "SELECT key, value FROM params WHERE run_id = ?", (self.run_id,)
-            )
-        }
+    def _supervise(self, run: Run, config: Any, log: LogCapture) -> int:
+        params = run_store.params(self.store, self.run_id)
         env = dict(os.environ)
         env.update(
             WORKBENCH_RUN_ID=str(self.run_id),
@@ -130,14 +119,16 @@ class Supervisor:
         if proc is not None:
             process_tree.record(self.run_id, [proc], self.seen)
         now = time.time()
-        with self.store.write() as conn:
-            conn.execute(
-                "UPDATE runs SET pid = ?, pid_started_at = ?, started_at = ?, heartbeat_at = ?"
-                " WHERE id = ?",
-                (trainer.pid, proc.create_time() if proc else None, now, now, self.run_id),
-            )
+        run_store.update(
+            self.store,
+            self.run_id,
+            pid=trainer.pid,
+            pid_started_at=proc.create_time() if proc else None,
+            started_at=now,
+            heartbeat_at=now,
+        )
         threading.Thread(target=self._wait_for, args=(trainer,), daemon=True).start()
-        self._record_environment(config, params)
+        self._record_environment(config, params, run.project_id)
         self._sample_until_exit(trainer)
         # On a stop: the whole run. After the trainer's own end: whatever it left
         # running (a daemon, a worker): nothing of the run outlives it.
@@ -157,7 +148,7 @@ class Supervisor:
                 else failure.read(self.run_id) or f"exited with code {code}"
             )
         # A sweep's trials are not registered: the sweep registers its best one.
-        if status == "succeeded" and run["parent_id"] is None:
+        if status == "succeeded" and run.parent_id is None:
             self._register_model(config)
         self._finish(
             status=status,
@@ -168,24 +159,19 @@ class Supervisor:
         )
         return 0
 
-    def _record_environment(self, config: Any, params: dict[str, Any]) -> None:
+    def _record_environment(self, config: Any, params: dict[str, Any], project_id: int) -> None:
         """The run's environment and the version of its training data (lineage);
         after the trainer has started, so that neither delays it."""
         try:
             environment = capture(config.root, params, config.seed, self.gpu)
         except Exception as exc:  # a missing git or /proc must not cost the run
             environment = {"error": repr(exc)}
-        with self.store.write() as conn:
-            conn.execute(
-                "UPDATE runs SET environment = ? WHERE id = ?",
-                (json.dumps(environment), self.run_id),
-            )
-        project_id = self.store.scalar("SELECT project_id FROM runs WHERE id = ?", (self.run_id,))
+        run_store.update(self.store, self.run_id, environment=json.dumps(environment))
         try:
             train_file = Path(params.get("_train_file") or config.train_file)
             version = register(self.store, project_id, train_file)
         except WorkbenchError as exc:  # the trainer reports an unreadable file itself
-            print(f"cannot register the training data: {exc.message}", file=sys.stderr)
+            logger.warning("cannot register the training data: %s", exc.message)
         else:
             link_run(self.store, self.run_id, version["id"], "train")
 
@@ -197,7 +183,7 @@ class Supervisor:
         try:
             register_run(self.store, self.run_id, config, trainer_succeeded=True)
         except Exception as exc:  # the run itself succeeded; say why the model is missing
-            print(f"cannot register the model: {exc!r}", file=sys.stderr)
+            logger.warning("cannot register the model: %r", exc)
 
     def _wait_for(self, trainer: subprocess.Popen) -> None:
         trainer.wait()
@@ -229,13 +215,11 @@ class Supervisor:
         patience = max(0.5, min(2.0, self.settings.sample_interval))
         try:
             with self.store.write(patience=patience) as conn:
-                conn.executemany(_SAMPLE_SQL, self.unsaved)
-                conn.execute(
-                    "UPDATE runs SET heartbeat_at = ? WHERE id = ?", (sample.ts, self.run_id)
-                )
+                run_store.add_samples(conn, self.unsaved)
+                run_store.update(self.store, self.run_id, heartbeat_at=sample.ts)
         except (StoreError, sqlite3.OperationalError) as exc:
             if not self.unsaved[:-1]:  # say it once, when the first sample waits
-                print(f"resource samples wait for the store: {exc}", file=sys.stderr)
+                logger.warning("resource samples wait for the store: %s", exc)
             return
         self.unsaved.clear()
 
@@ -289,28 +273,45 @@ class Supervisor:
         max_rss_bytes: int | None = None,
     ) -> None:
         now = time.time()
-        with self.store.write() as conn:
-            conn.execute(
-                "UPDATE runs SET status = ?, exit_code = ?, message = ?, ended_at = ?,"
-                " heartbeat_at = ?, cpu_time_s = ?, max_rss_bytes = ?,"
-                " started_at = COALESCE(started_at, ?) WHERE id = ?",
-                (status, exit_code, message, now, now, cpu_time_s, max_rss_bytes, now, self.run_id),
-            )
-            project_id = self.store.scalar(
-                "SELECT project_id FROM runs WHERE id = ?", (self.run_id,)
-            )
-            self.store.add_event(
-                f"run.{status}",
-                f"run {self.run_id} {status}" + (f": {message}" if message else ""),
-                ts=now,
-                project_id=project_id,
-                run_id=self.run_id,
-                data={"exit_code": exit_code},
-            )
+        run_store.transition(
+            self.store,
+            self.run_id,
+            status,
+            exit_code=exit_code,
+            message=message,
+            ended_at=now,
+            heartbeat_at=now,
+            cpu_time_s=cpu_time_s,
+            max_rss_bytes=max_rss_bytes,
+            started_at=IfNull(now),
+        )
+
+
+def _take(store: Store, run_id: int) -> bool:
+    """Mark the run running and owned by this process, if it is still queued and
+    nobody asked to stop it; the queued event already announced it, and the
+    log records the outcome, so no event for the start."""
+    me = psutil.Process()
+    with store.write():
+        run = run_store.get(store, run_id)
+        if run is None or run.stop_requested_at is not None:
+            return False
+        return run_store.transition(
+            store,
+            run_id,
+            RunStatus.RUNNING,
+            expect=RunStatus.QUEUED,
+            event=False,
+            supervisor_pid=me.pid,
+            supervisor_started_at=me.create_time(),
+            heartbeat_at=time.time(),
+            hostname=socket.gethostname(),
+        )
 
 
 def main(argv: list[str]) -> int:
     run_id = int(argv[0])
+    process_log.setup()
     store = open_store(migrate=False)
     store.patience = math.inf  # for as long as the run lives; see _record for samples
     lifeline.become_subreaper()
@@ -319,17 +320,8 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, supervisor.request_stop)
     # A hang-up of the terminal that started us is not a reason to stop.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    me = psutil.Process()
-    now = time.time()
-    with store.write() as conn:
-        conn.execute(
-            "UPDATE runs SET status = 'running', supervisor_pid = ?, supervisor_started_at = ?,"
-            " heartbeat_at = ?, hostname = ? WHERE id = ? AND status = 'queued'"
-            " AND stop_requested_at IS NULL",
-            (me.pid, me.create_time(), now, socket.gethostname(), run_id),
-        )
-        if conn.execute("SELECT changes()").fetchone()[0] == 0:
-            return 2  # someone else owns it, or it was stopped while queued
+    if not _take(store, run_id):
+        return 2  # someone else owns it, or it was stopped while queued
     try:
         return supervisor.run()
     except BaseException as exc:
@@ -338,9 +330,9 @@ def main(argv: list[str]) -> int:
         raise
     finally:
         # This run's slot is free: start whatever is next in the queue.
-        from workbench.runs.queue import dispatch
+        from workbench.runs.reconcile import reconcile
 
-        dispatch(store)
+        reconcile(store)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import fcntl
 import hashlib
 import importlib
 import json
+import logging
 import os
 import selectors
 import signal
@@ -41,7 +42,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from workbench.core import paths
-from workbench.runs import lifeline
+from workbench.runs import lifeline, process_log
+
+logger = logging.getLogger("workbench.runs.warm")  # also when run as __main__
 
 IDLE_S = 60.0  # the server exits after this long with no child and no request
 IDLE_ENV = "WORKBENCH_WARM_IDLE"  # overrides IDLE_S (seconds)
@@ -280,7 +283,7 @@ class Server:
         self.selector.register(self.listener, selectors.EVENT_READ, "accept")
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
-        print(f"warm server {os.getpid()} listening on {self.path}", flush=True)
+        logger.info("warm server %s listening on %s", os.getpid(), self.path)
         idle_since = time.monotonic()
         try:
             while True:
@@ -461,6 +464,7 @@ def main() -> int:
             if attempt == 24:
                 return 0  # another server is up
             time.sleep(0.02)
+    process_log.setup()
     for module in PRELOAD:
         with contextlib.suppress(ImportError):
             importlib.import_module(module)

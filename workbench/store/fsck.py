@@ -22,12 +22,15 @@ import sqlite3
 import stat
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from workbench.core import paths
 from workbench.core.errors import StoreError
 from workbench.store import identity
+from workbench.store import runs as run_store
+from workbench.store.runs import Run
 from workbench.store.schema import STEPS
 
 MAX_PROBES = 1_000_000  # rowids tried one by one past a damaged page
@@ -35,8 +38,14 @@ ORPHAN_MIN_AGE_S = 3600.0  # younger files may be an artifact being written righ
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-def check(db: Path | None = None) -> dict[str, Any]:
-    """Every check, as one document; `problems` holds one line per finding."""
+# Whether a running run's owner is gone: the runs layer knows processes; the
+# store does not, so whoever calls fsck passes it (see workbench.runs.liveness).
+OwnerGone = Callable[[Run], bool]
+
+
+def check(db: Path | None = None, *, owner_gone: OwnerGone) -> dict[str, Any]:
+    """Every check, as one document; `problems` holds one line per finding.
+    `owner_gone` tells a run marked running whose owner is gone (stuck)."""
     db = db or paths.db_path()
     report: dict[str, Any] = {
         "database": str(db),
@@ -99,7 +108,7 @@ def check(db: Path | None = None) -> dict[str, Any]:
                 f" names store {known['store_id']} (which held {identity.held(known)})"
             )
         _schema(conn, report)
-        _contents(conn, db, report)
+        _contents(conn, db, report, owner_gone)
     finally:
         conn.close()
     report["ok"] = not problems
@@ -159,11 +168,13 @@ def _schema(conn: sqlite3.Connection, report: dict[str, Any]) -> None:
         )
 
 
-def _contents(conn: sqlite3.Connection, db: Path, report: dict[str, Any]) -> None:
+def _contents(
+    conn: sqlite3.Connection, db: Path, report: dict[str, Any], owner_gone: OwnerGone
+) -> None:
     """Runs, logs and artifact files; each part skipped (and said) if unreadable."""
     problems = report["problems"]
     try:
-        _runs(conn, db, report)
+        _runs(conn, db, report, owner_gone)
     except sqlite3.DatabaseError as exc:
         problems.append(f"cannot read the runs: {exc}")
     try:
@@ -172,13 +183,14 @@ def _contents(conn: sqlite3.Connection, db: Path, report: dict[str, Any]) -> Non
         problems.append(f"cannot read the artifacts: {exc}")
 
 
-def _runs(conn: sqlite3.Connection, db: Path, report: dict[str, Any]) -> None:
-    from workbench.runs.queries import _gone
+def _runs(
+    conn: sqlite3.Connection, db: Path, report: dict[str, Any], owner_gone: OwnerGone
+) -> None:
     from workbench.store.db import Store
 
     view = Store.__new__(Store)  # read-only helpers over this connection, no pragmas
     view.path, view.conn, view.readonly = db, conn, True
-    stuck = [row["id"] for row in _gone(view)]
+    stuck = [run.id for run in run_store.running(view) if owner_gone(run)]
     report["stuck_runs"] = stuck
     if stuck:
         report["problems"].append(
@@ -245,11 +257,13 @@ def _artifacts(conn: sqlite3.Connection, report: dict[str, Any]) -> None:
 # --- repair -----------------------------------------------------------------------
 
 
-def repair(db: Path | None = None, *, use_cli: bool = True) -> dict[str, Any]:
+def repair(
+    db: Path | None = None, *, owner_gone: OwnerGone, use_cli: bool = True
+) -> dict[str, Any]:
     """Repair what `check` finds, then check again; returns the second report
     with `repairs` saying what was done and `problems` what is left."""
     db = db or paths.db_path()
-    first = check(db)
+    first = check(db, owner_gone=owner_gone)
     done: list[str] = []
     stamp = time.strftime("%Y%m%d-%H%M%S")
     if (first["schema"] or {}).get("unknown"):
@@ -267,8 +281,8 @@ def repair(db: Path | None = None, *, use_cli: bool = True) -> dict[str, Any]:
             done.append(_recover_and_swap(db, stamp, use_cli=use_cli))
         if first.get("identity_problem") or damaged:
             done.append(_adopt_identity(db, stamp))
-        done += _repair_contents(db, first)
-    second = check(db)
+        done += _repair_contents(db, first, owner_gone)
+    second = check(db, owner_gone=owner_gone)
     second["repairs"] = [d for d in done if d]
     return second
 
@@ -315,15 +329,18 @@ def _make_private(report: dict[str, Any]) -> str:
     return f"made {private} file(s) and folder(s) private to their owner" if private else ""
 
 
-def _repair_contents(db: Path, report: dict[str, Any]) -> list[str]:
+def _repair_contents(db: Path, report: dict[str, Any], owner_gone: OwnerGone) -> list[str]:
     done = []
     if report["stuck_runs"]:
-        from workbench.runs.queries import refresh_liveness
         from workbench.store.db import open_store
 
         store = open_store(db)
         try:
-            marked = refresh_liveness(store)
+            marked = sum(
+                run_store.mark_lost(store, run)
+                for run in run_store.running(store)
+                if owner_gone(run)
+            )
         finally:
             store.close()
         if marked:

@@ -207,6 +207,24 @@ def _apply(
     return changed
 
 
+LOST_MESSAGE = "its supervisor stopped without recording an outcome"
+
+
+def mark_lost(store: Store, run: Run, now: float | None = None) -> bool:
+    """Record that a running run's owner is gone: lost, ended at its last
+    heartbeat, with its `run.lost` event; only if it is still running, so a
+    supervisor that finished meanwhile keeps its real outcome."""
+    return transition(
+        store,
+        run.id,
+        RunStatus.LOST,
+        expect=RunStatus.RUNNING,
+        event_message=f"run {run.id} lost",
+        ended_at=run.heartbeat_at if run.heartbeat_at is not None else (now or time.time()),
+        message=LOST_MESSAGE,
+    )
+
+
 def get(store: Store, run_id: int) -> Run | None:
     """Run `run_id` with its project, or None."""
     found = _select(store, "r.id = ?", (run_id,))
@@ -230,27 +248,269 @@ def insert_queued(
     parent_id: int | None = None,
 ) -> int:
     """Record a new queued run with its params and its `run.queued` event."""
-    now = time.time()
-    with store.write() as conn:
-        run_id = int(
-            conn.execute(
-                "INSERT INTO runs (project_id, parent_id, status, trainer, priority, created_at)"
-                " VALUES (?, ?, 'queued', ?, ?, ?)",
-                (project_id, parent_id, trainer, priority, now),
-            ).lastrowid
-            or 0
-        )
-        conn.executemany(
-            "INSERT INTO params (run_id, key, value) VALUES (?, ?, ?)",
-            [(run_id, key, json.dumps(value)) for key, value in params.items()],
-        )
+    return create(
+        store,
+        project_id,
+        trainer,
+        params=params,
+        priority=priority,
+        parent_id=parent_id,
+        event_message="run {id} queued for " + project_name,
+        event_data={"params": params},
+    )
+
+
+def create(
+    store: Store,
+    project_id: int,
+    trainer: str,
+    *,
+    event_message: str,
+    status: RunStatus | str = RunStatus.QUEUED,
+    params: dict[str, Any] | None = None,
+    event_data: dict[str, Any] | None = None,
+    **columns: Any,
+) -> int:
+    """Record a new run (queued unless `status` says otherwise) with its params
+    and its `run.<status>` event; returns its id. "{id}" in `event_message`
+    becomes the new run's id. Joins an open transaction."""
+    status = RunStatus(status)
+    unknown = sorted(set(columns) - SETTABLE - {"created_at"})
+    if unknown:
+        raise ValueError(f"create: not a column of runs: {', '.join(unknown)}")
+    values = {"created_at": time.time(), **columns}
+    names = ["project_id", "status", "trainer", *values]
+    sql = f"INSERT INTO runs ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+
+    def insert() -> int:
+        conn = store.conn
+        cursor = conn.execute(sql, (project_id, status.value, trainer, *values.values()))
+        run_id = int(cursor.lastrowid or 0)
+        if params:
+            put_params(conn, run_id, {k: json.dumps(v) for k, v in params.items()})
         add_event(
             conn,
-            "run.queued",
-            f"run {run_id} queued for {project_name}",
-            ts=now,
+            f"run.{status.value}",
+            event_message.replace("{id}", str(run_id)),
+            ts=values["created_at"],
             project_id=project_id,
             run_id=run_id,
-            data={"params": params},
+            data=event_data,
         )
-    return run_id
+        return run_id
+
+    if store.conn.in_transaction:
+        return insert()
+    with store.write():
+        return insert()
+
+
+def update(
+    store: Store,
+    run_id: int,
+    *,
+    expect: RunStatus | str | Iterable[RunStatus | str] | None = None,
+    **fields: Any,
+) -> bool:
+    """Set columns of run `run_id` other than its status (a heartbeat, the
+    trainer's pid, a stop request), while its status is one of `expect` when
+    given; returns whether the run changed. Joins an open transaction."""
+    if "status" in fields:
+        raise ValueError("update: a run's status changes only through transition()")
+    unknown = sorted(set(fields) - SETTABLE)
+    if unknown or not fields:
+        raise ValueError(f"update: not a settable column of runs: {', '.join(unknown) or 'none'}")
+    sets: list[str] = []
+    args: list[Any] = []
+    for column, value in fields.items():
+        if isinstance(value, IfNull):
+            sets.append(f"{column} = COALESCE({column}, ?)")
+            value = value.value
+        else:
+            sets.append(f"{column} = ?")
+        args.append(value)
+    sql = f"UPDATE runs SET {', '.join(sets)} WHERE id = ?"
+    args.append(run_id)
+    if expect is not None:
+        allowed = _statuses(expect)
+        sql += f" AND status IN ({', '.join('?' * len(allowed))})"
+        args.extend(allowed)
+    if store.conn.in_transaction:
+        return store.conn.execute(sql, args).rowcount > 0
+    with store.write() as conn:
+        return conn.execute(sql, args).rowcount > 0
+
+
+def put_params(conn: Any, run_id: int, encoded: dict[str, str]) -> None:
+    """Set params of a run (values already JSON), replacing keys already there;
+    call inside a write transaction."""
+    conn.executemany(
+        "INSERT OR REPLACE INTO params (run_id, key, value) VALUES (?, ?, ?)",
+        [(run_id, key, value) for key, value in encoded.items()],
+    )
+
+
+def put_artifacts(conn: Any, rows: Iterable[tuple[Any, ...]]) -> None:
+    """Record artifacts: (run_id, name, sha256, size, kind, created_at) rows, a
+    name logged again replacing the older one; call inside a write transaction."""
+    conn.executemany(
+        "INSERT OR REPLACE INTO artifacts (run_id, name, sha256, size, kind, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+def params(store: Store, run_id: int) -> dict[str, Any]:
+    """The run's params, decoded, by key."""
+    return {
+        key: json.loads(value)
+        for key, value in store.conn.execute(
+            "SELECT key, value FROM params WHERE run_id = ? ORDER BY key", (run_id,)
+        )
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """A file a run logged, stored by content."""
+
+    name: str
+    sha256: str
+    size: int
+    kind: str | None
+
+
+def artifacts(store: Store, run_id: int) -> list[Artifact]:
+    """The run's artifacts, by name."""
+    return [
+        Artifact(*row)
+        for row in store.conn.execute(
+            "SELECT name, sha256, size, kind FROM artifacts WHERE run_id = ? ORDER BY name",
+            (run_id,),
+        )
+    ]
+
+
+def listing(
+    store: Store,
+    project: str | None = None,
+    limit: int | None = None,
+    *,
+    status: RunStatus | str | None = None,
+) -> list[Run]:
+    """Runs newest first (of one project, and of one status, when given), at most `limit`."""
+    where: list[str] = []
+    args: list[Any] = []
+    if project:
+        where.append("p.name = ?")
+        args.append(project)
+    if status is not None:
+        where.append("r.status = ?")
+        args.append(RunStatus(status).value)
+    tail = "ORDER BY r.id DESC" + (" LIMIT ?" if limit is not None else "")
+    if limit is not None:
+        args.append(int(limit))
+    return _select(store, " AND ".join(where), tuple(args), tail)
+
+
+def count(store: Store, project: str | None = None) -> int:
+    """How many runs there are (of one project, or all)."""
+    if project:
+        return int(
+            store.scalar(
+                "SELECT COUNT(*) FROM runs r JOIN projects p ON p.id = r.project_id"
+                " WHERE p.name = ?",
+                (project,),
+            )
+        )
+    return int(store.scalar("SELECT COUNT(*) FROM runs"))
+
+
+def running(store: Store, run_id: int | None = None) -> list[Run]:
+    """Runs marked running (only `run_id`, when given)."""
+    if run_id is None:
+        return _select(store, "r.status = 'running'")
+    return _select(store, "r.status = 'running' AND r.id = ?", (run_id,))
+
+
+# --- the queue --------------------------------------------------------------------
+
+
+def any_queued(store: Store) -> bool:
+    """Whether any run waits in the queue."""
+    return store.scalar("SELECT 1 FROM runs WHERE status = 'queued' LIMIT 1") is not None
+
+
+def taking_slots(store: Store) -> int:
+    """Runs that take a run slot: running (a sweep only waits on its trials, which
+    take theirs) or queued and handed to a supervisor already."""
+    return int(
+        store.scalar(
+            "SELECT COUNT(*) FROM runs WHERE (status = 'running' AND trainer != 'sweep')"
+            " OR (status = 'queued' AND dispatched_at IS NOT NULL)"
+        )
+    )
+
+
+def due(store: Store, limit: int) -> list[int]:
+    """Queued runs nobody has taken or stopped, next first (priority, then age)."""
+    return [
+        row[0]
+        for row in store.conn.execute(
+            "SELECT id FROM runs WHERE status = 'queued' AND dispatched_at IS NULL"
+            " AND stop_requested_at IS NULL ORDER BY priority DESC, id LIMIT ?",
+            (limit,),
+        )
+    ]
+
+
+def dispatched(store: Store) -> list[Run]:
+    """Queued runs already handed to a supervisor that has not started them yet."""
+    return _select(store, "r.status = 'queued' AND r.dispatched_at IS NOT NULL")
+
+
+def lost_with_trainer(store: Store) -> list[Run]:
+    """Lost runs (of a supervised trainer) that recorded a trainer process."""
+    return _select(
+        store,
+        "r.status = 'lost' AND r.pid IS NOT NULL AND r.trainer NOT IN ('sweep', 'inline')",
+    )
+
+
+# --- resources ------------------------------------------------------------------------
+
+_SAMPLE_SQL = """
+INSERT INTO resource_samples (run_id, ts, cpu_percent, rss_bytes, num_threads, num_procs,
+    read_bytes, write_bytes, sys_cpu_percent, sys_mem_percent, sys_mem_used, gpu)
+VALUES (:run_id, :ts, :cpu_percent, :rss_bytes, :num_threads, :num_procs,
+    :read_bytes, :write_bytes, :sys_cpu_percent, :sys_mem_percent, :sys_mem_used, :gpu)
+"""
+
+
+def add_samples(conn: Any, samples: Iterable[dict[str, Any]]) -> None:
+    """Insert resource samples (dicts keyed by column, `gpu` as JSON text);
+    call inside a write transaction."""
+    conn.executemany(_SAMPLE_SQL, samples)
+
+
+def resource_totals(store: Store, run_id: int) -> dict[str, Any]:
+    """Counts and peaks over the run's resource samples."""
+    row = store.row(
+        """SELECT COUNT(*) AS samples, MAX(cpu_percent) AS cpu_percent_max,
+              AVG(cpu_percent) AS cpu_percent_mean, MAX(rss_bytes) AS rss_bytes_max,
+              MAX(num_threads) AS threads_max, MAX(num_procs) AS procs_max,
+              MAX(read_bytes) AS read_bytes, MAX(write_bytes) AS write_bytes
+       FROM resource_samples WHERE run_id = ?""",
+        (run_id,),
+    )
+    return row or {}
+
+
+def gpu_readings(store: Store, run_id: int) -> list[list[dict[str, Any]]]:
+    """The GPU readings of each of the run's samples that has them (one list per sample)."""
+    return [
+        json.loads(blob)
+        for (blob,) in store.conn.execute(
+            "SELECT gpu FROM resource_samples WHERE run_id = ? AND gpu IS NOT NULL", (run_id,)
+        )
+    ]
