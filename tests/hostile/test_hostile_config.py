@@ -13,6 +13,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from wbtest import wb_inprocess
 
 ROWS = "".join(
     f"{20 + i},{30000 + 997 * i},{'Oslo' if i % 3 else 'Bergen'},{'yes' if i % 2 else 'no'}\n"
@@ -153,6 +154,12 @@ def _assert_refused(result, *names: str) -> None:
     assert lines[0].startswith("error: ")
     for name in names:
         assert name in lines[0], (name, lines[0])
+
+
+@pytest.fixture
+def cli():
+    """`project add` and `project init` start no process: the cases run the CLI in this one."""
+    return wb_inprocess
 
 
 def _registered(home: Path) -> list[str]:

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import pytest
-from wbtest import wb
+from wbtest import wb, wb_inprocess  # wb: where a watcher is left running
 
 TOML = """\
 [project]
@@ -110,7 +110,7 @@ OPTION_CASES: dict[str, tuple[list[str], str]] = {
 @pytest.mark.parametrize("case", list(OPTION_CASES), ids=list(OPTION_CASES))
 def test_bad_watch_options_are_refused(case: str, wb_home: Path):
     args, piece = OPTION_CASES[case]
-    result = wb("watch", *args, timeout=60)
+    result = wb_inprocess("watch", *args, timeout=60)
     assert result.returncode == 2, (result.returncode, result.stderr)
     line = one_line_error(result, piece)
     assert len(line) < 300  # a 400-digit value is not echoed whole
@@ -159,13 +159,13 @@ def test_a_watch_folder_that_cannot_be_watched_is_refused(
     project(tmp_path)
     watch, reason = FOLDER_CASES[case](root)
     (root / "workbench.toml").write_text(TOML.format(name="hw", watch=watch))
-    wb("project", "add", str(root), check=True)
+    wb_inprocess("project", "add", str(root), check=True)
     if case == "watch folder becomes a symlink loop":
         shutil.rmtree(root / "data" / "drop")
         (root / "data" / "drop").symlink_to(root / "data" / "other")
         (root / "data" / "other").symlink_to(root / "data" / "drop")
     before = {p: digest(p) for p in (root / "data").iterdir()}
-    result = wb("watch", "start", "hw", *(["--detach"] if detach else []), timeout=60)
+    result = wb_inprocess("watch", "start", "hw", *(["--detach"] if detach else []), timeout=60)
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
     one_line_error(result, reason)
     assert "drop" in result.stderr
@@ -176,7 +176,7 @@ def test_a_watch_folder_that_cannot_be_watched_is_refused(
 def test_a_missing_watch_folder_is_made_and_watched(tmp_path: Path, wb_home: Path):
     """Not an error: the documented behaviour (a broken link's target is made too)."""
     root = project(tmp_path, watch="data/later/drop")
-    wb("project", "add", str(root), check=True)
+    wb_inprocess("project", "add", str(root), check=True)
     result = wb("watch", "hw", "--detach", "--json", timeout=60)
     try:
         assert result.returncode == 0, result.stderr
@@ -192,10 +192,10 @@ def test_a_symlink_loop_as_watch_folder_is_refused_when_the_project_is_added(tmp
     root = project(tmp_path, watch="data/loop")
     (root / "data" / "loop").symlink_to(root / "data" / "loop2")
     (root / "data" / "loop2").symlink_to(root / "data" / "loop")
-    result = wb("project", "add", str(root), timeout=60)
+    result = wb_inprocess("project", "add", str(root), timeout=60)
     assert result.returncode == 2
     one_line_error(result, "data.watch", "symbolic link loop")
-    assert json.loads(wb("project", "list", "--json", check=True).stdout) == []
+    assert json.loads(wb_inprocess("project", "list", "--json", check=True).stdout) == []
 
 
 # -- hostile files, through `workbench pipeline` -------------------------------------------
@@ -267,13 +267,13 @@ def test_a_hostile_file_is_rejected_with_the_reason(case, shared_project, monkey
     home, root = shared_project
     monkeypatch.setenv("WORKBENCH_HOME", str(home))
     if not (home / "workbench.db").exists():
-        wb("project", "add", str(root), check=True)
+        wb_inprocess("project", "add", str(root), check=True)
     make, code, piece = FILE_CASES[case]
     folder = root / "data" / "incoming" / case.replace(" ", "-").replace("/", "")
     folder.mkdir(parents=True)
     path = make(folder)
     before = digest(path)
-    result = wb("pipeline", "hw", str(path), "--json", timeout=60)
+    result = wb_inprocess("pipeline", "hw", str(path), "--json", timeout=60)
     assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
     assert "Traceback" not in result.stdout + result.stderr
     report = json.loads(result.stdout)
@@ -299,10 +299,10 @@ ARGUMENT_CASES = {
 @pytest.mark.parametrize("case", list(ARGUMENT_CASES), ids=list(ARGUMENT_CASES))
 def test_a_file_argument_that_is_no_data_file_is_refused(case, tmp_path, wb_home):
     root = project(tmp_path)
-    wb("project", "add", str(root), check=True)
+    wb_inprocess("project", "add", str(root), check=True)
     make, piece = ARGUMENT_CASES[case]
     path = make(tmp_path)
-    result = wb("pipeline", "run", "hw", str(path), timeout=60)
+    result = wb_inprocess("pipeline", "run", "hw", str(path), timeout=60)
     assert result.returncode == 2, (result.returncode, result.stderr)
     one_line_error(result, piece)
     db = sqlite3.connect(wb_home / "workbench.db")
@@ -319,7 +319,7 @@ def test_hostile_files_under_a_real_watcher_never_stall_it(tmp_path, wb_home):
     root = project(tmp_path)
     incoming = root / "data" / "incoming"
     incoming.mkdir()
-    wb("project", "add", str(root), check=True)
+    wb_inprocess("project", "add", str(root), check=True)
     start = wb("watch", "hw", "--detach", "--quiet", "0.5", "--debounce", "0.2", timeout=60)
     assert start.returncode == 0, start.stderr
     try:
