@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 
 from workbench.core import paths
+from workbench.core.files import atomic_write_text
 
 REASON_FILE = "failure_reason.txt"
 MAX_REASON = 500
@@ -32,7 +33,7 @@ def record(run_id: int, reason: str) -> None:
     folder = paths.run_dir(run_id)
     with contextlib.suppress(OSError):
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / REASON_FILE).write_text(reason + "\n", encoding="utf-8")
+        atomic_write_text(folder / REASON_FILE, reason + "\n")  # read whole, or not at all
 
 
 def read(run_id: int) -> str | None:
