@@ -18,16 +18,19 @@ class WorkbenchGroup(click.Group):
     command starts fast."""
 
     LAZY = {
+        "backup": "workbench.cli.backup:backup",
         "data": "workbench.cli.data:data",
         "demo": "workbench.cli.demo:demo",
         "doctor": "workbench.cli.doctor:doctor",
         "fsck": "workbench.cli.fsck:fsck",
         "keys": "workbench.cli.keys:keys",
         "model": "workbench.cli.model:model",
+        "offline-kit": "workbench.cli.backup:offline_kit",
         "pipeline": "workbench.cli.pipeline:pipeline",
         "plugins": "workbench.cli.plugins:plugins",
         "predict": "workbench.cli.predict:predict",
         "project": "workbench.cli.project:project",
+        "restore": "workbench.cli.backup:restore",
         "run": "workbench.cli.run:run",
         "serve": "workbench.cli.serve:serve",
         "sweep": "workbench.cli.sweep:sweep",
@@ -37,6 +40,11 @@ class WorkbenchGroup(click.Group):
     # Each command's one-line help for `workbench --help`, so listing the commands
     # imports none of them (tests/test_lazy_cli.py checks it against the real help).
     SUMMARIES = {
+        "backup": (
+            "Back up the whole store into one file: a consistent copy of the database"
+            " (taken while runs keep writing), the identity file, and the artifacts, run"
+            " folders, data versions and keys it refers to, with a manifest of SHA-256s."
+        ),
         "data": "Dataset versions of a project, and which runs used them.",
         "demo": "The whole loop on the sample projects.",
         "doctor": "Check versions, optional extras, the store's health, GPUs and inotify limits.",
@@ -47,6 +55,11 @@ class WorkbenchGroup(click.Group):
         ),
         "keys": "The key this store signs its exports with, and the keys it trusts.",
         "model": "Model versions, aliases (champion, challenger, your own), promotion and export.",
+        "offline-kit": (
+            "Make a folder to install this workbench on a machine with no network: the"
+            " wheels of workbench and every dependency for this platform and Python, an"
+            " install.sh and a README.txt."
+        ),
         "pipeline": (
             "Run the automation pipeline once (for CI/CD jobs and cron), and list the"
             " pipelines a project has had."
@@ -58,6 +71,11 @@ class WorkbenchGroup(click.Group):
         ),
         "predict": "Predict every row of INPUT with the bundle at PATH (a folder or .zip).",
         "project": "Create, register and inspect projects (folders with a workbench.toml).",
+        "restore": (
+            "Restore the backup FILE into an empty store folder ($WORKBENCH_HOME): every"
+            " member is checked against the manifest and the database must pass SQLite's"
+            " integrity check before anything is put in place."
+        ),
         "run": "Start, watch, inspect and stop training runs.",
         "serve": "Serve the bundle at PATH (a folder or .zip) over HTTP until Ctrl-C.",
         "sweep": "Hyperparameter sweeps of a project: Optuna over its [sweep.space].",
