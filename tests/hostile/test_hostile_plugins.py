@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from wbtest import wb
 
+pytestmark = pytest.mark.slow  # two CLI processes a case
+
 HOOK = "from workbench import hookimpl\n\n\n@hookimpl\n"
 
 
