@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from workbench.store import Store
+from workbench.store import events
 
 
 def recent_events(
     store: Store, limit: int = 50, project: str | None = None
 ) -> list[dict[str, Any]]:
-    where, args = ("WHERE p.name = ?", (project,)) if project else ("", ())
-    rows = store.rows(
-        f"""SELECT e.id, e.ts, e.kind, e.message, e.run_id, p.name AS project, e.data
-            FROM events e LEFT JOIN projects p ON p.id = e.project_id {where}
-            ORDER BY e.id DESC LIMIT ?""",
-        (*args, limit),
-    )
-    for row in rows:
-        row["data"] = json.loads(row["data"]) if row["data"] else None
-    return rows
+    """The newest `limit` events (of one project, or all), as dicts: id, ts, kind,
+    message, run_id, project and data (decoded)."""
+    return [event.as_dict() for event in events.recent(store, limit, project)]

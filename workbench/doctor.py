@@ -14,6 +14,8 @@ from workbench.core.version import __version__
 from workbench.core import paths
 from workbench.core.gpu import GpuMonitor
 from workbench.store import Store
+from workbench.store import projects as project_store
+from workbench.store import runs as run_store
 
 KEY_LIBRARIES = (
     "sqlite-utils",
@@ -160,8 +162,8 @@ def _store_info(store: Store, problems: list[str]) -> dict[str, Any]:
             "journal (slower with several writers)"
         )
     try:
-        projects = store.scalar("SELECT COUNT(*) FROM projects")
-        runs = store.scalar("SELECT COUNT(*) FROM runs")
+        projects = len(project_store.names(store))
+        runs = run_store.count(store)
     except sqlite3.DatabaseError:
         projects = runs = None
     return {

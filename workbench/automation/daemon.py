@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -37,6 +38,9 @@ from workbench.automation.watcher import (
     prepare_folder,
 )
 from workbench.core.errors import UsageError, WorkbenchError
+
+# Named, not __name__: this module also runs as __main__ (the detached watcher).
+logger = logging.getLogger("workbench.automation.daemon")
 
 HEARTBEAT = 30.0  # seconds between state-file refreshes while idle
 START_TIMEOUT = 30.0  # how long --detach waits for the child to report in
@@ -260,7 +264,7 @@ def serve(options: Options, *, detached: bool = False, echo: Any = None) -> None
 
 
 def _print(line: str) -> None:
-    print(line, flush=True)
+    logger.info(line)
 
 
 def _watch(
@@ -467,11 +471,15 @@ def _wait_released(timeout: float) -> bool:
 
 def main(argv: list[str]) -> int:
     """The detached child: `python -m workbench.automation.daemon '<options JSON>'`."""
+    from workbench.runs import process_log
+
+    # The log's lines carry their own time stamps (see `_watch`).
+    process_log.setup("%(message)s")
     options = Options(**json.loads(argv[0]))
     try:
         serve(options, detached=True)
     except WorkbenchError as exc:
-        print(f"error: {exc.message}", file=sys.stderr, flush=True)
+        logger.error("error: %s", exc.message)
         return exc.exit_code
     return 0
 

@@ -8,16 +8,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from workbench.store import Store
+from workbench.store import Store, events, projects
 
 NOTIFY_KINDS = ("data.rejected", "data.drift", "model.promoted")
 
 
 def notify(store: Store, kind: str, project: str, message: str, data: dict[str, Any]) -> None:
-    project_id = store.scalar("SELECT id FROM projects WHERE name = ?", (project,))
+    found = projects.by_name(store, project)
+    project_id = found.id if found else None
     now = time.time()
-    with store.write():
-        store.add_event(
+    with store.write() as conn:
+        events.add_event(
+            conn,
             f"notify.{kind}",
             f"{project}: {message}",
             ts=now,
@@ -27,11 +29,13 @@ def notify(store: Store, kind: str, project: str, message: str, data: dict[str, 
     event = {"kind": kind, "project": project, "message": message, "ts": now, "data": data}
     from workbench.plugins import notify_plugins
 
-    folder = store.scalar("SELECT path FROM projects WHERE id = ?", (project_id,))
-    for failure in notify_plugins(event, Path(folder) if folder else None):
+    for failure in notify_plugins(event, Path(found.path) if found else None):
+        # The user's word that a hook failed: on stderr, in a command as in the
+        # watcher (whose stderr is its log).
         print(f"workbench: notifier {failure}", file=sys.stderr)
-        with store.write():
-            store.add_event(
+        with store.write() as conn:
+            events.add_event(
+                conn,
                 "notify.failed",
                 f"{project}: notifier {failure}",
                 ts=time.time(),
