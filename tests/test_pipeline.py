@@ -202,7 +202,7 @@ def test_a_pipeline_killed_mid_training_finishes_exactly_once(cli, tmp_path, wb_
     proc.wait()
     assert store.scalar("SELECT state FROM pipelines") == "running"
 
-    resumed = cli("pipeline", "penguins", "--json")
+    resumed = cli("pipeline", "penguins", "--json", timeout=600)  # waits out the slow run
     assert "resumed pipeline 1" in resumed.stderr
     row = store.row("SELECT state, outcome FROM pipelines WHERE id = 1")
     assert row == {"state": "done", "outcome": "promoted"}
