@@ -63,3 +63,25 @@ def test_the_unknown_trainer_hint_names_only_plugin_trainers(tmp_path):
     folder = _project(tmp_path)
     hint = plugins.unknown_trainer_hint(folder)
     assert "'extra'" in hint and "'lightgbm'" not in hint and "'sklearn'" not in hint
+
+
+def test_stdout_comes_back_when_threads_call_plugins_at_once(tmp_path, capsys):
+    import threading
+
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "noisy.py").write_text(
+        "import time\nfrom workbench import hookimpl\n\n\n@hookimpl\n"
+        "def workbench_validators():\n    print('noise')\n    time.sleep(0.01)\n    return []\n"
+    )
+    manager = Plugins(tmp_path, warn=False).load()
+    stdout = sys.stdout
+    threads = [
+        threading.Thread(target=manager.call, args=("workbench_validators",)) for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sys.stdout is stdout
+    out, err = capsys.readouterr()
+    assert "noise" not in out and err.count("noise") == 8

@@ -23,7 +23,8 @@ import importlib.util
 import os
 import stat
 import sys
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -335,12 +336,28 @@ def _read_plugin_file(file: Path) -> bytes:
     return data
 
 
+_output_lock = threading.Lock()
+_output_users = 0
+_output_saved: Any = None
+
+
 @contextlib.contextmanager
-def _plugin_output():
+def _plugin_output() -> Iterator[None]:
     """What a plugin prints while it is imported or its hook runs goes to stderr:
-    stdout may be a command's `--json` document."""
-    with contextlib.redirect_stdout(sys.stderr):
+    stdout may be a command's `--json` document. Counted, so that threads calling
+    plugins at once put stdout back only when the last one is done."""
+    global _output_users, _output_saved
+    with _output_lock:
+        if _output_users == 0:
+            _output_saved, sys.stdout = sys.stdout, sys.stderr
+        _output_users += 1
+    try:
         yield
+    finally:
+        with _output_lock:
+            _output_users -= 1
+            if _output_users == 0:
+                sys.stdout, _output_saved = _output_saved, None
 
 
 def _callable_name(fn: Any) -> str:
