@@ -12,47 +12,82 @@ so. A file that changes again after it was handed over is handed over again;
 the pipeline then treats the new content as superseding the old. Folders where
 inotify cannot work (network filesystems, exhausted watches) are polled
 instead, and a periodic rescan catches anything the events missed.
+
+Split by responsibility: `folders` (filesystems, polling, preparing a folder),
+`candidates` (a file not yet complete, a burst), `worker` (the thread running
+queued pipelines); their public names are re-exported here. What the watcher
+says goes to the `report` callback and to this module's logger.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
-import math
 import os
-import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from watchdog.events import (
     DirDeletedEvent,
     DirMovedEvent,
-    FileAttribEvent,
     FileClosedEvent,
-    FileCreatedEvent,
     FileDeletedEvent,
-    FileModifiedEvent,
     FileMovedEvent,
     FileSystemEvent,
-    FileSystemEventHandler,
 )
 
 from workbench.automation import writers
-from workbench.automation.datafiles import TEMP_SUFFIXES, is_data_file  # noqa: F401 (re-exported)
-from workbench.core.errors import UsageError
+from workbench.automation.candidates import Batch, Candidate, Signature, signature
+from workbench.automation.datafiles import TEMP_SUFFIXES, is_data_file
+from workbench.automation.folders import (
+    NETWORK_FS,
+    FolderWatch,
+    filesystem_type,
+    folder_identity,
+    inotify_failure,
+    polling_reason,
+    prepare_folder,
+)
+from workbench.automation.fsevents import EVENT_TYPES, QUIET_STOP, Handler
+from workbench.automation.intervals import (
+    DEBOUNCE_RANGE,
+    DEFAULT_DEBOUNCE,
+    DEFAULT_QUIET,
+    DEFAULT_RESCAN,
+    QUIET_RANGE,
+    RESCAN_RANGE,
+    check_interval,
+)
+from workbench.automation.worker import WORKER_RETRY, PipelineWorker
 
-DEFAULT_QUIET = 2.0
-DEFAULT_DEBOUNCE = 1.0
-DEFAULT_RESCAN = 30.0
-# Sane bounds (seconds) for the options; `watch` enforces them, as does `Watcher`.
-QUIET_RANGE = (0.1, 3600.0)
-DEBOUNCE_RANGE = (0.0, 600.0)
-RESCAN_RANGE = (1.0, 86400.0)
+__all__ = [
+    "CLOSE_SETTLE",
+    "EVENT_TYPES",
+    "DEBOUNCE_RANGE",
+    "DEFAULT_DEBOUNCE",
+    "DEFAULT_QUIET",
+    "DEFAULT_RESCAN",
+    "NETWORK_FS",
+    "QUIET_RANGE",
+    "RESCAN_RANGE",
+    "TEMP_SUFFIXES",
+    "WORKER_RETRY",
+    "FolderWatch",
+    "PipelineWorker",
+    "Signature",
+    "Watcher",
+    "check_interval",
+    "filesystem_type",
+    "is_data_file",
+    "polling_reason",
+    "prepare_folder",
+]
+
+log = logging.getLogger(__name__)
+
 POLL_INTERVAL = 1.0
 GONE_POLL = 1.0  # how often a deleted watched folder is looked for
 # While a writer holds a file open, /proc is looked at again at most this often.
@@ -62,233 +97,9 @@ WRITER_RECHECK = 1.0
 CLOSE_SETTLE = 0.0
 # Observer threads wake this often with nothing to do (to notice a stop request).
 OBSERVER_TIMEOUT = 5.0
-# After a pipeline raised, run the queue again this much later (or on the next batch).
-WORKER_RETRY = 10.0
-# Filesystems whose changes made elsewhere never reach this machine's inotify.
-NETWORK_FS = frozenset(
-    {
-        "nfs",
-        "nfs4",
-        "cifs",
-        "smb3",
-        "smbfs",
-        "ncpfs",
-        "9p",
-        "afs",
-        "ceph",
-        "glusterfs",
-        "lustre",
-        "gpfs",
-        "beegfs",
-        "davfs",
-        "fuse.sshfs",
-        "fuse.rclone",
-        "fuse.s3fs",
-        "fuse.gcsfuse",
-        "fuse.glusterfs",
-        "fuse.davfs2",
-    }
-)
-EVENT_TYPES: list[type[FileSystemEvent]] = [
-    FileCreatedEvent,
-    FileMovedEvent,
-    FileModifiedEvent,
-    FileAttribEvent,
-    FileClosedEvent,
-    FileDeletedEvent,
-    DirDeletedEvent,  # the watched folder itself going away
-    DirMovedEvent,
-]
 
 Submit = Callable[[str, list[Path], str], "int | None"]
 Report = Callable[[str], None]
-Signature = tuple[int, int]  # size, mtime_ns
-
-
-def _unescape_mount(field_: str) -> str:
-    # /proc/mounts writes space, tab, newline and backslash as octal escapes.
-    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
-        field_ = field_.replace(code, char)
-    return field_
-
-
-def filesystem_type(folder: Path, mounts: str | None = None) -> str | None:
-    """The type of the filesystem holding `folder` (longest matching mount point)."""
-    if mounts is None:
-        try:
-            mounts = Path("/proc/mounts").read_text()
-        except OSError:
-            return None  # not Linux
-    target = os.path.realpath(folder)
-    best, best_len = None, -1
-    for line in mounts.splitlines():
-        parts = line.split()
-        if len(parts) < 3:
-            continue
-        point = _unescape_mount(parts[1])
-        inside = target == point or target.startswith(point.rstrip("/") + "/")
-        if inside and len(point) > best_len:
-            best, best_len = parts[2], len(point)
-    return best
-
-
-def polling_reason(folder: Path, mounts: str | None = None) -> str | None:
-    """Why inotify would miss changes in `folder`, or None when it will not."""
-    fstype = filesystem_type(folder, mounts)
-    if fstype in NETWORK_FS:
-        return f"{fstype} filesystem: inotify does not see changes made on other machines"
-    return None
-
-
-def _inotify_failure(exc: OSError) -> str:
-    if exc.errno == errno.ENOSPC:
-        return "out of inotify watches (raise fs.inotify.max_user_watches)"
-    if exc.errno == errno.EMFILE:
-        return "out of inotify instances (raise fs.inotify.max_user_instances)"
-    return f"inotify failed: {exc.strerror or exc}"
-
-
-@dataclass
-class FolderWatch:
-    """One watched folder and how it is watched."""
-
-    project: str
-    path: Path
-    mode: str = "inotify"  # or "polling"
-    reason: str | None = None
-    # What is watching it, and the folder's (device, inode) then: a folder deleted
-    # and made again is a new folder, and needs a new watch.
-    observer: Any = field(default=None, repr=False)
-    observed: Any = field(default=None, repr=False)
-    identity: tuple[int, int] | None = None
-    gone: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "project": self.project,
-            "path": str(self.path),
-            "mode": self.mode,
-            "reason": self.reason,
-        }
-
-
-def check_interval(name: str, value: float, bounds: tuple[float, float]) -> float:
-    """`value` if it is a finite number of seconds within `bounds`, else UsageError."""
-    low, high = bounds
-    if not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise UsageError(f"{name}: expected a finite number of seconds, got {value!r}")
-    if not low <= value <= high:
-        raise UsageError(f"{name}: expected {low:g} to {high:g} seconds, got {value:g}")
-    return float(value)
-
-
-@dataclass
-class _Candidate:
-    """A data file that may still be being written."""
-
-    seen_at: float  # when we learned of it, then when we last looked at it
-    last_event: float
-    trigger: str = "watch"
-    moved: bool = False  # renamed into place: complete as it stands, once no one writes it
-    closed: bool = False  # the last event was a close after writing
-    sig: Signature | None = None
-    changed_at: float = 0.0  # estimated time `sig` came about
-    writer_until: float = 0.0  # a writer held it open (at least) until about then
-    writers: tuple[int, ...] = ()  # the pids last seen writing it
-
-    def due(self, quiet: float) -> float:
-        if self.sig is None:
-            return self.seen_at
-        # An empty file may be filled later: only the quiet period completes it.
-        empty = self.sig[0] == 0
-        if self.moved and not empty and not self.writer_until:
-            return self.seen_at
-        return self.quiet_since() + quiet
-
-    def quiet_since(self) -> float:
-        """The last time the file changed, was closed, or was seen held by a writer."""
-        return max(self.last_event, self.changed_at, self.writer_until)
-
-
-@dataclass
-class _Batch:
-    files: dict[str, Signature] = field(default_factory=dict)
-    triggers: set[str] = field(default_factory=set)
-    flush_at: float = 0.0
-
-
-def _identity(folder: Path) -> tuple[int, int] | None:
-    """The folder's (device, inode), or None when it is not there."""
-    try:
-        st = os.stat(folder)
-    except OSError:
-        return None
-    return (st.st_dev, st.st_ino)
-
-
-def _signature(path: str) -> tuple[Signature, float] | str | None:
-    """(size, mtime_ns) and mtime in seconds; None if the file is gone; what it
-    is when it is not a regular file (a FIFO or a socket is never complete, and
-    is never opened)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    if not stat.S_ISREG(st.st_mode):
-        kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "not a regular file"
-        return "a folder" if stat.S_ISDIR(st.st_mode) else kind
-    return (st.st_size, st.st_mtime_ns), st.st_mtime
-
-
-def prepare_folder(folder: Path) -> None:
-    """Make a missing watch folder; refuse one that cannot be watched (a file, a
-    broken link or a symlink loop, unreadable) with the reason, as bad input."""
-    where = f"[data] watch folder {folder}"
-    try:
-        st = os.stat(folder)
-    except FileNotFoundError:
-        if os.path.islink(folder):
-            raise UsageError(f"{where} is a broken symbolic link") from None
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"{where} cannot be made: {exc.strerror or exc}") from None
-        return
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise UsageError(f"{where} is a symbolic link loop") from None
-        if exc.errno == errno.ENOTDIR:
-            blocker = next((p for p in folder.parents if p.is_file()), folder.parent)
-            raise UsageError(f"{where} cannot be made: {blocker} is a file") from None
-        raise UsageError(f"{where} cannot be read: {exc.strerror or exc}") from None
-    if not stat.S_ISDIR(st.st_mode):
-        raise UsageError(f"{where} is a file, not a folder")
-    if not os.access(folder, os.R_OK | os.X_OK):
-        raise UsageError(f"{where} cannot be read: permission denied")
-
-
-class _QuietStop(logging.Filter):
-    """Watchdog logs an error when it stops an emitter that is mid-read: a
-    harmless race at shutdown that would only alarm the user."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "called when the thread is inactive" not in record.getMessage()
-
-
-_QUIET_STOP = _QuietStop()
-
-
-class _Handler(FileSystemEventHandler):
-    """Runs on watchdog's thread: passes the event on and returns."""
-
-    def __init__(self, watcher: Watcher, project: str, folder: str) -> None:
-        self._watcher = watcher
-        self._project = project
-        self._folder = folder
-
-    def dispatch(self, event: FileSystemEvent) -> None:
-        if not event.is_directory or isinstance(event, (DirDeletedEvent, DirMovedEvent)):
-            self._watcher._on_event(self._project, self._folder, event)
 
 
 class Watcher:
@@ -332,8 +143,8 @@ class Watcher:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._dead_watches: set[str] = set()
-        self._candidates: dict[tuple[str, str], _Candidate] = {}
-        self._batches: dict[str, _Batch] = {}
+        self._candidates: dict[tuple[str, str], Candidate] = {}
+        self._batches: dict[str, Batch] = {}
         self._handed: dict[tuple[str, str], Signature] = {}
         self._odd: set[tuple[str, str]] = set()  # non-regular files already reported
         self._notes: list[str] = []  # said once the lock is released
@@ -383,16 +194,16 @@ class Watcher:
             self._thread.join(timeout=30)
 
     def _schedule(self, watch: FolderWatch) -> None:
-        watch.identity = _identity(watch.path)
+        watch.identity = folder_identity(watch.path)
         reason = "--poll given" if self._force_polling else polling_reason(watch.path)
         if reason is None:
             try:
-                handler = _Handler(self, watch.project, str(watch.path))
+                handler = Handler(self, watch.project, str(watch.path))
                 watch.observed = self._schedule_inotify(handler, watch.path)
                 watch.observer, watch.mode, watch.reason = self._inotify, "inotify", None
                 return
             except OSError as exc:
-                reason = _inotify_failure(exc)
+                reason = inotify_failure(exc)
             except ImportError:
                 reason = "inotify is not available on this system"
         watch.mode, watch.reason = "polling", reason
@@ -404,7 +215,7 @@ class Watcher:
             self._observers.append(self._polling)
         watch.observer = self._polling
         watch.observed = self._polling.schedule(
-            _Handler(self, watch.project, str(watch.path)),
+            Handler(self, watch.project, str(watch.path)),
             str(watch.path),
             recursive=True,
             event_filter=EVENT_TYPES,
@@ -417,7 +228,7 @@ class Watcher:
         with self._lock:
             dead, self._dead_watches = self._dead_watches, set()
         for watch in self.folders:
-            identity = _identity(watch.path)
+            identity = folder_identity(watch.path)
             if identity == watch.identity and str(watch.path) not in dead:
                 continue
             if identity is None:
@@ -437,12 +248,12 @@ class Watcher:
             watch.gone = False
             self._say(f"{watch.project}: {watch.path} is back; watching it again ({watch.mode})")
 
-    def _schedule_inotify(self, handler: _Handler, folder: Path) -> Any:
+    def _schedule_inotify(self, handler: Handler, folder: Path) -> Any:
         """Add an inotify watch; raises OSError (ENOSPC, EMFILE...) when it cannot."""
         if self._inotify is None:
             from watchdog.observers.inotify import InotifyObserver
 
-            logging.getLogger("watchdog.observers.inotify").addFilter(_QUIET_STOP)  # idempotent
+            logging.getLogger("watchdog.observers.inotify").addFilter(QUIET_STOP)  # idempotent
             # Full events: a rename from outside the folder arrives as a move
             # (complete) rather than as a create (possibly still being written).
             observer = InotifyObserver(timeout=OBSERVER_TIMEOUT, generate_full_events=True)
@@ -496,7 +307,7 @@ class Watcher:
         key = (project, path)
         found = self._candidates.get(key)
         if found is None:
-            self._candidates[key] = _Candidate(now, now, moved=moved, closed=closed)
+            self._candidates[key] = Candidate(now, now, moved=moved, closed=closed)
             return True
         found.last_event = now
         found.moved = found.moved or moved
@@ -543,7 +354,7 @@ class Watcher:
             due = [(key, c) for key, c in self._candidates.items() if c.due(self.quiet) <= now]
         if not due:
             return
-        looked = {key: _signature(key[1]) for key, _ in due}  # stat outside the lock
+        looked = {key: signature(key[1]) for key, _ in due}  # stat outside the lock
         wall = time.time()
         with self._lock:
             settled = [
@@ -589,7 +400,7 @@ class Watcher:
     def _settled(
         self,
         key: tuple[str, str],
-        c: _Candidate,
+        c: Candidate,
         looked: tuple[Signature, float] | str | None,
         now: float,
         wall: float,
@@ -620,14 +431,14 @@ class Watcher:
             return f"{closed}unchanged for {self.quiet:g} s"
         return None
 
-    def _take(self, key: tuple[str, str], c: _Candidate) -> bool:
+    def _take(self, key: tuple[str, str], c: Candidate) -> bool:
         """Put a complete file into its project's burst (under the lock); false
         when it was already handed over as it is."""
         del self._candidates[key]
         project, path = key
         if c.sig is None or self._handed.get(key) == c.sig:
             return False
-        batch = self._batches.setdefault(project, _Batch())
+        batch = self._batches.setdefault(project, Batch())
         batch.files[path] = c.sig
         batch.triggers.add(c.trigger)
         batch.flush_at = time.monotonic() + self.debounce
@@ -674,65 +485,14 @@ class Watcher:
                     and not (queued and path in queued.files)
                 ]
                 for path in new:
-                    self._candidates[(project, path)] = _Candidate(now, now, trigger="rescan")
+                    self._candidates[(project, path)] = Candidate(now, now, trigger="rescan")
             if new:
                 self._say(
                     f"{project}: rescan found {len(new)} file(s) not yet handed to a pipeline"
                 )
 
     def _say(self, message: str) -> None:
+        log.info(message)
         self._report(message)
 
 
-class PipelineWorker:
-    """Runs queued pipelines on its own thread and store: once at start (to
-    resume any a stopped watcher left), then whenever `kick` is called."""
-
-    def __init__(
-        self,
-        run_pending: Callable[[Any, threading.Event], list[int]],
-        open_store: Callable[[], Any],
-        stop: threading.Event,
-        report: Report | None = None,
-    ) -> None:
-        self._run_pending = run_pending
-        self._open_store = open_store
-        self._stop = stop
-        self._report = report or (lambda message: None)
-        self._kick = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        # A daemon thread: a step that ignores the stop request must not keep
-        # the process alive; an interrupted pipeline resumes on the next start.
-        self._thread = threading.Thread(target=self._run, name="workbench-pipelines", daemon=True)
-        self._thread.start()
-
-    def kick(self) -> None:
-        self._kick.set()
-
-    def stop(self, timeout: float) -> bool:
-        """Wait up to `timeout` for the current step to end; true if it did."""
-        self._kick.set()
-        if self._thread is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    def _run(self) -> None:
-        store = None
-        try:
-            while not self._stop.is_set():
-                self._kick.clear()
-                retry = None
-                try:
-                    if store is None:
-                        store = self._open_store()
-                    self._run_pending(store, self._stop)
-                except Exception as exc:  # noqa: BLE001 - keep watching, and retry
-                    self._report(f"pipelines: {type(exc).__name__}: {exc}")
-                    retry = WORKER_RETRY  # others may be pending behind the one that failed
-                self._kick.wait(retry)
-        finally:
-            if store is not None:
-                store.close()
