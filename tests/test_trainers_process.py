@@ -118,3 +118,20 @@ def test_the_tracking_api_is_a_run_log():
         for mine, real in zip(wanted, theirs.parameters.values(), strict=False):
             if mine.kind is not inspect.Parameter.POSITIONAL_ONLY:
                 assert mine.name == real.name, (name, mine.name, real.name)
+
+
+def test_the_trainer_process_outside_a_run_says_so_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "workbench.trainers"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("workbench: no active run") and done.stderr.count("\n") <= 1
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert list(tmp_path.iterdir()) == []
