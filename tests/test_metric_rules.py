@@ -304,11 +304,11 @@ def test_the_cli_help_lists_the_builtin_formats():
 )
 def test_a_sweep_prunes_on_either_curve_prefix(wb_home, logged, expected):
     import time
-    from types import SimpleNamespace
 
+    from workbench.core.metric_rules import CURVE_PREFIXES
     from workbench.store import open_store
     from workbench.store.metrics import append_points
-    from workbench.sweeps.engine import Sweep
+    from workbench.store.sweeps import first_series
 
     store = open_store()
     try:
@@ -322,6 +322,6 @@ def test_a_sweep_prunes_on_either_curve_prefix(wb_home, logged, expected):
                 (project,),
             ).lastrowid
             append_points(conn, run, {k: [(1, time.time(), 0.5)] for k in logged})
-        assert Sweep._first_curve(SimpleNamespace(store=store), run) == expected
+        assert first_series(store, run, CURVE_PREFIXES) == expected
     finally:
         store.close()

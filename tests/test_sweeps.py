@@ -222,7 +222,7 @@ def test_ctrl_c_stops_queued_trials_and_a_resume_runs_them(cli, tmp_path, wb_hom
     assert proc.returncode == 130, err
     doc = json.loads(out)
     assert doc["status"] == "stopped"
-    assert "workbench sweep scripted --resume 1" in doc["message"]
+    assert "workbench sweep resume scripted 1" in doc["message"]
     stopped = {i: c for i, c in _children(wb_home, 1).items() if c["status"] == "stopped"}
     assert len(stopped) == 1 and next(iter(stopped.values()))["started"] is None
 
