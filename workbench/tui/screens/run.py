@@ -10,7 +10,8 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Header, Label, RichLog, Static
+from rich.text import Text
+from textual.widgets import Header, Input, Label, RichLog, Static
 
 from workbench.core import formatting as fmt
 from workbench.core import paths
@@ -22,6 +23,8 @@ from workbench.tui.widgets.metric_chart import MetricChart
 from workbench.tui.widgets.synced_table import cell
 
 LOG_TAIL = 256 * 1024  # bytes of an existing log shown on opening
+LOG_LINES = 5000  # lines the log view keeps (the oldest go first)
+MATCH_STYLE = "black on yellow"
 
 
 class RunScreen(LiveScreen):
@@ -30,6 +33,8 @@ class RunScreen(LiveScreen):
         "run.resources",
         "run.stop",
         "run.sweep",
+        "run.search",
+        "run.follow",
         "run.back",
         "app.quit",
     }
@@ -39,7 +44,11 @@ class RunScreen(LiveScreen):
         Binding("r", "toggle_resources", "CPU/memory", id="run.resources"),
         Binding("x", "stop_run", "Stop", id="run.stop"),
         Binding("S", "open_sweep", "Sweep", id="run.sweep"),
-        Binding("escape", "app.pop_screen", "Back", id="run.back"),
+        Binding("slash", "search", "Search log", id="run.search"),
+        Binding("n", "next_match", "Next match", id="run.next_match"),
+        Binding("N", "previous_match", "Prev match", id="run.previous_match"),
+        Binding("f", "toggle_follow", "Follow log", id="run.follow"),
+        Binding("escape", "back", "Back", id="run.back"),
     ]
 
     def __init__(self, run_id: int) -> None:
@@ -51,6 +60,13 @@ class RunScreen(LiveScreen):
         self.log_offset: int | None = None
         self.memory_view = False  # the resource chart: utilization or memory
         self.info: reads.RunDetail | None = None
+        # The log as plain lines (what the view shows, line for line), for search.
+        self.log_lines: list[str] = []
+        # Follow the tail (while the view is at the bottom), or hold the view still.
+        self.follow = True
+        self.search_text = ""
+        self.matches: list[int] = []  # indexes into log_lines
+        self.match = -1  # the match shown, an index into matches
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -61,8 +77,19 @@ class RunScreen(LiveScreen):
             with Vertical(id="run-charts"):
                 yield MetricChart(id="metric-chart")
                 yield MetricChart(id="resource-chart")
-        yield RichLog(id="run-log", max_lines=5000, wrap=False, markup=False, highlight=False)
+        yield Label("", id="log-state")
+        yield Input(placeholder="search the log; Enter: find, n/N: next/previous, Esc: clear", id="log-search")
+        yield RichLog(id="run-log", max_lines=LOG_LINES, wrap=False, markup=False, highlight=False)
         yield KeyFooter()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self._show_log_state()
+        # Scrolling the log by hand changes what "following" means: say it now.
+        self.watch(self.query_one("#run-log", RichLog), "scroll_y", self._scrolled, init=False)
+
+    def _scrolled(self, _old: float, _new: float) -> None:
+        self._show_log_state()
 
     def load(self) -> reads.RunDetail:
         if self.log_offset is None:
@@ -112,14 +139,144 @@ class RunScreen(LiveScreen):
             self.refresh_bindings()  # "Sweep" shows on a sweep's run only
         self._plot_resources()
         if info.log_chunk:
+            self._append_log(info.log_chunk.decode("utf-8", errors="replace").rstrip("\n"))
+
+    # The log: follow, search ---------------------------------------------------
+
+    def _append_log(self, text: str) -> None:
+        log = self.query_one("#run-log", RichLog)
+        # Follow new lines only while following and at the bottom: someone who
+        # scrolled up to read keeps their place.
+        at_bottom = log.max_scroll_y == 0 or log.scroll_y >= log.max_scroll_y
+        lines = text.split("\n")  # as the log splits them: one row per line
+        first = len(self.log_lines)
+        self.log_lines.extend(lines)
+        dropped = max(0, len(self.log_lines) - LOG_LINES)
+        if dropped:
+            del self.log_lines[:dropped]
+        if self.search_text:
+            found = [first + i - dropped for i, line in enumerate(lines) if self._hit(line)]
+            self.matches = [m - dropped for m in self.matches if m >= dropped] + [
+                m for m in found if m >= 0
+            ]
+            if dropped:
+                self.match = min(self.match, len(self.matches) - 1)
+            log.write(self._styled("\n".join(lines)), scroll_end=self.follow and at_bottom)
+        else:
+            log.write(text, scroll_end=self.follow and at_bottom)
+        self._show_log_state(at_bottom)
+
+    def _hit(self, line: str) -> bool:
+        return self.search_text in line.lower()
+
+    def _styled(self, text: str) -> Text:
+        styled = Text(text)
+        if self.search_text:
+            styled.highlight_words([self.search_text], MATCH_STYLE, case_sensitive=False)
+        return styled
+
+    def _show_log_state(self, at_bottom: bool | None = None) -> None:
+        if at_bottom is None:
             log = self.query_one("#run-log", RichLog)
-            # Follow new lines only while the view is at the bottom: someone who
-            # scrolled up to read keeps their place.
             at_bottom = log.max_scroll_y == 0 or log.scroll_y >= log.max_scroll_y
-            log.write(
-                info.log_chunk.decode("utf-8", errors="replace").rstrip("\n"),
-                scroll_end=at_bottom,
+        if not self.follow:
+            state = "Log held here (f: follow the tail)"
+        elif at_bottom:
+            state = "Log following the tail (f: hold it here)"
+        else:
+            state = "Log scrolled up: new lines wait below (f: jump to the end and follow)"
+        if self.search_text:
+            found = len(self.matches)
+            where = f"match {self.match + 1} of {found}" if found and self.match >= 0 else ""
+            state += (
+                f"   search {self.search_text!r}: "
+                + (where or f"{found} matches")
+                + ("  (n/N)" if found else "")
             )
+        else:
+            state += "   /: search"
+        self.query_one("#log-state", Label).update(Text(state))
+
+    def action_toggle_follow(self) -> None:
+        log = self.query_one("#run-log", RichLog)
+        at_bottom = log.max_scroll_y == 0 or log.scroll_y >= log.max_scroll_y
+        if self.follow and at_bottom:
+            self.follow = False
+        else:
+            self.follow = True
+            log.scroll_end(animate=False)
+            at_bottom = True
+        self._show_log_state(at_bottom)
+
+    def action_search(self) -> None:
+        box = self.query_one("#log-search", Input)
+        box.add_class("-visible")
+        box.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "log-search":
+            return
+        self.search_text = event.value.strip().lower()
+        self.matches = (
+            [i for i, line in enumerate(self.log_lines) if self._hit(line)]
+            if self.search_text
+            else []
+        )
+        self.match = -1
+        log = self.query_one("#run-log", RichLog)
+        # Written again with the matches marked; the view stays where it was.
+        y = log.scroll_y
+        log.clear()
+        log.write(self._styled("\n".join(self.log_lines)), scroll_end=False)
+        log.scroll_to(y=y, animate=False, immediate=True)
+        log.focus()
+        if not self.search_text:
+            event.input.remove_class("-visible")
+            self._show_log_state()
+            return
+        if not self.matches:
+            self.notify(f"no line of the log has {event.value.strip()!r}", timeout=3)
+            self._show_log_state()
+            return
+        # The first match at or below the view's top line, else the first.
+        top = int(y)
+        self.match = next((i for i, m in enumerate(self.matches) if m >= top), 0) - 1
+        self.action_next_match()
+
+    def action_next_match(self, step: int = 1) -> None:
+        if not self.matches:
+            if self.search_text:
+                self.notify(f"no line of the log has {self.search_text!r}", timeout=3)
+            else:
+                self.notify("Press / to search the log first.", timeout=3)
+            return
+        self.match = (self.match + step) % len(self.matches)
+        line = self.matches[self.match]
+        log = self.query_one("#run-log", RichLog)
+        self.follow = False  # the match stays in view as new lines come
+        log.scroll_to(y=max(0, line - log.size.height // 3), animate=False, immediate=True)
+        self._show_log_state()
+
+    def action_previous_match(self) -> None:
+        self.action_next_match(-1)
+
+    def action_back(self) -> None:
+        box = self.query_one("#log-search", Input)
+        if box.has_class("-visible") or self.search_text:
+            box.value = ""
+            box.remove_class("-visible")
+            if self.search_text:
+                self.search_text = ""
+                self.matches, self.match = [], -1
+                log = self.query_one("#run-log", RichLog)
+                y = log.scroll_y
+                log.clear()
+                log.write("\n".join(self.log_lines), scroll_end=False)
+                log.scroll_to(y=y, animate=False, immediate=True)
+            self.query_one("#run-log", RichLog).focus()
+            self._show_log_state()
+            return
+        self.app.pop_screen()
 
     def _plot_resources(self) -> None:
         samples = self.info.samples if self.info else []
