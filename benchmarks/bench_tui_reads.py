@@ -10,11 +10,15 @@ The store is built directly: 5 lightgbm projects made from the template and
 registered, one with 2,000 succeeded runs and four with 200, each run with 3
 params, an event and 3 metric series (20 points of `valid_logloss`).
 Each read runs `--repeat` times (median, p90 and min shown) and once more with
-SQLite's trace callback counting the statements it executes.
+SQLite's trace callback counting the statements it executes. `--baseline REV`
+also loads the reads module as it was at git revision REV (`workbench/tui/data.py`
+before it became `reads.py`) and times both in turn, call for call, so a busy
+machine slows both alike.
 
 Timing is not a test: exits 0 either way.
 
-    python benchmarks/bench_tui_reads.py [--runs 2000] [--others 200] [--repeat 15] [--json]
+    python benchmarks/bench_tui_reads.py [--runs 2000] [--others 200] [--repeat 15]
+        [--baseline REV] [--json]
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
+import types
 import tempfile
 import time
 from pathlib import Path
@@ -32,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine_info, summary  # noqa: E402
 
 POINTS = 20
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def build(store, root: Path, runs: int, others: int) -> str:
@@ -95,20 +102,40 @@ def reads_module():
     return reads
 
 
-def measure(fn, repeat: int, conn) -> dict:
-    fn()  # warm: caches, the first connection
-    times = []
+def baseline_module(rev: str):
+    """The reads module at git revision `rev`, loaded from its source."""
+    for path in ("workbench/tui/reads.py", "workbench/tui/data.py"):
+        found = subprocess.run(
+            ["git", "show", f"{rev}:{path}"], capture_output=True, text=True, cwd=ROOT
+        )
+        if found.returncode == 0:
+            module = types.ModuleType(f"baseline_{path.rsplit('/', 1)[-1][:-3]}")
+            exec(compile(found.stdout, f"{rev}:{path}", "exec"), module.__dict__)
+            return module
+    raise SystemExit(f"no reads module at {rev}")
+
+
+def measure(fns: dict, repeat: int, conns: dict) -> dict:
+    """Each of `fns` (label -> callable) `repeat` times, in turn, then once more
+    counting the statements on its connection."""
+    for fn in fns.values():
+        fn()  # warm: caches, the first connection
+    times: dict[str, list[float]] = {label: [] for label in fns}
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    statements = []
-    conn.set_trace_callback(statements.append)
-    try:
-        fn()
-    finally:
-        conn.set_trace_callback(None)
-    return {"ms": summary(times), "statements": len(statements)}
+        for label, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[label].append((time.perf_counter() - t0) * 1000)
+    out = {}
+    for label, fn in fns.items():
+        statements: list[str] = []
+        conns[label].set_trace_callback(statements.append)
+        try:
+            fn()
+        finally:
+            conns[label].set_trace_callback(None)
+        out[label] = {"ms": summary(times[label]), "statements": len(statements)}
+    return out
 
 
 def main() -> None:
@@ -116,6 +143,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--others", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--baseline", metavar="REV", help="also time the reads at this revision")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -128,33 +156,44 @@ def main() -> None:
         store = open_store()
         project = build(store, root / "projects", args.runs, args.others)
         built_s = time.perf_counter() - t0
-        reads = reads_module()
-        conn = reads.store().conn
+        modules = {"current": reads_module()}
+        if args.baseline:
+            modules["baseline"] = baseline_module(args.baseline)
+        conns = {label: m.store().conn for label, m in modules.items()}
         run_id = args.runs  # the newest run of the big project
         cases = {
-            "home": lambda: reads.home_snapshot(),
-            "project": lambda: reads.project_runs(project),
-            "run": lambda: reads.run_detail(run_id, ["valid_logloss"]),
+            "home": lambda m: m.home_snapshot(),
+            "project": lambda m: m.project_runs(project),
+            "run": lambda m: m.run_detail(run_id, ["valid_logloss"]),
         }
         result = {
             "machine": machine_info(),
-            "module": reads.__name__,
+            "baseline": args.baseline,
             "runs": args.runs + 4 * args.others,
             "build_s": round(built_s, 1),
-            "reads": {name: measure(fn, args.repeat, conn) for name, fn in cases.items()},
+            "reads": {
+                name: measure(
+                    {label: (lambda m=m, c=case: c(m)) for label, m in modules.items()},
+                    args.repeat,
+                    conns,
+                )
+                for name, case in cases.items()
+            },
         }
     finally:
         shutil.rmtree(root, ignore_errors=True)
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"{result['module']}: {result['runs']:,} runs (built in {result['build_s']} s)")
+    print(f"{result['runs']:,} runs (built in {result['build_s']} s)")
     for name, found in result["reads"].items():
-        ms = found["ms"]
-        print(
-            f"  {name:8} median {ms['median']:7.1f} ms  p90 {ms['p90']:7.1f} ms"
-            f"  min {ms['min']:7.1f} ms  {found['statements']:3d} statements"
-        )
+        for label, figures in found.items():
+            ms = figures["ms"]
+            shown = label if label == "current" else f"at {args.baseline}"
+            print(
+                f"  {name:8} {shown:14} median {ms['median']:7.1f} ms  p90 {ms['p90']:7.1f} ms"
+                f"  min {ms['min']:7.1f} ms  {figures['statements']:3d} statements"
+            )
 
 
 if __name__ == "__main__":
