@@ -46,7 +46,7 @@ def stop_run(store: Store, run_id: int | str, timeout: float | None = None) -> s
                 ended_at=now,
                 message="stopped while queued",
             )
-    supervisor = process_tree.find(run.supervisor_pid, run.supervisor_started_at)
+    supervisor = process_tree.find_known(run.supervisor_pid, run.supervisor_started_at)
     if supervisor is not None:
         supervisor.send_signal(signal.SIGTERM)
         deadline = time.time() + (timeout or grace + 10)
@@ -57,7 +57,7 @@ def stop_run(store: Store, run_id: int | str, timeout: float | None = None) -> s
             time.sleep(0.1)
     # The supervisor is gone or did not answer: stop the run's processes from
     # here (the trainer's tree, and every process the supervisor recorded).
-    trainer = process_tree.find(run.pid, run.pid_started_at)
+    trainer = process_tree.find_known(run.pid, run.pid_started_at)
     if trainer is not None:
         process_tree.terminate(trainer, grace)
     left = process_tree.survivors(run)

@@ -113,5 +113,10 @@ def _fail_unstarted(store: Store, run_id: int, code: int | None) -> None:
         f": {detail[0]}" if detail else ""
     )
     run_store.transition(
-        store, run_id, RunStatus.FAILED, expect=RunStatus.QUEUED, ended_at=time.time(), message=message
+        store,
+        run_id,
+        RunStatus.FAILED,
+        expect=RunStatus.QUEUED,
+        ended_at=time.time(),
+        message=message,
     )

@@ -27,7 +27,9 @@ def owner_gone(run: Run, *, here: str | None = None, now: float | None = None) -
         # so only a heartbeat silent for long says it is gone.
         now = time.time() if now is None else now
         return now - (run.heartbeat_at or 0) >= REMOTE_HEARTBEAT_TIMEOUT_S
-    return process_tree.find(run.supervisor_pid, run.supervisor_started_at) is None
+    # Its start time is recorded with its pid when it takes the run: without it,
+    # nothing proves that a live process with that pid is the owner.
+    return process_tree.find_known(run.supervisor_pid, run.supervisor_started_at) is None
 
 
 def gone(store: Store, run_id: int | None = None) -> list[Run]:

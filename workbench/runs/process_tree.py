@@ -8,6 +8,7 @@ run, reaches them all: daemons that left the tree included, a reused pid never.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 from collections.abc import Iterable
@@ -23,9 +24,17 @@ PROCESSES_FILE = "processes"  # in the run's folder: "pid create_time" per line
 _CREATE_TIME_SLACK = 0.5
 
 
+MAX_PID = 2**31 - 1  # beyond any kernel's pid_max; larger numbers are no process
+
+
 def find(pid: int | None, started_at: float | None) -> psutil.Process | None:
-    """The live process with this pid *and* create time, so a reused pid never matches."""
-    if not pid:
+    """The live process with this pid *and* create time, so a reused pid never matches.
+    Without a create time any live process with the pid matches: only for a
+    process this code just started, or to judge liveness; never to signal one
+    (see `find_known`). A pid or time that is not a sane number matches nothing."""
+    if type(pid) is not int or not 0 < pid <= MAX_PID:
+        return None
+    if started_at is not None and not _a_time(started_at):
         return None
     try:
         proc = psutil.Process(pid)
@@ -34,8 +43,18 @@ def find(pid: int | None, started_at: float | None) -> psutil.Process | None:
         if proc.status() == psutil.STATUS_ZOMBIE:
             return None
         return proc
-    except psutil.Error:
+    except (psutil.Error, ValueError, OverflowError):
         return None
+
+
+def find_known(pid: int | None, started_at: float | None) -> psutil.Process | None:
+    """`find` for a process about to be signalled: its create time must be known,
+    so a row that lost it (or never had it) never gets another process stopped."""
+    return None if started_at is None else find(pid, started_at)
+
+
+def _a_time(value: object) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
 
 
 def alive(proc: psutil.Process) -> bool:
@@ -86,7 +105,7 @@ def record(run_id: int, procs: Iterable[psutil.Process], seen: dict[int, float])
 def recorded(run_id: int) -> list[psutil.Process]:
     """The run's recorded processes that are still alive (same pid and create time)."""
     try:
-        text = (paths.run_dir(run_id) / PROCESSES_FILE).read_text()
+        text = (paths.run_dir(run_id) / PROCESSES_FILE).read_text(errors="replace")
     except OSError:
         return []
     found: dict[int, psutil.Process] = {}
@@ -144,13 +163,15 @@ def survivors(run: Run) -> list[psutil.Process]:
     that left the session included), and anything else still in the
     supervisor's session (a trainer started just before it could be recorded)."""
     found: dict[int, psutil.Process] = {}
-    trainer = find(run.pid, run.pid_started_at)
+    trainer = find_known(run.pid, run.pid_started_at)
     if trainer is not None:
         found[trainer.pid] = trainer
     for proc in recorded(run.id):
         found.setdefault(proc.pid, proc)
-    session, born = run.supervisor_pid, run.supervisor_started_at or 0
-    if session:
+    session, born = run.supervisor_pid, run.supervisor_started_at
+    # The dead supervisor's session, only when the row has its leader's pid and
+    # start time (init's session, 1, is never a run's).
+    if type(session) is int and 1 < session <= MAX_PID and born is not None and _a_time(born):
         for proc in psutil.process_iter(["pid", "create_time", "status"]):
             try:
                 if (

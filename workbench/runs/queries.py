@@ -146,13 +146,22 @@ def show_run(store: Store, run_id: int | str) -> dict[str, Any]:
         "survivors": [p.pid for p in process_tree.survivors(run)]
         if status is RunStatus.LOST
         else [],
-        "environment": json.loads(run.environment) if run.environment else None,
+        "environment": _environment(run.environment),
         "datasets": [
             {k: d[k] for k in ("id", "sha256", "path", "rows", "role")}
             for d in run_datasets(store, rid)
         ],
         "log": str(paths.run_log(rid)),
     }
+
+
+def _environment(text: str | None) -> dict[str, Any] | None:
+    """The recorded environment; None when it is missing or not a JSON object."""
+    try:
+        found = json.loads(text) if text else None
+    except (ValueError, RecursionError):
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def resources(store: Store, run: Run | dict[str, Any]) -> dict[str, Any]:
@@ -182,6 +191,8 @@ def _gpu_summary(store: Store, run_id: int) -> list[dict[str, Any]] | None:
     )
     for readings in run_store.gpu_readings(store, run_id):
         for reading in readings:
+            if type(reading.get("index")) is not int:
+                continue  # not a reading this workbench wrote
             device = per_device.setdefault(
                 reading["index"],
                 {
@@ -195,7 +206,7 @@ def _gpu_summary(store: Store, run_id: int) -> list[dict[str, Any]] | None:
                 device["attribution"] = "process"
             for key, source in peaks:
                 value = reading.get(source)
-                if value is not None:
+                if type(value) in (int, float):
                     device[key] = value if device[key] is None else max(device[key], value)
     return [per_device[i] for i in sorted(per_device)] or None
 

@@ -74,9 +74,20 @@ def _event(row: tuple[Any, ...]) -> Event:
         message=message,
         project_id=project_id,
         run_id=run_id,
-        data=json.loads(data) if data else None,
+        data=_data(data),
         project=project,
     )
+
+
+def _data(text: Any) -> dict[str, Any] | None:
+    """An event's data: a JSON object, else None (a row written by another tool)."""
+    if not text:
+        return None
+    try:
+        found = json.loads(text)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def recent(store: Store, limit: int = 50, project: str | None = None) -> list[Event]:

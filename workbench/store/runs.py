@@ -10,6 +10,7 @@ run) sees `False` and leaves the winner's outcome alone.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
@@ -102,9 +103,45 @@ _SELECT = (
 )
 
 
+_INTS = frozenset({"parent_id", "exit_code", "supervisor_pid", "pid", "max_rss_bytes"})
+_TIMES = frozenset(
+    {
+        "started_at",
+        "ended_at",
+        "supervisor_started_at",
+        "pid_started_at",
+        "heartbeat_at",
+        "stop_requested_at",
+        "dispatched_at",
+        "cpu_time_s",
+    }
+)
+_TEXTS = frozenset({"hostname", "message", "environment", "project_path"})
+
+
 def _run(row: tuple[Any, ...]) -> Run:
+    """A record from a row, each value of the type its column declares: a value
+    of another type (a row written by hand or by another tool) reads as None,
+    so that nothing downstream does arithmetic on text."""
     values = dict(zip((*COLUMNS, "project", "project_path"), row, strict=True))
     values["status"] = RunStatus(values["status"])
+    for name in _INTS:
+        if type(values[name]) is not int:
+            values[name] = None
+    for name in _TIMES:
+        value = values[name]
+        finite = type(value) in (int, float) and math.isfinite(value)
+        values[name] = float(value) if finite else None
+    if type(values["priority"]) is not int:
+        values["priority"] = 0
+    if type(values["created_at"]) not in (int, float) or not math.isfinite(values["created_at"]):
+        values["created_at"] = 0.0
+    for name in (*_TEXTS, "trainer", "project"):
+        value = values[name]
+        if isinstance(value, bytes):
+            values[name] = value.decode("utf-8", "replace")
+        elif value is not None and not isinstance(value, str):
+            values[name] = str(value)
     return Run(**values)
 
 
@@ -361,13 +398,22 @@ def put_artifacts(conn: Any, rows: Iterable[tuple[Any, ...]]) -> None:
 
 
 def params(store: Store, run_id: int) -> dict[str, Any]:
-    """The run's params, decoded, by key."""
+    """The run's params, decoded, by key (a value that is not JSON as its text)."""
     return {
-        key: json.loads(value)
+        str(key): _json_or_text(value)
         for key, value in store.conn.execute(
             "SELECT key, value FROM params WHERE run_id = ? ORDER BY key", (run_id,)
         )
     }
+
+
+def _json_or_text(value: Any) -> Any:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError, RecursionError):
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -503,14 +549,21 @@ def resource_totals(store: Store, run_id: int) -> dict[str, Any]:
        FROM resource_samples WHERE run_id = ?""",
         (run_id,),
     )
-    return row or {}
+    # SQLite's MAX prefers text to any number: a sample written by another tool
+    # must not turn a peak into a string.
+    return {
+        key: value if type(value) in (int, float) else None for key, value in (row or {}).items()
+    }
 
 
 def gpu_readings(store: Store, run_id: int) -> list[list[dict[str, Any]]]:
-    """The GPU readings of each of the run's samples that has them (one list per sample)."""
-    return [
-        json.loads(blob)
-        for (blob,) in store.conn.execute(
-            "SELECT gpu FROM resource_samples WHERE run_id = ? AND gpu IS NOT NULL", (run_id,)
-        )
-    ]
+    """The GPU readings of each of the run's samples that has them (one list per
+    sample, one dict per device); a reading that is not such JSON is left out."""
+    found = []
+    for (blob,) in store.conn.execute(
+        "SELECT gpu FROM resource_samples WHERE run_id = ? AND gpu IS NOT NULL", (run_id,)
+    ):
+        readings = _json_or_text(blob)
+        if isinstance(readings, list):
+            found.append([r for r in readings if isinstance(r, dict)])
+    return found
