@@ -58,6 +58,7 @@ INCLUDED = (
     "config.toml",
 )
 ALLOWED_TOP = frozenset({DATABASE, IDENTITY, *INCLUDED})
+STORED_AS_IS = frozenset({"artifacts", "data"})
 
 _MB = 1 << 20
 _CHUNK = 1 << 20
@@ -145,13 +146,13 @@ def create_backup(out: Path, *, force: bool = False, progress: Progress | None =
             if progress is not None:
                 progress("writing the backup", done, total)
 
-        with zipfile.ZipFile(tmp, "w", allowZip64=True) as zf:
+        with zipfile.ZipFile(tmp, "w", allowZip64=True, compresslevel=1) as zf:
             # The database is stored, not deflated: it is most of a backup's bytes,
             # and copying it at disk speed keeps a backup close to a bare `.backup`.
             sources = [
                 (DATABASE, copy, zipfile.ZIP_STORED),
                 (IDENTITY, staging / IDENTITY, zipfile.ZIP_DEFLATED),
-                *((name, path, zipfile.ZIP_DEFLATED) for name, path, _ in files),
+                *((name, path, _method(name)) for name, path, _ in files),
             ]
             for name, path, method in sources:
                 added = _add(zf, name, path, method, advance)
@@ -173,6 +174,12 @@ def create_backup(out: Path, *, force: bool = False, progress: Progress | None =
             os.fsync(fh.fileno())
         _put_in_place(tmp, out, force)
     return BackupResult(out, store_id, len(members), sum(m.size for m in members), runs)
+
+
+def _method(name: str) -> int:
+    """Artifacts and data versions (models, parquet) are compressed already:
+    stored as they are; logs, JSON and TOML are deflated."""
+    return zipfile.ZIP_STORED if name.split("/")[0] in STORED_AS_IS else zipfile.ZIP_DEFLATED
 
 
 def _copy_database(db: Path, copy: Path, progress: Progress | None) -> tuple[str | None, int]:
