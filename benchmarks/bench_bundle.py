@@ -69,7 +69,7 @@ if cfg["framework"] == "lightgbm":
     import lightgbm
 else:
     import sklearn, skops.io
-from workbench.models import runtime
+from workbench.models import bundle_runtime as runtime
 imports_s = time.perf_counter() - t0
 from workbench.core import paths
 cfg["model"] = str(paths.artifact_file(cfg["model_sha256"]))
@@ -146,7 +146,7 @@ print("BENCH_RESULT " + json.dumps(out))
 SIGN = r"""
 import json, sys
 from pathlib import Path
-from workbench.models import bundle, runtime, signing
+from workbench.models import bundle, bundle_runtime as runtime, signing
 folder = Path(sys.argv[1])
 manifest = json.loads((folder / runtime.MANIFEST).read_text())
 for name in bundle._relative_files(folder):
@@ -162,7 +162,7 @@ print("BENCH_RESULT {}")
 COLD = r"""
 import json, sys, time
 t0 = time.perf_counter()
-from workbench.models import runtime
+from workbench.models import bundle_runtime as runtime
 bundle = runtime.load(sys.argv[1])
 print("BENCH_RESULT " + json.dumps({"cold_load_s": time.perf_counter() - t0}))
 """

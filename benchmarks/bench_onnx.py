@@ -85,7 +85,7 @@ def _measure(root: Path, project: str, rows: int, repeat: int, threads: int | No
     from workbench.store.db import open_store
 
     store = open_store()
-    native = registry.resolve(store, project).load()
+    native = registry.load_model(registry.resolve(store, project))
     store.close()
     sample, framework = SAMPLES[project]
     train = pd.read_csv(REPO / "sample_projects" / sample / "data" / "train.csv")

@@ -49,7 +49,7 @@ def main() -> None:
 
     import pandas as pd
 
-    from workbench.models import runtime
+    from workbench.models import bundle_runtime as runtime
 
     with tempfile.TemporaryDirectory(prefix="wb-bench-predict-") as tmp:
         root = Path(tmp)

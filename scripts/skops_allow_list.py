@@ -1,4 +1,4 @@
-"""Regenerate the skops allow-list frozen in workbench/models/runtime.py
+"""Regenerate the skops allow-list frozen in workbench/models/bundle_runtime.py
 (`TRUSTED_TYPES`).
 
 Trains, on a small table with a numeric and a categorical column, every
@@ -122,7 +122,7 @@ def main() -> int:
     args = parser.parse_args()
     types = discover()
     if args.check:
-        from workbench.models.runtime import TRUSTED_TYPES
+        from workbench.models.bundle_runtime import TRUSTED_TYPES
 
         missing = sorted(set(types) - set(TRUSTED_TYPES))
         print("missing: " + (", ".join(missing) or "none"))

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.models import runtime
+from workbench.models import bundle_runtime as runtime
 
 FEATURES = [{"name": "a", "kind": "numeric"}, {"name": "b", "kind": "numeric"}]
 TARGET = {"name": "y", "task": "regression"}

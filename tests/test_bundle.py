@@ -22,8 +22,9 @@ import pytest
 from wbtest import NETGUARD, REPO
 
 from workbench.core.errors import WorkbenchError
-from workbench.models import runtime
+from workbench.models import bundle_runtime as runtime
 from workbench.models.bundle import load_bundle, verify_bundle
+from workbench.models.registry import load_model
 from workbench.models.wheels import Pin, collect_wheels, pinned_requirements, pip_cache_dir
 
 pytestmark = pytest.mark.slow
@@ -139,7 +140,7 @@ def test_lightgbm_bundle_via_the_cli_predicts_like_the_native_model(cli, trained
     shutil.copyfile(version.holdout_path, holdout)
     frame = pd.read_parquet(holdout)
     expected, expected_proba = _native_lightgbm(version, frame)
-    assert (version.load().predict(frame)[0] == expected).all()
+    assert (load_model(version).predict(frame)[0] == expected).all()
     for bundle in (folder, archive):
         out = tmp_path / f"predicted-{bundle.suffix or 'dir'}.csv"
         result = cli("predict", str(bundle), str(holdout), "-o", str(out))

@@ -33,7 +33,7 @@ from bundle_craft import (
 from wbtest import REPO
 
 from workbench.core.errors import WorkbenchError
-from workbench.models import runtime
+from workbench.models import bundle_runtime as runtime
 from workbench.models.bundle import load_bundle, verify_bundle
 
 BLOCK_WORKBENCH = (

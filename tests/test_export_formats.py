@@ -93,7 +93,7 @@ def home(trained_home: Path, wb_home: Path) -> Path:
 def _native(project: str):
     store = open_store()
     try:
-        return registry.resolve(store, project).load()
+        return registry.load_model(registry.resolve(store, project))
     finally:
         store.close()
 

@@ -98,7 +98,7 @@ def test_runs_register_versions_and_the_gate_moves_champion(cli, tmp_path):
 
 
 def test_champion_is_rescored_on_the_challengers_holdout(cli, tmp_path, wb_home):
-    from workbench.models.registry import resolve
+    from workbench.models.registry import load_model, resolve
     from workbench.store import open_store
     from workbench.trainers.metrics import classification_metrics
 
@@ -119,7 +119,7 @@ def test_champion_is_rescored_on_the_challengers_holdout(cli, tmp_path, wb_home)
     assert champion.holdout_sha256 != challenger.holdout_sha256
     holdout = pd.read_parquet(challenger.holdout_path)
     truth = holdout.pop("species")
-    pred, proba = champion.load().predict(holdout)
+    pred, proba = load_model(champion).predict(holdout)
     expected = classification_metrics(truth, pred, proba, champion.schema["target"]["classes"])
     assert decision["champion_score"] == pytest.approx(expected["f1"])
     assert decision["champion_score"] != champion.metrics["f1"]

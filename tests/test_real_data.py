@@ -247,7 +247,7 @@ def _project(folder: Path, frame: pd.DataFrame, case: Case, trainer: str, params
 def test_real_table_trains_and_predicts_through_its_exports(case, trainer_kind, tmp_path, capsys):
     import workbench as wb
     from workbench.core.errors import WorkbenchError
-    from workbench.models import runtime
+    from workbench.models import bundle_runtime as runtime
     from workbench.models.export import export_model
     from workbench.models.registry import resolve
     from workbench.store import open_store

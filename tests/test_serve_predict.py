@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from wbtest import NETGUARD, REPO
 
-from workbench.models import runtime
+from workbench.models import bundle_runtime as runtime
 
 pytestmark = pytest.mark.slow
 
@@ -128,12 +128,12 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 def test_serve_answers_health_metadata_predict_and_422(
     cli, bundle, holdout, start_server, tmp_path
 ):
-    from workbench.models.registry import resolve
+    from workbench.models.registry import load_model, resolve
     from workbench.store import open_store
 
     store = open_store()
     try:
-        expected, expected_proba = resolve(store, "penguins").load().predict(holdout)
+        expected, expected_proba = load_model(resolve(store, "penguins")).predict(holdout)
     finally:
         store.close()
     archive = tmp_path / "penguins.zip"

@@ -94,8 +94,9 @@ def test_a_generated_table_trains_and_round_trips_or_is_refused_in_one_line(
     target, data, tmp_path
 ):
     from workbench.core.errors import WorkbenchError
-    from workbench.models import runtime
+    from workbench.models import bundle_runtime as runtime
     from workbench.models.export import export_model
+    from workbench.models.registry import load_model
     from workbench.store import open_store
 
     frame = data.draw(tables(target), label="table")
@@ -111,7 +112,7 @@ def test_a_generated_table_trains_and_round_trips_or_is_refused_in_one_line(
     table = pd.read_csv(folder / "project" / "data" / "train.csv")
     features = table.drop(columns="label")
     pred, proba = bundle.predict(features)
-    ours, _ = version.load().predict(features)
+    ours, _ = load_model(version).predict(features)
     assert len(pred) == len(features)
     classes = version.schema["target"].get("classes")
     if classes is None:

@@ -290,7 +290,7 @@ def test_a_regression_task_on_a_text_target_is_refused():
     [([0, 1], "i"), ([False, True], "b"), ([0.0, 1.0], "f"), (["no", "yes"], "O"), ([1, "a"], "O")],
 )
 def test_predicted_labels_keep_the_labels_dtype(labels, kind):
-    from workbench.models.runtime import _labels
+    from workbench.models.bundle_runtime import _labels
     from workbench.trainers.tabular import label_array
 
     assert label_array(labels).dtype.kind == kind

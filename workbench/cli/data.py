@@ -173,7 +173,7 @@ def drift(ctx: click.Context, project: str, file: Path, as_json: bool) -> None:
     primary metric on it is judged against a noise band around its
     cross-validated (else bootstrapped hold-out) score.
     """
-    from workbench.data.checks import drift as run_drift
+    from workbench.models.degradation import check_drift as run_drift
 
     result = run_drift(store_for(ctx), project, file)
     if as_json:

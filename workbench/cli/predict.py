@@ -73,7 +73,7 @@ def predict(
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from workbench.models import runtime
+    from workbench.models import bundle_runtime as runtime
     from workbench.models.bundle import load_bundle, runtime_errors
 
     if as_json and output is None:

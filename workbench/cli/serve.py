@@ -62,7 +62,7 @@ def serve(
     Loopback only by default: the server has no authentication, so another --host
     is warned about.
     """
-    from workbench.models import runtime
+    from workbench.models import bundle_runtime as runtime
     from workbench.models.bundle import load_bundle, runtime_errors
 
     with runtime_errors():

@@ -3,6 +3,7 @@ stored with the dataset version they judged."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,17 +83,25 @@ def save_report(
     )
 
 
-def performance_on(store: Store, project: str, frame: Any, config: ProjectConfig) -> dict[str, Any]:
-    """The serving model's primary metric on a labelled batch, judged against a
-    noise band (`workbench.models.degradation`)."""
-    from workbench.models.degradation import performance_on as judge
-
-    return judge(store, project, frame, config)
+# The serving model's metric on a labelled batch: (store, project, batch, config) -> report.
+Performance = Callable[[Store, str, Any, ProjectConfig], dict[str, Any]]
 
 
-def drift(store: Store, project: str, file: Path) -> dict[str, Any]:
+def _model_performance(store: Store, project: str, frame: Any, config: ProjectConfig) -> dict:
+    # Kept until every caller asks `workbench.models.degradation.check_drift`,
+    # which passes the judge in; data must not reach up into models.
+    from workbench.models.degradation import performance_on
+
+    return performance_on(store, project, frame, config)
+
+
+def drift(
+    store: Store, project: str, file: Path, *, performance: Performance | None = None
+) -> dict[str, Any]:
     """Drift of `file` against the project's reference data, per column and for the
-    dataset; with the model's metric on the batch when it has labels."""
+    dataset, stored with the file's dataset version; with `performance`'s judgement
+    of the serving model on the batch (`workbench.models.degradation.check_drift`
+    passes it in)."""
     from workbench.config.project import read_columns
     from workbench.data.drift import DriftSettings, drift_report
     from workbench.plugins import drift_tests
@@ -123,7 +132,7 @@ def drift(store: Store, project: str, file: Path) -> dict[str, Any]:
     )
     result["file"] = str(file)
     result["reference"] = {"id": reference.id, "sha256": reference.sha256, "rows": reference.rows}
-    result["performance"] = performance_on(store, project, current, config)
+    result["performance"] = (performance or _model_performance)(store, project, current, config)
     version = register_version(
         store, row["id"], file.resolve(), (len(current), list(current.columns))
     )

@@ -69,7 +69,9 @@ def shape_of(path: Path, fmt: str) -> tuple[int, list[str]]:
     return lines + (last != b"\n"), header
 
 
-def _check_text(decoder: codecs.IncrementalDecoder, data: bytes, offset: int, *, final: bool) -> None:
+def _check_text(
+    decoder: codecs.IncrementalDecoder, data: bytes, offset: int, *, final: bool
+) -> None:
     if b"\0" in data:
         at = offset + data.index(b"\0")
         raise ValueError(f"it holds binary data (a NUL byte at offset {at}), not CSV text")

@@ -2,13 +2,14 @@
 machine and runs there with or without Workbench.
 
 What is in one, and how it is checked and used, is the business of
-`workbench.models.runtime`, which is copied into the bundle as `wb_runtime.py`;
+`workbench.models.bundle_runtime`, which is copied into the bundle as `wb_runtime.py`;
 this module writes bundles and connects the runtime to Workbench's errors.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import platform
@@ -22,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.core.version import __version__
 from workbench.core.errors import NotFoundError, UsageError, WorkbenchError
-from workbench.models import runtime, signing
-from workbench.models.runtime import MANIFEST, RUNTIME_FILE, SIGNATURE
+from workbench.models import bundle_runtime, signing
+from workbench.models.bundle_runtime import MANIFEST, RUNTIME_FILE, SIGNATURE
 
 if TYPE_CHECKING:
     from workbench.store.datasets import DatasetVersion
@@ -39,9 +40,9 @@ def runtime_errors() -> Iterator[None]:
     """The runtime's own errors (it cannot import Workbench) as Workbench errors."""
     try:
         yield
-    except runtime.InputError as exc:
+    except bundle_runtime.InputError as exc:
         raise UsageError(str(exc)) from exc
-    except runtime.BundleRuntimeError as exc:
+    except bundle_runtime.BundleRuntimeError as exc:
         raise WorkbenchError(str(exc)) from exc
 
 
@@ -70,7 +71,7 @@ def export_bundle(
     progress("copying the model")
     model_file = schema["model_file"]
     shutil.copyfile(version.model_path, folder / model_file)
-    shutil.copyfile(runtime.__file__, folder / RUNTIME_FILE)
+    shutil.copyfile(bundle_runtime.__file__, folder / RUNTIME_FILE)
     progress("pinning the requirements")
     # The framework's packages and every distribution the model's types come from.
     pins = wheel_finder.pinned_requirements(framework, version.model_path)
@@ -121,10 +122,11 @@ def export_bundle(
 def _manifest(
     version: ModelVersion, schema: dict[str, Any], datasets: list[DatasetVersion]
 ) -> dict[str, Any]:
-    from workbench.runs.queries import iso
+    def iso(ts: float) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
     return {
-        "bundle_format": runtime.BUNDLE_FORMAT,
+        "bundle_format": bundle_runtime.BUNDLE_FORMAT,
         "name": version.project,
         "project": version.project,
         "version": version.version,
@@ -154,7 +156,7 @@ def _manifest(
         # skops loads its default types plus exactly these (the runtime's allow-list).
         "trusted_types": None
         if schema["framework"] == "lightgbm"
-        else sorted(runtime.TRUSTED_TYPES),
+        else sorted(bundle_runtime.TRUSTED_TYPES),
     }
 
 
@@ -164,7 +166,7 @@ def _self_check(version: ModelVersion, folder: Path) -> str:
     import pandas as pd
 
     with runtime_errors():
-        bundle = runtime.load(folder)
+        bundle = bundle_runtime.load(folder)
         path = version.holdout_path
         if path is None or not path.exists():
             return f"verified {len(bundle.manifest['files']) + 1} files and loaded the model"
@@ -313,7 +315,7 @@ authentication: bind to another host than 127.0.0.1 only behind something that h
 
     sys.dont_write_bytecode = True  # no __pycache__ in the bundle: it would be an extra file
     sys.path.insert(0, "BUNDLE")
-    import wb_runtime  # with Workbench installed: from workbench.models import runtime
+    import wb_runtime  # with Workbench installed: from workbench.models import bundle_runtime
 
     bundle = wb_runtime.load("BUNDLE")  # verifies first
     predictions, probabilities = bundle.predict(pd.read_csv("input.csv"))
@@ -336,16 +338,16 @@ def zip_folder(folder: Path, zip_path: Path) -> None:
 
 def verify_bundle(path: Path) -> dict[str, Any]:
     """Check a bundle folder or .zip against its manifest and its signature; see
-    `runtime.verify`. Adds `signer` (see `signing.signer`): who signed it."""
+    `bundle_runtime.verify`. Adds `signer` (see `signing.signer`): who signed it."""
     if not (path.exists() or path.is_symlink()):
         raise NotFoundError(f"{path}: no such bundle")
     with runtime_errors():
-        result = runtime.verify(path)
+        result = bundle_runtime.verify(path)
     result["signer"] = signing.signer(result["signature"])
     return result
 
 
-def load_bundle(path: Path, trust: bool = False) -> runtime.Bundle:
+def load_bundle(path: Path, trust: bool = False) -> bundle_runtime.Bundle:
     """Verify, then load a bundle; refused bundles raise a WorkbenchError. Only a
     bundle signed by this store or a trusted key is loaded, unless `trust`."""
     if not (path.exists() or path.is_symlink()):
@@ -354,12 +356,12 @@ def load_bundle(path: Path, trust: bool = False) -> runtime.Bundle:
     def accept(result: dict[str, Any]) -> None:
         who = signing.signer(result["signature"])
         if not (who["trusted"] or trust):
-            raise runtime.BundleError(
+            raise bundle_runtime.BundleError(
                 f"refused {path}: {signing.refusal(who)}; pass --trust to load it anyway"
             )
 
     with runtime_errors():
-        return runtime.load(path, accept=accept)
+        return bundle_runtime.load(path, accept=accept)
 
 
 def _relative_files(folder: Path) -> list[str]:
@@ -372,7 +374,7 @@ def _relative_files(folder: Path) -> list[str]:
 
 def _sha256(path: Path) -> str:
     with path.open("rb") as fh:
-        return runtime.sha256_of(fh)
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _python() -> str:

@@ -24,6 +24,7 @@ higher-is-better one such as roc_auc). A batch outside on the better side is
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -130,13 +131,13 @@ def performance_on(store: Any, project: str, frame: Any, config: Any) -> dict[st
     it is judged against (`assess`); says why when it cannot be computed."""
     from workbench.models.evaluation import predict_on
     from workbench.models.gate import _scores
-    from workbench.models.registry import resolve
+    from workbench.models.registry import load_model, resolve
 
     if config.target not in frame.columns or frame[config.target].isna().all():
         return {"available": False, "reason": "the batch has no labels"}
     try:
         version = resolve(store, project)
-        model = version.load()
+        model = load_model(version)
     except WorkbenchError:
         return {"available": False, "reason": "no model version yet"}
     metric = config.primary_metric(version.task)
@@ -167,3 +168,12 @@ def performance_on(store: Any, project: str, frame: Any, config: Any) -> dict[st
 
 def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
+
+
+def check_drift(store: Any, project: str, file: Path) -> dict[str, Any]:
+    """`workbench data drift`: drift of `file` against the project's reference
+    (`workbench.data.checks.drift`), with the serving model's primary metric on
+    the batch when it has labels (`performance_on`), stored as one report."""
+    from workbench.data.checks import drift
+
+    return drift(store, project, file, performance=performance_on)

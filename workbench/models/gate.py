@@ -24,7 +24,6 @@ says why.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,9 +35,11 @@ from workbench.models.registry import (
     ModelVersion,
     alias_target,
     check_alias,
+    load_model,
     set_alias,
 )
 from workbench.store import Store
+from workbench.store import models as records
 
 GATES = ("bootstrap", "point")
 DEFAULT_GATE = "bootstrap"
@@ -336,58 +337,39 @@ def promote(
         decision.reason = f"forced; the gate said: {decision.reason}"
     if dry_run:
         return decision
-    now = time.time()
-    with store.write() as conn:
-        conn.execute(
-            "INSERT INTO promotions (project_id, alias, challenger_id, champion_id, metric,"
-            " challenger_score, champion_score, margin, rescored, promoted, reason, created_at,"
-            " method, interval_low, interval_high, evaluation_rows)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                challenger.project_id,
-                alias,
-                challenger.id,
-                decision.champion.id if decision.champion else None,
-                decision.metric,
-                decision.challenger_score,
-                decision.champion_score,
-                decision.margin,
-                int(decision.rescored),
-                int(decision.promoted),
-                decision.reason,
-                now,
-                decision.method,
-                decision.interval[0] if decision.interval else None,
-                decision.interval[1] if decision.interval else None,
-                decision.evaluation_rows,
-            ),
-        )
-        verb = "promoted to" if decision.promoted else "not promoted to"
-        store.add_event(
-            "model.promoted" if decision.promoted else "model.kept",
-            f"model version {challenger.version} {verb} {alias}: {decision.reason}",
-            ts=now,
-            project_id=challenger.project_id,
-            run_id=challenger.run_id,
-            data=decision.document(),
-        )
+    verb = "promoted to" if decision.promoted else "not promoted to"
+    records.add_promotion(
+        store,
+        challenger,
+        decision.champion,
+        {
+            "alias": alias,
+            "metric": decision.metric,
+            "challenger_score": decision.challenger_score,
+            "champion_score": decision.champion_score,
+            "margin": decision.margin,
+            "rescored": decision.rescored,
+            "promoted": decision.promoted,
+            "reason": decision.reason,
+            "method": decision.method,
+            "interval_low": decision.interval[0] if decision.interval else None,
+            "interval_high": decision.interval[1] if decision.interval else None,
+            "evaluation_rows": decision.evaluation_rows,
+        },
+        event_kind="model.promoted" if decision.promoted else "model.kept",
+        event_message=f"model version {challenger.version} {verb} {alias}: {decision.reason}",
+        event_data=decision.document(),
+    )
     if decision.promoted:
-        set_alias(store, challenger, alias)
+        challenger = set_alias(store, challenger, alias)
         if alias == CHAMPION:
-            _drop_challenger(store, challenger)
+            # The new champion is nobody's challenger any more.
+            records.remove_alias(store, challenger.project_id, CHALLENGER, challenger.id)
+            challenger = challenger.with_aliases([a for a in challenger.aliases if a != CHALLENGER])
     elif alias == CHAMPION and decision.champion and decision.champion.id != challenger.id:
-        set_alias(store, challenger, CHALLENGER)
+        challenger = set_alias(store, challenger, CHALLENGER)
+    decision.challenger = challenger  # with its aliases as they now are
     return decision
-
-
-def _drop_challenger(store: Store, version: ModelVersion) -> None:
-    """The new champion is nobody's challenger any more."""
-    with store.write() as conn:
-        conn.execute(
-            "DELETE FROM model_aliases WHERE project_id = ? AND alias = ? AND version_id = ?",
-            (version.project_id, CHALLENGER, version.id),
-        )
-    version.aliases = [a for a in version.aliases if a != CHALLENGER]
 
 
 def score_on_holdout(model: ModelVersion, evaluation: ModelVersion) -> dict[str, float]:
@@ -410,7 +392,7 @@ def _predictions(model: ModelVersion, frame: Any, target: str) -> Any:
 
     if target not in frame.columns:
         raise WorkbenchError(f"the hold-out has no target column {target!r}")
-    return predict_on(model.load(), frame, target)
+    return predict_on(load_model(model), frame, target)
 
 
 def _scores(model: ModelVersion, predictions: Any) -> dict[str, float]:

@@ -1,7 +1,7 @@
 """Loading a trained model back, in formats that run no code at load: a built-in
 trainer's LightGBM text model, or skops with only allow-listed types, or a plugin
 trainer's model through that trainer's `load`. The preparation and prediction
-live in `workbench.models.runtime`, the same code a bundle runs."""
+live in `workbench.models.bundle_runtime`, the same code a bundle runs."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class TrainedModel:
     def __init__(
         self, schema: dict[str, Any], model_file: Path, project_dir: Path | None = None
     ) -> None:
-        from workbench.models import runtime
+        from workbench.models import bundle_runtime
         from workbench.models.bundle import runtime_errors
 
         self.schema = schema
@@ -35,7 +35,7 @@ class TrainedModel:
             self._model = self.model = load_plugin_model(schema, Path(model_file), project_dir)
             return
         with runtime_errors():
-            self._model = runtime.Model(schema, Path(model_file).read_bytes())
+            self._model = bundle_runtime.Model(schema, Path(model_file).read_bytes())
         self.model = self._model.native
 
     def predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:

@@ -32,7 +32,7 @@ def save(
     import skops.io
     from sklearn.base import is_classifier
 
-    from workbench.models import runtime
+    from workbench.models import bundle_runtime
     from workbench.trainers.tabular import Table, feature_schema
 
     if not hasattr(model, "predict"):
@@ -55,8 +55,8 @@ def save(
 
     try:
         data = skops.io.dumps(model)
-        runtime.check_skops(data)  # what predict, serve and bundles will accept
-    except runtime.BundleError as exc:
+        bundle_runtime.check_skops(data)  # what predict, serve and bundles will accept
+    except bundle_runtime.BundleError as exc:
         raise UsageError(f"log_model: {exc}") from exc
     except Exception as exc:  # noqa: BLE001 - skops cannot save this object
         raise UsageError(f"log_model: skops cannot save {type(model).__name__}: {exc}") from exc
@@ -85,7 +85,7 @@ def save(
     # What `predict`, `serve` and the gate will do with it: the same answers, or refuse now.
     sample = x_test.head(200)
     try:
-        loaded = runtime.Model(schema, data)
+        loaded = bundle_runtime.Model(schema, data)
         ours, _ = loaded.predict(sample, strict=False)
     except Exception as exc:  # noqa: BLE001 - any failure to load or predict is the user's to fix
         raise UsageError(

@@ -36,7 +36,7 @@ import pandas as pd
 
 from workbench.core.errors import WorkbenchError
 from workbench.models.export_check import holdout_features, max_abs_diff, with_gaps
-from workbench.models.registry import ModelVersion
+from workbench.models.registry import ModelVersion, load_model
 
 # Saving a model is local, but MLflow may send telemetry or run `uv` to describe
 # the environment; neither may touch the network.
@@ -70,7 +70,7 @@ def _export(
     holdout: pd.DataFrame,
     progress: Callable[[str], None],
 ) -> dict[str, Any]:
-    native = version.load()
+    native = load_model(version)
     example = holdout.head(_EXAMPLE_ROWS)
     requirements = _requirements(version)
     progress(f"writing the {version.framework} model in MLflow format")
@@ -158,25 +158,25 @@ def _quiet_mlflow() -> Iterator[None]:
 def _shipped_code_unloaded_after() -> Iterator[None]:
     """Loading puts the directory's code/ folder on sys.path and imports from it;
     undo both, so a long-lived process (the TUI) does not keep the staging folder."""
-    from workbench.models import runtime
+    from workbench.models import bundle_runtime
 
     path = list(sys.path)
     try:
         yield
     finally:
         sys.path[:] = path
-        for name in ("workbench_pyfunc", Path(runtime.RUNTIME_FILE).stem):
+        for name in ("workbench_pyfunc", Path(bundle_runtime.RUNTIME_FILE).stem):
             sys.modules.pop(name, None)
 
 
 def _stage(version: ModelVersion, tmp: Path) -> tuple[list[Path], Path]:
     """The code MLflow copies into `code/` and the model folder it copies to `data/model/`."""
-    from workbench.models import runtime, workbench_pyfunc
+    from workbench.models import bundle_runtime, workbench_pyfunc
 
     code = tmp / "code"
     code.mkdir()
     shutil.copyfile(workbench_pyfunc.__file__, code / "workbench_pyfunc.py")
-    shutil.copyfile(runtime.__file__, code / runtime.RUNTIME_FILE)
+    shutil.copyfile(bundle_runtime.__file__, code / bundle_runtime.RUNTIME_FILE)
     data = tmp / "model"
     data.mkdir()
     shutil.copyfile(version.model_path, data / version.schema["model_file"])
@@ -196,12 +196,12 @@ def _with_native_flavor(model: Any, version: ModelVersion) -> Any:
             code=None,
         )
     else:
-        from workbench.models import runtime
+        from workbench.models import bundle_runtime
         from workbench.models.bundle import runtime_errors
 
         # Only types on the runtime's allow-list are ever recorded as trusted.
         with runtime_errors():
-            trusted = runtime.check_skops(version.model_path.read_bytes())
+            trusted = bundle_runtime.check_skops(version.model_path.read_bytes())
         model.add_flavor(
             "sklearn",
             pickled_model=path,

@@ -32,7 +32,7 @@ import pandas as pd
 
 from workbench.core.errors import UsageError, WorkbenchError
 from workbench.models.export_check import holdout_features, max_abs_diff, with_gaps
-from workbench.models.registry import ModelVersion
+from workbench.models.registry import ModelVersion, load_model
 
 MODEL_FILE = "model.onnx"
 CONTRACT_FILE = "model.json"
@@ -75,7 +75,7 @@ def export_onnx(
         )
     _check_names(schema)
     ort = _import_onnx(version.framework)
-    native = version.load()
+    native = load_model(version)
     progress(f"converting the {version.framework} model to ONNX")
     if version.framework == "lightgbm":
         model = _from_lightgbm(native.model, schema)

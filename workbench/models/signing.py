@@ -9,7 +9,7 @@ signed by this store or a trusted key unless told `--trust`.
     $WORKBENCH_HOME/keys/signing.key        the private key (PKCS#8 PEM, mode 0600)
     $WORKBENCH_HOME/trusted_keys/NAME.pub   `workbench-ed25519 <base64 key> NAME`
 
-The checking itself lives in the runtime (`runtime.verify`), which a bundle
+The checking itself lives in the runtime (`bundle_runtime.verify`), which a bundle
 carries without Workbench; this module holds the keys.
 """
 
@@ -26,7 +26,7 @@ from typing import Any
 
 from workbench.core import paths
 from workbench.core.errors import UsageError, WorkbenchError
-from workbench.models import runtime
+from workbench.models import bundle_runtime
 
 KEYS_DIR = "keys"
 KEY_FILE = "signing.key"
@@ -97,7 +97,7 @@ def own_fingerprint() -> str | None:
     """This store's key's fingerprint, or None while it has none (none is made)."""
     if not key_path().exists():
         return None
-    return runtime.key_fingerprint(_raw_public(_private_key().public_key()))
+    return bundle_runtime.key_fingerprint(_raw_public(_private_key().public_key()))
 
 
 def public_key_line(name: str | None = None) -> str:
@@ -117,16 +117,16 @@ def _default_name() -> str:
 def sign_folder(folder: Path) -> dict[str, Any]:
     """Write `folder`/manifest.sig over the exact bytes of its manifest.json."""
     key = _private_key()
-    manifest = (folder / runtime.MANIFEST).read_bytes()
+    manifest = (folder / bundle_runtime.MANIFEST).read_bytes()
     raw = _raw_public(key.public_key())
     document = {
         "algorithm": "ed25519",
-        "signed": runtime.MANIFEST,
+        "signed": bundle_runtime.MANIFEST,
         "public_key": base64.b64encode(raw).decode(),
-        "fingerprint": runtime.key_fingerprint(raw),
+        "fingerprint": bundle_runtime.key_fingerprint(raw),
         "signature": base64.b64encode(key.sign(manifest)).decode(),
     }
-    (folder / runtime.SIGNATURE).write_text(json.dumps(document, indent=2) + "\n")
+    (folder / bundle_runtime.SIGNATURE).write_text(json.dumps(document, indent=2) + "\n")
     return document
 
 
@@ -158,7 +158,7 @@ def trusted_keys() -> list[dict[str, Any]]:
             if path.stat().st_size > _MAX_PUBLIC_FILE:
                 raise UsageError(f"{path}: larger than a public key file")
             raw, _ = parse_public_key(path.read_text(errors="replace"), str(path))
-            entry["fingerprint"] = runtime.key_fingerprint(raw)
+            entry["fingerprint"] = bundle_runtime.key_fingerprint(raw)
         except (UsageError, OSError) as exc:
             entry["error"] = getattr(exc, "message", str(exc))
         found.append(entry)
@@ -183,7 +183,7 @@ def import_key(file: Path, name: str | None = None) -> dict[str, Any]:
             f"key name {chosen!r}: expected 1-64 letters, digits, '.', '_' or '-' "
             "(give one with --name)"
         )
-    fingerprint = runtime.key_fingerprint(raw)
+    fingerprint = bundle_runtime.key_fingerprint(raw)
     for entry in trusted_keys():
         if entry.get("fingerprint") == fingerprint:
             return {"name": entry["name"], "fingerprint": fingerprint, "imported": False}
@@ -201,7 +201,7 @@ def import_key(file: Path, name: str | None = None) -> dict[str, Any]:
 
 
 def signer(signature: dict[str, Any]) -> dict[str, Any]:
-    """Who signed a verified bundle, from `runtime.verify`'s `signature`:
+    """Who signed a verified bundle, from `bundle_runtime.verify`'s `signature`:
     {"signer": "this store" | "trusted key NAME" | "unknown signer" | "unsigned" |
     "invalid signature", "trusted": bool, "fingerprint"}."""
     status = signature.get("status")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.store.db import Store
+from workbench.store.events import add_event
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +114,7 @@ def add(
             " columns, size_bytes, mtime_ns, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (project_id, sha256, path, fmt, rows, json.dumps(columns), size_bytes, mtime_ns, now),
         )
-        store.add_event(
-            "data.added", event, ts=now, project_id=project_id, data={"sha256": sha256}
-        )
+        add_event(conn, "data.added", event, ts=now, project_id=project_id, data={"sha256": sha256})
     found = by_sha256(store, project_id, sha256)
     assert found is not None  # inserted above, or already there
     return found
@@ -171,8 +170,8 @@ def add_report(
             " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (project_id, version_id, kind, file, int(passed), json.dumps(report, default=str), now),
         ).lastrowid
-        store.add_event(
-            f"data.{kind}", event, ts=now, project_id=project_id, data={"report": report_id}
+        add_event(
+            conn, f"data.{kind}", event, ts=now, project_id=project_id, data={"report": report_id}
         )
     assert report_id is not None
     return report_id

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from workbench.store.db import Store
+from workbench.store.events import add_event
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +90,8 @@ def add(store: Store, name: str, path: str) -> Project:
                 "INSERT INTO projects (name, path, created_at) VALUES (?, ?, ?)",
                 (name, path, now),
             ).lastrowid
-        store.add_event(
+        add_event(
+            conn,
             "project.added",
             f"project {name} registered",
             ts=now,
@@ -122,7 +124,9 @@ def summary(store: Store, name: str) -> ProjectSummary | None:
     return ProjectSummary(**row) if row else None
 
 
-def best_run(store: Store, project_id: int, metric: str, *, lower_is_better: bool) -> BestRun | None:
+def best_run(
+    store: Store, project_id: int, metric: str, *, lower_is_better: bool
+) -> BestRun | None:
     """The project's succeeded run with the best latest value of `metric`."""
     order = "ASC" if lower_is_better else "DESC"
     row = store.row(

@@ -60,7 +60,7 @@ def test_trains_penguins_and_its_model_predicts_like_the_native_booster(cli, tmp
     shown = json.loads(cli("model", "show", "penguins", "--json", check=True).stdout)
     assert shown["framework_version"] == xgboost.__version__
 
-    from workbench.models.registry import resolve
+    from workbench.models.registry import load_model, resolve
     from workbench.store import open_store
 
     store = open_store()
@@ -68,7 +68,7 @@ def test_trains_penguins_and_its_model_predicts_like_the_native_booster(cli, tmp
         version = resolve(store, "penguins")
         holdout = pd.read_parquet(version.holdout_path)
         truth = holdout.pop("species")
-        pred, proba = version.load().predict(holdout)
+        pred, proba = load_model(version).predict(holdout)
     finally:
         store.close()
     schema = version.schema

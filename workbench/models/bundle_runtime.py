@@ -38,6 +38,7 @@ import importlib.util
 import io
 import ipaddress
 import json
+import logging
 import math
 import os
 import socket
@@ -52,6 +53,9 @@ from typing import IO, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+
+# The same name in Workbench and inside a bundle (where this file is wb_runtime.py).
+log = logging.getLogger("wb_runtime")
 
 BUNDLE_FORMAT = 2  # 2: an optional manifest.sig next to the manifest
 MANIFEST = "manifest.json"
@@ -1840,7 +1844,7 @@ def _no_constant(name: str) -> float:
     raise _Refused(f"{name} is not a number a request may hold; send null for a missing value")
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def _unique_request_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     found = dict(pairs)
     if len(found) != len(pairs):
         seen: set[str] = set()
@@ -1867,7 +1871,7 @@ def decode_body(body: bytes) -> Any:
             parse_float=_finite,
             parse_int=_bounded_int,
             parse_constant=_no_constant,
-            object_pairs_hook=_unique_keys,
+            object_pairs_hook=_unique_request_keys,
         )
     except _Refused as exc:
         raise InputError(str(exc)) from None
@@ -2098,7 +2102,7 @@ def serve(
     bundle: Bundle,
     host: str = "127.0.0.1",
     port: int = 8080,
-    say: Callable[[str], None] = print,
+    say: Callable[[str], None] | None = None,
     *,
     max_request_mb: float | None = None,
     max_in_flight: int | None = None,
@@ -2106,19 +2110,21 @@ def serve(
     """Serve `bundle` over HTTP until interrupted. Loopback by default: the server
     has no authentication, so another host is allowed only with a warning.
     `max_request_mb` and `max_in_flight` bound each request body and the requests
-    predicted at once (see `serve_limits` for the defaults)."""
+    predicted at once (see `serve_limits` for the defaults). What it has to say
+    goes to the `wb_runtime` logger, or to `say` when given (a caller that shows
+    it its own way)."""
     _need("serving", "starlette", "uvicorn")
     import uvicorn
 
     limit_bytes, limit_flight = serve_limits(max_request_mb, max_in_flight)
     sock = bind(host, port)
     if not is_loopback(host):
-        say(
+        (say or log.warning)(
             f"warning: listening on {host}, reachable from other machines; the server has no "
             "authentication, so put it behind something that has"
         )
     actual = sock.getsockname()[1]
-    say(
+    (say or log.info)(
         f"serving {bundle.name} on http://{host}:{actual} "
         "(GET /health, GET /metadata, POST /predict); requests up to "
         f"{limit_bytes / (1 << 20):g} MB, {limit_flight} at a time"
@@ -2188,11 +2194,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             _stderr(json.dumps({k: v for k, v in summary.items() if v is not None}))
         else:
+            logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
             serve(
                 bundle,
                 args.host,
                 args.port,
-                say=_stderr,
                 max_request_mb=args.max_request_mb,
                 max_in_flight=args.max_in_flight,
             )
