@@ -274,3 +274,14 @@ def test_restore_cleans_up_when_the_database_fails_its_integrity_check(tmp_path,
     assert "workbench.db" in refused.stderr
     assert list(target.iterdir()) == []
     assert os.access(target, os.W_OK)
+
+
+def test_a_long_copy_prints_progress_lines_on_stderr(tmp_path, monkeypatch):
+    """Off a terminal, progress is a plain line on stderr (here every copy counts as long)."""
+    _small_store(tmp_path)
+    import workbench.cli.backup as command
+
+    monkeypatch.setattr(command, "QUIET_S", -1.0)
+    made = wbi("backup", "-o", str(tmp_path / "b.zip"), "--json", check=True)
+    assert "writing the backup: 100%" in made.stderr
+    assert json.loads(made.stdout)["members"] >= 3  # stdout stays one JSON document

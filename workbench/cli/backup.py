@@ -24,9 +24,10 @@ def _progress() -> Iterator[Callable[[str, int, int], None]]:
     started = time.monotonic()
     last = [0.0]
     if sys.stderr.isatty():
+        from rich.console import Console
         from rich.progress import Progress
 
-        with Progress(transient=True, console=None) as bar:
+        with Progress(transient=True, console=Console(stderr=True)) as bar:
             tasks: dict[str, object] = {}
 
             def show(what: str, done: int, total: int) -> None:
