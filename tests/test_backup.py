@@ -113,6 +113,14 @@ def test_a_backup_taken_while_four_runs_write_restores_every_flushed_point(
     conn = sqlite3.connect(restored_home / "workbench.db")
     assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     conn.close()
+    conn = sqlite3.connect(restored_home / "workbench.db")
+    torn = conn.execute(
+        "SELECT s.id, s.count, (SELECT COUNT(*) FROM metrics m WHERE m.series_id = s.id)"
+        " FROM metric_series s"
+    ).fetchall()
+    conn.close()
+    # One transaction's view: every series summary agrees with its points.
+    assert torn and all(count == stored for _, count, stored in torn), torn
     points = _points_per_run(restored_home / "workbench.db")
     for run_id, flushed in before.items():
         assert points.get(run_id, 0) >= flushed, (run_id, points.get(run_id), flushed)

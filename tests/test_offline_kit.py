@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 from wbtest import NETGUARD, wb
@@ -113,7 +112,8 @@ def test_the_kit_installs_offline_and_doctor_passes(tmp_path, monkeypatch):
     assert "integrity ok" in doctor.stdout
     # The installed workbench is the kit's, not this checkout's.
     where = subprocess.run(
-        [str(kit / ".venv" / "bin" / "python"), "-c", "import workbench; print(workbench.__file__)"],
+        [str(kit / ".venv" / "bin" / "python"), "-c",
+         "import workbench; print(workbench.__file__)"],
         env=clean, capture_output=True, text=True, timeout=60, cwd=tmp_path,
     )  # fmt: skip
     assert str(kit / ".venv") in where.stdout

@@ -159,7 +159,7 @@ def _download(pins: dict[str, str], dest: Path) -> dict[str, str]:
     are the whole set); returns what is still missing."""
     command = [
         sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-        "--no-deps", "--only-binary=:all:", "-d", str(dest),
+        "--no-deps", "--only-binary=:all:", "--retries", "1", "--timeout", "30", "-d", str(dest),
         *(f"{n}=={v}" for n, v in sorted(pins.items())),
     ]  # fmt: skip
     try:
@@ -213,7 +213,9 @@ def _package_files(root: Path) -> list[Path]:
     return sorted(
         p
         for p in root.rglob("*")
-        if p.is_file() and not p.is_symlink() and not skip.search("/" + p.relative_to(root).as_posix())
+        if p.is_file()
+        and not p.is_symlink()
+        and not skip.search("/" + p.relative_to(root).as_posix())
     )
 
 

@@ -112,7 +112,9 @@ class RestoreResult:
 # -- backup -----------------------------------------------------------------------
 
 
-def create_backup(out: Path, *, force: bool = False, progress: Progress | None = None) -> BackupResult:
+def create_backup(
+    out: Path, *, force: bool = False, progress: Progress | None = None
+) -> BackupResult:
     """Write a backup of the store at `$WORKBENCH_HOME` to `out`, through a
     temporary file renamed on success: an interrupted backup leaves no `out`."""
     home = paths.home()
@@ -132,8 +134,11 @@ def create_backup(out: Path, *, force: bool = False, progress: Progress | None =
         copy = staging / DATABASE
         store_id, runs = _copy_database(db, copy, progress)
         files = list(_store_files(home))
-        total = copy.stat().st_size + (staging / IDENTITY).stat().st_size + sum(size for _, _, size in files)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=PARTIAL_SUFFIX, dir=out.parent)
+        total = copy.stat().st_size + (staging / IDENTITY).stat().st_size
+        total += sum(size for _, _, size in files)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{out.name}.", suffix=PARTIAL_SUFFIX, dir=out.parent
+        )
         os.close(fd)
         tmp = Path(tmp_name)
         stack.callback(lambda: tmp.unlink(missing_ok=True))
@@ -382,7 +387,9 @@ def _read_manifest(source: Path, zf: zipfile.ZipFile) -> tuple[dict[str, Any], l
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise UsageError(f"{source}: {MANIFEST} is not valid JSON") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise UsageError(f'{source}: {MANIFEST} is not a workbench backup\'s (no "format": "{FORMAT}")')
+        raise UsageError(
+            f'{source}: {MANIFEST} is not a workbench backup\'s (no "format": "{FORMAT}")'
+        )
     version = document.get("format_version")
     if version != FORMAT_VERSION or isinstance(version, bool):
         raise UsageError(
