@@ -75,3 +75,66 @@ KEYS = [
 @pytest.mark.parametrize("keys", KEYS, ids=[f"keys-{i}" for i in range(5)])
 def test_unknown_key_ids_are_named_not_applied(keys):
     assert unknown_key_ids({**keys, "project.start": "ctrl+n"}) == sorted(keys)
+
+
+# A run's log is whatever the user's script printed, and the search text is
+# typed: (log bytes, what is searched, how many lines must match, why).
+LOGS = [
+    (b"[red]x[/]\n[bold]y\n", "[red]", 1, "markup in the log is shown, and searched, literally"),
+    (b"a [link=file:///etc/passwd]b[/link]\n", "[link=", 1, "a markup link is text"),
+    (b"aaa\n(b\n.*\n", ".*", 1, "regex characters are searched literally"),
+    (b"x\n(\n", "(", 1, "an unbalanced parenthesis is plain text"),
+    (b"\xff\xfe bad bytes\nok\n", "bad bytes", 1, "invalid UTF-8 is replaced, not raised"),
+    (b"one\r\ntwo\r\n", "two", 1, "carriage returns do not shift the lines"),
+    (b"long " + b"z" * 100_000 + b"\nshort\n", "short", 1, "a 100k-character line"),
+    (b"a\tb\n", "x" * 5000, 0, "a 5000-character search finds nothing"),
+]
+
+
+@pytest.mark.parametrize("content, text, count, why", LOGS, ids=[c[3] for c in LOGS])
+async def test_hostile_logs_and_searches_are_shown_literally(
+    content, text, count, why, wb_home, tmp_path, monkeypatch
+):
+    from textual.widgets import Input, RichLog
+    from tui_support import use_fixed_system_sampler, wait_for
+
+    from workbench.config.settings import Settings
+    from workbench.core import paths
+    from workbench.store import open_store
+    from workbench.tui.app import WorkbenchApp
+    from workbench.tui.screens.home import HomeScreen
+    from workbench.tui.screens.run import RunScreen
+
+    use_fixed_system_sampler(monkeypatch)
+    store = open_store()
+    with store.write() as conn:
+        project = conn.execute(
+            "INSERT INTO projects (name, path, created_at) VALUES ('h', ?, 0)", (str(tmp_path),)
+        ).lastrowid
+        run_id = conn.execute(
+            "INSERT INTO runs (project_id, status, trainer, created_at) VALUES (?, 'failed',"
+            " 'script', 0)",
+            (project,),
+        ).lastrowid
+    store.close()
+    log_file = paths.run_log(run_id)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    log_file.write_bytes(content)
+    lines = content.decode("utf-8", errors="replace").rstrip("\n").split("\n")
+    app = WorkbenchApp(Settings())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        app.open_run(run_id)
+        screen = await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen)
+        log = await wait_for(pilot, lambda: screen.query_one("#run-log", RichLog))
+        await wait_for(pilot, lambda: len(log.lines) == len(lines), what="the log")
+        screen.query_one("#log-search", Input).value = text
+        await pilot.press("slash", "enter")
+        await wait_for(pilot, lambda: screen.search_text == text.lower(), what="the search")
+        assert len(screen.matches) == count, why
+        assert len(log.lines) == len(lines) == len(screen.log_lines), why
+        shown = "\n".join(line.text for line in log.lines)
+        expected = [line.replace("\r", "").expandtabs(8)[:50] for line in lines]
+        assert all(line in shown for line in expected), why  # literally
+        assert isinstance(app.screen, RunScreen)  # nothing raised
+    assert log_file.read_bytes() == content  # the log is only read

@@ -40,14 +40,9 @@ def reconcile() -> None:
     """Mark lost runs and start due queued runs: once per poll cycle of the app
     (`LiveScreen._poll`), before its reads, never inside one. A read-only store
     is left as it is (its listings show what was recorded)."""
-    from workbench.runs.queries import refresh_liveness
-    from workbench.runs.queue import dispatch
+    from workbench.runs.reconcile import reconcile as reconcile_runs
 
-    store_ = store()
-    if store_.readonly:
-        return
-    refresh_liveness(store_)
-    dispatch(store_)
+    reconcile_runs(store())
 
 
 # Projects ---------------------------------------------------------------------------
