@@ -581,14 +581,15 @@ async def test_unknown_run_shows_an_error_modal(trained):
 
 
 async def test_busy_store_does_not_crash(tmp_path, wb_home):
-    """Another process holds the store's write lock for 2 s: polls go on, a run
-    started meanwhile waits for the lock, the app keeps answering keys."""
+    """Another connection holds the store's write lock until the test lets go:
+    polls go on, a run started meanwhile waits for the lock, the app keeps
+    answering keys."""
     add_script_project(tmp_path / "quick", QUICK, "quick")
     app = make_app(open_project="quick")
     async with app.run_test(size=SIZE) as pilot:
         await on_screen(pilot, ProjectScreen)
         runs = table(app, "#runs")
-        held, released = threading.Event(), threading.Event()
+        held, let_go, released = threading.Event(), threading.Event(), threading.Event()
 
         def hold() -> None:
             db = sqlite3.connect(wb_home / "workbench.db", isolation_level=None)
@@ -599,7 +600,7 @@ async def test_busy_store_does_not_crash(tmp_path, wb_home):
                     (time.time(),),
                 )
                 held.set()
-                time.sleep(2)
+                let_go.wait(30)  # the test lets go once it has checked the app
                 db.execute("COMMIT")
             finally:
                 db.close()
@@ -619,6 +620,7 @@ async def test_busy_store_does_not_crash(tmp_path, wb_home):
             await pilot.pause(0.3)
             assert not released.is_set() and runs.row_count == 0
         finally:
+            let_go.set()
             locker.join()
         await wait_for(pilot, lambda: row(runs, "1")[2] == "succeeded", what="the run")
         assert not any("Could not" in n for n in notifications(app))
