@@ -28,7 +28,8 @@ TARGET_S = 5.0
 CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
-from workbench.data.checks import drift, project_schema, validate
+from workbench.data.checks import project_schema, validate
+from workbench.models.degradation import check_drift as drift
 from workbench.projects import add_project
 from workbench.store import open_store
 

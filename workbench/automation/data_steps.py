@@ -97,7 +97,7 @@ def validate(run: Runner, file: Path, registered: dict) -> StepResult:
 
 
 def drift(run: Runner, file: Path, registered: dict) -> StepResult:
-    from workbench.data.checks import drift as drift_report
+    from workbench.models.degradation import check_drift as drift_report
 
     report = drift_report(run.store, run.project, file)
     performance = report.get("performance") or {}

@@ -84,15 +84,9 @@ def save_report(
 
 
 # The serving model's metric on a labelled batch: (store, project, batch, config) -> report.
+# Passed in by `workbench.models.degradation.check_drift`: data never reaches up into models.
 Performance = Callable[[Store, str, Any, ProjectConfig], dict[str, Any]]
-
-
-def _model_performance(store: Store, project: str, frame: Any, config: ProjectConfig) -> dict:
-    # Kept until every caller asks `workbench.models.degradation.check_drift`,
-    # which passes the judge in; data must not reach up into models.
-    from workbench.models.degradation import performance_on
-
-    return performance_on(store, project, frame, config)
+NOT_JUDGED = {"available": False, "reason": "no model was asked to judge the batch"}
 
 
 def drift(
@@ -132,7 +126,9 @@ def drift(
     )
     result["file"] = str(file)
     result["reference"] = {"id": reference.id, "sha256": reference.sha256, "rows": reference.rows}
-    result["performance"] = (performance or _model_performance)(store, project, current, config)
+    result["performance"] = (
+        performance(store, project, current, config) if performance else dict(NOT_JUDGED)
+    )
     version = register_version(
         store, row["id"], file.resolve(), (len(current), list(current.columns))
     )
