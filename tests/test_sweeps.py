@@ -308,6 +308,7 @@ def test_the_warm_server_forks_supervisors_and_trainers_that_run_and_stop(cli, t
         stderr=subprocess.STDOUT,
         text=True,
     )
+    endless: list[int] = []
     try:
         # It listens once its imports are done.
         assert "listening on" in server.stdout.readline()
@@ -328,6 +329,7 @@ def test_the_warm_server_forks_supervisors_and_trainers_that_run_and_stop(cli, t
             check=True,
         )
         run_id = json.loads(slow.stdout)["id"]
+        endless.append(run_id)
 
         def pids() -> tuple:
             found = _query(wb_home, "SELECT supervisor_pid, pid FROM runs WHERE id = ?", (run_id,))
@@ -344,6 +346,8 @@ def test_the_warm_server_forks_supervisors_and_trainers_that_run_and_stop(cli, t
         assert shown["status"] == "stopped"
         assert not psutil.pid_exists(trainer) or psutil.Process(trainer).status() == "zombie"
     finally:
+        for left in endless:  # a failed check must not leave a million-round run going
+            cli("run", "stop", str(left))
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
     assert not (wb_home / "warm.sock").exists()

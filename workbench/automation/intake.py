@@ -12,12 +12,13 @@ from workbench.core.errors import UsageError, WorkbenchError
 from workbench.projects import get_project, project_config
 from workbench.store import Store
 from workbench.store import pipelines as rows
+from workbench.store import projects as project_rows
 
 
 def watched_projects(store: Store, names: list[str] | None) -> list[tuple[str, list[Path]]]:
     """(project, watch folders) for the named projects (all when None) whose
     `[automation] on_new_data` is not "off" and that have watch folders."""
-    known = [get_project(store, n)["name"] for n in names] if names else rows.project_names(store)
+    known = [get_project(store, n)["name"] for n in names] if names else project_rows.names(store)
     out = []
     for name in known:
         try:

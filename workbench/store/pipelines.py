@@ -430,11 +430,6 @@ def add_note(store: Store, note: Note, now: float) -> None:
 # -- what a pipeline reads of other aggregates ------------------------------------
 
 
-def project_names(store: Store) -> list[str]:
-    """Every registered project's name, in order."""
-    return [r["name"] for r in store.rows("SELECT name FROM projects ORDER BY name")]
-
-
 def pipeline_run(store: Store, pipeline_id: int, project_id: int) -> int | None:
     """The retraining run a pipeline created (its `_pipeline` param)."""
     found = store.scalar(

@@ -9,10 +9,11 @@ engine gets typed records and never sees SQL.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from workbench.store import runs
 from workbench.store.db import Store
 from workbench.store.metrics import append_points
 from workbench.store.runs import RunStatus, transition
@@ -56,10 +57,7 @@ def _trial_run(row: dict[str, Any]) -> TrialRun:
 
 def params(store: Store, run_id: int) -> dict[str, Any]:
     """A run's params, decoded, by key."""
-    return {
-        r["key"]: json.loads(r["value"])
-        for r in store.rows("SELECT key, value FROM params WHERE run_id = ?", (run_id,))
-    }
+    return runs.params(store, run_id)
 
 
 def trial_runs(store: Store, sweep_id: int) -> dict[int, TrialRun]:
@@ -173,10 +171,7 @@ def record_best(
 ) -> None:
     """The best trial's params and the final metrics on the sweep run, together."""
     with store.write() as conn:
-        conn.executemany(
-            "INSERT OR REPLACE INTO params (run_id, key, value) VALUES (?, ?, ?)",
-            [(sweep_id, k, json.dumps(v)) for k, v in best.items()],
-        )
+        runs.put_params(conn, sweep_id, _encoded(best))
         append_points(conn, sweep_id, dict(points))
 
 
@@ -196,32 +191,26 @@ def create(
     owner: Owner,
     now: float,
     *,
-    message: Callable[[int], str],
+    message: str,
     data: dict[str, Any],
 ) -> int:
     """A running sweep run owned by `owner`, with its spec as params and its
-    `run.running` event (`message(run_id)` its text)."""
-    with store.write() as conn:
-        run_id = conn.execute(
-            "INSERT INTO runs (project_id, status, trainer, created_at, started_at, heartbeat_at,"
-            " supervisor_pid, supervisor_started_at, hostname)"
-            " VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?)",
-            (project_id, SWEEP_TRAINER, now, now, now, owner.pid, owner.started_at, owner.hostname),
-        ).lastrowid
-        assert run_id is not None
-        conn.executemany(
-            "INSERT INTO params (run_id, key, value) VALUES (?, ?, ?)",
-            [(run_id, k, json.dumps(v)) for k, v in spec.items()],
-        )
-        store.add_event(
-            "run.running",
-            message(run_id),
-            ts=now,
-            project_id=project_id,
-            run_id=run_id,
-            data=data,
-        )
-    return run_id
+    `run.running` event ("{id}" in `message` becomes the run's id)."""
+    return runs.create(
+        store,
+        project_id,
+        SWEEP_TRAINER,
+        status=RunStatus.RUNNING,
+        params=dict(spec),
+        event_message=message,
+        event_data=data,
+        created_at=now,
+        started_at=now,
+        heartbeat_at=now,
+        supervisor_pid=owner.pid,
+        supervisor_started_at=owner.started_at,
+        hostname=owner.hostname,
+    )
 
 
 def take_over(
@@ -254,10 +243,7 @@ def take_over(
         )
         if not taken:
             return False
-        store.conn.executemany(
-            "INSERT OR REPLACE INTO params (run_id, key, value) VALUES (?, ?, ?)",
-            [(sweep_id, k, json.dumps(v)) for k, v in changes.items()],
-        )
+        runs.put_params(store.conn, sweep_id, _encoded(changes))
     return True
 
 
@@ -279,5 +265,8 @@ def end(store: Store, sweep_id: int, status: RunStatus | str, message: str, now:
 
 def heartbeat(store: Store, sweep_id: int, now: float) -> None:
     """The sweep's process is alive."""
-    with store.write() as conn:
-        conn.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (now, sweep_id))
+    runs.update(store, sweep_id, heartbeat_at=now)
+
+
+def _encoded(values: Mapping[str, Any]) -> dict[str, str]:
+    return {k: json.dumps(v) for k, v in values.items()}

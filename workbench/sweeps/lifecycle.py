@@ -10,7 +10,7 @@ import time
 from workbench.core import paths
 from workbench.core.errors import NotFoundError, UsageError
 from workbench.projects import get_project, project_config
-from workbench.runs.queries import refresh_liveness
+from workbench.runs.liveness import mark_lost
 from workbench.store import Store
 from workbench.store import runs
 from workbench.store import sweeps as rows
@@ -56,7 +56,7 @@ def start_sweep(
         spec,
         _me(),
         time.time(),
-        message=lambda run_id: f"sweep {run_id} started: {spec['_trials']} trials of {config.name}",
+        message=f"sweep {{id}} started: {spec['_trials']} trials of {config.name}",
         data={"space": spec["_space"]},
     )
     paths.run_dir(run_id).mkdir(parents=True, exist_ok=True)
@@ -74,7 +74,7 @@ def resume_sweep(
     """Take over an interrupted sweep (default: the project's latest unfinished
     one); `trials`, `parallel` and `timeout` replace the recorded ones when given."""
     project_id = get_project(store, project)["id"]
-    refresh_liveness(store)
+    mark_lost(store)  # a sweep whose process died is resumable
     if sweep_id is None:
         sweep_id = rows.latest_unfinished(store, project_id)
         if sweep_id is None:

@@ -8,7 +8,6 @@ from typing import Any
 
 from workbench.core.errors import NotFoundError
 from workbench.projects import get_project
-from workbench.runs.queries import refresh_liveness
 from workbench.store import Store
 from workbench.store import runs
 from workbench.store import sweeps as rows
@@ -17,9 +16,9 @@ from workbench.sweeps.journal import open_study
 
 
 def list_sweeps(store: Store, project: str) -> list[dict[str, Any]]:
-    """A project's sweeps, newest first, with their trials' progress."""
+    """A project's sweeps, newest first, with their trials' progress (reads
+    only: a sweep whose process died shows as running until reconciled)."""
     project_id = get_project(store, project)["id"]
-    refresh_liveness(store)
     out = []
     for sweep_id in rows.project_sweeps(store, project_id):
         row = runs.get(store, sweep_id)

@@ -16,7 +16,7 @@ from workbench.core import paths
 from workbench.core.errors import NotFoundError, UsageError
 from workbench.projects import project_config
 from workbench.runs.launch import create_run
-from workbench.runs.queries import refresh_liveness
+from workbench.runs.reconcile import reconcile
 from workbench.store import Store
 from workbench.store import runs
 from workbench.store import sweeps as rows
@@ -342,7 +342,7 @@ class Sweep:
 
     def _heartbeat(self) -> None:
         rows.heartbeat(self.store, self.run_id, time.time())
-        refresh_liveness(self.store)  # a trial whose supervisor died reads as lost
+        reconcile(self.store)  # a trial whose supervisor died is marked lost
 
     def _say(self, text: str) -> None:
         self.events.append(text)
