@@ -75,6 +75,8 @@ def _check_text(
     if b"\0" in data:
         at = offset + data.index(b"\0")
         raise ValueError(f"it holds binary data (a NUL byte at offset {at}), not CSV text")
+    if data.isascii() and not decoder.getstate()[0]:
+        return  # ASCII is UTF-8; checked at C speed, nothing left over from the last chunk
     try:
         decoder.decode(data, final=final)
     except UnicodeDecodeError as exc:
