@@ -152,3 +152,22 @@ def test_the_package_caches_are_dropped_before_each_call(monkeypatch: pytest.Mon
     assert remembered() == remembered() == 1
     wb_inprocess("--version", check=True)
     assert remembered() == 2  # what a fresh process would compute again
+
+
+def test_tmpdir_is_read_afresh_as_a_new_process_would(tmp_path: Path, monkeypatch):
+    import tempfile
+
+    before = tempfile.gettempdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    seen: list[str] = []
+
+    import workbench.cli.app as app
+
+    def where(self, ctx):
+        seen.append(tempfile.gettempdir())
+        return 0
+
+    monkeypatch.setattr(app.WorkbenchGroup, "invoke", where)
+    wb_inprocess("run", "list", check=True)
+    assert seen == [str(tmp_path)]
+    assert tempfile.gettempdir() == before

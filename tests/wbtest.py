@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -84,7 +85,7 @@ def _forget_process_caches() -> None:
 class _ProcessState:
     """The parts of this process a command may change and an exiting process
     would take with it: environment, cwd, umask, argv, sys.path, signal handlers,
-    the root logger's handlers."""
+    the root logger's handlers, tempfile's folder."""
 
     def __init__(self) -> None:
         self.environ = dict(os.environ)
@@ -97,6 +98,9 @@ class _ProcessState:
         self.root_handlers = list(logging.root.handlers)
         self.root_level = logging.root.level
         self.threads = set(threading.enumerate())
+        # tempfile reads TMPDIR once per process: a fresh process reads it again.
+        self.tempdir = tempfile.tempdir
+        tempfile.tempdir = None
 
     def restore(self) -> None:
         os.environ.clear()
@@ -110,6 +114,7 @@ class _ProcessState:
                 signal.signal(signum, handler)
         logging.root.handlers[:] = self.root_handlers
         logging.root.setLevel(self.root_level)
+        tempfile.tempdir = self.tempdir
 
 
 def _leftover_children(before: set[int]) -> list[str]:

@@ -28,7 +28,7 @@ from bundle_craft import (
     write_bundle,
     zip_bundle,
 )
-from wbtest import wb
+from wbtest import wb_inprocess as wb  # verifying starts no process: run it in this one
 
 from workbench.core.errors import WorkbenchError
 from workbench.models.bundle import load_bundle
