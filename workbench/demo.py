@@ -13,7 +13,8 @@ from workbench.core.errors import WorkbenchError
 from workbench.projects import add_project
 from workbench.runs.launch import start_run, wait_for
 from workbench.runs.queries import show_run
-from workbench.store import Store
+from workbench.store import Store, pipelines, projects
+from workbench.store.pipelines import DONE, FAILED
 
 
 def samples_dir() -> Path:
@@ -110,7 +111,11 @@ def run_demo(
 
 
 def info_folder(store: Store, project: str) -> Path:
-    return Path(store.scalar("SELECT path FROM projects WHERE name = ?", (project,)))
+    """The folder of the registered project `project`."""
+    found = projects.by_name(store, project)
+    if found is None:
+        raise WorkbenchError(f"no project named {project!r}")
+    return Path(found.path)
 
 
 def arrive(
@@ -145,7 +150,7 @@ def arrive(
             for batch in waiting[result["project"]]:
                 target = watch[0] / batch.name
                 progress(f"{result['project']}: {batch.name} arrives…")
-                newest = store.scalar("SELECT COALESCE(MAX(id), 0) FROM pipelines")
+                newest = next(iter(pipelines.recent_ids(store, limit=1)), 0)
                 os.replace(batch, target)  # arrives atomically, as a finished file
                 pipeline_id = _wait_for_pipeline(store, newest, target, timeout)
                 doc = describe(store, pipeline_id)
@@ -169,15 +174,14 @@ def arrive(
 
 def _wait_for_pipeline(store: Store, after: int, file: Path, timeout: float) -> int:
     """The id of the pipeline over `file` (newer than `after`) once it is done."""
-    import json
     import time
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for row in store.rows(
-            "SELECT id, state, files FROM pipelines WHERE id > ? ORDER BY id", (after,)
-        ):
-            if str(file) in json.loads(row["files"]) and row["state"] in ("done", "failed"):
-                return row["id"]
+        newer = [i for i in pipelines.recent_ids(store, limit=1000) if i > after]
+        for pipeline_id in sorted(newer):
+            found = pipelines.get(store, pipeline_id)
+            if found and str(file) in found.files and found.state in (DONE, FAILED):
+                return pipeline_id
         time.sleep(0.2)
     raise WorkbenchError(f"no pipeline finished over {file.name} within {timeout:.0f} s")

@@ -271,7 +271,7 @@ def _watch(
     options: Options, projects: list[tuple[str, list[Path]]], detached: bool, echo: Any
 ) -> None:
     from workbench.automation import pipeline
-    from workbench.store import open_store
+    from workbench.store import open_store, pipelines
 
     state = _State(options)
     stop = threading.Event()
@@ -287,8 +287,9 @@ def _watch(
             say(_step_line(pipeline_id, step))
 
         for pipeline_id in pipeline.run_pending(store, stop_, on_step=on_step):
-            row = store.row("SELECT state, outcome FROM pipelines WHERE id = ?", (pipeline_id,))
-            say(f"pipeline {pipeline_id} {row['state']}: {row['outcome']}")
+            ended = pipelines.get(store, pipeline_id)
+            if ended is not None:
+                say(f"pipeline {pipeline_id} {ended.state}: {ended.outcome}")
 
     received: list[int] = []
     _install_signals(stop, received, detached)
