@@ -20,6 +20,68 @@ netguard = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(netguard)
 
 
+# --- the fast lane -----------------------------------------------------------------------
+# `pytest -m "not slow"` leaves out what trains real models or drives real processes.
+# Most such files mark themselves (`pytestmark = pytest.mark.slow`); these are the
+# rest, chosen from a `--durations` run of the fast lane (each took 5-130 s on a
+# loaded 2-core machine). tests/test_wbtest.py checks that every entry still exists.
+SLOW_FILES = {
+    # Builds, signs and tampers with real bundles; a payload per entry point.
+    "tests/test_bundle_security.py",
+    # Each test trains runs and checks the data version they point at.
+    "tests/test_data_versions.py",
+    # Each case loads a hostile plugin file in a fresh `workbench` process.
+    "tests/hostile/test_hostile_plugins.py",
+}
+SLOW_TESTS = {
+    # Train real models end to end.
+    "tests/test_project_init_data.py::test_a_count_target_trains_a_regressor_end_to_end",
+    "tests/test_project_init_data.py::"
+    "test_script_template_on_text_features_and_missing_values_end_to_end",
+    "tests/test_project_init_data.py::test_init_from_data_infers_task_and_metric",
+    "tests/test_project_init_data.py::test_templates_infer_the_task_instead_of_fixing_it",
+    "tests/test_cli_projects.py::test_broken_config_after_registration_blocks_the_run",
+    "tests/test_config.py::test_project_add_refuses_an_estimator_it_cannot_use",
+    "tests/test_config.py::test_project_add_accepts_an_estimator_that_fits",
+    # Many `workbench` processes each, over real stores.
+    "tests/test_cli_projects.py::test_init_add_list_show",
+    "tests/test_cli_projects.py::test_add_is_idempotent_and_names_are_unique",
+    "tests/test_cli_projects.py::test_a_deleted_project_folder_is_reported_not_crashed",
+    "tests/test_cli_runs.py::test_run_list_limits_all_and_json",
+    "tests/test_cli_runs.py::test_run_logs_read_the_rotated_part_first_and_tail_across_both",
+    "tests/test_data_validation.py::test_cli_validate_exit_codes_and_no_tracebacks",
+    "tests/test_store_integrity.py::test_the_store_and_its_files_are_private",
+    "tests/test_store_integrity.py::"
+    "test_a_corrupted_page_is_reported_in_one_line_and_repaired_into_a_new_file",
+    "tests/test_store_integrity.py::test_the_read_only_decision_can_be_forced",
+    "tests/test_store_integrity.py::test_read_commands_work_on_a_full_disk",
+    "tests/test_store_integrity.py::test_a_store_on_a_read_only_filesystem_can_be_listed",
+    "tests/test_store.py::test_processes_migrating_a_fresh_store_at_once_all_succeed",
+    # Fresh interpreters to measure what a command imports.
+    "tests/test_lazy_cli.py::test_data_checks_import_scipy_and_sklearn_only_when_needed",
+    # Real watcher daemons and their waits.
+    "tests/test_watcher.py::test_daemon_detach_status_refuse_stop",
+    "tests/test_watcher.py::test_watch_refuses_unknown_projects",
+    "tests/test_cli_grammar.py::test_watch_start_detached_status_stop_in_real_processes",
+    "tests/hostile/test_hostile_watch.py::test_hostile_files_under_a_real_watcher_never_stall_it",
+    # Property-based over many generated tables.
+    "tests/test_duplicates_hashing.py::test_hashing_finds_exactly_the_rows_duplicated_finds",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by mark
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = config.rootpath
+    for item in items:
+        try:
+            path = item.path.relative_to(root).as_posix()
+        except ValueError:
+            continue
+        test = f"{path}::{item.nodeid.split('::', 1)[-1].split('[')[0]}"
+        if path in SLOW_FILES or test in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def no_network() -> None:
     """Another plugin may have restored the socket methods; put the guard back."""

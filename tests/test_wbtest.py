@@ -171,3 +171,42 @@ def test_tmpdir_is_read_afresh_as_a_new_process_would(tmp_path: Path, monkeypatc
     wb_inprocess("run", "list", check=True)
     assert seen == [str(tmp_path)]
     assert tempfile.gettempdir() == before
+
+
+def test_every_test_the_fast_lane_leaves_out_still_exists():
+    import importlib.util
+
+    from wbtest import REPO
+
+    spec = importlib.util.spec_from_file_location("suite_conftest", REPO / "tests" / "conftest.py")
+    conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conftest)
+    for path in conftest.SLOW_FILES:
+        assert (REPO / path).is_file(), f"{path} is listed in SLOW_FILES but is gone"
+    for test in conftest.SLOW_TESTS:
+        path, name = test.split("::")
+        source = (REPO / path).read_text() if (REPO / path).is_file() else ""
+        assert f"def {name}(" in source, f"{test} is listed in SLOW_TESTS but is gone"
+
+
+def _collected(marks: str) -> str:
+    import subprocess
+
+    from wbtest import REPO
+
+    command = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
+    listed = subprocess.run(
+        [*command, "-n", "0", "-m", marks, "tests/test_store.py"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "test_store.py::" in listed.stdout, listed.stdout + listed.stderr
+    return listed.stdout
+
+
+def test_a_listed_test_is_in_the_slow_lane_only():
+    name = "test_processes_migrating_a_fresh_store_at_once_all_succeed"
+    assert name in _collected("slow")
+    assert name not in _collected("not slow")
