@@ -419,7 +419,7 @@ if mode == "flush":
     print("flushed", flush=True)
 else:
     print("logged", wb.params()["lr"], flush=True)
-time.sleep(30)
+time.sleep(600)  # until the test kills it
 """
 
 # Logs and flushes in a loop, so a SIGTERM lands during a flush most of the time.
@@ -477,7 +477,7 @@ def spawn():
         proc.communicate(timeout=10)
 
 
-def read_line(proc: subprocess.Popen, timeout: float = 30) -> str:
+def read_line(proc: subprocess.Popen, timeout: float = 120) -> str:
     ready, _, _ = select.select([proc.stdout], [], [], timeout)
     assert ready, f"no output from the child within {timeout} s"
     line = proc.stdout.readline()
@@ -490,7 +490,7 @@ def test_points_are_visible_to_other_processes_without_a_flush(attached_env, spa
     child = spawn(_CHILD, "visible", "1000", env=env)
 
     assert read_line(child) == "logged 0.25"  # WORKBENCH_PARAMS reached wb.params()
-    deadline = time.monotonic() + 2
+    deadline = time.monotonic() + 120  # the background flush, on a loaded machine
     while len(points(run_id, "loss")) < 1000 and time.monotonic() < deadline:
         time.sleep(0.05)
 
@@ -504,7 +504,7 @@ def test_flushed_points_survive_sigkill(attached_env, spawn):
 
     assert read_line(child) == "flushed"
     child.kill()
-    child.wait(timeout=10)
+    child.wait(timeout=60)
 
     assert len(points(run_id, "loss")) == 500
 
@@ -515,7 +515,7 @@ def test_buffered_points_are_written_on_sigterm(attached_env, spawn):
 
     assert read_line(child).startswith("logged")
     child.send_signal(signal.SIGTERM)
-    child.wait(timeout=10)
+    child.wait(timeout=60)
 
     # it still ends as killed by the signal (or with the shell's 128 + signal)
     assert child.returncode in (-signal.SIGTERM, 128 + signal.SIGTERM)
@@ -533,7 +533,7 @@ def test_sigterm_during_a_flush_still_exits(attached_env, spawn):
 
     for child in children:
         child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 10  # the final flush is small; 10 s is plenty
+    deadline = time.monotonic() + 60  # the final flush is small; a hung child takes forever
     exited = []
     for child in children:
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -571,13 +571,13 @@ def test_a_trainer_stops_when_its_supervisor_is_gone_even_without_the_kernels_he
     run_id, env = attached_env
     supervisor = spawn(_FAKE_SUPERVISOR, _TRACKED_FOREVER, env=env)
     trainer = int(read_line(supervisor))
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120
     while not points(run_id, "loss"):  # it is logging
         assert time.monotonic() < deadline, "the trainer never logged"
         time.sleep(0.05)
 
     supervisor.kill()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 120
     while _alive(trainer):
         assert time.monotonic() < deadline, "the trainer went on without its supervisor"
         time.sleep(0.05)
