@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.config.project import ProjectConfig
 from workbench.core import paths
 from workbench.store import pipelines as rows
+from workbench.store import runs
 
 if TYPE_CHECKING:
     from workbench.automation.runner import Runner, StepResult
@@ -149,8 +150,9 @@ def superseded_batches(run: Runner, run_id: int) -> list[dict[str, Any]]:
     pipeline that takes the new content retires them)."""
     from workbench.data.versions import sha256_of
 
+    used = runs.params(run.store, run_id).get("_batches")
     out = []
-    for version in rows.run_param(run.store, run_id, "_batches") or []:
+    for version in used if isinstance(used, list) else []:
         verdict = rows.verdict(run.store, run.project_id, version, accepted=True)
         if verdict is None:
             out.append({"version": version, "reason": f"dataset version {version} was superseded"})

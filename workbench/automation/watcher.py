@@ -16,7 +16,7 @@ instead, and a periodic rescan catches anything the events missed.
 Split by responsibility: `folders` (filesystems, polling, preparing a folder),
 `candidates` (a file not yet complete, a burst), `worker` (the thread running
 queued pipelines); their public names are re-exported here. What the watcher
-says goes to the `report` callback and to this module's logger.
+says goes to the `report` callback, or to this module's logger without one.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ class Watcher:
         self.writer_check = writer_check or writers.probe()
         self._poll_interval = poll_interval
         self._force_polling = force_polling
-        self._report = report or (lambda message: None)
+        self._report = report or log.info  # logged unless the caller takes the lines
         self._on_submitted = on_submitted
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -492,7 +492,6 @@ class Watcher:
                 )
 
     def _say(self, message: str) -> None:
-        log.info(message)
         self._report(message)
 
 

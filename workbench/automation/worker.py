@@ -29,7 +29,7 @@ class PipelineWorker:
         self._run_pending = run_pending
         self._open_store = open_store
         self._stop = stop
-        self._report = report or (lambda message: None)
+        self._report = report or log.warning  # logged unless the caller takes the lines
         self._kick = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -61,7 +61,7 @@ class PipelineWorker:
                         store = self._open_store()
                     self._run_pending(store, self._stop)
                 except Exception as exc:  # noqa: BLE001 - keep watching, and retry
-                    log.warning("pipelines: %s: %s", type(exc).__name__, exc, exc_info=True)
+                    log.debug("a pipeline raised; retrying", exc_info=True)
                     self._report(f"pipelines: {type(exc).__name__}: {exc}")
                     retry = WORKER_RETRY  # others may be pending behind the one that failed
                 self._kick.wait(retry)

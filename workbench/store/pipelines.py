@@ -440,12 +440,6 @@ def pipeline_run(store: Store, pipeline_id: int, project_id: int) -> int | None:
     return int(found) if found is not None else None
 
 
-def run_param(store: Store, run_id: int, key: str) -> Any:
-    """A run's param, decoded (None when it has none)."""
-    value = store.scalar("SELECT value FROM params WHERE run_id = ? AND key = ?", (run_id, key))
-    return json.loads(value) if value else None
-
-
 def version_of_run(store: Store, run_id: int) -> int | None:
     """The id of the model version registered from a run."""
     found = store.scalar("SELECT id FROM model_versions WHERE run_id = ?", (run_id,))

@@ -1,5 +1,6 @@
 """Hyperparameter sweeps: an Optuna study whose trials are child runs of a sweep run.
 
-`space` (the `[sweep]` section of workbench.toml) is light and imported by
-the config; `engine` (which imports Optuna) only when a sweep runs.
+`space` turns the `[sweep]` table (declared in `workbench.config.sweep`) into
+Optuna distributions; `engine` gathers the public names of the modules that
+run a sweep. Optuna is imported only when a study is opened.
 """
