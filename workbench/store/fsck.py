@@ -367,7 +367,7 @@ def _recover_and_swap(db: Path, stamp: str, *, use_cli: bool) -> str:
     if others:
         raise StoreError(
             f"processes {', '.join(map(str, others))} have the store open; stop them"
-            " (`workbench run stop`, `workbench watch --stop`) before repairing it"
+            " (`workbench run stop`, `workbench watch stop`) before repairing it"
         )
     new = db.with_name(f"{db.name}.recovered-{stamp}")
     method = _recover(db, new, use_cli=use_cli)
