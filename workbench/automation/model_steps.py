@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.config.project import ProjectConfig
 from workbench.core import paths
+from workbench.store import models as model_rows
 from workbench.store import pipelines as rows
 from workbench.store import runs
 
@@ -80,9 +81,10 @@ def evaluate(run: Runner, run_id: int) -> StepResult:
     from workbench.models.gate import evaluate as gate_evaluate
     from workbench.models.registry import get_version_by_id
 
-    version_id = rows.version_of_run(run.store, run_id)
-    if version_id is None:
+    registered = model_rows.for_run(run.store, run_id)
+    if registered is None:
         return "skipped", f"run {run_id} saved no model to register", {}
+    version_id = registered.id
     version = get_version_by_id(run.store, version_id)
     decision = gate_evaluate(run.store, version, config=run.config)
     detail = {**decision.document(), "version_id": version_id}

@@ -440,12 +440,6 @@ def pipeline_run(store: Store, pipeline_id: int, project_id: int) -> int | None:
     return int(found) if found is not None else None
 
 
-def version_of_run(store: Store, run_id: int) -> int | None:
-    """The id of the model version registered from a run."""
-    found = store.scalar("SELECT id FROM model_versions WHERE run_id = ?", (run_id,))
-    return int(found) if found is not None else None
-
-
 def was_promoted_over_champion(store: Store, version_id: int, alias: str) -> bool:
     """Whether the version won `alias` from an earlier holder (not as the first version)."""
     return bool(

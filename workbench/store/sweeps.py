@@ -175,12 +175,6 @@ def record_best(
         append_points(conn, sweep_id, dict(points))
 
 
-def version_of_run(store: Store, run_id: int) -> int | None:
-    """The id of the model version registered from a run."""
-    found = store.scalar("SELECT id FROM model_versions WHERE run_id = ?", (run_id,))
-    return int(found) if found is not None else None
-
-
 # -- the sweep run's life ----------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from workbench.core.errors import NotFoundError
 from workbench.projects import get_project
 from workbench.store import Store
+from workbench.store import models as model_rows
 from workbench.store import runs
 from workbench.store import sweeps as rows
 from workbench.store.sweeps import SWEEP_TRAINER
@@ -88,15 +89,13 @@ def summary(store: Store, sweep_id: int) -> dict[str, Any]:
         pick = max if spec["_direction"] == "maximize" else min
         top = pick(complete, key=lambda t: (t["value"], -t["number"]))
         best = {k: top[k] for k in ("number", "run_id", "value", "params")}
-    version_id = (
-        rows.version_of_run(store, best["run_id"]) if best and best["run_id"] is not None else None
-    )
+    found = model_rows.for_run(store, best["run_id"]) if best and best["run_id"] else None
     registered = None
-    if version_id is not None:
+    if found is not None:
         from workbench.models.registry import get_version_by_id
 
-        found = get_version_by_id(store, version_id)
-        registered = {"version": found.version, "ref": found.ref, "aliases": found.aliases}
+        version = get_version_by_id(store, found.id)
+        registered = {"version": version.version, "ref": version.ref, "aliases": version.aliases}
     return {
         "sweep_run_id": sweep_id,
         "project": row["project"],
