@@ -40,15 +40,9 @@ SLOW_TESTS = {
     "test_script_template_on_text_features_and_missing_values_end_to_end",
     "tests/test_project_init_data.py::test_init_from_data_infers_task_and_metric",
     "tests/test_project_init_data.py::test_templates_infer_the_task_instead_of_fixing_it",
-    "tests/test_cli_projects.py::test_broken_config_after_registration_blocks_the_run",
     "tests/test_config.py::test_project_add_refuses_an_estimator_it_cannot_use",
     "tests/test_config.py::test_project_add_accepts_an_estimator_that_fits",
     # Many `workbench` processes each, over real stores.
-    "tests/test_cli_projects.py::test_init_add_list_show",
-    "tests/test_cli_projects.py::test_add_is_idempotent_and_names_are_unique",
-    "tests/test_cli_projects.py::test_a_deleted_project_folder_is_reported_not_crashed",
-    "tests/test_cli_runs.py::test_run_list_limits_all_and_json",
-    "tests/test_cli_runs.py::test_run_logs_read_the_rotated_part_first_and_tail_across_both",
     "tests/test_data_validation.py::test_cli_validate_exit_codes_and_no_tracebacks",
     "tests/test_store_integrity.py::test_the_store_and_its_files_are_private",
     "tests/test_store_integrity.py::"

@@ -8,7 +8,17 @@ import shutil
 from pathlib import Path
 
 import pytest
-from wbtest import REPO
+from wbtest import REPO, wb, wb_inprocess
+
+
+@pytest.fixture
+def cli():
+    """In this process, but for `demo`, which starts runs and a watcher."""
+
+    def run(*args: str, **options):
+        return (wb if args[:1] == ("demo",) else wb_inprocess)(*args, **options)
+
+    return run
 
 
 def test_init_add_list_show(cli, tmp_path):

@@ -5,9 +5,18 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from wbtest import wb_inprocess
+
 import workbench as wb
 from workbench.runs.compare import lower_is_better
 from workbench.templates import init_project
+
+
+@pytest.fixture
+def cli():
+    """These commands read the store and start no process: run them in this one."""
+    return wb_inprocess
 
 
 def _two_runs(tmp_path) -> list[int]:
