@@ -38,8 +38,6 @@ SLOW_TESTS = {
     "tests/test_project_init_data.py::test_a_count_target_trains_a_regressor_end_to_end",
     "tests/test_project_init_data.py::"
     "test_script_template_on_text_features_and_missing_values_end_to_end",
-    "tests/test_project_init_data.py::test_init_from_data_infers_task_and_metric",
-    "tests/test_project_init_data.py::test_templates_infer_the_task_instead_of_fixing_it",
     "tests/test_config.py::test_project_add_refuses_an_estimator_it_cannot_use",
     "tests/test_config.py::test_project_add_accepts_an_estimator_that_fits",
     # Many `workbench` processes each, over real stores.

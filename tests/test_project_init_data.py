@@ -9,9 +9,20 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from wbtest import wb, wb_inprocess
 
 from workbench.core.errors import UsageError
 from workbench.templates import create, plan_project
+
+
+@pytest.fixture
+def cli():
+    """In this process, but for `run start`: a supervised run is a real process."""
+
+    def run(*args: str, **options):
+        return (wb if args[:2] == ("run", "start") else wb_inprocess)(*args, **options)
+
+    return run
 
 
 def cancer(folder: Path) -> Path:
