@@ -41,7 +41,6 @@ SLOW_TESTS = {
     "tests/test_config.py::test_project_add_refuses_an_estimator_it_cannot_use",
     "tests/test_config.py::test_project_add_accepts_an_estimator_that_fits",
     # Many `workbench` processes each, over real stores.
-    "tests/test_data_validation.py::test_cli_validate_exit_codes_and_no_tracebacks",
     "tests/test_store_integrity.py::test_the_store_and_its_files_are_private",
     "tests/test_store_integrity.py::"
     "test_a_corrupted_page_is_reported_in_one_line_and_repaired_into_a_new_file",

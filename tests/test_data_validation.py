@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from wbtest import wb_inprocess
 
 from workbench.data.checks import project_schema, validate
 from workbench.data.schema import load_schema, write_schema
@@ -47,6 +48,12 @@ EXPECTED = {
     "no_labels.csv": (True, "target", "warn", "no labels"),
     "fractional_integers.csv": (True, "type", "warn", "fractional part"),
 }
+
+
+@pytest.fixture
+def cli():
+    """`data validate` and `data schema` start no process: run them in this one."""
+    return wb_inprocess
 
 
 @pytest.fixture
