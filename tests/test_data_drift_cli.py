@@ -7,7 +7,14 @@ import json
 import shutil
 
 import pytest
-from wbtest import REPO
+from wbtest import REPO, wb_auto
+
+
+@pytest.fixture
+def cli():
+    """Runs and the pipeline start real processes; the other commands run in this one."""
+    return wb_auto
+
 
 pytestmark = pytest.mark.slow
 

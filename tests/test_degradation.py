@@ -11,10 +11,16 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from wbtest import REPO
+from wbtest import REPO, wb_auto
 
 from workbench.models.degradation import BAND_Z, assess
 from workbench.models.evaluation import Predictions, full_score
+
+
+@pytest.fixture
+def cli():
+    """Runs and the pipeline start real processes; the other commands run in this one."""
+    return wb_auto
 
 
 def _version(metrics: dict[str, float]) -> SimpleNamespace:

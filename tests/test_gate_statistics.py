@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 from sklearn import metrics
-from wbtest import REPO
+from wbtest import REPO, wb_auto
 
 from workbench.models.evaluation import (
     MAX_ROWS,
@@ -22,6 +22,12 @@ from workbench.models.evaluation import (
 )
 from workbench.models.gate import clears_margin, paired_interval
 from workbench.trainers.metrics import classification_metrics, regression_metrics
+
+
+@pytest.fixture
+def cli():
+    """Runs and the pipeline start real processes; the other commands run in this one."""
+    return wb_auto
 
 
 def _binary(rng: np.random.Generator, n: int, signal: float) -> tuple[np.ndarray, np.ndarray]:

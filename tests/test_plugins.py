@@ -12,9 +12,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from wbtest import REPO
+from wbtest import REPO, wb_auto
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def cli():
+    """Runs start real processes; the other commands run in this one."""
+    return wb_auto
+
 
 CENTROID = '''
 """Nearest class centroid on the numeric features, saved as JSON."""

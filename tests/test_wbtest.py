@@ -210,3 +210,24 @@ def test_a_listed_test_is_in_the_slow_lane_only():
     name = "test_processes_migrating_a_fresh_store_at_once_all_succeed"
     assert name in _collected("slow")
     assert name not in _collected("not slow")
+
+
+@pytest.mark.parametrize(
+    ("args", "real_process"),
+    [
+        (("run", "start", "p", "--wait"), True),
+        (("run", "show", "1"), False),
+        (("sweep", "p", "--trials", "2"), True),
+        (("pipeline", "run", "p", "f.csv"), True),
+        (("demo", "--headless"), True),
+        (("serve", "bundle"), True),
+        (("watch", "start", "p", "--detach"), True),
+        (("watch", "--status", "--json"), False),
+        (("watch", "stop"), False),
+        (("model", "promote", "p", "1"), False),
+    ],
+)
+def test_wb_auto_keeps_real_processes_for_commands_that_start_them(args, real_process):
+    from wbtest import _starts_processes
+
+    assert _starts_processes(args) is real_process

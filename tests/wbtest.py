@@ -221,6 +221,25 @@ def wb_inprocess(
     return completed
 
 
+def _starts_processes(args: tuple[str, ...]) -> bool:
+    """Whether a command starts processes that own a run or outlive the call:
+    supervised runs (run start, sweeps, the pipeline's retrain, demo), the watcher
+    daemon and the HTTP server."""
+    words = [a for a in args if not a.startswith("-")][:2]
+    if words[:1] in (["sweep"], ["pipeline"], ["demo"], ["serve"]):
+        return True
+    if words[:1] == ["watch"]:
+        return not ({"status", "stop", "--status", "--stop"} & set(args))
+    return words[:2] == ["run", "start"]
+
+
+def wb_auto(*args: str, check: bool = False, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`wb()` for the commands that start processes, `wb_inprocess()` for the rest:
+    for test files whose subject is not how the CLI behaves as a process."""
+    helper = wb if _starts_processes(args) else wb_inprocess
+    return helper(*args, check=check, timeout=timeout)
+
+
 # --- waiting ----------------------------------------------------------------------------
 
 
