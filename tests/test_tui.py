@@ -600,7 +600,7 @@ async def test_busy_store_does_not_crash(tmp_path, wb_home):
                     (time.time(),),
                 )
                 held.set()
-                let_go.wait(30)  # the test lets go once it has checked the app
+                let_go.wait(300)  # the test lets go once it has checked the app
                 db.execute("COMMIT")
             finally:
                 db.close()
@@ -609,7 +609,7 @@ async def test_busy_store_does_not_crash(tmp_path, wb_home):
         locker = threading.Thread(target=hold)
         locker.start()
         try:
-            assert held.wait(5)
+            assert held.wait(60)
             await pilot.press("n")
             await on_screen(pilot, StartRunModal)
             await pilot.press("enter")  # the run's INSERT waits for the lock
