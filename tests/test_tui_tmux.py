@@ -34,7 +34,7 @@ class Terminal:
             ["tmux", "-L", self.socket, *args],
             capture_output=True,
             text=True,
-            timeout=20,
+            timeout=60,
             check=check,
         )
 
@@ -51,7 +51,7 @@ class Terminal:
     def running(self) -> bool:
         return self.tmux("has-session", "-t", "wb", check=False).returncode == 0
 
-    def wait(self, ready: Callable[[str], bool], what: str, timeout: float = 30) -> str:
+    def wait(self, ready: Callable[[str], bool], what: str, timeout: float = 120) -> str:
         deadline = time.monotonic() + timeout
         while True:
             text = self.screen()
@@ -107,7 +107,7 @@ def test_start_a_run_from_the_real_tui(terminal, tmp_path, wb_home):
     assert "learning_rate" in form and "0.05" in form
     terminal.keys("Enter")
     # The summary names the best run once a run has succeeded.
-    done = terminal.wait(lambda s: "best: run 1" in s, "the run to succeed", timeout=60)
+    done = terminal.wait(lambda s: "best: run 1" in s, "the run to succeed", timeout=240)
     assert "1 runs" in done
     terminal.keys("Enter")  # open it
     run = terminal.wait(lambda s: "Run 1" in s and "exit 0" in s, "the run screen")
@@ -115,7 +115,7 @@ def test_start_a_run_from_the_real_tui(terminal, tmp_path, wb_home):
     assert "hold-out: accuracy=" in run  # its log
 
     terminal.keys("q")
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 120
     while terminal.running():
         assert time.monotonic() < deadline, "q did not quit:\n" + terminal.screen()
         time.sleep(0.1)
