@@ -38,8 +38,6 @@ SLOW_TESTS = {
     "tests/test_project_init_data.py::test_a_count_target_trains_a_regressor_end_to_end",
     "tests/test_project_init_data.py::"
     "test_script_template_on_text_features_and_missing_values_end_to_end",
-    "tests/test_config.py::test_project_add_refuses_an_estimator_it_cannot_use",
-    "tests/test_config.py::test_project_add_accepts_an_estimator_that_fits",
     # Many `workbench` processes each, over real stores.
     "tests/test_store_integrity.py::test_the_store_and_its_files_are_private",
     "tests/test_store_integrity.py::"

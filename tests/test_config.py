@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from wbtest import wb_inprocess
 
 from workbench.config.project import load_config, parse_overrides
 from workbench.core.errors import ConfigError, UsageError
@@ -608,7 +609,8 @@ def test_an_explicit_task_wins_over_the_inference(tmp_path):
         ("sklearn:sklearn.ensemble.HistGradientBoostingRegressor", "a regressor cannot learn"),
     ],
 )
-def test_project_add_refuses_an_estimator_it_cannot_use(tmp_path, cli, trainer, says):
+def test_project_add_refuses_an_estimator_it_cannot_use(tmp_path, trainer, says):
+    cli = wb_inprocess  # `project add` starts no process
     folder = make_project(tmp_path / "p", MINIMAL.replace('"lightgbm"', f'"{trainer}"'))
 
     result = cli("project", "add", str(folder))
@@ -620,7 +622,8 @@ def test_project_add_refuses_an_estimator_it_cannot_use(tmp_path, cli, trainer, 
     assert json.loads(cli("project", "list", "--json", check=True).stdout) == []
 
 
-def test_project_add_accepts_an_estimator_that_fits(tmp_path, cli):
+def test_project_add_accepts_an_estimator_that_fits(tmp_path):
+    cli = wb_inprocess  # `project add` starts no process
     trainer = "sklearn:sklearn.linear_model.LogisticRegression"
     folder = make_project(tmp_path / "p", MINIMAL.replace('"lightgbm"', f'"{trainer}"'))
 
