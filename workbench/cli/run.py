@@ -6,7 +6,6 @@ import os
 import sys
 
 import click
-from rich.markup import escape
 
 from workbench.core import formatting as fmt
 from workbench.core import paths
@@ -17,11 +16,18 @@ from workbench.cli.output import (
     print_table,
     stdout_is_terminal,
 )
-from workbench.config.project import parse_overrides
 from workbench.core.metric_rules import is_per_step, user_params
-from workbench.runs.control import stop_run
-from workbench.runs.launch import start_run, wait_for
-from workbench.runs.queries import list_runs, show_run
+from workbench.runs.queries import show_run
+
+# Starting and stopping runs (psutil, the project config) and Rich markup are
+# imported by the commands that use them: `run list` starts without them.
+
+
+def escape(text: str) -> str:
+    """Rich markup escaped (imported on first use)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 @click.group()
@@ -63,6 +69,9 @@ def start(
     The run keeps going if this terminal closes; follow it with
     `workbench run logs ID --follow`.
     """
+    from workbench.config.project import parse_overrides
+    from workbench.runs.launch import start_run, wait_for
+
     store = store_for(ctx)
     params = parse_overrides(overrides)
     run_id, supervisor = start_run(store, project, params, priority)
@@ -94,6 +103,10 @@ def start(
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1_000_000
+MAX_RUN_ID = 2**63 - 1
+# Past this many rows a terminal gets plain aligned text instead of a Rich
+# table: the same columns, at a fraction of the cost.
+RICH_TABLE_MAX_ROWS = 200
 
 
 @run.command("list")
@@ -105,14 +118,35 @@ MAX_LIMIT = 1_000_000
     help=f"Only the newest N runs [default: {DEFAULT_LIMIT}].",
 )
 @click.option("--all", "show_all", is_flag=True, help="Every run, however many.")
+@click.option(
+    "--after",
+    type=click.IntRange(1, MAX_RUN_ID),
+    default=None,
+    metavar="ID",
+    help="Only runs older than run ID (id < ID): the page after one that ended at ID.",
+)
+@click.option(
+    "--page",
+    "as_page",
+    is_flag=True,
+    help='With --json: one page object {"runs": [...], "next_after": ID or null, "total": N}'
+    " (implied by --after).",
+)
 @json_option
 @click.pass_context
 def list_(
-    ctx: click.Context, project: str | None, limit: int | None, show_all: bool, as_json: bool
+    ctx: click.Context,
+    project: str | None,
+    limit: int | None,
+    show_all: bool,
+    after: int | None,
+    as_page: bool,
+    as_json: bool,
 ) -> None:
     """List runs, newest first (of one PROJECT, or all); the newest 50 unless
-    --limit or --all. Into a pipe: tab-separated rows with a header."""
-    from workbench.runs.queries import count_runs
+    --limit or --all. Page with --after ID (the last id shown). Into a pipe:
+    tab-separated rows with a header."""
+    from workbench.runs.queries import count_runs, list_page
 
     if show_all and limit is not None:
         raise click.UsageError("--all and --limit cannot be used together")
@@ -122,18 +156,64 @@ def list_(
 
         get_project(store, project)
     limit = None if show_all else (limit or DEFAULT_LIMIT)
-    runs = list_runs(store, project, limit)
-    total = len(runs) if limit is None or len(runs) < limit else count_runs(store, project)
+    runs, more = list_page(store, project, limit, after)
+    paged = as_page or after is not None
+    total = len(runs) if not more and after is None else count_runs(store, project)
+    next_after = runs[-1]["id"] if more else None
     if as_json:
-        print_json(runs)
+        if paged:
+            _print_json_page(runs, next_after, total)
+        else:
+            _print_json_rows(runs)
     elif not runs:
-        note("no runs yet: `workbench run start PROJECT`")
+        if after is None:
+            note("no runs yet: `workbench run start PROJECT`")
+        else:
+            note(f"no runs before run {after}")
     elif stdout_is_terminal():
-        run_table(runs)
+        if len(runs) <= RICH_TABLE_MAX_ROWS:
+            run_table(runs)
+        else:
+            run_text(runs)
     else:
         run_rows(runs)
-    if total > len(runs):
-        note(f"showing {len(runs)} of {total} runs (use --all, or --limit N)")
+    if next_after is not None and not (as_json and paged):
+        # Plain text, no markup: written without starting Rich.
+        click.echo(
+            f"showing {len(runs)} of {total} runs"
+            f" (use --all, or --limit N; next page: --after {next_after})",
+            err=True,
+        )
+
+
+def _print_json_rows(runs: list[dict]) -> None:
+    """The runs as one JSON list, a row at a time (indented at a terminal)."""
+    from workbench.cli.output import to_json
+
+    if sys.stdout.isatty():
+        print_json(runs)
+        return
+    parts = ["["]
+    for i, r in enumerate(runs):
+        parts.append(("," if i else "") + to_json(r))
+    parts.append("]\n")
+    sys.stdout.write("".join(parts))
+    sys.stdout.flush()
+
+
+def _print_json_page(runs: list[dict], next_after: int | None, total: int) -> None:
+    """`{"runs": [...], "next_after": ..., "total": N}`, the runs written a row at a time."""
+    from workbench.cli.output import to_json
+
+    if sys.stdout.isatty():
+        print_json({"runs": runs, "next_after": next_after, "total": total})
+        return
+    parts = ['{"runs": [']
+    for i, r in enumerate(runs):
+        parts.append(("," if i else "") + to_json(r))
+    parts.append(f'], "next_after": {to_json(next_after)}, "total": {total}}}\n')
+    sys.stdout.write("".join(parts))
+    sys.stdout.flush()
 
 
 def _run_cells(r: dict) -> dict[str, str]:
@@ -157,11 +237,36 @@ _GAP = 2
 
 
 def run_rows(runs: list[dict]) -> None:
-    """Tab-separated rows under a header, for pipes and scripts."""
-    click.echo("\t".join(RUN_COLUMNS))
+    """Tab-separated rows under a header, for pipes and scripts (written at once)."""
+    lines = ["\t".join(RUN_COLUMNS)]
     for r in runs:
         cells = _run_cells(r)
-        click.echo("\t".join(" ".join(cells[c].split()) for c in RUN_COLUMNS))
+        lines.append("\t".join(" ".join(cells[c].split()) for c in RUN_COLUMNS))
+    lines.append("")
+    sys.stdout.write("\n".join(lines))
+    sys.stdout.flush()
+
+
+def run_text(runs: list[dict]) -> None:
+    """The table's columns as plain aligned text, for a terminal and many rows."""
+    import shutil
+
+    rows = [_run_cells(r) for r in runs]
+    widths = run_layout(rows, shutil.get_terminal_size().columns)
+    gap = " " * _GAP
+
+    def line(cells: dict[str, str]) -> str:
+        out = []
+        for column, width in widths.items():
+            text = " ".join(cells[column].split())
+            if len(text) > width:
+                text = text[: max(0, width - 1)] + "…"
+            out.append(text.ljust(width))
+        return gap.join(out).rstrip()
+
+    lines = [line({c: c for c in RUN_COLUMNS}), *(line(r) for r in rows), ""]
+    sys.stdout.write("\n".join(lines))
+    sys.stdout.flush()
 
 
 def run_layout(rows: list[dict[str, str]], width: int) -> dict[str, int]:
@@ -277,6 +382,8 @@ def logs(ctx: click.Context, run_id: str, follow: bool, tail: int | None) -> Non
 @click.pass_context
 def stop(ctx: click.Context, run_id: str) -> None:
     """Stop a run and its whole process tree (SIGTERM, grace period, SIGKILL)."""
+    from workbench.runs.control import stop_run
+
     status = stop_run(store_for(ctx), run_id)
     note(f"run {run_id} {fmt.status(status)}")
 

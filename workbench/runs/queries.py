@@ -10,11 +10,7 @@ import json
 import time
 from typing import Any
 
-from workbench.core import paths
 from workbench.core.errors import NotFoundError
-from workbench.data.versions import run_datasets
-from workbench.runs import process_tree
-from workbench.runs.liveness import REMOTE_HEARTBEAT_TIMEOUT_S, gone, mark_lost
 from workbench.store import Store
 from workbench.store import runs as run_store
 from workbench.store.metrics import latest_values
@@ -27,14 +23,27 @@ __all__ = [
     "find_run",
     "get_run",
     "iso",
+    "list_page",
     "list_runs",
     "lost_runs",
     "refresh_liveness",
     "show_run",
 ]
 
-# Kept for callers that mark lost runs themselves (a sweep's heartbeat); it writes.
-refresh_liveness = mark_lost
+
+
+def __getattr__(name: str) -> Any:
+    # Liveness needs psutil: imported when first used, so a listing of
+    # finished runs starts without it.
+    if name == "refresh_liveness":  # for callers that mark lost runs themselves; it writes
+        from workbench.runs.liveness import mark_lost
+
+        return mark_lost
+    if name == "REMOTE_HEARTBEAT_TIMEOUT_S":
+        from workbench.runs.liveness import REMOTE_HEARTBEAT_TIMEOUT_S
+
+        return REMOTE_HEARTBEAT_TIMEOUT_S
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def iso(ts: float | None) -> str | None:
@@ -52,6 +61,8 @@ def duration(row: dict[str, Any]) -> float | None:
 def lost_runs(store: Store, run_id: int | None = None) -> set[int]:
     """Ids of the runs marked running whose owner is gone, for a listing to show
     them lost (reads only)."""
+    from workbench.runs.liveness import gone
+
     return {run.id for run in gone(store, run_id)}
 
 
@@ -70,7 +81,26 @@ def list_runs(
 ) -> list[dict[str, Any]]:
     """Runs newest first, at most `limit` of them (all when None), as the
     `run list --json` documents."""
-    runs = run_store.listing(store, project, limit)
+    return _documents(store, run_store.listing(store, project, limit))
+
+
+def list_page(
+    store: Store,
+    project: str | None = None,
+    limit: int | None = None,
+    after: int | None = None,
+) -> tuple[list[dict[str, Any]], bool]:
+    """One page of runs newest first: at most `limit` (all when None) of those
+    whose id is below `after` (when given), as `list_runs` documents them, and
+    whether older runs follow (the next page then starts after the last one)."""
+    runs = run_store.listing(
+        store, project, None if limit is None else limit + 1, before=after
+    )
+    more = limit is not None and len(runs) > limit
+    return _documents(store, runs[:limit] if more else runs), more
+
+
+def _documents(store: Store, runs: list[Run]) -> list[dict[str, Any]]:
     lost = lost_runs(store) if any(r.status is RunStatus.RUNNING for r in runs) else set()
     metrics = _final_metrics(store, [r.id for r in runs])
     return [
@@ -111,6 +141,10 @@ def get_run(store: Store, run_id: int | str) -> dict[str, Any]:
 
 def show_run(store: Store, run_id: int | str) -> dict[str, Any]:
     """The `run show --json` document."""
+    from workbench.core import paths
+    from workbench.data.versions import run_datasets
+    from workbench.runs import process_tree
+
     run = find_run(store, run_id)
     lost = lost_runs(store, run.id) if run.status is RunStatus.RUNNING else set()
     status = shown_status(run, lost)

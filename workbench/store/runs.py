@@ -443,8 +443,11 @@ def listing(
     limit: int | None = None,
     *,
     status: RunStatus | str | None = None,
+    before: int | None = None,
 ) -> list[Run]:
-    """Runs newest first (of one project, and of one status, when given), at most `limit`."""
+    """Runs newest first (of one project, and of one status, when given), at most
+    `limit`; with `before`, only runs whose id is below it (the next page after
+    a page that ended at run `before`)."""
     where: list[str] = []
     args: list[Any] = []
     if project:
@@ -453,6 +456,9 @@ def listing(
     if status is not None:
         where.append("r.status = ?")
         args.append(RunStatus(status).value)
+    if before is not None:
+        where.append("r.id < ?")
+        args.append(int(before))
     tail = "ORDER BY r.id DESC" + (" LIMIT ?" if limit is not None else "")
     if limit is not None:
         args.append(int(limit))
