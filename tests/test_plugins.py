@@ -162,7 +162,7 @@ def _train(cli) -> dict:
 
 
 def _listed(cli) -> dict[str, dict]:
-    out = cli("plugins", "list", "--project", "penguins", "--json", check=True).stdout
+    out = cli("plugins", "list", "penguins", "--json", check=True).stdout
     return {p["name"]: p for p in json.loads(out)}
 
 
@@ -226,7 +226,7 @@ def test_broken_plugins_are_listed_as_failed_and_the_rest_still_works(cli, tmp_p
     )
     assert "workbench_trainer" in listed["unknown_hook"]["error"]
     assert listed["builtin"]["contributes"]["exporters"] == ["bundle", "mlflow", "onnx"]
-    human = cli("plugins", "list", "--project", "penguins", check=True).stdout
+    human = cli("plugins", "list", "penguins", check=True).stdout
     assert "raising_import" in human and "failed: cannot import" in human
 
     run = _train(cli)
@@ -337,5 +337,5 @@ def test_plugins_load_only_when_a_hook_needs_them(cli, tmp_path):
     cli("project", "show", "penguins", check=True)
     cli("run", "list", "--json", check=True)
     assert not (folder / "plugins" / "imported.marker").exists()
-    cli("plugins", "list", "--project", "penguins", check=True)
+    cli("plugins", "list", "penguins", check=True)
     assert (folder / "plugins" / "imported.marker").exists()
