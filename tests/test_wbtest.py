@@ -75,12 +75,12 @@ def test_plugins_are_loaded_afresh_each_call(tmp_path: Path):
     wb_inprocess("project", "init", str(folder), "--template", "script", check=True)
     plugins = folder / "plugins"
     plugins.mkdir(exist_ok=True)
-    first = wb_inprocess("plugins", "list", "--project", "proj", "--json")
+    first = wb_inprocess("plugins", "list", "proj", "--json")
     (plugins / "broken.py").write_text("raise RuntimeError('no')\n")
-    second = wb_inprocess("plugins", "list", "--project", "proj", "--json")
+    second = wb_inprocess("plugins", "list", "proj", "--json")
     assert "broken" not in first.stdout
     assert "broken" in second.stdout
-    assert second.stdout == wb("plugins", "list", "--project", "proj", "--json").stdout
+    assert second.stdout == wb("plugins", "list", "proj", "--json").stdout
 
 
 def test_an_uncaught_exception_is_a_traceback_and_status_1(monkeypatch: pytest.MonkeyPatch):
@@ -217,12 +217,12 @@ def test_a_listed_test_is_in_the_slow_lane_only():
     [
         (("run", "start", "p", "--wait"), True),
         (("run", "show", "1"), False),
-        (("sweep", "p", "--trials", "2"), True),
+        (("sweep", "start", "p", "--trials", "2"), True),
         (("pipeline", "run", "p", "f.csv"), True),
         (("demo", "--headless"), True),
         (("serve", "bundle"), True),
         (("watch", "start", "p", "--detach"), True),
-        (("watch", "--status", "--json"), False),
+        (("watch", "status", "--json"), False),
         (("watch", "stop"), False),
         (("model", "promote", "p", "1"), False),
     ],
