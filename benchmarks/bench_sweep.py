@@ -1,6 +1,6 @@
 """Workbench overhead per sweep trial, over a bare Optuna loop with the same objective.
 
-Target: `workbench sweep PROJECT --trials N --parallel 1` costs at most 0.5 s
+Target: `workbench sweep start PROJECT --trials N --parallel 1` costs at most 0.5 s
 more per trial than a bare in-process Optuna loop.
 
 Both sides search the same space with the same sampler (TPE, same seed) on the
@@ -11,7 +11,7 @@ params and reach the same best f1:
                  LightGBMTrainer on the same split and score f1 on the hold-out.
                  Per trial = the script's wall time / N (its loop alone is
                  shown too).
-  (b) workbench  `workbench sweep bench --trials N --parallel 1 --json`, timed
+  (b) workbench  `workbench sweep start bench --trials N --parallel 1 --json`, timed
                  the same way. Per trial = wall time / N: CLI start-up, Optuna's
                  import and registering the best model are spread over the
                  trials, as (a)'s imports are.
