@@ -206,7 +206,7 @@ def report(r: dict) -> str:
     lines.append("")
     for cpu in r["idle_cpu"]:
         lines.append(
-            f"idle `workbench watch --rescan {cpu['rescan_s']:g}`, {cpu['projects']} projects"
+            f"idle `workbench watch start --rescan {cpu['rescan_s']:g}`, {cpu['projects']} projects"
             f" ({', '.join(cpu['modes'])}):"
             f" {cpu['cpu_percent_of_one_core']:.2f}% of one core ({cpu['cpu_s'] * 1000:.0f} ms"
             f" CPU in {cpu['window_s']:.0f} s), {cpu['threads']} threads,"
