@@ -110,7 +110,7 @@ OPTION_CASES: dict[str, tuple[list[str], str]] = {
 @pytest.mark.parametrize("case", list(OPTION_CASES), ids=list(OPTION_CASES))
 def test_bad_watch_options_are_refused(case: str, wb_home: Path):
     args, piece = OPTION_CASES[case]
-    result = wb_inprocess("watch", *args, timeout=60)
+    result = wb_inprocess("watch", "start", *args, timeout=60)
     assert result.returncode == 2, (result.returncode, result.stderr)
     line = one_line_error(result, piece)
     assert len(line) < 300  # a 400-digit value is not echoed whole
@@ -177,7 +177,7 @@ def test_a_missing_watch_folder_is_made_and_watched(tmp_path: Path, wb_home: Pat
     """Not an error: the documented behaviour (a broken link's target is made too)."""
     root = project(tmp_path, watch="data/later/drop")
     wb_inprocess("project", "add", str(root), check=True)
-    result = wb("watch", "hw", "--detach", "--json", timeout=60)
+    result = wb("watch", "start", "hw", "--detach", "--json", timeout=60)
     try:
         assert result.returncode == 0, result.stderr
         assert "Traceback" not in result.stdout + result.stderr
@@ -185,7 +185,7 @@ def test_a_missing_watch_folder_is_made_and_watched(tmp_path: Path, wb_home: Pat
         assert folder["path"] == str(root / "data" / "later" / "drop")
         assert (root / "data" / "later" / "drop").is_dir()
     finally:
-        wb("watch", "--stop", timeout=60)
+        wb("watch", "stop", timeout=60)
 
 
 def test_a_symlink_loop_as_watch_folder_is_refused_when_the_project_is_added(tmp_path: Path):
@@ -273,7 +273,7 @@ def test_a_hostile_file_is_rejected_with_the_reason(case, shared_project, monkey
     folder.mkdir(parents=True)
     path = make(folder)
     before = digest(path)
-    result = wb_inprocess("pipeline", "hw", str(path), "--json", timeout=60)
+    result = wb_inprocess("pipeline", "run", "hw", str(path), "--json", timeout=60)
     assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
     assert "Traceback" not in result.stdout + result.stderr
     report = json.loads(result.stdout)
@@ -320,7 +320,9 @@ def test_hostile_files_under_a_real_watcher_never_stall_it(tmp_path, wb_home):
     incoming = root / "data" / "incoming"
     incoming.mkdir()
     wb_inprocess("project", "add", str(root), check=True)
-    start = wb("watch", "hw", "--detach", "--quiet", "0.5", "--debounce", "0.2", timeout=60)
+    start = wb(
+        "watch", "start", "hw", "--detach", "--quiet", "0.5", "--debounce", "0.2", timeout=60
+    )
     assert start.returncode == 0, start.stderr
     try:
         os.mkfifo(incoming / "fifo.csv")
@@ -355,11 +357,11 @@ def test_hostile_files_under_a_real_watcher_never_stall_it(tmp_path, wb_home):
         text = log.read_text()
         assert "fifo.csv is a FIFO; ignored" in text
         assert "Traceback" not in text
-        status = json.loads(wb("watch", "--status", "--json", check=True).stdout)
+        status = json.loads(wb("watch", "status", "--json", check=True).stdout)
         assert status["running"] is True  # still answering
         assert stat_is_fifo(incoming / "fifo.csv")  # left as it was
     finally:
-        wb("watch", "--stop", timeout=60)
+        wb("watch", "stop", timeout=60)
 
 
 def stat_is_fifo(path: Path) -> bool:
