@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from workbench.core.errors import NotFoundError
 from workbench.store import Store
 from workbench.store import runs as run_store
 from workbench.store.metrics import latest_values
-from workbench.store.runs import Run, RunStatus
+from workbench.store.runs import ListedRun, Run, RunStatus
 
 __all__ = [
     "REMOTE_HEARTBEAT_TIMEOUT_S",
@@ -71,7 +72,7 @@ def count_runs(store: Store, project: str | None = None) -> int:
     return run_store.count(store, project)
 
 
-def shown_status(run: Run, lost: set[int]) -> RunStatus:
+def shown_status(run: Run | ListedRun, lost: set[int]) -> RunStatus:
     """The status to show: `lost` for a run marked running whose owner is gone."""
     return RunStatus.LOST if run.id in lost and run.status is RunStatus.RUNNING else run.status
 
@@ -93,14 +94,12 @@ def list_page(
     """One page of runs newest first: at most `limit` (all when None) of those
     whose id is below `after` (when given), as `list_runs` documents them, and
     whether older runs follow (the next page then starts after the last one)."""
-    runs = run_store.listing(
-        store, project, None if limit is None else limit + 1, before=after
-    )
+    runs = run_store.page(store, project, None if limit is None else limit + 1, before=after)
     more = limit is not None and len(runs) > limit
     return _documents(store, runs[:limit] if more else runs), more
 
 
-def _documents(store: Store, runs: list[Run]) -> list[dict[str, Any]]:
+def _documents(store: Store, runs: Sequence[Run | ListedRun]) -> list[dict[str, Any]]:
     lost = lost_runs(store) if any(r.status is RunStatus.RUNNING for r in runs) else set()
     metrics = _final_metrics(store, [r.id for r in runs])
     return [

@@ -465,6 +465,94 @@ def listing(
     return _select(store, " AND ".join(where), tuple(args), tail)
 
 
+@dataclass(frozen=True, slots=True)
+class ListedRun:
+    """What a listing shows of a run: its row's listed columns and its project's name."""
+
+    id: int
+    project: str
+    status: RunStatus
+    trainer: str
+    exit_code: int | None
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+
+    def duration(self, now: float | None = None) -> float | None:
+        """Seconds from start to end (to `now` while it runs); None before it starts."""
+        if self.started_at is None:
+            return None
+        end = self.ended_at if self.ended_at is not None else (now or time.time())
+        return round(end - self.started_at, 3)
+
+
+def _finite(column: str) -> str:
+    # A time of another type, or not finite, reads as NULL (as `_run` reads it),
+    # checked by SQLite rather than per row in Python.
+    return (
+        f"CASE WHEN typeof({column}) IN ('integer', 'real')"
+        f" AND abs({column}) <= 1.7976931348623157e308 THEN CAST({column} AS REAL) END"
+    )
+
+
+_LISTED_SELECT = (
+    "SELECT r.id, p.name, r.status, r.trainer,"
+    " CASE WHEN typeof(r.exit_code) = 'integer' THEN r.exit_code END, "
+    f"COALESCE({_finite('r.created_at')}, 0.0), {_finite('r.started_at')}, "
+    f"{_finite('r.ended_at')} FROM runs r JOIN projects p ON p.id = r.project_id"
+)
+_STATUS_OF: dict[Any, RunStatus] = {s.value: s for s in RunStatus}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return "" if value is None else str(value)
+
+
+def page(
+    store: Store,
+    project: str | None = None,
+    limit: int | None = None,
+    *,
+    before: int | None = None,
+) -> list[ListedRun]:
+    """What `listing` returns, as the lighter records a long listing needs: one
+    query, newest first, at most `limit`, only ids below `before` when given."""
+    where: list[str] = []
+    args: list[Any] = []
+    if project:
+        where.append("p.name = ?")
+        args.append(project)
+    if before is not None:
+        where.append("r.id < ?")
+        args.append(int(before))
+    sql = _LISTED_SELECT + (f" WHERE {' AND '.join(where)}" if where else "")
+    sql += " ORDER BY r.id DESC"
+    if limit is not None:
+        sql += " LIMIT ?"
+        args.append(int(limit))
+    status_of_value = _STATUS_OF
+    out = []
+    for rid, name, status, trainer, exit_code, created, started, ended in store.conn.execute(
+        sql, args
+    ):
+        found = status_of_value.get(status)
+        out.append(
+            ListedRun(
+                rid,
+                name if type(name) is str else _text(name),
+                found if found is not None else RunStatus(status),
+                trainer if type(trainer) is str else _text(trainer),
+                exit_code,
+                created,
+                started,
+                ended,
+            )
+        )
+    return out
+
+
 def count(store: Store, project: str | None = None) -> int:
     """How many runs there are (of one project, or all)."""
     if project:
