@@ -341,18 +341,18 @@ def script_project(root: Path, name: str = "watched") -> Path:
 @pytest.fixture
 def stop_watcher_after(cli):
     yield
-    cli("watch", "--stop", timeout=60)
+    cli("watch", "stop", timeout=60)
 
 
 def watch_status(cli) -> dict:
-    return json.loads(cli("watch", "--status", "--json", check=True).stdout)
+    return json.loads(cli("watch", "status", "--json", check=True).stdout)
 
 
 def test_daemon_detach_status_refuse_stop(tmp_path, cli, stop_watcher_after):
     cli("project", "add", str(script_project(tmp_path)), check=True)
     assert watch_status(cli)["running"] is False
 
-    started = json.loads(cli("watch", "--detach", "--json", check=True).stdout)
+    started = json.loads(cli("watch", "start", "--detach", "--json", check=True).stdout)
     assert started["running"] is True
     pid = started["pid"]
 
@@ -369,25 +369,25 @@ def test_daemon_detach_status_refuse_stop(tmp_path, cli, stop_watcher_after):
     time.sleep(0.3)
     assert watch_status(cli)["pid"] == pid
 
-    for args in (("watch",), ("watch", "--detach")):
+    for args in (("watch", "start"), ("watch", "start", "--detach")):
         second = cli(*args, timeout=60)
         assert second.returncode == 1, args
         assert f"already running for this store (pid {pid})" in second.stderr
 
-    human = cli("watch", "--status", check=True).stdout
+    human = cli("watch", "status", check=True).stdout
     assert f"watcher running (pid {pid})" in human and "inotify" in human
 
-    stopped = json.loads(cli("watch", "--stop", "--json", check=True).stdout)
+    stopped = json.loads(cli("watch", "stop", "--json", check=True).stdout)
     assert stopped == {"was_running": True, "pid": pid, "killed": False}
     assert watch_status(cli)["running"] is False
-    assert "no watcher is running" in cli("watch", "--status", check=True).stdout
+    assert "no watcher is running" in cli("watch", "status", check=True).stdout
     # The stale state file names a dead pid: still not running.
     state = json.loads((Path(os.environ["WORKBENCH_HOME"]) / "watcher" / "state.json").read_text())
     assert state["pid"] == pid and state["stopped_at"]
 
 
 def test_watch_refuses_unknown_projects(cli):
-    result = cli("watch", "nosuch", "--detach")
+    result = cli("watch", "start", "nosuch", "--detach")
     assert result.returncode == 2
     assert "nosuch" in result.stderr and "Traceback" not in result.stderr
     assert watch_status(cli)["running"] is False
@@ -415,7 +415,7 @@ def test_dropped_batch_runs_the_pipeline(tmp_path, cli, stop_watcher_after):
     for batch in incoming.iterdir():  # start from an empty drop folder
         batch.rename(staging / batch.name)
     cli("project", "add", str(project), check=True)
-    start = ("watch", "penguins", "--detach", "--quiet", "0.5", "--debounce", "0.2")
+    start = ("watch", "start", "penguins", "--detach", "--quiet", "0.5", "--debounce", "0.2")
 
     cli(*start, check=True)
     os.replace(staging / "batch_01_clean.csv", incoming / "batch_01_clean.csv")
@@ -431,7 +431,7 @@ def test_dropped_batch_runs_the_pipeline(tmp_path, cli, stop_watcher_after):
 
     # A pipeline queued while no watcher runs (as one interrupted is left) runs
     # when the watcher starts again.
-    cli("watch", "--stop", check=True)
+    cli("watch", "stop", check=True)
     from workbench.automation import pipeline
     from workbench.store import open_store
 
@@ -471,7 +471,7 @@ def test_a_watcher_killed_mid_pipeline_finishes_it_exactly_once(tmp_path, cli, s
     # Slow retraining, so that the kill lands while the pipeline waits for it.
     config = project / "workbench.toml"
     config.write_text(config.read_text().replace("n_estimators = 150", "n_estimators = 3000"))
-    start = ("watch", "penguins", "--detach", "--quiet", "0.5", "--debounce", "0.2")
+    start = ("watch", "start", "penguins", "--detach", "--quiet", "0.5", "--debounce", "0.2")
     cli(*start, check=True)
     os.replace(staging / "batch_01_clean.csv", incoming / "batch_01_clean.csv")
     running = wait_until(
@@ -485,9 +485,9 @@ def test_a_watcher_killed_mid_pipeline_finishes_it_exactly_once(tmp_path, cli, s
         poll=0.1,
     )
     assert running, _log()
-    pid = json.loads(cli("watch", "--status", "--json", check=True).stdout)["pid"]
+    pid = json.loads(cli("watch", "status", "--json", check=True).stdout)["pid"]
     os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: not json.loads(cli("watch", "--status", "--json").stdout)["running"], 120)
+    wait_until(lambda: not json.loads(cli("watch", "status", "--json").stdout)["running"], 120)
     assert query("SELECT state FROM pipelines") == [("running",)]
 
     cli(*start, check=True)  # resumes the interrupted pipeline
