@@ -2,7 +2,7 @@
 file that changes after it was taken supersedes its earlier version.
 
 Each test registers a small project, starts the real watcher daemon
-(`workbench watch --detach`), and has a separate Python process write into the
+(`workbench watch start --detach`), and has a separate Python process write into the
 watched folder the way real tools do: pausing with the file open, appending in
 open-append-close steps, dying mid-line under SIGKILL, or replacing a file a
 pipeline already took. The outcome is read back from the store.
@@ -193,11 +193,11 @@ def watching(cli, tmp_path):
     def start(name: str, on_new_data: str = "validate") -> Path:
         folder = make_project(tmp_path, name, on_new_data)
         cli("project", "add", str(folder), check=True)
-        cli("watch", name, *START, check=True)
+        cli("watch", "start", name, *START, check=True)
         return folder
 
     yield start
-    cli("watch", "--stop", timeout=60)
+    cli("watch", "stop", timeout=60)
 
 
 def spawn(script: str, *args: str) -> subprocess.Popen:
@@ -228,7 +228,7 @@ def test_a_writer_pausing_with_the_file_open_gives_one_pipeline_on_the_full_file
     assert only["files"] == [str(target)] and only["outcome"] == "validated", only
     assert only["steps"][("register", "batch.csv")][2]["rows"] == 60
     assert target.read_text() == "".join(lines)  # the user's file is untouched
-    status = json.loads(cli("watch", "--status", "--json", check=True).stdout)
+    status = json.loads(cli("watch", "status", "--json", check=True).stdout)
     assert status["writer_check"] is True
     assert "open for writing" in status["complete_when"]
 
@@ -334,14 +334,14 @@ def test_the_pipeline_command_leaves_a_file_still_being_written_for_later(cli, t
     try:
         partial = incoming / "open.csv"
         assert wait_until(lambda: partial.exists() and partial.read_text().endswith("0.25,"), 20)
-        first = cli("pipeline", "cron", "--json")
+        first = cli("pipeline", "run", "cron", "--json")
         assert first.returncode == 0, first.stderr
         assert json.loads(first.stdout)["files"] == [str(incoming / "done.csv")]
         assert f"skipped open.csv: still open for writing (pid {writer.pid})" in first.stderr
     finally:
         writer.kill()
         writer.wait(timeout=10)
-    second = cli("pipeline", "cron", "--json")  # its writer is gone: taken, and judged
+    second = cli("pipeline", "run", "cron", "--json")  # its writer is gone: taken, and judged
     assert second.returncode == 1, second.stderr
     report = json.loads(second.stdout)
     assert report["files"] == [str(incoming / "open.csv")] and report["outcome"] == "rejected"
