@@ -109,6 +109,23 @@ MAX_RUN_ID = 2**63 - 1
 RICH_TABLE_MAX_ROWS = 200
 
 
+class RunIdType(click.ParamType):
+    """A run id as typed: ASCII digits, 1 to 2**63 - 1 (SQLite's integers)."""
+
+    name = "run id"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value)
+        if text.isascii() and text.isdigit() and len(text) <= 19 and 1 <= int(text) <= MAX_RUN_ID:
+            return int(text)
+        shown = repr(text if len(text) <= 40 else text[:40] + "...")
+        self.fail(f"expected a run id (a whole number from 1), got {shown}", param, ctx)
+
+
 @run.command("list")
 @click.argument("project", required=False)
 @click.option(
@@ -120,7 +137,7 @@ RICH_TABLE_MAX_ROWS = 200
 @click.option("--all", "show_all", is_flag=True, help="Every run, however many.")
 @click.option(
     "--after",
-    type=click.IntRange(1, MAX_RUN_ID),
+    type=RunIdType(),
     default=None,
     metavar="ID",
     help="Only runs older than run ID (id < ID): the page after one that ended at ID.",
