@@ -3,6 +3,7 @@ leaves this process as it found it."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import signal
@@ -189,27 +190,36 @@ def test_every_test_the_fast_lane_leaves_out_still_exists():
         assert f"def {name}(" in source, f"{test} is listed in SLOW_TESTS but is gone"
 
 
-def _collected(marks: str) -> str:
-    import subprocess
+def test_a_listed_test_is_in_the_slow_lane_only():
+    """The hook marks a listed test (any of its parameters) and a listed file's
+    tests, and nothing else."""
+    import types
 
     from wbtest import REPO
 
-    command = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
-    listed = subprocess.run(
-        [*command, "-n", "0", "-m", marks, "tests/test_store.py"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert "test_store.py::" in listed.stdout, listed.stdout + listed.stderr
-    return listed.stdout
+    spec = importlib.util.spec_from_file_location("suite_conftest", REPO / "tests" / "conftest.py")
+    conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conftest)
 
+    class Item:
+        def __init__(self, nodeid: str) -> None:
+            self.nodeid = nodeid
+            self.path = REPO / nodeid.split("::")[0]
+            self.marks: list[str] = []
 
-def test_a_listed_test_is_in_the_slow_lane_only():
-    name = "test_processes_migrating_a_fresh_store_at_once_all_succeed"
-    assert name in _collected("slow")
-    assert name not in _collected("not slow")
+        def add_marker(self, mark) -> None:
+            self.marks.append(mark.name)
+
+    listed = "tests/test_store.py::test_processes_migrating_a_fresh_store_at_once_all_succeed"
+    items = [
+        Item(listed),
+        Item(listed + "[3]"),
+        Item("tests/test_store.py::test_processes_migrating_something_else"),
+        Item(next(iter(conftest.SLOW_FILES)) + "::test_anything[x]"),
+    ]
+    config = types.SimpleNamespace(rootpath=REPO)
+    conftest.pytest_collection_modifyitems(config, items)
+    assert [item.marks for item in items] == [["slow"], ["slow"], [], ["slow"]]
 
 
 @pytest.mark.parametrize(
