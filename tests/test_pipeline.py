@@ -63,7 +63,7 @@ def test_malformed_data_is_rejected_without_retraining(cli, tmp_path):
     bad = folder / "data" / "incoming" / "batch_03_malformed.csv"
     before = (_sha(bad), bad.stat().st_mtime_ns)
 
-    result = cli("pipeline", "penguins", str(bad), "--json")
+    result = cli("pipeline", "run", "penguins", str(bad), "--json")
     assert result.returncode == 1, result.stderr
     report = json.loads(result.stdout)
     assert report["outcome"] == "rejected"
@@ -81,7 +81,7 @@ def test_malformed_data_is_rejected_without_retraining(cli, tmp_path):
     # The same content again: recognised by its hash, nothing to do.
     copy = folder / "data" / "incoming" / "copy.csv"
     shutil.copy(bad, copy)
-    again = cli("pipeline", "penguins", str(copy), "--json")
+    again = cli("pipeline", "run", "penguins", str(copy), "--json")
     assert again.returncode == 0
     report = json.loads(again.stdout)
     assert report["outcome"] == "nothing to do"
@@ -95,7 +95,7 @@ def test_a_better_challenger_is_promoted_and_exported(cli, tmp_path):
     cli("run", "start", "penguins", "--wait", "--set", "n_estimators=1", check=True)
     clean = folder / "data" / "incoming" / "batch_01_clean.csv"
 
-    result = cli("pipeline", "penguins", str(clean), "--json")
+    result = cli("pipeline", "run", "penguins", str(clean), "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
     assert report["outcome"] == "promoted"
@@ -135,7 +135,7 @@ def test_a_worse_challenger_keeps_the_champion_and_drift_raises_an_alert(cli, tm
     _set_params(folder, "{ n_estimators = 1, num_leaves = 2 }")  # retrains weaker
     shifted = folder / "data" / "incoming" / "batch_02_shifted.csv"
 
-    result = cli("pipeline", "penguins", str(shifted), "--json")
+    result = cli("pipeline", "run", "penguins", str(shifted), "--json")
     assert result.returncode == 3, result.stdout + result.stderr
     report = json.loads(result.stdout)
     assert report["outcome"] == "kept champion"
@@ -161,7 +161,7 @@ def test_unlabelled_drift_alerts_without_retraining(cli, tmp_path):
     unlabelled = incoming / "unlabelled.csv"
     shifted.drop(columns=["species"]).to_csv(unlabelled, index=False)
 
-    result = cli("pipeline", "penguins", "--json")  # picks up the new file itself
+    result = cli("pipeline", "run", "penguins", "--json")  # picks up the new file itself
     assert result.returncode == 0
     report = json.loads(result.stdout)
     assert report["files"] == [str(unlabelled)] and report["outcome"] == "drift alert"
@@ -181,7 +181,7 @@ def test_a_pipeline_killed_mid_training_finishes_exactly_once(cli, tmp_path, wb_
         if other != clean:
             other.unlink()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workbench", "pipeline", "penguins", str(clean)],
+        [sys.executable, "-m", "workbench", "pipeline", "run", "penguins", str(clean)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -202,7 +202,7 @@ def test_a_pipeline_killed_mid_training_finishes_exactly_once(cli, tmp_path, wb_
     proc.wait()
     assert store.scalar("SELECT state FROM pipelines") == "running"
 
-    resumed = cli("pipeline", "penguins", "--json", timeout=600)  # waits out the slow run
+    resumed = cli("pipeline", "run", "penguins", "--json", timeout=600)  # waits out the slow run
     assert "resumed pipeline 1" in resumed.stderr
     row = store.row("SELECT state, outcome FROM pipelines WHERE id = 1")
     assert row == {"state": "done", "outcome": "promoted"}
