@@ -57,7 +57,7 @@ def swept(cli, tmp_path: Path, wb_home: Path, monkeypatch: pytest.MonkeyPatch) -
     (folder / "workbench.toml").write_text(TOML)
     cli("project", "add", str(folder), check=True)
     cli("run", "start", "tiny", "--set", "x=0.5", "--set", "depth=3", "--wait", check=True)
-    result = cli("sweep", "tiny", "--trials", "4", "--json", check=True, timeout=240)
+    result = cli("sweep", "start", "tiny", "--trials", "4", "--json", check=True, timeout=240)
     open_store().close()
     use_fixed_system_sampler(monkeypatch)
     return json.loads(result.stdout)
