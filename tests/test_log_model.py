@@ -51,7 +51,7 @@ def test_a_script_model_is_registered_exported_and_retrained_by_the_pipeline(cli
     batch = tmp_path / "batch.csv"
     sample = train.sample(frac=0.4, random_state=1)
     sample.assign(**{c: sample[c] * 1.01 for c in features.columns[:3]}).to_csv(batch, index=False)
-    result = cli("pipeline", "wine", str(batch), "--json", timeout=300)
+    result = cli("pipeline", "run", "wine", str(batch), "--json", timeout=300)
     assert result.returncode in (0, 3), result.stderr
     steps = {s["step"]: s for s in json.loads(result.stdout)["steps"]}
     assert steps["retrain"]["status"] == "ok" and steps["evaluate"]["status"] == "ok"
