@@ -1,5 +1,5 @@
 """`workbench sweep` through the real CLI: trials are child runs of the sweep's
-run; kill -9 midway and `--resume` repeats nothing; Ctrl-C stops queued
+run; kill -9 midway and `sweep resume` repeats nothing; Ctrl-C stops queued
 trials; pruning stops runs; only the best trial becomes a model version; and
 `[train] cv` logs cross-validated metrics."""
 
@@ -99,7 +99,7 @@ def _children(home: Path, sweep_id: int) -> dict[int, dict]:
 
 def _sweep_command(*args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "workbench", "sweep", *args],
+        [sys.executable, "-m", "workbench", "sweep", "start", *args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -147,7 +147,7 @@ def test_a_sweep_killed_midway_resumes_without_repeating_a_trial(cli, tmp_path, 
     # Its owner is gone, so the sweep reads as lost (while its trials' runs go on).
     shown = json.loads(cli("run", "show", str(sweep_id), "--json", check=True).stdout)
     assert shown["status"] == "lost"
-    result = cli("sweep", "penguins", "--resume", "--json", timeout=300)
+    result = cli("sweep", "resume", "penguins", "--json", timeout=300)
     assert result.returncode == 0, result.stderr
     for run_id, child in before.items():
         if child["status"] in ("queued", "running"):  # in flight at the kill: waited for
@@ -189,9 +189,9 @@ def test_a_sweep_killed_midway_resumes_without_repeating_a_trial(cli, tmp_path, 
     assert sweep_run["metrics"]["f1"] == doc["best"]["value"]
     assert sweep_run["params"]["_best_run"] == doc["best"]["run_id"]
     assert sweep_run["params"]["num_leaves"] == doc["best"]["params"]["num_leaves"]
-    listed = json.loads(cli("sweep", "penguins", "--list", "--json", check=True).stdout)
+    listed = json.loads(cli("sweep", "list", "penguins", "--json", check=True).stdout)
     assert [(s["id"], s["status"], s["trials"]) for s in listed] == [(sweep_id, "succeeded", 10)]
-    again = cli("sweep", "penguins", "--resume")
+    again = cli("sweep", "resume", "penguins")
     assert again.returncode == 2 and "no unfinished sweep" in again.stderr
 
 
@@ -226,7 +226,7 @@ def test_ctrl_c_stops_queued_trials_and_a_resume_runs_them(cli, tmp_path, wb_hom
     stopped = {i: c for i, c in _children(wb_home, 1).items() if c["status"] == "stopped"}
     assert len(stopped) == 1 and next(iter(stopped.values()))["started"] is None
 
-    result = cli("sweep", "scripted", "--resume", "1", "--json", timeout=120)
+    result = cli("sweep", "resume", "scripted", "1", "--json", timeout=120)
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert [t["state"] for t in doc["trials"]] == ["complete"] * 3
@@ -256,7 +256,7 @@ wb.log_metric("score", -params["_trial"])
 def test_trials_worse_than_the_median_are_pruned_and_stopped(cli, tmp_path, wb_home):
     space = '[sweep]\npruner = "median"\n[sweep.space]\nx = { type = "float", low = 0, high = 1 }\n'
     _script_project(cli, tmp_path, STEPPED, space)
-    result = cli("sweep", "scripted", "--trials", "7", "--json", timeout=240)
+    result = cli("sweep", "start", "scripted", "--trials", "7", "--json", timeout=240)
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     # Median pruning starts after five complete trials.
@@ -287,7 +287,7 @@ def test_cross_validation_logs_mean_and_std_and_drives_a_sweep(cli, tmp_path, wb
     log = cli("run", "logs", str(info["id"]), check=True).stdout
     assert "cross-validation (3 folds): accuracy=" in log and " ± " in log
 
-    result = cli("sweep", "penguins", "--trials", "2", "--json", timeout=240)
+    result = cli("sweep", "start", "penguins", "--trials", "2", "--json", timeout=240)
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["objective"] == "cv_f1_mean" and doc["direction"] == "maximize"
