@@ -70,8 +70,8 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (folder / "data" / "incoming").mkdir()
         wb("project", "add", str(folder), check=True)
         wb("run", "start", "penguins", "--wait", "--set", "n_estimators=1", check=True)
-        assert wb("pipeline", "penguins", str(MALFORMED)).returncode == 1
-        wb("pipeline", "penguins", str(CLEAN), check=True, timeout=300)
+        assert wb("pipeline", "run", "penguins", str(MALFORMED)).returncode == 1
+        wb("pipeline", "run", "penguins", str(CLEAN), check=True, timeout=300)
     return root
 
 
@@ -87,11 +87,11 @@ def trained(template: Path, wb_home: Path, tmp_path: Path, monkeypatch) -> Path:
 def stop_watcher_after():
     """Whatever a test does, no watcher outlives it."""
     yield
-    wb("watch", "--stop", timeout=60)
+    wb("watch", "stop", timeout=60)
 
 
 def watch_status() -> dict:
-    return json.loads(wb("watch", "--status", "--json", check=True).stdout)
+    return json.loads(wb("watch", "status", "--json", check=True).stdout)
 
 
 async def open_automation(pilot, count: int = 2) -> AutomationScreen:
@@ -178,7 +178,7 @@ async def test_opened_from_a_project_it_shows_that_project_only(trained, cli):
     config = other / "workbench.toml"
     config.write_text(config.read_text().replace('name = "penguins"', 'name = "other"'))
     cli("project", "add", str(other), check=True)
-    assert cli("pipeline", "other", str(MALFORMED)).returncode == 1  # pipeline 3
+    assert cli("pipeline", "run", "other", str(MALFORMED)).returncode == 1  # pipeline 3
     app = make_app(open_project="penguins")
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_automation(pilot)
@@ -209,7 +209,7 @@ async def test_rejected_data_while_the_app_runs_shows_a_toast(trained, wb_home):
         await wait_for(pilot, lambda: app.events_seen is not None, what="the first look")
         done: list[CompletedProcess] = []
         runner = threading.Thread(
-            target=lambda: done.append(wb("pipeline", "penguins", str(MALFORMED)))
+            target=lambda: done.append(wb("pipeline", "run", "penguins", str(MALFORMED)))
         )
         runner.start()
         await wait_for(
