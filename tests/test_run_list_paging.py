@@ -179,3 +179,16 @@ def test_a_listing_shows_a_dead_runs_status_without_recording_it(runs, tmp_path)
         assert run_store.status_of(store, run_id) is run_store.RunStatus.RUNNING
     finally:
         store.close()
+
+
+def test_many_rows_at_a_terminal_are_plain_aligned_text(runs, monkeypatch):
+    monkeypatch.setattr("workbench.cli.run.stdout_is_terminal", lambda: True)
+    monkeypatch.setenv("COLUMNS", "60")
+    every = sorted(runs["alpha"] + runs["beta"], reverse=True)
+    result = cli("run", "list", "--limit", "250", check=True)
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:2] == ["ID", "PROJECT"]
+    assert [int(line.split()[0]) for line in lines[1:]] == every[:250]  # ids whole
+    assert all(len(line) <= 60 for line in lines)
+    assert "\t" not in result.stdout and "\x1b[" not in result.stdout
+    assert "showing 250 of 310 runs" in result.stderr and f"--after {every[249]}" in result.stderr

@@ -167,6 +167,8 @@ def list_(
 
     if show_all and limit is not None:
         raise click.UsageError("--all and --limit cannot be used together")
+    if as_page and not as_json:
+        raise click.UsageError("--page shapes the --json output; use it with --json")
     store = store_for(ctx, reconcile=False)  # a listing only reads
     if project:
         from workbench.projects import get_project
