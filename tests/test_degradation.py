@@ -125,7 +125,7 @@ def test_drift_and_the_pipeline_judge_batches_against_the_cv_band(cli, tmp_path)
     assert perf["band"][0] < perf["batch"] < perf["band"][1]
     assert clean["dataset_drift"] is False
 
-    result = cli("pipeline", "autompg", str(incoming / "batch_02_shifted.csv"), "--json")
+    result = cli("pipeline", "run", "autompg", str(incoming / "batch_02_shifted.csv"), "--json")
     assert result.returncode == 0, result.stderr
     [drift] = [s for s in json.loads(result.stdout)["steps"] if s["step"] == "drift"]
     assert drift["status"] == "alert"
