@@ -192,3 +192,45 @@ def test_many_rows_at_a_terminal_are_plain_aligned_text(runs, monkeypatch):
     assert all(len(line) <= 60 for line in lines)
     assert "\t" not in result.stdout and "\x1b[" not in result.stdout
     assert "showing 250 of 310 runs" in result.stderr and f"--after {every[249]}" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "started_at = 'noon'",
+        "ended_at = 1e999",
+        "started_at = -1e999",
+        "created_at = 'yesterday'",
+        "created_at = 1e999",
+        "created_at = X'00'",
+        "exit_code = 'zero'",
+        "exit_code = 1.5",
+        "trainer = X'FF00FE'",
+        "trainer = 42",
+        "started_at = 5",
+    ],
+)
+def test_a_page_reads_hand_written_rows_as_a_full_listing_does(runs, tamper):
+    import sqlite3
+
+    from workbench.core import paths
+    from workbench.runs.queries import list_page, list_runs
+
+    target = runs["alpha"][-1]
+    conn = sqlite3.connect(paths.db_path())
+    with conn:
+        conn.execute(f"UPDATE runs SET {tamper} WHERE id = ?", (target,))
+    conn.close()
+    store = open_store()
+    try:
+        full = list_runs(store, None, 20)
+        paged, more = list_page(store, None, 20)
+    finally:
+        store.close()
+    assert more is True
+    for doc in (*full, *paged):  # a run that never ended lasts until now
+        if doc["id"] == target and doc["ended_at"] is None:
+            doc.pop("duration_s")
+    assert paged == full
+    listed = json.loads(cli("run", "list", "--json", "--limit", "20", check=True).stdout)
+    assert [r["id"] for r in listed] == [r["id"] for r in full]
