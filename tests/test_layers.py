@@ -96,3 +96,10 @@ def test_every_package_in_the_diagram_exists_and_every_child_is_placed(graph):
     children = {m.split(".")[1] for m in graph.find_children("workbench")}
     assert named - children == set(), "named in ARCHITECTURE.md but not in workbench/"
     assert children - named == set(), "in workbench/ but not placed in a layer"
+
+
+def test_the_one_exception_to_the_layers_is_the_cli_opening_the_tui():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    [contract] = [c for c in config["contracts"] if c["type"] == "layers"]
+    assert contract.get("ignore_imports", []) == ["workbench.cli.app -> workbench.tui.app"]
+    assert contract.get("unmatched_ignore_imports_alerting", "error") == "error"
