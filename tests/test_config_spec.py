@@ -129,7 +129,7 @@ def test_the_settings_declaration_gives_the_settings_defaults():
 
 
 def test_the_names_config_knows_are_the_ones_the_upper_layers_use():
-    from workbench.automation import datafiles
+    from workbench.core import datafiles
     from workbench.data.drift.stattests import METHODS
     from workbench.models.export import FORMATS
     from workbench.trainers import metrics

@@ -114,7 +114,7 @@ def test_internal_params_are_underscore_prefixed():
 
 def test_the_rules_module_is_a_leaf():
     code = (
-        "import sys, workbench.core.metric_rules, workbench.automation.datafiles;"
+        "import sys, workbench.core.metric_rules, workbench.core.datafiles;"
         "loaded = sorted(m for m in sys.modules if m.startswith('workbench.'));"
         "print(loaded)"
     )
@@ -122,9 +122,10 @@ def test_the_rules_module_is_a_leaf():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert eval(out) == [  # noqa: S307 - our own subprocess printing a list of names
-        "workbench.automation",
-        "workbench.automation.datafiles",
+        "workbench.core",
+        "workbench.core.datafiles",
         "workbench.core.metric_rules",
+        "workbench.core.version",  # the package's own `__version__`
     ]
 
 
@@ -163,7 +164,7 @@ def test_no_module_keeps_its_own_direction_table_or_curve_prefixes():
                 "is_curve",
                 "is_data_file",
             ):
-                if not (path.parent.name == "automation" and path.name == "datafiles.py"):
+                if not (path.parent.name == "core" and path.name == "datafiles.py"):
                     offenders.append(f"{path.name}:{node.lineno} def {node.name}")
         for node in tree.body:  # module-level tables such as _HIGHER_IS_BETTER = (...)
             if isinstance(node, ast.Assign | ast.AnnAssign):
@@ -178,7 +179,7 @@ def test_no_module_keeps_its_own_direction_table_or_curve_prefixes():
 
 def test_callers_use_the_shared_rules():
     from workbench.automation import pipeline, watcher
-    from workbench.automation.datafiles import is_data_file
+    from workbench.core.datafiles import is_data_file
     from workbench.runs import compare
 
     assert compare.lower_is_better is lower_is_better
@@ -192,7 +193,7 @@ def test_callers_use_the_shared_rules():
     "name", ["batch.csv", "BATCH.CSV", "b.Csv.Gz", "b.parquet", "b.PQ", "sub/dir/b.csv"]
 )
 def test_data_files_by_suffix_in_any_case(name):
-    from workbench.automation.datafiles import is_data_file
+    from workbench.core.datafiles import is_data_file
 
     assert is_data_file(name) and is_data_file(Path(name))
 
@@ -202,14 +203,14 @@ def test_data_files_by_suffix_in_any_case(name):
     [".hidden.csv", "b.csv.part", "b.csv.PART", "b.csv.TMP", "b.csv~", "b.csv.crdownload", "b.txt"],
 )
 def test_hidden_partial_and_other_files_are_not_data(name):
-    from workbench.automation.datafiles import is_data_file
+    from workbench.core.datafiles import is_data_file
 
     assert not is_data_file(name) and not is_data_file(Path("folder") / name)
 
 
 def test_the_train_file_check_and_the_watcher_share_the_suffixes():
     from workbench.config import project as config
-    from workbench.automation import datafiles
+    from workbench.core import datafiles
 
     assert config.DATA_SUFFIXES is datafiles.DATA_SUFFIXES
 

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from stat import S_ISDIR
 
-from workbench.automation.datafiles import is_data_file
+from workbench.core.datafiles import is_data_file
 from workbench.core.errors import UsageError, WorkbenchError
 from workbench.projects import get_project, project_config
 from workbench.store import Store

@@ -30,7 +30,7 @@ from typing import Any
 
 import psutil
 
-from workbench.automation.datafiles import is_data_file  # noqa: F401 (re-exported)
+from workbench.core.datafiles import is_data_file  # noqa: F401 (re-exported)
 from workbench.automation.intake import submit, unprocessed_files, watched_projects
 from workbench.automation.model_steps import export_dir
 from workbench.automation.runner import (

@@ -41,7 +41,7 @@ from watchdog.events import (
 
 from workbench.automation import writers
 from workbench.automation.candidates import Batch, Candidate, Signature, signature
-from workbench.automation.datafiles import TEMP_SUFFIXES, is_data_file
+from workbench.core.datafiles import TEMP_SUFFIXES, is_data_file
 from workbench.automation.folders import (
     NETWORK_FS,
     FolderWatch,

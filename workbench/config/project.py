@@ -37,11 +37,11 @@ from workbench.config.task import (  # noqa: F401 - re-exported: the project's t
     with_override_hint,
 )
 from workbench.config.task import _infer_cached  # noqa: F401 - the tests' helpers clear it
+# DATA_SUFFIXES: the data files `[data] train` accepts; the watcher takes files by the same names.
+from workbench.core.datafiles import DATA_SUFFIXES
 from workbench.core.errors import ConfigError, UsageError
 
 CONFIG_NAME = "workbench.toml"
-# The data files `[data] train` accepts; the watcher takes files by the same names.
-DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 BUILTIN_TRAINERS = ("lightgbm", "script")
 # The built-in exporters of `workbench.models.export` (a test keeps the two equal).
 BUILTIN_EXPORTS = ("bundle", "mlflow", "onnx")

@@ -5,15 +5,15 @@ A data file's name ends in one of the data suffixes (`.csv`, `.csv.gz`,
 `.parquet`, `.pq`), compared case-insensitively (`BATCH.CSV` is data, as
 `[data] train` accepts it); hidden files (a leading `.`) and partial downloads
 or editor temporaries (`.tmp`, `.part`, `.crdownload`, a trailing `~`, in any
-case) are not. It imports only the suffix list, from `workbench.config.project`.
+case) are not. It is a leaf: `[data] train` in workbench.toml accepts the same suffixes.
 """
 
 from __future__ import annotations
 
 import os
 
-# The same suffixes `[data] train` accepts: one list, declared with workbench.toml.
-from workbench.config.project import DATA_SUFFIXES
+# The suffixes of a data file; `[data] train` in workbench.toml accepts the same ones.
+DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 
 TEMP_SUFFIXES = (".tmp", ".part", ".crdownload", "~")
 
