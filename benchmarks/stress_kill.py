@@ -251,7 +251,7 @@ class Harness:
         return dict(zip(cols, row, strict=True))
 
     def show(self, run_id: int) -> dict | None:
-        """`run show --json`, which also checks whether the run's supervisor is alive."""
+        """`run show --json`: a run whose supervisor is gone shows as lost (not recorded)."""
         done = self.wb("run", "show", str(run_id), "--json", check=False)
         return json.loads(done.stdout) if done.returncode == 0 else None
 
@@ -396,7 +396,10 @@ class Harness:
         run_id = out.run_id
         deadline = time.monotonic() + SETTLE_S
         while time.monotonic() < deadline:
-            info = self.show(run_id)  # also dispatches: a run put back in the queue restarts
+            # `run show` only reads (it shows a dead run lost without recording it); any
+            # other command reconciles: records lost runs and restarts re-queued ones.
+            self.wb("project", "list", "--json", check=False)
+            info = self.show(run_id)
             if info and info["status"] in TERMINAL:
                 break
             time.sleep(0.2)
@@ -416,7 +419,8 @@ class Harness:
             out.fail("outcome", f"failed with exit code {out.exit_code}, expected -9 (SIGKILL)")
         deadline = max(deadline, time.monotonic() + 3.0)
         while True:
-            self.wb("run", "list", "--json", check=False)  # refreshes liveness of every run
+            # Listings only read; any other command reconciles (records lost runs, dispatches).
+            self.wb("project", "list", "--json", check=False)
             open_runs = self.query(
                 "SELECT id, status FROM runs WHERE status IN ('running', 'queued') ORDER BY id"
             )
