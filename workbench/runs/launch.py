@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 from typing import Any
 
 from workbench.core import paths
+from workbench.core.spawn import child_env, spawn_detached
 from workbench.projects import project_config
 from workbench.store import Store
 from workbench.store import runs as run_store
@@ -49,23 +49,18 @@ def spawn_supervisor(run_id: int) -> subprocess.Popen:
     """Start the run's supervisor in a new session, detached from this terminal."""
     folder = paths.run_dir(run_id)
     folder.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, WORKBENCH_HOME=str(paths.home()))
-    with open(folder / "supervisor.log", "ab") as log:
+    env = child_env()
+    log_path = folder / "supervisor.log"
+    with open(log_path, "ab") as log:
         from workbench.runs.warm import fork_supervisor
 
         # Forked by a warm server when one runs (no interpreter start, no imports).
         forked = fork_supervisor(run_id, env, log)
         if forked is not None:
             return forked  # type: ignore[return-value]
-        return subprocess.Popen(
-            [sys.executable, "-m", "workbench.runs.supervisor", str(run_id)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            env=env,
-        )
+    return spawn_detached(
+        [sys.executable, "-m", "workbench.runs.supervisor", str(run_id)], log=log_path, environ=env
+    )
 
 
 def start_run(
