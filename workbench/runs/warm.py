@@ -24,7 +24,6 @@ the usual way.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import importlib
 import json
@@ -41,13 +40,15 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from workbench.core import paths
+from workbench.core import env, paths
+from workbench.core.files import try_lock
+from workbench.core.spawn import spawn_detached
 from workbench.runs import lifeline, process_log
 
 logger = logging.getLogger("workbench.runs.warm")  # also when run as __main__
 
 IDLE_S = 60.0  # the server exits after this long with no child and no request
-IDLE_ENV = "WORKBENCH_WARM_IDLE"  # overrides IDLE_S (seconds)
+IDLE_ENV = env.WARM_IDLE  # overrides IDLE_S (seconds)
 STARTING_WAIT_S = 30.0  # how long a trainer waits for a server that is still importing
 BUILTIN = ["-m", "workbench.trainers"]  # the tail of a built-in trainer's command
 # Imported once by the server, so that each forked process starts with them loaded.
@@ -80,7 +81,7 @@ _MAX_REQUEST = 1 << 20
 
 
 def enabled() -> bool:
-    return os.environ.get("WORKBENCH_WARM", "1") != "0" and hasattr(os, "pidfd_open")
+    return os.environ.get(env.WARM, "1") != "0" and hasattr(os, "pidfd_open")
 
 
 def socket_path() -> Path:
@@ -149,6 +150,7 @@ def start_trainer(command: list[str], *, cwd: Path, env: dict[str, str], output:
         forked = _request("trainer", cwd, env, output, wait_s=STARTING_WAIT_S)
         if forked is not None:
             return forked
+    # Not core.spawn: the trainer stays in our session and dies with us (lifeline).
     return subprocess.Popen(
         command,
         cwd=cwd,
@@ -224,12 +226,12 @@ def _connect(wait_s: float) -> socket.socket | None:
 def _server_alive() -> bool:
     """Whether a server process holds the lock (it may still be importing)."""
     try:
-        with open(_lock_path(), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
+        lock = try_lock(_lock_path())
     except OSError:
         return False
+    if lock is None:
+        return True
+    lock.close()
     return False  # we got the lock, so nobody holds it (closing released it)
 
 
@@ -244,16 +246,7 @@ def ensure_server() -> None:
     """Start the server in the background unless one is up (or disabled)."""
     if not enabled() or _server_alive():
         return
-    with open(paths.home() / "warm.log", "ab") as out:
-        subprocess.Popen(
-            [sys.executable, "-u", "-m", "workbench.runs.warm"],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            env=dict(os.environ, WORKBENCH_HOME=str(paths.home())),
-        )
+    spawn_detached([sys.executable, "-u", "-m", "workbench.runs.warm"], log=paths.home() / "warm.log")
 
 
 # -- the server ---------------------------------------------------------------
@@ -454,16 +447,17 @@ def _run(entry: Any) -> int:
 def main() -> int:
     if not enabled():
         return 0
-    lock = open(_lock_path(), "a")  # noqa: SIM115 - held for the server's life
-    # A few tries: a client checking `_server_alive` holds the lock for an instant.
+    # Held for the server's life. A few tries: a client checking `_server_alive`
+    # holds the lock for an instant.
+    lock = None
     for attempt in range(25):
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock = try_lock(_lock_path())
+        if lock is not None:
             break
-        except BlockingIOError:
-            if attempt == 24:
-                return 0  # another server is up
-            time.sleep(0.02)
+        if attempt == 24:
+            return 0  # another server is up
+        time.sleep(0.02)
+    assert lock is not None
     process_log.setup()
     for module in PRELOAD:
         with contextlib.suppress(ImportError):
