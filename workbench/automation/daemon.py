@@ -10,12 +10,10 @@ file left by a dead one. The state file says what it watches and how.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -24,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from workbench.core import paths
+from workbench.core import files, paths, spawn
 from workbench.automation.watcher import (
     DEBOUNCE_RANGE,
     DEFAULT_DEBOUNCE,
@@ -84,14 +82,8 @@ def log_path() -> Path:
 # -- the lock -----------------------------------------------------------------
 
 
-def _try_lock() -> IO[str] | None:
-    handle = open(lock_path(), "a+")  # noqa: SIM115 - held for the watcher's lifetime
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        return None
-    return handle
+def _try_lock() -> IO[bytes] | None:
+    return files.try_lock(lock_path())  # held for the watcher's lifetime
 
 
 def _holder_pid() -> int | None:
@@ -120,7 +112,7 @@ def _already_running() -> WorkbenchError:
     )
 
 
-def acquire_lock() -> IO[str]:
+def acquire_lock() -> IO[bytes]:
     """Take the store's watcher lock and write our pid in it; raises when held."""
     deadline = time.monotonic() + LOCK_RETRY
     while (handle := _try_lock()) is None:
@@ -129,7 +121,7 @@ def acquire_lock() -> IO[str]:
         time.sleep(0.05)
     handle.seek(0)
     handle.truncate()
-    handle.write(f"{os.getpid()}\n")
+    handle.write(f"{os.getpid()}\n".encode())
     handle.flush()
     return handle
 
@@ -171,6 +163,7 @@ class _State:
 
     def _write(self) -> None:
         target = state_path()
+        # Not files.atomic_write_text: the heartbeat rewrites this often, unsynced on purpose.
         temporary = target.with_name(f".{target.name}.{os.getpid()}")
         temporary.write_text(json.dumps(self.doc, indent=2))
         os.replace(temporary, target)
@@ -378,17 +371,10 @@ def detach(options: Options) -> dict[str, Any]:
     if is_running():
         raise _already_running()
     _check_projects(options)
-    env = dict(os.environ, WORKBENCH_HOME=str(paths.home()))
-    with open(log_path(), "ab") as log:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "workbench.automation.daemon", json.dumps(asdict(options))],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            env=env,
-        )
+    child = spawn.spawn_detached(
+        [sys.executable, "-m", "workbench.automation.daemon", json.dumps(asdict(options))],
+        log=log_path(),
+    )
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         code = child.poll()
