@@ -178,6 +178,7 @@ def _store_batch(file: Path) -> Path:
     target = paths.home() / "data" / f"{sha256_of(file)}.parquet"
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
+        # Not files.atomic_write_bytes: pandas writes the parquet file itself, unsynced.
         partial = target.with_suffix(".partial")
         read_checked(file).to_parquet(partial, index=False)
         os.replace(partial, target)
