@@ -71,6 +71,7 @@ def training_file(run: Runner) -> tuple[Path, int, list[int]]:
     combined = pd.concat(frames, ignore_index=True)
     combined = combined[combined[run.config.target].notna()]
     target.parent.mkdir(parents=True, exist_ok=True)
+    # Not files.atomic_write_bytes: pandas writes the parquet file itself, unsynced.
     partial = target.with_suffix(".partial")
     combined.to_parquet(partial, index=False)
     os.replace(partial, target)
