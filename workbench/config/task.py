@@ -132,6 +132,7 @@ def _infer_cached(path: str, size: int, mtime_ns: int, target: str) -> tuple[str
     if inferred is not None and cache is not None:
         with contextlib.suppress(OSError):
             cache.parent.mkdir(parents=True, exist_ok=True)
+            # Not files.atomic_write_text: a cache, deliberately not fsynced.
             partial = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp")
             partial.write_text(json.dumps(list(inferred)), encoding="utf-8")
             os.replace(partial, cache)
