@@ -9,12 +9,12 @@ dispatchers take turns; the queue itself lives in the runs table.
 
 from __future__ import annotations
 
-import fcntl
 import subprocess
 import time
 
 from workbench.config.settings import load_settings
 from workbench.core import paths
+from workbench.core.files import exclusive_lock
 from workbench.runs import process_tree
 from workbench.runs.launch import spawn_supervisor
 from workbench.runs.liveness import mark_lost
@@ -30,31 +30,27 @@ def dispatch(store: Store) -> dict[int, subprocess.Popen]:
     """Start supervisors for due queued runs while slots are free; returns those started."""
     if not run_store.any_queued(store):
         return {}
-    with open(paths.home() / "queue.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            mark_lost(store)
-            _reclaim_stale(store)
-            slots = load_settings().parallel_slots()
-            free = slots - run_store.taking_slots(store) - _lost_but_training(store)
-            if free <= 0:
-                return {}
-            started = {}
-            for run_id in run_store.due(store, free):
-                run_store.update(store, run_id, dispatched_at=time.time())
-                supervisor = spawn_supervisor(run_id)
-                proc = process_tree.find(supervisor.pid, None)
-                # The supervisor may already have recorded itself; keep its values.
-                run_store.update(
-                    store,
-                    run_id,
-                    supervisor_pid=IfNull(supervisor.pid),
-                    supervisor_started_at=IfNull(proc.create_time() if proc else None),
-                )
-                started[run_id] = supervisor
-            return started
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with exclusive_lock(paths.home() / "queue.lock"):
+        mark_lost(store)
+        _reclaim_stale(store)
+        slots = load_settings().parallel_slots()
+        free = slots - run_store.taking_slots(store) - _lost_but_training(store)
+        if free <= 0:
+            return {}
+        started = {}
+        for run_id in run_store.due(store, free):
+            run_store.update(store, run_id, dispatched_at=time.time())
+            supervisor = spawn_supervisor(run_id)
+            proc = process_tree.find(supervisor.pid, None)
+            # The supervisor may already have recorded itself; keep its values.
+            run_store.update(
+                store,
+                run_id,
+                supervisor_pid=IfNull(supervisor.pid),
+                supervisor_started_at=IfNull(proc.create_time() if proc else None),
+            )
+            started[run_id] = supervisor
+        return started
 
 
 def _lost_but_training(store: Store) -> int:
