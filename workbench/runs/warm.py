@@ -246,7 +246,9 @@ def ensure_server() -> None:
     """Start the server in the background unless one is up (or disabled)."""
     if not enabled() or _server_alive():
         return
-    spawn_detached([sys.executable, "-u", "-m", "workbench.runs.warm"], log=paths.home() / "warm.log")
+    spawn_detached(
+        [sys.executable, "-u", "-m", "workbench.runs.warm"], log=paths.home() / "warm.log"
+    )
 
 
 # -- the server ---------------------------------------------------------------
