@@ -34,9 +34,10 @@ import psutil
 
 from workbench.config.project import load_config
 from workbench.config.settings import load_settings
-from workbench.core import paths
+from workbench.core import env, paths
 from workbench.core.errors import StoreError, WorkbenchError
 from workbench.core.gpu import GpuMonitor
+from workbench.core.spawn import child_env
 from workbench.data.versions import link_run, register
 from workbench.runs import lifeline, process_log, process_tree, warm
 from workbench.runs.environment import capture
@@ -96,20 +97,20 @@ class Supervisor:
 
     def _supervise(self, run: Run, config: Any, log: LogCapture) -> int:
         params = run_store.params(self.store, self.run_id)
-        env = dict(os.environ)
-        env.update(
-            WORKBENCH_RUN_ID=str(self.run_id),
-            WORKBENCH_HOME=str(paths.home()),
-            WORKBENCH_PROJECT_DIR=str(config.root),
-            WORKBENCH_PARAMS=json.dumps(params),
-            WORKBENCH_SUPERVISOR_PID=str(os.getpid()),
+        environ = child_env(
+            **{
+                env.RUN_ID: str(self.run_id),
+                env.PROJECT_DIR: str(config.root),
+                env.PARAMS: json.dumps(params),
+                env.SUPERVISOR_PID: str(os.getpid()),
+            },
             PYTHONUNBUFFERED="1",
         )
         command = trainer_command(config.trainer, config.script)
         try:
             # Its own process group, so a stop reaches descendants that were
             # re-parented after their parent exited; forked warm when it can be.
-            trainer = warm.start_trainer(command, cwd=config.root, env=env, output=log.write_fd)
+            trainer = warm.start_trainer(command, cwd=config.root, env=environ, output=log.write_fd)
         except OSError as exc:
             log.write(f"workbench: cannot start {command[0]}: {exc}\n".encode())
             self._finish(status="failed", exit_code=None, message=str(exc))
