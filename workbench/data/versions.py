@@ -6,11 +6,11 @@ from __future__ import annotations
 import codecs
 import csv
 import gzip
-import hashlib
 from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import UsageError
+from workbench.core.files import sha256_file
 from workbench.store import Store, datasets
 from workbench.store.datasets import DatasetVersion
 
@@ -30,8 +30,7 @@ def file_format(path: Path) -> str:
 
 def sha256_of(path: Path) -> str:
     """Streamed, so a file of any size is hashed in constant memory."""
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
+    return sha256_file(path)
 
 
 def shape_of(path: Path, fmt: str) -> tuple[int, list[str]]:
