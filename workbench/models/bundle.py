@@ -9,7 +9,6 @@ this module writes bundles and connects the runtime to Workbench's errors.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import platform
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.core.version import __version__
 from workbench.core.errors import NotFoundError, UsageError, WorkbenchError
+from workbench.core.files import sha256_file
 from workbench.models import bundle_runtime, signing
 from workbench.models.bundle_runtime import MANIFEST, RUNTIME_FILE, SIGNATURE
 
@@ -373,8 +373,7 @@ def _relative_files(folder: Path) -> list[str]:
 
 
 def _sha256(path: Path) -> str:
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
+    return sha256_file(path)
 
 
 def _python() -> str:
