@@ -206,6 +206,7 @@ def write_schema(path: Path, schema: dict[str, Any], source: str) -> None:
             ) from None
         where = f"{_source_line(source)}\n{_header_date()}"  # what the header says changes
         text = _HEADER.sub(lambda _: where, previous.as_string(), count=1)
+    # Not files.atomic_write_text, which adds an fsync this write never had.
     partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         partial.write_text(text, encoding="utf-8")
