@@ -19,13 +19,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from workbench.core import paths
+from workbench.core import env, paths
 from workbench.core.errors import StoreDamagedError, StoreError, StoreVersionError
 from workbench.store import events, identity
 from workbench.store.schema import STEPS
 
 BUSY_TIMEOUT_MS = 10_000
-READ_ONLY_ENV = "WORKBENCH_READ_ONLY"  # set: open the store read-only
+READ_ONLY_ENV = env.READ_ONLY  # set: open the store read-only
 # How long a write waits for the write lock, retrying past busy_timeout. A
 # command gives up after this with a clear error; long-lived writers (a
 # supervisor, a run's tracking thread) set `Store.patience = math.inf`, so a
@@ -365,6 +365,7 @@ def _migrate(store: Store) -> None:
 
     # Two parents starting on a fresh store must not both create the schema.
     lock_path = store.path.with_name(store.path.name + ".migrate.lock")
+    # Not core.files.exclusive_lock: the lock file is created owner-only (0o600).
     with open(os.open(lock_path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
