@@ -28,6 +28,7 @@ from typing import Any
 
 from workbench.core import paths
 from workbench.core.errors import StoreError
+from workbench.core.files import exclusive_lock
 from workbench.store import identity
 from workbench.store import runs as run_store
 from workbench.store.runs import Run
@@ -390,10 +391,7 @@ def _recover_and_swap(db: Path, stamp: str, *, use_cli: bool) -> str:
     os.chmod(new, 0o600)
     backup = db.with_name(f"{db.name}.damaged-{stamp}")
     lock_path = db.with_name(db.name + ".migrate.lock")
-    import fcntl
-
-    with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with exclusive_lock(lock_path):
         os.replace(db, backup)
         for suffix in ("-wal", "-shm"):
             side = db.with_name(db.name + suffix)
