@@ -36,7 +36,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from workbench.core import paths
+from workbench.core import env, paths
 from workbench.core.errors import StoreError, UsageError
 
 FLUSH_INTERVAL = 0.5
@@ -421,6 +421,8 @@ def _show(value: Any, limit: int = 60) -> str:
 def _store_blob(source: Path) -> tuple[str, int]:
     folder = paths.artifacts_dir()
     folder.mkdir(parents=True, exist_ok=True)
+    # Not core.files: one read both hashes and copies the file (the caller may
+    # overwrite it right after), into a private (0o600) temporary, without fsync.
     digest = hashlib.sha256()
     size = 0
     with open(source, "rb") as src, tempfile.NamedTemporaryFile(dir=folder, delete=False) as tmp:
@@ -448,19 +450,19 @@ def active_run() -> ActiveRun:
     with _active_lock:
         if _active is not None:
             return _active
-        run_id = os.environ.get("WORKBENCH_RUN_ID")
+        run_id = os.environ.get(env.RUN_ID)
         if not run_id:
             raise UsageError(
                 "no active run: start this script with `workbench run start`, "
                 "or wrap it in `with workbench.start_run(project=...)`"
             )
-        project_dir = os.environ.get("WORKBENCH_PROJECT_DIR")
+        project_dir = os.environ.get(env.PROJECT_DIR)
         _active = ActiveRun(
             int(run_id),
-            json.loads(os.environ.get("WORKBENCH_PARAMS") or "{}"),
+            json.loads(os.environ.get(env.PARAMS) or "{}"),
             Path(project_dir) if project_dir else None,
         )
-        supervisor = os.environ.get("WORKBENCH_SUPERVISOR_PID", "")
+        supervisor = os.environ.get(env.SUPERVISOR_PID, "")
         if supervisor.isdigit() and int(supervisor) == os.getppid():
             # The trainer itself (not a process it started): it dies with its
             # supervisor. The kernel sees to that on Linux; this covers the rest.
