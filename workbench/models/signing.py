@@ -74,6 +74,7 @@ def _create_key(path: Path) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
+    # Not files.atomic_write_bytes: it would replace a key; os.link below never does.
     staging = path.with_name(f".{path.name}.{os.getpid()}")
     fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -194,6 +195,7 @@ def import_key(file: Path, name: str | None = None) -> dict[str, Any]:
     folder = trusted_dir()
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{chosen}.pub"
+    # Not files.atomic_write_text, which adds an fsync this write never had.
     staging = folder / f".{chosen}.pub.{os.getpid()}"
     staging.write_text(f"{KEY_KIND} {base64.b64encode(raw).decode()} {chosen}\n")
     os.replace(staging, target)
