@@ -69,6 +69,7 @@ def write_identity(db: Path, store_id: str, projects: int, runs: int) -> None:
         "runs": runs,
         "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    # Not files.atomic_write_text(mode=0o600), which adds an fsync this write never had.
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".store.json.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
