@@ -136,6 +136,7 @@ def create_backup(
         files = list(_store_files(home))
         total = copy.stat().st_size + (staging / IDENTITY).stat().st_size
         total += sum(size for _, _, size in files)
+        # Not files.atomic_write_bytes: the zip is streamed to disk, then linked (no overwrite).
         fd, tmp_name = tempfile.mkstemp(
             prefix=f".{out.name}.", suffix=PARTIAL_SUFFIX, dir=out.parent
         )
@@ -264,7 +265,7 @@ def _add(
         info = zipfile.ZipInfo(name, date_time=time.gmtime(max(st.st_mtime, 315532800))[:6])
         info.compress_type = method
         info.external_attr = (stat.S_IFREG | 0o600) << 16
-        digest = hashlib.sha256()
+        digest = hashlib.sha256()  # not files.sha256_file: hashes the bytes copied, in one read
         size = 0
         with zf.open(info, "w", force_zip64=st.st_size > (1 << 30)) as dest:
             while chunk := source.read(_CHUNK):
@@ -359,7 +360,7 @@ def _empty_home() -> Path:
             shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
             raise UsageError(
                 f"${env.HOME}={home} is not empty ({shown}); restore needs an empty"
-                " store folder: point WORKBENCH_HOME at a new one"
+                f" store folder: point {env.HOME} at a new one"
             )
     resolved = paths.home()  # made now, 0700, if it did not exist
     entries = sorted(p.name for p in resolved.iterdir())
@@ -501,7 +502,7 @@ def _extract(
     for member in members:
         target = staging.joinpath(*member.name.split("/"))
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        digest = hashlib.sha256()
+        digest = hashlib.sha256()  # not files.sha256_file: hashes the stream under a size cap
         size = 0
         # O_EXCL|O_NOFOLLOW: a name never lands on, or through, anything already there.
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
