@@ -166,6 +166,31 @@ def _statuses(expect: RunStatus | str | Iterable[RunStatus | str]) -> list[str]:
     return [RunStatus(s).value for s in expect]
 
 
+def _update_sql(
+    run_id: int,
+    fields: dict[str, Any],
+    expect: RunStatus | str | Iterable[RunStatus | str] | None,
+) -> tuple[str, list[Any]]:
+    """The conditional UPDATE of `fields` (column names already checked) of one run,
+    while its status is one of `expect` when given; `IfNull` fills only a NULL."""
+    sets: list[str] = []
+    args: list[Any] = []
+    for column, value in fields.items():
+        if isinstance(value, IfNull):
+            sets.append(f"{column} = COALESCE({column}, ?)")
+            value = value.value
+        else:
+            sets.append(f"{column} = ?")
+        args.append(value)
+    sql = f"UPDATE runs SET {', '.join(sets)} WHERE id = ?"
+    args.append(run_id)
+    if expect is not None:
+        allowed = _statuses(expect)
+        sql += f" AND status IN ({', '.join('?' * len(allowed))})"
+        args.extend(allowed)
+    return sql, args
+
+
 def transition(
     store: Store,
     run_id: int,
@@ -191,21 +216,7 @@ def transition(
     unknown = sorted(set(fields) - SETTABLE)
     if unknown:
         raise ValueError(f"transition: not a settable column of runs: {', '.join(unknown)}")
-    sets: list[str] = ["status = ?"]
-    args: list[Any] = [status.value]
-    for column, value in fields.items():
-        if isinstance(value, IfNull):
-            sets.append(f"{column} = COALESCE({column}, ?)")
-            value = value.value
-        else:
-            sets.append(f"{column} = ?")
-        args.append(value)
-    sql = f"UPDATE runs SET {', '.join(sets)} WHERE id = ?"
-    args.append(run_id)
-    if expect is not None:
-        allowed = _statuses(expect)
-        sql += f" AND status IN ({', '.join('?' * len(allowed))})"
-        args.extend(allowed)
+    sql, args = _update_sql(run_id, {"status": status.value, **fields}, expect)
     if store.conn.in_transaction:
         return _apply(store, run_id, status, sql, args, event, event_message, event_data, fields)
     with store.write():
@@ -357,21 +368,7 @@ def update(
     unknown = sorted(set(fields) - SETTABLE)
     if unknown or not fields:
         raise ValueError(f"update: not a settable column of runs: {', '.join(unknown) or 'none'}")
-    sets: list[str] = []
-    args: list[Any] = []
-    for column, value in fields.items():
-        if isinstance(value, IfNull):
-            sets.append(f"{column} = COALESCE({column}, ?)")
-            value = value.value
-        else:
-            sets.append(f"{column} = ?")
-        args.append(value)
-    sql = f"UPDATE runs SET {', '.join(sets)} WHERE id = ?"
-    args.append(run_id)
-    if expect is not None:
-        allowed = _statuses(expect)
-        sql += f" AND status IN ({', '.join('?' * len(allowed))})"
-        args.extend(allowed)
+    sql, args = _update_sql(run_id, fields, expect)
     if store.conn.in_transaction:
         return store.conn.execute(sql, args).rowcount > 0
     with store.write() as conn:
