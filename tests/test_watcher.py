@@ -425,7 +425,8 @@ def test_dropped_batch_runs_the_pipeline(tmp_path, cli, stop_watcher_after):
     assert (state, trigger) == ("done", "watch"), _log()
     assert json.loads(files) == [str(incoming / "batch_01_clean.csv")]
     assert outcome == "promoted", _log()
-    assert "pipeline 1 done: promoted" in _log()
+    # The watcher writes its log line just after the store records the outcome.
+    assert wait_until(lambda: "pipeline 1 done: promoted" in _log()), _log()
     assert (project / "exports" / "penguins-v1-bundle" / "manifest.json").is_file()
     assert query("SELECT COUNT(*) FROM runs") == [(1,)]  # one batch, one retrain
 
@@ -443,7 +444,7 @@ def test_dropped_batch_runs_the_pipeline(tmp_path, cli, stop_watcher_after):
     cli(*start, check=True)
     rows = wait_until(lambda: finished(2), 120, poll=0.2)
     assert rows and rows[1][:2] == ("done", "rejected"), _log()
-    assert f"pipeline {queued} done: rejected" in _log()
+    assert wait_until(lambda: f"pipeline {queued} done: rejected" in _log()), _log()
 
 
 def finished(count: int) -> list[tuple] | None:
