@@ -40,6 +40,14 @@ class Owner:
     started_at: float
     hostname: str
 
+    def columns(self) -> dict[str, Any]:
+        """The run columns that name this process as the sweep's owner."""
+        return {
+            "supervisor_pid": self.pid,
+            "supervisor_started_at": self.started_at,
+            "hostname": self.hostname,
+        }
+
 
 def _trial_run(row: dict[str, Any]) -> TrialRun:
     trial = row.get("trial")
@@ -201,9 +209,7 @@ def create(
         created_at=now,
         started_at=now,
         heartbeat_at=now,
-        supervisor_pid=owner.pid,
-        supervisor_started_at=owner.started_at,
-        hostname=owner.hostname,
+        **owner.columns(),
     )
 
 
@@ -231,9 +237,7 @@ def take_over(
             ended_at=None,
             stop_requested_at=None,
             heartbeat_at=now,
-            supervisor_pid=owner.pid,
-            supervisor_started_at=owner.started_at,
-            hostname=owner.hostname,
+            **owner.columns(),
         )
         if not taken:
             return False
