@@ -1,0 +1,1 @@
+"""Project archives: one-file, verifiable hand-over of a project's history between stores."""
