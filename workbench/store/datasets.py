@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,8 +112,20 @@ def add(
     with store.write() as conn:
         conn.execute(
             "INSERT OR IGNORE INTO dataset_versions (project_id, sha256, path, format, rows,"
-            " columns, size_bytes, mtime_ns, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (project_id, sha256, path, fmt, rows, json.dumps(columns), size_bytes, mtime_ns, now),
+            " columns, size_bytes, mtime_ns, created_at, uuid)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                project_id,
+                sha256,
+                path,
+                fmt,
+                rows,
+                json.dumps(columns),
+                size_bytes,
+                mtime_ns,
+                now,
+                uuid.uuid4().hex,
+            ),
         )
         add_event(conn, "data.added", event, ts=now, project_id=project_id, data={"sha256": sha256})
     found = by_sha256(store, project_id, sha256)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import time
+import uuid
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -233,7 +234,7 @@ def add_version(
         version_id = conn.execute(
             "INSERT INTO model_versions (project_id, version, run_id, framework,"
             " framework_version, model_name, model_sha256, schema_sha256, holdout_sha256, task,"
-            " metric, metrics, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " metric, metrics, created_at, uuid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 project_id,
                 number,
@@ -248,6 +249,7 @@ def add_version(
                 metric,
                 json.dumps(metrics),
                 now,
+                uuid.uuid4().hex,
             ),
         ).lastrowid
         add_event(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from enum import Enum
@@ -327,12 +328,14 @@ def create(
     if unknown:
         raise ValueError(f"create: not a column of runs: {', '.join(unknown)}")
     values = {"created_at": time.time(), **columns}
-    names = ["project_id", "status", "trainer", *values]
+    names = ["project_id", "status", "trainer", "uuid", *values]
     sql = f"INSERT INTO runs ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
 
     def insert() -> int:
         conn = store.conn
-        cursor = conn.execute(sql, (project_id, status.value, trainer, *values.values()))
+        cursor = conn.execute(
+            sql, (project_id, status.value, trainer, uuid.uuid4().hex, *values.values())
+        )
         run_id = int(cursor.lastrowid or 0)
         if params:
             put_params(conn, run_id, {k: json.dumps(v) for k, v in params.items()})

@@ -322,6 +322,49 @@ CREATE TABLE store_meta (
 INSERT INTO store_meta (key, value) VALUES ('store_id', lower(hex(randomblob(16))));
 """
 
+# Global identities: a random id for each run, dataset version and model
+# version, the same in every store an archive carries it to (existing rows get
+# one now; a trigger gives one to a row inserted without). Aliases that arrive
+# in an archive wait as proposals; each archive destination keeps the watermark
+# of its last export, for `archive export --since last --to NAME`.
+GLOBAL_IDS = """
+ALTER TABLE runs ADD COLUMN uuid TEXT;
+ALTER TABLE dataset_versions ADD COLUMN uuid TEXT;
+ALTER TABLE model_versions ADD COLUMN uuid TEXT;
+UPDATE runs SET uuid = lower(hex(randomblob(16))) WHERE uuid IS NULL;
+UPDATE dataset_versions SET uuid = lower(hex(randomblob(16))) WHERE uuid IS NULL;
+UPDATE model_versions SET uuid = lower(hex(randomblob(16))) WHERE uuid IS NULL;
+CREATE UNIQUE INDEX runs_uuid ON runs(uuid);
+CREATE UNIQUE INDEX dataset_versions_uuid ON dataset_versions(uuid);
+CREATE UNIQUE INDEX model_versions_uuid ON model_versions(uuid);
+CREATE TRIGGER runs_uuid_default AFTER INSERT ON runs WHEN new.uuid IS NULL BEGIN
+    UPDATE runs SET uuid = lower(hex(randomblob(16))) WHERE id = new.id;
+END;
+CREATE TRIGGER dataset_versions_uuid_default AFTER INSERT ON dataset_versions
+WHEN new.uuid IS NULL BEGIN
+    UPDATE dataset_versions SET uuid = lower(hex(randomblob(16))) WHERE id = new.id;
+END;
+CREATE TRIGGER model_versions_uuid_default AFTER INSERT ON model_versions
+WHEN new.uuid IS NULL BEGIN
+    UPDATE model_versions SET uuid = lower(hex(randomblob(16))) WHERE id = new.id;
+END;
+
+CREATE TABLE model_alias_proposals (
+    project_id    INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    alias         TEXT NOT NULL,
+    version_id    INTEGER NOT NULL REFERENCES model_versions(id) ON DELETE CASCADE,
+    source_store  TEXT,
+    proposed_at   REAL NOT NULL,
+    PRIMARY KEY (project_id, alias, version_id)
+) WITHOUT ROWID;
+
+CREATE TABLE archive_exports (
+    destination  TEXT PRIMARY KEY,
+    watermark    REAL NOT NULL,
+    exported_at  REAL NOT NULL
+) WITHOUT ROWID;
+"""
+
 # name -> SQL script; applied in this order, each once, each in a transaction.
 STEPS: dict[str, str] = {
     "m001_initial": SCHEMA_V1,
@@ -331,4 +374,5 @@ STEPS: dict[str, str] = {
     "m005_automation": AUTOMATION,
     "m006_gate_statistics": GATE_STATISTICS,
     "m007_store_meta": STORE_META,
+    "m008_global_ids": GLOBAL_IDS,
 }
