@@ -46,7 +46,8 @@ def __getattr__(name: str) -> Any:
     if name in __all__:
         from workbench import tracking
 
-        return getattr(tracking, name)
+        value = globals()[name] = getattr(tracking, name)  # later reads skip this hook
+        return value
     raise AttributeError(f"module 'workbench' has no attribute {name!r}")
 
 

@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import hashlib
 import json
 import operator
 import os
 import signal
 import sqlite3
 import sys
-import tempfile
 import threading
 import time
 import warnings
@@ -47,6 +45,8 @@ _KEY_ROWS = 8  # what a key costs in a transaction besides its points (series, b
 MAX_KEY_LENGTH = 250
 STEP_MIN, STEP_MAX = -(2**63), 2**63 - 1  # SQLite INTEGER
 _REFUSED = object()  # a step or key that was refused
+_SCHEMA_ARTIFACT = "feature_schema.json"  # with a "model" artifact: what register_run reads
+_now = time.time
 
 
 class MetricWarning(UserWarning):
@@ -54,7 +54,16 @@ class MetricWarning(UserWarning):
 
 
 class ActiveRun:
-    """A run being written to by this process."""
+    """A run being written to by this process.
+
+    The hot path takes no lock and wakes no thread: a point is one tuple
+    appended to its series' list (`list.append` is atomic), and the flusher
+    takes what a list holds with one slice and one `del` of that prefix (each
+    atomic too), so a point appended meanwhile is never lost and the points of
+    each thread stay in their order. A log call wakes the flusher only when the
+    points logged since its last take cross `FLUSH_AT_POINTS`; otherwise it
+    runs on its timer (`FLUSH_INTERVAL`).
+    """
 
     def __init__(self, run_id: int, params: dict[str, Any], project_dir: Path | None) -> None:
         import math
@@ -67,13 +76,19 @@ class ActiveRun:
         self._store = open_store(migrate=False)
         # A busy store delays the writes of a live run; it never costs its points.
         self._store.patience = math.inf
-        self._metrics: dict[str, list[tuple[int | None, float, float | None]]] = {}
-        self._pending = 0  # points in self._metrics
-        self._keys: dict[Any, str] = {}  # keys checked once: as logged -> as stored
+        self._series: dict[str, list[tuple[int | None, float, float | None]]] = {}
+        self._keys: dict[str, list] = {}  # str keys checked once: as logged -> their series
+        # Points logged so far, and the count at which a log call wakes the flusher.
+        # Approximate when several threads log (`+=` is not atomic): it only times
+        # the wake-up; the timer flushes whatever it misses.
+        self._logged = 0
+        self._wake_at = FLUSH_AT_POINTS
+        self.wakeups = 0  # times a log call woke the flusher (threshold crossings)
         self._refused: dict[str, int] = {}  # kind of problem -> points
         self._params: dict[str, str] = {}
         self._artifacts: list[tuple] = []
-        self._lock = threading.Lock()  # guards the buffers
+        self._model_logged = False  # an artifact that register_run would make a version of
+        self._lock = threading.Lock()  # guards params and artifacts (not points)
         self._write_lock = threading.Lock()  # one flush at a time
         self._failing: str | None = None  # the last flush error, reported once
         self._wake = threading.Event()
@@ -96,20 +111,15 @@ class ActiveRun:
             step = self._step(key, step)
             if step is _REFUSED:
                 return
-        name = self._keys.get(key) if type(key) is str else None
-        if name is None:
-            name = self._key(key)
-            if name is None:
-                return
-        point = (step, time.time(), number)
-        with self._lock:
-            series = self._metrics.get(name)
+        series = self._keys.get(key) if type(key) is str else None
+        if series is None:
+            series = self._series_for(key)
             if series is None:
-                series = self._metrics[name] = []
-            series.append(point)
-            self._pending += 1
-            if self._pending >= FLUSH_AT_POINTS and not self._wake.is_set():
-                self._wake.set()
+                return
+        series.append((step, _now(), number))
+        self._logged += 1
+        if self._logged >= self._wake_at:
+            self._crossed()
 
     def log_metrics(self, values: Mapping[str, float], step: int | None = None) -> None:
         try:
@@ -121,9 +131,9 @@ class ActiveRun:
             step = self._step(", ".join(map(_show, list(values)[:3])), step)
             if step is _REFUSED:
                 return
-        now = time.time()
+        now = _now()
         keys = self._keys
-        points = []
+        logged = 0
         for key, value in items:
             try:
                 number = float(value)
@@ -132,21 +142,33 @@ class ActiveRun:
                 continue
             if number - number != 0.0:
                 number = self._missing(key, number)  # type: ignore[assignment]
-            name = keys.get(key) if type(key) is str else None
-            if name is None:
-                name = self._key(key)
-                if name is None:
-                    continue
-            points.append((name, (step, now, number)))
-        with self._lock:
-            for name, point in points:
-                series = self._metrics.get(name)
+            series = keys.get(key) if type(key) is str else None
+            if series is None:
+                series = self._series_for(key)
                 if series is None:
-                    series = self._metrics[name] = []
-                series.append(point)
-            self._pending += len(points)
-            if self._pending >= FLUSH_AT_POINTS and not self._wake.is_set():
-                self._wake.set()
+                    continue
+            series.append((step, now, number))
+            logged += 1
+        self._logged += logged
+        if self._logged >= self._wake_at:
+            self._crossed()
+
+    def _crossed(self) -> None:
+        """Wake the flusher: FLUSH_AT_POINTS points are waiting. Until it takes
+        them, no other call wakes it."""
+        self._wake_at = sys.maxsize
+        self.wakeups += 1
+        self._wake.set()
+
+    def _series_for(self, key: Any) -> list | None:
+        """The buffer of `key`'s series, made on first use; None if the key is refused."""
+        name = self._key(key)
+        if name is None:
+            return None
+        series = self._series.setdefault(name, [])  # atomic: two threads get one list
+        if type(key) is str:
+            self._keys[key] = series
+        return series
 
     # -- checks off the hot path -------------------------------------------------
 
@@ -176,8 +198,6 @@ class ActiveRun:
         if not name.isprintable():
             self._refuse("key", f"metric key {_show(name)} holds control characters")
             return None
-        if type(key) is str:
-            self._keys[key] = name
         return name
 
     def _step(self, key: Any, step: Any) -> Any:
@@ -233,8 +253,11 @@ class ActiveRun:
         if not source.is_file():
             raise UsageError(f"log_artifact: {source} is not a file")
         sha256, size = _store_blob(source)
+        stored = name or source.name
         with self._lock:
-            self._artifacts.append((self.id, name or source.name, sha256, size, kind, time.time()))
+            self._artifacts.append((self.id, stored, sha256, size, kind, time.time()))
+            if kind == "model" or stored == _SCHEMA_ARTIFACT:
+                self._model_logged = True
         return sha256
 
     # -- writing -------------------------------------------------------------------------
@@ -242,9 +265,8 @@ class ActiveRun:
     def flush(self) -> None:
         """Write everything buffered so far; durable once this returns."""
         with self._write_lock:
+            metrics = self._take()
             with self._lock:
-                metrics, self._metrics = self._metrics, {}
-                self._pending = 0
                 params, self._params = self._params, {}
                 artifacts, self._artifacts = self._artifacts, []
             if not (metrics or params or artifacts):
@@ -257,6 +279,20 @@ class ActiveRun:
                 # What was committed stays; put the rest back, ahead of newer points.
                 self._put_back(pieces[self._written :], params, artifacts)
                 raise
+
+    def _take(self) -> list[tuple[str, list]]:
+        """Each series' buffered points, taken without a lock: a copy of the
+        list's prefix, then `del` of that prefix (a point appended between the
+        two stays, after it). Sets the next wake-up threshold."""
+        self._wake_at = self._logged + FLUSH_AT_POINTS
+        taken = []
+        for name, series in list(self._series.items()):
+            n = len(series)
+            if n:
+                points = series[:n]
+                del series[:n]
+                taken.append((name, points))
+        return taken
 
     def _write(self, pieces: list[tuple[str, list]], params: dict, artifacts: list) -> None:
         """Write `pieces` in short transactions, params and artifacts with the last.
@@ -305,14 +341,13 @@ class ActiveRun:
             self._failing = None
 
     def _put_back(self, pieces: list, params: dict, artifacts: list) -> None:
+        rest: dict[str, list] = {}
+        for key, pts in pieces:
+            rest.setdefault(key, []).extend(pts)
+        for key, pts in rest.items():
+            series = self._series.setdefault(key, [])
+            series[:0] = pts  # one atomic slice assignment, ahead of newer points
         with self._lock:
-            rest: dict[str, list] = {}
-            for key, pts in pieces:
-                rest.setdefault(key, []).extend(pts)
-            for key, newer in self._metrics.items():
-                rest.setdefault(key, []).extend(newer)
-            self._metrics = rest
-            self._pending = sum(len(p) for p in rest.values())
             self._params = {**params, **self._params}
             self._artifacts[:0] = artifacts
 
@@ -352,7 +387,7 @@ class ActiveRun:
                     break
                 except Exception as exc:  # noqa: BLE001 - reported below, never silently
                     if attempt == 2:
-                        lost = sum(len(p) for p in self._metrics.values())
+                        lost = sum(len(p) for p in self._series.values())
                         print(
                             f"workbench: run {self.id}: {lost} metric points,"
                             f" {len(self._params)} params and {len(self._artifacts)} artifacts"
@@ -376,10 +411,10 @@ class ActiveRun:
             self._store.close()
 
 
-def _pieces(metrics: dict[str, list]) -> list[tuple[str, list]]:
+def _pieces(metrics: list[tuple[str, list]]) -> list[tuple[str, list]]:
     """Each key's points, long series cut to at most TXN_ROWS points a piece."""
     out = []
-    for key, pts in metrics.items():
+    for key, pts in metrics:
         if len(pts) <= TXN_ROWS:
             out.append((key, pts))
         else:
@@ -419,6 +454,9 @@ def _show(value: Any, limit: int = 60) -> str:
 
 
 def _store_blob(source: Path) -> tuple[str, int]:
+    import hashlib
+    import tempfile
+
     folder = paths.artifacts_dir()
     folder.mkdir(parents=True, exist_ok=True)
     # Not core.files: one read both hashes and copies the file (the caller may
@@ -447,6 +485,9 @@ _active_lock = threading.Lock()
 def active_run() -> ActiveRun:
     """The run this process writes to; attaches to the supervisor's run on first use."""
     global _active
+    run = _active  # no lock once attached: a plain read of a module global
+    if run is not None:
+        return run
     with _active_lock:
         if _active is not None:
             return _active
@@ -505,8 +546,6 @@ def start_run(
     global _active
     import math
 
-    import psutil
-
     from workbench.projects import add_project, get_project
     from workbench.store import open_store
     from workbench.store import runs as run_store
@@ -522,20 +561,20 @@ def start_run(
             row = add_project(store, folder)
         else:
             row = get_project(store, str(project))
-        me = psutil.Process()
+        pid, born = os.getpid(), _process_started_at()
         now = time.time()
         run_id = run_store.create(
             store,
             row["id"],
             "inline",
             status=RunStatus.RUNNING,
-            event_message=f"run {{id}} started in process {me.pid}",
+            event_message=f"run {{id}} started in process {pid}",
             created_at=now,
             started_at=now,
-            supervisor_pid=me.pid,
-            supervisor_started_at=me.create_time(),
-            pid=me.pid,
-            pid_started_at=me.create_time(),
+            supervisor_pid=pid,
+            supervisor_started_at=born,
+            pid=pid,
+            pid_started_at=born,
             heartbeat_at=now,
         )
         run = ActiveRun(run_id, dict(params or {}), Path(row["path"]))
@@ -551,7 +590,7 @@ def start_run(
             with _active_lock:
                 _active = None
             run.close()
-            if status == "succeeded":
+            if status == "succeeded" and run._model_logged:
                 _register_model(store, run_id, run.project_dir)
             end = time.time()
             # Whatever was recorded meanwhile, this process knows how its block ended.
@@ -567,6 +606,21 @@ def start_run(
             )
     finally:
         store.close()
+
+
+def _process_started_at() -> float:
+    """This process's start time as psutil's `create_time()` gives it (what
+    liveness checks compare), read from /proc on Linux without importing psutil."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        with open("/proc/stat", "rb") as f:
+            boot = next(float(line.split()[1]) for line in f if line.startswith(b"btime"))
+        return int(fields[19]) / os.sysconf("SC_CLK_TCK") + boot
+    except (OSError, ValueError, IndexError, StopIteration):
+        import psutil
+
+        return float(psutil.Process().create_time())
 
 
 def _register_model(store: Any, run_id: int, folder: Path | None) -> None:
@@ -588,11 +642,11 @@ def _register_model(store: Any, run_id: int, folder: Path | None) -> None:
 
 
 def log_metric(key: str, value: float, step: int | None = None) -> None:
-    active_run().log_metric(key, value, step)
+    (_active or active_run()).log_metric(key, value, step)
 
 
 def log_metrics(values: Mapping[str, float], step: int | None = None) -> None:
-    active_run().log_metrics(values, step)
+    (_active or active_run()).log_metrics(values, step)
 
 
 def log_params(values: Mapping[str, Any]) -> None:
