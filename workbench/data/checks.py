@@ -15,6 +15,7 @@ from workbench.data.versions import register_version
 from workbench.core.errors import WorkbenchError
 from workbench.projects import project_config
 from workbench.store import Store, datasets
+from workbench.store.datasets import DatasetVersion
 
 
 def project_schema(store: Store, project: str, infer: bool = False) -> tuple[dict[str, Any], Path]:
@@ -109,7 +110,7 @@ def drift(
     if not set(expected) & set(current.columns):
         raise WorkbenchError(f"cannot check drift: {file.name} has none of the reference's columns")
     reference = register_version(store, row["id"], config.train_file)
-    profile = reference_profile_for(store, reference.id, config)
+    profile = reference_profile_for(store, reference, config)
     settings = config.raw.get("drift", {})
     columns = settings.get("columns", {})
     methods = [settings.get("method"), *(rules.get("method") for rules in columns.values())]
@@ -138,13 +139,18 @@ def drift(
     return result
 
 
-def reference_profile_for(store: Store, version_id: int, config: ProjectConfig) -> dict[str, Any]:
-    """Histograms and quantiles of the reference, computed once per version."""
-    from workbench.data.drift import PROFILE_VERSION, reference_profile
+def reference_profile_for(
+    store: Store, reference: DatasetVersion, config: ProjectConfig
+) -> dict[str, Any]:
+    """Histograms and quantiles of the reference, computed once per version: kept
+    in the store for the TUI, and as a file keyed by the content's hash
+    (`workbench.data.profiles`), which `data add` may have written already."""
+    from workbench.data import profiles
+    from workbench.data.drift import PROFILE_VERSION
 
-    cached = datasets.reference_profile(store, version_id)
+    cached = datasets.reference_profile(store, reference.id)
     if cached and cached.get("version") == PROFILE_VERSION:
         return cached
-    profile = reference_profile(read_checked(config.train_file))
-    datasets.save_reference_profile(store, version_id, profile)
+    profile = profiles.profile_for(reference.sha256, config.train_file)
+    datasets.save_reference_profile(store, reference.id, profile)
     return profile

@@ -126,10 +126,25 @@ def register_version(
 
 
 def register(
-    store: Store, project_id: int, path: Path, shape: tuple[int, list[str]] | None = None
+    store: Store,
+    project_id: int,
+    path: Path,
+    shape: tuple[int, list[str]] | None = None,
+    *,
+    profile: bool = True,
 ) -> dict[str, Any]:
-    """`register_version` as the JSON document `data add --json` prints."""
-    return register_version(store, project_id, path, shape).as_dict()
+    """`register_version` as the JSON document `data add --json` prints.
+
+    With `profile` (`data add`, the watcher's intake), the version's drift profile
+    is computed and stored now, unless it is stored already, so that checking
+    drift against it later does not read and summarise the file again
+    (`workbench.data.profiles`)."""
+    version = register_version(store, project_id, path, shape)
+    if profile:
+        from workbench.data import profiles
+
+        profiles.ensure(version.sha256, path.expanduser().resolve())
+    return version.as_dict()
 
 
 def list_versions(store: Store, project_id: int) -> list[dict[str, Any]]:
