@@ -170,7 +170,8 @@ class Supervisor:
         run_store.update(self.store, self.run_id, environment=json.dumps(environment))
         try:
             train_file = Path(params.get("_train_file") or config.train_file)
-            version = register(self.store, project_id, train_file)
+            # No drift profile here: it would read the data beside the trainer.
+            version = register(self.store, project_id, train_file, profile=False)
         except WorkbenchError as exc:  # the trainer reports an unreadable file itself
             logger.warning("cannot register the training data: %s", exc.message)
         else:
