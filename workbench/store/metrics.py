@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
-from itertools import repeat
+from itertools import count, repeat
+from operator import itemgetter
 from typing import Any
 
 BUCKET_SIZES = (64, 1024, 16384, 262144)
@@ -46,33 +47,99 @@ def append_points(
     """Insert each key's points (in logged order) with their summaries.
 
     Call inside a write transaction: the point numbering reads the series'
-    count, which the transaction keeps stable.
+    count, which the transaction keeps stable. The rows go to `executemany`
+    as the points are (no transposing), and the buckets are summarized once,
+    at the smallest size; each larger size merges those summaries.
     """
     bucket_rows: list[tuple] = []
     for key, pts in points.items():
         if not pts:
             continue
         series_id, start = _series(conn, run_id, key, pts[-1][1])
-        steps, stamps, values = zip(*pts, strict=True)
-        conn.executemany(
-            "INSERT INTO metrics (series_id, idx, step, ts, value) VALUES (?, ?, ?, ?, ?)",
-            zip(
-                repeat(series_id),
-                range(start, start + len(pts)),
-                steps,
-                stamps,
-                values,
-                strict=False,
-            ),
-        )
-        low, high, _, _ = _summary(values)
+        # (series_id, idx) + (step, ts, value), in C; tuple() of a tuple is the tuple itself
+        rows = map(tuple.__add__, zip(repeat(series_id), count(start)), map(tuple, pts))
+        conn.executemany(_INSERT_POINT, rows)
+        values = list(map(_VALUE, pts))
+        pieces = _smallest_buckets(start, pts, values)
+        low = _least(p[5] for p in pieces)
+        high = _most(p[6] for p in pieces)
+        last = pts[-1]
         conn.execute(
             _UPSERT_SERIES,
-            (start + len(pts), steps[-1], stamps[-1], values[-1], low, low, high, high, series_id),
+            (start + len(pts), last[0], last[1], last[2], low, low, high, high, series_id),
         )
+        small = BUCKET_SIZES[0]
         for size in BUCKET_SIZES:
-            bucket_rows.extend(_buckets(series_id, size, start, steps, stamps, values))
+            if size != small:
+                pieces = _merge_buckets(pieces, size // small)
+                small = size
+            bucket_rows.extend((series_id, size, *p) for p in pieces)
     conn.executemany(_UPSERT_BUCKET, bucket_rows)
+
+
+_INSERT_POINT = "INSERT INTO metrics (series_id, idx, step, ts, value) VALUES (?, ?, ?, ?, ?)"
+_VALUE = itemgetter(2)
+
+# A bucket's summary, as its row after (series_id, size):
+# (bucket, count, first_step, last_step, last_ts, min, max, sum, valued, last)
+
+
+def _smallest_buckets(start: int, pts: Sequence[Point], values: list) -> list[tuple]:
+    """Summaries of the BUCKET_SIZES[0] buckets that points start.. fall in."""
+    size = BUCKET_SIZES[0]
+    out = []
+    i, n = 0, len(values)
+    while i < n:
+        bucket = (start + i) // size
+        end = min(n, (bucket + 1) * size - start)
+        low, high, total, valued = _summary(values[i:end])
+        first, tail = pts[i], pts[end - 1]
+        out.append(
+            (bucket, end - i, first[0], tail[0], tail[1], low, high, total, valued, tail[2])
+        )
+        i = end
+    return out
+
+
+def _merge_buckets(pieces: list[tuple], factor: int) -> list[tuple]:
+    """Summaries `factor` times as large, from consecutive smaller ones."""
+    out = []
+    i, n = 0, len(pieces)
+    while i < n:
+        bucket = pieces[i][0] // factor
+        end = i + 1
+        while end < n and pieces[end][0] // factor == bucket:
+            end += 1
+        if end - i == 1:
+            p = pieces[i]
+            out.append((bucket, *p[1:]))
+        else:
+            part = pieces[i:end]
+            first, tail = part[0], part[-1]
+            out.append(
+                (
+                    bucket,
+                    sum(p[1] for p in part),
+                    first[2],
+                    tail[3],
+                    tail[4],
+                    _least(p[5] for p in part),
+                    _most(p[6] for p in part),
+                    _total([p[7] for p in part]),
+                    sum(p[8] for p in part),
+                    tail[9],
+                )
+            )
+        i = end
+    return out
+
+
+def _least(values: Iterable[float | None]) -> float | None:
+    return min((v for v in values if v is not None), default=None)
+
+
+def _most(values: Iterable[float | None]) -> float | None:
+    return max((v for v in values if v is not None), default=None)
 
 
 def _series(conn: sqlite3.Connection, run_id: int, key: str, ts: float) -> tuple[int, int]:
@@ -102,31 +169,6 @@ def _total(values: Iterable[float]) -> float:
         return math.fsum(values)
     except (OverflowError, ValueError):
         return sum(values)
-
-
-def _buckets(
-    series_id: int, size: int, start: int, steps: Sequence, stamps: Sequence, values: Sequence
-) -> Iterable[tuple]:
-    i, n = 0, len(values)
-    while i < n:
-        bucket = (start + i) // size
-        end = min(n, (bucket + 1) * size - start)
-        low, high, total, valued = _summary(values[i:end])
-        yield (
-            series_id,
-            size,
-            bucket,
-            end - i,
-            steps[i],
-            steps[end - 1],
-            stamps[end - 1],
-            low,
-            high,
-            total,
-            valued,
-            values[end - 1],
-        )
-        i = end
 
 
 def latest_values(
