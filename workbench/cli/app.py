@@ -18,6 +18,7 @@ class WorkbenchGroup(click.Group):
     command starts fast."""
 
     LAZY = {
+        "archive": "workbench.cli.archive:archive",
         "backup": "workbench.cli.backup:backup",
         "data": "workbench.cli.data:data",
         "demo": "workbench.cli.demo:demo",
@@ -40,6 +41,10 @@ class WorkbenchGroup(click.Group):
     # Each command's one-line help for `workbench --help`, so listing the commands
     # imports none of them (tests/test_lazy_cli.py checks it against the real help).
     SUMMARIES = {
+        "archive": (
+            "Project archives: export a project's history to one signed file, check it,"
+            " and import it into another store (idempotently)."
+        ),
         "backup": (
             "Back up the whole store into one file: a consistent copy of the database"
             " (taken while runs keep writing), the identity file, and the artifacts, run"

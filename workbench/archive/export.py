@@ -1,0 +1,274 @@
+"""`archive export`: a project's records, metric points and files into one signed zip."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from workbench.archive.format import (
+    DEFAULT_INCLUDE,
+    FORMAT,
+    FORMAT_VERSION,
+    INCLUDE,
+    MANIFEST,
+    SIGNATURE,
+    Member,
+)
+from workbench.core import paths
+from workbench.core.errors import NotFoundError, UsageError
+from workbench.core.version import __version__
+from workbench.models import signing
+from workbench.store import archive as records
+from workbench.store.db import Store
+
+_CHUNK = 1 << 20
+_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    path: Path
+    counts: dict[str, int]
+    members: int
+    bytes: int
+    since: float | None
+    watermark: float
+    signer: str | None
+
+
+def parse_include(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return DEFAULT_INCLUDE
+    chosen = tuple(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
+    unknown = [p for p in chosen if p not in INCLUDE]
+    if unknown:
+        raise UsageError(f"--include {unknown[0]!r}: expected some of {', '.join(INCLUDE)}")
+    return chosen
+
+
+def parse_runs(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise UsageError(f"--runs {text!r}: expected run ids separated by commas") from None
+
+
+def resolve_since(store: Store, since: str | None, to: str | None) -> float | None:
+    """--since last (the watermark of the last export --to NAME), a date, or a watermark."""
+    if to is not None and (not to or not set(to) <= _NAME_CHARS or len(to) > 64):
+        raise UsageError(f"--to {to!r}: expected a name of letters, digits, '.', '_', '-', '@'")
+    if since is None:
+        return None
+    if since == "last":
+        if to is None:
+            raise UsageError("--since last needs --to NAME: the destination the last export went to")
+        return records.watermark(store, to)  # None: never exported there, so everything
+    try:
+        return float(since)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(since)
+    except ValueError:
+        raise UsageError(
+            f"--since {since!r}: expected last, a date (2026-01-31 or 2026-01-31T12:00) or"
+            " a watermark from an archive's manifest"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def export_archive(
+    store: Store,
+    project_names: Sequence[str],
+    out: Path,
+    *,
+    since: str | None = None,
+    to: str | None = None,
+    runs: str | None = None,
+    include: str | None = None,
+    force: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> ExportResult:
+    chosen = parse_include(include)
+    run_filter = parse_runs(runs)
+    since_ts = resolve_since(store, since, to)
+    found = records.projects(store, project_names)
+    missing = sorted(set(project_names) - {p.name for p in found})
+    if missing:
+        raise NotFoundError(f"no project named {missing[0]!r} (see `workbench project list`)")
+    out = Path(out)
+    if out.exists() and not force:
+        raise UsageError(f"-o {out}: the file exists; pass --force to replace it")
+    watermark = time.time()  # what changes from now on goes into the next --since last
+    project_ids = [p.id for p in found]
+    store.conn.execute("BEGIN")  # one read transaction: a consistent view while runs write
+    try:
+        run_ids = records.changed_run_ids(
+            store, project_ids, since=since_ts, run_ids=run_filter
+        )
+        if run_filter is not None:
+            unknown = sorted(set(run_filter) - set(run_ids))
+            if unknown and since_ts is None:
+                raise NotFoundError(
+                    f"--runs: run {unknown[0]} is not a finished run of"
+                    f" {', '.join(project_names)}"
+                )
+        tables = records.export_tables(store, project_ids, run_ids, since_ts)
+        blobs = records.referenced_blobs(store, run_ids, artifacts="artifacts" in chosen)
+        if "models" not in chosen and "artifacts" not in chosen:
+            blobs = []
+        elif "models" not in chosen:
+            models = {
+                sha
+                for row in tables["model_versions"].dicts()
+                for sha in (row["model_sha256"], row["schema_sha256"], row["holdout_sha256"])
+            }
+            blobs = [b for b in blobs if b not in models]
+        if "datasets" in chosen:
+            blobs = sorted({*blobs, *(r["sha256"] for r in tables["dataset_versions"].dicts())})
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            counts, members = _write(store, tmp, tables, run_ids, blobs, chosen, progress)
+            manifest = {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "workbench_version": __version__,
+                "store_id": records.store_id(store),
+                "created_at": watermark,
+                "watermark": watermark,
+                "since": since_ts,
+                "destination": to,
+                "projects": sorted(project_names),
+                "include": list(chosen),
+                "counts": counts,
+                "members": [{"name": m.name, "size": m.size, "sha256": m.sha256} for m in members],
+            }
+            signer = _finish(tmp, manifest)
+            os.replace(tmp, out)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    finally:
+        if store.conn.in_transaction:
+            store.conn.execute("ROLLBACK")
+    if to is not None:
+        records.set_watermark(store, to, watermark)
+    return ExportResult(
+        out, counts, len(members), sum(m.size for m in members), since_ts, watermark, signer
+    )
+
+
+def _jsonl(rows: list[dict[str, Any]]) -> bytes:
+    dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+    return "".join(dumps(r) + "\n" for r in rows).encode("utf-8")
+
+
+def _put(zf: zipfile.ZipFile, name: str, data: bytes) -> Member:
+    info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = (stat.S_IFREG | 0o600) << 16
+    zf.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
+    return Member(name, len(data), hashlib.sha256(data).hexdigest())
+
+
+def _write(
+    store: Store,
+    tmp: Path,
+    tables: dict[str, records.Table],
+    run_ids: list[int],
+    blobs: list[str],
+    chosen: tuple[str, ...],
+    progress: Callable[[str, int, int], None] | None,
+) -> tuple[dict[str, int], list[Member]]:
+    counts: dict[str, int] = {}
+    members: list[Member] = []
+    with zipfile.ZipFile(tmp, "w", allowZip64=True) as zf:
+        for name, table in tables.items():
+            counts[name] = len(table.rows)
+            members.append(_put(zf, f"records/{name}.jsonl", _jsonl(table.dicts())))
+        index: list[dict[str, Any]] = []
+        lines: list[str] = []
+        points = 0
+        for s in records.metric_series(store, run_ids):
+            index.append({"run_uuid": s.run_uuid, "key": s.key, "count": len(s.steps)})
+            lines.append(
+                json.dumps(
+                    {"steps": s.steps, "ts": s.ts, "values": s.values},
+                    separators=(",", ":"),
+                    allow_nan=False,
+                )
+            )
+            points += len(s.steps)
+        counts["metric_series"] = len(index)
+        counts["metric_points"] = points
+        members.append(_put(zf, "records/metric_series.jsonl", _jsonl(index)))
+        members.append(
+            _put(zf, "records/metrics.jsonl", ("\n".join(lines) + "\n" if lines else "").encode())
+        )
+        total = 0
+        for sha in blobs:
+            path = paths.artifact_file(sha)
+            if not path.is_file():
+                raise UsageError(
+                    f"the file {sha[:12]}... the export needs is missing from the store"
+                    " (see `workbench fsck`)"
+                )
+            member = _add_file(zf, f"blobs/{sha}", path)
+            if member.sha256 != sha:
+                raise UsageError(
+                    f"the stored file {path} does not match its SHA-256 (see `workbench fsck`)"
+                )
+            members.append(member)
+            total += member.size
+            if progress is not None:
+                progress("adding files", len(members), len(blobs))
+        counts["blobs"] = len(blobs)
+    return counts, members
+
+
+def _add_file(zf: zipfile.ZipFile, name: str, path: Path) -> Member:
+    info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = (stat.S_IFREG | 0o600) << 16
+    digest = hashlib.sha256()  # hashes the bytes copied, in one read
+    size = 0
+    with open(path, "rb") as source:
+        big = os.fstat(source.fileno()).st_size > (1 << 30)
+        with zf.open(info, "w", force_zip64=big) as dest:
+            while chunk := source.read(_CHUNK):
+                digest.update(chunk)
+                dest.write(chunk)
+                size += len(chunk)
+    return Member(name, size, digest.hexdigest())
+
+
+def _finish(tmp: Path, manifest: dict[str, Any]) -> str | None:
+    """Add the manifest and its signature (by this store's key) to the zip."""
+    raw = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
+    with tempfile.TemporaryDirectory(prefix=".archive-sign-", dir=paths.home()) as folder:
+        (Path(folder) / MANIFEST).write_bytes(raw)
+        document = signing.sign_folder(Path(folder))
+        signature = (Path(folder) / SIGNATURE).read_bytes()
+    with zipfile.ZipFile(tmp, "a") as zf:
+        for name, data in ((MANIFEST, raw), (SIGNATURE, signature)):
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = (stat.S_IFREG | 0o600) << 16
+            zf.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
+    return str(document.get("fingerprint"))

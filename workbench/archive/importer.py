@@ -1,0 +1,488 @@
+"""`archive import`: verify everything, then merge an archive's records into this
+store in one transaction, mapping global identities (uuids) to local ids.
+
+What is here already is recognised by uuid (runs, dataset versions, model
+versions), by name (projects) or by content (a dataset version of the same
+SHA-256); a run whose recorded state differs from the archive's is a conflict,
+settled by `on_conflict`: skip (keep this store's), overwrite (take the
+archive's) or rename (import it as another run, with a new uuid). Metric points
+merge by (key, step): a point whose step a series has already is not added
+twice, so importing an archive again changes nothing. Aliases from elsewhere
+arrive as proposals unless `accept_aliases`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.archive.format import Archive, read_archive
+from workbench.core import paths
+from workbench.core.errors import UsageError
+from workbench.store import archive as records
+from workbench.store.db import Store
+
+ON_CONFLICT = ("skip", "rename", "overwrite")
+KINDS = ("projects", "runs", "dataset_versions", "model_versions", "aliases", "promotions",
+         "pipelines")  # fmt: skip
+
+
+@dataclass(slots=True)
+class ImportReport:
+    """What an import did (or, dry, would do), per kind: new, identical, conflicting."""
+
+    file: str
+    dry_run: bool
+    signer: str | None
+    counts: dict[str, dict[str, int]] = field(
+        default_factory=lambda: {k: {"new": 0, "identical": 0, "conflicting": 0} for k in KINDS}
+    )
+    metric_points_added: int = 0
+    blobs_added: int = 0
+    proposals: int = 0
+    renumbered: list[dict[str, int]] = field(default_factory=list)
+
+    def count(self, kind: str, what: str) -> None:
+        self.counts[kind][what] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "dry_run": self.dry_run,
+            "signer": self.signer,
+            "counts": self.counts,
+            "metric_points_added": self.metric_points_added,
+            "blobs_added": self.blobs_added,
+            "alias_proposals": self.proposals,
+            "renumbered": self.renumbered,
+        }
+
+
+def import_archive(
+    store: Store,
+    source: Path,
+    *,
+    dry_run: bool = False,
+    on_conflict: str = "skip",
+    accept_aliases: bool = False,
+    project_dir: Path | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> ImportReport:
+    if on_conflict not in ON_CONFLICT:
+        raise UsageError(f"--on-conflict {on_conflict!r}: expected one of {', '.join(ON_CONFLICT)}")
+    staging = None if dry_run else Path(tempfile.mkdtemp(prefix=".archive-import-", dir=paths.home()))
+    try:
+        archive = read_archive(source, blob_dir=staging, progress=progress)
+        report = ImportReport(str(source), dry_run, archive.signer.get("signer"))
+        merge = _Merge(store, archive, report, on_conflict, accept_aliases, project_dir)
+        merge.check()
+        if dry_run:
+            merge.run(None)
+            return report
+        with store.write() as conn:
+            merge.run(conn)
+        assert staging is not None
+        report.blobs_added = _put_blobs(staging)
+        return report
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _put_blobs(staging: Path) -> int:
+    added = 0
+    for blob in sorted(staging.iterdir()):
+        target = paths.artifact_file(blob.name)
+        if target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(blob, target)
+        added += 1
+    return added
+
+
+def _need(archive: Archive, table: str, row: dict[str, Any], keys: tuple[str, ...]) -> None:
+    for key in keys:
+        if key not in row:
+            raise UsageError(f"{archive.path}: records/{table}.jsonl: a record has no {key!r}")
+
+
+_NUMBER = (int, float)
+
+
+class _Merge:
+    """Classifies each record against the store and, given a connection, writes."""
+
+    def __init__(
+        self,
+        store: Store,
+        archive: Archive,
+        report: ImportReport,
+        on_conflict: str,
+        accept_aliases: bool,
+        project_dir: Path | None,
+    ) -> None:
+        self.store, self.archive, self.report = store, archive, report
+        self.on_conflict, self.accept_aliases = on_conflict, accept_aliases
+        self.project_dir = project_dir
+        a = archive
+        self.projects = a.lines("projects")
+        self.runs = a.lines("runs")
+        self.params = a.lines("params")
+        self.artifacts = a.lines("artifacts")
+        self.resources = a.lines("resources")
+        self.events = a.lines("events")
+        self.datasets = a.lines("dataset_versions")
+        self.run_datasets = a.lines("run_datasets")
+        self.models = a.lines("model_versions")
+        self.aliases = a.lines("model_aliases")
+        self.promotions = a.lines("promotions")
+        self.pipelines = a.lines("pipelines")
+        self.series = a.lines("metric_series")
+        self.point_lines = a.records.get("metrics", b"").splitlines()
+
+    def check(self) -> None:
+        """The records have what the merge reads (types are SQLite's to hold)."""
+        a = self.archive
+        for table, rows, keys in (
+            ("projects", self.projects, ("name", "path", "created_at")),
+            ("runs", self.runs, records.RUN_COLUMNS),
+            ("params", self.params, ("run_uuid", "key", "value")),
+            ("artifacts", self.artifacts, ("run_uuid", "name", "sha256", "size", "created_at")),
+            ("resources", self.resources, ("run_uuid", *records.RESOURCE_COLUMNS)),
+            ("events", self.events, ("run_uuid", "ts", "kind", "message", "data")),
+            ("dataset_versions", self.datasets, records.DATASET_COLUMNS),
+            ("run_datasets", self.run_datasets, ("run_uuid", "dataset_uuid", "role")),
+            ("model_versions", self.models, records.MODEL_COLUMNS),
+            ("model_aliases", self.aliases, ("project", "alias", "version_uuid", "updated_at")),
+            (
+                "promotions",
+                self.promotions,
+                ("project", "alias", "challenger_uuid", "champion_uuid", *records.PROMOTION_COLUMNS),
+            ),
+            ("pipelines", self.pipelines, ("project", *records.PIPELINE_COLUMNS)),
+            ("metric_series", self.series, ("run_uuid", "key", "count")),
+        ):
+            for row in rows:
+                _need(a, table, row, keys)
+        names = {p["name"] for p in self.projects}
+        for table, rows in (
+            ("runs", self.runs),
+            ("dataset_versions", self.datasets),
+            ("model_versions", self.models),
+        ):
+            for row in rows:
+                if row["project"] not in names:
+                    raise UsageError(
+                        f"{a.path}: records/{table}.jsonl names project {row['project']!r},"
+                        " which the archive does not hold"
+                    )
+        if len([x for x in self.point_lines if x.strip()]) != len(self.series):
+            raise UsageError(
+                f"{a.path}: records/metrics.jsonl does not hold one line per metric series"
+            )
+
+    # -- the merge ---------------------------------------------------------------
+
+    def run(self, conn: Any) -> None:
+        store, report = self.store, self.report
+        write = conn is not None
+        project_ids = self._projects(conn)
+        by_run: dict[str, list[dict[str, Any]]] = {}
+        for table in ("params", "artifacts", "resources", "events"):
+            for row in getattr(self, table):
+                by_run.setdefault(f"{table}:{row['run_uuid']}", []).append(row)
+        local = records.local_runs(store, [r["uuid"] for r in self.runs])
+        run_ids: dict[str, int] = {u: x.id for u, x in local.items()}
+        created: set[str] = set()
+        merge_metrics: set[str] = set()
+        for run in self.runs:
+            pid = project_ids.get(run["project"])
+            here = local.get(run["uuid"])
+            params = {p["key"]: p["value"] for p in by_run.get(f"params:{run['uuid']}", [])}
+            if here is None:
+                report.count("runs", "new")
+                created.add(run["uuid"])
+                merge_metrics.add(run["uuid"])
+                if write:
+                    run_ids[run["uuid"]] = self._insert_run(
+                        conn, pid, run, run_ids, by_run, run["uuid"]
+                    )
+                continue
+            same = here.fingerprint == tuple(run[c] for c in records.RUN_FINGERPRINT) and (
+                records.local_params(store, here.id) == params
+            )
+            if same:
+                report.count("runs", "identical")
+                merge_metrics.add(run["uuid"])
+                continue
+            report.count("runs", "conflicting")
+            if self.on_conflict == "overwrite":
+                merge_metrics.add(run["uuid"])
+                if write:
+                    records.overwrite_run(conn, here.id, run)
+                    records.replace_params(conn, here.id, params)
+                    self._artifacts(conn, here.id, by_run.get(f"artifacts:{run['uuid']}", []))
+            elif self.on_conflict == "rename":
+                created.add(run["uuid"])
+                merge_metrics.add(run["uuid"])
+                if write:
+                    renamed = {**run, "uuid": uuid.uuid4().hex}
+                    run_ids[run["uuid"]] = self._insert_run(
+                        conn, pid, renamed, run_ids, by_run, run["uuid"]
+                    )
+        self._metrics(conn, run_ids, merge_metrics, created)
+        if write:
+            records.insert_events(
+                conn,
+                [
+                    (e["ts"], e["kind"], project_ids.get(e.get("project")), run_ids[u], e["message"],
+                     e["data"])  # fmt: skip
+                    for u in sorted(created)
+                    for e in by_run.get(f"events:{u}", [])
+                ],
+            )
+        dataset_ids = self._datasets(conn, project_ids)
+        if write:
+            records.link_datasets(
+                conn,
+                [
+                    (run_ids[r["run_uuid"]], dataset_ids[r["dataset_uuid"]], r["role"])
+                    for r in self.run_datasets
+                    if r["run_uuid"] in run_ids and r["dataset_uuid"] in dataset_ids
+                ],
+            )
+        model_ids = self._models(conn, project_ids, run_ids)
+        self._aliases(conn, project_ids, model_ids)
+        self._promotions(conn, project_ids, model_ids)
+        self._pipelines(conn, project_ids)
+
+    def _projects(self, conn: Any) -> dict[str, int | None]:
+        out: dict[str, int | None] = {}
+        several = len(self.projects) > 1
+        for p in self.projects:
+            here = records.project_by_name(self.store, p["name"])
+            if here is not None:
+                self.report.count("projects", "identical")
+                out[p["name"]] = here.id
+                continue
+            if self.project_dir is not None:
+                folder = self.project_dir / p["name"] if several else self.project_dir
+                path = str(Path(folder).expanduser().resolve())
+            else:
+                path = str(p["path"])
+            taken = records.project_by_path(self.store, path)
+            if taken is not None:
+                raise UsageError(
+                    f"project {p['name']}: its folder {path} is project {taken.name}'s here;"
+                    " give the folder it has on this machine with --project-dir"
+                )
+            self.report.count("projects", "new")
+            out[p["name"]] = (
+                records.insert_project(conn, p["name"], path, p["created_at"]) if conn else None
+            )
+        return out
+
+    def _insert_run(
+        self,
+        conn: Any,
+        project_id: int | None,
+        run: dict[str, Any],
+        run_ids: dict[str, int],
+        by_run: dict[str, list[dict[str, Any]]],
+        key: str,
+    ) -> int:
+        """Insert `run` (known in the archive as `key`) with its params, artifacts
+        and resource samples."""
+        assert project_id is not None
+        parent = run_ids.get(run["parent_uuid"]) if run["parent_uuid"] else None
+        run_id = records.insert_run(conn, project_id, parent, run)
+        records.replace_params(
+            conn, run_id, {p["key"]: p["value"] for p in by_run.get(f"params:{key}", [])}
+        )
+        self._artifacts(conn, run_id, by_run.get(f"artifacts:{key}", []))
+        records.insert_resources(
+            conn,
+            [
+                (run_id, *(r[c] for c in records.RESOURCE_COLUMNS))
+                for r in by_run.get(f"resources:{key}", [])
+            ],
+        )
+        return run_id
+
+    def _artifacts(self, conn: Any, run_id: int, rows: list[dict[str, Any]]) -> None:
+        records.insert_artifacts(
+            conn,
+            [
+                (run_id, a["name"], a["sha256"], a["size"], a.get("kind"), a["created_at"])
+                for a in rows
+            ],
+        )
+
+    def _metrics(
+        self, conn: Any, run_ids: dict[str, int], merge: set[str], created: set[str]
+    ) -> None:
+        wanted = [(i, s) for i, s in enumerate(self.series) if s["run_uuid"] in merge]
+        existing = records.series_counts(
+            self.store, [run_ids[s["run_uuid"]] for _, s in wanted if s["run_uuid"] in run_ids]
+        )
+        for i, s in wanted:
+            run_id = run_ids.get(s["run_uuid"])
+            fresh = s["run_uuid"] in created
+            have = 0 if fresh or run_id is None else existing.get((run_id, s["key"]), 0)
+            if not fresh and have == s["count"]:
+                continue  # the same series: nothing to merge
+            steps, stamps, values = self._points(i, s)
+            points = list(zip(steps, stamps, values, strict=True))
+            if have:
+                assert run_id is not None
+                known = records.series_steps(self.store.conn, run_id, s["key"])
+                points = [
+                    p for p in points if (p[0], p[1] if p[0] is None else None) not in known
+                ]
+            if not points:
+                continue
+            self.report.metric_points_added += len(points)
+            if conn is not None:
+                assert run_id is not None
+                records.append_points(conn, run_id, s["key"], points)
+
+    def _points(self, index: int, s: dict[str, Any]) -> tuple[list, list, list]:
+        path = self.archive.path
+        row = json.loads(self.point_lines[index]) if index < len(self.point_lines) else None
+        if not isinstance(row, dict):
+            raise UsageError(f"{path}: records/metrics.jsonl line {index + 1} is not an object")
+        steps, stamps, values = row.get("steps"), row.get("ts"), row.get("values")
+        if not (
+            isinstance(steps, list)
+            and isinstance(stamps, list)
+            and isinstance(values, list)
+            and len(steps) == len(stamps) == len(values) == s["count"]
+            and all(v is None or type(v) is int for v in steps)
+            and all(type(v) in _NUMBER and math.isfinite(v) for v in stamps)
+            and all(v is None or type(v) in _NUMBER for v in values)
+        ):
+            raise UsageError(
+                f"{path}: records/metrics.jsonl line {index + 1}: expected {s['count']} points"
+                " of integer steps, times and numeric values"
+            )
+        return steps, stamps, values
+
+    def _datasets(self, conn: Any, project_ids: dict[str, int | None]) -> dict[str, int]:
+        local = records.local_datasets(self.store, [d["uuid"] for d in self.datasets])
+        out = {u: x.id for u, x in local.items()}
+        for d in self.datasets:
+            if d["uuid"] in local:
+                self.report.count("dataset_versions", "identical")
+                continue
+            pid = project_ids.get(d["project"])
+            same = records.dataset_by_sha(self.store, pid, d["sha256"]) if pid else None
+            if same is not None:
+                self.report.count("dataset_versions", "identical")
+                out[d["uuid"]] = same
+                continue
+            self.report.count("dataset_versions", "new")
+            if conn is not None:
+                assert pid is not None
+                out[d["uuid"]] = records.insert_dataset(conn, pid, d)
+        return out
+
+    def _models(
+        self, conn: Any, project_ids: dict[str, int | None], run_ids: dict[str, int]
+    ) -> dict[str, int]:
+        local = records.local_models(self.store, [m["uuid"] for m in self.models])
+        out = {u: x.id for u, x in local.items()}
+        taken: dict[int, set[int]] = {}
+        for m in self.models:
+            here = local.get(m["uuid"])
+            if here is not None:
+                what = "identical" if here.fingerprint[0] == m["model_sha256"] else "conflicting"
+                self.report.count("model_versions", what)
+                continue
+            pid = project_ids.get(m["project"])
+            run_id = run_ids.get(m["run_uuid"])
+            if run_id is None and conn is not None:
+                raise UsageError(
+                    f"{self.archive.path}: model version {m['version']} of {m['project']} comes"
+                    f" from run {m['run_uuid']}, which is neither in the archive nor here"
+                )
+            self.report.count("model_versions", "new")
+            if conn is None:
+                continue
+            assert pid is not None and run_id is not None
+            numbers = taken.setdefault(pid, records.model_numbers(self.store, pid))
+            number = int(m["version"])
+            if number in numbers:
+                number = max(numbers) + 1
+                self.report.renumbered.append({"from": int(m["version"]), "to": number})
+            numbers.add(number)
+            out[m["uuid"]] = records.insert_model(conn, pid, run_id, number, m)
+        return out
+
+    def _aliases(
+        self, conn: Any, project_ids: dict[str, int | None], model_ids: dict[str, int]
+    ) -> None:
+        source = self.archive.manifest.get("store_id")
+        for a in self.aliases:
+            pid, version_id = project_ids.get(a["project"]), model_ids.get(a["version_uuid"])
+            if pid is None or version_id is None:
+                if conn is None:
+                    self.report.count("aliases", "new")
+                continue
+            if records.alias_target(self.store, pid, a["alias"]) == version_id:
+                self.report.count("aliases", "identical")
+                continue
+            if self.accept_aliases:
+                self.report.count("aliases", "new")
+                if conn is not None:
+                    records.set_alias(conn, pid, a["alias"], version_id, a["updated_at"])
+                continue
+            if records.has_proposal(self.store, pid, a["alias"], version_id):
+                self.report.count("aliases", "identical")
+                continue
+            self.report.count("aliases", "new")
+            self.report.proposals += 1
+            if conn is not None:
+                records.propose_alias(
+                    conn, pid, a["alias"], version_id, str(source) if source else None,
+                    a["updated_at"],
+                )  # fmt: skip
+
+    def _promotions(
+        self, conn: Any, project_ids: dict[str, int | None], model_ids: dict[str, int]
+    ) -> None:
+        for p in self.promotions:
+            pid = project_ids.get(p["project"])
+            challenger = model_ids.get(p["challenger_uuid"])
+            if pid is None or challenger is None:
+                if conn is None:
+                    self.report.count("promotions", "new")
+                continue
+            if records.has_promotion(self.store, challenger, p["alias"], p["created_at"]):
+                self.report.count("promotions", "identical")
+                continue
+            self.report.count("promotions", "new")
+            if conn is not None:
+                champion = model_ids.get(p["champion_uuid"]) if p["champion_uuid"] else None
+                records.insert_promotion(conn, pid, p["alias"], challenger, champion, p)
+
+    def _pipelines(self, conn: Any, project_ids: dict[str, int | None]) -> None:
+        for p in self.pipelines:
+            pid = project_ids.get(p["project"])
+            if pid is not None and records.has_pipeline(
+                self.store, pid, p["created_at"], p["trigger"]
+            ):
+                self.report.count("pipelines", "identical")
+                continue
+            self.report.count("pipelines", "new")
+            if conn is not None:
+                assert pid is not None
+                records.insert_pipeline(conn, pid, p)
