@@ -149,6 +149,10 @@ class RunIdType(click.ParamType):
     help='With --json: one page object {"runs": [...], "next_after": ID or null, "total": N}'
     " (implied by --after).",
 )
+@click.option("--tag", metavar="TAG", default=None, help="Only runs tagged TAG.")
+@click.option(
+    "--archived", is_flag=True, help="Only archived runs (which are otherwise left out)."
+)
 @json_option
 @click.pass_context
 def list_(
@@ -158,11 +162,14 @@ def list_(
     show_all: bool,
     after: int | None,
     as_page: bool,
+    tag: str | None,
+    archived: bool,
     as_json: bool,
 ) -> None:
     """List runs, newest first (of one PROJECT, or all); the newest 50 unless
-    --limit or --all. Page with --after ID (the last id shown). Into a pipe:
-    tab-separated rows with a header."""
+    --limit or --all. Archived runs are left out unless --archived. Page with
+    --after ID (the last id shown). Into a pipe: tab-separated rows with a
+    header."""
     from workbench.runs.queries import count_runs, list_page
 
     if show_all and limit is not None:
@@ -175,9 +182,13 @@ def list_(
 
         get_project(store, project)
     limit = None if show_all else (limit or DEFAULT_LIMIT)
-    runs, more = list_page(store, project, limit, after)
+    runs, more = list_page(store, project, limit, after, tag=tag, archived=archived)
     paged = as_page or after is not None
-    total = len(runs) if not more and after is None else count_runs(store, project)
+    total = (
+        len(runs)
+        if not more and after is None
+        else count_runs(store, project, tag=tag, archived=archived)
+    )
     next_after = runs[-1]["id"] if more else None
     if as_json:
         if paged:
@@ -185,7 +196,10 @@ def list_(
         else:
             _print_json_rows(runs)
     elif not runs:
-        if after is None:
+        if tag is not None or archived:
+            what = " ".join(filter(None, ["archived" if archived else "", "runs"]))
+            note(f"no {what}" + (f" tagged {escape(tag)}" if tag is not None else ""))
+        elif after is None:
             note("no runs yet: `workbench run start PROJECT`")
         else:
             note(f"no runs before run {after}")
@@ -251,22 +265,29 @@ def _run_cells(r: dict) -> dict[str, str]:
         "METRICS": "  ".join(
             f"{k}={fmt.metric(v)}" for k, v in list(_headline(r["metrics"]).items())[:3]
         ),
+        "TAGS": " ".join(r.get("tags") or ()),
     }
 
 
 RUN_COLUMNS = ("ID", "PROJECT", "STATUS", "STARTED", "DURATION", "METRICS")
 # Narrow terminals drop columns in this order; ID and STATUS always stay, whole.
-_DROP_ORDER = ("METRICS", "DURATION", "STARTED", "PROJECT")
-_SHRINKABLE = {"PROJECT": 8, "METRICS": 12}  # column -> narrowest width
+_DROP_ORDER = ("TAGS", "METRICS", "DURATION", "STARTED", "PROJECT")
+_SHRINKABLE = {"PROJECT": 8, "METRICS": 12, "TAGS": 8}  # column -> narrowest width
 _GAP = 2
+
+
+def run_columns(runs: list[dict]) -> tuple[str, ...]:
+    """The listing's columns: TAGS only when a listed run has tags."""
+    return RUN_COLUMNS + (("TAGS",) if any(r.get("tags") for r in runs) else ())
 
 
 def run_rows(runs: list[dict]) -> None:
     """Tab-separated rows under a header, for pipes and scripts (written at once)."""
-    lines = ["\t".join(RUN_COLUMNS)]
+    columns = run_columns(runs)
+    lines = ["\t".join(columns)]
     for r in runs:
         cells = _run_cells(r)
-        lines.append("\t".join(" ".join(cells[c].split()) for c in RUN_COLUMNS))
+        lines.append("\t".join(" ".join(cells[c].split()) for c in columns))
     lines.append("")
     sys.stdout.write("\n".join(lines))
     sys.stdout.flush()
@@ -277,7 +298,7 @@ def run_text(runs: list[dict]) -> None:
     import shutil
 
     rows = [_run_cells(r) for r in runs]
-    widths = run_layout(rows, shutil.get_terminal_size().columns)
+    widths = run_layout(rows, shutil.get_terminal_size().columns, run_columns(runs))
     gap = " " * _GAP
 
     def line(cells: dict[str, str]) -> str:
@@ -289,16 +310,18 @@ def run_text(runs: list[dict]) -> None:
             out.append(text.ljust(width))
         return gap.join(out).rstrip()
 
-    lines = [line({c: c for c in RUN_COLUMNS}), *(line(r) for r in rows), ""]
+    lines = [line({c: c for c in widths}), *(line(r) for r in rows), ""]
     sys.stdout.write("\n".join(lines))
     sys.stdout.flush()
 
 
-def run_layout(rows: list[dict[str, str]], width: int) -> dict[str, int]:
+def run_layout(
+    rows: list[dict[str, str]], width: int, columns: tuple[str, ...] = RUN_COLUMNS
+) -> dict[str, int]:
     """Column -> width for a terminal `width` wide: the ID column is never cut,
-    PROJECT and METRICS shrink, and columns are dropped in `_DROP_ORDER`."""
-    natural = {c: max(len(c), *(len(r[c]) for r in rows)) for c in RUN_COLUMNS}
-    shown = list(RUN_COLUMNS)
+    PROJECT, METRICS and TAGS shrink, and columns are dropped in `_DROP_ORDER`."""
+    natural = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
+    shown = list(columns)
 
     def narrowest() -> int:
         return sum(min(natural[c], _SHRINKABLE.get(c, natural[c])) for c in shown) + _GAP * (
@@ -308,10 +331,11 @@ def run_layout(rows: list[dict[str, str]], width: int) -> dict[str, int]:
     for column in _DROP_ORDER:
         if narrowest() <= width:
             break
-        shown.remove(column)
+        if column in shown:
+            shown.remove(column)
     widths = {c: min(natural[c], _SHRINKABLE.get(c, natural[c])) for c in shown}
     spare = width - sum(widths.values()) - _GAP * (len(shown) - 1)
-    growing = [c for c in ("PROJECT", "METRICS") if c in widths]
+    growing = [c for c in ("PROJECT", "METRICS", "TAGS") if c in widths]
     while spare > 0 and growing:  # the room left is shared out a column at a time
         for column in list(growing):
             if spare > 0 and widths[column] < natural[column]:
@@ -329,7 +353,7 @@ def run_table(runs: list[dict]) -> None:
 
     out = console()
     rows = [_run_cells(r) for r in runs]
-    widths = run_layout(rows, out.width)
+    widths = run_layout(rows, out.width, run_columns(runs))
     table = Table(box=None, pad_edge=False, header_style="bold", padding=(0, 1))
     for column, width in widths.items():
         table.add_column(column, width=width, no_wrap=True, overflow="ellipsis")
@@ -411,6 +435,128 @@ def stop(ctx: click.Context, run_id: str) -> None:
 
     status = stop_run(store_for(ctx), run_id)
     note(f"run {run_id} {fmt.status(status)}")
+
+
+@run.command("tag")
+@click.argument("run_id", metavar="RUN")
+@click.argument("tags", metavar="TAG...", nargs=-1, required=True)
+@click.option("--remove", is_flag=True, help="Take these tags off the run instead.")
+@json_option
+@click.pass_context
+def tag(
+    ctx: click.Context, run_id: str, tags: tuple[str, ...], remove: bool, as_json: bool
+) -> None:
+    """Tag a run (or take tags off it with --remove); prints its tags.
+    `run list --tag TAG` lists the runs with a tag."""
+    from workbench.runs.manage import tag_run
+
+    rid, now = tag_run(store_for(ctx, reconcile=False), run_id, tags, remove=remove)
+    if as_json:
+        print_json({"id": rid, "tags": now})
+    else:
+        click.echo(" ".join(now))
+        if not now:
+            note(f"run {run_id} has no tags")
+
+
+@run.command("note")
+@click.argument("run_id", metavar="RUN")
+@click.argument("text", required=False)
+@click.option("--edit", is_flag=True, help="Write the note in $EDITOR (it starts with the note).")
+@click.pass_context
+def note_(ctx: click.Context, run_id: str, text: str | None, edit: bool) -> None:
+    """Set a run's note to TEXT ("" clears it), or write it in $EDITOR with --edit."""
+    from workbench.core.errors import UsageError
+    from workbench.runs.manage import note_run, notes_of_run
+
+    store = store_for(ctx, reconcile=False)
+    if edit == (text is not None):
+        raise UsageError("give the note as TEXT or --edit, one of the two")
+    if edit:
+        current = notes_of_run(store, run_id).note or ""
+        edited = click.edit(current, extension=".txt", require_save=True)
+        if edited is None:
+            note(f"run {run_id}: note unchanged")
+            return
+        text = edited
+    assert text is not None
+    kept = note_run(store, run_id, text)
+    note(f"run {run_id}: note {'set' if kept else 'cleared'}")
+
+
+@run.command("archive")
+@click.argument("run_ids", metavar="RUN...", nargs=-1, required=True)
+@click.pass_context
+def archive(ctx: click.Context, run_ids: tuple[str, ...]) -> None:
+    """Archive runs: `run list` and the TUI leave them out until unarchived
+    (`run list --archived` lists them); nothing is deleted."""
+    from workbench.runs.manage import set_archived
+
+    changed = set_archived(store_for(ctx, reconcile=False), run_ids, True)
+    _said(run_ids, changed, "archived", "already archived")
+
+
+@run.command("unarchive")
+@click.argument("run_ids", metavar="RUN...", nargs=-1, required=True)
+@click.pass_context
+def unarchive(ctx: click.Context, run_ids: tuple[str, ...]) -> None:
+    """Bring archived runs back into `run list` and the TUI."""
+    from workbench.runs.manage import set_archived
+
+    changed = set_archived(store_for(ctx, reconcile=False), run_ids, False)
+    _said(run_ids, changed, "unarchived", "not archived")
+
+
+def _said(run_ids: tuple[str, ...], changed: list[int], done: str, already: str) -> None:
+    named = sorted({int(r) for r in run_ids})
+    if changed:
+        note(f"{done}: run{'s' if len(changed) > 1 else ''} {', '.join(map(str, changed))}")
+    left = [r for r in named if r not in changed]
+    if left:
+        note(f"{already}: run{'s' if len(left) > 1 else ''} {', '.join(map(str, left))}")
+
+
+@run.command("delete")
+@click.argument("run_ids", metavar="RUN...", nargs=-1, required=True)
+@click.option("--yes", is_flag=True, help="Delete without asking.")
+@json_option
+@click.pass_context
+def delete(ctx: click.Context, run_ids: tuple[str, ...], yes: bool, as_json: bool) -> None:
+    """Delete finished runs: their records, metrics, logs and the artifact
+    files that no other run or model version needs; prints the space freed.
+    Asks first unless --yes. A queued or running run, or one a model version
+    was registered from, is refused (nothing is deleted then)."""
+    from workbench.core.errors import UsageError
+    from workbench.runs.manage import delete as delete_runs
+    from workbench.runs.manage import plan_delete
+
+    store = store_for(ctx)
+    plan = plan_delete(store, run_ids)
+    if plan.blockers:
+        first = plan.blockers[0]
+        more = f" (and {len(plan.blockers) - 1} more)" if len(plan.blockers) > 1 else ""
+        raise UsageError(f"cannot delete run {first.run_id}: {first.reason}{more}")
+    if not yes:
+        note(plan.summary())
+        try:
+            sure = click.confirm("Delete?", default=False, err=True)
+        except click.Abort:  # no answer (stdin closed): no
+            sure = False
+        if not sure:
+            note("nothing deleted (--yes deletes without asking)")
+            sys.exit(1)
+    done = delete_runs(store, plan)
+    if as_json:
+        print_json(
+            {"deleted": done.run_ids, "freed_bytes": done.freed_bytes, "problems": done.problems}
+        )
+    else:
+        for problem in done.problems:
+            note(f"[yellow]could not remove[/] {escape(problem)}")
+        note(
+            f"deleted run{'s' if len(done.run_ids) != 1 else ''}"
+            f" {', '.join(map(str, done.run_ids))}; freed {fmt.size(done.freed_bytes)}"
+        )
 
 
 @run.command("metrics")
@@ -571,4 +717,10 @@ def _print_summary(info: dict) -> None:
         ("artifacts", ", ".join(a["name"] for a in info["artifacts"])),
         ("log", info["log"]),
     ]
+    if info.get("tags"):
+        rows.insert(2, ("tags", escape(" ".join(info["tags"]))))
+    if info.get("archived_at"):
+        rows.insert(2, ("archived", info["archived_at"].replace("T", " ")))
+    if info.get("note"):
+        rows.append(("note", escape(info["note"])))
     print_table(None, ["", ""], rows, wrap=True)

@@ -13,6 +13,7 @@ from typing import Any
 
 from workbench.core.errors import NotFoundError
 from workbench.store import Store
+from workbench.store import run_notes
 from workbench.store import runs as run_store
 from workbench.store.metrics import latest_values
 from workbench.store.runs import ListedRun, Run, RunStatus
@@ -67,9 +68,16 @@ def lost_runs(store: Store, run_id: int | None = None) -> set[int]:
     return {run.id for run in gone(store, run_id)}
 
 
-def count_runs(store: Store, project: str | None = None) -> int:
-    """How many runs there are (of one project, or all)."""
-    return run_store.count(store, project)
+def count_runs(
+    store: Store,
+    project: str | None = None,
+    *,
+    tag: str | None = None,
+    archived: bool | None = None,
+) -> int:
+    """How many runs there are (of one project, or all; with `tag`; archived or
+    not, or both when None)."""
+    return run_store.count(store, project, tag=tag, archived=archived)
 
 
 def shown_status(run: Run | ListedRun, lost: set[int]) -> RunStatus:
@@ -90,11 +98,23 @@ def list_page(
     project: str | None = None,
     limit: int | None = None,
     after: int | None = None,
+    *,
+    tag: str | None = None,
+    archived: bool | None = False,
 ) -> tuple[list[dict[str, Any]], bool]:
     """One page of runs newest first: at most `limit` (all when None) of those
     whose id is below `after` (when given), as `list_runs` documents them, and
-    whether older runs follow (the next page then starts after the last one)."""
-    runs = run_store.page(store, project, None if limit is None else limit + 1, before=after)
+    whether older runs follow (the next page then starts after the last one).
+    Only runs tagged `tag` when given; archived runs are left out (`archived`
+    False), the only ones (True) or listed with the rest (None)."""
+    runs = run_store.page(
+        store,
+        project,
+        None if limit is None else limit + 1,
+        before=after,
+        tag=tag,
+        archived=archived,
+    )
     more = limit is not None and len(runs) > limit
     return _documents(store, runs[:limit] if more else runs), more
 
@@ -102,6 +122,7 @@ def list_page(
 def _documents(store: Store, runs: Sequence[Run | ListedRun]) -> list[dict[str, Any]]:
     lost = lost_runs(store) if any(r.status is RunStatus.RUNNING for r in runs) else set()
     metrics = _final_metrics(store, [r.id for r in runs])
+    tags = run_notes.tags_of(store, [r.id for r in runs])
     return [
         {
             "id": run.id,
@@ -114,6 +135,7 @@ def _documents(store: Store, runs: Sequence[Run | ListedRun]) -> list[dict[str, 
             "ended_at": iso(run.ended_at),
             "duration_s": run.duration(),
             "metrics": metrics.get(run.id, {}),
+            "tags": tags.get(run.id, []),
         }
         for run in runs
     ]
@@ -148,6 +170,7 @@ def show_run(store: Store, run_id: int | str) -> dict[str, Any]:
     lost = lost_runs(store, run.id) if run.status is RunStatus.RUNNING else set()
     status = shown_status(run, lost)
     rid = run.id
+    notes = run_notes.notes_of(store, [rid]).get(rid) or run_notes.RunNotes(rid)
     artifacts = [
         {
             "name": a.name,
@@ -185,6 +208,9 @@ def show_run(store: Store, run_id: int | str) -> dict[str, Any]:
             for d in run_datasets(store, rid)
         ],
         "log": str(paths.run_log(rid)),
+        "tags": list(notes.tags),
+        "note": notes.note,
+        "archived_at": iso(notes.archived_at),
     }
 
 

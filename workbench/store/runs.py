@@ -516,14 +516,14 @@ def page(
     limit: int | None = None,
     *,
     before: int | None = None,
+    tag: str | None = None,
+    archived: bool | None = False,
 ) -> list[ListedRun]:
     """What `listing` returns, as the lighter records a long listing needs: one
-    query, newest first, at most `limit`, only ids below `before` when given."""
-    where: list[str] = []
-    args: list[Any] = []
-    if project:
-        where.append("p.name = ?")
-        args.append(project)
+    query, newest first, at most `limit`, only ids below `before` when given;
+    only runs tagged `tag` when given; not archived runs (`archived=False`),
+    only archived ones (True) or both (None)."""
+    where, args = _filters(project, tag, archived)
     if before is not None:
         where.append("r.id < ?")
         args.append(int(before))
@@ -553,14 +553,39 @@ def page(
     return out
 
 
-def count(store: Store, project: str | None = None) -> int:
-    """How many runs there are (of one project, or all)."""
+def _filters(
+    project: str | None, tag: str | None, archived: bool | None
+) -> tuple[list[str], list[Any]]:
+    """WHERE terms (on runs r joined to projects p) for a project, a tag and the archive."""
+    where: list[str] = []
+    args: list[Any] = []
     if project:
+        where.append("p.name = ?")
+        args.append(project)
+    if tag is not None:
+        where.append("EXISTS (SELECT 1 FROM run_tags t WHERE t.run_id = r.id AND t.tag = ?)")
+        args.append(tag)
+    if archived is not None:
+        where.append(f"r.archived_at IS {'NOT ' if archived else ''}NULL")
+    return where, args
+
+
+def count(
+    store: Store,
+    project: str | None = None,
+    *,
+    tag: str | None = None,
+    archived: bool | None = None,
+) -> int:
+    """How many runs there are (of one project, or all; with a tag; archived
+    or not, or both when None)."""
+    if project or tag is not None or archived is not None:
+        where, args = _filters(project, tag, archived)
         return int(
             store.scalar(
                 "SELECT COUNT(*) FROM runs r JOIN projects p ON p.id = r.project_id"
-                " WHERE p.name = ?",
-                (project,),
+                " WHERE " + " AND ".join(where),
+                tuple(args),
             )
         )
     return int(store.scalar("SELECT COUNT(*) FROM runs"))

@@ -365,6 +365,20 @@ CREATE TABLE archive_exports (
 ) WITHOUT ROWID;
 """
 
+# What users add to runs: tags (many per run), a note, and when a run was
+# archived (hidden from listings until unarchived).
+RUN_NOTES = """
+CREATE TABLE run_tags (
+    run_id      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    tag         TEXT NOT NULL,
+    created_at  REAL NOT NULL,
+    PRIMARY KEY (run_id, tag)
+) WITHOUT ROWID;
+CREATE INDEX run_tags_tag ON run_tags(tag, run_id);
+ALTER TABLE runs ADD COLUMN note TEXT;
+ALTER TABLE runs ADD COLUMN archived_at REAL;
+"""
+
 # name -> SQL script; applied in this order, each once, each in a transaction.
 STEPS: dict[str, str] = {
     "m001_initial": SCHEMA_V1,
@@ -375,4 +389,5 @@ STEPS: dict[str, str] = {
     "m006_gate_statistics": GATE_STATISTICS,
     "m007_store_meta": STORE_META,
     "m008_global_ids": GLOBAL_IDS,
+    "m009_run_notes": RUN_NOTES,
 }
