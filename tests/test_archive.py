@@ -1,0 +1,235 @@
+"""`workbench archive`: a project's history moved between two stores A and B —
+export, dry-run, import, import again (nothing changes), an incremental
+`--since last` hand-over, and a model that predicts the same in both."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from wbtest import NETGUARD, REPO
+from wbtest import wb_inprocess as wbi
+
+pytestmark = pytest.mark.slow  # trains three small models in all
+
+
+def _train(home: Path, *args: str) -> None:
+    env = {
+        **os.environ,
+        "WORKBENCH_HOME": str(home),
+        "NO_COLOR": "1",
+        "PYTHONPATH": os.pathsep.join([str(NETGUARD), os.environ.get("PYTHONPATH", "")]),
+    }
+    subprocess.run(
+        [sys.executable, "-m", "workbench", *args],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture(scope="module")
+def trained_a(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Store A: penguins with two runs, two model versions (champion, challenger)."""
+    root = tmp_path_factory.mktemp("archive")
+    shutil.copytree(REPO / "sample_projects" / "penguins-lightgbm", root / "penguins")
+    _train(root / "home", "project", "add", str(root / "penguins"))
+    _train(root / "home", "run", "start", "penguins", "--wait", "--set", "n_estimators=3")
+    _train(root / "home", "run", "start", "penguins", "--wait", "--set", "n_estimators=8")
+    return root
+
+
+def _json(*args: str) -> dict:
+    result = wbi(*args, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _db(home: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{home / 'workbench.db'}?mode=ro", uri=True)
+
+
+def _dump(home: Path) -> list[str]:
+    conn = _db(home)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
+
+
+def _runs(home: Path) -> dict[str, dict]:
+    """Each run by uuid: its state, params, metric points (key, step, value), artifacts."""
+    conn = _db(home)
+    try:
+        out = {}
+        for rid, uuid, status, ended, exit_code in conn.execute(
+            "SELECT id, uuid, status, ended_at, exit_code FROM runs"
+        ):
+            out[uuid] = {
+                "state": (status, ended, exit_code),
+                "params": conn.execute(
+                    "SELECT key, value FROM params WHERE run_id = ? ORDER BY key", (rid,)
+                ).fetchall(),
+                "points": conn.execute(
+                    "SELECT key, step, ts, value FROM metric_points WHERE run_id = ?"
+                    " ORDER BY key, idx",
+                    (rid,),
+                ).fetchall(),
+                "artifacts": conn.execute(
+                    "SELECT name, sha256 FROM artifacts WHERE run_id = ? ORDER BY name", (rid,)
+                ).fetchall(),
+                "model": conn.execute(
+                    "SELECT uuid, model_sha256 FROM model_versions WHERE run_id = ?", (rid,)
+                ).fetchall(),
+            }
+        return out
+    finally:
+        conn.close()
+
+
+def _predict(home: Path, monkeypatch) -> dict[int, list]:
+    from workbench.models.registry import list_versions, load_model
+    from workbench.store import open_store
+
+    monkeypatch.setenv("WORKBENCH_HOME", str(home))
+    frame = pd.read_csv(REPO / "sample_projects" / "penguins-lightgbm" / "data" / "train.csv")
+    store = open_store()
+    try:
+        return {
+            v.version: list(load_model(v).predict(frame)[0])
+            for v in list_versions(store, "penguins")
+        }
+    finally:
+        store.close()
+
+
+def test_hand_over_from_a_to_b_idempotent_and_incremental(trained_a, tmp_path, monkeypatch):
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(trained_a / "home", a)
+    first, second = tmp_path / "first.wbx", tmp_path / "second.wbx"
+
+    monkeypatch.setenv("WORKBENCH_HOME", str(a))
+    made = _json("archive", "export", "penguins", "-o", str(first), "--to", "laptop")
+    assert made["counts"]["runs"] == 2 and made["counts"]["model_versions"] == 2
+    assert made["counts"]["metric_points"] > 0 and made["counts"]["blobs"] >= 3
+    shown = _json("archive", "show", str(first))
+    assert shown["signer"] == "this store" and shown["projects"] == ["penguins"]
+    assert shown["counts"] == made["counts"]
+    assert wbi("archive", "verify", str(first)).returncode == 0
+
+    monkeypatch.setenv("WORKBENCH_HOME", str(b))
+    project_b = tmp_path / "penguins-on-b"
+    args = ("archive", "import", str(first), "--project-dir", str(project_b))
+    dry = _json(*args, "--dry-run")
+    assert dry["dry_run"] and dry["signer"] == "unknown signer"
+    assert {k: c["new"] for k, c in dry["counts"].items() if c["new"]} == {
+        "projects": 1,
+        "runs": 2,
+        "dataset_versions": 1,
+        "model_versions": 2,
+        "aliases": 2,
+        "promotions": made["counts"]["promotions"],
+    }
+    assert all(c["identical"] == c["conflicting"] == 0 for c in dry["counts"].values())
+    assert not (b / "workbench.db").exists() or _runs(b) == {}  # a dry run writes nothing
+
+    done = _json(*args)
+    assert done["counts"] == dry["counts"]
+    assert done["metric_points_added"] == made["counts"]["metric_points"]
+    assert done["alias_proposals"] == 2
+    before = _dump(b)
+    again = _json(*args)
+    assert all(c["new"] == c["conflicting"] == 0 for c in again["counts"].values())
+    assert again["counts"]["runs"]["identical"] == 2 and again["metric_points_added"] == 0
+    assert _dump(b) == before  # importing the same archive twice changes nothing
+
+    # A trains once more; only that run and its model version travel next.
+    _train(a, "run", "start", "penguins", "--wait", "--set", "n_estimators=5")
+    monkeypatch.setenv("WORKBENCH_HOME", str(a))
+    delta = _json(
+        "archive", "export", "penguins", "-o", str(second), "--since", "last", "--to", "laptop"
+    )
+    assert delta["counts"]["runs"] == 1 and delta["counts"]["model_versions"] == 1
+    assert 0 < delta["counts"]["metric_points"] < made["counts"]["metric_points"]
+
+    monkeypatch.setenv("WORKBENCH_HOME", str(b))
+    third = _json("archive", "import", str(second))
+    assert third["counts"]["runs"] == {"new": 1, "identical": 0, "conflicting": 0}
+    assert third["counts"]["model_versions"]["new"] == 1
+
+    runs_a, runs_b = _runs(a), _runs(b)
+    assert len(runs_a) == 3 and runs_a == runs_b  # states, params, metrics, artifacts
+    for run in runs_b.values():
+        for _, sha in run["artifacts"]:
+            assert (b / "artifacts" / sha[:2] / sha).is_file()
+    conn = _db(b)
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM model_aliases").fetchone()[0] == 0
+        proposals = conn.execute(
+            "SELECT p.alias, v.version FROM model_alias_proposals p"
+            " JOIN model_versions v ON v.id = p.version_id ORDER BY p.alias"
+        ).fetchall()
+        path = conn.execute("SELECT path FROM projects").fetchone()[0]
+    finally:
+        conn.close()
+    assert {alias for alias, _ in proposals} >= {"champion", "challenger"}
+    assert path == str(project_b.resolve())
+    assert _predict(a, monkeypatch) == _predict(b, monkeypatch)
+
+
+def test_accept_aliases_and_conflicts(trained_a, tmp_path, monkeypatch):
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(trained_a / "home", a)
+    archive = tmp_path / "all.wbx"
+    monkeypatch.setenv("WORKBENCH_HOME", str(a))
+    _json("archive", "export", "penguins", "-o", str(archive), "--include", "models")
+    monkeypatch.setenv("WORKBENCH_HOME", str(b))
+    done = _json("archive", "import", str(archive), "--accept-aliases")
+    assert done["alias_proposals"] == 0 and done["counts"]["aliases"]["new"] == 2
+    conn = _db(b)
+    try:
+        aliases = dict(
+            conn.execute(
+                "SELECT a.alias, v.version FROM model_aliases a"
+                " JOIN model_versions v ON v.id = a.version_id"
+            ).fetchall()
+        )
+    finally:
+        conn.close()
+    conn = _db(a)
+    try:
+        expected = dict(
+            conn.execute(
+                "SELECT a.alias, v.version FROM model_aliases a"
+                " JOIN model_versions v ON v.id = a.version_id"
+            ).fetchall()
+        )
+    finally:
+        conn.close()
+    assert aliases == expected
+
+    # B's copy of a run changes: a conflict, kept by default, replaced on request.
+    conn = sqlite3.connect(b / "workbench.db")
+    with conn:
+        conn.execute("UPDATE runs SET exit_code = 9 WHERE id = 1")
+    conn.close()
+    kept = _json("archive", "import", str(archive))
+    assert kept["counts"]["runs"] == {"new": 0, "identical": 1, "conflicting": 1}
+    assert sorted(r["state"][2] for r in _runs(b).values()) == [0, 9]
+    _json("archive", "import", str(archive), "--on-conflict", "overwrite")
+    assert _runs(b) == _runs(a)
+
+    bad = wbi("archive", "export", "penguins", "-o", str(tmp_path / "x.wbx"), "--include", "wheels")
+    assert bad.returncode == 2 and "--include 'wheels'" in bad.stderr
+    missing = wbi("archive", "export", "nope", "-o", str(tmp_path / "y.wbx"))
+    assert missing.returncode != 0 and "no project named 'nope'" in missing.stderr
+    assert not (tmp_path / "y.wbx").exists()
