@@ -73,7 +73,9 @@ def resolve_since(store: Store, since: str | None, to: str | None) -> float | No
         return None
     if since == "last":
         if to is None:
-            raise UsageError("--since last needs --to NAME: the destination the last export went to")
+            raise UsageError(
+                "--since last needs --to NAME: the destination the last export went to"
+            )
         return records.watermark(store, to)  # None: never exported there, so everything
     try:
         return float(since)

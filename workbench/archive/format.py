@@ -319,11 +319,10 @@ def _check_members(
                 f"{source}: member {name!r} is {member.size / _MB:.0f} MB, over the"
                 f" {max_file // _MB} MB limit (raise ${env.MAX_FILE_MB} to allow it)"
             )
-        if info.file_size > RATIO_FREE_BYTES and info.file_size > ratio * max(
-            info.compress_size, 1
-        ):
+        expands = info.file_size / max(info.compress_size, 1)
+        if info.file_size > RATIO_FREE_BYTES and expands > ratio:
             raise UsageError(
-                f"{source}: member {name!r} expands {info.file_size / max(info.compress_size, 1):.0f}"
+                f"{source}: member {name!r} expands {expands:.0f}"
                 f" times, over the ratio limit {ratio:g} (a zip bomb?; raise"
                 f" ${env.MAX_ZIP_RATIO} to allow it)"
             )

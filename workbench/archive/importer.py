@@ -17,6 +17,7 @@ import json
 import math
 import os
 import shutil
+import sqlite3
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -31,8 +32,15 @@ from workbench.store import archive as records
 from workbench.store.db import Store
 
 ON_CONFLICT = ("skip", "rename", "overwrite")
-KINDS = ("projects", "runs", "dataset_versions", "model_versions", "aliases", "promotions",
-         "pipelines")  # fmt: skip
+KINDS = (
+    "projects",
+    "runs",
+    "dataset_versions",
+    "model_versions",
+    "aliases",
+    "promotions",
+    "pipelines",
+)
 
 
 @dataclass(slots=True)
@@ -78,7 +86,9 @@ def import_archive(
 ) -> ImportReport:
     if on_conflict not in ON_CONFLICT:
         raise UsageError(f"--on-conflict {on_conflict!r}: expected one of {', '.join(ON_CONFLICT)}")
-    staging = None if dry_run else Path(tempfile.mkdtemp(prefix=".archive-import-", dir=paths.home()))
+    staging = (
+        None if dry_run else Path(tempfile.mkdtemp(prefix=".archive-import-", dir=paths.home()))
+    )
     try:
         archive = read_archive(source, blob_dir=staging, progress=progress)
         report = ImportReport(str(source), dry_run, archive.signer.get("signer"))
@@ -87,8 +97,14 @@ def import_archive(
         if dry_run:
             merge.run(None)
             return report
-        with store.write() as conn:
-            merge.run(conn)
+        try:
+            with store.write() as conn:
+                merge.run(conn)
+        except sqlite3.IntegrityError as exc:
+            raise UsageError(
+                f"{source}: its records contradict each other or this store ({exc});"
+                " nothing was imported"
+            ) from None
         assert staging is not None
         report.blobs_added = _put_blobs(staging)
         return report
@@ -166,7 +182,13 @@ class _Merge:
             (
                 "promotions",
                 self.promotions,
-                ("project", "alias", "challenger_uuid", "champion_uuid", *records.PROMOTION_COLUMNS),
+                (
+                    "project",
+                    "alias",
+                    "challenger_uuid",
+                    "champion_uuid",
+                    *records.PROMOTION_COLUMNS,
+                ),
             ),
             ("pipelines", self.pipelines, ("project", *records.PIPELINE_COLUMNS)),
             ("metric_series", self.series, ("run_uuid", "key", "count")),
@@ -244,8 +266,14 @@ class _Merge:
             records.insert_events(
                 conn,
                 [
-                    (e["ts"], e["kind"], project_ids.get(e.get("project")), run_ids[u], e["message"],
-                     e["data"])  # fmt: skip
+                    (
+                        e["ts"],
+                        e["kind"],
+                        project_ids.get(e.get("project")),
+                        run_ids[u],
+                        e["message"],
+                        e["data"],
+                    )
                     for u in sorted(created)
                     for e in by_run.get(f"events:{u}", [])
                 ],
@@ -452,9 +480,13 @@ class _Merge:
             self.report.proposals += 1
             if conn is not None:
                 records.propose_alias(
-                    conn, pid, a["alias"], version_id, str(source) if source else None,
+                    conn,
+                    pid,
+                    a["alias"],
+                    version_id,
+                    str(source) if source else None,
                     a["updated_at"],
-                )  # fmt: skip
+                )
 
     def _promotions(
         self, conn: Any, project_ids: dict[str, int | None], model_ids: dict[str, int]

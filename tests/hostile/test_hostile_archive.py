@@ -1,0 +1,248 @@
+"""Crafted archives refused by `archive import` (and `verify`) with a one-line
+reason, leaving the store exactly as it was and nothing behind in its folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import stat
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from wbtest import REPO
+from wbtest import wb_inprocess as wbi
+
+MANIFEST, SIGNATURE = "manifest.json", "manifest.sig"
+
+
+@pytest.fixture(scope="module")
+def valid_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small signed archive: one project, one finished run with metrics and an artifact."""
+    import shutil
+
+    from workbench.core import paths
+    from workbench.store import metrics, open_store
+    from workbench.store import runs as store_runs
+
+    root = tmp_path_factory.mktemp("hostile-archive")
+    shutil.copytree(REPO / "sample_projects" / "penguins-lightgbm", root / "penguins")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WORKBENCH_HOME", str(root / "home"))
+        assert wbi("project", "add", str(root / "penguins")).returncode == 0
+        store = open_store()
+        try:
+            project_id = store.scalar("SELECT id FROM projects")
+            now = time.time()
+            run_id = store_runs.create(
+                store,
+                project_id,
+                "lightgbm",
+                event_message="run {id} made for the test",
+                status="succeeded",
+                params={"n_estimators": 3},
+                started_at=now,
+                ended_at=now + 1,
+                exit_code=0,
+            )
+            data = b"a model, as far as this test cares\n"
+            sha = hashlib.sha256(data).hexdigest()
+            target = paths.artifact_file(sha)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            with store.write() as conn:
+                metrics.append_points(
+                    conn, run_id, {"loss": [(i, now + i, 1.0 / (i + 1)) for i in range(50)]}
+                )
+                store_runs.put_artifacts(
+                    conn, [(run_id, "model.txt", sha, len(data), "model", now)]
+                )
+        finally:
+            store.close()
+        out = root / "valid.wbx"
+        made = wbi("archive", "export", "penguins", "-o", str(out))
+        assert made.returncode == 0, made.stderr
+    return out
+
+
+def _entries(path: Path) -> dict[str, tuple[zipfile.ZipInfo, bytes]]:
+    with zipfile.ZipFile(path) as zf:
+        return {i.filename: (i, zf.read(i)) for i in zf.infolist()}
+
+
+def _write(path: Path, entries: dict[str, tuple[zipfile.ZipInfo, bytes]]) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for info, data in entries.values():
+            zf.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
+    return path
+
+
+def _recraft(
+    valid: Path,
+    out: Path,
+    *,
+    manifest: Callable[[dict], None] | None = None,
+    add: tuple[tuple[zipfile.ZipInfo, bytes], ...] = (),
+    keep_signature: bool = False,
+) -> Path:
+    """A copy of `valid` with members added (and listed in its manifest), the
+    manifest changed by `manifest`; unsigned unless `keep_signature`."""
+    entries = _entries(valid)
+    document = json.loads(entries[MANIFEST][1])
+    for info, data in add:
+        document["members"].append(
+            {"name": info.filename, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        )
+        entries[info.filename] = (info, data)
+    if manifest is not None:
+        manifest(document)
+    entries[MANIFEST] = (entries[MANIFEST][0], json.dumps(document).encode())
+    if not keep_signature:
+        del entries[SIGNATURE]
+    return _write(out, entries)
+
+
+def _member(name: str, mode: int = stat.S_IFREG | 0o600) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name)
+    info.external_attr = mode << 16
+    return info
+
+
+def tampered(valid: Path, out: Path) -> Path:
+    entries = _entries(valid)
+    info, data = entries["records/runs.jsonl"]
+    entries["records/runs.jsonl"] = (info, data.replace(b"succeeded", b"succeedex"))
+    return _write(out, entries)
+
+
+def truncated(valid: Path, out: Path) -> Path:
+    data = valid.read_bytes()
+    out.write_bytes(data[: len(data) // 2])
+    return out
+
+
+def traversal(valid: Path, out: Path) -> Path:
+    return _recraft(valid, out, add=((_member("../evil.txt"), b"outside"),))
+
+
+def absolute(valid: Path, out: Path) -> Path:
+    return _recraft(valid, out, add=((_member("/tmp/evil.txt"), b"outside"),))
+
+
+def symlink(valid: Path, out: Path) -> Path:
+    target = b"/etc/passwd"
+    name = f"blobs/{hashlib.sha256(target).hexdigest()}"
+    return _recraft(valid, out, add=((_member(name, stat.S_IFLNK | 0o777), target),))
+
+
+def zip_bomb(valid: Path, out: Path) -> Path:
+    zeros = bytes(8 << 20)
+    name = f"blobs/{hashlib.sha256(zeros).hexdigest()}"
+    return _recraft(valid, out, add=((_member(name), zeros),))
+
+
+def future_version(valid: Path, out: Path) -> Path:
+    return _recraft(valid, out, manifest=lambda m: m.update(format_version=99))
+
+
+def bad_signature(valid: Path, out: Path) -> Path:
+    def more_runs(m: dict) -> None:
+        m["counts"]["runs"] = 1000
+
+    return _recraft(valid, out, manifest=more_runs, keep_signature=True)
+
+
+def unlisted(valid: Path, out: Path) -> Path:
+    entries = _entries(valid)
+    entries["records/notes.jsonl"] = (_member("records/notes.jsonl"), b"{}\n")
+    del entries[SIGNATURE]
+    return _write(out, entries)
+
+
+CASES = {
+    "tampered": (tampered, "does not match its SHA-256"),
+    "truncated": (truncated, "not a readable archive"),
+    "traversal": (traversal, "'..' part"),
+    "absolute": (absolute, "is an absolute path"),
+    "symlink": (symlink, "is a symbolic link"),
+    "zip-bomb": (zip_bomb, "zip bomb"),
+    "future-version": (future_version, "format version 99; this workbench"),
+    "bad-signature": (bad_signature, "bad signature"),
+    "unlisted": (unlisted, "not one of the record files"),
+}
+
+
+def _state(home: Path) -> tuple[list[str], list[str]]:
+    conn = sqlite3.connect(f"file:{home / 'workbench.db'}?mode=ro", uri=True)
+    try:
+        dump = list(conn.iterdump())
+    finally:
+        conn.close()
+    files = sorted(
+        p.relative_to(home).as_posix()
+        for p in home.rglob("*")
+        if not p.name.startswith("workbench.db")
+    )
+    return dump, files
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_crafted_archive_is_refused_and_nothing_is_written(
+    case, valid_archive, tmp_path, wb_home
+):
+    craft, reason = CASES[case]
+    crafted = craft(valid_archive, tmp_path / f"{case}.wbx")
+    assert wbi("project", "list").returncode == 0  # the store exists: compare it after
+    before = _state(wb_home)
+    for verb in (("import",), ("import", "--dry-run"), ("verify",)):
+        result = wbi("archive", *verb, str(crafted))
+        assert result.returncode == 2, (verb, result.stdout, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+        assert reason in lines[0], lines[0]
+        assert "Traceback" not in result.stderr
+    assert _state(wb_home) == before
+
+
+def test_an_oversize_member_is_refused(valid_archive, wb_home, monkeypatch):
+    assert wbi("project", "list").returncode == 0
+    before = _state(wb_home)
+    monkeypatch.setenv("WORKBENCH_MAX_FILE_MB", "0.0001")  # about 100 bytes
+    result = wbi("archive", "import", str(valid_archive))
+    assert result.returncode == 2
+    assert "over the 0 MB limit" in result.stderr and "WORKBENCH_MAX_FILE_MB" in result.stderr
+    assert _state(wb_home) == before
+
+
+def test_the_valid_archive_imports(valid_archive, wb_home):
+    """The crafted ones above differ from this one only in what is refused."""
+    result = wbi("archive", "import", str(valid_archive), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["metric_points_added"] == 50
+
+
+def test_a_failure_halfway_through_the_import_leaves_the_store_as_it_was(
+    valid_archive, tmp_path, wb_home
+):
+    """The project is inserted before the run that fails (its uuid twice): the
+    one transaction takes both back."""
+    entries = _entries(valid_archive)
+    info, runs = entries["records/runs.jsonl"]
+    doubled = runs + runs
+    entries["records/runs.jsonl"] = (info, doubled)
+    document = json.loads(entries[MANIFEST][1])
+    for member in document["members"]:
+        if member["name"] == "records/runs.jsonl":
+            member.update(size=len(doubled), sha256=hashlib.sha256(doubled).hexdigest())
+    entries[MANIFEST] = (entries[MANIFEST][0], json.dumps(document).encode())
+    del entries[SIGNATURE]
+    crafted = _write(tmp_path / "doubled.wbx", entries)
+    assert wbi("project", "list").returncode == 0
+    before = _state(wb_home)
+    result = wbi("archive", "import", str(crafted))
+    assert result.returncode == 2, result.stderr
+    assert "nothing was imported" in result.stderr and "UNIQUE" in result.stderr
+    assert _state(wb_home) == before
