@@ -27,7 +27,7 @@ across folds); any other name is taken as a score (higher-is-better), so
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 CURVE_PREFIXES = ("valid_", "val_")
@@ -140,3 +140,67 @@ V = TypeVar("V")
 def user_params(params: Mapping[Any, V]) -> dict[Any, V]:
     """The params without the workbench's own."""
     return {k: v for k, v in params.items() if not is_internal_param(k)}
+
+
+def curve_groups(keys: Iterable[str]) -> list[tuple[str, ...]]:
+    """Keys grouped to be drawn in one chart: each validation curve
+    (`valid_<m>`, `val_<m>`) with its training curve (`train_<m>`, else the bare
+    `<m>` as Keras logs `loss` beside `val_loss`), the training key first; every
+    other key alone. Groups come in the order of their first key in `keys`."""
+    keys = list(dict.fromkeys(keys))
+    present = set(keys)
+    group_of: dict[str, str] = {}  # key -> the key its group is filed under
+    for key in keys:
+        prefix = next((p for p in CURVE_PREFIXES if key.startswith(p) and len(key) > len(p)), None)
+        if prefix is None:
+            continue
+        name = key[len(prefix) :]
+        train = next((t for t in (TRAIN_CURVE_PREFIX + name, name) if t in present), None)
+        group_of[key] = train or CURVE_PREFIXES[0] + name
+        if train:
+            group_of[train] = train
+    groups: dict[str, list[str]] = {}
+    for key in keys:
+        groups.setdefault(group_of.get(key, key), []).append(key)
+    ordered = []
+    for anchor, members in groups.items():
+        # The training curve first, then the validation curves in the order given.
+        members.sort(key=lambda k: k != anchor)
+        ordered.append(tuple(members))
+    return ordered
+
+
+# Params that say how many steps a run will take, most specific first: a
+# script's own `total`, boosting rounds (LightGBM's and XGBoost's names), epochs,
+# scikit-learn's iterations, and a sweep's trials.
+TOTAL_PARAMS = (
+    "total",
+    "n_estimators",
+    "num_boost_round",
+    "num_iterations",
+    "num_iteration",
+    "num_round",
+    "n_iter",
+    "epochs",
+    "max_iter",
+    "_trials",
+)
+# Boosting rounds when the params do not say (LightGBM's default).
+DEFAULT_TOTALS = {"lightgbm": 100}
+
+
+def progress_total(params: Mapping[str, Any], trainer: str | None = None) -> int | None:
+    """How many steps a run will take, from its params (see TOTAL_PARAMS) or
+    its trainer's default; None when nothing says."""
+    for key in TOTAL_PARAMS:
+        value = params.get(key)
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                continue
+        if isinstance(value, int | float) and value == value and 0 < value < 2**63:
+            return int(value)
+    return DEFAULT_TOTALS.get((trainer or "").partition(":")[0])

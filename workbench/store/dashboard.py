@@ -329,6 +329,35 @@ def series_of(store: Store, run_ids: Sequence[int]) -> list[SeriesInfo]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class TailPoint:
+    """A logged point of a series: its step (its index when none was logged),
+    time and value (None: not a finite number)."""
+
+    x: int
+    ts: float
+    value: float | None
+
+
+def series_tail(store: Store, run_id: int, key: str, points: int) -> list[TailPoint]:
+    """The last `points` points of one series, oldest first, by the primary
+    key (series, index): a zoom on the end of a long series reads only them."""
+    found = store.conn.execute(
+        "SELECT id, count FROM metric_series WHERE run_id = ? AND key = ?", (run_id, key)
+    ).fetchone()
+    if found is None:
+        return []
+    series_id, count = found
+    return [
+        TailPoint(step if step is not None else idx, ts, value)
+        for idx, step, ts, value in store.conn.execute(
+            "SELECT idx, step, ts, value FROM metrics WHERE series_id = ? AND idx >= ?"
+            " ORDER BY idx",
+            (series_id, max(0, count - points)),
+        )
+    ]
+
+
 # Data of a project -------------------------------------------------------------------
 
 

@@ -236,6 +236,25 @@ def plotted(run_id: int, key: str, max_points: int = 400) -> dict[str, Any]:
     return series(store().conn, run_id, key, max_points)
 
 
+def plotted_tail(run_id: int, key: str, points: int, max_points: int = 400) -> dict[str, Any]:
+    """The last `points` points of one series (a zoom), downsampled to
+    `max_points` means, in the shape of `plotted`."""
+    tail = db.series_tail(store(), run_id, key, points)
+    groups = min(len(tail), max_points)
+    out = []
+    for g in range(groups):
+        part = tail[len(tail) * g // groups : len(tail) * (g + 1) // groups]
+        values = [p.value for p in part if p.value is not None]
+        out.append(
+            {
+                "x": part[-1].x,
+                "ts": part[-1].ts,
+                "mean": sum(values) / len(values) if values else None,
+            }
+        )
+    return {"run_id": run_id, "key": key, "count": len(tail), "points": out}
+
+
 def read_log(run_id: int, offset: int, limit: int = 256 * 1024) -> tuple[bytes, int]:
     """New log bytes from `offset`; returns them and the next offset."""
     log = paths.run_log(run_id)
