@@ -9,10 +9,12 @@ bucket rows at most.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
-from itertools import count, repeat
+from itertools import chain, count, repeat
 from operator import itemgetter
 from typing import Any
 
@@ -56,9 +58,7 @@ def append_points(
         if not pts:
             continue
         series_id, start = _series(conn, run_id, key, pts[-1][1])
-        # (series_id, idx) + (step, ts, value), in C; tuple() of a tuple is the tuple itself
-        rows = map(tuple.__add__, zip(repeat(series_id), count(start)), map(tuple, pts))
-        conn.executemany(_INSERT_POINT, rows)
+        _insert_points(conn, series_id, start, pts)
         values = list(map(_VALUE, pts))
         pieces = _smallest_buckets(start, pts, values)
         low = _least(p[5] for p in pieces)
@@ -78,6 +78,44 @@ def append_points(
 
 
 _INSERT_POINT = "INSERT INTO metrics (series_id, idx, step, ts, value) VALUES (?, ?, ?, ?, ?)"
+ROWS_PER_INSERT = 1000  # points per INSERT statement at most (SQLite's variable limit allowing)
+
+
+def _insert_points(
+    conn: sqlite3.Connection, series_id: int, start: int, pts: Sequence[Point]
+) -> None:
+    """The points as rows (series_id, idx, step, ts, value), many rows a statement:
+    one statement per point pays SQLite's per-statement work, and the GIL's
+    hand-over between binding and stepping, once a point."""
+    # (series_id, idx) + (step, ts, value), flattened, all in C (tuple() of a tuple is itself)
+    flat = list(
+        chain.from_iterable(
+            map(tuple.__add__, zip(repeat(series_id), count(start)), map(tuple, pts))
+        )
+    )
+    per = _rows_per_insert(conn)
+    whole = len(pts) - len(pts) % per if per > 1 else 0
+    if whole:
+        width = 5 * per
+        conn.executemany(
+            _insert_many(per), [flat[i : i + width] for i in range(0, 5 * whole, width)]
+        )
+    if whole < len(pts):
+        rest = iter(flat[5 * whole :])
+        conn.executemany(_INSERT_POINT, zip(rest, rest, rest, rest, rest, strict=False))
+
+
+def _rows_per_insert(conn: sqlite3.Connection) -> int:
+    limit = 999  # SQLite's variable limit before 3.32
+    with contextlib.suppress(AttributeError, sqlite3.Error):
+        limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    return max(1, min(ROWS_PER_INSERT, limit // 5))
+
+
+@functools.cache
+def _insert_many(rows: int) -> str:
+    return _INSERT_POINT + ", (?, ?, ?, ?, ?)" * (rows - 1)
+
 _VALUE = itemgetter(2)
 
 # A bucket's summary, as its row after (series_id, size):
