@@ -546,7 +546,6 @@ def start_run(
     global _active
     import math
 
-    from workbench.projects import add_project, get_project
     from workbench.store import open_store
     from workbench.store import runs as run_store
     from workbench.store.runs import RunStatus
@@ -556,11 +555,7 @@ def start_run(
     store = open_store()
     store.patience = math.inf  # a busy store delays this run's writes, never fails it
     try:
-        folder = Path(project)
-        if (folder / "workbench.toml").is_file():
-            row = add_project(store, folder)
-        else:
-            row = get_project(store, str(project))
+        row = _project_row(store, project)
         pid, born = os.getpid(), _process_started_at()
         now = time.time()
         run_id = run_store.create(
@@ -606,6 +601,28 @@ def start_run(
             )
     finally:
         store.close()
+
+
+def _project_row(store: Any, project: str | os.PathLike) -> dict[str, Any]:
+    """The project to start a run in. A folder registered already, or a name,
+    is read from the store alone; only a folder met for the first time is read
+    and checked (`workbench.projects`, which imports the config parser)."""
+    from workbench.store import projects as records
+
+    folder = Path(project)
+    if (folder / "workbench.toml").is_file():
+        known = records.by_path(store, str(folder.expanduser().resolve()))
+        if known is not None:
+            return known.as_dict()
+        from workbench.projects import add_project
+
+        return add_project(store, folder)
+    known = records.by_name(store, str(project))
+    if known is not None:
+        return known.as_dict()
+    from workbench.projects import get_project
+
+    return get_project(store, str(project))  # NotFoundError, naming the known ones
 
 
 def _process_started_at() -> float:
