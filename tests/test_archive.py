@@ -233,3 +233,63 @@ def test_accept_aliases_and_conflicts(trained_a, tmp_path, monkeypatch):
     missing = wbi("archive", "export", "nope", "-o", str(tmp_path / "y.wbx"))
     assert missing.returncode != 0 and "no project named 'nope'" in missing.stderr
     assert not (tmp_path / "y.wbx").exists()
+
+
+def test_export_of_chosen_runs_and_dataset_files(trained_a, tmp_path, monkeypatch):
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(trained_a / "home", a)
+    monkeypatch.setenv("WORKBENCH_HOME", str(a))
+    one = tmp_path / "one.wbx"
+    made = _json(
+        "archive", "export", "penguins", "-o", str(one), "--runs", "2", "--include", "datasets"
+    )
+    assert made["counts"]["runs"] == 1 and made["counts"]["model_versions"] == 1
+    assert made["counts"]["blobs"] == 1  # the training data only, by its SHA-256
+    later = _json(
+        "archive", "export", "penguins", "-o", str(tmp_path / "none.wbx"), "--since", "2999-01-01"
+    )
+    assert later["counts"]["runs"] == 0
+    monkeypatch.setenv("WORKBENCH_HOME", str(b))
+    done = _json("archive", "import", str(one))
+    assert done["counts"]["runs"]["new"] == 1 and done["blobs_added"] == 1
+    conn = _db(b)
+    try:
+        [sha] = conn.execute("SELECT sha256 FROM dataset_versions").fetchone()
+    finally:
+        conn.close()
+    assert (b / "artifacts" / sha[:2] / sha).is_file()
+
+
+def test_the_migration_gives_existing_rows_a_global_identity(tmp_path, monkeypatch):
+    from sqlite_utils import Database
+    from sqlite_utils.migrations import Migrations
+
+    from workbench.store import migrations, open_store
+    from workbench.store.schema import STEPS
+
+    home = tmp_path / "home"
+    home.mkdir()
+    before = Migrations("workbench")
+    for name in list(STEPS)[: list(STEPS).index("m008_global_ids")]:
+        before(name=name)(migrations._step(STEPS[name]))
+    database = Database(home / "workbench.db")
+    before.apply(database)
+    database.execute("INSERT INTO projects (name, path, created_at) VALUES ('p', '/p', 0)")
+    for _ in range(3):
+        database.execute(
+            "INSERT INTO runs (project_id, status, trainer, created_at)"
+            " VALUES (1, 'succeeded', 'script', 0)"
+        )
+    database.conn.commit()
+    database.conn.close()
+    monkeypatch.setenv("WORKBENCH_HOME", str(home))
+    store = open_store()
+    try:
+        uuids = [r["uuid"] for r in store.rows("SELECT uuid FROM runs")]
+        from workbench.store import runs as store_runs
+
+        new = store_runs.create(store, 1, "script", event_message="run {id}")
+        uuids.append(store.scalar("SELECT uuid FROM runs WHERE id = ?", (new,)))
+    finally:
+        store.close()
+    assert len(set(uuids)) == 4 and all(len(u) == 32 for u in uuids)

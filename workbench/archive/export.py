@@ -140,14 +140,17 @@ def export_archive(
                 for sha in (row["model_sha256"], row["schema_sha256"], row["holdout_sha256"])
             }
             blobs = [b for b in blobs if b not in models]
-        if "datasets" in chosen:
-            blobs = sorted({*blobs, *(r["sha256"] for r in tables["dataset_versions"].dicts())})
+        sources = {sha: paths.artifact_file(sha) for sha in blobs}
+        if "datasets" in chosen:  # the registered file, unless the store holds a copy
+            for row in tables["dataset_versions"].dicts():
+                kept = paths.artifact_file(row["sha256"])
+                sources.setdefault(row["sha256"], kept if kept.is_file() else Path(row["path"]))
         out.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
         os.close(fd)
         tmp = Path(tmp_name)
         try:
-            counts, members = _write(store, tmp, tables, run_ids, blobs, chosen, progress)
+            counts, members = _write(store, tmp, tables, run_ids, sources, progress)
             manifest = {
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,
@@ -195,8 +198,7 @@ def _write(
     tmp: Path,
     tables: dict[str, records.Table],
     run_ids: list[int],
-    blobs: list[str],
-    chosen: tuple[str, ...],
+    sources: dict[str, Path],
     progress: Callable[[str, int, int], None] | None,
 ) -> tuple[dict[str, int], list[Member]]:
     counts: dict[str, int] = {}
@@ -224,24 +226,22 @@ def _write(
         members.append(
             _put(zf, "records/metrics.jsonl", ("\n".join(lines) + "\n" if lines else "").encode())
         )
-        total = 0
-        for sha in blobs:
-            path = paths.artifact_file(sha)
+        for done, (sha, path) in enumerate(sorted(sources.items()), 1):
             if not path.is_file():
                 raise UsageError(
-                    f"the file {sha[:12]}... the export needs is missing from the store"
+                    f"{path}: the file {sha[:12]} the export needs is missing"
                     " (see `workbench fsck`)"
                 )
             member = _add_file(zf, f"blobs/{sha}", path)
             if member.sha256 != sha:
                 raise UsageError(
-                    f"the stored file {path} does not match its SHA-256 (see `workbench fsck`)"
+                    f"{path}: no longer the file {sha[:12]} the store recorded"
+                    " (changed since; see `workbench fsck`)"
                 )
             members.append(member)
-            total += member.size
             if progress is not None:
-                progress("adding files", len(members), len(blobs))
-        counts["blobs"] = len(blobs)
+                progress("adding files", done, len(sources))
+        counts["blobs"] = len(sources)
     return counts, members
 
 
