@@ -289,6 +289,12 @@ class _Merge:
                 ],
             )
         model_ids = self._models(conn, project_ids, run_ids)
+        # Aliases and decisions may point at versions an earlier archive brought.
+        elsewhere = {a["version_uuid"] for a in self.aliases} | {
+            u for p in self.promotions for u in (p["challenger_uuid"], p["champion_uuid"]) if u
+        }
+        for u, x in records.local_models(self.store, elsewhere - set(model_ids)).items():
+            model_ids[u] = x.id
         self._aliases(conn, project_ids, model_ids)
         self._promotions(conn, project_ids, model_ids)
         self._pipelines(conn, project_ids)
