@@ -450,7 +450,7 @@ def tag(
     `run list --tag TAG` lists the runs with a tag."""
     from workbench.runs.manage import tag_run
 
-    rid, now = tag_run(store_for(ctx, reconcile=False), run_id, tags, remove=remove)
+    rid, now = tag_run(store_for(ctx), run_id, tags, remove=remove)
     if as_json:
         print_json({"id": rid, "tags": now})
     else:
@@ -469,7 +469,7 @@ def note_(ctx: click.Context, run_id: str, text: str | None, edit: bool) -> None
     from workbench.core.errors import UsageError
     from workbench.runs.manage import note_run, notes_of_run
 
-    store = store_for(ctx, reconcile=False)
+    store = store_for(ctx)
     if edit == (text is not None):
         raise UsageError("give the note as TEXT or --edit, one of the two")
     if edit:
@@ -492,7 +492,7 @@ def archive(ctx: click.Context, run_ids: tuple[str, ...]) -> None:
     (`run list --archived` lists them); nothing is deleted."""
     from workbench.runs.manage import set_archived
 
-    changed = set_archived(store_for(ctx, reconcile=False), run_ids, True)
+    changed = set_archived(store_for(ctx), run_ids, True)
     _said(run_ids, changed, "archived", "already archived")
 
 
@@ -503,7 +503,7 @@ def unarchive(ctx: click.Context, run_ids: tuple[str, ...]) -> None:
     """Bring archived runs back into `run list` and the TUI."""
     from workbench.runs.manage import set_archived
 
-    changed = set_archived(store_for(ctx, reconcile=False), run_ids, False)
+    changed = set_archived(store_for(ctx), run_ids, False)
     _said(run_ids, changed, "unarchived", "not archived")
 
 

@@ -84,6 +84,16 @@ def note_run(store: Store, run_ref: int | str, text: str) -> str | None:
     return note
 
 
+def set_tags_and_note(store: Store, run_ref: int | str, tags: str, note: str) -> RunNotes:
+    """Replace a run's tags (given as one space-separated text) and its note,
+    both checked first (UsageError); returns what the run now has."""
+    run_id = find_run(store, run_ref).id
+    checked = check_tags(tags.split())
+    kept = check_note(note)
+    run_notes.set_tags_and_note(store, run_id, checked, kept)
+    return notes_of_run(store, run_id)
+
+
 def set_archived(store: Store, run_refs: Sequence[int | str], archived: bool) -> list[int]:
     """Archive (or unarchive) runs; every run named must exist (checked before
     any changes). Returns those whose state changed."""

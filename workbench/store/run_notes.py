@@ -105,6 +105,23 @@ def remove_tags(store: Store, run_id: int, tags: Iterable[str]) -> list[str]:
     return tags_of(store, [run_id]).get(run_id, [])
 
 
+def set_tags_and_note(store: Store, run_id: int, tags: Iterable[str], note: str | None) -> None:
+    """Replace a run's tags with `tags` and its note with `note`, in one
+    transaction (what the TUI's tag/note form saves)."""
+    wanted = list(tags)
+    now = time.time()
+    with store.write() as conn:
+        conn.execute(
+            f"DELETE FROM run_tags WHERE run_id = ? AND tag NOT IN ({_IDS})",
+            (run_id, json.dumps(wanted)),
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO run_tags (run_id, tag, created_at) VALUES (?, ?, ?)",
+            [(run_id, tag, now) for tag in wanted],
+        )
+        conn.execute("UPDATE runs SET note = ? WHERE id = ?", (note or None, run_id))
+
+
 def set_note(store: Store, run_id: int, note: str | None) -> bool:
     """Set (None or "": clear) a run's note; returns whether the run exists."""
     with store.write() as conn:

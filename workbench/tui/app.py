@@ -180,11 +180,20 @@ class WorkbenchApp(App):
 
         self.run_worker(work, thread=True, group="actions", exit_on_error=False)
 
-    def start_run_form(self, project: str, params: dict | None) -> None:
+    def start_run_form(
+        self,
+        project: str,
+        params: dict | None,
+        initial: dict | None = None,
+        title: str | None = None,
+    ) -> None:
+        """The start form; `initial` prefills it (a cloned run's params)."""
         from workbench.tui.screens.forms import StartRunModal
 
         def open_form(found: dict) -> None:
-            self.push_screen(StartRunModal(project, found), lambda o: self._start(project, o))
+            self.push_screen(
+                StartRunModal(project, found, initial, title), lambda o: self._start(project, o)
+            )
 
         if params is not None:
             open_form(params)

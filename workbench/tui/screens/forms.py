@@ -17,36 +17,43 @@ from workbench.templates import TEMPLATES
 
 
 class StartRunModal(ModalScreen[dict[str, str] | None]):
-    """Params prefilled from workbench.toml; returns the edited `key=value` texts."""
+    """Params prefilled from workbench.toml (or from `initial`, a run being
+    cloned: its values, and its keys workbench.toml lacks under "extra");
+    returns the edited `key=value` texts."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="form.cancel")]
 
-    def __init__(self, project: str, params: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        project: str,
+        params: dict[str, Any],
+        initial: dict[str, Any] | None = None,
+        title: str | None = None,
+    ) -> None:
         super().__init__()
         self.project = project
         self.params = params
+        self.initial = initial or {}
+        self.heading = title or f"Start a run of {project}"
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="form-box"):
-            yield Label(
-                f'[b]Start a run of {self.project}[/b]  (values are TOML: 0.1, 200, "text")'
-            )
+            yield Label(f'[b]{self.heading}[/b]  (values are TOML: 0.1, 200, "text")')
             for key, value in self.params.items():
                 with Horizontal(classes="form-row"):
                     yield Label(key, classes="form-label")
                     yield Input(
-                        json.dumps(value)
-                        if isinstance(value, str)
-                        else str(value).lower()
-                        if isinstance(value, bool)
-                        else str(value),
+                        _toml(self.initial.get(key, value)),
                         id=f"param-{key}",
                         classes="param-input",
                     )
                 yield Label("", id=f"error-{key}", classes="form-error")
+            extra = " ".join(
+                f"{k}={_toml(v)}" for k, v in self.initial.items() if k not in self.params
+            )
             with Horizontal(classes="form-row"):
                 yield Label("extra", classes="form-label")
-                yield Input(placeholder="key=value key2=value2", id="extra")
+                yield Input(extra, placeholder="key=value key2=value2", id="extra")
             with Horizontal(id="form-buttons"):
                 yield Button("Start", variant="primary", id="start")
                 yield Button("Cancel", id="cancel")
@@ -94,6 +101,15 @@ class StartRunModal(ModalScreen[dict[str, str] | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def _toml(value: Any) -> str:
+    """A param value as the TOML text a field shows."""
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
 
 
 def type_problem(default: Any, text: str) -> str | None:

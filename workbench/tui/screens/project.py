@@ -1,4 +1,5 @@
-"""A project's runs: sort, filter, start, stop, open, mark and compare."""
+"""A project's runs: sort, filter, start, stop, open, mark and compare; tag,
+note, archive, delete and clone them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from textual.binding import Binding
 from textual.widgets import Header, Input, Label
 
 from workbench.core import formatting as fmt
+from workbench.store.run_notes import RunNotes
 from workbench.tui import reads
 from workbench.tui.screens.base import LiveScreen
 from workbench.tui.widgets.footer import KeyFooter
@@ -41,6 +43,11 @@ class ProjectScreen(LiveScreen):
         Binding("D", "data", "Data", id="project.data"),
         Binding("M", "models", "Models", id="project.models"),
         Binding("A", "automation", "Automation", id="project.automation"),
+        Binding("t", "notes", "Tags/note", id="project.notes"),
+        Binding("a", "archive", "Archive", id="project.archive"),
+        Binding("H", "show_archived", "Archived", id="project.archived"),
+        Binding("delete", "delete_run", "Delete", id="project.delete"),
+        Binding("C", "clone", "Clone", id="project.clone"),
         Binding("escape", "back", "Back", id="project.back"),
     ]
 
@@ -52,6 +59,8 @@ class ProjectScreen(LiveScreen):
         self.sort_by = "id"
         self.filter_text = ""
         self.snapshot: reads.ProjectRuns | None = None
+        self.notes: dict[int, RunNotes] = {}
+        self.show_archived = False  # archived runs are left out until H
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -66,16 +75,21 @@ class ProjectScreen(LiveScreen):
                 ("started", "Started"),
                 ("duration", "Duration"),
                 ("metric", "Metric"),
+                ("tags", "Tags"),
                 ("params", "Params"),
             ],
             id="runs",
         )
         yield KeyFooter()
 
-    def load(self) -> reads.ProjectRuns:
-        return reads.project_runs(self.project)
+    def load(self) -> tuple[reads.ProjectRuns, dict[int, RunNotes]]:
+        from workbench.store.run_notes import notes_of
 
-    def show(self, snapshot: reads.ProjectRuns) -> None:
+        snapshot = reads.project_runs(self.project)
+        return snapshot, notes_of(reads.store(), [r.id for r in snapshot.runs])
+
+    def show(self, data: tuple[reads.ProjectRuns, dict[int, RunNotes]]) -> None:
+        snapshot, self.notes = data
         self.snapshot = snapshot
         project = snapshot.project
         best = project.best
@@ -94,9 +108,15 @@ class ProjectScreen(LiveScreen):
         key_params = snapshot.key_params
         now = time.time()
         rows = []
+        archived = 0
         for run in snapshot.runs:
+            notes = self.notes.get(run.id) or RunNotes(run.id)
+            if notes.archived and not self.show_archived:
+                archived += 1
+                continue
             value = snapshot.metric.get(run.id)
             params = snapshot.params.get(run.id, {})
+            tags = " ".join(notes.tags)
             cells = (
                 "●" if run.id in self.marked else "",
                 str(run.id),
@@ -104,9 +124,12 @@ class ProjectScreen(LiveScreen):
                 _when(run.started_at),
                 fmt.seconds(run.duration(now)),
                 fmt.metric(value),
+                ("(archived) " if notes.archived else "") + tags,
                 " ".join(f"{k}={cell(params[k])}" for k in key_params if k in params),
             )
-            if self.filter_text and not any(self.filter_text in str(c).lower() for c in cells):
+            if self.filter_text and not any(
+                self.filter_text in str(c).lower() for c in (*cells, notes.note or "")
+            ):
                 continue
             rows.append((str(run.id), cells, run, value))
         rows.sort(key=lambda row: self._sort_key(row, now), reverse=self.sort_by != "status")
@@ -114,12 +137,17 @@ class ProjectScreen(LiveScreen):
         runs.set_sort(self.sort_by, descending=self.sort_by != "status")
         runs.show([(key, cells) for key, cells, _, _ in rows])
         hint = self.query_one("#project-empty", Label)
-        hint.update(
-            ""
-            if snapshot.runs
-            else "No runs yet — press n to start one (the params of workbench.toml are filled in)."
-        )
-        hint.set_class(not snapshot.runs, "-visible")
+        if not snapshot.runs:
+            text = (
+                "No runs yet — press n to start one"
+                " (the params of workbench.toml are filled in)."
+            )
+        elif archived and not rows and not self.filter_text:
+            text = f"All {archived} runs shown here are archived — press H to show them."
+        else:
+            text = ""
+        hint.update(text)
+        hint.set_class(bool(text), "-visible")
 
     def _sort_key(self, row: tuple, now: float) -> Any:
         _, _, run, value = row
@@ -214,6 +242,123 @@ class ProjectScreen(LiveScreen):
         runs = self.snapshot.runs if self.snapshot else []
         status = next((r.status for r in runs if r.id == run_id), None)
         self.app.stop_run(run_id, status)
+
+
+    # Tags, notes, the archive, deleting and cloning ----------------------------------
+
+    def _selected_or_warn(self) -> int | None:
+        run_id = self.selected_run
+        if run_id is None:
+            self.notify("No run selected.", severity="warning")
+        return run_id
+
+    def action_notes(self) -> None:
+        from workbench.tui.screens.run_notes import RunNotesModal
+
+        run_id = self._selected_or_warn()
+        if run_id is None:
+            return
+        notes = self.notes.get(run_id) or RunNotes(run_id)
+
+        def save(answer: tuple[str, str] | None) -> None:
+            if answer is None:
+                return
+            from workbench.runs.manage import set_tags_and_note
+
+            tags, note = answer
+            self.in_background(
+                "Cannot save the tags and note",
+                lambda: set_tags_and_note(reads.store(), run_id, tags, note),
+                lambda _: self._changed(f"run {run_id}: tags and note saved"),
+            )
+
+        self.app.push_screen(RunNotesModal(run_id, notes.tags, notes.note), save)
+
+    def action_archive(self) -> None:
+        from workbench.runs.manage import set_archived
+
+        run_id = self._selected_or_warn()
+        if run_id is None:
+            return
+        archive = not (self.notes.get(run_id) or RunNotes(run_id)).archived
+        done = "archived (H shows archived runs)" if archive else "unarchived"
+        self.in_background(
+            "Cannot archive the run" if archive else "Cannot unarchive the run",
+            lambda: set_archived(reads.store(), [run_id], archive),
+            lambda _: self._changed(f"run {run_id} {done}"),
+        )
+
+    def action_show_archived(self) -> None:
+        self.show_archived = not self.show_archived
+        self.notify(
+            "showing archived runs" if self.show_archived else "archived runs hidden", timeout=1.5
+        )
+        self._render_runs()
+
+    def action_delete_run(self) -> None:
+        from workbench.runs.manage import plan_delete
+
+        run_id = self._selected_or_warn()
+        if run_id is None:
+            return
+        self.in_background(
+            "Cannot delete the run",
+            lambda: plan_delete(reads.store(), [run_id]),
+            self._confirm_delete,
+        )
+
+    def _confirm_delete(self, plan: Any) -> None:
+        from workbench.tui.screens.confirm import ConfirmModal
+
+        run_id = plan.run_ids[0]
+        if plan.blockers:
+            self.notify(
+                f"Run {run_id} cannot be deleted: {plan.blockers[0].reason}.",
+                severity="warning",
+                timeout=6,
+            )
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._delete(plan)
+
+        self.app.push_screen(
+            ConfirmModal(
+                f"Delete run {run_id}? Frees {fmt.size(plan.freed_bytes)}.",
+                plan.summary(),
+                confirm="Delete run",
+            ),
+            answered,
+        )
+
+    def _delete(self, plan: Any) -> None:
+        from workbench.runs.manage import delete
+
+        def deleted(done: Any) -> None:
+            self.marked.difference_update(done.run_ids)
+            message = f"run {', '.join(map(str, done.run_ids))} deleted:"
+            message += f" {fmt.size(done.freed_bytes)} freed"
+            if done.problems:
+                message += f" ({len(done.problems)} file(s) could not be removed)"
+            self._changed(message)
+
+        self.in_background("Cannot delete the run", lambda: delete(reads.store(), plan), deleted)
+
+    def _changed(self, message: str) -> None:
+        self.notify(message)
+        self.poll()  # show it now, not at the next poll
+
+    def action_clone(self) -> None:
+        run_id = self._selected_or_warn()
+        if run_id is None or self.snapshot is None:
+            return
+        self.app.start_run_form(
+            self.project,
+            self.snapshot.project.params,
+            initial=self.snapshot.params.get(run_id, {}),
+            title=f"Clone run {run_id} of {self.project}",
+        )
 
 
 def _when(ts: float | None) -> str:
