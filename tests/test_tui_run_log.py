@@ -153,3 +153,49 @@ async def test_help_lists_the_log_keys(run_id):
         for words in ("Search log", "Next match", "Prev match", "Follow log"):
             assert words in text
         assert "run.follow" in text
+
+
+def rows_with(log: RichLog, text: str) -> list[int]:
+    return [i for i, strip in enumerate(log.lines) if text in strip.text]
+
+
+async def test_e_jumps_to_the_first_error_and_w_wraps_long_lines(run_id):
+    lines = [f"step {i} nothing" for i in range(200)]
+    lines[30] = "x" * 450  # four rows or more once wrapped
+    lines[90] = "Traceback (most recent call last):"
+    lines[91] = "ValueError: the first error"
+    lines[150] = "ERROR again"
+    lines[10] = "valid_0 multi_error: 0.12"  # a metric's name, not an error
+    paths.run_log(run_id).write_text("\n".join(lines) + "\n")
+    app = WorkbenchApp(Settings())
+    async with app.run_test(size=SIZE) as pilot:
+        screen, log = await open_run(pilot, app, run_id)
+        await pilot.press("e")
+        assert "first error: line 91" in state(screen) and not screen.follow
+        assert log.scroll_y <= 90 < log.scroll_y + log.size.height
+
+        await pilot.press("w")
+        assert log.wrap and "wrapped" in state(screen)
+        await wait_for(pilot, lambda: len(log.lines) >= 203, what="the long line wrapped")
+        assert "x" * 20 in log.lines[31].text  # the long line goes on in the next row
+        await pilot.press("e")
+        (row,) = rows_with(log, "Traceback")
+        assert row > 90  # the long line's rows come before it
+        assert log.scroll_y <= row < log.scroll_y + log.size.height
+
+        await pilot.press("w")
+        await wait_for(pilot, lambda: len(log.lines) == 200, what="one row a line again")
+        assert not log.wrap and "wrapped" not in state(screen)
+        assert rows_with(log, "Traceback") == [90]
+        await pilot.press("f")  # following again: the error mark goes
+        assert "first error" not in state(screen)
+
+
+async def test_e_without_an_error_says_so(run_id):
+    app = WorkbenchApp(Settings())
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        screen, log = await open_run(pilot, app, run_id)
+        await pilot.press("e")
+        notes = [str(n.message) for n in app._notifications]
+        assert any("No error" in n for n in notes), notes
+        assert screen.follow

@@ -160,7 +160,7 @@ class RunScreen(LiveScreen):
         cached = self._cache.get((key, points, zoom))
         if cached is not None and cached[0] == count:
             return cached[1]
-        if zoom is not None and count > points:
+        if zoom is not None and count > zoom:
             found = reads.plotted_tail(self.run_id, key, zoom, points)
         else:
             found = reads.plotted(self.run_id, key, points)
