@@ -14,7 +14,6 @@ import functools
 import math
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
-from itertools import chain, count, repeat
 from operator import itemgetter
 from typing import Any
 
@@ -58,8 +57,8 @@ def append_points(
         if not pts:
             continue
         series_id, start = _series(conn, run_id, key, pts[-1][1])
-        _insert_points(conn, series_id, start, pts)
         values = list(map(_VALUE, pts))
+        _insert_points(conn, series_id, start, pts, values)
         pieces = _smallest_buckets(start, pts, values)
         low = _least(p[5] for p in pieces)
         high = _most(p[6] for p in pieces)
@@ -82,25 +81,27 @@ ROWS_PER_INSERT = 1000  # points per INSERT statement at most (SQLite's variable
 
 
 def _insert_points(
-    conn: sqlite3.Connection, series_id: int, start: int, pts: Sequence[Point]
+    conn: sqlite3.Connection, series_id: int, start: int, pts: Sequence[Point], values: list
 ) -> None:
     """The points as rows (series_id, idx, step, ts, value), many rows a statement:
     one statement per point pays SQLite's per-statement work, and the GIL's
     hand-over between binding and stepping, once a point."""
-    # (series_id, idx) + (step, ts, value), flattened, all in C (tuple() of a tuple is itself)
-    flat = list(
-        chain.from_iterable(
-            map(tuple.__add__, zip(repeat(series_id), count(start)), map(tuple, pts))
-        )
-    )
+    n = len(pts)
+    # The rows' parameters one after another, laid out by column with slice
+    # assignments (C loops), not built as a tuple per row.
+    flat: list = [series_id] * (5 * n)
+    flat[1::5] = range(start, start + n)
+    flat[2::5] = list(map(_STEP, pts))
+    flat[3::5] = list(map(_TS, pts))
+    flat[4::5] = values
     per = _rows_per_insert(conn)
-    whole = len(pts) - len(pts) % per if per > 1 else 0
+    whole = n - n % per if per > 1 else 0
     if whole:
         width = 5 * per
         conn.executemany(
             _insert_many(per), [flat[i : i + width] for i in range(0, 5 * whole, width)]
         )
-    if whole < len(pts):
+    if whole < n:
         rest = iter(flat[5 * whole :])
         conn.executemany(_INSERT_POINT, zip(rest, rest, rest, rest, rest, strict=False))
 
@@ -116,7 +117,7 @@ def _rows_per_insert(conn: sqlite3.Connection) -> int:
 def _insert_many(rows: int) -> str:
     return _INSERT_POINT + ", (?, ?, ?, ?, ?)" * (rows - 1)
 
-_VALUE = itemgetter(2)
+_STEP, _TS, _VALUE = itemgetter(0), itemgetter(1), itemgetter(2)
 
 # A bucket's summary, as its row after (series_id, size):
 # (bucket, count, first_step, last_step, last_ts, min, max, sum, valued, last)
