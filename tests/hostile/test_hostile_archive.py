@@ -162,7 +162,24 @@ def unlisted(valid: Path, out: Path) -> Path:
     return _write(out, entries)
 
 
+def bad_record(valid: Path, out: Path) -> Path:
+    entries = _entries(valid)
+    info, runs = entries["records/runs.jsonl"]
+    row = json.loads(runs.splitlines()[0])
+    row["trainer"] = {"__class__": "os.system"}
+    data = json.dumps(row).encode() + b"\n"
+    entries["records/runs.jsonl"] = (info, data)
+    document = json.loads(entries[MANIFEST][1])
+    for member in document["members"]:
+        if member["name"] == "records/runs.jsonl":
+            member.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    entries[MANIFEST] = (entries[MANIFEST][0], json.dumps(document).encode())
+    del entries[SIGNATURE]
+    return _write(out, entries)
+
+
 CASES = {
+    "bad-record": (bad_record, "'trainer' is not a plain value"),
     "tampered": (tampered, "does not match its SHA-256"),
     "truncated": (truncated, "not a readable archive"),
     "traversal": (traversal, "'..' part"),

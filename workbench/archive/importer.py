@@ -100,7 +100,7 @@ def import_archive(
         try:
             with store.write() as conn:
                 merge.run(conn)
-        except sqlite3.IntegrityError as exc:
+        except (sqlite3.IntegrityError, sqlite3.InterfaceError) as exc:
             raise UsageError(
                 f"{source}: its records contradict each other or this store ({exc});"
                 " nothing was imported"
@@ -111,6 +111,12 @@ def import_archive(
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def check_records(archive: Archive) -> None:
+    """Refuse records the import could not read (what `archive verify` adds to
+    the checks of the file itself)."""
+    _Merge(None, archive, ImportReport(str(archive.path), True, None), "skip", False, None).check()
 
 
 def _put_blobs(staging: Path) -> int:
@@ -132,6 +138,7 @@ def _need(archive: Archive, table: str, row: dict[str, Any], keys: tuple[str, ..
 
 
 _NUMBER = (int, float)
+_SCALAR = (str, int, float, type(None))
 
 
 class _Merge:
@@ -139,14 +146,15 @@ class _Merge:
 
     def __init__(
         self,
-        store: Store,
+        store: Store | None,
         archive: Archive,
         report: ImportReport,
         on_conflict: str,
         accept_aliases: bool,
         project_dir: Path | None,
     ) -> None:
-        self.store, self.archive, self.report = store, archive, report
+        self.store: Store = store  # type: ignore[assignment]  # None: only check()
+        self.archive, self.report = archive, report
         self.on_conflict, self.accept_aliases = on_conflict, accept_aliases
         self.project_dir = project_dir
         a = archive
@@ -195,6 +203,25 @@ class _Merge:
         ):
             for row in rows:
                 _need(a, table, row, keys)
+                for key in keys:
+                    if not isinstance(row[key], _SCALAR):
+                        raise UsageError(
+                            f"{a.path}: records/{table}.jsonl: {key!r} is not a plain value"
+                        )
+        for table, rows, key in (
+            ("model_versions", self.models, "version"),
+            ("metric_series", self.series, "count"),
+        ):
+            for row in rows:
+                if type(row[key]) is not int or row[key] < 0:
+                    raise UsageError(f"{a.path}: records/{table}.jsonl: {key!r} is not a count")
+        for p in self.pipelines:
+            steps = p.get("steps") or []
+            if not isinstance(steps, list) or not all(
+                isinstance(s, dict) and all(isinstance(v, _SCALAR) for v in s.values())
+                for s in steps
+            ):
+                raise UsageError(f"{a.path}: records/pipelines.jsonl: 'steps' is not a list")
         names = {p["name"] for p in self.projects}
         for table, rows in (
             ("runs", self.runs),

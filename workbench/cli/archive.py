@@ -92,9 +92,12 @@ def export_cmd(
 
 def _show(file: Path, as_json: bool, verb: str) -> None:
     from workbench.archive.format import read_archive, summary
+    from workbench.archive.importer import check_records
 
     with _progress() as progress:
-        found = summary(read_archive(file, progress=progress))
+        checked = read_archive(file, progress=progress)
+    check_records(checked)
+    found = summary(checked)
     if as_json:
         print_json(found)
         return
