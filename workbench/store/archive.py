@@ -354,28 +354,20 @@ def export_tables(
 
 def metric_series(store: Store, run_ids: Sequence[int]) -> Iterable[Series]:
     """Every metric series of the runs, points in logged order, one series at a time."""
-    cursor = store.conn.execute(
-        "SELECT s.id, r.uuid, s.key, m.step, m.ts, m.value FROM metric_series s"
-        " JOIN runs r ON r.id = s.run_id JOIN metrics m ON m.series_id = s.id"
-        " WHERE s.run_id IN (SELECT value FROM json_each(?)) ORDER BY s.id, m.idx",
+    heads = store.conn.execute(
+        "SELECT s.id, r.uuid, s.key FROM metric_series s JOIN runs r ON r.id = s.run_id"
+        " WHERE s.run_id IN (SELECT value FROM json_each(?)) ORDER BY s.id",
         (_ids(run_ids),),
-    )
-    current: int | None = None
-    head: tuple[str, str] = ("", "")
-    steps: list[Any] = []
-    stamps: list[Any] = []
-    values: list[Any] = []
-    while batch := cursor.fetchmany(65536):
-        for sid, run_uuid, key, step, ts, value in batch:
-            if sid != current:
-                if current is not None:
-                    yield Series(*head, tuple(steps), tuple(stamps), tuple(values))
-                current, head, steps, stamps, values = sid, (run_uuid, key), [], [], []
-            steps.append(step)
-            stamps.append(ts)
-            values.append(value)
-    if current is not None:
-        yield Series(*head, tuple(steps), tuple(stamps), tuple(values))
+    ).fetchall()
+    for series_id, run_uuid, key in heads:
+        rows = store.conn.execute(
+            "SELECT step, ts, value FROM metrics WHERE series_id = ? ORDER BY idx", (series_id,)
+        ).fetchall()
+        if rows:
+            steps, stamps, values = zip(*rows, strict=True)
+            yield Series(run_uuid, key, steps, stamps, values)
+        else:
+            yield Series(run_uuid, key, (), (), ())
 
 
 def referenced_blobs(store: Store, run_ids: Sequence[int], *, artifacts: bool) -> list[str]:
