@@ -70,10 +70,13 @@ class MetricGrid(VerticalScroll, can_focus=True, inherit_bindings=False):
         self._fit()
 
     def select(self, index: int) -> None:
+        """Mark the chart at `index`; a newly selected one is scrolled into view
+        (a poll that keeps the selection leaves the scroll where it is)."""
+        moved = index != self.selected
         self.selected = index
         for i, cell in enumerate(self.cells):
             cell.set_class(i == index, "-selected")
-        if 0 <= index < len(self.cells):
+        if moved and 0 <= index < len(self.cells):
             self.call_after_refresh(self.scroll_to_widget, self.cells[index], animate=False)
 
     def on_resize(self) -> None:
