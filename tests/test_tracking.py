@@ -602,3 +602,154 @@ def test_every_point_of_a_number_key_is_kept(project):
         wb.log_metrics({7: 1.0, "7.5": 2.0}, step=5)
 
     assert points(run.id, "7") == [(i, i / 10) for i in range(5)] + [(5, 1.0)]
+
+
+# --- the call path: no lock, no wake-up per call; threads; exit ---------------------------
+
+
+def test_points_from_several_threads_all_arrive_in_order_per_thread(project):
+    import threading
+
+    threads, per_thread = 4, 3000
+    start = threading.Barrier(threads + 1)
+
+    def work(t: int) -> None:
+        start.wait()
+        for i in range(per_thread):
+            wb.log_metric("shared", i, step=t * 1_000_000 + i)
+            wb.log_metrics({f"own{t}": i, "shared10": t}, step=i)
+
+    with wb.start_run(project=project) as run:
+        workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+        for w in workers:
+            w.start()
+        start.wait()
+        while any(w.is_alive() for w in workers):
+            wb.flush()  # takes the buffers while the threads append to them
+        for w in workers:
+            w.join()
+
+    shared = points(run.id, "shared")
+    assert len(shared) == threads * per_thread
+    for t in range(threads):
+        mine = [(s - t * 1_000_000, v) for s, v in shared if s // 1_000_000 == t]
+        assert mine == [(i, float(i)) for i in range(per_thread)]  # all, in logged order
+        assert points(run.id, f"own{t}") == [(i, float(i)) for i in range(per_thread)]
+    assert len(points(run.id, "shared10")) == threads * per_thread
+    assert "log_metric" in vars(wb)  # after its first use, a plain attribute of the package
+
+
+def test_the_flusher_is_woken_only_when_the_threshold_is_crossed(project, monkeypatch):
+    monkeypatch.setattr(wb_tracking, "FLUSH_INTERVAL", 3600)  # no timer flush in the test
+    monkeypatch.setattr(wb_tracking, "FLUSH_AT_POINTS", 1000)
+    with wb.start_run(project=project) as run:
+        wakes = []
+        real_set = run._wake.set
+        monkeypatch.setattr(run._wake, "set", lambda: (wakes.append(1), real_set()))
+        for i in range(999):
+            wb.log_metric("loss", i, step=i)
+        assert wakes == [] and run.wakeups == 0  # 999 calls, not one wake-up
+        for i in range(999, 5500):
+            wb.log_metric("loss", i, step=i)
+        wb.log_metrics({"a": 1.0, "b": 2.0}, step=0)
+        # at most once per 1,000 points logged (5,502 points: 5 crossings at most)
+        assert 1 <= len(wakes) == run.wakeups <= 5
+
+    assert points(run.id, "loss") == [(i, float(i)) for i in range(5500)]
+
+
+def test_buckets_kept_over_many_flushes_match_the_points(project):
+    import math
+
+    from workbench.store.metrics import BUCKET_SIZES
+
+    cuts = {1, 63, 64, 65, 700, 1024, 1500, 4000}
+    with (
+        pytest.warns(wb_tracking.MetricWarning, match="stored as missing"),
+        wb.start_run(project=project) as run,
+    ):
+        for i in range(5000):
+            wb.log_metric("loss", float("nan") if i % 97 == 5 else math.sin(i) * i, step=i * 2)
+            if i in cuts:
+                wb.flush()
+
+    logged = [(i * 2, None if i % 97 == 5 else math.sin(i) * i) for i in range(5000)]
+    store = open_store(migrate=False)
+    try:
+        stored = store.rows(
+            "SELECT b.size, b.bucket, b.count, b.first_step, b.last_step, b.min, b.max, b.sum,"
+            " b.valued, b.last"
+            " FROM metric_buckets b JOIN metric_series s ON s.id = b.series_id"
+            " WHERE s.run_id = ? AND s.key = 'loss' ORDER BY size, bucket",
+            (run.id,),
+        )
+    finally:
+        store.close()
+    expected = []
+    for size in BUCKET_SIZES:
+        for bucket in range(math.ceil(len(logged) / size)):
+            part = logged[bucket * size : (bucket + 1) * size]
+            present = [v for _, v in part if v is not None]
+            expected.append(
+                (size, bucket, len(part), part[0][0], part[-1][0], min(present), max(present),
+                 math.fsum(present), len(present), part[-1][1])
+            )
+    got = [tuple(r.values()) for r in stored]
+    assert [g[:7] + g[8:] for g in got] == [e[:7] + e[8:] for e in expected]
+    assert [g[7] for g in got] == pytest.approx([e[7] for e in expected], rel=1e-12, abs=1e-9)
+
+
+_EXITS = """
+import workbench as wb
+import workbench.tracking
+workbench.tracking.FLUSH_INTERVAL = 3600  # only the exit hook writes
+for i in range(700):
+    wb.log_metric("loss", i / 10, step=i)
+wb.log_metrics({"a": 1.0, "b": 2.0}, step=700)
+"""
+
+
+def test_a_process_that_exits_flushes_what_it_logged(attached_env):
+    run_id, env = attached_env
+    done = subprocess.run(
+        [sys.executable, "-c", _EXITS], env=env, capture_output=True, text=True, timeout=120
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert points(run_id, "loss") == [(i, i / 10) for i in range(700)]
+    assert latest(run_id) == {"a": 1.0, "b": 2.0, "loss": 69.9}
+
+
+_IMPORTS = """
+import sys
+import workbench as wb
+with wb.start_run(project=sys.argv[1]) as run:
+    wb.log_metric("loss", 1.0)
+print(" ".join(m for m in ("psutil", "workbench.projects", "workbench.config.project",
+                           "workbench.models.registry") if m in sys.modules))
+"""
+
+
+def test_start_run_in_a_registered_project_imports_neither_psutil_nor_the_config(project):
+    store = open_store()
+    try:
+        add_project(store, project)
+    finally:
+        store.close()
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORTS, str(project)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
+
+
+def test_the_process_start_time_is_the_one_psutil_gives():
+    import psutil
+
+    assert wb_tracking._process_started_at() == pytest.approx(
+        psutil.Process().create_time(), abs=0.02
+    )

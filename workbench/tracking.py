@@ -38,7 +38,7 @@ from workbench.core import env, paths
 from workbench.core.errors import StoreError, UsageError
 
 FLUSH_INTERVAL = 0.5
-FLUSH_AT_POINTS = 50_000  # flush early when this many points are waiting
+FLUSH_AT_POINTS = 10_000  # wake the flusher early when this many points are waiting
 TXN_ROWS = 10_000  # metric rows (plus a few per key) written per transaction at most
 TXN_SECONDS = 0.25  # a transaction is committed after this long, even if short of rows
 _KEY_ROWS = 8  # what a key costs in a transaction besides its points (series, buckets)
