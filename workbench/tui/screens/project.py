@@ -1,5 +1,5 @@
 """A project's runs: sort, filter, start, stop, open, mark and compare; tag,
-note, archive, delete and clone them."""
+note, archive, delete and clone them, and browse their artifacts."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ class ProjectScreen(LiveScreen):
         Binding("H", "show_archived", "Archived", id="project.archived"),
         Binding("delete", "delete_run", "Delete", id="project.delete"),
         Binding("C", "clone", "Clone", id="project.clone"),
+        Binding("f", "artifacts", "Artifacts", id="project.artifacts"),
         Binding("escape", "back", "Back", id="project.back"),
     ]
 
@@ -348,6 +349,13 @@ class ProjectScreen(LiveScreen):
     def _changed(self, message: str) -> None:
         self.notify(message)
         self.poll()  # show it now, not at the next poll
+
+    def action_artifacts(self) -> None:
+        from workbench.tui.screens.artifacts import ArtifactsScreen
+
+        run_id = self._selected_or_warn()
+        if run_id is not None:
+            self.app.push_screen(ArtifactsScreen(run_id))
 
     def action_clone(self) -> None:
         run_id = self._selected_or_warn()
