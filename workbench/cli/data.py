@@ -27,7 +27,9 @@ def add(ctx: click.Context, project: str, file: Path, as_json: bool) -> None:
     """Register FILE (CSV, gzip CSV or Parquet) as a version of PROJECT's data.
 
     Versions are identified by the SHA-256 of their content: the same content
-    twice is one version. The file is only read, never moved or changed.
+    twice is one version. The file is only read, never moved or changed. Its
+    drift profile is computed now and kept in the store folder, so that checking
+    drift against it later starts from the profile.
     """
     store = store_for(ctx)
     version = register(store, get_project(store, project)["id"], file)
