@@ -263,3 +263,32 @@ def test_a_failure_halfway_through_the_import_leaves_the_store_as_it_was(
     assert result.returncode == 2, result.stderr
     assert "nothing was imported" in result.stderr and "UNIQUE" in result.stderr
     assert _state(wb_home) == before
+
+
+@pytest.mark.parametrize(
+    "line", [b"not json", b'{"steps": [0], "ts": ["x"], "values": [1.0]}', b"[1, 2]"]
+)
+def test_bad_metric_points_are_refused(line, valid_archive, tmp_path, wb_home):
+    entries = _entries(valid_archive)
+    info, _ = entries["records/metrics.jsonl"]
+    series_info, _ = entries["records/metric_series.jsonl"]
+    index = b'{"run_uuid": "%s", "key": "loss", "count": 1}\n' % json.loads(
+        entries["records/runs.jsonl"][1].splitlines()[0]
+    )["uuid"].encode()
+    entries["records/metrics.jsonl"] = (info, line + b"\n")
+    entries["records/metric_series.jsonl"] = (series_info, index)
+    document = json.loads(entries[MANIFEST][1])
+    for member in document["members"]:
+        for name in ("records/metrics.jsonl", "records/metric_series.jsonl"):
+            if member["name"] == name:
+                data = entries[name][1]
+                member.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    entries[MANIFEST] = (entries[MANIFEST][0], json.dumps(document).encode())
+    del entries[SIGNATURE]
+    crafted = _write(tmp_path / "points.wbx", entries)
+    assert wbi("project", "list").returncode == 0
+    before = _state(wb_home)
+    result = wbi("archive", "import", str(crafted))
+    assert result.returncode == 2, result.stderr
+    assert "records/metrics.jsonl line 1" in result.stderr
+    assert _state(wb_home) == before

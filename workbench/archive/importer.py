@@ -137,8 +137,10 @@ def _need(archive: Archive, table: str, row: dict[str, Any], keys: tuple[str, ..
             raise UsageError(f"{archive.path}: records/{table}.jsonl: a record has no {key!r}")
 
 
-_NUMBER = (int, float)
 _SCALAR = (str, int, float, type(None))
+_STEP_TYPES = {int, type(None)}
+_TIME_TYPES = {int, float}
+_VALUE_TYPES = {int, float, type(None)}
 
 
 class _Merge:
@@ -418,7 +420,10 @@ class _Merge:
 
     def _points(self, index: int, s: dict[str, Any]) -> tuple[list, list, list]:
         path = self.archive.path
-        row = json.loads(self.point_lines[index]) if index < len(self.point_lines) else None
+        try:
+            row = json.loads(self.point_lines[index]) if index < len(self.point_lines) else None
+        except (ValueError, RecursionError):
+            row = None
         if not isinstance(row, dict):
             raise UsageError(f"{path}: records/metrics.jsonl line {index + 1} is not an object")
         steps, stamps, values = row.get("steps"), row.get("ts"), row.get("values")
@@ -427,9 +432,10 @@ class _Merge:
             and isinstance(stamps, list)
             and isinstance(values, list)
             and len(steps) == len(stamps) == len(values) == s["count"]
-            and all(v is None or type(v) is int for v in steps)
-            and all(type(v) in _NUMBER and math.isfinite(v) for v in stamps)
-            and all(v is None or type(v) in _NUMBER for v in values)
+            and set(map(type, steps)) <= _STEP_TYPES
+            and set(map(type, stamps)) <= _TIME_TYPES
+            and all(map(math.isfinite, stamps))
+            and set(map(type, values)) <= _VALUE_TYPES
         ):
             raise UsageError(
                 f"{path}: records/metrics.jsonl line {index + 1}: expected {s['count']} points"
