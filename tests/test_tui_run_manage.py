@@ -202,6 +202,7 @@ ARTIFACTS = {
     "predictions.csv": b"id,label,score\n1,yes,0.9\n2,no,0.2\n",
     "metrics.json": b'{"accuracy": 0.91, "classes": ["no", "yes"]}',
     "weights.bin": b"\x00\x01\x02" * 100,  # replaces the 2048-byte one
+    "[/b]odd.csv": b"[/],[red]\n[b]1,2\n",  # markup in a name and in cells is text
 }
 
 
@@ -235,7 +236,7 @@ async def test_artifacts_browser_lists_sizes_and_shows_text_csv_and_json(runs):
             pilot, lambda: isinstance(app.screen, ArtifactsScreen) and app.screen, what="screen"
         )
         listed = await wait_for(pilot, lambda: screen.query_one("#artifact-list", SyncedTable))
-        await wait_for(pilot, lambda: len(row_keys(listed)) == 4, what="the artifacts")
+        await wait_for(pilot, lambda: len(row_keys(listed)) == 5, what="the artifacts")
         assert row(listed, "weights.bin") == ["weights.bin", "300 B"]
         caption = screen.query_one("#artifact-caption", Label)
         text = screen.query_one("#artifact-text", TextArea)
@@ -250,31 +251,15 @@ async def test_artifacts_browser_lists_sizes_and_shows_text_csv_and_json(runs):
         await highlight("predictions.csv", "csv")
         assert csv_table.display and not text.display
         assert [str(c.label) for c in csv_table.columns.values()] == ["id", "label", "score"]
-        assert csv_table.row_count == 2 and csv_table.get_row_at(0) == ["1", "yes", "0.9"]
+        assert csv_table.row_count == 2
+        assert [str(c) for c in csv_table.get_row_at(0)] == ["1", "yes", "0.9"]
         await highlight("metrics.json", "json")
         assert '"accuracy": 0.91' in text.text and text.display
+        await highlight("[/b]odd.csv", "csv")
+        assert [str(c.label) for c in csv_table.columns.values()] == ["[/]", "[red]"]
+        assert [str(c) for c in csv_table.get_row_at(0)] == ["[b]1", "2"]
         await highlight("weights.bin", "binary")
         assert "binary file, 300 bytes" in text.text
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is project)
 
-
-def test_previews_are_size_limited_and_never_fail(tmp_path):
-    from workbench.runs import artifact_view
-
-    big = tmp_path / "big"
-    big.write_bytes(b"line\n" * 200_000)  # 1 MB of text
-    shown = artifact_view.preview(big, "log.txt")
-    assert shown.kind == "text" and shown.truncated and shown.size == 1_000_000
-    assert len(shown.text) <= artifact_view.MAX_BYTES
-    rows = tmp_path / "rows"
-    rows.write_text("a,b\n" + "1,2\n" * 1000)
-    table = artifact_view.preview(rows, "rows.csv")
-    assert table.kind == "csv" and len(table.rows) == artifact_view.MAX_ROWS and table.truncated
-    broken = tmp_path / "broken"
-    broken.write_text('{"not": json')
-    assert artifact_view.preview(broken, "x.json").kind == "text"
-    deep = tmp_path / "deep"
-    deep.write_text("[" * 100_000 + "]" * 100_000)  # too deep to parse: shown as text
-    assert artifact_view.preview(deep, "deep.json").kind == "text"
-    assert artifact_view.preview(tmp_path / "gone", "gone.txt").kind == "missing"

@@ -8,6 +8,7 @@ import os
 import shlex
 import subprocess
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -46,7 +47,7 @@ class ArtifactsScreen(WorkbenchScreen):
         with Horizontal(id="artifacts-body"):
             yield SyncedTable([("name", "Artifact"), ("size", "Size")], id="artifact-list")
             with Vertical(id="artifact-view"):
-                yield Label("", id="artifact-caption")
+                yield Label("", id="artifact-caption", markup=False)
                 yield TextArea("", id="artifact-text", read_only=True, soft_wrap=False)
                 yield DataTable(id="artifact-csv", zebra_stripes=True)
         yield KeyFooter()
@@ -75,7 +76,8 @@ class ArtifactsScreen(WorkbenchScreen):
     def _list(self, found: list[Artifact]) -> None:
         self.artifacts = {a.name: a for a in found}
         table = self.query_one("#artifact-list", SyncedTable)
-        table.show([(a.name, (a.name, fmt.size(a.size))) for a in found])
+        # Names and cells are the run's own text, never markup.
+        table.show([(a.name, (Text(a.name), fmt.size(a.size))) for a in found])
         caption = self.query_one("#artifact-caption", Label)
         if not found:
             caption.update(f"Run {self.run_id} logged no artifacts.")
@@ -112,9 +114,11 @@ class ArtifactsScreen(WorkbenchScreen):
         table = self.query_one("#artifact-csv", DataTable)
         if found.kind == "csv":
             table.clear(columns=True)
-            table.add_columns(*found.columns)
+            table.add_columns(*(Text(c) for c in found.columns))
             width = len(found.columns)
-            table.add_rows([(row + [""] * width)[:width] for row in found.rows])
+            table.add_rows(
+                [[Text(c) for c in (row + [""] * width)[:width]] for row in found.rows]
+            )
             text.display, table.display = False, True
         else:
             text.load_text(found.text)
