@@ -102,7 +102,7 @@ def _show(file: Path, as_json: bool, verb: str) -> None:
         print_json(found)
         return
     if verb == "verify":
-        note(f"{file}: ok, {found['members']} members checked; signer: {found['signer']}")
+        click.echo(f"{file}: ok, {found['members']} members checked; signer: {found['signer']}")
         return
     created = found["created_at"]
     when = (
