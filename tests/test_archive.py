@@ -249,7 +249,17 @@ def test_export_of_chosen_runs_and_dataset_files(trained_a, tmp_path, monkeypatc
         "archive", "export", "penguins", "-o", str(tmp_path / "none.wbx"), "--since", "2999-01-01"
     )
     assert later["counts"]["runs"] == 0
+    shown = wbi("archive", "show", str(one))
+    assert shown.returncode == 0 and "signer     this store SHA256:" in shown.stdout
+    assert "  runs               1" in shown.stdout
+    verified = wbi("archive", "verify", str(one))
+    assert verified.returncode == 0 and ": ok, " in verified.stdout
     monkeypatch.setenv("WORKBENCH_HOME", str(b))
+    dry = wbi("archive", "import", str(one), "--dry-run")
+    assert dry.returncode == 0 and "would import" in dry.stdout
+    assert [line.split() for line in dry.stdout.splitlines() if "  runs " in line] == [
+        ["runs", "1", "0", "0"]
+    ]
     done = _json("archive", "import", str(one))
     assert done["counts"]["runs"]["new"] == 1 and done["blobs_added"] == 1
     conn = _db(b)
