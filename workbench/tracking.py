@@ -265,34 +265,41 @@ class ActiveRun:
     def flush(self) -> None:
         """Write everything buffered so far; durable once this returns."""
         with self._write_lock:
-            metrics = self._take()
-            with self._lock:
-                params, self._params = self._params, {}
-                artifacts, self._artifacts = self._artifacts, []
-            if not (metrics or params or artifacts):
-                return
-            pieces = _pieces(metrics)
+            taken: list[tuple[str, list]] = []
+            pieces: list[tuple[str, list]] | None = None
+            params: dict[str, str] = {}
+            artifacts: list[tuple] = []
             self._written = 0
             try:
+                # Taken inside the try: an exception (SIGTERM's SystemExit in the
+                # main thread) at any point puts back whatever was taken.
+                self._take(taken)
+                with self._lock:
+                    params, self._params = self._params, {}
+                    artifacts, self._artifacts = self._artifacts, []
+                if not (taken or params or artifacts):
+                    return
+                pieces = _pieces(taken)
                 self._write(pieces, params, artifacts)
             except BaseException:
                 # What was committed stays; put the rest back, ahead of newer points.
-                self._put_back(pieces[self._written :], params, artifacts)
+                rest = taken if pieces is None else pieces[self._written :]
+                self._put_back(rest, params, artifacts)
                 raise
 
-    def _take(self) -> list[tuple[str, list]]:
-        """Each series' buffered points, taken without a lock: a copy of the
-        list's prefix, then `del` of that prefix (a point appended between the
-        two stays, after it). Sets the next wake-up threshold."""
+    def _take(self, taken: list[tuple[str, list]]) -> None:
+        """Move each series' buffered points to `taken`, without a lock: a copy of
+        the list's prefix, then `del` of that prefix (a point appended meanwhile
+        stays, after it). Sets the next wake-up threshold."""
         self._wake_at = self._logged + FLUSH_AT_POINTS
-        taken = []
         for name, series in list(self._series.items()):
             n = len(series)
             if n:
+                # Slice, del, append: no Python call between them for a signal
+                # handler (which runs at calls and loops) to cut in.
                 points = series[:n]
                 del series[:n]
                 taken.append((name, points))
-        return taken
 
     def _write(self, pieces: list[tuple[str, list]], params: dict, artifacts: list) -> None:
         """Write `pieces` in short transactions, params and artifacts with the last.
