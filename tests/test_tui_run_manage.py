@@ -106,7 +106,7 @@ async def test_tags_and_note_are_edited_in_a_form_and_the_filter_finds_them(runs
         )
         assert stored_notes(newer).note == "deeper trees overfit"
         await wait_for(
-            pilot, lambda: row(table, str(newer))[6] == "baseline wide", what="the tags column"
+            pilot, lambda: row(table, str(newer))[7] == "baseline wide", what="the tags column"
         )
 
         await pilot.press("slash", *"overfit")  # a word of the note only
@@ -146,11 +146,11 @@ async def test_archive_hides_a_run_until_shown_and_unarchived(runs):
 
         await pilot.press("H")
         await wait_for(pilot, lambda: len(row_keys(table)) == 2, what="archived runs shown")
-        assert row(table, str(newer))[6].startswith("(archived)")
+        assert row(table, str(newer))[7].startswith("(archived)")
         table.move_cursor(row=row_keys(table).index(str(newer)))
         await pilot.press("a")
         await wait_for(pilot, lambda: not stored_notes(newer).archived, what="unarchived")
-        await wait_for(pilot, lambda: row(table, str(newer))[6] == "", what="marker gone")
+        await wait_for(pilot, lambda: row(table, str(newer))[7] == "", what="marker gone")
 
 
 async def test_delete_asks_with_the_space_freed_and_removes_the_files(runs):

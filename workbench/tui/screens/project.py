@@ -76,8 +76,8 @@ class ProjectScreen(LiveScreen):
                 ("started", "Started"),
                 ("duration", "Duration"),
                 ("metric", "Metric"),
-                ("tags", "Tags"),
                 ("params", "Params"),
+                ("tags", "Tags"),
             ],
             id="runs",
         )
@@ -125,8 +125,8 @@ class ProjectScreen(LiveScreen):
                 _when(run.started_at),
                 fmt.seconds(run.duration(now)),
                 fmt.metric(value),
-                ("(archived) " if notes.archived else "") + tags,
                 " ".join(f"{k}={cell(params[k])}" for k in key_params if k in params),
+                ("(archived) " if notes.archived else "") + tags,
             )
             if self.filter_text and not any(
                 self.filter_text in str(c).lower() for c in (*cells, notes.note or "")
