@@ -47,17 +47,15 @@ def notes_of(store: Store, run_ids: Sequence[int]) -> dict[int, RunNotes]:
     does not exist is left out."""
     if not run_ids:
         return {}
-    encoded = _ids(run_ids)
-    tags: dict[int, list[str]] = {}
-    for run_id, tag in store.conn.execute(
-        f"SELECT run_id, tag FROM run_tags WHERE run_id IN ({_IDS}) ORDER BY run_id, tag",
-        (encoded,),
-    ):
-        tags.setdefault(run_id, []).append(str(tag))
+    tags = tags_of(store, run_ids)
+    where, args = _among(run_ids, "id")
     out = {}
+    wanted = set(run_ids)
     for run_id, note, archived_at in store.conn.execute(
-        f"SELECT id, note, archived_at FROM runs WHERE id IN ({_IDS})", (encoded,)
+        f"SELECT id, note, archived_at FROM runs WHERE {where}", args
     ):
+        if run_id not in wanted:
+            continue
         out[run_id] = RunNotes(
             run_id,
             tuple(tags.get(run_id, ())),
@@ -67,16 +65,31 @@ def notes_of(store: Store, run_ids: Sequence[int]) -> dict[int, RunNotes]:
     return out
 
 
+# Past this many ids, a range of ids is read and the rows filtered here: a
+# listing's ids are a dense range, and a JSON array of 50,000 ids costs more
+# to build and search than the few rows outside the range.
+_RANGE_FROM = 500
+
+
+def _among(run_ids: Sequence[int], column: str) -> tuple[str, tuple[Any, ...]]:
+    """A WHERE term selecting `column` among `run_ids` (or a range holding them)."""
+    if len(run_ids) > _RANGE_FROM:
+        return f"{column} BETWEEN ? AND ?", (min(run_ids), max(run_ids))
+    return f"{column} IN ({_IDS})", (_ids(run_ids),)
+
+
 def tags_of(store: Store, run_ids: Sequence[int]) -> dict[int, list[str]]:
     """The tags of many runs, sorted, in one query (runs without tags left out)."""
     out: dict[int, list[str]] = {}
     if not run_ids:
         return out
+    where, args = _among(run_ids, "run_id")
+    wanted = set(run_ids)
     for run_id, tag in store.conn.execute(
-        f"SELECT run_id, tag FROM run_tags WHERE run_id IN ({_IDS}) ORDER BY run_id, tag",
-        (_ids(run_ids),),
+        f"SELECT run_id, tag FROM run_tags WHERE {where} ORDER BY run_id, tag", args
     ):
-        out.setdefault(run_id, []).append(str(tag))
+        if run_id in wanted:
+            out.setdefault(run_id, []).append(str(tag))
     return out
 
 

@@ -377,6 +377,7 @@ CREATE TABLE run_tags (
 CREATE INDEX run_tags_tag ON run_tags(tag, run_id);
 ALTER TABLE runs ADD COLUMN note TEXT;
 ALTER TABLE runs ADD COLUMN archived_at REAL;
+CREATE INDEX runs_archived ON runs(archived_at) WHERE archived_at IS NOT NULL;
 """
 
 # name -> SQL script; applied in this order, each once, each in a transaction.
