@@ -22,6 +22,7 @@ from workbench.tui.app import WorkbenchApp
 from workbench.config.settings import Settings
 from workbench.tui.screens.confirm import ConfirmModal
 from workbench.tui.screens.forms import StartRunModal
+from workbench.tui.screens.help import HelpScreen
 from workbench.tui.screens.project import ProjectScreen
 from workbench.tui.screens.run_notes import RunNotesModal
 from workbench.tui.widgets.synced_table import SyncedTable
@@ -151,6 +152,12 @@ async def test_archive_hides_a_run_until_shown_and_unarchived(runs):
         await pilot.press("a")
         await wait_for(pilot, lambda: not stored_notes(newer).archived, what="unarchived")
         await wait_for(pilot, lambda: row(table, str(newer))[7] == "", what="marker gone")
+
+        await pilot.press("question_mark")  # help lists the new keys by their ids
+        shown = await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen) and app.screen)
+        text = plain(shown.query_one(Static))
+        for verb in ("notes", "archive", "archived", "delete", "clone", "artifacts"):
+            assert f"project.{verb}" in text, text
 
 
 async def test_delete_asks_with_the_space_freed_and_removes_the_files(runs):
