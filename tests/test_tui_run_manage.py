@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from test_runs_e2e import script_project
-from textual.widgets import Input, Label, Static, TextArea
+from textual.widgets import Button, Input, Label, Static, TextArea
 from tui_support import notifications, plain, row, row_keys, use_fixed_system_sampler, wait_for
 
 from workbench.core import paths
@@ -200,6 +200,14 @@ async def test_clone_opens_the_start_form_with_the_runs_params(runs):
         await pilot.press("escape")  # cancelled: no run is started
         await wait_for(pilot, lambda: app.screen is project)
         assert len(row_keys(table)) == 2
+
+        # The tags form fits 80x24 too, its first field focused.
+        await pilot.press("t")
+        form = await wait_for(pilot, lambda: isinstance(app.screen, RunNotesModal) and app.screen)
+        await wait_for(pilot, lambda: form.query_one("#notes-tags", Input).has_focus)
+        for button in form.query(Button):
+            region = button.region
+            assert region.height > 0 and region.bottom <= 24 and region.right <= 80, region
 
 
 # --- the artifacts browser -------------------------------------------------------------
