@@ -243,8 +243,10 @@ async def test_progress_from_a_logged_total_and_none_without_a_total(runs):
         assert plain(progress).endswith("step 20/50 · 40%")  # finished: no ETA
         assert progress.display
         # 80 columns: the footer keeps the main keys and help.
-        keys = {k.key for k in app.screen.query(FooterKey)}
-        assert {"enter", "x", "slash", "f", "escape", "question_mark"} <= keys, keys
+        main = {"enter", "x", "slash", "f", "escape", "question_mark"}
+        await wait_for(
+            pilot, lambda: main <= {k.key for k in app.screen.query(FooterKey)}, what="the keys"
+        )
         await pilot.press("escape")
 
         screen = await open_run(pilot, app, runs["plain"])

@@ -398,9 +398,15 @@ class RunScreen(LiveScreen):
             ]
             if dropped:
                 self.match = min(self.match, len(self.matches) - 1)
-            log.write(self._styled("\n".join(lines)), scroll_end=self.follow and at_bottom)
+        follow = self.follow and at_bottom
+        if self.search_text:
+            log.write(self._styled("\n".join(lines)), scroll_end=follow)
         else:
-            log.write(text, scroll_end=self.follow and at_bottom)
+            log.write(text, scroll_end=follow)
+        if follow:
+            # Also at once, not only after the next refresh: a chunk that came
+            # first would find the view short of the bottom and stop following.
+            log.scroll_end(animate=False, immediate=True, x_axis=False)
         self._show_log_state(at_bottom)
 
     def _hit(self, line: str) -> bool:
