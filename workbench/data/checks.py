@@ -99,8 +99,10 @@ def drift(
     passes it in)."""
     from workbench.config.project import read_columns
     from workbench.data.drift import DriftSettings, drift_report
+    from workbench.data.drift.stattests import start_scipy_import
     from workbench.plugins import drift_tests
 
+    start_scipy_import()  # loads while the batch is read
     row, config = project_config(store, project)
     expected = read_columns(config.train_file, config.file)
     try:

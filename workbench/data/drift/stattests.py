@@ -5,7 +5,10 @@ current column reduced to sorted values (numeric) or category counts
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -78,6 +81,23 @@ def builtin_tests() -> dict[str, DriftTest]:
         name: DriftTest(make(name), kind, threshold, description)
         for name, (kind, threshold, description) in METHODS.items()
     }
+
+
+def start_scipy_import() -> None:
+    """Start importing scipy.stats on a daemon thread, so that it loads while the
+    caller reads the batch: it is a third of `data drift`'s start-up, and
+    reading a CSV spends most of its time outside the GIL. The tests import it
+    as before and find it loaded, or wait for the thread to finish it (the import
+    system locks each module); an error on the thread is left for their own
+    import to raise."""
+    if "scipy.stats" in sys.modules:
+        return
+    threading.Thread(target=_import_scipy, name="import scipy.stats", daemon=True).start()
+
+
+def _import_scipy() -> None:
+    with contextlib.suppress(Exception):
+        import scipy.stats  # noqa: F401
 
 
 # --------------------------------------------------------------------------- tests
