@@ -22,8 +22,8 @@ parts alike); the table shows medians over the rounds. Targets:
 
 Peers run in the interpreter given with `--peer-python` (default: this one), and
 only if they import there; they are never installed by this script. mlflow:
-`mlflow.log_metric` (SQLite backend, 2,000 calls) and `MlflowClient.log_batch`
-(1,000 metrics a call); trackio: `trackio.log` with 10 keys a call, including
+`mlflow.log_metric` (SQLite backend, 500 calls) and `MlflowClient.log_batch`
+(50,000 points, 1,000 metrics a call); trackio: `trackio.log` with 10 keys a call, including
 `finish()`. They get telemetry and Hub access switched off (`_common.OFFLINE_ENV`)
 and are never given a remote URL. Every part runs in a fresh interpreter with
 its own temporary store; imports of `workbench` itself and store creation are
@@ -32,7 +32,8 @@ outside the timed window, `start_run`'s own imports are inside it.
 Timing is not a test: exits 0 either way, printing "target met" / "target missed".
 
     python benchmarks/bench_tracking.py [--points 200000] [--repeat 3]
-        [--loop-points 200000] [--peer-python PATH] [--no-peers] [--json]
+        [--loop-points 200000] [--peer-python PATH] [--no-peers]
+        [--mlflow-calls 500] [--mlflow-batch-points 50000] [--json]
 """
 
 from __future__ import annotations
@@ -286,8 +287,12 @@ def measure(args) -> dict:
     }
     if not args.no_peers:
         peer = args.peer_python or sys.executable
-        plan["mlflow_log_metric"] = lambda: measure_peer(peer, "mlflow_log_metric", 2_000)
-        plan["mlflow_log_batch"] = lambda: measure_peer(peer, "mlflow_log_batch", args.points)
+        plan["mlflow_log_metric"] = lambda: measure_peer(
+            peer, "mlflow_log_metric", args.mlflow_calls
+        )
+        plan["mlflow_log_batch"] = lambda: measure_peer(
+            peer, "mlflow_log_batch", args.mlflow_batch_points
+        )
         plan["trackio_log"] = lambda: measure_peer(peer, "trackio_log", args.points)
     tries: dict[str, list[dict]] = {part: [] for part in plan}
     notes: dict[str, str] = {}
@@ -444,6 +449,15 @@ def main(argv: list[str] | None = None) -> int:
         " not import there is skipped",
     )
     parser.add_argument("--no-peers", action="store_true", help="workbench and sqlite3 only")
+    parser.add_argument(
+        "--mlflow-calls", type=int, default=500, help="mlflow.log_metric calls (default 500)"
+    )
+    parser.add_argument(
+        "--mlflow-batch-points",
+        type=int,
+        default=50_000,
+        help=f"points through MlflowClient.log_batch, {MLFLOW_BATCH:,} a call (default 50,000)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     args = parser.parse_args(argv)
     if args.points < KEYS_PER_CALL or args.loop_points < 1 or args.repeat < 1:
