@@ -2,9 +2,10 @@
 
 Inside a run started by the workbench it attaches to that run (the supervisor
 sets `WORKBENCH_RUN_ID`); elsewhere `with start_run(project=...)` creates one.
-Calls never wait on the disk: points go to an in-memory buffer that a
-background thread writes every `FLUSH_INTERVAL` seconds, and at exit or
-SIGTERM, in short transactions (`TXN_ROWS` rows or `TXN_SECONDS` at most) so
+Calls never wait on the disk, take no lock and wake no thread: points go to an
+in-memory buffer that a background thread writes every `FLUSH_INTERVAL`
+seconds (sooner once `FLUSH_AT_POINTS` are waiting), and at exit or SIGTERM,
+in short transactions (`TXN_ROWS` rows or `TXN_SECONDS` at most) so
 that no writer holds the store's lock for long. Artifacts are the exception:
 the file is copied when logged, since the caller may overwrite it right after.
 
