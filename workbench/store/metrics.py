@@ -14,6 +14,7 @@ import functools
 import math
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -29,10 +30,12 @@ UPDATE metric_series SET count = ?, step = ?, ts = ?, value = ?,
 WHERE id = ?
 """
 
-_UPSERT_BUCKET = """
+_INSERT_BUCKETS = """
 INSERT INTO metric_buckets (series_id, size, bucket, count, first_step, last_step, last_ts,
                             min, max, sum, valued, last)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES """
+_BUCKET_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_ON_BUCKET_CONFLICT = """
 ON CONFLICT (series_id, size, bucket) DO UPDATE SET
     count = count + excluded.count,
     last_step = excluded.last_step, last_ts = excluded.last_ts, last = excluded.last,
@@ -40,6 +43,8 @@ ON CONFLICT (series_id, size, bucket) DO UPDATE SET
     max = COALESCE(MAX(max, excluded.max), max, excluded.max),
     sum = sum + excluded.sum, valued = valued + excluded.valued
 """
+_INSERT_POINTS = "INSERT INTO metrics (series_id, idx, step, ts, value) VALUES "
+_POINT_ROW = "(?, ?, ?, ?, ?)"
 
 
 def append_points(
@@ -48,9 +53,9 @@ def append_points(
     """Insert each key's points (in logged order) with their summaries.
 
     Call inside a write transaction: the point numbering reads the series'
-    count, which the transaction keeps stable. The rows go to `executemany`
-    as the points are (no transposing), and the buckets are summarized once,
-    at the smallest size; each larger size merges those summaries.
+    count, which the transaction keeps stable. The buckets are summarized
+    once, at the smallest size; each larger size merges those summaries. Rows
+    go many to a statement (`_insert_rows`).
     """
     bucket_rows: list[tuple] = []
     for key, pts in points.items():
@@ -73,19 +78,19 @@ def append_points(
                 pieces = _merge_buckets(pieces, size // small)
                 small = size
             bucket_rows.extend((series_id, size, *p) for p in pieces)
-    conn.executemany(_UPSERT_BUCKET, bucket_rows)
+    if bucket_rows:
+        flat = list(chain.from_iterable(bucket_rows))
+        _insert_rows(conn, _INSERT_BUCKETS, _BUCKET_ROW, _ON_BUCKET_CONFLICT, flat, 12)
 
 
-_INSERT_POINT = "INSERT INTO metrics (series_id, idx, step, ts, value) VALUES (?, ?, ?, ?, ?)"
-ROWS_PER_INSERT = 1000  # points per INSERT statement at most (SQLite's variable limit allowing)
+MAX_ROWS_PER_STATEMENT = 4096  # rows of one INSERT at most (SQLite's variable limit allowing)
+_STEP, _TS, _VALUE = itemgetter(0), itemgetter(1), itemgetter(2)
 
 
 def _insert_points(
     conn: sqlite3.Connection, series_id: int, start: int, pts: Sequence[Point], values: list
 ) -> None:
-    """The points as rows (series_id, idx, step, ts, value), many rows a statement:
-    one statement per point pays SQLite's per-statement work, and the GIL's
-    hand-over between binding and stepping, once a point."""
+    """The points as rows (series_id, idx, step, ts, value)."""
     n = len(pts)
     # The rows' parameters one after another, laid out by column with slice
     # assignments (C loops), not built as a tuple per row.
@@ -94,30 +99,46 @@ def _insert_points(
     flat[2::5] = list(map(_STEP, pts))
     flat[3::5] = list(map(_TS, pts))
     flat[4::5] = values
-    per = _rows_per_insert(conn)
-    whole = n - n % per if per > 1 else 0
-    if whole:
-        width = 5 * per
-        conn.executemany(
-            _insert_many(per), [flat[i : i + width] for i in range(0, 5 * whole, width)]
-        )
-    if whole < n:
-        rest = iter(flat[5 * whole :])
-        conn.executemany(_INSERT_POINT, zip(rest, rest, rest, rest, rest, strict=False))
+    _insert_rows(conn, _INSERT_POINTS, _POINT_ROW, "", flat, 5)
 
 
-def _rows_per_insert(conn: sqlite3.Connection) -> int:
+def _insert_rows(
+    conn: sqlite3.Connection, head: str, row: str, tail: str, flat: list, width: int
+) -> None:
+    """Insert the rows whose `width` parameters each lie one after another in
+    `flat`, many rows to a statement: statements of a power of two rows (so
+    that a few prepared statements serve every count), the largest first.
+
+    One row a statement would pay SQLite's per-statement work once a row, and
+    hand the GIL over once a row (the sqlite3 module releases it around each
+    step): a thread logging meanwhile then holds the writer up at every row.
+    """
+    n = len(flat) // width
+    size = _largest_statement(conn, width)
+    done = 0
+    while done < n:
+        while size > n - done:
+            size //= 2
+        count = (n - done) // size
+        step = size * width
+        sql = _statement(head, row, tail, size)
+        end = (done + count * size) * width
+        conn.executemany(sql, [flat[i : i + step] for i in range(done * width, end, step)])
+        done += count * size
+
+
+def _largest_statement(conn: sqlite3.Connection, width: int) -> int:
     limit = 999  # SQLite's variable limit before 3.32
     with contextlib.suppress(AttributeError, sqlite3.Error):
         limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    return max(1, min(ROWS_PER_INSERT, limit // 5))
+    rows = max(1, min(MAX_ROWS_PER_STATEMENT, limit // width))
+    return 1 << (rows.bit_length() - 1)  # a power of two
 
 
 @functools.cache
-def _insert_many(rows: int) -> str:
-    return _INSERT_POINT + ", (?, ?, ?, ?, ?)" * (rows - 1)
+def _statement(head: str, row: str, tail: str, rows: int) -> str:
+    return head + ", ".join([row] * rows) + tail
 
-_STEP, _TS, _VALUE = itemgetter(0), itemgetter(1), itemgetter(2)
 
 # A bucket's summary, as its row after (series_id, size):
 # (bucket, count, first_step, last_step, last_ts, min, max, sum, valued, last)
