@@ -753,3 +753,23 @@ def test_the_process_start_time_is_the_one_psutil_gives():
     assert wb_tracking._process_started_at() == pytest.approx(
         psutil.Process().create_time(), abs=0.02
     )
+
+
+def test_points_are_written_whole_under_a_low_sqlite_variable_limit(project):
+    import sqlite3
+
+    from workbench.store.metrics import append_points
+
+    with wb.start_run(project=project) as run:
+        pass
+    store = open_store(migrate=False)
+    try:
+        store.conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)  # SQLite before 3.32
+        logged = [(i, 1000.0 + i, i / 7) for i in range(1234)]
+        for start, end in ((0, 1), (1, 234), (234, 1234)):  # 1 row; 128 + 64 + ... rows
+            with store.write() as conn:
+                append_points(conn, run.id, {"loss": logged[start:end]})
+    finally:
+        store.close()
+
+    assert points(run.id, "loss") == [(i, i / 7) for i in range(1234)]
