@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import codecs
 import gzip
-import os
 import zlib
 from pathlib import Path
 
@@ -99,11 +98,7 @@ def _read_csv(path: Path, fmt: str, expected: list[str] | None) -> pd.DataFrame:
     import pyarrow.csv as pc
 
     try:
-        table = pc.read_csv(
-            path,
-            read_options=pc.ReadOptions(use_threads=_parallel_parse()),
-            convert_options=pc.ConvertOptions(strings_can_be_null=True),
-        )
+        table = pc.read_csv(path, convert_options=pc.ConvertOptions(strings_can_be_null=True))
     except pa.ArrowInvalid as exc:
         text = str(exc)
         if "Expected" in text and "columns" in text:
@@ -130,19 +125,6 @@ def _read_csv(path: Path, fmt: str, expected: list[str] | None) -> pd.DataFrame:
     if len(frame) == 0:
         raise Malformed("empty", f"{path.name} has a header but no rows")
     return frame
-
-
-def _parallel_parse() -> bool:
-    """Whether to parse a CSV on several threads: only with more than two cores to
-    run on. On two, splitting the file into blocks and merging the columns costs
-    more than the second core gains, the more so when other work shares them (a
-    200k x 20 CSV: 0.74 s on threads, 0.49 s on one, median of 7). The table is
-    the same either way."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # no affinity outside Linux
-        cores = os.cpu_count() or 1
-    return cores > 2
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
