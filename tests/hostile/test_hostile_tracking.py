@@ -58,6 +58,8 @@ CASES = [
         "64-bit range",
     ),
     ("key-number", "wb.log_metric(7, 1.0, step=5)", None),
+    # a str subclass whose hash and == raise: stored as its plain string, never hashed
+    ("key-evil-str", "wb.log_metrics({'a': 1.0}); wb.log_metric(EvilStr('k'), 1.0)", None),
 ]
 
 # Every case in one interpreter (one start-up, not thirty), each in a run of its
@@ -77,6 +79,12 @@ class EvilIndex:
 class EvilRepr:
     def __repr__(self):
         raise RuntimeError("no repr for you")
+
+class EvilStr(str):
+    def __hash__(self):
+        raise RuntimeError("no hash for you")
+    def __eq__(self, other):
+        raise RuntimeError("no eq for you")
 
 warnings.simplefilter("default")
 folder, cases = sys.argv[1], json.loads(sys.argv[2])
