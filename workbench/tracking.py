@@ -548,7 +548,8 @@ def start_run(
     """Create and own a run outside the supervisor, e.g. in a notebook.
 
     `project` is a registered project's name or a folder with a workbench.toml
-    (registered on the way). The run is marked succeeded when the block ends,
+    (checked and registered on the way the first time; a registered folder is
+    found by its path, without reading its workbench.toml). The run is marked succeeded when the block ends,
     failed when it raises, and lost if this process dies first.
     """
     global _active
