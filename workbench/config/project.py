@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.config.monitor import MONITOR
 from workbench.config.names import PluginNames, installed, use_plugin_names  # noqa: F401
 from workbench.config.reading import read_toml
 from workbench.config.spec import Key, Table, check_file
@@ -53,7 +54,7 @@ MAX_MARGIN = 1e9
 MAX_THRESHOLD = 1e9
 ON_NEW_DATA = ("validate-and-retrain", "validate", "off")
 PROMOTE = ("if-better", "manual", "always")
-RETRAIN_ON = ("new-data", "drift")
+RETRAIN_ON = ("new-data", "drift", "monitor")
 GATES = ("bootstrap", "point")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _DOTTED = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
@@ -158,7 +159,8 @@ AUTOMATION = Table(
         Key(
             "retrain_on",
             str,
-            "retrain on all new data, or only on drift or degradation",
+            "retrain on all new data, only on drift or degradation, or when `monitor` sees it in"
+            " served traffic",
             default="new-data",
             choices=RETRAIN_ON,
         ),
@@ -211,7 +213,7 @@ PROJECT_FILE = Table(
     CONFIG_NAME,
     tuple(
         Key(table.name, dict, table.help, table=table)
-        for table in (PROJECT, DATA, TRAIN, AUTOMATION, DRIFT, SWEEP)
+        for table in (PROJECT, DATA, TRAIN, AUTOMATION, DRIFT, SWEEP, MONITOR)
     ),
     "A project's settings.",
     word="section",
