@@ -228,8 +228,8 @@ def test_accept_aliases_and_conflicts(trained_a, tmp_path, monkeypatch):
     _json("archive", "import", str(archive), "--on-conflict", "overwrite")
     assert _runs(b) == _runs(a)
 
-    bad = wbi("archive", "export", "penguins", "-o", str(tmp_path / "x.wbx"), "--include", "wheels")
-    assert bad.returncode == 2 and "--include 'wheels'" in bad.stderr
+    bad = wbi("archive", "export", "penguins", "-o", str(tmp_path / "x.wbx"), "--include", "logs")
+    assert bad.returncode == 2 and "--include 'logs'" in bad.stderr
     missing = wbi("archive", "export", "nope", "-o", str(tmp_path / "y.wbx"))
     assert missing.returncode != 0 and "no project named 'nope'" in missing.stderr
     assert not (tmp_path / "y.wbx").exists()

@@ -1,10 +1,17 @@
-"""`archive export`: a project's records, metric points and files into one signed zip."""
+"""`archive export`: a project's records, metric points and files into one signed zip.
+
+With `--include wheels` the archive also carries a wheelhouse for serving its
+model versions: the pinned requirements of each (as `model export` pins them),
+found offline the way `model export --with-wheels` finds them (folders given,
+pip's local sources and cache), stored as blobs and listed in the manifest.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import shutil
 import stat
 import tempfile
 import time
@@ -44,6 +51,8 @@ class ExportResult:
     since: float | None
     watermark: float
     signer: str | None
+    wheels: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 def parse_include(text: str | None) -> tuple[str, ...]:
@@ -103,9 +112,15 @@ def export_archive(
     runs: str | None = None,
     include: str | None = None,
     force: bool = False,
+    wheelhouses: Sequence[Path] = (),
     progress: Callable[[str, int, int], None] | None = None,
 ) -> ExportResult:
     chosen = parse_include(include)
+    if wheelhouses and "wheels" not in chosen:
+        raise UsageError("--wheelhouse is for --include wheels")
+    for house in wheelhouses:
+        if not Path(house).is_dir():
+            raise UsageError(f"--wheelhouse {house}: no such folder")
     run_filter = parse_runs(runs)
     since_ts = resolve_since(store, since, to)
     found = records.projects(store, project_names)
@@ -118,6 +133,7 @@ def export_archive(
     watermark = time.time()  # what changes from now on goes into the next --since last
     project_ids = [p.id for p in found]
     store.conn.execute("BEGIN")  # one read transaction: a consistent view while runs write
+    wheel_dir: Path | None = None
     try:
         run_ids = records.changed_run_ids(
             store, project_ids, since=since_ts, run_ids=run_filter
@@ -145,12 +161,20 @@ def export_archive(
             for row in tables["dataset_versions"].dicts():
                 kept = paths.artifact_file(row["sha256"])
                 sources.setdefault(row["sha256"], kept if kept.is_file() else Path(row["path"]))
+        carried: list[dict[str, str]] = []
+        notes: list[str] = []
+        if "wheels" in chosen:
+            wheel_dir = Path(tempfile.mkdtemp(prefix=".archive-wheels-", dir=paths.home()))
+            carried, notes = _wheels(tables["model_versions"].dicts(), wheelhouses, wheel_dir)
+            for wheel in carried:
+                sources.setdefault(wheel["sha256"], wheel_dir / wheel["file"])
         out.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
         os.close(fd)
         tmp = Path(tmp_name)
         try:
             counts, members = _write(store, tmp, tables, run_ids, sources, progress)
+            counts["wheels"] = len(carried)
             manifest = {
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,
@@ -165,6 +189,8 @@ def export_archive(
                 "counts": counts,
                 "members": [{"name": m.name, "size": m.size, "sha256": m.sha256} for m in members],
             }
+            if "wheels" in chosen:
+                manifest["wheels"] = carried
             signer = _finish(tmp, manifest)
             os.replace(tmp, out)
         except BaseException:
@@ -173,11 +199,75 @@ def export_archive(
     finally:
         if store.conn.in_transaction:
             store.conn.execute("ROLLBACK")
+        if wheel_dir is not None:
+            shutil.rmtree(wheel_dir, ignore_errors=True)
     if to is not None:
         records.set_watermark(store, to, watermark)
     return ExportResult(
-        out, counts, len(members), sum(m.size for m in members), since_ts, watermark, signer
+        out,
+        counts,
+        len(members),
+        sum(m.size for m in members),
+        since_ts,
+        watermark,
+        signer,
+        tuple(w["file"] for w in carried),
+        tuple(notes),
     )
+
+
+def _wheels(
+    versions: list[dict[str, Any]], wheelhouses: Sequence[Path], folder: Path
+) -> tuple[list[dict[str, str]], list[str]]:
+    """Wheels for every pinned requirement of the model versions, copied into
+    `folder`: [{file, sha256, requirement}] and notes for a person. A missing
+    wheel is a WorkbenchError naming it and where it was looked for."""
+    from workbench.models import wheels as finder
+
+    pins: dict[str, finder.Pin] = {}
+    skipped: list[str] = []
+    for row in versions:
+        framework = row["framework"]
+        if framework not in finder.FRAMEWORK_PACKAGES:
+            skipped.append(f"{row['project']}@{row['version']} ({framework})")
+            continue
+        model = paths.artifact_file(row["model_sha256"])
+        for pin in finder.pinned_requirements(framework, model):
+            pins.setdefault(pin.name, pin)
+    notes = []
+    if skipped:
+        notes.append(
+            "no wheels for " + ", ".join(skipped) + ": only LightGBM and scikit-learn"
+            " models are served from a bundle"
+        )
+    if not pins:
+        notes.append("no model version to serve, so no wheels")
+        return [], notes
+    houses, indexes = finder.pip_local_sources()
+    report = finder.collect_wheels(
+        sorted(pins.values(), key=lambda p: p.name),
+        [*map(Path, wheelhouses), *houses],
+        folder,
+        cache=finder.pip_cache_dir(),
+        indexes=indexes,
+    )
+    carried = [
+        {
+            "file": r["file"],
+            "sha256": _file_sha256(folder / r["file"]),
+            "requirement": r["requirement"],
+        }
+        for r in report
+    ]
+    return carried, notes
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _jsonl(rows: list[dict[str, Any]]) -> bytes:

@@ -3,13 +3,17 @@ the records as JSON lines under `records/`, and files by content under `blobs/`.
 
     manifest.json          format, format_version, workbench_version, store_id,
                            created_at, watermark, since, destination, projects,
-                           include, counts, members [{name, size, sha256}]
+                           include, counts, members [{name, size, sha256}],
+                           wheels [{file, sha256, requirement}] (with wheels)
     manifest.sig           Ed25519 over the exact bytes of manifest.json
     records/<table>.jsonl  one JSON object per line (see TABLES)
     records/metric_series.jsonl, records/metrics.jsonl
                            one line per series, in the same order: its run,
                            key and count; then its steps, times and values
-    blobs/<sha256>         an artifact, model file or dataset file, stored once
+    blobs/<sha256>         an artifact, model file, dataset file or wheel, stored once
+
+Format version 2 added runs' notes and archive times (in runs.jsonl), their
+tags (`records/run_tags.jsonl`) and wheels; version 1 archives still import.
 
 An archive is untrusted input: `read_archive` checks the manifest, every
 member's name, type, size, compression ratio and SHA-256, and the signature
@@ -38,13 +42,16 @@ from workbench.core.version import __version__
 from workbench.models import bundle_runtime, signing
 
 FORMAT = "workbench-archive"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# What this workbench reads: version 1 lacks tags, notes and wheels, nothing more.
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 SUFFIX = ".wbx"
 TABLES = (
     "projects",
     "runs",
+    "run_tags",
     "params",
     "artifacts",
     "resources",
@@ -58,7 +65,7 @@ TABLES = (
     "metric_series",
     "metrics",
 )
-INCLUDE = ("artifacts", "models", "datasets")
+INCLUDE = ("artifacts", "models", "datasets", "wheels")
 DEFAULT_INCLUDE = ("artifacts", "models")
 
 _MB = 1 << 20
@@ -74,6 +81,8 @@ MAX_SIGNATURE_BYTES = 16 << 10
 MAX_MEMBERS = 500_000
 _BLOB = re.compile(r"blobs/[0-9a-f]{64}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+# A wheel's file name: name-version(-build)-python-abi-platform.whl, no path.
+_WHEEL_FILE = re.compile(r"[A-Za-z0-9_.+!-]{1,200}\.whl")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +90,16 @@ class Member:
     name: str
     size: int
     sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class Wheel:
+    """A wheel an archive carries for serving its models: its file name, the
+    blob holding it and the pinned requirement it satisfies."""
+
+    file: str
+    sha256: str
+    requirement: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,10 +240,11 @@ def _manifest(source: Path, zf: zipfile.ZipFile) -> tuple[bytes, dict[str, Any],
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise UsageError(f'{source}: not a workbench archive (no "format": "{FORMAT}")')
     version = document.get("format_version")
-    if version != FORMAT_VERSION or isinstance(version, bool):
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
         raise UsageError(
             f"{source}: archive format version {str(version)[:20]}; this workbench"
-            f" ({__version__}) reads format version {FORMAT_VERSION}"
+            f" ({__version__}) reads format version"
+            f" {' and '.join(map(str, READABLE_VERSIONS))}"
         )
     listed = document.get("members")
     if not isinstance(listed, list) or len(listed) > MAX_MEMBERS:
@@ -250,7 +270,38 @@ def _manifest(source: Path, zf: zipfile.ZipFile) -> tuple[bytes, dict[str, Any],
             raise UsageError(f"{source}: {MANIFEST} lists {name!r} twice")
         seen.add(name)
         members.append(Member(name, size, digest))
+    _wheels(source, document, seen)
     return raw, document, members
+
+
+def _wheels(source: Path, document: dict[str, Any], members: set[str]) -> list[Wheel]:
+    listed = document.get("wheels", [])
+    if not isinstance(listed, list) or len(listed) > MAX_MEMBERS:
+        raise UsageError(f'{source}: {MANIFEST}: "wheels" must be a list')
+    out: list[Wheel] = []
+    names: set[str] = set()
+    for entry in listed:
+        if not isinstance(entry, dict):
+            raise UsageError(f"{source}: {MANIFEST}: each wheel must be an object")
+        file, digest, requirement = entry.get("file"), entry.get("sha256"), entry.get("requirement")
+        if not isinstance(file, str) or not _WHEEL_FILE.fullmatch(file) or file.startswith("."):
+            raise UsageError(
+                f"{source}: {MANIFEST}: wheel {str(file)[:200]!r} is not a wheel's file name"
+            )
+        if file in names:
+            raise UsageError(f"{source}: {MANIFEST} lists wheel {file!r} twice")
+        names.add(file)
+        if not isinstance(digest, str) or f"blobs/{digest}" not in members:
+            raise UsageError(f"{source}: {MANIFEST}: wheel {file!r} names no blob the archive holds")
+        if not isinstance(requirement, str) or len(requirement) > 300:
+            raise UsageError(f"{source}: {MANIFEST}: wheel {file!r} has no requirement")
+        out.append(Wheel(file, digest, requirement))
+    return out
+
+
+def wheels(archive: Archive) -> list[Wheel]:
+    """The wheels the archive carries (checked when it was read)."""
+    return _wheels(archive.path, archive.manifest, {m.name for m in archive.members})
 
 
 def _signature(source: Path, zf: zipfile.ZipFile, manifest: bytes) -> dict[str, Any]:
@@ -405,6 +456,7 @@ def summary(archive: Archive) -> dict[str, Any]:
         "destination": m.get("destination"),
         "include": m.get("include"),
         "counts": m.get("counts"),
+        "wheels": [w.file for w in wheels(archive)],
         "members": len(archive.members),
         "bytes": sum(x.size for x in archive.members),
         "blobs": len(archive.blobs),

@@ -9,10 +9,22 @@ archive's) or rename (import it as another run, with a new uuid). Metric points
 merge by (key, step): a point whose step a series has already is not added
 twice, so importing an archive again changes nothing. Aliases from elsewhere
 arrive as proposals unless `accept_aliases`.
+
+Tags merge as sets (a run ends with the tags of both copies). A run's note and
+archive time are taken when this store's copy has neither; when both have
+different ones, `on_conflict` settles it as for the run (only overwrite takes
+the archive's). Wheels the archive carries go to a folder (by default the
+store's `wheels/`), not among the store's files.
+
+An import is prepared (`prepare_import`: the archive verified, its blobs
+staged) and then applied, so a front end can ask questions in between (where
+a project's folder is on this machine) with no progress display in the way.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import math
 import os
@@ -20,21 +32,25 @@ import shutil
 import sqlite3
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.archive.format import Archive, read_archive
+from workbench.archive.format import Archive, Wheel, read_archive, wheels
 from workbench.core import paths
 from workbench.core.errors import UsageError
+from workbench.runs import manage
 from workbench.store import archive as records
+from workbench.store import run_notes
 from workbench.store.db import Store
 
 ON_CONFLICT = ("skip", "rename", "overwrite")
 KINDS = (
     "projects",
     "runs",
+    "tags",
+    "notes",
     "dataset_versions",
     "model_versions",
     "aliases",
@@ -57,6 +73,13 @@ class ImportReport:
     blobs_added: int = 0
     proposals: int = 0
     renumbered: list[dict[str, int]] = field(default_factory=list)
+    # Projects new here whose folder (as the archive has it) does not exist here.
+    missing_folders: list[dict[str, str]] = field(default_factory=list)
+    projects: dict[str, str] = field(default_factory=dict)  # new: name -> folder here
+    project_names: list[str] = field(default_factory=list)  # every project it holds
+    wheels: list[str] = field(default_factory=list)
+    wheels_dir: str | None = None
+    wheels_added: int = 0
 
     def count(self, kind: str, what: str) -> None:
         self.counts[kind][what] += 1
@@ -71,7 +94,120 @@ class ImportReport:
             "blobs_added": self.blobs_added,
             "alias_proposals": self.proposals,
             "renumbered": self.renumbered,
+            "missing_folders": self.missing_folders,
+            "project_folders": self.projects,
+            "wheels": self.wheels,
+            "wheels_dir": self.wheels_dir,
+            "wheels_added": self.wheels_added,
         }
+
+
+def default_wheels_dir() -> Path:
+    """Where an import leaves the wheels an archive carries: the store's own
+    wheelhouse, which `model export --with-wheels --wheelhouse` can take."""
+    return paths.home() / "wheels"
+
+
+class PreparedImport:
+    """A verified archive (its blobs staged unless only a dry run is wanted),
+    ready to be merged into `store` by `apply`."""
+
+    def __init__(self, store: Store, archive: Archive, staging: Path | None) -> None:
+        self.store, self.archive, self.staging = store, archive, staging
+        check_records(archive)
+
+    def missing_folders(self, project_dir: Path | None = None) -> list[tuple[str, str]]:
+        """(name, folder) of each project new here whose folder, as the archive
+        has it, does not exist here (none when `project_dir` is given)."""
+        if project_dir is not None:
+            return []
+        out = []
+        for p in self.archive.lines("projects"):
+            if records.project_by_name(self.store, p["name"]) is None and not os.path.isdir(
+                str(p["path"])
+            ):
+                out.append((str(p["name"]), str(p["path"])))
+        return out
+
+    def apply(
+        self,
+        *,
+        dry_run: bool = False,
+        on_conflict: str = "skip",
+        accept_aliases: bool = False,
+        project_dir: Path | None = None,
+        folders: dict[str, Path] | None = None,
+        wheels_dir: Path | None = None,
+    ) -> ImportReport:
+        """Merge (or, `dry_run`, only count). A project new here whose folder is
+        missing needs `project_dir` or an entry in `folders` (name -> folder)."""
+        if on_conflict not in ON_CONFLICT:
+            raise UsageError(
+                f"--on-conflict {on_conflict!r}: expected one of {', '.join(ON_CONFLICT)}"
+            )
+        if not dry_run and self.staging is None:
+            raise ValueError("prepared for a dry run only")
+        archive, store = self.archive, self.store
+        report = ImportReport(str(archive.path), dry_run, archive.signer.get("signer"))
+        report.project_names = sorted(str(p["name"]) for p in archive.lines("projects"))
+        folders = {k: Path(v).expanduser().resolve() for k, v in (folders or {}).items()}
+        missing = [(n, p) for n, p in self.missing_folders(project_dir) if n not in folders]
+        report.missing_folders = [{"project": n, "folder": p} for n, p in missing]
+        if missing and not dry_run:
+            name, path = missing[0]
+            raise UsageError(
+                f"project {name}: its folder {path} does not exist here; give the folder it"
+                " has (or will have) on this machine with --project-dir DIR"
+            )
+        carried = wheels(archive)
+        target = Path(wheels_dir).expanduser().resolve() if wheels_dir else default_wheels_dir()
+        report.wheels = [w.file for w in carried]
+        report.wheels_dir = str(target) if carried else None
+        if carried and not dry_run:
+            try:
+                target.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UsageError(
+                    f"--wheels-dir {target}: cannot be made ({exc.strerror})"
+                ) from None
+        merge = _Merge(store, archive, report, on_conflict, accept_aliases, project_dir, folders)
+        merge.check()
+        if dry_run:
+            merge.run(None)
+            return report
+        try:
+            with store.write() as conn:
+                merge.run(conn)
+        except (sqlite3.IntegrityError, sqlite3.InterfaceError) as exc:
+            raise UsageError(
+                f"{archive.path}: its records contradict each other or this store ({exc});"
+                " nothing was imported"
+            ) from None
+        assert self.staging is not None
+        report.wheels_added = _put_wheels(self.staging, carried, target)
+        keep = {w.sha256 for w in carried} - merge.referenced()
+        report.blobs_added = _put_blobs(self.staging, skip=keep)
+        return report
+
+
+@contextlib.contextmanager
+def prepare_import(
+    store: Store,
+    source: Path,
+    *,
+    stage: bool = True,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Iterator[PreparedImport]:
+    """Verify the archive at `source` end to end (with `stage`, writing its
+    blobs to a staging folder in the store, removed on leaving)."""
+    staging = (
+        Path(tempfile.mkdtemp(prefix=".archive-import-", dir=paths.home())) if stage else None
+    )
+    try:
+        yield PreparedImport(store, read_archive(source, blob_dir=staging, progress=progress), staging)
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def import_archive(
@@ -82,35 +218,28 @@ def import_archive(
     on_conflict: str = "skip",
     accept_aliases: bool = False,
     project_dir: Path | None = None,
+    folders: dict[str, Path] | None = None,
+    wheels_dir: Path | None = None,
+    ask_folder: Callable[[str, str], Path] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> ImportReport:
+    """Verify, then merge the archive at `source` (see `PreparedImport.apply`);
+    `ask_folder(name, folder)` is asked where a new project's missing folder is."""
     if on_conflict not in ON_CONFLICT:
         raise UsageError(f"--on-conflict {on_conflict!r}: expected one of {', '.join(ON_CONFLICT)}")
-    staging = (
-        None if dry_run else Path(tempfile.mkdtemp(prefix=".archive-import-", dir=paths.home()))
-    )
-    try:
-        archive = read_archive(source, blob_dir=staging, progress=progress)
-        report = ImportReport(str(source), dry_run, archive.signer.get("signer"))
-        merge = _Merge(store, archive, report, on_conflict, accept_aliases, project_dir)
-        merge.check()
-        if dry_run:
-            merge.run(None)
-            return report
-        try:
-            with store.write() as conn:
-                merge.run(conn)
-        except (sqlite3.IntegrityError, sqlite3.InterfaceError) as exc:
-            raise UsageError(
-                f"{source}: its records contradict each other or this store ({exc});"
-                " nothing was imported"
-            ) from None
-        assert staging is not None
-        report.blobs_added = _put_blobs(staging)
-        return report
-    finally:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
+    with prepare_import(store, source, stage=not dry_run, progress=progress) as plan:
+        chosen = dict(folders or {})
+        if not dry_run and ask_folder is not None:
+            for name, path in plan.missing_folders(project_dir):
+                chosen.setdefault(name, ask_folder(name, path))
+        return plan.apply(
+            dry_run=dry_run,
+            on_conflict=on_conflict,
+            accept_aliases=accept_aliases,
+            project_dir=project_dir,
+            folders=chosen,
+            wheels_dir=wheels_dir,
+        )
 
 
 def check_records(archive: Archive) -> None:
@@ -119,9 +248,39 @@ def check_records(archive: Archive) -> None:
     _Merge(None, archive, ImportReport(str(archive.path), True, None), "skip", False, None).check()
 
 
-def _put_blobs(staging: Path) -> int:
+def _put_wheels(staging: Path, carried: list[Wheel], folder: Path) -> int:
+    """Copy the wheels into `folder` under their file names; one there already
+    with the same bytes is left as it is."""
+    added = 0
+    for wheel in carried:
+        target = folder / wheel.file
+        if target.is_file() and _sha256(target) == wheel.sha256:
+            continue
+        fd, tmp = tempfile.mkstemp(prefix=f".{wheel.file}.", suffix=".partial", dir=folder)
+        os.close(fd)
+        try:
+            shutil.copyfile(staging / wheel.sha256, tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        added += 1
+    return added
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _put_blobs(staging: Path, skip: set[str] | frozenset[str] = frozenset()) -> int:
     added = 0
     for blob in sorted(staging.iterdir()):
+        if blob.name in skip:
+            continue
         target = paths.artifact_file(blob.name)
         if target.exists():
             continue
@@ -154,14 +313,17 @@ class _Merge:
         on_conflict: str,
         accept_aliases: bool,
         project_dir: Path | None,
+        folders: dict[str, Path] | None = None,
     ) -> None:
         self.store: Store = store  # type: ignore[assignment]  # None: only check()
         self.archive, self.report = archive, report
         self.on_conflict, self.accept_aliases = on_conflict, accept_aliases
         self.project_dir = project_dir
+        self.folders = folders or {}
         a = archive
         self.projects = a.lines("projects")
         self.runs = a.lines("runs")
+        self.tags = a.lines("run_tags")
         self.params = a.lines("params")
         self.artifacts = a.lines("artifacts")
         self.resources = a.lines("resources")
@@ -181,6 +343,7 @@ class _Merge:
         for table, rows, keys in (
             ("projects", self.projects, ("name", "path", "created_at")),
             ("runs", self.runs, records.RUN_COLUMNS),
+            ("run_tags", self.tags, records.TAG_COLUMNS),
             ("params", self.params, ("run_uuid", "key", "value")),
             ("artifacts", self.artifacts, ("run_uuid", "name", "sha256", "size", "created_at")),
             ("resources", self.resources, ("run_uuid", *records.RESOURCE_COLUMNS)),
@@ -217,6 +380,7 @@ class _Merge:
             for row in rows:
                 if type(row[key]) is not int or row[key] < 0:
                     raise UsageError(f"{a.path}: records/{table}.jsonl: {key!r} is not a count")
+        self._check_notes()
         for p in self.pipelines:
             steps = p.get("steps") or []
             if not isinstance(steps, list) or not all(
@@ -240,6 +404,36 @@ class _Merge:
             raise UsageError(
                 f"{a.path}: records/metrics.jsonl does not hold one line per metric series"
             )
+
+    def _check_notes(self) -> None:
+        """Tags are tags as `run tag` takes them; a note as `run note` keeps it."""
+        path = self.archive.path
+        for row in self.tags:
+            tag, at = row["tag"], row["created_at"]
+            if not isinstance(tag, str) or not manage.TAG.fullmatch(tag):
+                raise UsageError(f"{path}: records/run_tags.jsonl: {str(tag)[:40]!r} is not a tag")
+            if type(at) not in (int, float) or not math.isfinite(at):
+                raise UsageError(f"{path}: records/run_tags.jsonl: 'created_at' is not a time")
+        for run in self.runs:
+            note, archived = run.get("note"), run.get("archived_at")
+            if note is not None:
+                try:
+                    ok = isinstance(note, str) and manage.check_note(note) == note
+                except UsageError as exc:
+                    raise UsageError(f"{path}: records/runs.jsonl: {exc.message}") from None
+                if not ok:
+                    raise UsageError(f"{path}: records/runs.jsonl: 'note' is not a note")
+            if archived is not None and (
+                type(archived) not in (int, float) or not math.isfinite(archived)
+            ):
+                raise UsageError(f"{path}: records/runs.jsonl: 'archived_at' is not a time")
+
+    def referenced(self) -> set[str]:
+        """SHA-256 of the blobs the records refer to (artifacts, model and dataset files)."""
+        found = {a["sha256"] for a in self.artifacts} | {d["sha256"] for d in self.datasets}
+        for m in self.models:
+            found.update(m[k] for k in ("model_sha256", "schema_sha256", "holdout_sha256"))
+        return {str(x) for x in found if x}
 
     # -- the merge ---------------------------------------------------------------
 
@@ -291,6 +485,7 @@ class _Merge:
                         conn, pid, renamed, run_ids, by_run, run["uuid"]
                     )
         self._metrics(conn, run_ids, merge_metrics, created)
+        self._notes(conn, run_ids, created)
         if write:
             records.insert_events(
                 conn,
@@ -340,6 +535,8 @@ class _Merge:
             if self.project_dir is not None:
                 folder = self.project_dir / p["name"] if several else self.project_dir
                 path = str(Path(folder).expanduser().resolve())
+            elif p["name"] in self.folders:
+                path = str(self.folders[p["name"]])
             else:
                 path = str(p["path"])
             taken = records.project_by_path(self.store, path)
@@ -349,10 +546,57 @@ class _Merge:
                     " give the folder it has on this machine with --project-dir"
                 )
             self.report.count("projects", "new")
+            self.report.projects[p["name"]] = path
             out[p["name"]] = (
                 records.insert_project(conn, p["name"], path, p["created_at"]) if conn else None
             )
         return out
+
+    def _notes(self, conn: Any, run_ids: dict[str, int], created: set[str]) -> None:
+        """Tags merged as sets; the note and archive time of a run copied here
+        when it has none, else by `on_conflict` (overwrite takes the archive's)."""
+        tags: dict[str, list[dict[str, Any]]] = {}
+        for row in self.tags:
+            tags.setdefault(row["run_uuid"], []).append(row)
+        kept = [run_ids[u] for u in run_ids if u not in created]
+        here_tags = run_notes.tags_of(self.store, kept) if kept else {}
+        here_notes = run_notes.notes_of(self.store, kept) if kept else {}
+        new_tags: list[tuple[int, str, float]] = []
+        for run in self.runs:
+            key = run["uuid"]
+            run_id = run_ids.get(key)
+            fresh = key in created
+            if run_id is None and not fresh:
+                continue  # not in the archive's runs here (cannot happen; a guard)
+            have = set() if fresh or run_id is None else set(here_tags.get(run_id, ()))
+            for t in tags.get(key, []):
+                if t["tag"] in have:
+                    self.report.count("tags", "identical")
+                    continue
+                have.add(t["tag"])
+                self.report.count("tags", "new")
+                if conn is not None and run_id is not None:
+                    new_tags.append((run_id, t["tag"], t["created_at"]))
+            theirs = (run.get("note"), run.get("archived_at"))
+            if theirs == (None, None):
+                continue
+            mine: tuple[Any, Any] = (None, None)
+            if not fresh and run_id is not None and run_id in here_notes:
+                found = here_notes[run_id]
+                mine = (found.note, found.archived_at)
+            if mine == theirs:
+                self.report.count("notes", "identical")
+                continue
+            if mine == (None, None):
+                self.report.count("notes", "new")
+            else:
+                self.report.count("notes", "conflicting")
+                if self.on_conflict != "overwrite":
+                    continue
+            if conn is not None and run_id is not None:
+                records.set_run_notes(conn, run_id, *theirs)
+        if conn is not None:
+            records.insert_tags(conn, new_tags)
 
     def _insert_run(
         self,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import sys
 from pathlib import Path
 
 import click
@@ -38,8 +40,16 @@ def archive() -> None:
 @click.option("--runs", help="Only these run ids, comma-separated.")
 @click.option(
     "--include",
-    help="What files to carry, comma-separated: artifacts, models, datasets"
-    " (default: artifacts,models).",
+    help="What files to carry, comma-separated: artifacts, models, datasets, wheels"
+    " (default: artifacts,models). wheels: a wheelhouse for serving its models.",
+)
+@click.option(
+    "--wheelhouse",
+    "wheelhouses",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="With --include wheels: a folder of wheels to take them from (repeatable);"
+    " pip's cache and local indexes are searched too. Nothing is downloaded.",
 )
 @click.option("--force", is_flag=True, help="Replace FILE if it exists.")
 @json_option
@@ -50,6 +60,7 @@ def export_cmd(
     to: str | None,
     runs: str | None,
     include: str | None,
+    wheelhouses: tuple[Path, ...],
     force: bool,
     as_json: bool,
 ) -> None:
@@ -67,6 +78,7 @@ def export_cmd(
             runs=runs,
             include=include,
             force=force,
+            wheelhouses=wheelhouses,
             progress=progress,
         )
     if as_json:
@@ -79,15 +91,20 @@ def export_cmd(
                 "since": made.since,
                 "watermark": made.watermark,
                 "signer": made.signer,
+                "wheels": list(made.wheels),
+                "notes": list(made.notes),
             }
         )
         return
     c = made.counts
+    wheels = f", {len(made.wheels)} wheels" if made.wheels else ""
     note(
         f"exported {c['runs']} runs, {c['metric_points']} metric points,"
-        f" {c['model_versions']} model versions and {c['blobs']} files"
+        f" {c['model_versions']} model versions and {c['blobs']} files{wheels}"
         f" ({made.bytes / _MB:.1f} MB) to {made.path}"
     )
+    for line in made.notes:
+        note(line)
 
 
 def _show(file: Path, as_json: bool, verb: str) -> None:
@@ -161,7 +178,13 @@ def show(file: Path, as_json: bool) -> None:
 @click.option(
     "--project-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="The project's folder on this machine (with several projects: DIR/NAME).",
+    help="The project's folder on this machine (with several projects: DIR/NAME)."
+    " Without it, a folder that does not exist here is asked for on a terminal.",
+)
+@click.option(
+    "--wheels-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to leave the wheels the archive carries (default: the store's wheels/).",
 )
 @json_option
 def import_cmd(
@@ -170,21 +193,31 @@ def import_cmd(
     on_conflict: str,
     accept_aliases: bool,
     project_dir: Path | None,
+    wheels_dir: Path | None,
     as_json: bool,
 ) -> None:
     """Import FILE into this store: everything is verified first, then merged in
-    one transaction; importing the same archive again changes nothing."""
-    from workbench.archive.importer import import_archive
+    one transaction; importing the same archive again changes nothing.
+
+    Tags merge; a run's note is taken when this store's copy has none, else by
+    --on-conflict. A project whose folder does not exist here needs
+    --project-dir (or an answer on a terminal)."""
+    from workbench.archive.importer import prepare_import
+
     store = store_for(click.get_current_context(), reconcile=False)
-    with _progress() as progress:
-        report = import_archive(
-            store,
-            file,
+    with contextlib.ExitStack() as stack:
+        with _progress() as progress:
+            plan = stack.enter_context(
+                prepare_import(store, file, stage=not dry_run, progress=progress)
+            )
+        folders = {} if dry_run else _ask_folders(plan.missing_folders(project_dir))
+        report = plan.apply(
             dry_run=dry_run,
             on_conflict=on_conflict,
             accept_aliases=accept_aliases,
             project_dir=project_dir,
-            progress=progress,
+            folders=folders,
+            wheels_dir=wheels_dir,
         )
     if as_json:
         print_json(report.as_dict())
@@ -196,6 +229,44 @@ def import_cmd(
         click.echo(f"  {kind:<18} {c['new']:>6} {c['identical']:>10} {c['conflicting']:>12}")
     click.echo(f"  metric points added: {report.metric_points_added}")
     if report.proposals:
+        names = report.project_names[0] if len(report.project_names) == 1 else "PROJECT"
         click.echo(
-            f"  {report.proposals} alias(es) arrived as proposals (--accept-aliases moves them)"
+            f"  {report.proposals} alias(es) arrived as proposals: `workbench model proposals"
+            f" {names}` lists them (--accept-aliases moves them on import)"
         )
+    for missing in report.missing_folders:
+        click.echo(
+            f"  project {missing['project']}: its folder {missing['folder']} does not exist"
+            " here; the import asks for it (or give --project-dir)"
+        )
+    if report.wheels:
+        verb = "would leave" if dry_run else "left"
+        click.echo(
+            f"  {verb} {len(report.wheels)} wheels for serving its models in {report.wheels_dir}"
+            f" ({report.wheels_added} new); install offline with `pip install --no-index"
+            f" --find-links {report.wheels_dir} -r requirements.txt`, or bundle them with"
+            f" `workbench model export PROJECT --with-wheels --wheelhouse {report.wheels_dir}`"
+        )
+
+
+def _ask_folders(missing: list[tuple[str, str]]) -> dict[str, Path]:
+    """Where each new project's folder is on this machine: asked on a terminal;
+    with no terminal, a usage error naming --project-dir (nothing written)."""
+    from workbench.core.errors import UsageError
+
+    folders: dict[str, Path] = {}
+    for name, path in missing:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f"project {name}: its folder {path} does not exist here; give the folder"
+                " it has (or will have) on this machine with --project-dir DIR"
+            )
+        default = Path.cwd() / name
+        answer = click.prompt(
+            f"project {name}: its folder {path} does not exist here; its folder on this"
+            " machine",
+            default=str(default),
+            type=click.Path(file_okay=False, path_type=Path),
+        )
+        folders[name] = Path(answer).expanduser().resolve()
+    return folders

@@ -82,6 +82,10 @@ RUN_COLUMNS = (
     "message",
     "environment",
 )
+# What users add to a run (format version 2): its note and archive time travel
+# in runs.jsonl beside RUN_COLUMNS, its tags in run_tags.jsonl.
+RUN_NOTE_COLUMNS = ("note", "archived_at")
+TAG_COLUMNS = ("run_uuid", "tag", "created_at")
 # What makes two copies of a run the same run in the same state.
 RUN_FINGERPRINT = ("status", "trainer", "created_at", "started_at", "ended_at", "exit_code")
 DATASET_COLUMNS = (
@@ -214,9 +218,11 @@ def changed_run_ids(
             " OR EXISTS (SELECT 1 FROM metric_series s WHERE s.run_id = r.id AND s.ts > ?)"
             " OR EXISTS (SELECT 1 FROM artifacts a WHERE a.run_id = r.id AND a.created_at > ?)"
             " OR EXISTS (SELECT 1 FROM model_versions v WHERE v.run_id = r.id"
-            " AND v.created_at > ?))"
+            " AND v.created_at > ?)"
+            " OR r.archived_at > ? OR r.notes_changed_at > ?"
+            " OR EXISTS (SELECT 1 FROM run_tags t WHERE t.run_id = r.id AND t.created_at > ?))"
         )
-        args.extend([since] * 5)
+        args.extend([since] * 8)
     return [int(r[0]) for r in store.conn.execute(sql + " ORDER BY r.id", args)]
 
 
@@ -234,13 +240,22 @@ def export_tables(
         f"SELECT name, path, created_at FROM projects WHERE id {in_runs} ORDER BY name",
         [pids],
     )
-    run_cols = ", ".join(f"r.{c}" for c in RUN_COLUMNS if c not in ("project", "parent_uuid"))
+    run_cols = ", ".join(
+        f"r.{c}" for c in (*RUN_COLUMNS, *RUN_NOTE_COLUMNS) if c not in ("project", "parent_uuid")
+    )
     out["runs"] = _table(
         store,
         "runs",
         f"SELECT {run_cols}, p.name AS project, pr.uuid AS parent_uuid FROM runs r"
         " JOIN projects p ON p.id = r.project_id LEFT JOIN runs pr ON pr.id = r.parent_id"
         f" WHERE r.id {in_runs} ORDER BY r.id",
+        [rids],
+    )
+    out["run_tags"] = _table(
+        store,
+        "run_tags",
+        "SELECT r.uuid AS run_uuid, t.tag, t.created_at FROM run_tags t"
+        f" JOIN runs r ON r.id = t.run_id WHERE t.run_id {in_runs} ORDER BY t.run_id, t.tag",
         [rids],
     )
     out["params"] = _table(
@@ -552,6 +567,19 @@ def proposals(store: Store, project_id: int) -> list[Proposal]:
     return [Proposal(*row) for row in rows]
 
 
+def drop_proposal(store: Store, project_id: int, alias: str, version_id: int) -> bool:
+    """Remove a proposal; returns whether there was one."""
+    with store.write() as conn:
+        return (
+            conn.execute(
+                "DELETE FROM model_alias_proposals WHERE project_id = ? AND alias = ?"
+                " AND version_id = ?",
+                (project_id, alias, version_id),
+            ).rowcount
+            > 0
+        )
+
+
 def has_proposal(store: Store, project_id: int, alias: str, version_id: int) -> bool:
     return (
         store.conn.execute(
@@ -583,6 +611,21 @@ def insert_run(
         (project_id, parent_id, *(run[c] for c in names)),
     )
     return int(cursor.lastrowid or 0)
+
+
+def insert_tags(conn: sqlite3.Connection, rows: Iterable[tuple[int, str, float]]) -> None:
+    """(run_id, tag, created_at) rows; a tag the run has already is kept as it is."""
+    conn.executemany(
+        "INSERT OR IGNORE INTO run_tags (run_id, tag, created_at) VALUES (?, ?, ?)", rows
+    )
+
+
+def set_run_notes(
+    conn: sqlite3.Connection, run_id: int, note: str | None, archived_at: float | None
+) -> None:
+    conn.execute(
+        "UPDATE runs SET note = ?, archived_at = ? WHERE id = ?", (note, archived_at, run_id)
+    )
 
 
 def overwrite_run(conn: sqlite3.Connection, run_id: int, run: dict[str, Any]) -> None:

@@ -380,6 +380,32 @@ ALTER TABLE runs ADD COLUMN archived_at REAL;
 CREATE INDEX runs_archived ON runs(archived_at) WHERE archived_at IS NOT NULL;
 """
 
+# When a run's note or archive time last changed, so `archive export --since`
+# carries a run whose note changed and nothing else (tags have their own time).
+ARCHIVE_EXTRAS = """
+ALTER TABLE runs ADD COLUMN notes_changed_at REAL;
+CREATE TRIGGER runs_notes_changed AFTER UPDATE OF note, archived_at ON runs
+WHEN old.note IS NOT new.note OR old.archived_at IS NOT new.archived_at BEGIN
+    UPDATE runs SET notes_changed_at = (julianday('now') - 2440587.5) * 86400.0
+    WHERE id = new.id;
+END;
+"""
+
+# Runs handed to an executor other than the local supervisor (a Slurm job):
+# where the job is, what Slurm last said of it, and how far its journal (the
+# append-only file the job writes instead of opening this store) has been read.
+EXECUTOR = """
+ALTER TABLE runs ADD COLUMN executor TEXT NOT NULL DEFAULT 'local';
+ALTER TABLE runs ADD COLUMN job_id TEXT;
+ALTER TABLE runs ADD COLUMN job_host TEXT;
+ALTER TABLE runs ADD COLUMN node TEXT;
+ALTER TABLE runs ADD COLUMN slurm_state TEXT;
+ALTER TABLE runs ADD COLUMN slurm_reason TEXT;
+ALTER TABLE runs ADD COLUMN journal_path TEXT;
+ALTER TABLE runs ADD COLUMN journal_offset INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX runs_jobs ON runs(status, id) WHERE executor != 'local';
+"""
+
 # name -> SQL script; applied in this order, each once, each in a transaction.
 STEPS: dict[str, str] = {
     "m001_initial": SCHEMA_V1,
@@ -391,4 +417,6 @@ STEPS: dict[str, str] = {
     "m007_store_meta": STORE_META,
     "m008_global_ids": GLOBAL_IDS,
     "m009_run_notes": RUN_NOTES,
+    "m013_archive_extras": ARCHIVE_EXTRAS,
+    "m011_executor": EXECUTOR,
 }
