@@ -26,6 +26,7 @@ class WorkbenchGroup(click.Group):
         "fsck": "workbench.cli.fsck:fsck",
         "keys": "workbench.cli.keys:keys",
         "model": "workbench.cli.model:model",
+        "monitor": "workbench.cli.monitor:monitor",
         "offline-kit": "workbench.cli.backup:offline_kit",
         "pipeline": "workbench.cli.pipeline:pipeline",
         "plugins": "workbench.cli.plugins:plugins",
@@ -60,6 +61,10 @@ class WorkbenchGroup(click.Group):
         ),
         "keys": "The key this store signs its exports with, and the keys it trusts.",
         "model": "Model versions, aliases (champion, challenger, your own), promotion and export.",
+        "monitor": (
+            "Monitor PROJECT's served model from its prediction log (written by `workbench"
+            " serve` and `workbench predict --log`)."
+        ),
         "offline-kit": (
             "Make a folder to install this workbench on a machine with no network: the"
             " wheels of workbench and every dependency for this platform and Python, an"

@@ -160,9 +160,17 @@ def validate(ctx: click.Context, project: str, file: Path, as_json: bool) -> Non
 @data.command("drift")
 @click.argument("project")
 @click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--fail-on",
+    "fail_on",
+    type=click.Choice(["drift"]),
+    help="Exit 1 when the data set drifts (for CI and cron); without it, drift exits 0.",
+)
 @json_option
 @click.pass_context
-def drift(ctx: click.Context, project: str, file: Path, as_json: bool) -> None:
+def drift(
+    ctx: click.Context, project: str, file: Path, fail_on: str | None, as_json: bool
+) -> None:
     """Check FILE for drift against PROJECT's reference data, column by column.
 
     Tests follow Evidently's defaults (KS / chi-square / z-test for small
@@ -178,9 +186,10 @@ def drift(ctx: click.Context, project: str, file: Path, as_json: bool) -> None:
     from workbench.models.degradation import check_drift as run_drift
 
     result = run_drift(store_for(ctx), project, file)
+    failed = fail_on == "drift" and bool(result["dataset_drift"])
     if as_json:
         print_json(result)
-        return
+        ctx.exit(1 if failed else 0)
     print_table(
         None,
         ["COLUMN", "KIND", "METHOD", "P-VALUE/DISTANCE", "THRESHOLD", "EFFECT", "DRIFT"],
@@ -209,6 +218,46 @@ def drift(ctx: click.Context, project: str, file: Path, as_json: bool) -> None:
         note(f"model {perf['model']} (run {perf['run']}): {text}{flag}")
     else:
         note(f"model performance: not computed ({perf['reason']})")
+    ctx.exit(1 if failed else 0)
+
+
+@data.command("labels")
+@click.argument("project")
+@click.argument("file", type=click.Path(path_type=Path))
+@json_option
+@click.pass_context
+def labels(ctx: click.Context, project: str, file: Path, as_json: bool) -> None:
+    """Receive labels for served predictions: FILE (CSV or Parquet) has request_id,
+    the label (a `label` column or the project's target) and optionally `row`
+    (the row's place in its request, 0 when absent).
+
+    The labels are kept under the project (.workbench/labels/) and joined to the
+    prediction log by `workbench monitor`, which then reports live performance.
+    Ids given two different labels, empty ids or an unreadable file are refused
+    (exit 2) and nothing is kept; ids not in the prediction log are kept and
+    counted. The same file twice is received once.
+    """
+    from workbench.monitor.service import receive_labels
+
+    result = receive_labels(store_for(ctx), project, file)
+    if as_json:
+        print_json(result)
+        return
+    if result["already_received"]:
+        note(f"{file.name}: already received ({result['stored']})")
+        return
+    note(f"[green]received {result['labels']:,} labels[/] for {project} from {file.name}")
+    if result["repeated_rows"]:
+        note(f"  {result['repeated_rows']:,} rows repeated a label already given; counted once")
+    if result["unlabelled_rows"]:
+        note(f"  {result['unlabelled_rows']:,} rows had no label and were left out")
+    if result["unknown_ids"]:
+        shown = ", ".join(result["unknown_examples"])
+        note(
+            f"  [yellow]{result['unknown_ids']:,} request ids are not in the prediction log[/]"
+            f" ({shown}{' …' if result['unknown_ids'] > len(result['unknown_examples']) else ''});"
+            " kept: they join when their requests are logged"
+        )
 
 
 def _effect(column: dict) -> str:

@@ -42,8 +42,17 @@ from workbench.core.errors import UsageError
     is_flag=True,
     help="Load the bundle even if it is unsigned or signed by a key this store does not trust.",
 )
+@click.option(
+    "--log",
+    "log_predictions",
+    is_flag=True,
+    help="Log the predictions for `workbench monitor` under the bundle's project, and add "
+    "request_id and row columns to the output (for `workbench data labels`).",
+)
 @json_option
+@click.pass_context
 def predict(
+    ctx: click.Context,
     path: Path,
     input_: Path,
     output: Path | None,
@@ -51,6 +60,7 @@ def predict(
     skip_invalid: bool,
     rejected: Path | None,
     trust: bool,
+    log_predictions: bool,
     as_json: bool,
 ) -> None:
     """Predict every row of INPUT with the bundle at PATH (a folder or .zip).
@@ -70,6 +80,10 @@ def predict(
 
     A bundle that is unsigned or signed by a key this store does not trust
     (`workbench keys`) is refused with exit 1 unless --trust.
+
+    With --log, each chunk is logged as one request (its [monitor] sample_rate
+    applies to rows) to the prediction log of the bundle's project, which must be
+    registered in this store.
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -102,6 +116,13 @@ def predict(
         transient=True,
         disable=not stderr.is_terminal,
     )
+    request_log, on_chunk = None, None
+    if log_predictions:
+        from workbench.cli.common import store_for
+        from workbench.monitor.service import batch_logger, open_log
+
+        request_log, _ = open_log(store_for(ctx), bundle.manifest, source="predict", required=True)
+        on_chunk = batch_logger(request_log, bundle)
     with progress, runtime_errors():
         task = progress.add_task("predict", total=1.0, rows=0)
         summary = runtime.predict_file(
@@ -112,7 +133,12 @@ def predict(
             progress=lambda rows, done: progress.update(task, completed=done, rows=rows),
             skip_invalid=skip_invalid,
             rejected_path=rejected,
+            on_chunk=on_chunk,
         )
+    if request_log is not None:
+        stats = request_log.close()
+        summary["logged_rows"] = stats.written_rows
+        summary["log_folder"] = str(request_log.folder)
     if as_json:
         print_json(summary)
         return

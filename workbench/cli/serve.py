@@ -38,13 +38,23 @@ from workbench.cli.output import note
     is_flag=True,
     help="Load the bundle even if it is unsigned or signed by a key this store does not trust.",
 )
+@click.option(
+    "--log/--no-log",
+    "log_requests",
+    default=None,
+    help="Log requests for `workbench monitor` under the bundle's project (default: when "
+    "the project is registered here and its [monitor] log is on; --log requires it).",
+)
+@click.pass_context
 def serve(
+    ctx: click.Context,
     path: Path,
     host: str,
     port: int,
     max_request_mb: float | None,
     max_in_flight: int | None,
     trust: bool,
+    log_requests: bool | None,
 ) -> None:
     """Serve the bundle at PATH (a folder or .zip) over HTTP until Ctrl-C.
 
@@ -61,6 +71,14 @@ def serve(
     trust (`workbench keys`), unless --trust.
     Loopback only by default: the server has no authentication, so another --host
     is warned about.
+
+    Requests are logged (inputs, outputs, version, latency, status, request id) to
+    per-day Parquet files under the bundle's project, .workbench/predictions/, as
+    its [monitor] settings bound them (sample_rate, max_mb, retention_days); each
+    answer carries its id in the X-Request-Id header and as "request_id". The log
+    is written by a thread off the request path, never blocks a request (a full
+    queue drops records, counted), and is flushed on shutdown. Nothing leaves
+    the machine.
     """
     from workbench.models import bundle_runtime as runtime
     from workbench.models.bundle import load_bundle, runtime_errors
@@ -68,15 +86,34 @@ def serve(
     with runtime_errors():
         runtime.serve_limits(max_request_mb, max_in_flight)  # a bad setting before loading
     bundle = load_bundle(path, trust=trust)
-    with runtime_errors():
-        runtime.serve(
-            bundle,
-            host,
-            port,
-            say=lambda message: note(_styled(message)),
-            max_request_mb=max_request_mb,
-            max_in_flight=max_in_flight,
+    request_log = None
+    if log_requests is not False:
+        from workbench.cli.common import store_for
+        from workbench.monitor.service import open_log
+
+        request_log, where = open_log(
+            store_for(ctx), bundle.manifest, required=bool(log_requests)
         )
+        note(_styled(where))
+    try:
+        with runtime_errors():
+            runtime.serve(
+                bundle,
+                host,
+                port,
+                say=lambda message: note(_styled(message)),
+                max_request_mb=max_request_mb,
+                max_in_flight=max_in_flight,
+                recorder=request_log.record if request_log else None,
+            )
+    finally:
+        if request_log is not None:
+            stats = request_log.close()
+            note(
+                f"prediction log: {stats.written_rows:,} rows in {stats.parts} parts"
+                + (f", {stats.dropped:,} requests dropped (queue full)" if stats.dropped else "")
+                + (f", {stats.failures} writes failed: {stats.last_error}" if stats.failures else "")
+            )
 
 
 def _styled(message: str) -> str:

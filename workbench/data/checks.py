@@ -98,9 +98,8 @@ def drift(
     of the serving model on the batch (`workbench.models.degradation.check_drift`
     passes it in)."""
     from workbench.config.project import read_columns
-    from workbench.data.drift import DriftSettings, drift_report
+    from workbench.data.drift import drift_report
     from workbench.data.drift.stattests import start_scipy_import
-    from workbench.plugins import drift_tests
 
     start_scipy_import()  # loads while the batch is read
     row, config = project_config(store, project)
@@ -113,20 +112,7 @@ def drift(
         raise WorkbenchError(f"cannot check drift: {file.name} has none of the reference's columns")
     reference = register_version(store, row["id"], config.train_file)
     profile = reference_profile_for(store, reference, config)
-    settings = config.raw.get("drift", {})
-    columns = settings.get("columns", {})
-    methods = [settings.get("method"), *(rules.get("method") for rules in columns.values())]
-    result = drift_report(
-        profile,
-        current,
-        DriftSettings(
-            share=settings.get("share", 0.5),
-            method=settings.get("method"),
-            threshold=settings.get("threshold"),
-            columns=columns,
-            tests=drift_tests(config.root, methods),
-        ),
-    )
+    result = drift_report(profile, current, drift_settings(config))
     result["file"] = str(file)
     result["reference"] = {"id": reference.id, "sha256": reference.sha256, "rows": reference.rows}
     result["performance"] = (
@@ -139,6 +125,24 @@ def drift(
         store, row["id"], version.id, "drift", str(file), not result["dataset_drift"], result
     )
     return result
+
+
+def drift_settings(config: ProjectConfig) -> Any:
+    """The project's `[drift]` settings (a `DriftSettings`), with its plugins' tests:
+    what `data drift` and `workbench monitor` both judge by."""
+    from workbench.data.drift import DriftSettings
+    from workbench.plugins import drift_tests
+
+    settings = config.raw.get("drift", {})
+    columns = settings.get("columns", {})
+    methods = [settings.get("method"), *(rules.get("method") for rules in columns.values())]
+    return DriftSettings(
+        share=settings.get("share", 0.5),
+        method=settings.get("method"),
+        threshold=settings.get("threshold"),
+        columns=columns,
+        tests=drift_tests(config.root, methods),
+    )
 
 
 def reference_profile_for(

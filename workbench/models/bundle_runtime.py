@@ -45,6 +45,7 @@ import socket
 import stat
 import sys
 import time
+import uuid
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -1684,13 +1685,16 @@ def predict_file(
     progress: Callable[[int, float], None] | None = None,
     skip_invalid: bool = False,
     rejected_path: Path | None = None,
+    on_chunk: Callable[[pd.DataFrame, float], pd.DataFrame] | None = None,
 ) -> dict[str, Any]:
     """Predict every row of `source` into `output` (stdout as CSV when None),
     chunk by chunk. The file is checked first (see `check_table`) and the schema
     before anything is written. With `skip_invalid`, rows with the wrong number of
     fields or a numeric feature that is not a number are set aside, with the
     reason, into `rejected_path` (default: OUTPUT.rejected.csv) and the others
-    predicted. `progress(rows_done, fraction_read)` hears after each chunk."""
+    predicted. `progress(rows_done, fraction_read)` hears after each chunk.
+    `on_chunk(predicted, seconds)` sees each predicted chunk and the seconds its
+    prediction took, and returns the frame to write (a request log adds its ids)."""
     if not source.is_file():
         raise InputError(f"{source}: no such file")
     if skip_invalid and rejected_path is None:
@@ -1725,7 +1729,10 @@ def predict_file(
                 set_aside += len(found_bad)
                 if frame.empty:
                     continue
+            chunk_started = time.perf_counter()
             predicted, found = bundle.predict_frame(frame)
+            if on_chunk is not None:
+                predicted = on_chunk(predicted, time.perf_counter() - chunk_started)
             try:
                 writer.write(predicted)
             except OSError as exc:
@@ -1881,8 +1888,12 @@ def decode_body(body: bytes) -> Any:
         raise InputError(f"the request body is not JSON: {exc}") from None
 
 
-def predict_json(bundle: Bundle, payload: Any) -> dict[str, Any]:
-    """The /predict response for a decoded request body (bytes are decoded first)."""
+def predict_json(
+    bundle: Bundle, payload: Any, seen: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The /predict response for a decoded request body (bytes are decoded first).
+    `seen`, when given, receives the rows ("frame"), "predictions" and
+    "probabilities" for a request log."""
     if isinstance(payload, bytes | bytearray):
         payload = decode_body(bytes(payload))
     frame = frame_from_json(payload)
@@ -1895,6 +1906,8 @@ def predict_json(bundle: Bundle, payload: Any) -> dict[str, Any]:
         )
     _refuse_non_finite(frame, bundle.model)
     pred, proba, unseen = bundle.model.run(frame)
+    if seen is not None:
+        seen.update(frame=frame, predictions=pred, probabilities=proba)
     return {
         "model": bundle.name,
         "predictions": _json_values(pred),
@@ -1957,18 +1970,29 @@ def serve_limits(
     return max(int(megabytes * (1 << 20)), 1), int(in_flight)
 
 
+Recorder = Callable[[dict[str, Any]], None]
+
+
 def make_app(
     bundle: Bundle,
     *,
     max_request_bytes: int | None = None,
     max_in_flight: int | None = None,
+    recorder: Recorder | None = None,
 ) -> Any:
     """The Starlette app: GET /health, GET /metadata, POST /predict.
 
     A request body is read as it streams in and refused (413) once it passes
     `max_request_bytes`, before it is parsed; at most `max_in_flight` predictions
     run at once, and a request beyond them gets 503 with Retry-After. Bad input of
-    any kind gets a 4xx with the reason, never a 500."""
+    any kind gets a 4xx with the reason, never a 500.
+
+    With a `recorder`, every /predict request gets an id, returned in the
+    X-Request-Id header and as "request_id" in a 200 body, and the recorder hears
+    of it once answered: {"request_id", "ts", "status", "latency_s", "error",
+    "frame", "predictions", "probabilities", "classes", "model"}. It is called on
+    the event loop, so it must only hand the record on (a bounded queue); what it
+    raises is logged once and never reaches the client."""
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import ClientDisconnect, Request
@@ -1979,6 +2003,7 @@ def make_app(
     limit_bytes = max_request_bytes or limit_bytes
     limit_flight = max_in_flight or limit_flight
     busy = {"now": 0}
+    warned = {"recorder": False}
 
     def problem(status: int, message: str, **headers: str) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status, headers=headers or None)
@@ -2027,6 +2052,37 @@ def make_app(
         return bytes(body)
 
     async def predict(request: Request) -> JSONResponse:
+        if recorder is None:
+            return await answer(request, None)
+        seen: dict[str, Any] = {"request_id": uuid.uuid4().hex, "ts": time.time()}
+        started = time.perf_counter()
+        response = await answer(request, seen)
+        latency = time.perf_counter() - started
+        response.headers["X-Request-Id"] = seen["request_id"]
+        error = None
+        if response.status_code >= 400:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                error = json.loads(bytes(response.body))["error"]
+        record = {
+            "status": response.status_code,
+            "latency_s": latency,
+            "error": error,
+            "classes": bundle.model.classes,
+            "model": bundle.name,
+            "frame": None,
+            "predictions": None,
+            "probabilities": None,
+            **seen,
+        }
+        try:
+            recorder(record)
+        except Exception:  # noqa: BLE001 - the log never costs a client its answer
+            if not warned["recorder"]:
+                warned["recorder"] = True
+                log.exception("the request log failed; requests are still answered")
+        return response
+
+    async def answer(request: Request, seen: dict[str, Any] | None) -> JSONResponse:
         if busy["now"] >= limit_flight:
             return problem(
                 503,
@@ -2047,12 +2103,14 @@ def make_app(
             if isinstance(body, JSONResponse):
                 return body
             try:
-                result = await run_in_threadpool(predict_json, bundle, body)
+                result = await run_in_threadpool(predict_json, bundle, body, seen)
             except InputError as exc:
                 return problem(422, str(exc))
             except (ValueError, TypeError, OverflowError) as exc:  # the model refused the rows
                 first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
                 return problem(422, f"cannot predict these rows: {first}")
+            if seen is not None:
+                result["request_id"] = seen["request_id"]
             return JSONResponse(result)
         finally:
             busy["now"] -= 1
@@ -2106,6 +2164,7 @@ def serve(
     *,
     max_request_mb: float | None = None,
     max_in_flight: int | None = None,
+    recorder: Recorder | None = None,
 ) -> None:
     """Serve `bundle` over HTTP until interrupted. Loopback by default: the server
     has no authentication, so another host is allowed only with a warning.
@@ -2129,7 +2188,9 @@ def serve(
         "(GET /health, GET /metadata, POST /predict); requests up to "
         f"{limit_bytes / (1 << 20):g} MB, {limit_flight} at a time"
     )
-    app = make_app(bundle, max_request_bytes=limit_bytes, max_in_flight=limit_flight)
+    app = make_app(
+        bundle, max_request_bytes=limit_bytes, max_in_flight=limit_flight, recorder=recorder
+    )
     config = uvicorn.Config(app, host=host, port=actual, log_level="info")
     with contextlib.closing(sock):
         uvicorn.Server(config).run(sockets=[sock])

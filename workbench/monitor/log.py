@@ -1,0 +1,458 @@
+"""The prediction log: requests a served model answered, as per-day Parquet files
+under the project, written off the request path.
+
+Layout: `<project>/.workbench/predictions/YYYY-MM-DD/part-<ms>-<pid>-<n>.parquet`
+(UTC days). The log lives with the project, not in the store: it is the
+project's data (inputs seen in production), it is bounded by the project's own
+`[monitor]` settings, any Parquet tool reads it, and a million requests in the
+store's SQLite file would slow every other query and swell every backup.
+
+One row per predicted row: `ts` (epoch seconds), `request_id`, `row` (its
+place in the request), `source` ("serve" or "predict"), `model`
+(project@version), `version`, `status` (HTTP status; 200 for batch
+predictions), `latency_ms` (of the whole request), `error`, `prediction`
+(text for a classifier, a number for a regressor), `proba:<class>` and
+`input:<feature>` columns. A refused request is one row with no inputs.
+
+`PredictionLog.record` only puts the record on a bounded queue: a full queue
+drops the record and counts it, so a slow disk never slows or blocks a
+request. A writer thread turns records into row groups of a Parquet file,
+which is renamed into place (`part-*.parquet`) after `roll_seconds` or on
+`close`, so readers only ever see whole files. After each file, day folders
+older than `retention_days` are deleted and, while the log is over `max_mb`,
+its oldest parts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import logging
+import os
+import queue
+import random
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.config.monitor import MonitorConfig
+
+log = logging.getLogger("workbench.monitor")
+
+LOG_FOLDER = Path(".workbench") / "predictions"
+INPUT_PREFIX = "input:"
+PROBA_PREFIX = "proba:"
+META_COLUMNS = (
+    "ts",
+    "request_id",
+    "row",
+    "source",
+    "model",
+    "version",
+    "status",
+    "latency_ms",
+    "error",
+    "prediction",
+)
+QUEUE_SIZE = 10_000  # records waiting for the writer; beyond it they are dropped
+FLUSH_ROWS = 5_000  # a row group at most this many rows ...
+FLUSH_SECONDS = 1.0  # ... or this old
+ROLL_SECONDS = 60.0  # a part file is closed and renamed into place this often
+MAX_ERROR_CHARS = 300
+_STOP = object()
+
+
+def log_folder(project_root: Path) -> Path:
+    """Where a project's prediction log lives."""
+    return project_root / LOG_FOLDER
+
+
+def day_name(ts: float) -> str:
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%d")
+
+
+@dataclass
+class LogStats:
+    """What the writer did, for the shutdown note and the tests."""
+
+    received: int = 0  # records handed to `record`
+    sampled_out: int = 0  # left out by sample_rate
+    dropped: int = 0  # the queue was full
+    written_rows: int = 0
+    parts: int = 0
+    evicted_parts: int = 0  # deleted to stay under max_mb or retention
+    failures: int = 0  # row groups the writer could not write
+    last_error: str | None = None
+    paths: list[str] = field(default_factory=list)
+
+
+class PredictionLog:
+    """A bounded, non-blocking request log for one project (see the module)."""
+
+    def __init__(
+        self,
+        project_root: Path,
+        settings: MonitorConfig,
+        *,
+        version: int | None = None,
+        source: str = "serve",
+        queue_size: int = QUEUE_SIZE,
+        flush_seconds: float = FLUSH_SECONDS,
+        roll_seconds: float = ROLL_SECONDS,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.folder = log_folder(project_root)
+        self.settings = settings
+        self.version = version
+        self.source = source
+        self.flush_seconds = flush_seconds
+        self.roll_seconds = roll_seconds
+        self.stats = LogStats()
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        self._rng = rng
+        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        self._open: _OpenPart | None = None
+        self._seq = 0
+
+    # -- the request side: never blocks ---------------------------------------------
+
+    def start(self) -> PredictionLog:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._thread.start()
+        return self
+
+    def sampled(self) -> bool:
+        """Whether the next request is logged (`[monitor] sample_rate`)."""
+        rate = self.settings.sample_rate
+        return rate >= 1.0 or self._rng() < rate
+
+    def record(self, event: dict[str, Any]) -> None:
+        """Hand one answered request to the writer; drops it (counted) when the
+        queue is full or sampling leaves it out. Never blocks, never raises."""
+        self.stats.received += 1
+        # A batch chunk comes with its rows already sampled ("rows").
+        if event.get("rows") is None and not self.sampled():
+            self.stats.sampled_out += 1
+            return
+        try:
+            self._queue.put_nowait(event)
+        except queue.Full:
+            self.stats.dropped += 1
+
+    def close(self, timeout: float = 30.0) -> LogStats:
+        """Write what is queued and close the open part (on shutdown)."""
+        if self._thread.is_alive():
+            with contextlib.suppress(queue.Full):
+                self._queue.put(_STOP, timeout=timeout)
+            self._thread.join(timeout)
+        return self.stats
+
+    # -- the writer thread ----------------------------------------------------------
+
+    def _run(self) -> None:
+        pending: list[dict[str, Any]] = []
+        first = 0.0
+        try:
+            self.enforce_limits()
+        except OSError as exc:
+            self._failed(exc)
+        while True:
+            wait = self.flush_seconds - (time.monotonic() - first) if pending else None
+            try:
+                item = self._queue.get(timeout=max(wait, 0.0) if wait is not None else 1.0)
+            except queue.Empty:
+                item = None
+            if item is _STOP:
+                self._flush(pending)
+                self._roll()
+                return
+            if item is not None:
+                if not pending:
+                    first = time.monotonic()
+                pending.append(item)
+            rows = sum(_rows_of(p) for p in pending)
+            if pending and (
+                rows >= FLUSH_ROWS or time.monotonic() - first >= self.flush_seconds
+            ):
+                self._flush(pending)
+                pending = []
+            if self._open is not None and time.monotonic() - self._open.opened >= self.roll_seconds:
+                self._roll()
+
+    def _flush(self, pending: list[dict[str, Any]]) -> None:
+        if not pending:
+            return
+        try:
+            frame = records_frame(pending, self.source, self.version)
+            for day, part in frame.groupby(frame["ts"].map(day_name), sort=True):
+                self._write(str(day), part)
+        except Exception as exc:  # noqa: BLE001 - a broken write must not stop the log
+            self._failed(exc)
+
+    def _write(self, day: str, frame: Any) -> None:
+        """Append `frame` as a row group of the day's open part (a new part when the
+        day or the columns changed)."""
+        import pyarrow as pa
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self._open is not None and self._open.day == day:
+            table = _conform(table, self._open.schema)
+        if self._open is not None and (self._open.day != day or table is None):
+            self._roll()
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self._open is None:
+            self._open = self._new_part(day, table.schema)
+        self._open.writer.write_table(table)
+        self._open.rows += table.num_rows
+        self.stats.written_rows += table.num_rows
+
+    def write_part(self, day: str, frame: Any) -> None:
+        """Write `frame` and close its part at once (tests and benchmarks)."""
+        self._write(day, frame)
+        self._roll()
+
+    def _new_part(self, day: str, schema: Any) -> _OpenPart:
+        import pyarrow.parquet as pq
+
+        folder = self.folder / day
+        folder.mkdir(parents=True, exist_ok=True)
+        self._seq += 1
+        name = f"part-{int(time.time() * 1000)}-{os.getpid()}-{self._seq}.parquet"
+        temporary = folder / f".{name}.inprogress"
+        writer = pq.ParquetWriter(temporary, schema, compression="zstd")
+        return _OpenPart(day, folder / name, temporary, schema, writer, time.monotonic())
+
+    def _roll(self) -> None:
+        """Close the open part and rename it into place, then apply the limits."""
+        part, self._open = self._open, None
+        if part is None:
+            return
+        try:
+            part.writer.close()
+            os.replace(part.temporary, part.path)
+            self.stats.parts += 1
+            self.stats.paths.append(str(part.path))
+            self.enforce_limits()
+        except OSError as exc:
+            self._failed(exc)
+
+    def enforce_limits(self, now: float | None = None) -> None:
+        """Delete day folders past `retention_days`, then the oldest parts while the
+        log is larger than `max_mb`."""
+        now = time.time() if now is None else now
+        oldest_kept = day_name(now - (self.settings.retention_days - 1) * 86_400)
+        for day in sorted(p for p in self.folder.iterdir() if _is_day(p)):
+            if day.name < oldest_kept:
+                self.stats.evicted_parts += sum(1 for _ in day.glob("part-*.parquet"))
+                shutil.rmtree(day, ignore_errors=True)
+        parts = list(iter_parts(self.folder))
+        total = sum(_size(p) for p in parts)
+        for part in parts:  # oldest first
+            if total <= self.settings.max_bytes:
+                break
+            total -= _size(part)
+            with contextlib.suppress(OSError):
+                part.unlink()
+                self.stats.evicted_parts += 1
+
+    def _failed(self, exc: BaseException) -> None:
+        self.stats.failures += 1
+        self.stats.last_error = f"{type(exc).__name__}: {exc}"
+        if self.stats.failures == 1:
+            log.warning("the prediction log could not write: %s", self.stats.last_error)
+
+
+@dataclass
+class _OpenPart:
+    day: str
+    path: Path
+    temporary: Path
+    schema: Any
+    writer: Any
+    opened: float
+    rows: int = 0
+
+
+def _conform(table: Any, schema: Any) -> Any:
+    """`table` in the open part's schema (its missing columns as nulls), or None
+    when it has columns or types the part has not: then a new part begins."""
+    import pyarrow as pa
+
+    if table.schema.equals(schema):
+        return table
+    arrays = []
+    for name, kind in zip(schema.names, schema.types, strict=True):
+        if name in table.column_names:
+            column = table.column(name)
+            if column.type != kind and not (column.null_count == len(column)):
+                return None
+            arrays.append(column.cast(kind) if column.type != kind else column)
+        else:
+            arrays.append(pa.nulls(table.num_rows, kind))
+    if set(table.column_names) - set(schema.names):
+        return None
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _rows_of(record: dict[str, Any]) -> int:
+    frame = record.get("frame")
+    return 1 if frame is None else max(len(frame), 1)
+
+
+def _is_day(path: Path) -> bool:
+    name = path.name
+    return path.is_dir() and len(name) == 10 and name[4] == "-" and name[7] == "-"
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def iter_parts(folder: Path) -> Iterator[Path]:
+    """Every whole part of a prediction log, oldest first (by day, then name)."""
+    if not folder.is_dir():
+        return
+    for day in sorted(p for p in folder.iterdir() if _is_day(p)):
+        yield from sorted(day.glob("part-*.parquet"), key=_part_order)
+
+
+def _part_order(path: Path) -> tuple[int, str]:
+    pieces = path.name.split("-")
+    return (int(pieces[1]) if len(pieces) > 1 and pieces[1].isdigit() else 0, path.name)
+
+
+# -- records to rows ---------------------------------------------------------------
+
+
+def records_frame(records: list[dict[str, Any]], source: str, version: int | None) -> Any:
+    """The log rows of answered requests (the module says which columns)."""
+    import numpy as np
+    import pandas as pd
+
+    columns: dict[str, list[Any]] = {name: [] for name in META_COLUMNS}
+    extra: dict[str, list[Any]] = {}
+    total = 0
+    regression = True
+    for record in records:
+        frame = record.get("frame")
+        n = len(frame) if frame is not None and len(frame) else 1
+        predictions = record.get("predictions")
+        proba = record.get("probabilities")
+        classes = record.get("classes")
+        if classes:
+            regression = False
+        columns["ts"] += [float(record["ts"])] * n
+        columns["request_id"] += [str(record["request_id"])] * n
+        rows = record.get("rows")
+        columns["row"] += [int(r) for r in rows] if rows is not None else list(range(n))
+        columns["source"] += [record.get("source") or source] * n
+        columns["model"] += [record.get("model")] * n
+        columns["version"] += [record.get("version", version)] * n
+        columns["status"] += [int(record["status"])] * n
+        columns["latency_ms"] += [float(record["latency_s"]) * 1000.0] * n
+        error = record.get("error")
+        columns["error"] += [None if error is None else str(error)[:MAX_ERROR_CHARS]] * n
+        if predictions is not None:
+            values = np.asarray(predictions).tolist()
+            columns["prediction"] += [str(v) for v in values] if classes else values
+        else:
+            columns["prediction"] += [None] * n
+        new: dict[str, list[Any]] = {}
+        if frame is not None and len(frame):
+            for name in frame.columns:
+                new[f"{INPUT_PREFIX}{name}"] = frame[name].tolist()
+        if proba is not None and classes:
+            matrix = np.asarray(proba, dtype=float)
+            for i, label in enumerate(classes):
+                new[f"{PROBA_PREFIX}{label}"] = matrix[:, i].tolist()
+        for name, values in new.items():
+            extra.setdefault(name, [None] * total).extend(values)
+        total += n
+        for values in extra.values():
+            if len(values) < total:
+                values.extend([None] * (total - len(values)))
+    frame = pd.DataFrame(columns)
+    frame["version"] = pd.array(frame["version"], dtype="Int64")
+    frame["status"] = frame["status"].astype("int16")
+    frame["row"] = frame["row"].astype("int32")
+    frame["error"] = frame["error"].astype("string")
+    if regression:
+        frame["prediction"] = pd.to_numeric(frame["prediction"], errors="coerce").astype("float64")
+    else:
+        frame["prediction"] = frame["prediction"].astype("string")
+    for name in sorted(extra):
+        frame[name] = _uniform(pd.Series(extra[name], dtype=object))
+    return frame
+
+
+def _uniform(values: Any) -> Any:
+    """One type per column, whatever each request sent: numbers as float64 (so
+    parts concatenate), anything else as text."""
+    import pandas as pd
+
+    present = values.dropna()
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+        return pd.to_numeric(values, errors="coerce").astype("float64")
+    return values.map(lambda v: None if v is None else str(v)).astype("string")
+
+
+# -- reading -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Damaged:
+    """A part of the log that could not be read, and why (it is left in place)."""
+
+    path: str
+    reason: str
+
+
+def read_log(
+    folder: Path, since: float | None = None, columns: list[str] | None = None
+) -> tuple[Any, list[Damaged]]:
+    """The logged rows (a DataFrame, sorted by time) of every whole part, and the
+    parts that could not be read. Parts are never changed or deleted here: a
+    damaged one is reported and skipped, so nothing is lost to a reader."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables, damaged = [], []
+    first_day = day_name(since) if since is not None else None
+    for part in iter_parts(folder):
+        if first_day is not None and part.parent.name < first_day:
+            continue
+        try:
+            table = pq.read_table(part)
+            missing = [c for c in ("ts", "request_id", "row", "status") if c not in table.schema.names]
+            if missing:
+                raise ValueError(f"not a prediction log part (no {', '.join(missing)} column)")
+            if columns is not None:
+                table = table.select([c for c in table.schema.names if c in columns])
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            damaged.append(Damaged(str(part), reason))
+            continue
+        tables.append(table)
+    if not tables:
+        return pd.DataFrame({"ts": pd.Series(dtype="float64")}), damaged
+    try:
+        combined = pa.concat_tables(tables, promote_options="permissive")
+    except pa.ArrowException:
+        # Columns whose types cannot be unified (a feature once sent as numbers, once
+        # as text): pandas keeps them as objects instead.
+        combined = None
+    if combined is not None:
+        frame = combined.to_pandas()
+    else:
+        frame = pd.concat([t.to_pandas() for t in tables], ignore_index=True)
+    if since is not None:
+        frame = frame[frame["ts"] >= since]
+    return frame.sort_values("ts", kind="stable").reset_index(drop=True), damaged

@@ -1,0 +1,112 @@
+"""Monitoring for a registered project: opening the prediction log of the project
+a bundle came from (for `serve` and `predict --log`), and receiving labels.
+
+A bundle names its project and version in its manifest; its requests are
+logged under that project's folder when the project is registered in this
+store. A bundle from elsewhere is served without a log, and says so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from workbench.core.errors import NotFoundError, UsageError, WorkbenchError
+from workbench.monitor.log import PredictionLog, log_folder, read_log
+
+
+def open_log(
+    store: Any,
+    manifest: dict[str, Any],
+    *,
+    source: str = "serve",
+    required: bool = False,
+    **options: Any,
+) -> tuple[PredictionLog | None, str]:
+    """The started log of the bundle's project, and a line saying where it goes;
+    (None, why) when the project is not registered here or `[monitor] log` is
+    off. With `required` (an explicit `--log`), those are UsageErrors."""
+    from workbench.config.monitor import monitor_config
+    from workbench.projects import project_config
+
+    project = manifest.get("project")
+    try:
+        if not isinstance(project, str):
+            raise NotFoundError("the bundle names no project")
+        _, config = project_config(store, project)
+    except WorkbenchError as exc:
+        why = f"no prediction log: {exc.message}"
+        if required:
+            raise UsageError(why) from None
+        return None, why
+    settings = monitor_config(config.raw)
+    if not settings.log and source == "serve":
+        return None, f"no prediction log: [monitor] log = false in {config.file}"
+    version = manifest.get("version")
+    started = PredictionLog(
+        config.root,
+        settings,
+        version=version if isinstance(version, int) else None,
+        source=source,
+        **options,
+    ).start()
+    rate = f", {settings.sample_rate:.0%} of requests" if settings.sample_rate < 1 else ""
+    return started, (
+        f"logging predictions to {started.folder}{rate} (at most {settings.max_mb:g} MB, "
+        f"{settings.retention_days} days)"
+    )
+
+
+def receive_labels(store: Any, project: str, file: Path) -> dict[str, Any]:
+    """`workbench data labels`: check and keep a labels file (`monitor.labels`)."""
+    from workbench.monitor.labels import receive
+    from workbench.projects import project_config
+
+    _, config = project_config(store, project)
+    frame, _ = read_log(log_folder(config.root), columns=["ts", "request_id", "row", "status"])
+    known = set(frame["request_id"].astype(str)) if "request_id" in frame.columns else set()
+    result = receive(config.root, file, config.target, known)
+    result["project"] = project
+    return result
+
+
+def batch_logger(request_log: PredictionLog, bundle: Any) -> Any:
+    """`predict_file`'s `on_chunk` for `predict --log`: each chunk is one request
+    (its rows sampled by `[monitor] sample_rate`) and the output gains its
+    request_id and row columns, for labels to be joined later."""
+    import time
+    import uuid
+
+    import numpy as np
+
+    features = list(bundle.model.names)
+    classes = bundle.model.classes
+    proba_columns = [f"proba_{c}" for c in classes or []]
+    rate = request_log.settings.sample_rate
+    rng = np.random.default_rng()
+
+    def on_chunk(predicted: Any, seconds: float) -> Any:
+        request_id = uuid.uuid4().hex
+        rows = np.arange(len(predicted))
+        keep = rows if rate >= 1 else rows[rng.random(len(rows)) < rate]
+        if len(keep):
+            chosen = predicted.iloc[keep]
+            has_proba = bool(proba_columns) and all(c in chosen.columns for c in proba_columns)
+            request_log.record(
+                {
+                    "request_id": request_id,
+                    "ts": time.time(),
+                    "status": 200,
+                    "latency_s": seconds,
+                    "error": None,
+                    "frame": chosen[[c for c in features if c in chosen.columns]],
+                    "predictions": chosen["prediction"].to_numpy(),
+                    "probabilities": chosen[proba_columns].to_numpy() if has_proba else None,
+                    "classes": classes,
+                    "model": bundle.name,
+                    "rows": keep,
+                }
+            )
+        return predicted.assign(request_id=request_id, row=rows)
+
+    return on_chunk
