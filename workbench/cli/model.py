@@ -38,11 +38,16 @@ def list_(ctx: click.Context, project: str, as_json: bool) -> None:
     training data grows; so every version is also scored on one common
     evaluation set, the newest version's hold-out (the COMMON column; in --json
     `own_score`, `common_score`, `common_metrics` and `common_evaluation`).
+
+    Aliases that arrived in an archive from another store are listed under the
+    versions as proposals, with the command that accepts one (in --json, each
+    version's `proposals`).
     """
     from workbench.models.gate import common_scores
 
     store = store_for(ctx)
     versions = registry.list_versions(store, project)
+    proposals = registry.alias_proposals(store, project)
     metric = _primary_metric(store, project, versions)
     common = common_scores(versions, metric) if versions else {"evaluation": None, "scores": {}}
     documents = []
@@ -57,6 +62,7 @@ def list_(ctx: click.Context, project: str, as_json: bool) -> None:
                 "common_metrics": scored.get("metrics"),
                 "common_evaluation": common["evaluation"],
                 "common_error": scored.get("error"),
+                "proposals": [p.document() for p in proposals if p.version == v.version],
             }
         )
     if as_json:
@@ -97,6 +103,111 @@ def list_(ctx: click.Context, project: str, as_json: bool) -> None:
             f"{common_header.lower()}: every version scored on the {common['evaluation']['rows']}"
             f" hold-out rows of {common['evaluation']['ref']}"
         )
+    if proposals:
+        _print_proposals(project, proposals)
+
+
+def _print_proposals(project: str, proposals: list[registry.AliasProposal]) -> None:
+    click.echo("\nalias proposals (from archives of other stores):")
+    print_table(
+        None,
+        ["ID", "ALIAS", "VERSION", "FROM STORE", "PROPOSED", "ACCEPT WITH"],
+        [
+            (
+                p.id,
+                p.alias,
+                p.version,
+                (p.source_store or "?")[:12],
+                fmt.ago(time.time() - p.proposed_at),
+                f"workbench model accept {project} {p.id}",
+            )
+            for p in proposals
+        ],
+    )
+
+
+@model.command("proposals")
+@click.argument("project")
+@json_option
+@click.pass_context
+def proposals_(ctx: click.Context, project: str, as_json: bool) -> None:
+    """List PROJECT's alias proposals: aliases another store gave versions that
+    an archive brought here. `model accept` takes one through the promotion
+    gate; `model reject` forgets it."""
+    found = registry.alias_proposals(store_for(ctx), project)
+    if as_json:
+        print_json([p.document() for p in found])
+        return
+    if not found:
+        note(f"no alias proposals for {project}")
+        return
+    _print_proposals(project, found)
+
+
+@model.command("accept")
+@click.argument("project")
+@click.argument("proposal")
+@click.option(
+    "--force", is_flag=True, help="Move the alias even if the gate says no (recorded as forced)."
+)
+@click.option("--dry-run", is_flag=True, help="Only say what the gate decides.")
+@json_option
+@click.pass_context
+def accept(
+    ctx: click.Context, project: str, proposal: str, force: bool, dry_run: bool, as_json: bool
+) -> None:
+    """Accept PROPOSAL (ALIAS:VERSION, from `model proposals`) of PROJECT.
+
+    The alias moves through this store's promotion gate, as `model promote`
+    does: the other store judged the version on its own data, this one judges
+    it against the version that holds the alias here. --force moves it anyway
+    (and the decision says so). Exit status: 0 accepted, 3 the gate kept the
+    current holder (the proposal stays until accepted with --force or rejected).
+    """
+    from workbench.models.gate import promote as run_gate
+
+    store = store_for(ctx)
+    found = registry.find_proposal(store, project, proposal)
+    version = registry.resolve(store, f"{project}@{found.version}")
+    decision = run_gate(store, version, found.alias, force=force, dry_run=dry_run)
+    if decision.promoted and not dry_run:
+        registry.drop_proposal(store, found)
+        from workbench.automation.notify import notify
+
+        notify(
+            store,
+            "model.promoted",
+            version.project,
+            f"version {version.version} is {found.alias}: {decision.reason}",
+            decision.document(),
+        )
+    if as_json:
+        print_json({**decision.document(), "proposal": found.id, "dry_run": dry_run})
+    else:
+        would = "would be" if dry_run else "is"
+        if decision.promoted:
+            note(f"[green]{version.ref} {would} {found.alias}[/]: {decision.reason}")
+        else:
+            note(
+                f"[yellow]{version.ref} {would} not {found.alias}[/]: {decision.reason}"
+                f" (`--force` moves it anyway; `workbench model reject {project} {found.id}`"
+                " forgets the proposal)"
+            )
+    if not decision.promoted:
+        sys.exit(3)
+
+
+@model.command("reject")
+@click.argument("project")
+@click.argument("proposal")
+@click.pass_context
+def reject(ctx: click.Context, project: str, proposal: str) -> None:
+    """Forget PROPOSAL (ALIAS:VERSION, from `model proposals`) of PROJECT; the
+    aliases here stay as they are."""
+    store = store_for(ctx)
+    found = registry.find_proposal(store, project, proposal)
+    registry.drop_proposal(store, found)
+    note(f"rejected {found.alias} for {project}@{found.version}")
 
 
 def _primary_metric(store, project: str, versions: list) -> str | None:
@@ -353,6 +464,121 @@ def verify(path: Path, as_json: bool) -> None:
             note(f"[red]refused[/]: {problem}")
     if not result["ok"]:
         sys.exit(1)
+
+
+@model.command("report")
+@click.argument("ref")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the report as one self-contained HTML file (charts inline, loads nothing).",
+)
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
+@json_option
+@click.pass_context
+def report(ctx: click.Context, ref: str, output: Path | None, force: bool, as_json: bool) -> None:
+    """Report on a model (REF: PROJECT, PROJECT@VERSION or PROJECT@ALIAS).
+
+    Hold-out metrics with 95 % bootstrap intervals, feature importance (the
+    model's gain and permutation importance), for classification the confusion
+    matrix, ROC, precision-recall and calibration curves, for regression the
+    residuals, the training data's profile, the lineage (data versions, run,
+    params, environment) and the promotion gate's decisions. Without -o or
+    --json a summary is printed; -o writes the whole report as HTML, the same
+    model card a bundle carries.
+    """
+    from rich.markup import escape
+
+    from workbench.core.errors import UsageError
+    from workbench.core.files import atomic_write_text
+    from workbench.models.report import build_report
+    from workbench.models.report_html import render_html
+
+    if output is not None:
+        output = output.expanduser().absolute()
+        if (output.exists() or output.is_symlink()) and not force:
+            raise UsageError(f"{output} already exists; pass --force to replace it")
+        if output.is_dir():
+            raise UsageError(f"{output} is a folder; -o names the HTML file to write")
+    store = store_for(ctx)
+    version = registry.resolve(store, ref)
+    from workbench.cli.output import console
+
+    with console(stderr=True).status(f"reporting on {version.ref}…") as status:
+        built = build_report(store, version, progress=lambda step: status.update(f"{step}…"))
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(output, render_html(built))
+    if as_json:
+        print_json(built.document())
+    else:
+        _print_report(built)
+    if output is not None:
+        note(f"[green]wrote the report of {version.ref}[/] to {escape(str(output))}")
+    elif not as_json:
+        note(f"the full report with charts: workbench model report {escape(ref)} -o report.html")
+
+
+def _heading(text: str) -> None:
+    from rich.markup import escape
+
+    from workbench.cli.output import console
+
+    console().print(f"\n[b]{escape(text)}[/b]", soft_wrap=True)
+
+
+def _print_report(built) -> None:
+    """The report's tables for a terminal (the charts are in the HTML)."""
+    from rich.markup import escape
+
+    aliases = f"  ({', '.join(built.aliases)})" if built.aliases else ""
+    rows = f", {built.holdout_rows} hold-out rows" if built.holdout_rows is not None else ""
+    note(f"[b]{escape(built.ref)}[/b]{escape(aliases)}: {built.framework} {built.task or ''}{rows}")
+    for line in built.notes:
+        note(f"[yellow]note[/]: {escape(line)}")
+    if built.metrics:
+        _heading("Metrics, with 95 % bootstrap intervals (* primary)")
+        print_table(
+            None,
+            ["METRIC", "VALUE", "LOW", "HIGH"],
+            [
+                (m.name + (" *" if m.primary else ""), fmt.metric(m.value), fmt.metric(m.low),
+                 fmt.metric(m.high) if m.why is None else m.why)
+                for m in built.metrics
+            ],
+        )
+    if built.importance:
+        _heading(f"Feature importance (permutation: how much {built.importance_metric} worsens)")
+        print_table(
+            None,
+            ["FEATURE", "PERMUTATION", "±", "GAIN"],
+            [
+                (i.feature, fmt.metric(i.permutation), fmt.metric(i.permutation_std),
+                 fmt.metric(i.gain))
+                for i in built.importance[:15]
+            ],
+        )
+    if built.confusion is not None:
+        labels = built.confusion.labels
+        _heading("Confusion matrix (rows: truth, columns: predicted)")
+        print_table(
+            None,
+            ["", *labels],
+            [(label, *counts) for label, counts in zip(labels, built.confusion.counts, strict=True)],
+        )
+    for chart in built.charts:
+        areas = ", ".join(
+            f"{c.label} {c.area:.3f}" for c in chart.curves if c.area is not None
+        )
+        if areas:
+            note(f"{chart.title} area: {escape(areas)}")
+    if built.residuals is not None:
+        note(f"residuals: mean {built.residuals.mean:.4g}, std {built.residuals.std:.4g}")
+    for d in built.decisions[:5]:
+        verdict = "promoted" if d.promoted else "kept"
+        note(f"gate v{d.challenger} → {d.alias}: {verdict}: {escape(d.reason)}")
 
 
 def _datasets(store, run_id: int) -> list[dict]:
