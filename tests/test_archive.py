@@ -303,3 +303,210 @@ def test_the_migration_gives_existing_rows_a_global_identity(tmp_path, monkeypat
     finally:
         store.close()
     assert len(set(uuids)) == 4 and all(len(u) == 32 for u in uuids)
+
+
+def _stand_in_wheel(folder: Path, name: str, version: str) -> Path:
+    """A minimal real wheel (METADATA, WHEEL, RECORD) standing in for `name`."""
+    import base64
+    import hashlib
+    import zipfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = name.replace("-", "_")
+    info = f"{stem}-{version}.dist-info"
+    files = {
+        f"{stem}_pkg/__init__.py": f"VERSION = {version!r}\n".encode(),
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+        b"Tag: py3-none-any\n",
+    }
+    record = "".join(
+        f"{p},sha256={base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode()}"
+        f",{len(d)}\n"
+        for p, d in files.items()
+    )
+    files[f"{info}/RECORD"] = (record + f"{info}/RECORD,,\n").encode()
+    path = folder / f"{stem}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        for member, data in files.items():
+            zf.writestr(member, data)
+    return path
+
+
+def _no_pip_sources(tmp_path: Path, monkeypatch) -> None:
+    """Neither pip's cache nor the wheel folders this machine's pip may know."""
+    monkeypatch.setenv("PIP_CACHE_DIR", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    for name in ("PIP_FIND_LINKS", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _notes(home: Path) -> dict[str, tuple]:
+    conn = _db(home)
+    try:
+        return {
+            uuid: (
+                note,
+                archived,
+                tuple(
+                    t
+                    for (t,) in conn.execute(
+                        "SELECT tag FROM run_tags WHERE run_id = ? ORDER BY tag", (rid,)
+                    )
+                ),
+            )
+            for rid, uuid, note, archived in conn.execute(
+                "SELECT id, uuid, note, archived_at FROM runs"
+            )
+        }
+    finally:
+        conn.close()
+
+
+def test_tags_notes_and_a_wheelhouse_travel(trained_a, tmp_path, monkeypatch):
+    from workbench.models.wheels import pinned_requirements
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(trained_a / "home", a)
+    _no_pip_sources(tmp_path, monkeypatch)
+    monkeypatch.setenv("WORKBENCH_HOME", str(a))
+    for args in (("run", "tag", "1", "baseline", "small"), ("run", "note", "1", "first try")):
+        assert wbi(*args).returncode == 0
+    assert wbi("run", "archive", "2").returncode == 0
+
+    # No wheel anywhere: refused, naming what is missing; no archive is left.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nope = tmp_path / "nope.wbx"
+    failed = wbi(
+        "archive", "export", "penguins", "-o", str(nope), "--include", "models,wheels",
+        "--wheelhouse", str(empty),
+    )  # fmt: skip
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    import lightgbm
+
+    assert "no wheel for" in failed.stderr and f"lightgbm=={lightgbm.__version__}" in failed.stderr
+    assert not nope.exists() and not list(tmp_path.glob(".nope.wbx.*"))
+
+    house = tmp_path / "house"
+    pins = pinned_requirements("lightgbm")
+    for pin in pins:
+        _stand_in_wheel(house, pin.name, pin.version)
+    first = tmp_path / "first.wbx"
+    made = _json(
+        "archive", "export", "penguins", "-o", str(first), "--include", "models,wheels",
+        "--wheelhouse", str(house), "--to", "laptop",
+    )  # fmt: skip
+    assert made["counts"]["wheels"] == len(pins) == len(made["wheels"])
+    shown = _json("archive", "show", str(first))
+    assert sorted(shown["wheels"]) == sorted(p.name for p in house.iterdir())
+
+    monkeypatch.setenv("WORKBENCH_HOME", str(b))
+    wheels_dir = tmp_path / "b-wheels"
+    args = ("archive", "import", str(first), "--wheels-dir", str(wheels_dir))
+    dry = _json(*args, "--dry-run")
+    assert dry["counts"]["tags"] == {"new": 2, "identical": 0, "conflicting": 0}
+    assert dry["counts"]["notes"] == {"new": 2, "identical": 0, "conflicting": 0}
+    assert dry["wheels_dir"] == str(wheels_dir.resolve()) and not wheels_dir.exists()
+    done = _json(*args)
+    assert done["wheels_added"] == len(pins)
+    for wheel in house.iterdir():  # the same bytes, under their own names
+        assert (wheels_dir / wheel.name).read_bytes() == wheel.read_bytes()
+    stored = {p.name for p in (b / "artifacts").rglob("*") if p.is_file()}
+    assert stored and not stored & {hashlib_of(w) for w in house.iterdir()}  # not store files
+    assert _notes(b) == _notes(a)
+    again = _json(*args)
+    assert again["counts"]["tags"]["new"] == again["counts"]["notes"]["new"] == 0
+    assert again["wheels_added"] == 0
+
+    # The imported wheelhouse serves: an offline bundle export in B takes its wheels.
+    bundle = tmp_path / "bundle"
+    exported = _json(
+        "model", "export", "penguins", "-o", str(bundle), "--with-wheels",
+        "--wheelhouse", str(wheels_dir),
+    )  # fmt: skip
+    assert {w["from"] for w in exported["wheels"]} == {str(wheels_dir)}
+
+    # A tags and notes again, B notes the same run otherwise: tags merge, the
+    # note is a conflict (kept here unless --on-conflict overwrite).
+    monkeypatch.setenv("WORKBENCH_HOME", str(a))
+    assert wbi("run", "tag", "1", "promising").returncode == 0
+    assert wbi("run", "note", "1", "second thoughts").returncode == 0
+    second = tmp_path / "second.wbx"
+    delta = _json("archive", "export", "penguins", "-o", str(second), "--since", "last",
+                  "--to", "laptop")  # fmt: skip
+    assert delta["counts"]["runs"] == 1  # only the run whose tags and note changed
+    monkeypatch.setenv("WORKBENCH_HOME", str(b))
+    assert wbi("run", "note", "1", "noted on b").returncode == 0
+    assert wbi("run", "tag", "1", "from-b").returncode == 0
+    kept = _json("archive", "import", str(second))
+    assert kept["counts"]["tags"] == {"new": 1, "identical": 2, "conflicting": 0}
+    assert kept["counts"]["notes"] == {"new": 0, "identical": 0, "conflicting": 1}
+    run_uuid = next(u for u, n in _notes(a).items() if n[0] == "second thoughts")
+    assert _notes(b)[run_uuid] == ("noted on b", None, ("baseline", "from-b", "promising", "small"))
+    _json("archive", "import", str(second), "--on-conflict", "overwrite")
+    assert _notes(b)[run_uuid][0] == "second thoughts"
+
+
+def hashlib_of(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_alias_proposals_are_listed_accepted_through_the_gate_and_rejected(
+    trained_a, tmp_path, monkeypatch
+):
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(trained_a / "home", a)
+    archive = tmp_path / "all.wbx"
+    monkeypatch.setenv("WORKBENCH_HOME", str(a))
+    _json("archive", "export", "penguins", "-o", str(archive), "--include", "models")
+    aliases_a = {v["version"]: v["aliases"] for v in _json("model", "list", "penguins")}
+    champion = next(n for n, aliases in aliases_a.items() if "champion" in aliases)
+    challenger = next(n for n, aliases in aliases_a.items() if "challenger" in aliases)
+    monkeypatch.setenv("WORKBENCH_HOME", str(b))
+    _json("archive", "import", str(archive))
+
+    listed = wbi("model", "list", "penguins")
+    assert listed.returncode == 0, listed.stderr
+    assert "alias proposals" in listed.stdout
+    assert f"workbench model accept penguins champion:{champion}" in listed.stdout
+    documents = _json("model", "list", "penguins")
+    assert all(v["aliases"] == [] for v in documents)
+    by_version = {v["version"]: [p["id"] for p in v["proposals"]] for v in documents}
+    assert by_version == {champion: [f"champion:{champion}"], challenger: [f"challenger:{challenger}"]}
+    assert [p["id"] for p in _json("model", "proposals", "penguins")] == [
+        f"challenger:{challenger}",
+        f"champion:{champion}",
+    ]
+
+    bad = wbi("model", "accept", "penguins", "champion")
+    assert bad.returncode == 2 and "expected ALIAS:VERSION" in bad.stderr
+    missing = wbi("model", "accept", "penguins", "champion:99")
+    assert missing.returncode != 0 and "no alias proposal champion:99" in missing.stderr
+    dry = _json("model", "accept", "penguins", f"champion:{champion}", "--dry-run")
+    assert dry["promoted"] and dry["dry_run"]
+    assert len(_json("model", "proposals", "penguins")) == 2  # a dry run changes nothing
+    decisions = _decisions(b, champion)
+    accepted = _json("model", "accept", "penguins", f"champion:{champion}")
+    assert accepted["promoted"] and accepted["proposal"] == f"champion:{champion}"
+    after = {v["version"]: v["aliases"] for v in _json("model", "list", "penguins")}
+    assert "champion" in after[champion]
+    rejected = wbi("model", "reject", "penguins", f"challenger:{challenger}")
+    assert rejected.returncode == 0, rejected.stderr
+    assert _json("model", "proposals", "penguins") == []
+    assert "alias proposals" not in wbi("model", "list", "penguins").stdout
+    assert _decisions(b, champion) == decisions + 1  # recorded, as `model promote` does
+
+
+def _decisions(home: Path, version: int) -> int:
+    conn = _db(home)
+    try:
+        return conn.execute(
+            "SELECT COUNT(*) FROM promotions p JOIN model_versions v ON v.id = p.challenger_id"
+            " WHERE v.version = ? AND p.promoted = 1 AND p.alias = 'champion'",
+            (version,),
+        ).fetchone()[0]
+    finally:
+        conn.close()

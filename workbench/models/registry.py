@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from workbench.core import paths
 from workbench.core.errors import NotFoundError, UsageError
 from workbench.projects import find_project
 from workbench.store import Store
+from workbench.store import archive as archive_records
 from workbench.store import models as records
 from workbench.store import runs as run_records
 from workbench.store.metrics import latest_values
@@ -24,9 +26,13 @@ from workbench.store.models import ModelVersion
 __all__ = [
     "CHALLENGER",
     "CHAMPION",
+    "AliasProposal",
     "ModelVersion",
+    "alias_proposals",
     "alias_target",
     "check_alias",
+    "drop_proposal",
+    "find_proposal",
     "get_version_by_id",
     "list_versions",
     "load_model",
@@ -170,3 +176,64 @@ def remove_alias(store: Store, project: str, alias: str) -> None:
 def promotions(store: Store, project: str, limit: int = 50) -> list[dict[str, Any]]:
     """The latest promotion decisions, newest first, as dicts."""
     return [p.as_dict() for p in records.promotions(store, find_project(store, project).id, limit)]
+
+
+@dataclass(frozen=True, slots=True)
+class AliasProposal:
+    """An alias another store gave a version, brought by an archive and waiting
+    here to be accepted (through the gate) or dropped. Its id is ALIAS:VERSION."""
+
+    project: str
+    alias: str
+    version: int
+    version_id: int
+    source_store: str | None
+    proposed_at: float
+
+    @property
+    def id(self) -> str:
+        return f"{self.alias}:{self.version}"
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "alias": self.alias,
+            "version": self.version,
+            "source_store": self.source_store,
+            "proposed_at": self.proposed_at,
+        }
+
+
+def alias_proposals(store: Store, project: str) -> list[AliasProposal]:
+    """A project's alias proposals, by alias then version."""
+    found = find_project(store, project)
+    return [
+        AliasProposal(
+            found.name, p.alias, p.version, p.version_id, p.source_store, p.proposed_at
+        )
+        for p in archive_records.proposals(store, found.id)
+    ]
+
+
+def find_proposal(store: Store, project: str, proposal_id: str) -> AliasProposal:
+    """The proposal ALIAS:VERSION of `project` (NotFoundError naming those there are)."""
+    alias, sep, number = proposal_id.rpartition(":")
+    if not sep or not alias or not number.isdigit():
+        raise UsageError(
+            f"bad proposal {proposal_id!r}: expected ALIAS:VERSION, as"
+            f" `workbench model proposals {project}` lists them"
+        )
+    proposals = alias_proposals(store, project)
+    for p in proposals:
+        if p.alias == alias and p.version == int(number):
+            return p
+    known = ", ".join(p.id for p in proposals) or "none"
+    raise NotFoundError(f"{project} has no alias proposal {proposal_id} (proposals: {known})")
+
+
+def drop_proposal(store: Store, proposal: AliasProposal) -> bool:
+    """Forget a proposal; returns whether it was still there."""
+    project_id = find_project(store, proposal.project).id
+    return archive_records.drop_proposal(
+        store, project_id, proposal.alias, proposal.version_id
+    )
