@@ -72,3 +72,17 @@ def workbench_notify(event: dict[str, Any], settings: dict[str, Any]) -> None:
     """Hear about an event: `kind` (e.g. "model.promoted", "data.rejected",
     "data.drift"), `project`, `message`, `ts` and `data`. `settings` is the
     plugin's `[plugins.<name>]` table of `$WORKBENCH_HOME/config.toml`."""
+
+
+@hookspec
+def workbench_executors() -> dict[str, Any]:
+    """Executors by name, for `[runs] executor = "NAME"` and `run start --executor NAME`.
+
+    An executor is an object with `submit(store, run_id, config) -> None` (hand
+    the queued run over; record what is needed to find it again), `poll(store,
+    jobs) -> None` (bring the given `store.jobs.Job`s' statuses up to date, in
+    as few calls to the scheduler as it can) and `cancel(store, job) -> None`
+    (ask the scheduler to stop it). A job never opens the store: it writes the
+    run's journal (`workbench.runs.executors.journal`), which the workbench ingests.
+    The built-in "local" and "slurm" executors are not registered through this hook.
+    """

@@ -27,6 +27,7 @@ from workbench.config.names import PluginNames, installed, use_plugin_names  # n
 from workbench.config.reading import read_toml
 from workbench.config.spec import Key, Table, check_file
 from workbench.config.sweep import SWEEP, SweepConfig, check_sweep
+from workbench.config.executor import RUNS, SLURM, SlurmConfig, check_runs, check_slurm
 from workbench.config.task import (  # noqa: F401 - re-exported: the project's task
     CLASSIFICATION_METRICS,
     METRICS_BY_TASK,
@@ -213,7 +214,7 @@ PROJECT_FILE = Table(
     CONFIG_NAME,
     tuple(
         Key(table.name, dict, table.help, table=table)
-        for table in (PROJECT, DATA, TRAIN, AUTOMATION, DRIFT, SWEEP, MONITOR)
+        for table in (PROJECT, DATA, TRAIN, AUTOMATION, DRIFT, SWEEP, MONITOR, RUNS, SLURM)
     ),
     "A project's settings.",
     word="section",
@@ -245,6 +246,8 @@ class ProjectConfig:
     retrain_on: str = "new-data"  # or "drift": retrain only on drift or degradation
     export: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict)
+    executor: str = "local"  # [runs] executor: where the runs execute
+    slurm: SlurmConfig = field(default_factory=SlurmConfig)  # [slurm]
 
     @property
     def root(self) -> Path:
@@ -326,6 +329,8 @@ def _validate(file: Path, raw: dict[str, Any], names: PluginNames | None) -> Pro
         retrain_on=auto.get("retrain_on", defaults["retrain_on"]),
         export=export,
         raw=raw,
+        executor=check_runs(file, raw.get("runs", {})),
+        slurm=check_slurm(file, raw.get("slurm", {})),
     )
 
 
