@@ -103,6 +103,7 @@ def test_lightgbm_bundle_via_the_cli_predicts_like_the_native_model(cli, trained
         "wb_runtime.py",
         "requirements.txt",
         "README.md",
+        "model_card.html",
     }
 
     manifest = json.loads((folder / "manifest.json").read_text())
@@ -132,7 +133,7 @@ def test_lightgbm_bundle_via_the_cli_predicts_like_the_native_model(cli, trained
 
     for bundle in (folder, archive):
         verified = json.loads(cli("model", "verify", str(bundle), "--json", check=True).stdout)
-        assert verified["ok"] and verified["files"] == 6 and verified["problems"] == []
+        assert verified["ok"] and verified["files"] == 7 and verified["problems"] == []
         assert verified["signer"]["signer"] == "this store"
         assert verified["signature"]["status"] == "valid"
 

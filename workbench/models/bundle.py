@@ -27,10 +27,12 @@ from workbench.models import bundle_runtime, signing
 from workbench.models.bundle_runtime import MANIFEST, RUNTIME_FILE, SIGNATURE
 
 if TYPE_CHECKING:
+    from workbench.store import Store
     from workbench.store.datasets import DatasetVersion
     from workbench.store.models import ModelVersion
 
 REQUIREMENTS = "requirements.txt"
+MODEL_CARD = "model_card.html"  # the model report (`workbench model report`), self-contained
 WHEELS = "wheels"
 SELF_CHECK_ROWS = 200
 
@@ -55,10 +57,12 @@ def export_bundle(
     docker: bool,
     progress: Callable[[str], None],
     datasets: list[DatasetVersion] | None = None,
+    store: Store | None = None,
 ) -> dict[str, Any]:
     """Write `version` as a bundle into the empty `folder`; `datasets` are the
-    training run's dataset versions, recorded by hash in the manifest. Returns a
-    report with `files`, `wheels` and `notes` (lines for a person)."""
+    training run's dataset versions, recorded by hash in the manifest; `store`
+    gives the model card its lineage and gate decisions. Returns a report with
+    `files`, `wheels` and `notes` (lines for a person)."""
     from workbench.models import wheels as wheel_finder
 
     schema = version.schema
@@ -99,6 +103,10 @@ def export_bundle(
                 "export with --wheelhouse pointing at Linux ones"
             )
     (folder / "README.md").write_text(readme_text(manifest, docker=docker, wheels=with_wheels))
+    progress("writing the model card")
+    notes.append(_model_card(version, folder, store, progress))
+    if (folder / MODEL_CARD).exists():
+        manifest["model_card"] = MODEL_CARD
     progress("hashing")
     manifest["files"] = {
         name: {"sha256": _sha256(folder / name), "bytes": (folder / name).stat().st_size}
@@ -158,6 +166,23 @@ def _manifest(
         if schema["framework"] == "lightgbm"
         else sorted(bundle_runtime.TRUSTED_TYPES),
     }
+
+
+def _model_card(
+    version: ModelVersion, folder: Path, store: Store | None, progress: Callable[[str], None]
+) -> str:
+    """The model report as the bundle's model card, hashed like every other file.
+    A report that cannot be made leaves the bundle without a card, and says why:
+    the model itself is still good to ship."""
+    from workbench.models.report import build_report
+    from workbench.models.report_html import render_html
+
+    try:
+        report = build_report(store, version, progress=lambda step: progress(f"model card: {step}"))
+        (folder / MODEL_CARD).write_text(render_html(report), encoding="utf-8")
+    except Exception as exc:  # noqa: BLE001 - said in the export's notes
+        return f"no {MODEL_CARD}: {exc}"
+    return f"{MODEL_CARD}: the model report, self-contained HTML"
 
 
 def _self_check(version: ModelVersion, folder: Path) -> str:
@@ -266,6 +291,9 @@ def readme_text(manifest: dict[str, Any], *, docker: bool, wheels: bool) -> str:
 - `{RUNTIME_FILE}`: verifies, loads, predicts and serves (needs only the packages in
   `requirements.txt`).
 - `requirements.txt`: the exact versions it was made with.
+- `model_card.html`: the model report (metrics with bootstrap intervals, feature
+  importance, curves, training data profile, lineage, the gate's decisions); one
+  self-contained file that opens offline in any browser.
 
 ## Check it
 

@@ -184,6 +184,7 @@ def write_bundle(
         docker=docker,
         progress=progress,
         datasets=datasets.for_run(store, version.run_id) if store is not None else None,
+        store=store,
     )
 
 
