@@ -32,6 +32,7 @@ class Runner:
         self.project = pipeline.project
         self.project_id = pipeline.project_id
         self.files = [Path(f) for f in pipeline.files]
+        self.trigger = pipeline.trigger
         self.on_step = on_step
         _, self.config = project_config(store, self.project)
 
@@ -103,9 +104,12 @@ class Runner:
                 if has_labels:
                     labelled.append(file)
         policy = self.config
-        retrain = policy.on_new_data == "validate-and-retrain" and (
-            bool(labelled) if policy.retrain_on == "new-data" else bool(alerts)
-        )
+        if policy.retrain_on == "monitor":
+            # Only `workbench monitor` decides, from served traffic (automation.monitoring).
+            wanted = self.trigger == "monitor" and bool(labelled)
+        else:
+            wanted = bool(labelled) if policy.retrain_on == "new-data" else bool(alerts)
+        retrain = policy.on_new_data == "validate-and-retrain" and wanted
         if not retrain:
             if rejected:
                 return "rejected", EXIT_REJECTED

@@ -52,13 +52,21 @@ def monitor(
     and, once labels have arrived (`workbench data labels`), the primary metric
     judged against the noise band of the degradation check.
 
+    With [automation] retrain_on = "monitor" (and on_new_data =
+    "validate-and-retrain"), drift or degradation in the newest window queues a
+    pipeline over the labelled served traffic: the usual steps and gate.
+
     Exit codes: 0, or 1 with --fail-on when the newest window drifts (drift) or
     is degraded (degraded); 2 for bad input. A damaged part of the log is
     reported and skipped, never deleted.
     """
     from workbench.monitor.report import monitor as run_monitor
 
-    report = run_monitor(store_for(ctx), project, window, last)
+    from workbench.automation.monitoring import retrain_from_monitor
+
+    store = store_for(ctx)
+    report = run_monitor(store, project, window, last)
+    report["retrain"] = retrain_from_monitor(store, project, report)
     failed = ("drift" in fail_on and report["drift"]) or (
         "degraded" in fail_on and report["degraded"]
     )
@@ -99,6 +107,13 @@ def _show(report: dict) -> None:
     note(f"{report['project']}: [{colour}]{status}[/] in the newest window")
     for alert in report["alerts"]:
         note(f"  {alert}")
+    retrain = report.get("retrain") or {}
+    if retrain.get("triggered"):
+        note(
+            f"[yellow]retraining queued as pipeline {retrain['pipeline']}[/] with "
+            f"{retrain['rows']:,} labelled served rows ([automation] retrain_on = \"monitor\");"
+            f" the watcher runs it, or `workbench pipeline run {report['project']}`"
+        )
 
 
 def _ms(value: float | None) -> str:

@@ -110,3 +110,46 @@ def batch_logger(request_log: PredictionLog, bundle: Any) -> Any:
         return predicted.assign(request_id=request_id, row=rows)
 
     return on_chunk
+
+
+def labelled_traffic(store: Any, project: str) -> Any:
+    """The answered, logged rows whose labels have arrived, as training rows: the
+    model's features under their own names and the label as the target column
+    (numbers when the training data's target is numeric)."""
+    import pandas as pd
+
+    from workbench.config.project import read_columns
+    from workbench.monitor.labels import read_labels
+    from workbench.monitor.log import INPUT_PREFIX
+    from workbench.projects import project_config
+
+    _, config = project_config(store, project)
+    frame, _ = read_log(log_folder(config.root))
+    labels, _ = read_labels(config.root)
+    columns = read_columns(config.train_file, config.file)
+    if not len(frame) or not len(labels):
+        return pd.DataFrame(columns=columns)
+    answered = frame[frame["status"] < 400]
+    answered = answered.assign(
+        request_id=answered["request_id"].astype("string"), row=answered["row"].astype("int32")
+    )
+    joined = answered.merge(labels, on=["request_id", "row"], how="inner")
+    joined = joined.sort_values(["ts", "request_id", "row"], kind="stable")
+    out = pd.DataFrame(index=joined.index)
+    for name in columns:
+        if name == config.target:
+            label = joined["label"]
+            numeric = pd.to_numeric(label, errors="coerce")
+            out[name] = numeric if numeric.notna().all() and _numeric_target(config) else label
+        elif f"{INPUT_PREFIX}{name}" in joined.columns:
+            out[name] = joined[f"{INPUT_PREFIX}{name}"]
+    return out.reset_index(drop=True)
+
+
+def _numeric_target(config: Any) -> bool:
+    from workbench.data.reading import read_checked
+
+    sample = read_checked(config.train_file)[config.target]
+    import pandas as pd
+
+    return bool(pd.api.types.is_numeric_dtype(sample))
