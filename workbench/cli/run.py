@@ -629,39 +629,100 @@ def metrics(ctx: click.Context, run_id: str, key: str | None, points: int, as_js
 
 @run.command("compare")
 @click.argument("run_ids", metavar="RUN RUN...", nargs=-1, required=True)
+@click.option(
+    "--diff-only", is_flag=True, help="Show only the params that differ between the runs."
+)
+@click.option(
+    "--baseline",
+    metavar="RUN",
+    help="Show the other runs' metrics as deltas against this run (it joins the comparison).",
+)
 @json_option
 @click.pass_context
-def compare(ctx: click.Context, run_ids: tuple[str, ...], as_json: bool) -> None:
-    """Compare runs: params side by side (differing ones marked), metrics, best per metric."""
+def compare(
+    ctx: click.Context,
+    run_ids: tuple[str, ...],
+    diff_only: bool,
+    baseline: str | None,
+    as_json: bool,
+) -> None:
+    """Compare runs: params side by side (differing ones marked), the data
+    versions and evaluation set of each run, metrics with the best of each or
+    deltas against a baseline run."""
     from workbench.runs.compare import compare_runs
 
-    result = compare_runs(store_for(ctx, reconcile=False), list(run_ids))  # only reads
+    result = compare_runs(  # only reads
+        store_for(ctx, reconcile=False), list(run_ids), baseline=baseline, diff_only=diff_only
+    )
     if as_json:
-        print_json(result)
+        print_json(result.as_dict())
         return
-    ids = [r["id"] for r in result["runs"]]
-    differing = set(result["differing_params"])
-    rows = [("status", *(fmt.status(r["status"]) for r in result["runs"]))]
-    rows += [
-        (f"[bold yellow]* {k}[/]" if k in differing else f"  {k}", *map(_cell, values))
-        for k, values in result["params"].items()
+    styles = {"best": "bold green", "baseline": "bold", "better": "green", "worse": "red"}
+    rows = []
+    for row in result.table():
+        label = f"[bold yellow]* {escape(row.label)}[/]" if row.differs else f"  {escape(row.label)}"
+        cells = [escape(c) for c in row.cells]
+        if row.key == "status":
+            cells = [fmt.status(c) for c in row.cells]
+        elif row.differs:
+            cells = [f"[bold yellow]{c}[/]" for c in cells]
+        for i, mark in enumerate(row.marks):
+            if mark in styles:
+                cells[i] = f"[{styles[mark]}]{cells[i]}[/]"
+        rows.append((label, *cells))
+    headers = [
+        f"run {i}" + (" (baseline)" if i == result.baseline else "") for i in result.ids
     ]
-    rows += [
-        (
-            f"  {k}",
-            *(
-                f"[bold green]{fmt.metric(v)}[/]" if rid == result["best"].get(k) else fmt.metric(v)
-                for v, rid in zip(values, ids, strict=True)
-            ),
+    _print_wide_table(headers, rows)
+    remarks = ["* differs between the runs"]
+    if result.baseline is None:
+        remarks.append("the best value of each metric in green")
+    else:
+        remarks.append(
+            f"metrics against run {result.baseline}: (delta) green is better, red worse"
         )
-        for k, values in result["metrics"].items()
+    if result.primary_metric:
+        remarks.append("★ the primary metric; ↑ ↓ which way is better")
+    if result.diff_only:
+        hidden = len(result.params) - len(result.shown_params)
+        remarks.append(f"{hidden} identical params hidden")
+    note("; ".join(remarks))
+    if result.evaluation_differs:
+        note(
+            "[yellow]the runs were not scored on the same evaluation set:"
+            " their metrics are not directly comparable[/]"
+        )
+
+
+def _print_wide_table(headers: list[str], rows: list[tuple[str, ...]]) -> None:
+    """The table in as many parts as the terminal's width needs, each with the
+    label column and the run columns that fit beside it, so no run is cut off."""
+    from rich.text import Text
+
+    from workbench.cli.output import console
+
+    def width(markup: str) -> int:
+        return Text.from_markup(markup).cell_len
+
+    available = console().width
+    label_width = max((width(r[0]) for r in rows), default=0) + 2
+    column_widths = [
+        max([len(h), *(width(r[i + 1]) for r in rows)]) + 2 for i, h in enumerate(headers)
     ]
-    print_table(None, ["", *(f"run {i}" for i in ids)], rows)
-    note("* params that differ; the best value of each metric in green")
-
-
-def _cell(value) -> str:
-    return "" if value is None else str(value)
+    start = 0
+    while start < len(headers):
+        end, used = start, label_width
+        while end < len(headers) and (end == start or used + column_widths[end] <= available):
+            used += column_widths[end]
+            end += 1
+        print_table(
+            None,
+            ["", *headers[start:end]],
+            [(r[0], *r[start + 1 : end + 1]) for r in rows],
+        )
+        start = end
+        if start < len(headers):
+            click.echo()
 
 
 def sparkline(values: list) -> str:
