@@ -178,7 +178,61 @@ def bad_record(valid: Path, out: Path) -> Path:
     return _write(out, entries)
 
 
+def _with_record(valid: Path, out: Path, table: str, edit: Callable[[list[dict]], None]) -> Path:
+    """A copy of `valid` whose records/<table>.jsonl is changed by `edit`, the
+    manifest updated to match (so only the content is wrong), unsigned."""
+    entries = _entries(valid)
+    name = f"records/{table}.jsonl"
+    info, data = entries.get(name, (_member(name), b""))
+    rows = [json.loads(line) for line in data.splitlines() if line.strip()]
+    edit(rows)
+    data = b"".join(json.dumps(r).encode() + b"\n" for r in rows)
+    entries[name] = (info, data)
+    document = json.loads(entries[MANIFEST][1])
+    document["members"] = [m for m in document["members"] if m["name"] != name]
+    document["members"].append(
+        {"name": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    )
+    entries[MANIFEST] = (entries[MANIFEST][0], json.dumps(document).encode())
+    del entries[SIGNATURE]
+    return _write(out, entries)
+
+
+def bad_tag(valid: Path, out: Path) -> Path:
+    def add(rows: list[dict]) -> None:
+        uuid = json.loads(_entries(valid)["records/runs.jsonl"][1].splitlines()[0])["uuid"]
+        rows.append({"run_uuid": uuid, "tag": "$(rm -rf ~)", "created_at": 1.0})
+
+    return _with_record(valid, out, "run_tags", add)
+
+
+def bad_note(valid: Path, out: Path) -> Path:
+    def edit(rows: list[dict]) -> None:
+        rows[0]["note"] = "\x1b]52;c;evil\x07"
+
+    return _with_record(valid, out, "runs", edit)
+
+
+def _wheel_entry(valid: Path, out: Path, entry: dict) -> Path:
+    return _recraft(valid, out, manifest=lambda m: m.update(wheels=[entry]))
+
+
+def wheel_traversal(valid: Path, out: Path) -> Path:
+    blob = next(n for n in _entries(valid) if n.startswith("blobs/"))
+    entry = {"file": "../../bin/evil.whl", "sha256": blob[6:], "requirement": "evil==1"}
+    return _wheel_entry(valid, out, entry)
+
+
+def wheel_without_blob(valid: Path, out: Path) -> Path:
+    entry = {"file": "evil-1.0-py3-none-any.whl", "sha256": "0" * 64, "requirement": "evil==1"}
+    return _wheel_entry(valid, out, entry)
+
+
 CASES = {
+    "bad-tag": (bad_tag, "is not a tag"),
+    "bad-note": (bad_note, "control characters"),
+    "wheel-traversal": (wheel_traversal, "is not a wheel's file name"),
+    "wheel-without-blob": (wheel_without_blob, "names no blob the archive holds"),
     "bad-record": (bad_record, "'trainer' is not a plain value"),
     "tampered": (tampered, "does not match its SHA-256"),
     "truncated": (truncated, "not a readable archive"),
@@ -292,3 +346,28 @@ def test_bad_metric_points_are_refused(line, valid_archive, tmp_path, wb_home):
     assert result.returncode == 2, result.stderr
     assert "records/metrics.jsonl line 1" in result.stderr
     assert _state(wb_home) == before
+
+
+def test_a_format_version_1_archive_still_imports(valid_archive, tmp_path, wb_home):
+    """Version 1 had no tags, notes or wheels: such an archive imports as it did."""
+    entries = _entries(valid_archive)
+    del entries["records/run_tags.jsonl"], entries[SIGNATURE]
+    info, runs = entries["records/runs.jsonl"]
+    rows = [json.loads(line) for line in runs.splitlines()]
+    for row in rows:
+        del row["note"], row["archived_at"]
+    runs = b"".join(json.dumps(r).encode() + b"\n" for r in rows)
+    entries["records/runs.jsonl"] = (info, runs)
+    document = json.loads(entries[MANIFEST][1])
+    document["format_version"] = 1
+    document["members"] = [m for m in document["members"] if m["name"] != "records/run_tags.jsonl"]
+    for member in document["members"]:
+        if member["name"] == "records/runs.jsonl":
+            member.update(size=len(runs), sha256=hashlib.sha256(runs).hexdigest())
+    entries[MANIFEST] = (entries[MANIFEST][0], json.dumps(document).encode())
+    old = _write(tmp_path / "v1.wbx", entries)
+    result = wbi("archive", "import", str(old), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["counts"]["runs"]["new"] == 1 and report["metric_points_added"] == 50
+    assert report["counts"]["tags"]["new"] == report["counts"]["notes"]["new"] == 0
