@@ -24,6 +24,7 @@ from workbench.store.dashboard import TrainingData
 from workbench.tui import reads
 from workbench.tui.screens.base import LiveScreen
 from workbench.tui.screens.model_forms import ExportModal, ExportRequest, PromoteModal
+from workbench.tui.screens.report import ReportScreen
 from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui.widgets.synced_table import SyncedTable
 
@@ -37,6 +38,7 @@ class ModelsScreen(LiveScreen):
     BINDINGS = [
         Binding("p", "promote", "Promote", id="models.promote"),
         Binding("e", "export", "Export", id="models.export"),
+        Binding("r", "report", "Report", id="models.report"),
         Binding("enter", "open_run", "Open run", id="models.open"),
         Binding("escape", "app.pop_screen", "Back", id="models.back"),
     ]
@@ -196,6 +198,14 @@ class ModelsScreen(LiveScreen):
         else:
             self.notify(f"{ref} stays out: {decision.reason}", severity="warning", timeout=8)
         self.poll()
+
+    def action_report(self) -> None:
+        version = self.selected
+        if version is None:
+            self.notify("No model version to report on yet.", severity="warning")
+            return
+        folder = (self.snapshot or {}).get("project", {}).get("path")
+        self.app.push_screen(ReportScreen(version.id, version.ref, folder))
 
     def action_export(self) -> None:
         version = self.selected
