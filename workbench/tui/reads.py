@@ -161,22 +161,51 @@ def home_snapshot() -> HomeSnapshot:
     return HomeSnapshot(_cards(store_, db.projects(store_)), db.recent_activity(store_, 30))
 
 
+PAGE_ROWS = 100  # runs the project screen reads at first: a few screens of rows
+
+
 @dataclass(frozen=True, slots=True)
 class ProjectRuns:
-    """A project, its newest runs with their params and primary metric, and the
-    params worth a column (those that differ between the runs)."""
+    """A project, the first rows of its run table with their params and
+    primary metric, the params worth a column (those that differ between the
+    runs), whether more rows follow, and how many runs are archived."""
 
     project: ProjectCard
     runs: list[db.RunRow]
     params: dict[int, dict[str, Any]]
     metric: dict[int, float | None]
     key_params: list[str]
+    more: bool = False
+    archived: int = 0
 
 
-def project_runs(name: str, limit: int = 2000) -> ProjectRuns:
+def project_runs(
+    name: str,
+    limit: int = PAGE_ROWS,
+    *,
+    sort: str = "id",
+    text: str = "",
+    archived: bool = False,
+) -> ProjectRuns:
+    """The first `limit` runs of a project in the table's order (see
+    `store.run_pages.run_page`): the table asks for more as the user scrolls,
+    so a project of 50,000 runs opens as fast as one of a hundred."""
+    from workbench.store.run_pages import run_page
+
     store_ = store()
     card = project_card(name)
-    runs = db.project_runs(store_, card.id, limit)
+    page = run_page(
+        store_,
+        card.id,
+        limit=limit,
+        sort=sort,
+        metric=card.metric,
+        lower_is_better=bool(card.metric) and lower_is_better(card.metric or ""),
+        text=text,
+        archived=archived,
+        now=time.time(),
+    )
+    runs = page.runs
     ids = [r.id for r in runs]
     params = {
         run_id: {k: v for k, v in found.items() if not is_internal_param(k)}
@@ -188,7 +217,9 @@ def project_runs(name: str, limit: int = 2000) -> ProjectRuns:
         metric = {run_id: values.get(card.metric) for run_id, values in latest.items()}
     keys = sorted({k for p in params.values() for k in p})
     differing = [k for k in keys if len({repr(p.get(k)) for p in params.values()}) > 1]
-    return ProjectRuns(card, runs, params, metric, differing or keys[:3])
+    return ProjectRuns(
+        card, runs, params, metric, differing or keys[:3], more=page.more, archived=page.archived
+    )
 
 
 # One run ----------------------------------------------------------------------------

@@ -17,7 +17,12 @@ from workbench.tui.screens.base import LiveScreen
 from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui.widgets.synced_table import SyncedTable, cell
 
-SORTS = ("id", "status", "duration", "metric")
+from workbench.store.run_pages import SORTS
+
+PAGE_ROWS = reads.PAGE_ROWS
+# Rows from the end of those loaded at which the next page is fetched, so
+# scrolling down rarely waits for it.
+PAGE_MARGIN = 20
 
 
 class ProjectScreen(LiveScreen):
@@ -62,6 +67,11 @@ class ProjectScreen(LiveScreen):
         self.snapshot: reads.ProjectRuns | None = None
         self.notes: dict[int, RunNotes] = {}
         self.show_archived = False  # archived runs are left out until H
+        # How many rows the table reads (the paging cursor): a page at first,
+        # a page more each time the user scrolls near the end of those loaded.
+        self.window = PAGE_ROWS
+        self._to_bottom = False  # G asked for the last row: go there once loaded
+        self._loaded_text = ""  # the filter the shown rows were read with
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -83,24 +93,82 @@ class ProjectScreen(LiveScreen):
         )
         yield KeyFooter()
 
-    def load(self) -> tuple[reads.ProjectRuns, dict[int, RunNotes]]:
+    def on_mount(self) -> None:
+        super().on_mount()
+        # Mouse scrolling near the end of the loaded rows fetches the next page,
+        # as moving the cursor there does.
+        self.watch(self.query_one("#runs", SyncedTable), "scroll_y", self._scrolled, init=False)
+
+    def load(self) -> tuple[reads.ProjectRuns, dict[int, RunNotes], str]:
         from workbench.store.run_notes import notes_of
 
-        snapshot = reads.project_runs(self.project)
-        return snapshot, notes_of(reads.store(), [r.id for r in snapshot.runs])
+        text = self.filter_text
+        snapshot = reads.project_runs(
+            self.project,
+            self.window,
+            sort=self.sort_by,
+            text=text,
+            archived=self.show_archived,
+        )
+        return snapshot, notes_of(reads.store(), [r.id for r in snapshot.runs]), text
 
-    def show(self, data: tuple[reads.ProjectRuns, dict[int, RunNotes]]) -> None:
-        snapshot, self.notes = data
+    def show(self, data: tuple[reads.ProjectRuns, dict[int, RunNotes], str]) -> None:
+        snapshot, self.notes, self._loaded_text = data
         self.snapshot = snapshot
         project = snapshot.project
         best = project.best
+        count = f"{project.runs} runs"
+        if snapshot.more:  # "100 of 2000 runs": the rest come as the user scrolls
+            count = f"{len(snapshot.runs)} of {count}"
         summary = project.config_error or (
             f"{project.trainer}  target {project.target}  "
-            f"metric {project.metric or '-'}  {project.runs} runs"
+            f"metric {project.metric or '-'}  {count}"
             + (f"  best: run {best.run} {fmt.metric(best.value)}" if best else "")
         )
         self.query_one("#project-summary", Label).update(summary)
         self._render_runs()
+        if self._to_bottom:
+            self._to_bottom = False
+            table = self.query_one("#runs", SyncedTable)
+            table.move_cursor(row=table.row_count - 1)
+
+    # Paging: more rows as the user nears the end of those loaded ----------------
+
+    def _more(self) -> None:
+        """Read a page more at the next poll, now (once per page)."""
+        if self.snapshot is None or not self.snapshot.more:
+            return
+        loaded = len(self.snapshot.runs)
+        if self.window > loaded:
+            return  # already asked for: the poll is on its way
+        self.window = loaded + PAGE_ROWS
+        self.poll()
+
+    def _near_end(self, row: int) -> bool:
+        table = self.query_one("#runs", SyncedTable)
+        return row >= table.row_count - PAGE_MARGIN
+
+    def on_data_table_row_highlighted(self, event: SyncedTable.RowHighlighted) -> None:
+        if event.data_table.id == "runs" and self._near_end(event.cursor_row):
+            self._more()
+
+    def _scrolled(self, _old: float, new: float) -> None:
+        table = self.query_one("#runs", SyncedTable)
+        if new >= table.max_scroll_y - PAGE_MARGIN:
+            self._more()
+
+    def on_synced_table_bottom(self, event: SyncedTable.Bottom) -> None:
+        # G: the last row loaded; on a long project the next page too, and
+        # then its last row (G again goes on).
+        if self.snapshot is not None and self.snapshot.more:
+            self._to_bottom = True
+            self._more()
+
+    def _reload(self) -> None:
+        """The order or the filter changed: the first page again, read now."""
+        self.window = PAGE_ROWS
+        self._render_runs()  # the loaded rows at once, in the new order
+        self.poll()
 
     def _render_runs(self) -> None:
         if self.snapshot is None:
@@ -110,6 +178,9 @@ class ProjectScreen(LiveScreen):
         now = time.time()
         rows = []
         archived = 0
+        # The store filtered the rows with `_loaded_text`; while a new filter
+        # is on its way, the loaded rows are narrowed here at once.
+        narrow = self.filter_text if self.filter_text != self._loaded_text else ""
         for run in snapshot.runs:
             notes = self.notes.get(run.id) or RunNotes(run.id)
             if notes.archived and not self.show_archived:
@@ -128,9 +199,7 @@ class ProjectScreen(LiveScreen):
                 " ".join(f"{k}={cell(params[k])}" for k in key_params if k in params),
                 ("(archived) " if notes.archived else "") + tags,
             )
-            if self.filter_text and not any(
-                self.filter_text in str(c).lower() for c in (*cells, notes.note or "")
-            ):
+            if narrow and not any(narrow in str(c).lower() for c in (*cells, notes.note or "")):
                 continue
             rows.append((str(run.id), cells, run, value))
         rows.sort(key=lambda row: self._sort_key(row, now), reverse=self.sort_by != "status")
@@ -138,13 +207,16 @@ class ProjectScreen(LiveScreen):
         runs.set_sort(self.sort_by, descending=self.sort_by != "status")
         runs.show([(key, cells) for key, cells, _, _ in rows])
         hint = self.query_one("#project-empty", Label)
-        if not snapshot.runs:
+        archived = max(archived, 0 if self.show_archived else snapshot.archived)
+        if not snapshot.runs and not archived and not self.filter_text:
             text = (
                 "No runs yet — press n to start one"
                 " (the params of workbench.toml are filled in)."
             )
         elif archived and not rows and not self.filter_text:
             text = f"All {archived} runs shown here are archived — press H to show them."
+        elif not rows and self.filter_text and self.filter_text == self._loaded_text:
+            text = "No run matches the filter — Esc clears it."
         else:
             text = ""
         hint.update(text)
@@ -194,7 +266,7 @@ class ProjectScreen(LiveScreen):
     def action_sort(self) -> None:
         self.sort_by = SORTS[(SORTS.index(self.sort_by) + 1) % len(SORTS)]
         self.notify(f"sorted by {self.sort_by}", timeout=1.5)
-        self._render_runs()
+        self._reload()
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
@@ -204,7 +276,7 @@ class ProjectScreen(LiveScreen):
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
             self.filter_text = event.value.strip().lower()
-            self._render_runs()
+            self._reload()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "filter":
@@ -294,7 +366,7 @@ class ProjectScreen(LiveScreen):
         self.notify(
             "showing archived runs" if self.show_archived else "archived runs hidden", timeout=1.5
         )
-        self._render_runs()
+        self._reload()
 
     def action_delete_run(self) -> None:
         from workbench.runs.manage import plan_delete

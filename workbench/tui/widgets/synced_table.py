@@ -8,6 +8,7 @@ from typing import Any
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import DataTable
 
 
@@ -32,6 +33,21 @@ class SyncedTable(DataTable):
         Binding("g", "scroll_top", "First row", show=False, id="table.top"),
         Binding("G", "scroll_bottom", "Last row", show=False, id="table.bottom"),
     ]
+
+    class Bottom(Message):
+        """G (or ctrl+end) went to the last row: a paged table fetches more."""
+
+        def __init__(self, table: SyncedTable) -> None:
+            super().__init__()
+            self.table = table
+
+        @property
+        def control(self) -> SyncedTable:
+            return self.table
+
+    def action_scroll_bottom(self) -> None:
+        super().action_scroll_bottom()
+        self.post_message(self.Bottom(self))
 
     def __init__(self, columns: Sequence[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
