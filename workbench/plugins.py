@@ -50,6 +50,7 @@ CONTRIBUTIONS: dict[str, tuple[str, type]] = {
     "workbench_validators": ("validators", list),
     "workbench_drift_tests": ("drift_tests", dict),
     "workbench_exporters": ("exporters", dict),
+    "workbench_executors": ("executors", dict),
 }
 
 

@@ -506,6 +506,20 @@ def active_run() -> ActiveRun:
                 "or wrap it in `with workbench.start_run(project=...)`"
             )
         project_dir = os.environ.get(env.PROJECT_DIR)
+        journal = os.environ.get("WORKBENCH_JOURNAL")
+        if journal:
+            # A job on a cluster node: it never opens the store (SQLite over NFS
+            # corrupts); it appends to the run's journal, which the workbench ingests.
+            from workbench.runs.executors.journal import JournalRun
+
+            _active = JournalRun(  # type: ignore[assignment]
+                int(run_id),
+                json.loads(os.environ.get(env.PARAMS) or "{}"),
+                Path(project_dir) if project_dir else None,
+                Path(journal),
+            )
+            _install_exit_hooks()
+            return _active  # type: ignore[return-value]
         _active = ActiveRun(
             int(run_id),
             json.loads(os.environ.get(env.PARAMS) or "{}"),

@@ -54,6 +54,12 @@ def run() -> None:
     show_default=True,
     help="Queued runs with a higher priority start first.",
 )
+@click.option(
+    "--executor",
+    metavar="NAME",
+    default=None,
+    help='Where the run executes: "local" or "slurm" (default: the project\'s [runs] executor).',
+)
 @json_option
 @click.pass_context
 def start(
@@ -62,6 +68,7 @@ def start(
     overrides: tuple[str, ...],
     wait: bool,
     priority: int,
+    executor: str | None,
     as_json: bool,
 ) -> None:
     """Start a supervised training run of PROJECT and print its id.
@@ -74,12 +81,21 @@ def start(
 
     store = store_for(ctx)
     params = parse_overrides(overrides)
-    run_id, supervisor = start_run(store, project, params, priority)
-    state = "started" if supervisor else "queued (all run slots are busy)"
+    run_id, supervisor = start_run(store, project, params, priority, executor)
+    job = _job_fields(store, run_id)
+    if job is not None:
+        state = f"submitted to {job['executor']} as job {job['job_id']}"
+    else:
+        state = "started" if supervisor else "queued (all run slots are busy)"
     if not wait:
         if as_json:
             print_json(
-                {"id": run_id, "project": project, "status": "running" if supervisor else "queued"}
+                {
+                    "id": run_id,
+                    "project": project,
+                    "status": "running" if supervisor else "queued",
+                    **(job or {}),
+                }
             )
         else:
             click.echo(run_id)
@@ -93,6 +109,7 @@ def start(
         note(f"detached from run {run_id}; it goes on (`workbench run logs {run_id} --follow`)")
         sys.exit(130)
     info = show_run(store, run_id)
+    info.update(_job_fields(store, run_id) or {})
     if as_json:
         print_json(info)
     else:
@@ -368,11 +385,26 @@ def run_table(runs: list[dict]) -> None:
 @click.pass_context
 def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """Show a run: status, params, metrics, resources and artifacts."""
-    info = show_run(store_for(ctx, reconcile=False), run_id)  # only reads
+    store = store_for(ctx, reconcile=False)  # only reads
+    info = show_run(store, run_id)
+    job = _job_fields(store, info["id"])
+    if job is not None:
+        info.update(job)
     if as_json:
         print_json(info)
     else:
         _print_summary(info)
+
+
+def _job_fields(store: object, run_id: int) -> dict | None:
+    """What `run show --json` adds for a run of another executor (a Slurm job):
+    executor, job_id, node, slurm_state, slurm_reason, journal; None for a local run."""
+    from workbench.store import jobs as job_store
+
+    job = job_store.job_of(store, run_id)  # type: ignore[arg-type]
+    if job is None or job.executor == job_store.LOCAL:
+        return None
+    return job.as_dict()
 
 
 @run.command("logs")
@@ -784,4 +816,10 @@ def _print_summary(info: dict) -> None:
         rows.insert(2, ("archived", info["archived_at"].replace("T", " ")))
     if info.get("note"):
         rows.append(("note", escape(info["note"])))
+    if info.get("job_id") or info.get("executor"):
+        state = info.get("slurm_state") or ""
+        if info.get("slurm_reason"):
+            state += f" ({info['slurm_reason']})"
+        where = f"{info['executor']} job {info.get('job_id') or '-'}"
+        rows.insert(2, ("job", escape(f"{where}  on {info.get('node') or '-'}  {state}".rstrip())))
     print_table(None, ["", ""], rows, wrap=True)

@@ -11,6 +11,7 @@ from workbench.runs import process_tree
 from workbench.runs.liveness import mark_lost
 from workbench.runs.queries import find_run
 from workbench.store import Store
+from workbench.store import jobs as job_store
 from workbench.store import runs as run_store
 from workbench.store.runs import RunStatus
 
@@ -24,6 +25,11 @@ def stop_run(store: Store, run_id: int | str, timeout: float | None = None) -> s
     run = find_run(store, run_id)
     rid = run.id
     grace = load_settings().stop_grace
+    job = job_store.job_of(store, rid)
+    if job is not None and job.executor != job_store.LOCAL:
+        from workbench.runs import executors
+
+        return executors.stop(store, job, timeout or grace + 60)
     if run.status is RunStatus.LOST:
         # Its supervisor is gone, but what it started may still be running.
         left = process_tree.survivors(run)

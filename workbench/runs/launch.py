@@ -24,12 +24,14 @@ def create_run(
     overrides: dict[str, Any],
     priority: int = 0,
     parent_id: int | None = None,
+    loaded: tuple[dict[str, Any], Any] | None = None,
 ) -> int:
     """Validate the project's config and the trainer's params, and record a queued
-    run with them (a child of `parent_id`, e.g. a sweep's trial)."""
+    run with them (a child of `parent_id`, e.g. a sweep's trial). `loaded`: the
+    project's row and config, when the caller has read them already."""
     from workbench.trainers.params import check_params
 
-    row, config = project_config(store, project)
+    row, config = loaded or project_config(store, project)
     params = {**config.params, **overrides}
     # A bad key or value fails here, for the CLI, the TUI, sweeps and pipelines alike,
     # not minutes later inside the run.
@@ -64,14 +66,52 @@ def spawn_supervisor(run_id: int) -> subprocess.Popen:
 
 
 def start_run(
-    store: Store, project: str, overrides: dict[str, Any], priority: int = 0
+    store: Store,
+    project: str,
+    overrides: dict[str, Any],
+    priority: int = 0,
+    executor: str | None = None,
 ) -> tuple[int, subprocess.Popen | None]:
     """Queue a run and start it if a slot is free; returns its id and, when it
-    started here, its supervisor process."""
+    started here, its supervisor process. With an executor other than "local"
+    (`executor`, else the project's `[runs] executor`) the run is submitted to it
+    instead, and no process of it runs here."""
     from workbench.runs.queue import dispatch
 
-    run_id = create_run(store, project, overrides, priority)
+    from workbench.runs import executors
+
+    loaded = project_config(store, project)
+    name = executors.choose(loaded[1], executor)
+    if name != executors.LOCAL:
+        return submit_run(store, project, overrides, priority, name, loaded), None
+    run_id = create_run(store, project, overrides, priority, loaded=loaded)
     return run_id, dispatch(store).get(run_id)
+
+
+def submit_run(
+    store: Store,
+    project: str,
+    overrides: dict[str, Any],
+    priority: int,
+    name: str,
+    loaded: tuple[dict[str, Any], Any],
+    parent_id: int | None = None,
+) -> int:
+    """Record a run handed to executor `name` and submit it; returns its id.
+    `loaded`: the project's row and config."""
+    from workbench.core.files import exclusive_lock
+    from workbench.runs import executors
+    from workbench.store import jobs as job_store
+
+    config = loaded[1]
+    runner = executors.executor(name, config.root)  # an unknown name fails before the run exists
+    # Under the queue's lock: no dispatcher may take the new run for a local
+    # supervisor between its insert and its hand-over.
+    with exclusive_lock(paths.home() / "queue.lock"):
+        run_id = create_run(store, project, overrides, priority, parent_id, loaded)
+        job_store.mark_submitted(store, run_id, executor=name)
+    runner.submit(store, run_id, config)
+    return run_id
 
 
 def wait_for(
@@ -84,7 +124,12 @@ def wait_for(
     """
     from workbench.runs.liveness import mark_lost
     from workbench.runs.queue import dispatch
+    from workbench.store import jobs as job_store
 
+    if supervisor is None and job_store.is_job(store, run_id):
+        from workbench.runs import executors
+
+        return executors.wait(store, run_id)
     while True:
         if supervisor is not None:
             supervisor.wait()

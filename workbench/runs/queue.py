@@ -19,6 +19,7 @@ from workbench.runs import process_tree
 from workbench.runs.launch import spawn_supervisor
 from workbench.runs.liveness import mark_lost
 from workbench.store import Store
+from workbench.store import jobs as job_store
 from workbench.store import runs as run_store
 from workbench.store.runs import IfNull, RunStatus
 
@@ -34,7 +35,9 @@ def dispatch(store: Store) -> dict[int, subprocess.Popen]:
         mark_lost(store)
         _reclaim_stale(store)
         slots = load_settings().parallel_slots()
-        free = slots - run_store.taking_slots(store) - _lost_but_training(store)
+        # Runs of other executors (Slurm jobs) run elsewhere: they take no slot here.
+        taken = run_store.taking_slots(store) - job_store.taking_local_slots(store)
+        free = slots - taken - _lost_but_training(store)
         if free <= 0:
             return {}
         started = {}
@@ -71,7 +74,10 @@ def _lost_but_training(store: Store) -> int:
 def _reclaim_stale(store: Store) -> None:
     """Put back in line dispatched runs whose supervisor died before starting them
     (a reboot, a kill) — nothing queued is ever dropped."""
+    elsewhere = job_store.active_ids(store)  # handed to another executor, not to a supervisor
     for run in run_store.dispatched(store):
+        if run.id in elsewhere:
+            continue
         if process_tree.find(run.supervisor_pid, run.supervisor_started_at):
             continue
         if run.supervisor_pid is None and time.time() - (run.dispatched_at or 0) < STALE_DISPATCH_S:

@@ -450,6 +450,7 @@ def _started(store: Store, job: Job, record: dict[str, Any]) -> None:
         event_message=f"run {job.run_id} running on {node} (Slurm job {job.job_id})",
         started_at=ts,
         heartbeat_at=ts,
+        message=None,
         hostname=remote_hostname(node),
     )
 
@@ -487,6 +488,11 @@ def _finish(store: Store, job: Job, record: dict[str, Any]) -> None:
         fields.pop("started_at")
         run_store.update(store, job.run_id, expect=(RunStatus.QUEUED, RunStatus.RUNNING), **fields)
         return
+    if job.executor == "slurm":
+        # What Slurm will say of a batch script that exits so (its exit is the job's).
+        job_store.set_fields(
+            store, job.run_id, slurm_state="COMPLETED" if code == 0 else "FAILED", slurm_reason=None
+        )
     run_store.transition(
         store,
         job.run_id,

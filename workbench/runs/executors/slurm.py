@@ -327,7 +327,7 @@ class SlurmExecutor:
         for job in jobs:
             ingest(store, job)
         jobs = [j for j in jobs if not _finished(store, j.run_id)]
-        if not jobs or not (force or _due()):
+        if not jobs or not _due(force):
             return
         by_host: dict[str | None, list[Job]] = {}
         for job in jobs:
@@ -397,15 +397,16 @@ class SlurmExecutor:
             else:
                 if status is RunStatus.STOPPED and job.stop_requested_at is not None:
                     message = "stopped on request (scancel)"
+                exit_code = {} if state.exit_code is None else {"exit_code": state.exit_code}
                 run_store.transition(
                     store,
                     job.run_id,
                     status,
                     expect=(RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.LOST),
                     ended_at=now,
-                    exit_code=state.exit_code,
                     message=message,
                     started_at=run_store.IfNull(now),
+                    **exit_code,
                 )
 
     def cancel(self, store: Store, job: Job) -> None:
@@ -434,13 +435,13 @@ def _settings() -> Any:
     return load_settings()
 
 
-def _due() -> bool:
+def _due(force: bool = False) -> bool:
     """Whether POLL_INTERVAL_S has passed since any process last asked Slurm (a
-    stamp file's mtime); claims this poll when it has."""
+    stamp file's mtime), or `force`; claims this poll when it goes ahead."""
     stamp = paths.home() / "slurm-poll.stamp"
     now = time.time()
     try:
-        if now - stamp.stat().st_mtime < POLL_INTERVAL_S:
+        if not force and now - stamp.stat().st_mtime < POLL_INTERVAL_S:
             return False
     except FileNotFoundError:
         pass
