@@ -692,7 +692,8 @@ def compare(
     styles = {"best": "bold green", "baseline": "bold", "better": "green", "worse": "red"}
     rows = []
     for row in result.table():
-        label = f"[bold yellow]* {escape(row.label)}[/]" if row.differs else f"  {escape(row.label)}"
+        label = escape(row.label)
+        label = f"[bold yellow]* {label}[/]" if row.differs else f"  {label}"
         cells = [escape(c) for c in row.cells]
         if row.key == "status":
             cells = [fmt.status(c) for c in row.cells]

@@ -113,7 +113,13 @@ class ComparedRun:
             "started_at": iso(self.started_at),
             "duration_s": self.duration_s,
             "datasets": [
-                {"id": d.version_id, "sha256": d.sha256, "path": d.path, "rows": d.rows, "role": d.role}
+                {
+                    "id": d.version_id,
+                    "sha256": d.sha256,
+                    "path": d.path,
+                    "rows": d.rows,
+                    "role": d.role,
+                }
                 for d in self.datasets
             ],
             "evaluation": self.evaluation.as_dict() if self.evaluation else None,
