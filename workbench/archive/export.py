@@ -294,9 +294,11 @@ def _write(
     counts: dict[str, int] = {}
     members: list[Member] = []
     with zipfile.ZipFile(tmp, "w", allowZip64=True) as zf:
-        for name, table in tables.items():
+        for done, (name, table) in enumerate(tables.items(), 1):
             counts[name] = len(table.rows)
             members.append(_put(zf, f"records/{name}.jsonl", _jsonl(table.dicts())))
+            if progress is not None:
+                progress("writing records", done, len(tables))
         index: list[dict[str, Any]] = []
         lines: list[str] = []
         points = 0

@@ -38,6 +38,16 @@ class WorkbenchCommands(Provider):
                 app.open_automation,
                 "the watcher, the pipelines and their steps, automation events",
             ),
+            (
+                "Export archive…",
+                partial(_export_archive, app, screen),
+                "projects' history to one signed .wbx file",
+            ),
+            (
+                "Import archive…",
+                partial(_import_archive, app),
+                "a .wbx file: what it would change first, then import",
+            ),
         ]
         for name in getattr(app, "project_names", []):
             commands.append((f"Open project {name}", partial(app.open_project, name), "its runs"))
@@ -96,3 +106,18 @@ class WorkbenchCommands(Provider):
             score = matcher.match(name)
             if score > 0:
                 yield Hit(score, matcher.highlight(name), action, help=help_text)
+
+
+def _export_archive(app: WorkbenchApp, screen: object) -> None:
+    """The export form, for the project on screen (else every project)."""
+    from workbench.tui.screens.archive_export import ArchiveExportModal
+
+    current = getattr(screen, "project", None)
+    projects = [current] if isinstance(current, str) else list(app.project_names)
+    app.push_screen(ArchiveExportModal(projects))
+
+
+def _import_archive(app: WorkbenchApp) -> None:
+    from workbench.tui.screens.archive_import import ArchiveImportModal
+
+    app.push_screen(ArchiveImportModal())
