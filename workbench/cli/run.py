@@ -692,8 +692,9 @@ def compare(
     styles = {"best": "bold green", "baseline": "bold", "better": "green", "worse": "red"}
     rows = []
     for row in result.table():
-        label = escape(row.label)
-        label = f"[bold yellow]* {label}[/]" if row.differs else f"  {label}"
+        label = escape(row.marked_label)
+        if row.differs:
+            label = f"[bold yellow]{label}[/]"
         cells = [escape(c) for c in row.cells]
         if row.key == "status":
             cells = [fmt.status(c) for c in row.cells]

@@ -139,6 +139,14 @@ class TableRow:
     differs: bool = False
     marks: tuple[str | None, ...] = ()
 
+    @property
+    def marked_label(self) -> str:
+        """The label as shown: `* ` before it when the runs differ, else
+        indented to line up; the rows that say what the runs are, as they are."""
+        if self.key in ("status", "project", "duration"):
+            return self.label
+        return ("* " if self.differs else "  ") + self.label
+
 
 def cell_value(value: Any) -> Any:
     """A float to 4 significant digits (never 0.30000000000000004)."""

@@ -178,8 +178,9 @@ class CompareScreen(LiveScreen):
             self._header = columns
         rows = []
         for row in comparison.table():
-            label = escape(row.label)
-            label = f"[b yellow]* {label}[/]" if row.differs else f"  {label}"
+            label = escape(row.marked_label)
+            if row.differs:
+                label = f"[b yellow]{label}[/]"
             cells = [escape(c) for c in row.cells]
             if row.key == "status":
                 cells = [fmt.status(c) for c in row.cells]
