@@ -15,7 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -270,7 +269,8 @@ def test_data_drift_fail_on_drift(served: tuple[Path, Path], tmp_path: Path) -> 
     assert json.loads(failing.stdout)["dataset_drift"] is True
     clean = tmp_path / "clean.csv"
     _rows(False, 150, seed=6).to_csv(clean, index=False)
-    assert wb_inprocess("data", "drift", "penguins", str(clean), "--fail-on", "drift").returncode == 0
+    quiet = wb_inprocess("data", "drift", "penguins", str(clean), "--fail-on", "drift")
+    assert quiet.returncode == 0, quiet.stderr
 
 
 def test_logging_never_blocks_a_request(served: tuple[Path, Path]) -> None:

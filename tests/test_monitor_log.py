@@ -83,7 +83,10 @@ def test_retention_and_size_bound_the_log(tmp_path: Path) -> None:
     log.write_part(day_name(old), records_frame([_record(0, old)], "serve", 1))
     assert (log.folder / day_name(old)).exists() is False  # past retention: gone at once
     for i in range(30):  # ~100 KB of parts against a 50 KB bound
-        rows = [_record(i * 100 + k, now, x=float(k), note="y" * 40 + str(i * 100 + k)) for k in range(100)]
+        rows = [
+            _record(i * 100 + k, now, x=float(k), note="y" * 40 + str(i * 100 + k))
+            for k in range(100)
+        ]
         log.write_part(day_name(now), records_frame(rows, "serve", 1))
     parts = list(iter_parts(log.folder))
     assert sum(p.stat().st_size for p in parts) <= 0.05 * (1 << 20)
@@ -97,7 +100,8 @@ def test_parts_of_different_shapes_read_together(tmp_path: Path) -> None:
     log.folder.mkdir(parents=True)
     now = time.time()
     log.write_part(day_name(now), records_frame([_record(0, now, x=1)], "serve", 1))
-    log.write_part(day_name(now), records_frame([_record(1, now + 1, x=2.0, extra="e")], "serve", 2))
+    later = records_frame([_record(1, now + 1, x=2.0, extra="e")], "serve", 2)
+    log.write_part(day_name(now), later)
     frame, damaged = read_log(log.folder)
     assert damaged == [] and frame["input:x"].tolist() == [1.0, 2.0]
     assert frame["version"].tolist() == [1, 2] and pd.isna(frame["input:extra"].iloc[0])
@@ -120,7 +124,8 @@ def test_bad_window() -> None:
 def test_monitor_table_is_checked() -> None:
     assert monitor_config({}).sample_rate == 1.0
     settings = monitor_config({"monitor": {"sample_rate": 0.25, "max_mb": 10, "retention_days": 7}})
-    assert (settings.sample_rate, settings.max_bytes, settings.retention_days) == (0.25, 10 << 20, 7)
+    got = (settings.sample_rate, settings.max_bytes, settings.retention_days)
+    assert got == (0.25, 10 << 20, 7)
     for bad in ({"sample_rate": 0}, {"sample_rate": 1.5}, {"max_mb": -1}, {"retention_days": 0},
                 {"log": "yes"}, {"sample": 1}):
         with pytest.raises(ConfigError, match=r"\[monitor\."):

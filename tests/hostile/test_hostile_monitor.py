@@ -67,11 +67,15 @@ def _one_line_error(done) -> str:
 
 
 def test_clashing_labels_are_refused_and_earlier_ones_kept(project: Path, tmp_path: Path) -> None:
-    good = _labels(tmp_path, "good.csv", pd.DataFrame({"request_id": ["req-1"], "label": ["Adelie"]}))
+    first = pd.DataFrame({"request_id": ["req-1"], "label": ["Adelie"]})
+    good = _labels(tmp_path, "good.csv", first)
     assert wbi("data", "labels", "penguins", str(good)).returncode == 0
     before = _stored(project)
-    clash = pd.DataFrame({"request_id": ["req-2", "req-2", "req-3"], "label": ["Adelie", "Gentoo", "Adelie"]})
-    message = _one_line_error(wbi("data", "labels", "penguins", str(_labels(tmp_path, "c.csv", clash))))
+    clash = pd.DataFrame(
+        {"request_id": ["req-2", "req-2", "req-3"], "label": ["Adelie", "Gentoo", "Adelie"]}
+    )
+    path = _labels(tmp_path, "c.csv", clash)
+    message = _one_line_error(wbi("data", "labels", "penguins", str(path)))
     assert "two different labels" in message and "req-2" in message
     assert "nothing was received" in message
     assert _stored(project) == before  # the earlier labels are untouched
@@ -104,7 +108,9 @@ def test_unknown_and_repeated_ids_are_counted_and_kept(project: Path, tmp_path: 
         (b"request_id,label,row\nreq-1,Adelie,-3\n", "`row` must be a whole number"),
     ],
 )
-def test_malformed_labels_files(project: Path, tmp_path: Path, content: bytes, expected: str) -> None:
+def test_malformed_labels_files(
+    project: Path, tmp_path: Path, content: bytes, expected: str
+) -> None:
     path = tmp_path / "labels.csv"
     path.write_bytes(content)
     assert expected in _one_line_error(wbi("data", "labels", "penguins", str(path)))

@@ -253,10 +253,10 @@ def labels(ctx: click.Context, project: str, file: Path, as_json: bool) -> None:
         note(f"  {result['unlabelled_rows']:,} rows had no label and were left out")
     if result["unknown_ids"]:
         shown = ", ".join(result["unknown_examples"])
+        more = " …" if result["unknown_ids"] > len(result["unknown_examples"]) else ""
         note(
             f"  [yellow]{result['unknown_ids']:,} request ids are not in the prediction log[/]"
-            f" ({shown}{' …' if result['unknown_ids'] > len(result['unknown_examples']) else ''});"
-            " kept: they join when their requests are logged"
+            f" ({shown}{more}); kept: they join when their requests are logged"
         )
 
 

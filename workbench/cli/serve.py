@@ -109,10 +109,11 @@ def serve(
     finally:
         if request_log is not None:
             stats = request_log.close()
+            failed = f", {stats.failures} writes failed: {stats.last_error}"
             note(
                 f"prediction log: {stats.written_rows:,} rows in {stats.parts} parts"
                 + (f", {stats.dropped:,} requests dropped (queue full)" if stats.dropped else "")
-                + (f", {stats.failures} writes failed: {stats.last_error}" if stats.failures else "")
+                + (failed if stats.failures else "")
             )
 
 

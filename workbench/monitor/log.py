@@ -431,7 +431,8 @@ def read_log(
             continue
         try:
             table = pq.read_table(part)
-            missing = [c for c in ("ts", "request_id", "row", "status") if c not in table.schema.names]
+            names = table.schema.names
+            missing = [c for c in ("ts", "request_id", "row", "status") if c not in names]
             if missing:
                 raise ValueError(f"not a prediction log part (no {', '.join(missing)} column)")
             if columns is not None:

@@ -179,7 +179,7 @@ def _window(context: _Context, rows: Any, start: float, end: float) -> dict[str,
     latency = requests["latency_ms"].to_numpy(dtype=float)
     errors = int((status >= 400).sum())
     answered = rows[rows["status"] < 400]
-    versions = sorted({int(v) for v in answered["version"].dropna().tolist()}) if len(answered) else []
+    versions = sorted({int(v) for v in answered["version"].dropna().tolist()})
     window = {
         "start": _iso(start),
         "end": _iso(end),
