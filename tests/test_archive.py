@@ -333,12 +333,14 @@ def _stand_in_wheel(folder: Path, name: str, version: str) -> Path:
     return path
 
 
-def _no_pip_sources(tmp_path: Path, monkeypatch) -> None:
-    """Neither pip's cache nor the wheel folders this machine's pip may know."""
-    monkeypatch.setenv("PIP_CACHE_DIR", str(tmp_path / "empty-cache"))
-    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
-    for name in ("PIP_FIND_LINKS", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL"):
-        monkeypatch.delenv(name, raising=False)
+def _no_pip_sources(monkeypatch) -> None:
+    """Neither pip's cache nor the wheel folders this machine's pip may know: only
+    the folders given. (Finding wheels in pip's sources is test_bundle's; here
+    asking pip for them would only cost two pip processes per export.)"""
+    from workbench.models import wheels
+
+    monkeypatch.setattr(wheels, "pip_cache_dir", lambda: None)
+    monkeypatch.setattr(wheels, "pip_local_sources", lambda: ([], []))
 
 
 def _notes(home: Path) -> dict[str, tuple]:
@@ -368,7 +370,7 @@ def test_tags_notes_and_a_wheelhouse_travel(trained_a, tmp_path, monkeypatch):
 
     a, b = tmp_path / "a", tmp_path / "b"
     shutil.copytree(trained_a / "home", a)
-    _no_pip_sources(tmp_path, monkeypatch)
+    _no_pip_sources(monkeypatch)
     monkeypatch.setenv("WORKBENCH_HOME", str(a))
     for args in (("run", "tag", "1", "baseline", "small"), ("run", "note", "1", "first try")):
         assert wbi(*args).returncode == 0
@@ -400,6 +402,7 @@ def test_tags_notes_and_a_wheelhouse_travel(trained_a, tmp_path, monkeypatch):
     assert made["counts"]["wheels"] == len(pins) == len(made["wheels"])
     shown = _json("archive", "show", str(first))
     assert sorted(shown["wheels"]) == sorted(p.name for p in house.iterdir())
+    assert f"wheels     {len(pins)} for serving its models:" in wbi("archive", "show", str(first)).stdout
 
     monkeypatch.setenv("WORKBENCH_HOME", str(b))
     wheels_dir = tmp_path / "b-wheels"
@@ -418,6 +421,9 @@ def test_tags_notes_and_a_wheelhouse_travel(trained_a, tmp_path, monkeypatch):
     again = _json(*args)
     assert again["counts"]["tags"]["new"] == again["counts"]["notes"]["new"] == 0
     assert again["wheels_added"] == 0
+    human = wbi(*args).stdout
+    assert f"left {len(pins)} wheels for serving its models in {wheels_dir.resolve()} (0 new)" in human
+    assert f"--find-links {wheels_dir.resolve()}" in human
 
     # The imported wheelhouse serves: an offline bundle export in B takes its wheels.
     bundle = tmp_path / "bundle"

@@ -139,6 +139,9 @@ def _show(file: Path, as_json: bool, verb: str) -> None:
     ]
     for key, value in sorted((found["counts"] or {}).items()):
         lines.append(f"  {key:<18} {value}")
+    if found["wheels"]:
+        lines.append(f"wheels     {len(found['wheels'])} for serving its models:")
+        lines.extend(f"  {name}" for name in found["wheels"])
     click.echo("\n".join(lines))
 
 
