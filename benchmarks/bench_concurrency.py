@@ -17,7 +17,7 @@ the 8 runs and `series(conn, run, "loss", max_points=1000)` for each of them,
 then sleeps 50 ms, until the children have exited.
 
 Reported: total points logged, points found afterwards (metric_series counts,
-and the metrics rows, with idx contiguous per series), "database is locked"
+and the points the `metrics` view decodes, with idx contiguous per series), "database is locked"
 errors seen anywhere, other errors or write retries printed by the children,
 wall time from the start signal until the last child exited, and the poller's
 latency per poll (max, p90, median; one poll = latest_values + 8 series calls).
@@ -220,12 +220,21 @@ def measure_once(procs: int, points: int, poll_s: float, flush_every: int, log) 
             f"SELECT COALESCE(SUM(count), 0) FROM metric_series WHERE run_id IN ({marks})",
             tuple(run_ids),
         )[0][0]
-        per_series = box.query(
-            "SELECT s.run_id, s.count, COUNT(m.idx), MIN(m.idx), MAX(m.idx) FROM metric_series s"
-            f" LEFT JOIN metrics m ON m.series_id = s.id WHERE s.run_id IN ({marks})"
-            " GROUP BY s.id",
-            tuple(run_ids),
-        )
+        # Each series' points as the `metrics` view decodes them (chunks and
+        # tail), one series a query so that the view reads only that series.
+        per_series = [
+            (run_id, count)
+            + tuple(
+                box.query(
+                    "SELECT COUNT(idx), MIN(idx), MAX(idx) FROM metrics WHERE series_id = ?",
+                    (series_id,),
+                )[0]
+            )
+            for series_id, run_id, count in box.query(
+                f"SELECT id, run_id, count FROM metric_series WHERE run_id IN ({marks})",
+                tuple(run_ids),
+            )
+        ]
         rows = sum(r[2] for r in per_series)
         contiguous = all(r[1] == r[2] and r[3] == 0 and r[4] == r[1] - 1 for r in per_series)
         calls_s = [r["calls_end"] - r["calls_start"] for r in results if r]

@@ -35,7 +35,7 @@ and kills (and reports) any that is still alive. Then it checks:
   integrity    `PRAGMA integrity_check` is "ok" (and `foreign_key_check` is empty)
   points       both series hold at least the last witnessed count, and the
                witnessed points themselves (values 0 .. count-1)
-  consistency  series count == point rows == sum of the 64-point buckets, x == y
+  consistency  series count == points decoded == points in chunks and tail rows, x == y
                (one flush writes both series in one transaction)
   status       no run is `running` or `queued` once things settle (10 s); the
                killed run has its `ended_at`
@@ -455,9 +455,9 @@ class Harness:
             rows, present, bucketed = self.query(
                 "SELECT (SELECT COUNT(*) FROM metrics WHERE series_id = ?),"
                 " (SELECT COUNT(DISTINCT value) FROM metrics WHERE series_id = ? AND value < ?),"
-                " (SELECT COALESCE(SUM(count), 0) FROM metric_buckets"
-                "  WHERE series_id = ? AND size = 64)",
-                (series_id, series_id, witnessed, series_id),
+                " (SELECT COALESCE(SUM(count), 0) FROM metric_chunks WHERE series_id = ?)"
+                " + (SELECT COUNT(*) FROM metric_tail WHERE series_id = ?)",
+                (series_id, series_id, witnessed, series_id, series_id),
             )[0]
             if count < witnessed:
                 out.fail("points", f"{key}: {count} points stored, {witnessed} were flushed")
@@ -470,8 +470,8 @@ class Harness:
             if rows != count or bucketed != count:
                 out.fail(
                     "consistency",
-                    f"{key}: metric_series.count {count}, metrics rows {rows},"
-                    f" 64-point buckets hold {bucketed}",
+                    f"{key}: metric_series.count {count}, points decoded {rows},"
+                    f" chunks and tail rows hold {bucketed}",
                 )
         if len(set(out.stored.values())) > 1:
             out.fail("consistency", f"series written in the same flushes differ: {out.stored}")
@@ -593,7 +593,7 @@ def print_table(summary: dict, outcomes: list[Outcome], seed: int, seconds: floa
     labels = {
         "integrity": "PRAGMA integrity_check ok, foreign_key_check empty",
         "points": "every point from a returned flush is in the store",
-        "consistency": "series count = point rows = bucket sums; x = y",
+        "consistency": "series count = points decoded = chunk and tail points; x = y",
         "status": f"no run left running/queued ({SETTLE_S:.0f} s to settle)",
         "outcome": "status as expected for the kill (failed / lost)",
         "orphans": f"a killed supervisor's processes gone ({ORPHAN_DEADLINE_S:.0f} s)",

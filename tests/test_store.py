@@ -18,7 +18,7 @@ from workbench.store.metrics import series
 from workbench.store.migrations import statements
 from workbench.store.schema import STEPS
 
-TABLES = {"projects", "runs", "params", "metrics", "resource_samples", "artifacts", "events"}
+TABLES = {"projects", "runs", "params", "metric_chunks", "resource_samples", "artifacts", "events"}
 
 
 def tables(store) -> set[str]:

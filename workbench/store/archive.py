@@ -375,14 +375,8 @@ def metric_series(store: Store, run_ids: Sequence[int]) -> Iterable[Series]:
         (_ids(run_ids),),
     ).fetchall()
     for series_id, run_uuid, key in heads:
-        rows = store.conn.execute(
-            "SELECT step, ts, value FROM metrics WHERE series_id = ? ORDER BY idx", (series_id,)
-        ).fetchall()
-        if rows:
-            steps, stamps, values = zip(*rows, strict=True)
-            yield Series(run_uuid, key, steps, stamps, values)
-        else:
-            yield Series(run_uuid, key, (), (), ())
+        steps, stamps, values, _ = metric_points.read_columns(store.conn, series_id)
+        yield Series(run_uuid, key, tuple(steps), tuple(stamps), tuple(values))
 
 
 def referenced_blobs(store: Store, run_ids: Sequence[int], *, artifacts: bool) -> list[str]:
@@ -498,14 +492,11 @@ def series_counts(store: Store, run_ids: Iterable[int]) -> dict[tuple[int, str],
 
 def series_steps(conn: sqlite3.Connection, run_id: int, key: str) -> set[tuple[Any, Any]]:
     """(step, ts) of every point of a series; a point without a step is known by its time."""
-    return {
-        (step, ts if step is None else None)
-        for step, ts in conn.execute(
-            "SELECT m.step, m.ts FROM metrics m JOIN metric_series s ON s.id = m.series_id"
-            " WHERE s.run_id = ? AND s.key = ?",
-            (run_id, key),
-        )
-    }
+    found = metric_points.series_id(conn, run_id, key)
+    if found is None:
+        return set()
+    steps, stamps, _, _ = metric_points.read_columns(conn, found[0])
+    return {(step, ts if step is None else None) for step, ts in zip(steps, stamps, strict=True)}
 
 
 def model_numbers(store: Store, project_id: int) -> set[int]:

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from workbench.store import metrics
 from workbench.store.db import Store
 
 _IDS = "SELECT value FROM json_each(?)"  # a JSON array of ids, as a subquery
@@ -340,20 +341,17 @@ class TailPoint:
 
 
 def series_tail(store: Store, run_id: int, key: str, points: int) -> list[TailPoint]:
-    """The last `points` points of one series, oldest first, by the primary
-    key (series, index): a zoom on the end of a long series reads only them."""
-    found = store.conn.execute(
-        "SELECT id, count FROM metric_series WHERE run_id = ? AND key = ?", (run_id, key)
-    ).fetchone()
+    """The last `points` points of one series, oldest first: a zoom on the end
+    of a long series decodes only the chunks that hold them."""
+    found = metrics.series_id(store.conn, run_id, key)
     if found is None:
         return []
     series_id, count = found
+    start = max(0, count - points)
     return [
         TailPoint(step if step is not None else idx, ts, value)
-        for idx, step, ts, value in store.conn.execute(
-            "SELECT idx, step, ts, value FROM metrics WHERE series_id = ? AND idx >= ?"
-            " ORDER BY idx",
-            (series_id, max(0, count - points)),
+        for idx, (step, ts, value) in enumerate(
+            metrics.read_points(store.conn, series_id, start), start
         )
     ]
 

@@ -1,10 +1,21 @@
 """Writing metric points and reading them back, fast for long series.
 
-Every append keeps two summaries current in the same transaction: the latest
-point and range of each series (`metric_series`), and min/max/mean buckets of
-BUCKET_SIZES points (`metric_buckets`). Reading the latest values never scans
-points, and a million-point series is downsampled from about sixteen thousand
-bucket rows at most.
+Points are stored by series in chunks of `CHUNK` (1,024) points, one row each
+(`metric_chunks`, packed as `workbench.store.metric_chunks` describes), so a
+flush of a thousand points writes about one row, not a thousand. The points of
+a series' last, partial chunk wait as plain rows in `metric_tail`; the append
+that fills a chunk reads them back, packs them with the new points and deletes
+them. Why a tail rather than rewriting a partial chunk: a slow series (a point
+per epoch, a flush every half second) would rewrite up to a whole chunk per
+flush, about 1,000 times the bytes logged; with the tail each point is written
+at most twice (a row, then once in its chunk), and a big flush packs straight
+from the buffer.
+
+Every append also keeps the series' summary current (`metric_series`: count,
+latest point, range), so reading the latest values never touches points. A
+series is plotted from the chunks' summaries (count, last step and time,
+min/max/sum/valued, last value) when its buckets are a chunk or larger, and
+from the decoded points, summarized here, when they are smaller.
 """
 
 from __future__ import annotations
@@ -14,14 +25,23 @@ import functools
 import math
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
-from itertools import chain
 from operator import itemgetter
 from typing import Any
 
-BUCKET_SIZES = (64, 1024, 16384, 262144)
-READ_LIMIT = 16384  # rows read at most to build one plotted series
+from workbench.store.metric_chunks import (
+    CHUNK,
+    pack_floats,
+    pack_steps,
+    pack_values,
+    unpack_floats,
+    unpack_steps,
+    unpack_values,
+)
 
-# A buffered point of one series: (step, ts, value); None: no value (NaN or +/-inf logged).
+BUCKET_SIZES = (64, CHUNK, 16 * CHUNK, 256 * CHUNK)  # plotted bucket sizes, in points
+READ_LIMIT = 16384  # rows (points, buckets or chunks) read at most to build one plotted series
+
+# A point of one series: (step, ts, value); None: no value (NaN or +/-inf logged).
 Point = tuple[int | None, float, float | None]
 
 _UPSERT_SERIES = """
@@ -29,69 +49,82 @@ UPDATE metric_series SET count = ?, step = ?, ts = ?, value = ?,
     min = COALESCE(MIN(min, ?), min, ?), max = COALESCE(MAX(max, ?), max, ?)
 WHERE id = ?
 """
-
-_INSERT_BUCKETS = """
-INSERT INTO metric_buckets (series_id, size, bucket, count, first_step, last_step, last_ts,
-                            min, max, sum, valued, last)
-VALUES """
-_BUCKET_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_ON_BUCKET_CONFLICT = """
-ON CONFLICT (series_id, size, bucket) DO UPDATE SET
-    count = count + excluded.count,
-    last_step = excluded.last_step, last_ts = excluded.last_ts, last = excluded.last,
-    min = COALESCE(MIN(min, excluded.min), min, excluded.min),
-    max = COALESCE(MAX(max, excluded.max), max, excluded.max),
-    sum = sum + excluded.sum, valued = valued + excluded.valued
-"""
-_INSERT_POINTS = "INSERT INTO metrics (series_id, idx, step, ts, value) VALUES "
-_POINT_ROW = "(?, ?, ?, ?, ?)"
+_INSERT_CHUNK = "INSERT INTO metric_chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_TAIL = "INSERT INTO metric_tail (series_id, idx, step, ts, value) VALUES "
+_TAIL_ROW = "(?, ?, ?, ?, ?)"
 
 
 def append_points(
     conn: sqlite3.Connection, run_id: int, points: Mapping[str, Sequence[Point]]
 ) -> None:
-    """Insert each key's points (in logged order) with their summaries.
+    """Append each key's points (in logged order) and keep its summary.
 
     Call inside a write transaction: the point numbering reads the series'
-    count, which the transaction keeps stable. The buckets are summarized
-    once, at the smallest size; each larger size merges those summaries. Rows
-    go many to a statement (`_insert_rows`).
+    count, which the transaction keeps stable. A value that is not a finite
+    number is stored as missing (None), as the tracking API logs it.
     """
-    bucket_rows: list[tuple] = []
     for key, pts in points.items():
         if not pts:
             continue
+        pts = _finite(pts)
         series_id, start = _series(conn, run_id, key, pts[-1][1])
-        values = list(map(_VALUE, pts))
-        _insert_points(conn, series_id, start, pts, values)
-        pieces = _smallest_buckets(start, pts, values)
-        low = _least(p[5] for p in pieces)
-        high = _most(p[6] for p in pieces)
+        low, high = _append(conn, series_id, start, pts)
         last = pts[-1]
         conn.execute(
             _UPSERT_SERIES,
             (start + len(pts), last[0], last[1], last[2], low, low, high, high, series_id),
         )
-        small = BUCKET_SIZES[0]
-        for size in BUCKET_SIZES:
-            if size != small:
-                pieces = _merge_buckets(pieces, size // small)
-                small = size
-            bucket_rows.extend((series_id, size, *p) for p in pieces)
-    if bucket_rows:
-        flat = list(chain.from_iterable(bucket_rows))
-        _insert_rows(conn, _INSERT_BUCKETS, _BUCKET_ROW, _ON_BUCKET_CONFLICT, flat, 12)
 
 
-MAX_ROWS_PER_STATEMENT = 4096  # rows of one INSERT at most (SQLite's variable limit allowing)
-_STEP, _TS, _VALUE = itemgetter(0), itemgetter(1), itemgetter(2)
+def _append(
+    conn: sqlite3.Connection, series_id: int, start: int, pts: Sequence[Point]
+) -> tuple[float | None, float | None]:
+    """Store points start.. of a series: the partial chunk completed (from its
+    tail rows) when they reach its end, full chunks packed, the rest as tail
+    rows. Returns the points' (min, max)."""
+    n, held = len(pts), start % CHUNK  # held: the tail rows before these points
+    if held + n < CHUNK:
+        return _insert_tail(conn, series_id, start, pts)
+    rows = []
+    done = 0
+    if held:
+        head = conn.execute(
+            "SELECT step, ts, value FROM metric_tail WHERE series_id = ? ORDER BY idx",
+            (series_id,),
+        ).fetchall()
+        conn.execute("DELETE FROM metric_tail WHERE series_id = ?", (series_id,))
+        done = CHUNK - held
+        rows.append(_chunk_row(series_id, start // CHUNK, head + list(pts[:done])))
+    while n - done >= CHUNK:
+        rows.append(_chunk_row(series_id, (start + done) // CHUNK, pts[done : done + CHUNK]))
+        done += CHUNK
+    conn.executemany(_INSERT_CHUNK, rows)
+    lows = [r[6] for r in rows if r[6] is not None]
+    highs = [r[7] for r in rows if r[7] is not None]
+    if done < n:
+        low, high = _insert_tail(conn, series_id, start + done, pts[done:])
+        lows += [low] if low is not None else []
+        highs += [high] if high is not None else []
+    # The completed chunk's min/max include the older tail points: harmless, the
+    # series' range already holds them.
+    return min(lows, default=None), max(highs, default=None)
 
 
-def _insert_points(
-    conn: sqlite3.Connection, series_id: int, start: int, pts: Sequence[Point], values: list
-) -> None:
-    """The points as rows (series_id, idx, step, ts, value)."""
+def _chunk_row(series_id: int, chunk: int, part: Sequence[Point]) -> tuple:
+    steps, ts, values = zip(*part, strict=True)
+    low, high, total, valued = _summary(values)
+    return (
+        series_id, chunk, len(part), steps[0], steps[-1], ts[-1], low, high, total, valued,
+        values[-1], pack_steps(steps), pack_floats(ts), pack_values(values),
+    )  # fmt: skip
+
+
+def _insert_tail(
+    conn: sqlite3.Connection, series_id: int, start: int, pts: Sequence[Point]
+) -> tuple[float | None, float | None]:
+    """The points as tail rows (series_id, idx, step, ts, value); their (min, max)."""
     n = len(pts)
+    values = list(map(_VALUE, pts))
     # The rows' parameters one after another, laid out by column with slice
     # assignments (C loops), not built as a tuple per row.
     flat: list = [series_id] * (5 * n)
@@ -99,7 +132,55 @@ def _insert_points(
     flat[2::5] = list(map(_STEP, pts))
     flat[3::5] = list(map(_TS, pts))
     flat[4::5] = values
-    _insert_rows(conn, _INSERT_POINTS, _POINT_ROW, "", flat, 5)
+    _insert_rows(conn, _INSERT_TAIL, _TAIL_ROW, "", flat, 5)
+    low, high, _, _ = _summary(values)
+    return low, high
+
+
+def _finite(pts: Sequence[Point]) -> Sequence[Point]:
+    """The points, any value that is not a finite number made None (one exact
+    sum tells whether there is any: NaN and infinities make it non-finite)."""
+    values = list(map(_VALUE, pts))
+    present = [v for v in values if v is not None] if None in values else values
+    with contextlib.suppress(OverflowError, ValueError):
+        total = math.fsum(present)
+        if total - total == 0.0:
+            return pts
+    return [(s, t, v if v is None or v - v == 0.0 else None) for s, t, v in pts]
+
+
+def pack_tails(conn: sqlite3.Connection) -> None:
+    """Pack every full chunk that waits as tail rows (the migration to chunks
+    moves every point of an older store to the tail first). Streams each
+    series' rows, a chunk at a time."""
+    full = conn.execute(
+        "SELECT series_id FROM metric_tail GROUP BY series_id HAVING COUNT(*) >= ?", (CHUNK,)
+    ).fetchall()
+    for (series_id,) in full:
+        rows = conn.execute(
+            "SELECT idx, step, ts, value FROM metric_tail WHERE series_id = ? ORDER BY idx",
+            (series_id,),
+        )
+        part: list[Point] = []
+        packed = 0
+        for idx, step, ts, value in _batches(rows):
+            if idx != packed + len(part):
+                break  # a gap (never written so): leave the rest as rows
+            part.append((step, ts, value))
+            if len(part) == CHUNK:
+                conn.execute(_INSERT_CHUNK, _chunk_row(series_id, packed // CHUNK, part))
+                packed += CHUNK
+                part = []
+        conn.execute("DELETE FROM metric_tail WHERE series_id = ? AND idx < ?", (series_id, packed))
+
+
+def _batches(cursor: sqlite3.Cursor) -> Iterable[tuple]:
+    while batch := cursor.fetchmany(CHUNK):
+        yield from batch
+
+
+MAX_ROWS_PER_STATEMENT = 4096  # rows of one INSERT at most (SQLite's variable limit allowing)
+_STEP, _TS, _VALUE = itemgetter(0), itemgetter(1), itemgetter(2)
 
 
 def _insert_rows(
@@ -140,24 +221,26 @@ def _statement(head: str, row: str, tail: str, rows: int) -> str:
     return head + ", ".join([row] * rows) + tail
 
 
-# A bucket's summary, as its row after (series_id, size):
-# (bucket, count, first_step, last_step, last_ts, min, max, sum, valued, last)
+# A bucket's summary, as (bucket, count, first_step, last_step, last_ts, min, max,
+# sum, valued, last): a chunk's summary columns after its number, or the same
+# computed from points.
 
 
-def _smallest_buckets(start: int, pts: Sequence[Point], values: list) -> list[tuple]:
-    """Summaries of the BUCKET_SIZES[0] buckets that points start.. fall in."""
-    size = BUCKET_SIZES[0]
+def _point_buckets(columns: tuple[list, list, list], size: int, all_valued: bool) -> list[tuple]:
+    """Summaries of the `size`-point buckets of a whole series' points."""
+    steps, ts, values = columns
     out = []
-    i, n = 0, len(values)
-    while i < n:
-        bucket = (start + i) // size
-        end = min(n, (bucket + 1) * size - start)
-        low, high, total, valued = _summary(values[i:end])
-        first, tail = pts[i], pts[end - 1]
+    for bucket, i in enumerate(range(0, len(values), size)):
+        end = min(len(values), i + size)
+        part = values[i:end]
+        if all_valued:
+            low, high, total, valued = min(part), max(part), _total(part), end - i
+        else:
+            low, high, total, valued = _summary(part)
         out.append(
-            (bucket, end - i, first[0], tail[0], tail[1], low, high, total, valued, tail[2])
-        )
-        i = end
+            (bucket, end - i, steps[i], steps[end - 1], ts[end - 1], low, high, total, valued,
+             values[end - 1])
+        )  # fmt: skip
     return out
 
 
@@ -248,6 +331,58 @@ def latest_values(
     return out
 
 
+def series_id(conn: sqlite3.Connection, run_id: int, key: str) -> tuple[int, int] | None:
+    """(series id, point count) of a run's metric, or None when it has none."""
+    found = conn.execute(
+        "SELECT id, count FROM metric_series WHERE run_id = ? AND key = ?", (run_id, key)
+    ).fetchone()
+    return (int(found[0]), int(found[1])) if found else None
+
+
+def read_columns(
+    conn: sqlite3.Connection, series: int, start: int = 0
+) -> tuple[list[int | None], list[float], list[float | None], bool]:
+    """Points start.. of a series as (steps, times, values, every point has a
+    value), in logged order: the chunks decoded, then the tail rows."""
+    steps: list[int | None] = []
+    times: list[float] = []
+    values: list[float | None] = []
+    all_valued = True
+    for chunk, count, valued, packed_steps, packed_ts, packed_values in conn.execute(
+        "SELECT chunk, count, valued, steps, ts, vals FROM metric_chunks"
+        " WHERE series_id = ? AND chunk >= ? ORDER BY chunk",
+        (series, start // CHUNK),
+    ):
+        skip = max(0, start - chunk * CHUNK)
+        chunk_steps = unpack_steps(packed_steps, count)
+        chunk_values = unpack_values(packed_values, valued == count)
+        chunk_times = unpack_floats(packed_ts)
+        if skip:
+            chunk_steps, chunk_times = chunk_steps[skip:], chunk_times[skip:]
+            chunk_values = chunk_values[skip:]
+        all_valued = all_valued and (valued == count or None not in chunk_values)
+        steps += chunk_steps
+        times += chunk_times
+        values += chunk_values
+    tail = conn.execute(
+        "SELECT step, ts, value FROM metric_tail WHERE series_id = ? AND idx >= ? ORDER BY idx",
+        (series, start),
+    ).fetchall()
+    if tail:
+        steps += map(_STEP, tail)
+        times += map(_TS, tail)
+        tail_values = list(map(_VALUE, tail))
+        all_valued = all_valued and None not in tail_values
+        values += tail_values
+    return steps, times, values, all_valued
+
+
+def read_points(conn: sqlite3.Connection, series: int, start: int = 0) -> list[Point]:
+    """Points start.. of a series as (step, ts, value), in logged order."""
+    steps, times, values, _ = read_columns(conn, series, start)
+    return list(zip(steps, times, values, strict=True))
+
+
 def series(
     conn: sqlite3.Connection, run_id: int, key: str, max_points: int = 1000
 ) -> dict[str, Any]:
@@ -257,27 +392,21 @@ def series(
     logged). A series no longer than `max_points` comes back point by point
     (min = max = mean = value).
     """
-    found = conn.execute(
-        "SELECT id, count FROM metric_series WHERE run_id = ? AND key = ?", (run_id, key)
-    ).fetchone()
-    series_id, count = found if found else (None, 0)
+    found = series_id(conn, run_id, key)
+    sid, count = found if found else (None, 0)
     size = _bucket_size(count, max_points)
-    if size == 1:
+    rows: list[tuple] = []
+    if sid is not None and size == 1:
+        steps, times, values, _ = read_columns(conn, sid)
         rows = [
             (1, s if s is not None else i, ts, v, v, v or 0.0, int(v is not None), v)
-            for i, s, ts, v in conn.execute(
-                "SELECT idx, step, ts, value FROM metrics WHERE series_id = ? ORDER BY idx",
-                (series_id,),
-            )
+            for i, (s, ts, v) in enumerate(zip(steps, times, values, strict=True))
         ]
-    else:
+    elif sid is not None:
+        pieces = buckets(conn, sid, size)
         rows = [
             (c, x if x is not None else (b + 1) * size - 1, ts, lo, hi, total, valued, last)
-            for b, c, x, ts, lo, hi, total, valued, last in conn.execute(
-                "SELECT bucket, count, last_step, last_ts, min, max, sum, valued, last"
-                " FROM metric_buckets WHERE series_id = ? AND size = ? ORDER BY bucket",
-                (series_id, size),
-            )
+            for b, c, _, x, ts, lo, hi, total, valued, last in pieces
         ]
     return {
         "run_id": run_id,
@@ -286,6 +415,35 @@ def series(
         "bucket_size": size,
         "points": _merge(rows, max_points),
     }
+
+
+def buckets(conn: sqlite3.Connection, sid: int, size: int) -> list[tuple]:
+    """The summaries of a series' `size`-point buckets: from its points when a
+    bucket is smaller than a chunk, else merged from the chunks' summaries (and
+    the tail's)."""
+    if size < CHUNK:
+        steps, times, values, all_valued = read_columns(conn, sid)
+        return _point_buckets((steps, times, values), size, all_valued)
+    pieces = [
+        tuple(row)
+        for row in conn.execute(
+            "SELECT chunk, count, first_step, last_step, last_ts, min, max, sum, valued, last"
+            " FROM metric_chunks WHERE series_id = ? ORDER BY chunk",
+            (sid,),
+        )
+    ]
+    tail = conn.execute(
+        "SELECT idx, step, ts, value FROM metric_tail WHERE series_id = ? ORDER BY idx", (sid,)
+    ).fetchall()
+    if tail:
+        values = [r[3] for r in tail]
+        low, high, total, valued = _summary(values)
+        first, end = tail[0], tail[-1]
+        pieces.append(
+            (first[0] // CHUNK, len(tail), first[1], end[1], end[2], low, high, total, valued,
+             end[3])
+        )  # fmt: skip
+    return pieces if size == CHUNK else _merge_buckets(pieces, size // CHUNK)
 
 
 def _bucket_size(count: int, max_points: int) -> int:

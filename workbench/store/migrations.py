@@ -8,20 +8,28 @@ from collections.abc import Callable
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from workbench.store.metrics import pack_tails
 from workbench.store.schema import STEPS
+
+# Steps that end with work SQL cannot do, in the same transaction.
+FINISH: dict[str, Callable[[sqlite3.Connection], None]] = {"m010_metric_chunks": pack_tails}
 
 
 def build() -> Migrations:
     migrations = Migrations("workbench")
     for name, script in STEPS.items():
-        migrations(name=name)(_step(script))
+        migrations(name=name)(_step(script, FINISH.get(name)))
     return migrations
 
 
-def _step(script: str) -> Callable[[Database], None]:
+def _step(
+    script: str, finish: Callable[[sqlite3.Connection], None] | None = None
+) -> Callable[[Database], None]:
     def run_script(db: Database) -> None:
         for statement in statements(script):
             db.execute(statement)
+        if finish is not None:
+            finish(db.conn)
 
     return run_script
 

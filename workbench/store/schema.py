@@ -10,6 +10,8 @@ table doubles as the watcher's durable queue by adding a state column.
 
 from __future__ import annotations
 
+from workbench.store.metric_chunks import METRIC_POINTS_VIEW, METRICS_VIEW
+
 SCHEMA_V1 = """
 CREATE TABLE projects (
     id          INTEGER PRIMARY KEY,
@@ -406,6 +408,51 @@ ALTER TABLE runs ADD COLUMN journal_offset INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX runs_jobs ON runs(status, id) WHERE executor != 'local';
 """
 
+# Metric points in chunks (`workbench.store.metric_chunks`): a series' full
+# chunks of 1,024 points are one row each, with their summary, instead of a
+# row per point; the last, partial chunk waits as plain rows in `metric_tail`
+# (the old `metrics` table, renamed; the migration then packs every full chunk
+# of it: `workbench.store.metrics.pack_tails`). Chunk summaries replace the
+# buckets table. `metrics` and `metric_points` become views that decode the
+# chunks in plain SQL, so the store still reads by hand as before.
+METRIC_CHUNKS = f"""
+DROP VIEW metric_points;
+DROP TRIGGER metric_series_deleted;
+DROP TABLE metric_buckets;
+ALTER TABLE metrics RENAME TO metric_tail;
+
+-- Points chunk * 1024 .. chunk * 1024 + count - 1 of a series; the summary
+-- columns come before the BLOBs, so reading them skips the BLOBs' pages.
+CREATE TABLE metric_chunks (
+    series_id   INTEGER NOT NULL,
+    chunk       INTEGER NOT NULL,
+    count       INTEGER NOT NULL,
+    first_step  INTEGER,
+    last_step   INTEGER,
+    last_ts     REAL NOT NULL,
+    min         REAL,
+    max         REAL,
+    sum         REAL NOT NULL,
+    valued      INTEGER NOT NULL,   -- points with a value (not NaN), for the mean
+    last        REAL,
+    steps       BLOB NOT NULL,
+    ts          BLOB NOT NULL,
+    vals        BLOB NOT NULL,
+    PRIMARY KEY (series_id, chunk)
+);
+
+CREATE TRIGGER metric_series_deleted AFTER DELETE ON metric_series BEGIN
+    DELETE FROM metric_chunks WHERE series_id = old.id;
+    DELETE FROM metric_tail WHERE series_id = old.id;
+END;
+
+-- Every point (series_id, idx, step, ts, value), as the old table held them.
+{METRICS_VIEW};
+
+-- Points with their run and key, for reading the store by hand.
+{METRIC_POINTS_VIEW};
+"""
+
 # name -> SQL script; applied in this order, each once, each in a transaction.
 STEPS: dict[str, str] = {
     "m001_initial": SCHEMA_V1,
@@ -419,4 +466,5 @@ STEPS: dict[str, str] = {
     "m009_run_notes": RUN_NOTES,
     "m013_archive_extras": ARCHIVE_EXTRAS,
     "m011_executor": EXECUTOR,
+    "m010_metric_chunks": METRIC_CHUNKS,
 }

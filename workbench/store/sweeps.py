@@ -15,7 +15,7 @@ from typing import Any
 
 from workbench.store import runs
 from workbench.store.db import Store
-from workbench.store.metrics import append_points
+from workbench.store.metrics import append_points, read_columns, series_id
 from workbench.store.runs import RunStatus, transition
 
 SWEEP_TRAINER = "sweep"
@@ -142,12 +142,11 @@ def latest_unfinished(store: Store, project_id: int) -> int | None:
 
 def series_since(store: Store, run_id: int, key: str, start: int) -> list[tuple[int, Any, Any]]:
     """(idx, step, value) of a run's metric series from point `start` on."""
-    return store.conn.execute(
-        "SELECT m.idx, m.step, m.value FROM metrics m"
-        " JOIN metric_series s ON s.id = m.series_id"
-        " WHERE s.run_id = ? AND s.key = ? AND m.idx >= ? ORDER BY m.idx",
-        (run_id, key, start),
-    ).fetchall()
+    found = series_id(store.conn, run_id, key)
+    if found is None:
+        return []
+    steps, _, values, _ = read_columns(store.conn, found[0], start)
+    return list(zip(range(start, start + len(steps)), steps, values, strict=True))
 
 
 def first_series(store: Store, run_id: int, prefixes: Iterable[str]) -> str | None:
