@@ -1,4 +1,4 @@
-"""Snapshots of the four main screens, built from real trained runs of the
+"""Snapshots of every screen at 80x24 and 120x40, built from real trained runs of the
 sample projects. What varies from one machine or one day to the next (times,
 durations, resource samples, the environment, folder paths, the machine's
 CPU/RAM) is pinned first, so the pictures are the same everywhere.
@@ -11,11 +11,12 @@ from __future__ import annotations
 import dataclasses
 
 import json
+import threading
 import time
 from pathlib import Path
 
 import pytest
-from textual.widgets import Label
+from textual.widgets import Input, Label
 from tui_support import (
     CANCER_RUNS,
     copy_trained,
@@ -28,6 +29,15 @@ from tui_support import (
 
 from workbench.tui import reads
 from workbench.tui.app import make_app
+from workbench.tui.screens.artifacts import ArtifactsScreen
+from workbench.tui.screens.automation import AutomationScreen
+from workbench.tui.screens.data import DataScreen
+from workbench.tui.screens.forms import InitProjectModal, StartRunModal
+from workbench.tui.screens.help import HelpScreen
+from workbench.tui.screens.models import ModelsScreen
+from workbench.tui.screens.project import ProjectScreen
+from workbench.tui.screens.run import RunScreen
+from workbench.tui.screens.run_notes import RunNotesModal
 
 pytestmark = pytest.mark.slow  # trains the sample projects
 
@@ -60,6 +70,8 @@ def pin_store(home: Path) -> None:
         (T0, T0, T0, json.dumps(ENVIRONMENT)),
     )
     sql(home, "UPDATE runs SET heartbeat_at = ended_at")
+    sql(home, "UPDATE model_versions SET created_at = ? + run_id * 600 + 10", (T0,))
+    sql(home, "UPDATE promotions SET created_at = ? + id * 60 + 3000", (T0,))
     sql(home, "DELETE FROM resource_samples")
     for run_id in range(1, 5):
         for i, (cpu, rss) in enumerate(zip(CPU, RSS_MIB, strict=True)):
@@ -91,6 +103,38 @@ def pinned(tmp_path_factory, wb_home: Path, tmp_path: Path, monkeypatch: pytest.
         )
 
     monkeypatch.setattr(reads, "home_snapshot", home_snapshot)
+    real_data = reads.data_overview
+
+    def data_overview(name: str):
+        overview = real_data(name)
+        for version in overview["versions"]:
+            version["path"] = "~/projects/" + Path(version["path"]).name
+        return overview
+
+    monkeypatch.setattr(reads, "data_overview", data_overview)
+    real_models = reads.models_overview
+
+    def models_overview(name: str):
+        """Library versions and the hashes of files whose bytes depend on them,
+        and folder paths, pinned."""
+        overview = real_models(name)
+        overview["versions"] = [
+            dataclasses.replace(
+                v,
+                framework_version="1.6.1",
+                model_sha256=f"{v.version}" * 64,
+                schema_sha256="5" * 64,
+                holdout_sha256="6" * 64,
+            )
+            for v in overview["versions"]
+        ]
+        for found in overview["datasets"].values():
+            found[:] = [
+                dataclasses.replace(d, path="~/projects/data/" + Path(d.path).name) for d in found
+            ]
+        return overview
+
+    monkeypatch.setattr(reads, "models_overview", models_overview)
 
 
 async def settle(pilot, ready, what: str, timeout: float = 20) -> None:
@@ -109,7 +153,18 @@ async def settle(pilot, ready, what: str, timeout: float = 20) -> None:
     await pilot.pause(0.2)
 
 
-def test_home(pinned, snap_compare):
+SIZES = pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+
+
+async def shown(pilot, screen_type: type, what: str):
+    """The app's top screen once it is a `screen_type`."""
+    return await wait_for(
+        pilot, lambda: isinstance(pilot.app.screen, screen_type) and pilot.app.screen, 20, what
+    )
+
+
+@SIZES
+def test_home(pinned, snap_compare, size):
     async def loaded(pilot):
         screen = pilot.app.screen
         await settle(
@@ -122,39 +177,173 @@ def test_home(pinned, snap_compare):
             "the projects, activity and one system sample",
         )
 
-    assert snap_compare(make_app(), terminal_size=(100, 30), run_before=loaded)
+    assert snap_compare(make_app(), terminal_size=size, run_before=loaded)
 
 
-def test_project(pinned, snap_compare):
+@SIZES
+def test_home_whose_rows_arrive_after_mount(pinned, snap_compare, size, monkeypatch):
+    """The rows come after the table was first drawn (a busy store), and there is
+    no resize to redraw it: every column is at its full width all the same."""
+    real = reads.home_snapshot
+    first = threading.Event()
+
+    def late():
+        if not first.is_set():
+            first.set()
+            time.sleep(0.3)  # the table has been drawn empty, at its header widths
+        return real()
+
+    monkeypatch.setattr(reads, "home_snapshot", late)
+
     async def loaded(pilot):
-        await settle(
-            pilot,
-            lambda: (
-                pilot.app.screen.query_one("#runs").row_count == 2
-                and "best: run" in plain(pilot.app.screen.query_one("#project-summary", Label))
-            ),
-            "the cancer runs",
-        )
-
-    assert snap_compare(make_app(open_project="cancer"), terminal_size=(100, 30), run_before=loaded)
-
-
-def test_run(pinned, snap_compare):
-    async def loaded(pilot):
-        pilot.app.open_run(CANCER_RUNS[0])
-        await pilot.pause()
         screen = pilot.app.screen
+        await wait_for(
+            pilot,
+            lambda: (
+                screen.query_one("#projects").row_count == 3
+                and screen.query_one("#activity").row_count >= 10
+                and plain(screen.query_one("#cpu-label", Label)) == "CPU 37%"
+            ),
+            20,
+            "the projects after mount",
+        )
+        await pilot.pause(0.3)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=loaded)
+
+
+def project_shown(pilot) -> bool:
+    screen = pilot.app.screen
+    return (
+        isinstance(screen, ProjectScreen)
+        and screen.query_one("#runs").row_count == 2
+        and "best: run" in plain(screen.query_one("#project-summary", Label))
+    )
+
+
+@SIZES
+def test_project(pinned, snap_compare, size):
+    async def loaded(pilot):
+        await settle(pilot, lambda: project_shown(pilot), "the cancer runs")
+
+    assert snap_compare(make_app(open_project="cancer"), terminal_size=size, run_before=loaded)
+
+
+@SIZES
+def test_run_mid_training(pinned, wb_home, snap_compare, size, monkeypatch):
+    """Run 4 as if still training: running, no end yet, its supervisor alive
+    (the reconciliation that would find it gone is left out)."""
+    sql(wb_home, "UPDATE runs SET status = 'running', ended_at = NULL, exit_code = NULL WHERE id = 4")
+    monkeypatch.setattr(reads, "reconcile", lambda: None)
+
+    async def loaded(pilot):
+        pilot.app.open_run(CANCER_RUNS[1])
+        screen = await shown(pilot, RunScreen, "the run screen")
         await settle(
             pilot,
             lambda: (
-                len(screen.query_one("#run-log").lines) == 31
-                and "succeeded" in plain(screen.query_one("#run-status", Label))
-                and screen.query_one("#metric-chart")._title.startswith(screen.key)
+                len(screen.query_one("#run-log").lines) > 10
+                and "running" in plain(screen.query_one("#run-status", Label))
+                and screen.query_one("#metric-grid").children
             ),
-            "the run's log, status and chart",
+            "the live run's log, status and charts",
         )
 
-    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=loaded)
+    assert snap_compare(make_app(), terminal_size=size, run_before=loaded)
+
+
+@SIZES
+def test_data(pinned, snap_compare, size):
+    async def loaded(pilot):
+        pilot.app.push_screen(DataScreen("cancer"))
+        screen = await shown(pilot, DataScreen, "the data screen")
+        await settle(pilot, lambda: screen.snapshot is not None, "the data versions")
+        # With no drift report yet, the histogram's box says what it will show.
+        assert "once drift is checked" in screen.query_one("#histogram")._title
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=loaded)
+
+
+@SIZES
+def test_models(pinned, snap_compare, size):
+    async def loaded(pilot):
+        pilot.app.open_models("cancer")
+        screen = await shown(pilot, ModelsScreen, "the models screen")
+        await settle(pilot, lambda: screen.snapshot is not None, "the model versions")
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=loaded)
+
+
+@SIZES
+def test_automation(pinned, snap_compare, size):
+    async def loaded(pilot):
+        pilot.app.open_automation()
+        screen = await shown(pilot, AutomationScreen, "the automation screen")
+        await settle(
+            pilot, lambda: screen.query_one("#timeline").row_count > 0, "the automation events"
+        )
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=loaded)
+
+
+@SIZES
+def test_help(pinned, snap_compare, size):
+    async def loaded(pilot):
+        await settle(pilot, lambda: project_shown(pilot), "the project")
+        await pilot.press("question_mark")
+        await shown(pilot, HelpScreen, "help")
+        await pilot.pause(0.2)
+
+    assert snap_compare(make_app(open_project="cancer"), terminal_size=size, run_before=loaded)
+
+
+@SIZES
+def test_start_form(pinned, snap_compare, size):
+    async def loaded(pilot):
+        await settle(pilot, lambda: project_shown(pilot), "the project")
+        await pilot.press("n")
+        form = await shown(pilot, StartRunModal, "the start form")
+        await wait_for(pilot, lambda: form.query_one("#param-epochs", Input).has_focus, 20, "focus")
+        await pilot.pause(0.2)
+
+    assert snap_compare(make_app(open_project="cancer"), terminal_size=size, run_before=loaded)
+
+
+@SIZES
+def test_new_project_form(pinned, snap_compare, size):
+    async def loaded(pilot):
+        await settle(pilot, lambda: pilot.app.screen.query_one("#projects").row_count == 3, "home")
+        await pilot.press("i")
+        form = await shown(pilot, InitProjectModal, "the new-project form")
+        await wait_for(pilot, lambda: form.query_one("#init-path", Input).has_focus, 20, "focus")
+        await pilot.pause(0.2)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=loaded)
+
+
+@SIZES
+def test_tags_and_note_form(pinned, snap_compare, size):
+    async def loaded(pilot):
+        await settle(pilot, lambda: project_shown(pilot), "the project")
+        await pilot.press("t")
+        form = await shown(pilot, RunNotesModal, "the tags form")
+        await wait_for(pilot, lambda: form.query_one("#notes-tags", Input).has_focus, 20, "focus")
+        await pilot.pause(0.2)
+
+    assert snap_compare(make_app(open_project="cancer"), terminal_size=size, run_before=loaded)
+
+
+@SIZES
+def test_artifacts(pinned, snap_compare, size):
+    async def loaded(pilot):
+        await settle(pilot, lambda: project_shown(pilot), "the project")
+        await pilot.press("f")
+        screen = await shown(pilot, ArtifactsScreen, "the artifacts")
+        await settle(
+            pilot, lambda: screen.query_one("#artifact-list").row_count > 0, "the artifact list"
+        )
+
+    assert snap_compare(make_app(open_project="cancer"), terminal_size=size, run_before=loaded)
 
 
 def test_compare(pinned, snap_compare):

@@ -289,13 +289,13 @@ class WorkbenchApp(App):
 
         self.push_screen(InitProjectModal(), self._init_project)
 
-    def _init_project(self, answer: tuple[Path, str] | None) -> None:
+    def _init_project(self, answer: tuple[Path, str, Path | None, str | None] | None) -> None:
         if answer is None:
             return
         from workbench.projects import create_project
         from workbench.tui import reads
 
-        path, template = answer
+        path, template, data, target = answer
 
         def created(name: str) -> None:
             self.notify(f"project {name} created")
@@ -304,7 +304,9 @@ class WorkbenchApp(App):
         self.notify(f"working… creating the project in {path}", timeout=30)
         self._background(
             "Cannot create the project",
-            lambda: create_project(reads.store(), path, template)[0]["name"],
+            lambda: create_project(reads.store(), path, template, data=data, target=target)[0][
+                "name"
+            ],
             created,
             busy=self._busy_widget(),
         )

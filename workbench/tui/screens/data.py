@@ -59,7 +59,8 @@ class DataScreen(LiveScreen):
             ],
             id="drift",
         )
-        yield MetricChart(id="histogram")
+        # Captioned from the start: an empty box says what it will show.
+        yield MetricChart("histogram of the selected column (loading…)", id="histogram")
         yield KeyFooter()
 
     def load(self) -> dict[str, Any]:
@@ -106,6 +107,9 @@ class DataScreen(LiveScreen):
         if not report:
             self.query_one("#drift-title", Label).update(
                 f"No drift report yet: workbench data drift {self.project} FILE"
+            )
+            self.query_one("#histogram", MetricChart).plot(
+                {}, title="(the reference's and a batch's histograms show once drift is checked)"
             )
             return
         self.query_one("#drift-title", Label).update(

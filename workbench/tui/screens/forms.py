@@ -132,7 +132,11 @@ def type_problem(default: Any, text: str) -> str | None:
     return None
 
 
-class InitProjectModal(ModalScreen[tuple[Path, str] | None]):
+class InitProjectModal(ModalScreen[tuple[Path, str, Path | None, str | None] | None]):
+    """A new project: its folder and template, and optionally the user's own
+    data (a CSV or Parquet file) with its target column instead of the
+    template's sample data."""
+
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="init.cancel")]
 
     def compose(self) -> ComposeResult:
@@ -149,6 +153,12 @@ class InitProjectModal(ModalScreen[tuple[Path, str] | None]):
                     allow_blank=False,
                     id="init-template",
                 )
+            with Horizontal(classes="form-row"):
+                yield Label("data (optional)", classes="form-label")
+                yield Input(placeholder="~/data/churn.csv (else the sample data)", id="init-data")
+            with Horizontal(classes="form-row"):
+                yield Label("target", classes="form-label")
+                yield Input(placeholder="the column to predict (with data)", id="init-target")
             with Horizontal(id="form-buttons"):
                 yield Button("Create", variant="primary", id="create")
                 yield Button("Cancel", id="cancel")
@@ -170,7 +180,19 @@ class InitProjectModal(ModalScreen[tuple[Path, str] | None]):
         if not path:
             self.notify("Give the new project's folder.", severity="warning")
             return
-        self.dismiss((Path(path).expanduser(), str(self.query_one("#init-template", Select).value)))
+        data = self.query_one("#init-data", Input).value.strip()
+        target = self.query_one("#init-target", Input).value.strip()
+        if target and not data:
+            self.notify("A target column goes with a data file.", severity="warning")
+            return
+        self.dismiss(
+            (
+                Path(path).expanduser(),
+                str(self.query_one("#init-template", Select).value),
+                Path(data).expanduser() if data else None,
+                target or None,
+            )
+        )
 
     def action_cancel(self) -> None:
         self.dismiss(None)
