@@ -15,6 +15,7 @@ from typing import Any
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.markup import escape as title_escape  # border titles are Textual markup
 from textual.widgets import Header, Label, Static
 
 from workbench.core import formatting as fmt
@@ -238,7 +239,7 @@ class CompareScreen(LiveScreen):
                 Value(f"run {rid}", line.ys[-1] if line.ys else None, index)
                 for index, (rid, line) in enumerate(view.lines.items())
             ]
-            chart.show_values(values, title=f"{key} {arrow}  one value per run")
+            chart.show_values(values, title=f"{title_escape(key)} {arrow}  one value per run")
             return
         curves = [
             Curve(f"run {rid}", line.xs, line.ys, index)
@@ -250,7 +251,8 @@ class CompareScreen(LiveScreen):
         axis = "fraction of training" if view.x_axis == "fraction" else "steps"
         chart.show_curves(
             curves,
-            title=f"{key} {arrow}  x: {axis}  z: {zoom_label(view.x_axis, view.zoom)}",
+            title=f"{title_escape(key)} {arrow}  x: {axis}"
+            f"  z: {zoom_label(view.x_axis, view.zoom)}",
             xlim=xlim,
         )
 
@@ -258,7 +260,9 @@ class CompareScreen(LiveScreen):
 
     def _chart(self, key: str) -> None:
         self.key = key
-        self.query_one("#compare-chart", CompareChart).show_curves([], title=f"{key}  (loading…)")
+        self.query_one("#compare-chart", CompareChart).show_curves(
+            [], title=f"{title_escape(key)}  (loading…)"
+        )
         self.poll()
 
     def action_next_key(self, step: int = 1) -> None:
@@ -290,7 +294,7 @@ class CompareScreen(LiveScreen):
     def _redraw(self) -> None:
         if self.key:
             self.query_one("#compare-chart", CompareChart).show_curves(
-                [], title=f"{self.key}  (loading…)"
+                [], title=f"{title_escape(self.key)}  (loading…)"
             )
         self.poll()
 

@@ -4,6 +4,7 @@ run logged one value, as one point per run on a real value axis."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,11 @@ PALETTE: tuple[tuple[int, int, int], ...] = (
     (204, 121, 167),
     (153, 153, 153),
 )
+
+
+def _finite(value: float | None) -> bool:
+    """Whether a value can be drawn (a diverged loss is inf or NaN: left out)."""
+    return value is not None and math.isfinite(value)
 
 
 def colour(index: int) -> tuple[int, int, int]:
@@ -97,7 +103,7 @@ class CompareChart(MetricChart):
         if self.xlim is not None:
             plt.xlim(*self.xlim)
         for curve in self.curves:
-            points = [(x, y) for x, y in zip(curve.xs, curve.ys, strict=True) if y is not None]
+            points = [(x, y) for x, y in zip(curve.xs, curve.ys, strict=True) if _finite(y)]
             if not points:
                 continue
             xs, ys = [p[0] for p in points], [p[1] for p in points]
@@ -111,7 +117,7 @@ class CompareChart(MetricChart):
         line up to its point while the runs fit the height; a column per run
         beyond that."""
         plt = self.plt
-        present = [v.value for v in self.values if v.value is not None and v.value == v.value]
+        present = [v.value for v in self.values if _finite(v.value)]
         if not present:
             return
         low, high = min(present), max(present)
@@ -124,21 +130,22 @@ class CompareChart(MetricChart):
             steps = [low + (high - low) * k / (2 * width) for k in range(2 * width + 1)]
             for i, item in enumerate(self.values):
                 y = count - 1 - i  # the first run at the top
-                if item.value is None or item.value != item.value:
+                if not _finite(item.value):
                     continue
                 upto = [x for x in steps if x <= item.value]
                 if upto:
                     plt.scatter(upto, [y] * len(upto), marker="─", color=colour(item.index))
                 plt.scatter([item.value], [y], marker="●", color=colour(item.index))
             labels = [
-                f"{v.label} {'—' if v.value is None else f'{v.value:.4g}'}" for v in self.values
+                f"{v.label} {f'{v.value:.4g}' if v.value is not None else '—'}"
+                for v in self.values
             ]
             plt.yticks(list(range(count)), labels[::-1])
             plt.ylim(-0.5, count - 0.5)
             plt.xlim(low, high)
             return
         for i, item in enumerate(self.values):
-            if item.value is not None and item.value == item.value:
+            if _finite(item.value):
                 plt.scatter([i], [item.value], marker="●", color=colour(item.index))
         plt.xticks(list(range(count)), [v.label for v in self.values])
         plt.xlim(-0.5, count - 0.5)
