@@ -7,7 +7,7 @@ Targets:
 Builds a store quickly with direct SQL: the runs (status succeeded, 3 params
 each) with one `executemany`, and the points through
 `workbench.store.metrics.append_points` inside `store.write()` transactions, so
-the series summaries and min/max/mean buckets are exactly what the tracking API
+the series summaries and chunks of points are exactly what the tracking API
 would have written. Run 1 gets a 1,000,000-point series "loss" (appended in
 50,000-point transactions, as the tracking API flushes); every other run gets
 the rest of the points spread over the keys "loss", "acc" and "lr" (about 900

@@ -9,8 +9,11 @@ parts alike); the table shows medians over the rounds. Targets:
                >= 1.0x the points/s of the floor
   floor        raw sqlite3: `executemany` of the same N rows (series_id, idx,
                step, ts, value) into a clustered table (WITHOUT ROWID, primary
-               key (series_id, idx), as the store's), WAL, synchronous=NORMAL,
-               50,000 rows per transaction, rows built in the loop
+               key (series_id, idx): a row per point, as the store kept them
+               before chunks), WAL, synchronous=NORMAL, 50,000 rows per
+               transaction, rows built in the loop. The store now packs 1,024
+               points a row (`workbench.store.metric_chunks`); the floor stays
+               the row-per-point write, the cost the chunks are measured against
   log_metrics  the same with 10 keys per call (a dict built per call, as users
                do): >= 5x trackio's points/s (when trackio is importable)
   per point    inside a run, a loop with a trivial body (`x = i * 0.5`) that logs

@@ -66,25 +66,31 @@ def append_points(
     for key, pts in points.items():
         if not pts:
             continue
-        pts = _finite(pts)
-        series_id, start = _series(conn, run_id, key, pts[-1][1])
-        low, high = _append(conn, series_id, start, pts)
-        last = pts[-1]
+        # By column (C loops), then sliced by chunk.
+        steps, times = list(map(_STEP, pts)), list(map(_TS, pts))
+        values = list(map(_VALUE, pts))
+        series_id, start = _series(conn, run_id, key, times[-1])
+        low, high, last = _append(conn, series_id, start, steps, times, values)
         conn.execute(
             _UPSERT_SERIES,
-            (start + len(pts), last[0], last[1], last[2], low, low, high, high, series_id),
+            (start + len(pts), steps[-1], times[-1], last, low, low, high, high, series_id),
         )
 
 
 def _append(
-    conn: sqlite3.Connection, series_id: int, start: int, pts: Sequence[Point]
-) -> tuple[float | None, float | None]:
+    conn: sqlite3.Connection,
+    series_id: int,
+    start: int,
+    steps: list[int | None],
+    times: list[float],
+    values: list[float | None],
+) -> tuple[float | None, float | None, float | None]:
     """Store points start.. of a series: the partial chunk completed (from its
     tail rows) when they reach its end, full chunks packed, the rest as tail
-    rows. Returns the points' (min, max)."""
-    n, held = len(pts), start % CHUNK  # held: the tail rows before these points
+    rows. Returns the points' min, max and last value (as stored)."""
+    n, held = len(values), start % CHUNK  # held: the tail rows before these points
     if held + n < CHUNK:
-        return _insert_tail(conn, series_id, start, pts)
+        return _insert_tail(conn, series_id, start, steps, times, values)
     rows = []
     done = 0
     if held:
@@ -94,59 +100,92 @@ def _append(
         ).fetchall()
         conn.execute("DELETE FROM metric_tail WHERE series_id = ?", (series_id,))
         done = CHUNK - held
-        rows.append(_chunk_row(series_id, start // CHUNK, head + list(pts[:done])))
+        rows.append(
+            _chunk_row(
+                series_id,
+                start // CHUNK,
+                [*map(_STEP, head), *steps[:done]],
+                [*map(_TS, head), *times[:done]],
+                [*map(_VALUE, head), *values[:done]],
+            )
+        )
     while n - done >= CHUNK:
-        rows.append(_chunk_row(series_id, (start + done) // CHUNK, pts[done : done + CHUNK]))
-        done += CHUNK
+        end = done + CHUNK
+        rows.append(
+            _chunk_row(
+                series_id, (start + done) // CHUNK, steps[done:end], times[done:end],
+                values[done:end],
+            )
+        )  # fmt: skip
+        done = end
     conn.executemany(_INSERT_CHUNK, rows)
+    # (A completed chunk's range includes its older tail points: harmless, the
+    # series' range holds them already.)
     lows = [r[6] for r in rows if r[6] is not None]
     highs = [r[7] for r in rows if r[7] is not None]
+    last = rows[-1][10]
     if done < n:
-        low, high = _insert_tail(conn, series_id, start + done, pts[done:])
+        low, high, last = _insert_tail(
+            conn, series_id, start + done, steps[done:], times[done:], values[done:]
+        )
         lows += [low] if low is not None else []
         highs += [high] if high is not None else []
-    # The completed chunk's min/max include the older tail points: harmless, the
-    # series' range already holds them.
-    return min(lows, default=None), max(highs, default=None)
+    return min(lows, default=None), max(highs, default=None), last
 
 
-def _chunk_row(series_id: int, chunk: int, part: Sequence[Point]) -> tuple:
-    steps, ts, values = zip(*part, strict=True)
-    low, high, total, valued = _summary(values)
+def _chunk_row(
+    series_id: int, chunk: int, steps: list, times: list, values: list[float | None]
+) -> tuple:
+    values, low, high, total, valued = _finite_summary(values)
     return (
-        series_id, chunk, len(part), steps[0], steps[-1], ts[-1], low, high, total, valued,
-        values[-1], pack_steps(steps), pack_floats(ts), pack_values(values),
+        series_id, chunk, len(values), steps[0], steps[-1], times[-1], low, high, total, valued,
+        values[-1], pack_steps(steps), pack_floats(times), pack_values(values),
     )  # fmt: skip
 
 
 def _insert_tail(
-    conn: sqlite3.Connection, series_id: int, start: int, pts: Sequence[Point]
-) -> tuple[float | None, float | None]:
-    """The points as tail rows (series_id, idx, step, ts, value); their (min, max)."""
-    n = len(pts)
-    values = list(map(_VALUE, pts))
+    conn: sqlite3.Connection,
+    series_id: int,
+    start: int,
+    steps: list[int | None],
+    times: list[float],
+    values: list[float | None],
+) -> tuple[float | None, float | None, float | None]:
+    """The points as tail rows (series_id, idx, step, ts, value); their min,
+    max and last value."""
+    n = len(values)
+    values, low, high, _, _ = _finite_summary(values)
     # The rows' parameters one after another, laid out by column with slice
     # assignments (C loops), not built as a tuple per row.
     flat: list = [series_id] * (5 * n)
     flat[1::5] = range(start, start + n)
-    flat[2::5] = list(map(_STEP, pts))
-    flat[3::5] = list(map(_TS, pts))
+    flat[2::5] = steps
+    flat[3::5] = times
     flat[4::5] = values
     _insert_rows(conn, _INSERT_TAIL, _TAIL_ROW, "", flat, 5)
-    low, high, _, _ = _summary(values)
-    return low, high
+    return low, high, values[-1]
 
 
-def _finite(pts: Sequence[Point]) -> Sequence[Point]:
-    """The points, any value that is not a finite number made None (one exact
-    sum tells whether there is any: NaN and infinities make it non-finite)."""
-    values = list(map(_VALUE, pts))
-    present = [v for v in values if v is not None] if None in values else values
-    with contextlib.suppress(OverflowError, ValueError):
+def _finite_summary(
+    values: list[float | None],
+) -> tuple[list[float | None], float | None, float | None, float, int]:
+    """(values, min, max, exact sum, how many have a value), any value that is
+    not a finite number made None first. The exact sum tells whether there is
+    any (NaN and infinities make it non-finite), so finite values cost no check."""
+    present: list = [v for v in values if v is not None] if None in values else values
+    if not present:
+        return values, None, None, 0.0, 0
+    try:
         total = math.fsum(present)
-        if total - total == 0.0:
-            return pts
-    return [(s, t, v if v is None or v - v == 0.0 else None) for s, t, v in pts]
+    except (OverflowError, ValueError):  # infinities of both signs, or finite overflow
+        total = math.nan
+    if total - total != 0.0:
+        values = [v if v is None or v - v == 0.0 else None for v in values]
+        present = [v for v in values if v is not None]
+        if not present:
+            return values, None, None, 0.0, 0
+        total = _total(present)
+    return values, min(present), max(present), total, len(present)
 
 
 def pack_tails(conn: sqlite3.Connection) -> None:
@@ -161,14 +200,17 @@ def pack_tails(conn: sqlite3.Connection) -> None:
             "SELECT idx, step, ts, value FROM metric_tail WHERE series_id = ? ORDER BY idx",
             (series_id,),
         )
-        part: list[Point] = []
+        part: list[tuple] = []
         packed = 0
-        for idx, step, ts, value in _batches(rows):
-            if idx != packed + len(part):
+        for row in _batches(rows):
+            if row[0] != packed + len(part):
                 break  # a gap (never written so): leave the rest as rows
-            part.append((step, ts, value))
+            part.append(row)
             if len(part) == CHUNK:
-                conn.execute(_INSERT_CHUNK, _chunk_row(series_id, packed // CHUNK, part))
+                _, steps, times, values = (list(c) for c in zip(*part, strict=True))
+                conn.execute(
+                    _INSERT_CHUNK, _chunk_row(series_id, packed // CHUNK, steps, times, values)
+                )
                 packed += CHUNK
                 part = []
         conn.execute("DELETE FROM metric_tail WHERE series_id = ? AND idx < ?", (series_id, packed))
