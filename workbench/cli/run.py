@@ -385,7 +385,12 @@ def run_table(runs: list[dict]) -> None:
 @click.pass_context
 def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """Show a run: status, params, metrics, resources and artifacts."""
-    store = store_for(ctx, reconcile=False)  # only reads
+    store = store_for(ctx, reconcile=False)  # only reads, but for what a job wrote
+    if not store.readonly and str(run_id).isdigit():
+        from workbench.runs import executors
+
+        # A cluster job's journal and state, brought in first (rate-limited).
+        executors.poll(store, run_id=int(run_id))
     info = show_run(store, run_id)
     job = _job_fields(store, info["id"])
     if job is not None:

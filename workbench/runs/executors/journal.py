@@ -441,7 +441,10 @@ def _started(store: Store, job: Job, record: dict[str, Any]) -> None:
     """The job started on a node: the run is running there."""
     node = str(record.get("node") or "")[:255] or None
     ts = float(record.get("ts") or time.time())
-    job_store.set_fields(store, job.run_id, node=node)
+    if job.executor == "slurm":  # the job's own word that Slurm runs it
+        job_store.set_fields(store, job.run_id, node=node, slurm_state="RUNNING", slurm_reason=None)
+    else:
+        job_store.set_fields(store, job.run_id, node=node)
     run_store.transition(
         store,
         job.run_id,
