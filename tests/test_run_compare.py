@@ -248,3 +248,15 @@ def test_overlay_scales_each_run_to_its_own_length_on_the_fraction_axis(runs):
         ]
     finally:
         store.close()
+
+
+def test_a_project_whose_config_is_gone_still_compares(cli, runs, tmp_path):
+    # The folder moved: no primary metric to read, the first learning curve is charted.
+    (tmp_path / "p" / "workbench.toml").rename(tmp_path / "p" / "moved.toml")
+    ids = [str(runs["a"]), str(runs["b"])]
+    doc = json.loads(cli("run", "compare", *ids, "--json", check=True).stdout)
+    assert doc["primary_metric"] is None and doc["chart_metric"] == "val_accuracy"
+    # Back in place (a new stamp): read again.
+    (tmp_path / "p" / "moved.toml").rename(tmp_path / "p" / "workbench.toml")
+    doc = json.loads(cli("run", "compare", *ids, "--json", check=True).stdout)
+    assert doc["primary_metric"] == "accuracy"

@@ -17,8 +17,10 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
+from workbench.config.project import ProjectConfig, load_config
 from workbench.core import formatting as fmt
 from workbench.core import paths
 from workbench.core.errors import UsageError, WorkbenchError
@@ -405,14 +407,12 @@ def primary_metric(store: Store, runs: Sequence[Run]) -> str | None:
     """The primary metric of the project most of the runs belong to, as its
     workbench.toml names it; else the one their model versions were registered
     with; else the task's default. None when nothing says."""
-    from workbench.projects import project_config
-
     names = Counter(r.project for r in runs if r.project)
+    folders = {r.project: r.project_path for r in runs}
     config = None
     for name, _ in names.most_common():
-        try:
-            config = project_config(store, name)[1]
-        except WorkbenchError:  # a moved or broken project: ask the registry
+        config = _config(folders.get(name))
+        if config is None:  # a moved or broken project: ask the registry
             continue
         if config.metric:
             return config.metric
@@ -421,6 +421,31 @@ def primary_metric(store: Store, runs: Sequence[Run]) -> str | None:
     if registered:
         return Counter(registered.values()).most_common(1)[0][0]
     return config.primary_metric(None) if config is not None else None
+
+
+# workbench.toml read and checked by folder, again only when the file changes:
+# the TUI compares every two seconds, and checking a config can read its data.
+_configs: dict[str, tuple[tuple[int, int], ProjectConfig | None]] = {}
+
+
+def _config(folder: str | None) -> ProjectConfig | None:
+    """The project's checked workbench.toml, or None when it cannot be read."""
+    if not folder:
+        return None
+    try:
+        stat = (Path(folder) / "workbench.toml").stat()
+    except OSError:
+        return None
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    cached = _configs.get(folder)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    try:
+        config: ProjectConfig | None = load_config(Path(folder))
+    except WorkbenchError:
+        config = None
+    _configs[folder] = (stamp, config)
+    return config
 
 
 def chart_metric(most_points: Mapping[str, int], primary: str | None) -> str | None:
