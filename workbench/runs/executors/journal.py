@@ -142,7 +142,7 @@ class JournalRun:
     def log_metrics(self, values: Mapping[str, float], step: int | None = None) -> None:
         if step is not None:
             try:
-                step = int(step) if float(step).is_integer() else None  # type: ignore[arg-type]
+                step = int(step) if float(step).is_integer() else None
             except (TypeError, ValueError, OverflowError):
                 step = None
             if step is None or not -(2**63) <= step < 2**63:

@@ -397,7 +397,9 @@ class SlurmExecutor:
             else:
                 if status is RunStatus.STOPPED and job.stop_requested_at is not None:
                     message = "stopped on request (scancel)"
-                exit_code = {} if state.exit_code is None else {"exit_code": state.exit_code}
+                exit_code: dict[str, Any] = (
+                    {} if state.exit_code is None else {"exit_code": state.exit_code}
+                )
                 run_store.transition(
                     store,
                     job.run_id,
