@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from textual.command import CommandPalette
 from textual.widgets import Static
 from textual.widgets._footer import FooterKey
 from tui_support import cell_text, plain, row, row_keys, sql, use_fixed_system_sampler, wait_for
@@ -198,6 +199,16 @@ async def test_diff_only_and_a_pinned_baseline_with_deltas_coloured_by_direction
         assert "1 same params hidden (d)" in plain(screen.query_one("#compare-legend"))
         await pilot.press("d")
         assert "param:seed" in row_keys(grid)
+        # The same from the command palette.
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), what="the palette")
+        await pilot.press(*"params that differ")
+        await wait_for(
+            pilot, lambda: app.screen.query_one("CommandList").option_count > 0, what="hits"
+        )
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is screen and screen.diff_only)
+        assert "param:seed" not in row_keys(grid)
 
         # Without a baseline, the best value of each metric is green.
         assert "green" in grid.get_row("metric:accuracy")[2]

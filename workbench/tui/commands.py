@@ -21,6 +21,7 @@ class WorkbenchCommands(Provider):
 
     def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
         from workbench.tui.screens.automation import AutomationScreen
+        from workbench.tui.screens.compare import CompareScreen
         from workbench.tui.screens.models import ModelsScreen
         from workbench.tui.screens.project import ProjectScreen
         from workbench.tui.screens.run import RunScreen
@@ -94,6 +95,16 @@ class WorkbenchCommands(Provider):
             ]
         if isinstance(screen, RunScreen):
             commands.append(("Stop this run", screen.action_stop_run, "SIGTERM, after you confirm"))
+        if isinstance(screen, CompareScreen):
+            commands += [
+                ("Only the params that differ", screen.action_diff_only, "toggle (d)"),
+                (
+                    "Pin the run under the cursor as baseline",
+                    screen.action_baseline,
+                    "the others' metrics as deltas (b)",
+                ),
+                ("Chart on steps or fraction of training", screen.action_x_axis, "toggle (x)"),
+            ]
         return commands
 
     async def discover(self) -> Hits:

@@ -306,7 +306,9 @@ class CompareScreen(LiveScreen):
         table = self.query_one("#compare-table", SyncedTable)
         column = table.cursor_coordinate.column
         if column == 0 or column > len(self.run_ids):
-            self.notify("Move to a run's column (← →), then b pins it as the baseline.", timeout=4)
+            self.notify(
+                "Move to a run's column (← →), then b pins it as the baseline.", timeout=4
+            )
             return
         run_id = self.run_ids[column - 1]
         self.baseline = None if self.baseline == run_id else run_id
