@@ -437,26 +437,57 @@ def series(
     found = series_id(conn, run_id, key)
     sid, count = found if found else (None, 0)
     size = _bucket_size(count, max_points)
-    rows: list[tuple] = []
-    if sid is not None and size == 1:
-        steps, times, values, _ = read_columns(conn, sid)
-        rows = [
-            (1, s if s is not None else i, ts, v, v, v or 0.0, int(v is not None), v)
-            for i, (s, ts, v) in enumerate(zip(steps, times, values, strict=True))
-        ]
+    plotted: list[dict[str, Any]] = []
+    if sid is not None and size < CHUNK:
+        plotted = _groups(read_columns(conn, sid), size, max_points)
     elif sid is not None:
-        pieces = buckets(conn, sid, size)
-        rows = [
-            (c, x if x is not None else (b + 1) * size - 1, ts, lo, hi, total, valued, last)
-            for b, c, _, x, ts, lo, hi, total, valued, last in pieces
-        ]
+        plotted = _merge(
+            [
+                (c, x if x is not None else (b + 1) * size - 1, ts, lo, hi, total, valued, last)
+                for b, c, _, x, ts, lo, hi, total, valued, last in buckets(conn, sid, size)
+            ],
+            max_points,
+        )
     return {
         "run_id": run_id,
         "key": key,
         "count": count,
         "bucket_size": size,
-        "points": _merge(rows, max_points),
+        "points": plotted,
     }
+
+
+def _groups(
+    columns: tuple[list[int | None], list[float], list[float | None], bool],
+    size: int,
+    max_points: int,
+) -> list[dict[str, Any]]:
+    """What `_merge` makes of a series' `size`-point buckets, computed from
+    the points at once: the same groups of whole buckets (even boundaries), a
+    C-level min, max and exact sum over each group's points."""
+    steps, times, values, all_valued = columns
+    n = len(values)
+    buckets = math.ceil(n / size)
+    groups = min(buckets, max_points)
+    bounds = [buckets * g // groups for g in range(groups + 1)]
+    out = []
+    for low_bucket, high_bucket in zip(bounds, bounds[1:], strict=False):
+        start, end = low_bucket * size, min(n, high_bucket * size)
+        part = values[start:end]
+        present = part if all_valued or None not in part else [v for v in part if v is not None]
+        step = steps[end - 1]
+        out.append(
+            {
+                "x": step if step is not None else high_bucket * size - 1,
+                "ts": times[end - 1],
+                "count": end - start,
+                "min": min(present) if present else None,
+                "max": max(present) if present else None,
+                "mean": _mean([_total(present)], len(present)),
+                "last": part[-1],
+            }
+        )
+    return out
 
 
 def buckets(conn: sqlite3.Connection, sid: int, size: int) -> list[tuple]:
