@@ -132,7 +132,12 @@ def test_multiclass_lightgbm_report_json_html_and_bundle_card(tmp_path):
     assert sum(i["gain"] for i in importance) == pytest.approx(1.0)
     assert {i["feature"] for i in importance} == set(report["features"])
     assert importance[0]["permutation"] > 0.05
-    assert importance[0]["feature"] in {"bill_length_mm", "flipper_length_mm", "bill_depth_mm", "island"}
+    assert importance[0]["feature"] in {
+        "bill_length_mm",
+        "flipper_length_mm",
+        "bill_depth_mm",
+        "island",
+    }
 
     # The training data's profile (the data version the run used) and the lineage.
     profile = report["profile"]

@@ -45,7 +45,8 @@ PROBE = """<script>
   const out = document.createElement("pre");
   out.id = "probe";
   out.style.position = "absolute";
-  out.textContent = JSON.stringify({boxes, requests, height: document.documentElement.scrollHeight});
+  const height = document.documentElement.scrollHeight;
+  out.textContent = JSON.stringify({boxes, requests, height});
   document.body.appendChild(out);
 })();
 </script>"""
@@ -153,8 +154,9 @@ def test_the_html_report_renders_its_charts_offline_in_chromium(tmp_path):
     # copy of the page with a probe script (the report itself has no script).
     probe = tmp_path / "probe.html"
     probe.write_text(page.replace("</body>", PROBE + "</body>"))
-    dumped = _browse(browser, tmp_path / "profile-a", "--window-size=1200,2000", "--dump-dom",
-                     probe.as_uri())
+    dumped = _browse(
+        browser, tmp_path / "profile-a", "--window-size=1200,2000", "--dump-dom", probe.as_uri()
+    )
     found = re.search(r'<pre id="probe"[^>]*>(.*?)</pre>', dumped.stdout, re.S)
     assert found, f"no probe output; stderr:\n{dumped.stderr[-2000:]}"
     measured = json.loads(html_text.unescape(found.group(1)))
@@ -166,8 +168,13 @@ def test_the_html_report_renders_its_charts_offline_in_chromium(tmp_path):
     bottom = max(b["y"] + b["h"] for b in boxes.values())
     height = int(min(max(bottom + 40, 600), 8000))
     shot = tmp_path / "shot.png"
-    taken = _browse(browser, tmp_path / "profile-b", f"--window-size={WIDTH},{height}",
-                    f"--screenshot={shot}", report.as_uri())
+    taken = _browse(
+        browser,
+        tmp_path / "profile-b",
+        f"--window-size={WIDTH},{height}",
+        f"--screenshot={shot}",
+        report.as_uri(),
+    )
     assert shot.exists(), taken.stderr[-2000:]
     pixels = _pixels(shot).astype(np.int32)
     assert pixels.shape[:2] == (height, WIDTH)

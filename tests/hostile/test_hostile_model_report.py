@@ -23,7 +23,9 @@ def test_a_single_class_hold_out_has_no_roc_and_the_report_says_why(tmp_path):
         tmp_path, "oneclass", x.assign(label=y), "label", "classification", 'metric = "roc_auc"\n'
     )
     only_zero = y[200:] == 0
-    log_model(folder, LogisticRegression(), x[:200], y[:200], x[200:][only_zero], y[200:][only_zero])
+    log_model(
+        folder, LogisticRegression(), x[:200], y[:200], x[200:][only_zero], y[200:][only_zero]
+    )
 
     result = wbi("model", "report", "oneclass", "--json")
     assert result.returncode == 0, result.stderr
@@ -60,8 +62,12 @@ def test_markup_in_names_and_values_is_shown_as_text(tmp_path):
     y = pd.Series(np.where(x[hostile] > 0, script, "fine"), name="label")
     folder = make_project(tmp_path, "markup", x.assign(label=y), "label", "classification")
     log_model(
-        folder, RandomForestClassifier(n_estimators=5, random_state=0), x[:160], y[:160],
-        x[160:], y[160:],
+        folder,
+        RandomForestClassifier(n_estimators=5, random_state=0),
+        x[:160],
+        y[:160],
+        x[160:],
+        y[160:],
     )
     out = tmp_path / "markup.html"
     result = wbi("model", "report", "markup", "-o", str(out))

@@ -544,8 +544,12 @@ def _print_report(built) -> None:
             None,
             ["METRIC", "VALUE", "LOW", "HIGH"],
             [
-                (m.name + (" *" if m.primary else ""), fmt.metric(m.value), fmt.metric(m.low),
-                 fmt.metric(m.high) if m.why is None else m.why)
+                (
+                    m.name + (" *" if m.primary else ""),
+                    fmt.metric(m.value),
+                    fmt.metric(m.low),
+                    fmt.metric(m.high) if m.why is None else m.why,
+                )
                 for m in built.metrics
             ],
         )
@@ -555,8 +559,12 @@ def _print_report(built) -> None:
             None,
             ["FEATURE", "PERMUTATION", "±", "GAIN"],
             [
-                (i.feature, fmt.metric(i.permutation), fmt.metric(i.permutation_std),
-                 fmt.metric(i.gain))
+                (
+                    i.feature,
+                    fmt.metric(i.permutation),
+                    fmt.metric(i.permutation_std),
+                    fmt.metric(i.gain),
+                )
                 for i in built.importance[:15]
             ],
         )
@@ -566,12 +574,13 @@ def _print_report(built) -> None:
         print_table(
             None,
             ["", *labels],
-            [(label, *counts) for label, counts in zip(labels, built.confusion.counts, strict=True)],
+            [
+                (label, *counts)
+                for label, counts in zip(labels, built.confusion.counts, strict=True)
+            ],
         )
     for chart in built.charts:
-        areas = ", ".join(
-            f"{c.label} {c.area:.3f}" for c in chart.curves if c.area is not None
-        )
+        areas = ", ".join(f"{c.label} {c.area:.3f}" for c in chart.curves if c.area is not None)
         if areas:
             note(f"{chart.title} area: {escape(areas)}")
     if built.residuals is not None:

@@ -445,27 +445,36 @@ def _metrics(predictions: Any, primary: str | None, draft: _Draft) -> list[Metri
         points[primary] = float("nan")
     (sample,) = bounded(predictions)
     draft.parts["evaluated_rows"] = len(sample)
-    out = []
-    for name in sorted(points, key=lambda k: (k != primary, k)):
-        value = points[name]
-        low = high = None
-        why = None
-        if not math.isfinite(value):
-            why = f"{name} is undefined on these rows"
-            value = None
+    names = sorted(points, key=lambda k: (k != primary, k))
+    why: dict[str, str] = {}
+    for name in names:
+        if not math.isfinite(points[name]):
+            why[name] = f"{name} is undefined on these rows"
         elif len(sample) < 2:
-            why = f"{len(sample)} row(s) cannot be resampled"
-        else:
-            try:
-                samples = metric_samples(name, sample, Resamples(len(sample)))
-            except (ValueError, WorkbenchError) as exc:
-                samples, why = None, _message(exc)
-            if samples is not None:
-                if np.isfinite(samples).all():
-                    low, high = percentile_interval(samples)
-                else:
-                    why = f"{name} is undefined on some resamples of {len(sample)} rows"
-        out.append(MetricEstimate(name, value, low, high, name == primary, why))
+            why[name] = f"{len(sample)} row(s) cannot be resampled"
+    resampled = [n for n in names if n not in why]
+    samples: dict[str, list[np.ndarray]] = {n: [] for n in resampled}
+    if resampled:
+        # The resamples are drawn once, block by block, and every metric is computed
+        # on each block: the same weights as `metric_samples` draws for each metric.
+        for block in Resamples(len(sample)).blocks():
+            for name in list(samples):
+                try:
+                    samples[name].append(metric_samples(name, sample, block))
+                except (ValueError, WorkbenchError) as exc:
+                    why[name] = _message(exc)
+                    del samples[name]
+    out = []
+    for name in names:
+        value: float | None = points[name] if math.isfinite(points[name]) else None
+        low = high = None
+        if name in samples:
+            drawn = np.concatenate(samples[name])
+            if np.isfinite(drawn).all():
+                low, high = percentile_interval(drawn)
+            else:
+                why[name] = f"{name} is undefined on some resamples of {len(sample)} rows"
+        out.append(MetricEstimate(name, value, low, high, name == primary, why.get(name)))
     return out
 
 
@@ -475,7 +484,7 @@ def _metrics(predictions: Any, primary: str | None, draft: _Draft) -> list[Metri
 def _gain(model: Any, features: list[str]) -> tuple[list[float] | None, str | None]:
     """The model's own importance, normalised to sum to 1: LightGBM's total split
     gain, or a scikit-learn tree ensemble's impurity decrease."""
-    native = getattr(model, "model", None)
+    native: Any = getattr(model, "model", None)
     values, kind = None, None
     if model.framework == "lightgbm" and hasattr(native, "feature_importance"):
         values, kind = native.feature_importance(importance_type="gain"), "split gain (LightGBM)"
@@ -491,6 +500,16 @@ def _gain(model: Any, features: list[str]) -> tuple[list[float] | None, str | No
         return None, None  # e.g. a pipeline's encoded columns: not one value per feature
     total = values.sum()
     return (values / total if total > 0 else values).tolist(), kind
+
+
+def _score(metric: str, predictions: Any) -> float:
+    """`metric` on all the rows (NaN where it is undefined)."""
+    from workbench.models.evaluation import full_score
+
+    try:
+        return full_score(metric, predictions)
+    except (ValueError, WorkbenchError):
+        return float("nan")
 
 
 def _importance(
@@ -513,8 +532,9 @@ def _importance(
         rows = frame.iloc[np.sort(rng.choice(len(frame), PERMUTATION_ROWS, replace=False))]
     rows = rows.reset_index(drop=True)
     base = predict_on(model, rows, target)
-    scores = _scores(base)
-    chosen = metric if metric in scores and math.isfinite(scores[metric]) else None
+    # The gate's vectorised metrics: one numpy pass per shuffled copy, not scikit-learn's
+    # input checks thirty times over.
+    chosen = metric if metric and math.isfinite(_score(metric, base)) else None
     if chosen is None:
         chosen = "accuracy" if predictions.classes is not None else "rmse"
         if metric:
@@ -522,19 +542,37 @@ def _importance(
                 f"permutation importance uses {chosen}: {metric} is undefined on the hold-out"
             )
     sign = -1.0 if lower_is_better(chosen) else 1.0
-    baseline = scores[chosen]
+    baseline = _score(chosen, base)
     permuted: dict[str, list[float]] = {f: [] for f in features}
-    for _ in range(PERMUTATION_REPEATS):
-        for feature in features:
-            if feature not in rows.columns:
-                continue
-            shuffled = rows.copy(deep=False)
-            shuffled[feature] = rows[feature].to_numpy()[rng.permutation(len(rows))]
-            try:
-                score = _scores(predict_on(model, shuffled, target)).get(chosen)
-            except Exception:  # noqa: BLE001 - that feature's importance is then unknown
-                continue
-            if score is not None and math.isfinite(score):
+    shuffles = [
+        (feature, rng.permutation(len(rows)))
+        for _ in range(PERMUTATION_REPEATS)
+        for feature in features
+        if feature in rows.columns
+    ]
+    # Every shuffled copy in one table, predicted at once: one call into the model
+    # instead of one per feature and repeat (the per-call cost dominates small calls).
+    copies = []
+    for feature, order in shuffles:
+        copy = rows.copy(deep=False)
+        copy[feature] = rows[feature].to_numpy()[order]
+        copies.append(copy)
+    if copies:
+        import pandas as pd
+
+        stacked = pd.concat(copies, ignore_index=True)
+        try:
+            everything = predict_on(model, stacked, target)
+        except Exception as exc:  # noqa: BLE001 - the importance is then unknown, and said so
+            draft.notes.append(f"permutation importance failed: {_message(exc)}")
+            everything = None
+        n = len(rows)
+        for i, (feature, _) in enumerate(shuffles):
+            if everything is None:
+                break
+            part = everything.take(np.arange(i * n, (i + 1) * n))
+            score = _score(chosen, part)
+            if math.isfinite(score):
                 permuted[feature].append(sign * (baseline - score))
     out = []
     for i, feature in enumerate(features):
@@ -563,27 +601,35 @@ def _thin(x: np.ndarray, y: np.ndarray, limit: int = MAX_CURVE_POINTS) -> tuple[
 
 
 def _classification(predictions: Any, draft: _Draft) -> None:
-    from sklearn.metrics import confusion_matrix
+    import pandas as pd
 
     classes = list(predictions.classes)
     truth = predictions.truth
-    extra = sorted({str(t) for t in truth.tolist()} - {str(c) for c in classes})
+    # Labels as text, counted through category codes (a bincount, not a sort of strings).
+    truth_text = pd.Series(truth).astype(str)
+    extra = sorted(set(truth_text.unique().tolist()) - {str(c) for c in classes})
     labels = [str(c) for c in classes] + extra
-    matrix = confusion_matrix(truth.astype(str), predictions.pred.astype(str), labels=labels)
+    rows_ = pd.Categorical(truth_text, categories=labels).codes.astype(np.int64)
+    cols_ = pd.Categorical(pd.Series(predictions.pred).astype(str), categories=labels).codes
+    cols_ = cols_.astype(np.int64)
+    known = (rows_ >= 0) & (cols_ >= 0)
+    size = len(labels)
+    matrix = np.bincount(rows_[known] * size + cols_[known], minlength=size * size)
     draft.parts["confusion"] = Confusion(
-        tuple(labels), tuple(tuple(int(v) for v in row) for row in matrix)
+        tuple(labels), tuple(tuple(int(v) for v in row) for row in matrix.reshape(size, size))
     )
     if extra:
-        draft.notes.append(
-            f"the hold-out has label(s) the model never saw: {', '.join(extra[:5])}"
-        )
+        draft.notes.append(f"the hold-out has label(s) the model never saw: {', '.join(extra[:5])}")
     roc = Chart("roc", "ROC curve", "false positive rate", "true positive rate")
     pr = Chart("pr", "Precision-recall curve", "recall", "precision")
-    calibration = Chart("calibration", "Calibration", "mean predicted probability", "fraction positive")
+    calibration = Chart(
+        "calibration", "Calibration", "mean predicted probability", "fraction positive"
+    )
     if predictions.proba is None:
-        why = "the model gives no probabilities, so there are no ROC, PR or calibration curves"
+        lacking = "the model gives no probabilities, so there are no ROC, PR or calibration curves"
         draft.parts["charts"] = [
-            Chart(c.kind, c.title, c.x_label, c.y_label, note=why) for c in (roc, pr, calibration)
+            Chart(c.kind, c.title, c.x_label, c.y_label, note=lacking)
+            for c in (roc, pr, calibration)
         ]
         return
     proba = np.asarray(predictions.proba, dtype=np.float64)
@@ -702,7 +748,9 @@ def _bins(values: np.ndarray, residual: np.ndarray, kind: str) -> tuple[Bin, ...
             if edges.size == 1:
                 groups.append((f"{edges[0]:.4g}", present))
             else:
-                index = np.clip(np.searchsorted(edges, numbers, side="right") - 1, 0, edges.size - 2)
+                index = np.clip(
+                    np.searchsorted(edges, numbers, side="right") - 1, 0, edges.size - 2
+                )
                 for b in range(edges.size - 1):
                     groups.append((f"{edges[b]:.4g}–{edges[b + 1]:.4g}", present & (index == b)))
         missing = ~present
@@ -714,7 +762,12 @@ def _bins(values: np.ndarray, residual: np.ndarray, kind: str) -> tuple[Bin, ...
     if missing.any():
         groups.append(("(missing)", missing))
     return tuple(
-        Bin(label, int(mask.sum()), float(residual[mask].mean()), float(np.abs(residual[mask]).mean()))
+        Bin(
+            label,
+            int(mask.sum()),
+            float(residual[mask].mean()),
+            float(np.abs(residual[mask]).mean()),
+        )
         for label, mask in groups
         if mask.any()
     )
@@ -723,12 +776,16 @@ def _bins(values: np.ndarray, residual: np.ndarray, kind: str) -> tuple[Bin, ...
 # --------------------------------------------------------------------------- profile, lineage
 
 
-def _profile(store: Store | None, version: ModelVersion, frame: Any, draft: _Draft) -> DataProfile | None:
+def _profile(
+    store: Store | None, version: ModelVersion, frame: Any, draft: _Draft
+) -> DataProfile | None:
     from workbench.data import profiles
 
     training = []
     if store is not None:
-        training = [d for d in dataset_records.for_run(store, version.run_id) if d.role != "holdout"]
+        training = [
+            d for d in dataset_records.for_run(store, version.run_id) if d.role != "holdout"
+        ]
     for data in training:
         found = profiles.load(data.sha256)
         if found is None and Path(data.path).is_file():

@@ -105,9 +105,7 @@ def _header(report: ModelReport) -> str:
         if p
     )
     target = f" of <b>{escape(report.target)}</b>" if report.target else ""
-    classes = (
-        f" · classes {escape(', '.join(report.classes[:12]))}" if report.classes else ""
-    )
+    classes = f" · classes {escape(', '.join(report.classes[:12]))}" if report.classes else ""
     rows = f" · {report.holdout_rows:,} hold-out rows" if report.holdout_rows is not None else ""
     return (
         f"<h1>{escape(report.ref)}{tags}</h1>"
@@ -167,7 +165,10 @@ def _charts(report: ModelReport) -> str:
                 svg.bar_chart(
                     "importance",
                     "Feature importance",
-                    [(i.feature, v, i.permutation_std) for i, v in zip(shown, permutation, strict=True)],
+                    [
+                        (i.feature, v, i.permutation_std)
+                        for i, v in zip(shown, permutation, strict=True)
+                    ],
                     label,
                     second=[i.gain for i in shown] if has_gain else None,
                     legend=("permutation", "gain share") if has_gain else (),
@@ -232,9 +233,8 @@ def _metrics(report: ModelReport) -> str:
         if report.evaluated_rows
         else ""
     )
-    return (
-        f"<h2>Metrics</h2><p class=\"sub\">{escape(about)}</p>"
-        + _table(["metric", "value", f"{confidence} low", f"{confidence} high", ""], rows)
+    return f'<h2>Metrics</h2><p class="sub">{escape(about)}</p>' + _table(
+        ["metric", "value", f"{confidence} low", f"{confidence} high", ""], rows
     )
 
 
@@ -253,9 +253,7 @@ def _confusion(report: ModelReport) -> str:
             # Diagonal cells in green, errors in red, darker for a larger share of the row.
             base = (40, 150, 70) if labels[j] == label else (210, 60, 50)
             mix = [round(255 - (255 - c) * share * 0.85) for c in base]
-            cells.append(
-                f'<td style="background:rgb({mix[0]},{mix[1]},{mix[2]})">{count:,}</td>'
-            )
+            cells.append(f'<td style="background:rgb({mix[0]},{mix[1]},{mix[2]})">{count:,}</td>')
         rows.append(cells)
     return "<h2>Confusion matrix</h2>" + _table(head, rows, "cm")
 
@@ -280,9 +278,8 @@ def _importance(report: ModelReport) -> str:
     )
     if report.gain_kind is None:
         about += " The model has no gain of its own."
-    return (
-        f'<h2>Feature importance</h2><p class="sub">{escape(about)}</p>'
-        + _table(["feature", "permutation", "±", gain], rows)
+    return f'<h2>Feature importance</h2><p class="sub">{escape(about)}</p>' + _table(
+        ["feature", "permutation", "±", gain], rows
     )
 
 
@@ -301,7 +298,10 @@ def _residual_tables(report: ModelReport) -> str:
             ]
             for b in feature.bins
         ]
-        parts.append(f"<h3>{escape(feature.feature)} <span class=\"muted\">({escape(feature.kind)})</span></h3>")
+        parts.append(
+            f"<h3>{escape(feature.feature)} "
+            f'<span class="muted">({escape(feature.kind)})</span></h3>'
+        )
         parts.append(_table(["values", "rows", "mean residual", "mean |residual|"], rows))
     return "".join(parts)
 
@@ -333,7 +333,9 @@ def _profile(report: ModelReport) -> str:
     return (
         f'<h2>Training data profile</h2><p class="sub">{escape(profile.source)}: '
         f"{profile.rows:,} rows.</p>"
-        + _table(["column", "kind", "dtype", "values", "nulls", "distinct", "summary", "shape"], rows)
+        + _table(
+            ["column", "kind", "dtype", "values", "nulls", "distinct", "summary", "shape"], rows
+        )
     )
 
 
@@ -342,8 +344,11 @@ def _lineage(report: ModelReport) -> str:
     if lineage is None:
         return ""
     facts = [
-        ("run", f"{lineage.run_id} ({escape(lineage.run_status or '?')}, trainer "
-                f"{escape(lineage.trainer or '?')})"),
+        (
+            "run",
+            f"{lineage.run_id} ({escape(lineage.run_status or '?')}, trainer "
+            f"{escape(lineage.trainer or '?')})",
+        ),
         ("started / ended", f"{_when(lineage.started_at)} / {_when(lineage.ended_at)}"),
         ("model", f"<code>{escape(lineage.model_sha256)}</code>"),
         ("feature schema", f"<code>{escape(lineage.schema_sha256 or '–')}</code>"),
@@ -351,12 +356,17 @@ def _lineage(report: ModelReport) -> str:
     ]
     for d in lineage.datasets:
         facts.append(
-            (f"data ({escape(d.role or '?')})",
-             f"<code>{escape(d.sha256)}</code> {d.rows:,} rows {escape(d.path)}")
+            (
+                f"data ({escape(d.role or '?')})",
+                f"<code>{escape(d.sha256)}</code> {d.rows:,} rows {escape(d.path)}",
+            )
         )
     rows = [[f"<th>{k}</th>", f"<td>{v}</td>"] for k, v in facts]
     params = [
-        [f"<td>{escape(str(k))}</td>", f"<td><code>{escape(json.dumps(v, default=str))}</code></td>"]
+        [
+            f"<td>{escape(str(k))}</td>",
+            f"<td><code>{escape(json.dumps(v, default=str))}</code></td>",
+        ]
         for k, v in sorted(lineage.params.items())
     ]
     environment = [
@@ -383,10 +393,12 @@ def _decisions(report: ModelReport) -> str:
     if report.lineage is None:
         return ""
     if not report.decisions:
-        return "<h2>Promotion gate</h2><p class=\"sub\">No decision about this version yet.</p>"
+        return '<h2>Promotion gate</h2><p class="sub">No decision about this version yet.</p>'
     rows = []
     for d in report.decisions:
-        verdict = '<span class="ok">promoted</span>' if d.promoted else '<span class="no">kept out</span>'
+        verdict = (
+            '<span class="ok">promoted</span>' if d.promoted else '<span class="no">kept out</span>'
+        )
         interval = (
             f"{_n(d.interval_low)} to {_n(d.interval_high)}"
             if d.interval_low is not None and d.interval_high is not None

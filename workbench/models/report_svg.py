@@ -85,8 +85,10 @@ class Plot:
 
     def y(self, value: float) -> float:
         span = (self.y1 - self.y0) or 1.0
-        return self.height - self.bottom - (value - self.y0) / span * (
-            self.height - self.top - self.bottom
+        return (
+            self.height
+            - self.bottom
+            - (value - self.y0) / span * (self.height - self.top - self.bottom)
         )
 
     def axes(self, x_label: str, y_label: str, *, x_ticks: bool = True) -> None:
@@ -116,7 +118,9 @@ class Plot:
             f'text-anchor="middle" fill="{AXIS}">{escape(y_label)}</text>'
         )
 
-    def line(self, xs: Sequence[float], ys: Sequence[float], stroke: str, *, dash: bool = False) -> None:
+    def line(
+        self, xs: Sequence[float], ys: Sequence[float], stroke: str, *, dash: bool = False
+    ) -> None:
         points = " ".join(
             f"{self.x(x):.1f},{self.y(y):.1f}"
             for x, y in zip(xs, ys, strict=True)
@@ -129,7 +133,9 @@ class Plot:
             f'stroke-width="{width}"{style}/>'
         )
 
-    def dots(self, xs: Sequence[float], ys: Sequence[float], fill: str, radius: float = 2.2) -> None:
+    def dots(
+        self, xs: Sequence[float], ys: Sequence[float], fill: str, radius: float = 2.2
+    ) -> None:
         self.parts.extend(
             f'<circle cx="{self.x(x):.1f}" cy="{self.y(y):.1f}" r="{radius}" fill="{fill}" '
             'fill-opacity="0.55"/>'
@@ -227,55 +233,53 @@ def bar_chart(
 ) -> str:
     """Horizontal bars, one row per (label, value, error); `second` adds a thinner
     bar per row in the second colour (e.g. gain next to permutation importance)."""
-    values = [v for _, v, _ in rows if v is not None] + [
-        v for v in (second or []) if v is not None
-    ]
+    values = [v for _, v, _ in rows if v is not None] + [v for v in (second or []) if v is not None]
     errors = [(v or 0) + (e or 0) for _, v, e in rows]
     low = min([0.0, *values])
     high = max([0.0, *values, *errors]) or 1.0
     row_height = 22
-    top = 30 if legend else 14  # the legend sits above the bars
-    height = top + 44 + row_height * max(len(rows), 1)
+    margin = 30 if legend else 14  # the legend sits above the bars
+    height = margin + 44 + row_height * max(len(rows), 1)
     longest = max((len(label) for label, _, _ in rows), default=4)
     plot = Plot(
         (low, high * 1.05),
         (0.0, float(max(len(rows), 1))),
         height=height,
-        top=top,
+        top=margin,
         left=min(12 + 7 * longest, 220),
     )
     # Bars are rows, not a y scale: only x ticks and a bare left axis.
-    for value in _ticks(plot.x0, plot.x1):
-        x = plot.x(value)
+    for tick in _ticks(plot.x0, plot.x1):
+        x = plot.x(tick)
         plot.parts.append(
             f'<line x1="{x:.1f}" y1="{plot.top}" x2="{x:.1f}" y2="{height - plot.bottom}" '
             f'stroke="{GRID}"/><text x="{x:.1f}" y="{height - plot.bottom + 16}" '
-            f'text-anchor="middle" fill="{AXIS}">{_label(value)}</text>'
+            f'text-anchor="middle" fill="{AXIS}">{_label(tick)}</text>'
         )
     zero = plot.x(0.0)
     for i, (label, value, error) in enumerate(rows):
-        top = plot.top + i * row_height + 3
+        row_top = plot.top + i * row_height + 3
         plot.parts.append(
-            f'<text x="{plot.left - 6}" y="{top + 12}" text-anchor="end" fill="{AXIS}">'
+            f'<text x="{plot.left - 6}" y="{row_top + 12}" text-anchor="end" fill="{AXIS}">'
             f"{escape(label)}</text>"
         )
         thick = 9 if second is not None else 14
         if value is not None:
             x, end = sorted((zero, plot.x(value)))
             plot.parts.append(
-                f'<rect x="{x:.1f}" y="{top}" width="{max(end - x, 1):.1f}" height="{thick}" '
+                f'<rect x="{x:.1f}" y="{row_top}" width="{max(end - x, 1):.1f}" height="{thick}" '
                 f'fill="{colour(0)}"/>'
             )
             if error:
                 a, b = plot.x(value - error), plot.x(value + error)
-                mid = top + thick / 2
+                mid = row_top + thick / 2
                 plot.parts.append(
                     f'<line x1="{a:.1f}" y1="{mid}" x2="{b:.1f}" y2="{mid}" stroke="{AXIS}"/>'
                 )
         if second is not None and i < len(second) and second[i] is not None:
             x, end = sorted((zero, plot.x(second[i] or 0.0)))
             plot.parts.append(
-                f'<rect x="{x:.1f}" y="{top + thick + 1}" width="{max(end - x, 1):.1f}" '
+                f'<rect x="{x:.1f}" y="{row_top + thick + 1}" width="{max(end - x, 1):.1f}" '
                 f'height="6" fill="{colour(3)}"/>'
             )
     bottom = height - plot.bottom
@@ -294,7 +298,9 @@ def bar_chart(
     return plot.svg(kind, title)
 
 
-def sparkline(counts: Sequence[int], edges: Sequence[float], *, width: int = 120, height: int = 26) -> str:
+def sparkline(
+    counts: Sequence[int], edges: Sequence[float], *, width: int = 120, height: int = 26
+) -> str:
     """A histogram: each bin as wide as its range and as tall as its density
     (count per unit), so equal-frequency bins still show the distribution's shape."""
     if not counts or len(edges) != len(counts) + 1 or edges[-1] <= edges[0]:

@@ -83,7 +83,9 @@ class ReportScreen(WorkbenchScreen):
     def action_recompute(self) -> None:
         self.query_one("#report-body").loading = True
         self._step("loading the model")
-        self.run_worker(self._compute, thread=True, exclusive=True, group="report", exit_on_error=False)
+        self.run_worker(
+            self._compute, thread=True, exclusive=True, group="report", exit_on_error=False
+        )
 
     def _compute(self) -> None:
         worker = get_current_worker()
@@ -171,7 +173,9 @@ def _sections(report: ModelReport) -> list[Any]:
     out: list[Any] = []
     if report.notes:
         out.append(
-            Static(Group(*(Text(f"• {n}", style="yellow") for n in report.notes)), id="report-notes")
+            Static(
+                Group(*(Text(f"• {n}", style="yellow") for n in report.notes)), id="report-notes"
+            )
         )
     if report.metrics:
         about = (
@@ -208,7 +212,10 @@ def _sections(report: ModelReport) -> list[Any]:
         table = _table("feature", "permutation", "±", f"gain ({report.gain_kind or 'none'})")
         for i in report.importance:
             table.add_row(
-                i.feature, fmt.metric(i.permutation), fmt.metric(i.permutation_std), fmt.metric(i.gain)
+                i.feature,
+                fmt.metric(i.permutation),
+                fmt.metric(i.permutation_std),
+                fmt.metric(i.gain),
             )
         out.append(Static(table, id="report-importance"))
     if report.confusion is not None:
@@ -232,7 +239,9 @@ def _sections(report: ModelReport) -> list[Any]:
                         "lines",
                         chart.title
                         + "".join(
-                            f"  {c.label}: {c.area:.3f}" for c in chart.curves[:4] if c.area is not None
+                            f"  {c.label}: {c.area:.3f}"
+                            for c in chart.curves[:4]
+                            if c.area is not None
                         ),
                         chart.x_label,
                         chart.y_label,
@@ -289,7 +298,10 @@ def _profile(report: ModelReport) -> list[Any]:
     table = _table("column", "kind", "values", "nulls", "distinct", "summary")
     for c in profile.columns[:PROFILE_SHOWN]:
         if c.kind == "numeric":
-            summary = f"mean {fmt.metric(c.mean)}  std {fmt.metric(c.std)}  {fmt.metric(c.min)} to {fmt.metric(c.max)}"
+            summary = (
+                f"mean {fmt.metric(c.mean)}  std {fmt.metric(c.std)}"
+                f"  {fmt.metric(c.min)} to {fmt.metric(c.max)}"
+            )
         else:
             summary = ", ".join(f"{v} ({n:,})" for v, n in c.top[:5])
         table.add_row(c.name, c.kind, f"{c.count:,}", f"{c.nulls:,}", f"{c.unique:,}", summary)
@@ -334,7 +346,9 @@ def _decisions(report: ModelReport) -> list[Any]:
         verdict = "[green]promoted[/]" if d.promoted else "[yellow]kept out[/]"
         over = f" over v{d.champion}" if d.champion is not None else ""
         lines.append(
-            Text.from_markup(f"v{d.challenger} → {escape(d.alias)}{over}: {verdict}  {_when(d.created_at)}")
+            Text.from_markup(
+                f"v{d.challenger} → {escape(d.alias)}{over}: {verdict}  {_when(d.created_at)}"
+            )
         )
         lines.append(Text(f"  {d.reason}"))
     return [_heading("Promotion gate"), Static(Group(*lines), id="report-gate")]

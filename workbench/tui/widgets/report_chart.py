@@ -56,7 +56,9 @@ class ReportChart(PlotextPlot):
             plt.ylabel(data.y_label)
         if data.kind == "bars":
             # Largest first reads top-down in plotext's horizontal bars.
-            plt.bar(list(reversed(data.labels)), list(reversed(data.values)), orientation="h")
+            plt.bar(
+                list(reversed(data.labels)), list(reversed(data.values)), orientation="horizontal"
+            )
         else:
             if data.unit_square:
                 plt.xlim(0, 1)
