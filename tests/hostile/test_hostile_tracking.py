@@ -175,3 +175,43 @@ def test_hostile_points_are_refused_and_the_good_ones_kept(outcome, case, reason
     assert outcome["unchanged"]  # the project's files
     artifacts = outcome["home"] / "artifacts"
     assert not artifacts.exists() or not list(artifacts.rglob("tmp*"))  # nothing half-made
+
+
+# A store whose chunks were damaged or edited by hand: reading the series is
+# one line on stderr naming the chunk, never a traceback.
+DAMAGE = [
+    ("truncated-values", "UPDATE metric_chunks SET vals = substr(vals, 1, 100)"),
+    ("unknown-value-format", "UPDATE metric_chunks SET vals = CAST(X'7a' || vals AS BLOB)"),
+    ("unknown-steps-format", "UPDATE metric_chunks SET steps = CAST('z' || steps AS BLOB)"),
+    ("short-step-bitmap", "UPDATE metric_chunks SET steps = CAST('m' || substr(steps, 2) AS BLOB)"),
+    ("count-too-big", "UPDATE metric_chunks SET count = 5000"),
+    ("times-not-a-blob", "UPDATE metric_chunks SET ts = 'text'"),
+]
+
+
+@pytest.mark.parametrize("how", [d[1] for d in DAMAGE], ids=[d[0] for d in DAMAGE])
+def test_a_damaged_chunk_is_one_line_not_a_traceback(how, wb_home):
+    from wbtest import wb_inprocess
+
+    from workbench.store import metrics, open_store
+
+    store = open_store()
+    try:
+        with store.write() as conn:
+            conn.execute("INSERT INTO projects (name, path, created_at) VALUES ('p', '/p', 0)")
+            conn.execute(
+                "INSERT INTO runs (project_id, status, trainer, created_at)"
+                " VALUES (1, 'succeeded', 'script', 0)"
+            )
+            points = [(i, 1.0 + i, i * 0.5) for i in range(3000)]
+            metrics.append_points(conn, 1, {"loss": points})
+            conn.execute(how)
+    finally:
+        store.close()
+    for points in ("5000", "60"):  # point by point; in buckets
+        args = ["run", "metrics", "1", "loss", "--points", points]
+        result = wb_inprocess(*args)
+        assert result.returncode != 0, result.stdout
+        assert "Traceback" not in result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "metric chunk" in lines[0] and "fsck" in lines[0], lines

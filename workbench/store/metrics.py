@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
+from workbench.core.errors import StoreError
 from workbench.store.metric_chunks import (
     CHUNK,
     pack_floats,
@@ -396,9 +397,18 @@ def read_columns(
         (series, start // CHUNK),
     ):
         skip = max(0, start - chunk * CHUNK)
-        chunk_steps = unpack_steps(packed_steps, count)
-        chunk_values = unpack_values(packed_values, valued == count)
-        chunk_times = unpack_floats(packed_ts)
+        try:
+            chunk_steps = unpack_steps(packed_steps, count)
+            chunk_values = unpack_values(packed_values, valued == count)
+            chunk_times = unpack_floats(packed_ts)
+            if not len(chunk_steps) == len(chunk_times) == len(chunk_values) == count:
+                raise ValueError(f"{count} points, arrays of other lengths")
+        except (ValueError, TypeError, IndexError) as exc:
+            # Only a damaged or hand-edited store gets here: say so in one line.
+            raise StoreError(
+                f"metric chunk {chunk} of series {series} cannot be read ({exc});"
+                " `workbench fsck` checks the store"
+            ) from exc
         if skip:
             chunk_steps, chunk_times = chunk_steps[skip:], chunk_times[skip:]
             chunk_values = chunk_values[skip:]
