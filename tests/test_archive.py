@@ -390,6 +390,9 @@ def test_tags_notes_and_a_wheelhouse_travel(trained_a, tmp_path, monkeypatch):
     assert "no wheel for" in failed.stderr and f"lightgbm=={lightgbm.__version__}" in failed.stderr
     assert not nope.exists() and not list(tmp_path.glob(".nope.wbx.*"))
 
+    alone = wbi("archive", "export", "penguins", "-o", str(nope), "--wheelhouse", str(empty))
+    assert alone.returncode == 2 and "--wheelhouse is for --include wheels" in alone.stderr
+
     house = tmp_path / "house"
     pins = pinned_requirements("lightgbm")
     for pin in pins:

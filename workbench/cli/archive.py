@@ -244,9 +244,10 @@ def import_cmd(
         )
     if report.wheels:
         verb = "would leave" if dry_run else "left"
+        new = "" if dry_run else f" ({report.wheels_added} new)"
         click.echo(
             f"  {verb} {len(report.wheels)} wheels for serving its models in {report.wheels_dir}"
-            f" ({report.wheels_added} new); install offline with `pip install --no-index"
+            f"{new}; install offline with `pip install --no-index"
             f" --find-links {report.wheels_dir} -r requirements.txt`, or bundle them with"
             f" `workbench model export PROJECT --with-wheels --wheelhouse {report.wheels_dir}`"
         )
