@@ -52,9 +52,9 @@ def runs(tmp_path: Path) -> dict[str, int]:
     shared = _holdout(tmp_path, "holdout.parquet", 30)
     other = _holdout(tmp_path, "other.parquet", 45)
     plan = {
-        "a": ({"lr": 0.1, "layers": 2, "seed": 0}, 200, 0.90, 0.30, first, shared),
-        "b": ({"lr": 0.01, "layers": 2, "seed": 0}, 20, 0.95, 0.20, first, shared),
-        "c": ({"lr": 0.01, "layers": 3, "seed": 0}, 0, 0.80, 0.40, second, other),
+        "a": ({"lr": 0.1, "layers": 2, "act": "relu", "seed": 0}, 200, 0.90, 0.30, first, shared),
+        "b": ({"lr": 0.01, "layers": 2, "act": "relu", "seed": 0}, 20, 0.95, 0.20, first, shared),
+        "c": ({"lr": 0.01, "layers": 3, "act": "relu", "seed": 0}, 0, 0.80, 0.40, second, other),
     }
     ids: dict[str, int] = {}
     for name, (params, steps, accuracy, rmse, data, holdout) in plan.items():
@@ -103,7 +103,7 @@ def test_json_shows_data_versions_evaluation_sets_and_the_metric_to_chart(cli, r
 def test_diff_only_hides_identical_params(cli, runs):
     ids = [str(runs[n]) for n in ("a", "b", "c")]
     full = json.loads(cli("run", "compare", *ids, "--json", check=True).stdout)
-    assert set(full["params"]) == {"lr", "layers", "seed"}
+    assert list(full["params"]) == ["act", "layers", "lr", "seed"]
     assert full["differing_params"] == ["layers", "lr"]
     doc = json.loads(cli("run", "compare", *ids, "--diff-only", "--json", check=True).stdout)
     assert doc["diff_only"] and set(doc["params"]) == {"lr", "layers"}
@@ -111,10 +111,12 @@ def test_diff_only_hides_identical_params(cli, runs):
 
     human = cli("run", "compare", *ids, "--diff-only", check=True)
     assert "* lr" in human.stdout and "* layers" in human.stdout
-    assert "seed" not in human.stdout
-    assert "1 identical params hidden" in human.stderr
-    # Without the flag the identical one is there, unmarked.
-    assert "  seed" in cli("run", "compare", *ids, check=True).stdout
+    assert "seed" not in human.stdout and "  act " not in human.stdout
+    assert "2 identical params hidden" in human.stderr
+    # Without the flag the identical ones are there, unmarked, after those that differ.
+    table = cli("run", "compare", *ids, check=True).stdout
+    order = [table.index(p) for p in ("* layers", "* lr", "  act", "  seed")]
+    assert order == sorted(order)
 
 
 def test_baseline_deltas_are_judged_by_each_metrics_direction(cli, runs):

@@ -206,8 +206,8 @@ class Comparison:
     def table(self) -> list[TableRow]:
         """The comparison as rows of a table, one cell per run, for the CLI and
         the TUI alike (each styles the cells by their `marks`): what the runs
-        are, the data they used, their params, then their metrics, the
-        primary metric first."""
+        are, the data they used, their params (those that differ first), then
+        their metrics (the primary metric first)."""
         rows = [TableRow("status", "status", tuple(r.status for r in self.runs))]
         if len({r.project for r in self.runs}) > 1:
             rows.append(TableRow("project", "project", tuple(r.project or "" for r in self.runs)))
@@ -225,7 +225,8 @@ class Comparison:
         )
         rows.append(TableRow("evaluation", "eval set", evaluations, self.evaluation_differs))
         differing = set(self.differing_params)
-        for key, values in self.shown_params.items():
+        # The params that differ first: on a short screen they are the ones in view.
+        for key, values in sorted(self.shown_params.items(), key=lambda kv: kv[0] not in differing):
             cells = tuple("" if v is None else str(cell_value(v)) for v in values)
             rows.append(TableRow(f"param:{key}", key, cells, key in differing))
         for key in self.metric_order():
