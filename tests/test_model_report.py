@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from wbtest import REPO, wb
 from wbtest import wb_inprocess as wbi
 
 # --------------------------------------------------------------------------- helpers
@@ -81,16 +79,21 @@ def assert_self_contained(html: str) -> None:
 
 
 @pytest.mark.slow
-def test_multiclass_lightgbm_report_json_html_and_bundle_card(tmp_path):
+def test_multiclass_lightgbm_report_json_html_and_bundle_card(tmp_path, tmp_path_factory, wb_home):
     """A real run of the built-in LightGBM trainer on a string target with three
-    classes: one-vs-rest curves, gain and permutation importance, the training
-    data's profile, the lineage and the gate's first decision; the bundle carries
-    the report as its model card and still verifies."""
-    folder = tmp_path / "penguins"
-    shutil.copytree(REPO / "sample_projects" / "penguins-lightgbm", folder)
-    wb("project", "add", str(folder), check=True)
-    wb("run", "start", "penguins", "--wait", "--set", "n_estimators=30", check=True, timeout=300)
+    classes (the penguins sample, from the session's trained store): one-vs-rest
+    curves, gain and permutation importance, the training data's profile, the
+    lineage and the gate's first decision; the bundle carries the report as its
+    model card and still verifies."""
+    from tui_support import copy_trained, sql, trained_template
 
+    template = trained_template(tmp_path_factory)
+    projects = copy_trained(template, wb_home, tmp_path)
+    sql(
+        wb_home,
+        "UPDATE dataset_versions SET path = replace(path, ?, ?)",
+        (str(template / "projects"), str(projects)),
+    )
     report = report_json("penguins")
     assert report["ref"] == "penguins@1" and report["task"] == "classification"
     classes = ["Adelie", "Chinstrap", "Gentoo"]
@@ -147,7 +150,8 @@ def test_multiclass_lightgbm_report_json_html_and_bundle_card(tmp_path):
     assert columns["bill_length_mm"]["kind"] == "numeric" and columns["bill_length_mm"]["mean"] > 30
     lineage = report["lineage"]
     assert lineage["run_id"] == shown["run_id"] and lineage["run_status"] == "succeeded"
-    assert lineage["params"]["n_estimators"] == 30
+    run = json.loads(wbi("run", "show", str(shown["run_id"]), "--json", check=True).stdout)
+    assert lineage["params"] == run["params"] and lineage["params"]["n_estimators"] == 150
     assert [d["sha256"] for d in lineage["datasets"]] == [d["sha256"] for d in shown["datasets"]]
     assert lineage["environment"]["python"] and "lightgbm" in lineage["environment"]["libraries"]
     [decision] = report["decisions"]
