@@ -190,10 +190,19 @@ def test_the_views_decode_chunks_in_plain_sql(store, wb_home):
     _append_in_flushes(store, "loss", logged, [1, 1000, 2000])
     _append_in_flushes(store, "steps", _points(8, CHUNK, "int", 0.0), [])
     _append_in_flushes(store, "nosteps", _points(9, CHUNK + 1, "none", 0.0), [])
+    squares = [(i * i - 5, t, v) for i, (_, t, v) in enumerate(_points(10, 2 * CHUNK, "int", 0))]
+    _append_in_flushes(store, "squares", squares, [])
+    wide = [(STEP_MAX - i * (2**53 + 1), t, v) for i, (_, t, v) in enumerate(squares)]
+    _append_in_flushes(store, "wide", wide, [])
+    kinds = {k for (k,) in store.conn.execute("SELECT DISTINCT substr(steps, 1, 1) FROM metric_chunks")}
+    assert kinds == {b"m", b"q", b"n", b"r"}  # every format of steps
+    for key, logged in (("squares", squares), ("wide", wide)):
+        sid, _ = metrics.series_id(store.conn, 1, key)
+        assert metrics.read_points(store.conn, sid) == _stored(logged)
     # A connection with nothing registered on it, as any SQLite client opens.
     conn = sqlite3.connect(wb_home / "workbench.db")
     try:
-        for key in ("loss", "steps", "nosteps"):
+        for key in ("loss", "steps", "nosteps", "squares", "wide"):
             sid, count = metrics.series_id(store.conn, 1, key)
             expected = metrics.read_points(store.conn, sid)
             by_view = conn.execute(

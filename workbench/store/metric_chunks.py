@@ -7,7 +7,9 @@ carries the chunk's summary (count, first and last step, last time, min, max,
 exact sum, how many points have a value, last value) and three BLOBs, each a
 format byte followed by its payload, little-endian whatever the machine:
 
-  steps  b"q": one int64 per point
+  steps  b"r": two int64, first and stride: point i's step is first + i * stride
+               (steps logged as a progression: 0, 1, 2... or 10, 20, 30...)
+         b"q": one int64 per point
          b"n": no point has a step (no payload)
          b"m": one int64 per point (0 where missing), then a bitmap of
                ceil(count / 8) bytes, bit i (least significant first) set
@@ -32,12 +34,14 @@ from collections.abc import Sequence
 
 CHUNK = 1024  # points of a full chunk; the views' SQL below is written for this size
 
+STEPS_RANGE = b"r"
 STEPS_INT64 = b"q"
 STEPS_NONE = b"n"
 STEPS_MASKED = b"m"
 FLOAT64 = b"d"
 
 _BIG_ENDIAN = sys.byteorder == "big"
+_INT64_MAX = 2**63 - 1
 _NAN = math.nan
 
 
@@ -59,6 +63,9 @@ def _unpacked(typecode: str, payload: bytes | memoryview) -> list:
 def pack_steps(steps: Sequence[int | None]) -> bytes:
     """The steps BLOB (see the module docstring)."""
     if None not in steps:
+        stride = _stride(steps)
+        if stride is not None:
+            return STEPS_RANGE + _packed("q", (steps[0], stride))
         return STEPS_INT64 + _packed("q", steps)
     present = [s is not None for s in steps]
     if not any(present):
@@ -70,10 +77,24 @@ def pack_steps(steps: Sequence[int | None]) -> bytes:
     return STEPS_MASKED + _packed("q", [0 if s is None else s for s in steps]) + bytes(bits)
 
 
+def _stride(steps: Sequence[int]) -> int | None:
+    """The stride of steps that form a progression, or None. Only one whose
+    offsets `i * stride` fit in an int64 (the views compute them in SQL)."""
+    first, n = steps[0], len(steps)
+    stride = steps[1] - first if n > 1 else 0
+    if steps[-1] - first != (n - 1) * stride or abs((n - 1) * stride) > _INT64_MAX:
+        return None
+    expected = range(first, first + n * stride, stride) if stride else [first] * n
+    return stride if steps == (list(expected) if isinstance(steps, list) else tuple(expected)) else None
+
+
 def unpack_steps(blob: bytes, count: int) -> list[int | None]:
     kind = blob[:1]
     if kind == STEPS_NONE:
         return [None] * count
+    if kind == STEPS_RANGE:
+        first, stride = _unpacked("q", memoryview(blob)[1:17])
+        return list(range(first, first + count * stride, stride)) if stride else [first] * count
     body = memoryview(blob)[1 : 1 + 8 * count]
     steps: list[int | None] = _unpacked("q", body)
     if kind == STEPS_INT64:
@@ -150,7 +171,9 @@ def _step(i: str) -> str:
     at = f"2 + 8 * {i}"
     bit = _byte("c.steps", f"2 + 8 * c.count + ({i} >> 3)")
     return (
-        f"CASE substr(c.steps, 1, 1) WHEN X'71' THEN {_int64('c.steps', at)}"
+        f"CASE substr(c.steps, 1, 1)"
+        f" WHEN X'72' THEN {_int64('c.steps', '2')} + {i} * {_int64('c.steps', '10')}"
+        f" WHEN X'71' THEN {_int64('c.steps', at)}"
         f" WHEN X'6d' THEN CASE WHEN ({bit} >> ({i} & 7)) & 1 THEN {_int64('c.steps', at)} END END"
     )
 
