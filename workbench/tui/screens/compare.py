@@ -35,7 +35,10 @@ from workbench.tui.widgets.compare_chart import CompareChart, Curve, Value, swat
 from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui.widgets.synced_table import SyncedTable
 
-CHART_POINTS = 300  # points of each run's curve (downsampled in the store)
+# Points of each run's curve (downsampled in the store): 300 each, fewer per run
+# beyond ten runs, so a redraw (on the event loop) stays as cheap with fifty.
+CHART_POINTS = 300
+CHART_BUDGET = 3000
 MARKS = {"best": "b green", "baseline": "b", "better": "green", "worse": "red"}
 
 
@@ -87,10 +90,10 @@ class CompareScreen(LiveScreen):
         self.baseline: int | None = None
         self.comparison: Comparison | None = None
         self.view: CompareView | None = None
-        # Curves read so far by (run, key, x axis, zoom), with the point count
+        # Curves read so far by (run, key, x axis, zoom, points), with the count
         # and status they were read at: read again only when either changes.
         # Only the poll worker touches it (one at a time).
-        self._cache: dict[tuple[int, str, str, float | None], tuple[int, str, Line]] = {}
+        self._cache: dict[tuple[int, str, str, float | None, int], tuple[int, str, Line]] = {}
         self._header = self._columns()  # the table's columns as last set
         self._points_only: bool | None = None  # whether the chart shows one value per run
 
@@ -130,11 +133,12 @@ class CompareScreen(LiveScreen):
         view = CompareView(comparison, key, x_axis, zoom)
         if key is not None:
             counts = comparison.points[key]
+            points = max(50, min(CHART_POINTS, CHART_BUDGET // len(comparison.runs)))
             for run, count in zip(comparison.runs, counts, strict=True):
-                cache_key = (run.id, key, x_axis, zoom)
+                cache_key = (run.id, key, x_axis, zoom, points)
                 cached = self._cache.get(cache_key)
                 if cached is None or cached[:2] != (count, run.status):
-                    line = read_line(db, run, key, count, x_axis, zoom, CHART_POINTS)
+                    line = read_line(db, run, key, count, x_axis, zoom, points)
                     cached = self._cache[cache_key] = (count, run.status, line)
                 view.lines[run.id] = cached[2]
         return view
