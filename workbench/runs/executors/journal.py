@@ -7,7 +7,8 @@ JSON lines to `journal.jsonl` in the job's folder on the shared filesystem:
 
     {"t": "start", "ts": ..., "node": "gpu07", "job_id": "1234", "pid": 4242}
     {"t": "params", "v": {"lr": "0.1"}}                    values as JSON text
-    {"t": "m", "k": "loss", "p": [[step, ts, value], ...]}  value null: NaN/inf
+    {"t": "m", "k": "loss", "s": [steps], "ts": [times], "v": [values]}  by column;
+                                                            a value null: NaN/inf
     {"t": "res", "ts": ..., "cpu_percent": ..., ...}        a resource sample
     {"t": "a", "name": "model.txt", "sha256": ..., "size": ..., "kind": ..., "ts": ...}
     {"t": "exit", "ts": ..., "code": 0, "status": "succeeded", "message": null, ...}
@@ -196,7 +197,20 @@ class JournalRun:
     def flush(self) -> None:
         with self._lock:
             taken, self._series = self._series, {}
-        self._writer.write(*({"t": "m", "k": k, "p": pts} for k, pts in taken.items()))
+        # By column: a list of numbers parses several times faster than a list of
+        # [step, ts, value] lists (no list per point), which is what ingestion costs.
+        self._writer.write(
+            *(
+                {
+                    "t": "m",
+                    "k": k,
+                    "s": [p[0] for p in pts],
+                    "ts": [round(p[1], 4) for p in pts],
+                    "v": [p[2] for p in pts],
+                }
+                for k, pts in taken.items()
+            )
+        )
 
     def close(self) -> None:
         if self._closed.is_set():
@@ -355,9 +369,7 @@ def _apply(
         kind = record["t"]
         try:
             if kind == "m":
-                points.setdefault(_metric_key(record["k"]), []).extend(
-                    _point(p) for p in record["p"]
-                )
+                points.setdefault(_metric_key(record["k"]), []).extend(_points(record))
             elif kind == "res":
                 sample = {key: record.get(key) for key in _SAMPLE_KEYS}
                 if not isinstance(sample["ts"], (int, float)):
@@ -394,13 +406,28 @@ def _metric_key(key: Any) -> str:
     return key
 
 
-def _point(p: Any) -> tuple[int | None, float, float | None]:
-    step, ts, value = p
-    if step is not None and type(step) is not int:
+_STEP_TYPES = frozenset({int, type(None)})
+_TIME_TYPES = frozenset({int, float})
+_VALUE_TYPES = frozenset({int, float, type(None)})
+
+
+def _points(record: dict[str, Any]) -> list[tuple[Any, Any, Any]]:
+    """A metric record's points as (step, ts, value): by column ("s", "ts", "v"),
+    or as rows ("p"); every column checked whole, so one bad point drops the record."""
+    if "p" in record:
+        steps, times, values = zip(*record["p"], strict=True) if record["p"] else ((), (), ())
+    else:
+        steps, times, values = record["s"], record["ts"], record["v"]
+    if not (isinstance(steps, (list, tuple)) and len(steps) == len(times) == len(values)):
+        raise ValueError("metric columns of different lengths")
+    # The types of a column as a set: one C loop, not a Python call per point.
+    if not set(map(type, steps)) <= _STEP_TYPES:
         raise ValueError("a step is a whole number")
-    if value is not None:
-        value = float(value)
-    return step, float(ts), value
+    if not set(map(type, times)) <= _TIME_TYPES:
+        raise ValueError("a time is a number")
+    if not set(map(type, values)) <= _VALUE_TYPES:
+        raise ValueError("a value is a number or null")
+    return list(zip(steps, times, values))
 
 
 def _artifact(conn: Any, rid: int, folder: Path, record: dict[str, Any]) -> None:
