@@ -405,7 +405,8 @@ def test_tags_notes_and_a_wheelhouse_travel(trained_a, tmp_path, monkeypatch):
     assert made["counts"]["wheels"] == len(pins) == len(made["wheels"])
     shown = _json("archive", "show", str(first))
     assert sorted(shown["wheels"]) == sorted(p.name for p in house.iterdir())
-    assert f"wheels     {len(pins)} for serving its models:" in wbi("archive", "show", str(first)).stdout
+    shown_text = wbi("archive", "show", str(first)).stdout
+    assert f"wheels     {len(pins)} for serving its models:" in shown_text
 
     monkeypatch.setenv("WORKBENCH_HOME", str(b))
     wheels_dir = tmp_path / "b-wheels"
@@ -425,7 +426,8 @@ def test_tags_notes_and_a_wheelhouse_travel(trained_a, tmp_path, monkeypatch):
     assert again["counts"]["tags"]["new"] == again["counts"]["notes"]["new"] == 0
     assert again["wheels_added"] == 0
     human = wbi(*args).stdout
-    assert f"left {len(pins)} wheels for serving its models in {wheels_dir.resolve()} (0 new)" in human
+    where = wheels_dir.resolve()
+    assert f"left {len(pins)} wheels for serving its models in {where} (0 new)" in human
     assert f"--find-links {wheels_dir.resolve()}" in human
 
     # The imported wheelhouse serves: an offline bundle export in B takes its wheels.
@@ -484,7 +486,10 @@ def test_alias_proposals_are_listed_accepted_through_the_gate_and_rejected(
     documents = _json("model", "list", "penguins")
     assert all(v["aliases"] == [] for v in documents)
     by_version = {v["version"]: [p["id"] for p in v["proposals"]] for v in documents}
-    assert by_version == {champion: [f"champion:{champion}"], challenger: [f"challenger:{challenger}"]}
+    assert by_version == {
+        champion: [f"champion:{champion}"],
+        challenger: [f"challenger:{challenger}"],
+    }
     assert [p["id"] for p in _json("model", "proposals", "penguins")] == [
         f"challenger:{challenger}",
         f"champion:{champion}",

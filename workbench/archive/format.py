@@ -292,7 +292,9 @@ def _wheels(source: Path, document: dict[str, Any], members: set[str]) -> list[W
             raise UsageError(f"{source}: {MANIFEST} lists wheel {file!r} twice")
         names.add(file)
         if not isinstance(digest, str) or f"blobs/{digest}" not in members:
-            raise UsageError(f"{source}: {MANIFEST}: wheel {file!r} names no blob the archive holds")
+            raise UsageError(
+                f"{source}: {MANIFEST}: wheel {file!r} names no blob the archive holds"
+            )
         if not isinstance(requirement, str) or len(requirement) > 300:
             raise UsageError(f"{source}: {MANIFEST}: wheel {file!r} has no requirement")
         out.append(Wheel(file, digest, requirement))

@@ -114,7 +114,9 @@ class PreparedImport:
 
     def __init__(self, store: Store, archive: Archive, staging: Path | None) -> None:
         self.store, self.archive, self.staging = store, archive, staging
-        check_records(archive)
+        # The records are parsed and checked once, here; `apply` merges them.
+        self.merge = _Merge(store, archive, ImportReport(str(archive.path), True, None), "skip")
+        self.merge.check()
 
     def missing_folders(self, project_dir: Path | None = None) -> list[tuple[str, str]]:
         """(name, folder) of each project new here whose folder, as the archive
@@ -122,7 +124,7 @@ class PreparedImport:
         if project_dir is not None:
             return []
         out = []
-        for p in self.archive.lines("projects"):
+        for p in self.merge.projects:
             if records.project_by_name(self.store, p["name"]) is None and not os.path.isdir(
                 str(p["path"])
             ):
@@ -149,7 +151,7 @@ class PreparedImport:
             raise ValueError("prepared for a dry run only")
         archive, store = self.archive, self.store
         report = ImportReport(str(archive.path), dry_run, archive.signer.get("signer"))
-        report.project_names = sorted(str(p["name"]) for p in archive.lines("projects"))
+        report.project_names = sorted(str(p["name"]) for p in self.merge.projects)
         folders = {k: Path(v).expanduser().resolve() for k, v in (folders or {}).items()}
         missing = [(n, p) for n, p in self.missing_folders(project_dir) if n not in folders]
         report.missing_folders = [{"project": n, "folder": p} for n, p in missing]
@@ -170,8 +172,9 @@ class PreparedImport:
                 raise UsageError(
                     f"--wheels-dir {target}: cannot be made ({exc.strerror})"
                 ) from None
-        merge = _Merge(store, archive, report, on_conflict, accept_aliases, project_dir, folders)
-        merge.check()
+        merge = self.merge
+        merge.report, merge.on_conflict, merge.accept_aliases = report, on_conflict, accept_aliases
+        merge.project_dir, merge.folders = project_dir, folders
         if dry_run:
             merge.run(None)
             return report
@@ -204,7 +207,8 @@ def prepare_import(
         Path(tempfile.mkdtemp(prefix=".archive-import-", dir=paths.home())) if stage else None
     )
     try:
-        yield PreparedImport(store, read_archive(source, blob_dir=staging, progress=progress), staging)
+        checked = read_archive(source, blob_dir=staging, progress=progress)
+        yield PreparedImport(store, checked, staging)
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
@@ -245,7 +249,7 @@ def import_archive(
 def check_records(archive: Archive) -> None:
     """Refuse records the import could not read (what `archive verify` adds to
     the checks of the file itself)."""
-    _Merge(None, archive, ImportReport(str(archive.path), True, None), "skip", False, None).check()
+    _Merge(None, archive, ImportReport(str(archive.path), True, None), "skip").check()
 
 
 def _put_wheels(staging: Path, carried: list[Wheel], folder: Path) -> int:
@@ -311,8 +315,8 @@ class _Merge:
         archive: Archive,
         report: ImportReport,
         on_conflict: str,
-        accept_aliases: bool,
-        project_dir: Path | None,
+        accept_aliases: bool = False,
+        project_dir: Path | None = None,
         folders: dict[str, Path] | None = None,
     ) -> None:
         self.store: Store = store  # type: ignore[assignment]  # None: only check()
@@ -558,9 +562,13 @@ class _Merge:
         tags: dict[str, list[dict[str, Any]]] = {}
         for row in self.tags:
             tags.setdefault(row["run_uuid"], []).append(row)
-        kept = [run_ids[u] for u in run_ids if u not in created]
-        here_tags = run_notes.tags_of(self.store, kept) if kept else {}
-        here_notes = run_notes.notes_of(self.store, kept) if kept else {}
+        # Only the runs the archive tags or notes are looked up here: reading
+        # notes reads whole rows of `runs`, which costs on a re-import of many.
+        noted = {r["uuid"] for r in self.runs if r.get("note") or r.get("archived_at") is not None}
+        tagged = [run_ids[u] for u in run_ids if u not in created and u in tags]
+        with_notes = [run_ids[u] for u in run_ids if u not in created and u in noted]
+        here_tags = run_notes.tags_of(self.store, tagged) if tagged else {}
+        here_notes = run_notes.notes_of(self.store, with_notes) if with_notes else {}
         new_tags: list[tuple[int, str, float]] = []
         for run in self.runs:
             key = run["uuid"]
