@@ -262,3 +262,24 @@ def test_a_project_whose_config_is_gone_still_compares(cli, runs, tmp_path):
     (tmp_path / "p" / "moved.toml").rename(tmp_path / "p" / "workbench.toml")
     doc = json.loads(cli("run", "compare", *ids, "--json", check=True).stdout)
     assert doc["primary_metric"] == "accuracy"
+
+
+def test_human_output_draws_each_runs_curve_on_one_axis_and_scale(cli, runs, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    a, b, c = (str(runs[n]) for n in "abc")
+    out = cli("run", "compare", a, b, c, check=True).stdout.splitlines()
+    # 200 steps beside 20: the fraction axis, each run's curve over its whole width.
+    at = next(i for i, line in enumerate(out) if line.startswith("val_accuracy over"))
+    assert "fraction of training" in out[at] and out[at].endswith("..0.95)")
+    curves = {line.split()[1]: line for line in out[at + 1 :]}
+    assert set(curves) == {a, b}  # c logged no curve
+    assert curves[a].rstrip().endswith("0.9 (200 points)")
+    assert curves[b].rstrip().endswith("0.95 (20 points)")
+    blocks = curves[b].split()[2]
+    assert blocks[-1] == "█" and blocks[0] == "▁"  # b ends highest; a's start is lowest
+    # Both end at the right edge; b's first step is 1/20 of its training, a's 1/200.
+    assert len(blocks) < len(curves[a].split()[2]) == 60
+    # A metric of one value per run draws no curve; an unknown one is an error.
+    assert "over" not in cli("run", "compare", a, b, "--metric", "rmse", check=True).stdout
+    unknown = cli("run", "compare", a, b, "--metric", "nope")
+    assert unknown.returncode == 2 and "none of these runs logged 'nope'" in unknown.stderr

@@ -674,6 +674,12 @@ def metrics(ctx: click.Context, run_id: str, key: str | None, points: int, as_js
     metavar="RUN",
     help="Show the other runs' metrics as deltas against this run (it joins the comparison).",
 )
+@click.option(
+    "--metric",
+    metavar="KEY",
+    help="The metric drawn for each run under the table (default: the project's primary"
+    " metric, its learning curve when the runs have one).",
+)
 @json_option
 @click.pass_context
 def compare(
@@ -681,6 +687,7 @@ def compare(
     run_ids: tuple[str, ...],
     diff_only: bool,
     baseline: str | None,
+    metric: str | None,
     as_json: bool,
 ) -> None:
     """Compare runs: params side by side (differing ones marked), the data
@@ -688,9 +695,13 @@ def compare(
     deltas against a baseline run."""
     from workbench.runs.compare import compare_runs
 
-    result = compare_runs(  # only reads
-        store_for(ctx, reconcile=False), list(run_ids), baseline=baseline, diff_only=diff_only
-    )
+    store = store_for(ctx, reconcile=False)  # only reads
+    result = compare_runs(store, list(run_ids), baseline=baseline, diff_only=diff_only)
+    if metric is not None and metric not in result.metrics:
+        from workbench.core.errors import NotFoundError
+
+        known = ", ".join(result.metric_order()) or "none"
+        raise NotFoundError(f"none of these runs logged {metric!r} (metrics: {known})")
     if as_json:
         print_json(result.as_dict())
         return
@@ -731,6 +742,36 @@ def compare(
             "[yellow]the runs were not scored on the same evaluation set:"
             " their metrics are not directly comparable[/]"
         )
+    _print_curves(store, result, metric or result.chart_metric)
+
+
+def _print_curves(store, result, key: str | None) -> None:
+    """The metric's curve of each run as a line of blocks on one shared x axis
+    and one shared scale, as the TUI overlays them (nothing for one value per run)."""
+    from workbench.cli.output import console
+    from workbench.runs.compare import default_x_axis, overlay, resample
+
+    if key is None or max(result.points[key]) <= 1:
+        return
+    x_axis = default_x_axis([n for n in result.points[key] if n > 1])
+    drawn = overlay(store, result, key, x_axis=x_axis, max_points=400)
+    lines = {rid: line for rid, line in drawn.lines.items() if line.count > 1}
+    high_x = 1.0 if x_axis == "fraction" else max(line.xs[-1] for line in lines.values())
+    low_x = 0.0 if x_axis == "fraction" else min(line.xs[0] for line in lines.values())
+    label_width = max(len(f"run {rid}") for rid in lines)
+    columns = max(10, min(60, console().width - label_width - 30))
+    rows = {rid: resample(line, columns, low_x, high_x) for rid, line in lines.items()}
+    values = [v for row in rows.values() for v in row if v is not None]
+    low, high = (min(values), max(values)) if values else (0.0, 1.0)
+    axis = "fraction of training" if x_axis == "fraction" else f"steps {low_x:g}..{high_x:g}"
+    click.echo()
+    click.echo(f"{key} over {axis} (one scale: {fmt.metric(low)}..{fmt.metric(high)})")
+    for rid, row in rows.items():
+        last = next((v for v in reversed(lines[rid].ys) if v is not None), None)
+        click.echo(
+            f"  {f'run {rid}':<{label_width}}  {sparkline(row, low, high)}"
+            f"  {fmt.metric(last)} ({lines[rid].count} points)"
+        )
 
 
 def _print_wide_table(headers: list[str], rows: list[tuple[str, ...]]) -> None:
@@ -764,13 +805,15 @@ def _print_wide_table(headers: list[str], rows: list[tuple[str, ...]]) -> None:
             click.echo()
 
 
-def sparkline(values: list) -> str:
-    """One line of block characters; gaps (NaN) are spaces."""
+def sparkline(values: list, low: float | None = None, high: float | None = None) -> str:
+    """One line of block characters; gaps (NaN) are spaces. The scale is the
+    values' own unless `low` and `high` give a shared one."""
     blocks = "▁▂▃▄▅▆▇█"
     present = [v for v in values if v is not None]
     if not present:
         return ""
-    low, high = min(present), max(present)
+    if low is None or high is None:
+        low, high = min(present), max(present)
     span = (high - low) or 1.0
     return "".join(" " if v is None else blocks[min(7, int((v - low) / span * 8))] for v in values)
 

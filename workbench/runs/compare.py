@@ -49,6 +49,7 @@ __all__ = [
     "default_x_axis",
     "lower_is_better",  # see workbench.core.metric_rules
     "overlay",
+    "resample",
 ]
 
 X_AXES = ("steps", "fraction")
@@ -580,6 +581,29 @@ def read_line(
         kept = [(f, y) for f, y in zip(fractions, ys, strict=True) if f >= 1 - zoom]
         fractions, ys = [k[0] for k in kept], [k[1] for k in kept]
     return Line(run.id, fractions, ys, count, last, scale)
+
+
+def resample(
+    line: Line, columns: int, low: float, high: float
+) -> list[float | None]:
+    """A curve as `columns` values over the x range low..high, for a text
+    chart: each column the mean of its points, a column without points between
+    two that have some the value before it, None outside the curve's range."""
+    sums = [0.0] * columns
+    counts = [0] * columns
+    span = (high - low) or 1.0
+    for x, y in zip(line.xs, line.ys, strict=True):
+        if y is None or not math.isfinite(y) or not low <= x <= high:
+            continue
+        column = min(columns - 1, int((x - low) / span * columns))
+        sums[column] += y
+        counts[column] += 1
+    out = [total / n if n else None for total, n in zip(sums, counts, strict=True)]
+    present = [i for i, v in enumerate(out) if v is not None]
+    for i in range(present[0] + 1, present[-1]) if present else ():
+        if out[i] is None:
+            out[i] = out[i - 1]  # a sparse curve drawn without holes
+    return out
 
 
 def _tail(
