@@ -63,7 +63,6 @@ FLUSH_ROWS = 5_000  # a row group at most this many rows ...
 FLUSH_SECONDS = 1.0  # ... or this old
 ROLL_SECONDS = 60.0  # a part file is closed and renamed into place this often
 MAX_ERROR_CHARS = 300
-_STOP = object()
 
 
 def log_folder(project_root: Path) -> Path:
@@ -117,6 +116,7 @@ class PredictionLog:
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._open: _OpenPart | None = None
         self._seq = 0
+        self._closing = threading.Event()
 
     # -- the request side: never blocks ---------------------------------------------
 
@@ -145,43 +145,45 @@ class PredictionLog:
 
     def close(self, timeout: float = 30.0) -> LogStats:
         """Write what is queued and close the open part (on shutdown)."""
+        self._closing.set()
         if self._thread.is_alive():
-            with contextlib.suppress(queue.Full):
-                self._queue.put(_STOP, timeout=timeout)
             self._thread.join(timeout)
         return self.stats
 
     # -- the writer thread ----------------------------------------------------------
 
     def _run(self) -> None:
-        pending: list[dict[str, Any]] = []
-        first = 0.0
+        # The writer wakes once per flush interval and takes the whole queue, rather
+        # than waking for each record: a thread woken per request would contend for
+        # the GIL with the server's event loop on every request.
         try:
             self.enforce_limits()
         except OSError as exc:
             self._failed(exc)
         while True:
-            wait = self.flush_seconds - (time.monotonic() - first) if pending else None
-            try:
-                item = self._queue.get(timeout=max(wait, 0.0) if wait is not None else 1.0)
-            except queue.Empty:
-                item = None
-            if item is _STOP:
-                self._flush(pending)
+            closing = self._closing.wait(self.flush_seconds)
+            batch: list[dict[str, Any]] = []
+            rows = 0
+            for record in self._drain():
+                batch.append(record)
+                rows += _rows_of(record)
+                if rows >= FLUSH_ROWS:
+                    self._flush(batch)
+                    batch, rows = [], 0
+            self._flush(batch)
+            if closing:
                 self._roll()
                 return
-            if item is not None:
-                if not pending:
-                    first = time.monotonic()
-                pending.append(item)
-            rows = sum(_rows_of(p) for p in pending)
-            if pending and (
-                rows >= FLUSH_ROWS or time.monotonic() - first >= self.flush_seconds
-            ):
-                self._flush(pending)
-                pending = []
             if self._open is not None and time.monotonic() - self._open.opened >= self.roll_seconds:
                 self._roll()
+
+    def _drain(self) -> list[dict[str, Any]]:
+        taken = []
+        while True:
+            try:
+                taken.append(self._queue.get_nowait())
+            except queue.Empty:
+                return taken
 
     def _flush(self, pending: list[dict[str, Any]]) -> None:
         if not pending:

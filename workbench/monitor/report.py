@@ -12,8 +12,11 @@ input drift of the answered rows against the project's training reference,
 with the same tests, settings and cached reference profile as `data drift`;
 prediction drift of the served outputs against what the serving version
 predicted on its hold-out (`reference`); and, for rows whose labels have
-arrived (`labels`), the primary metric judged against the same noise band as
-the degradation check of `data drift` (`workbench.models.degradation.assess`).
+arrived (`labels`), the primary metric, and for the newest window its
+judgement against the same noise band as the degradation check of `data drift`
+(`workbench.models.degradation.assess`; its bootstrap is the costly part, and
+only the newest window's verdict counts). Drift is tested on a seeded sample of
+at most `MAX_DRIFT_ROWS` rows per window.
 
 The verdict is the newest window's: "drift" when its inputs or its
 predictions drift, "degraded" when its labelled rows score outside the band
@@ -38,6 +41,11 @@ DEFAULT_LAST = 24
 _SPAN = re.compile(r"^(\d+)\s*([smhd])$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 MAX_DRIFTED_SHOWN = 20
+# Drift is tested on at most this many of a window's rows (a seeded sample), as the
+# evaluation bootstraps at most 20,000 rows: against a training reference of a few
+# thousand rows a larger sample adds no power, only time.
+MAX_DRIFT_ROWS = 20_000
+SAMPLE_SEED = 20240917
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +104,7 @@ def monitor(
     if not len(frame):
         report.update(status="no traffic", drift=False, degraded=False, alerts=[])
         return report
+    frame = _attach_labels(frame, labels)
     reference = register_version(store, row["id"], config.train_file)
     context = _Context(
         store=store,
@@ -103,11 +112,11 @@ def monitor(
         config=config,
         profile=reference_profile_for(store, reference, config),
         settings=drift_settings(config),
-        labels=labels,
     )
+    cuts = _cut(frame, spec, last)
     report["windows"] = [
-        _window(context, frame.iloc[lo:hi], start, end)
-        for lo, hi, start, end in _cut(frame, spec, last)
+        _window(context, frame.iloc[lo:hi], start, end, newest=i == len(cuts) - 1)
+        for i, (lo, hi, start, end) in enumerate(cuts)
     ]
     newest = report["windows"][-1]
     drift = bool(newest["input_drift"].get("dataset_drift")) or bool(
@@ -130,7 +139,6 @@ class _Context:
     config: Any
     profile: dict[str, Any]
     settings: Any
-    labels: Any
     versions: dict[int, Any] | None = None
 
     def version(self, number: int) -> Any:
@@ -140,6 +148,23 @@ class _Context:
         if number not in self.versions:
             self.versions[number] = resolve(self.store, f"{self.project}@{number}")
         return self.versions[number]
+
+
+def _attach_labels(frame: Any, labels: Any) -> Any:
+    """`frame` with a `label` column: each row's latest label, or missing. Only the
+    rows whose request id has a label are joined (a hash lookup over the log, then
+    a merge of those few), so a large log with few labels joins quickly."""
+    import numpy as np
+
+    values = np.full(len(frame), None, dtype=object)
+    if len(labels):
+        hit = np.flatnonzero(frame["request_id"].isin(labels["request_id"]).to_numpy())
+        if len(hit):
+            keys = frame[["request_id", "row"]].iloc[hit]
+            keys = keys.astype({"request_id": "string", "row": "int32"}).assign(position=hit)
+            joined = keys.merge(labels, on=["request_id", "row"], how="inner")
+            values[joined["position"].to_numpy()] = joined["label"].to_numpy(dtype=object)
+    return frame.assign(label=values)
 
 
 def _cut(frame: Any, spec: Window, last: int) -> list[tuple[int, int, float, float]]:
@@ -171,7 +196,9 @@ def _iso(ts: float) -> str:
     return datetime.datetime.fromtimestamp(ts, datetime.UTC).isoformat(timespec="seconds")
 
 
-def _window(context: _Context, rows: Any, start: float, end: float) -> dict[str, Any]:
+def _window(
+    context: _Context, rows: Any, start: float, end: float, newest: bool
+) -> dict[str, Any]:
     import numpy as np
 
     requests = rows[rows["row"] == 0]
@@ -179,7 +206,7 @@ def _window(context: _Context, rows: Any, start: float, end: float) -> dict[str,
     latency = requests["latency_ms"].to_numpy(dtype=float)
     errors = int((status >= 400).sum())
     answered = rows[rows["status"] < 400]
-    versions = sorted({int(v) for v in answered["version"].dropna().tolist()})
+    versions = sorted(int(v) for v in answered["version"].dropna().unique())
     window = {
         "start": _iso(start),
         "end": _iso(end),
@@ -196,16 +223,16 @@ def _window(context: _Context, rows: Any, start: float, end: float) -> dict[str,
     window["input_drift"] = _input_drift(context, answered)
     version = None
     if versions:
-        newest = versions[-1]
-        answered = answered[answered["version"] == newest]
+        serving = versions[-1]
+        answered = answered[answered["version"] == serving]
         try:
-            version = context.version(newest)
+            version = context.version(serving)
         except WorkbenchError as exc:
             window["prediction_drift"] = {"available": False, "reason": exc.message}
             window["performance"] = {"available": False, "reason": exc.message}
             return window
     window["prediction_drift"] = _prediction_drift(version, answered)
-    window["performance"] = _performance(context, version, answered)
+    window["performance"] = _performance(context, version, answered, judge=newest)
     return window
 
 
@@ -216,6 +243,9 @@ def _unavailable(reason: str) -> dict[str, Any]:
 def _drift(profile: dict[str, Any], current: Any, settings: Any) -> dict[str, Any]:
     from workbench.data.drift import drift_report
 
+    rows = len(current)
+    if rows > MAX_DRIFT_ROWS:
+        current = current.sample(MAX_DRIFT_ROWS, random_state=SAMPLE_SEED)
     result = drift_report(profile, current, settings)
     drifted = [c for c in result["columns"] if c["drifted"]]
     return {
@@ -226,6 +256,8 @@ def _drift(profile: dict[str, Any], current: Any, settings: Any) -> dict[str, An
         "tested_columns": result["tested_columns"],
         "share_drifted": result["share_drifted"],
         "summary": result["summary"],
+        "rows": rows,
+        "tested_rows": len(current),
         "columns": [
             {
                 k: c[k]
@@ -285,22 +317,21 @@ def _prediction_settings() -> Any:
     return DriftSettings()
 
 
-def _performance(context: _Context, version: Any, answered: Any) -> dict[str, Any]:
-    """The primary metric on the window's labelled rows, judged by the noise band."""
+def _performance(
+    context: _Context, version: Any, answered: Any, judge: bool = True
+) -> dict[str, Any]:
+    """The primary metric on the window's labelled rows; with `judge` (the newest
+    window, whose verdict counts), also judged against the noise band, whose
+    bootstrap is the costly part."""
     import numpy as np
     import pandas as pd
 
     from workbench.models.degradation import assess
-    from workbench.models.evaluation import Predictions
+    from workbench.models.evaluation import Predictions, full_score
     from workbench.models.gate import _scores
 
-    if version is None or not len(context.labels) or not len(answered):
-        return {"available": False, "reason": "no labels have arrived for this window"}
-    keys = answered[["request_id", "row"]].astype({"request_id": "string", "row": "int32"})
-    joined = answered.assign(request_id=keys["request_id"], row=keys["row"]).merge(
-        context.labels, on=["request_id", "row"], how="inner"
-    )
-    if not len(joined):
+    joined = answered[answered["label"].notna()] if len(answered) else answered
+    if version is None or not len(joined):
         return {"available": False, "reason": "no labels have arrived for this window"}
     classes = version.schema["target"].get("classes")
     metric = context.config.primary_metric(version.task)
@@ -334,11 +365,14 @@ def _performance(context: _Context, version: Any, answered: Any) -> dict[str, An
     if not result["labelled"]:
         result.update(available=False, reason="no label matches a class the model knows")
         return result
-    score = _scores(version, predictions).get(metric)
+    # The newest window gets the trainers' own metrics, as the gate scores; older
+    # ones the vectorised primary metric alone (the same formula, without sklearn's
+    # per-call checks).
+    score = _scores(version, predictions).get(metric) if judge else full_score(metric, predictions)
     result["score"] = score
     result["training"] = version.metrics.get(metric)
     result["degraded"] = None
-    if isinstance(score, int | float) and math.isfinite(score):
+    if judge and isinstance(score, int | float) and math.isfinite(score):
         try:
             result.update(assess(version, metric, float(score), predictions))
         except WorkbenchError as exc:

@@ -1,0 +1,293 @@
+"""Prediction logging and `workbench monitor`: what logging costs a served request,
+and how long monitoring a million logged requests takes.
+
+1. Latency. The penguins sample (LightGBM) is trained and exported, then
+   `workbench serve` answers --requests sequential one-row requests (after 100
+   to warm up) with the prediction log on and off, in alternating rounds, each
+   round in a fresh server process. Client-side latency p50 and p99 per mode,
+   and their ratio. The issue's aim: p99 with logging <= 1.1 x without.
+
+2. Monitor over --rows logged requests (default 1,000,000): a prediction log is
+   synthesised over seven days (rows drawn from the training data with noise,
+   predicted by the exported model, 0.5 % refused requests, 5 % labelled), then
+   `workbench monitor penguins --json` (one-day windows: traffic, latency, input
+   and prediction drift and live performance per window) runs in a fresh
+   process --repeat times. Target: <= 3 s wall, the median, the command's
+   start included; the first run (which also computes the cached hold-out
+   prediction profile) is shown apart.
+
+Timing is not a test: exits 0 either way, printing "target met" / "target missed".
+
+    python benchmarks/bench_monitor.py [--requests 2000] [--rounds 2]
+        [--rows 1000000] [--repeat 3] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import cli_command, emit, log, machine_info, offline_env  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+TARGET_MONITOR_S = 3.0
+TARGET_P99_RATIO = 1.1
+WARMUP = 100
+FEATURES = [
+    "island",
+    "bill_length_mm",
+    "bill_depth_mm",
+    "flipper_length_mm",
+    "body_mass_g",
+    "sex",
+    "year",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def setup(root: Path) -> tuple[dict[str, str], Path]:
+    """A store with penguins trained and exported; (environment, bundle)."""
+    env = offline_env(dict(os.environ), WORKBENCH_HOME=str(root / "home"), NO_COLOR="1")
+    shutil.copytree(REPO / "sample_projects" / "penguins-lightgbm", root / "penguins")
+    cli = cli_command()
+    for args in (
+        ("project", "add", str(root / "penguins")),
+        ("run", "start", "penguins", "--wait"),
+        ("model", "export", "penguins", "-o", str(root / "bundle")),
+    ):
+        subprocess.run([*cli, *args], env=env, check=True, capture_output=True, timeout=600)
+    return env, root / "bundle"
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def latency_round(env: dict[str, str], bundle: Path, logged: bool, requests: int) -> list[float]:
+    """Seconds per request, client side, from one fresh server."""
+    import httpx
+    import pandas as pd
+
+    port = _free_port()
+    flag = "--log" if logged else "--no-log"
+    server = subprocess.Popen(
+        [*cli_command(), "serve", str(bundle), "--port", str(port), flag],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("the server did not start") from None
+                time.sleep(0.1)
+        frame = pd.read_csv(REPO / "sample_projects" / "penguins-lightgbm" / "data" / "train.csv")
+        rows = [
+            {k: (None if pd.isna(v) else v) for k, v in r.items()}
+            for r in frame[FEATURES].to_dict("records")
+        ]
+        times = []
+        with httpx.Client(base_url=url, timeout=30) as client:
+            for i in range(WARMUP + requests):
+                body = {"rows": [rows[i % len(rows)]]}
+                started = time.perf_counter()
+                answer = client.post("/predict", json=body)
+                elapsed = time.perf_counter() - started
+                if answer.status_code != 200:
+                    raise RuntimeError(f"request {i}: {answer.status_code} {answer.text[:200]}")
+                if i >= WARMUP:
+                    times.append(elapsed)
+        return times
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def synthesise_log(root: Path, bundle: Path, rows: int) -> None:
+    """`rows` one-row requests over the last seven days, and labels for 5 % of them."""
+    import numpy as np
+    import pandas as pd
+
+    from workbench.config.monitor import MonitorConfig
+    from workbench.models import bundle_runtime as runtime
+    from workbench.monitor.log import PredictionLog, day_name
+
+    rng = np.random.default_rng(7)
+    train = pd.read_csv(REPO / "sample_projects" / "penguins-lightgbm" / "data" / "train.csv")
+    inputs = train[FEATURES].sample(rows, replace=True, random_state=7).reset_index(drop=True)
+    for column in ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"):
+        inputs[column] = inputs[column] + rng.normal(0, inputs[column].std() * 0.05, rows)
+    model = runtime.load(bundle).model
+    pred, proba, _ = model.run(inputs, strict=False)
+    now = time.time()
+    ts = np.sort(now - rng.uniform(0, 7 * 86_400, rows))
+    status = np.where(rng.random(rows) < 0.005, 422, 200).astype("int16")
+    frame = pd.DataFrame(
+        {
+            "ts": ts,
+            "request_id": [f"{i:032x}" for i in range(rows)],
+            "row": np.zeros(rows, dtype="int32"),
+            "source": "serve",
+            "model": "penguins@1",
+            "version": pd.array(np.ones(rows, dtype="int64"), dtype="Int64"),
+            "status": status,
+            "latency_ms": rng.gamma(2.0, 1.5, rows),
+            "error": pd.array([None] * rows, dtype="string"),
+            "prediction": pd.array([str(p) for p in pred], dtype="string"),
+        }
+    )
+    for i, label in enumerate(model.classes or []):
+        frame[f"proba:{label}"] = proba[:, i]
+    for column in FEATURES:
+        values = inputs[column]
+        kind = "float64" if pd.api.types.is_numeric_dtype(values) else "string"
+        frame[f"input:{column}"] = values.astype(kind)
+    log_ = PredictionLog(root / "penguins", MonitorConfig(max_mb=1 << 16, retention_days=30))
+    log_.folder.mkdir(parents=True, exist_ok=True)
+    days = frame["ts"].map(day_name)
+    for day, part in frame.groupby(days, sort=True):
+        log_.write_part(str(day), part.reset_index(drop=True))
+    labelled = frame.sample(frac=0.05, random_state=7)
+    truth = train["species"].sample(len(labelled), replace=True, random_state=8).to_numpy()
+    agree = rng.random(len(labelled)) < 0.95  # the model is right on most of them
+    labels = pd.DataFrame(
+        {
+            "request_id": labelled["request_id"].to_numpy(),
+            "label": np.where(agree, labelled["prediction"].to_numpy(dtype=object), truth),
+        }
+    )
+    labels.to_csv(root / "labels.csv", index=False)
+
+
+def monitor_runs(env: dict[str, str], root: Path, repeat: int) -> tuple[list[float], dict]:
+    import json
+
+    cli = cli_command()
+    received = subprocess.run(
+        [*cli, "data", "labels", "penguins", str(root / "labels.csv"), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    log(f"labels: {json.loads(received.stdout)['labels']:,} received")
+    times, report = [], {}
+    for _ in range(repeat + 1):  # the first also computes the hold-out profile
+        started = time.perf_counter()
+        done = subprocess.run(
+            [*cli, "monitor", "penguins", "--json", "--window", "1d"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        times.append(time.perf_counter() - started)
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr)
+        report = json.loads(done.stdout)
+    return times, report
+
+
+def run(args: argparse.Namespace) -> dict:
+    root = Path(tempfile.mkdtemp(prefix="wb-bench-monitor-"))
+    try:
+        log("training and exporting penguins ...")
+        env, bundle = setup(root)
+        by_mode: dict[str, list[float]] = {"off": [], "on": []}
+        for i in range(args.rounds):
+            for mode in ("off", "on") if i % 2 == 0 else ("on", "off"):
+                log(f"round {i + 1}: {args.requests} requests, logging {mode}")
+                by_mode[mode] += latency_round(env, bundle, mode == "on", args.requests)
+        latency = {
+            mode: {
+                "p50_ms": _percentile(values, 50) * 1000,
+                "p99_ms": _percentile(values, 99) * 1000,
+                "requests": len(values),
+            }
+            for mode, values in by_mode.items()
+        }
+        ratio = latency["on"]["p99_ms"] / latency["off"]["p99_ms"]
+        shutil.rmtree(root / "penguins" / ".workbench", ignore_errors=True)
+        log(f"synthesising {args.rows:,} logged requests ...")
+        synthesise_log(root, bundle, args.rows)
+        log("monitoring ...")
+        times, report = monitor_runs(env, root, args.repeat)
+        median = statistics.median(times[1:])
+        return {
+            "benchmark": "monitor",
+            "machine": machine_info(),
+            "latency": latency,
+            "p99_ratio": ratio,
+            "p99_target_ratio": TARGET_P99_RATIO,
+            "monitor": {
+                "rows": args.rows,
+                "first_s": times[0],
+                "median_s": median,
+                "runs_s": times[1:],
+                "windows": len(report["windows"]),
+                "labelled": sum(
+                    w["performance"].get("labelled", 0) for w in report["windows"]
+                ),
+                "target_s": TARGET_MONITOR_S,
+            },
+            "target_met": median <= TARGET_MONITOR_S,
+        }
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def report_text(result: dict) -> str:
+    lat, mon = result["latency"], result["monitor"]
+    lines = [
+        f"serve, {lat['on']['requests']:,} one-row requests per mode (client side):",
+        f"  logging off  p50 {lat['off']['p50_ms']:.2f} ms  p99 {lat['off']['p99_ms']:.2f} ms",
+        f"  logging on   p50 {lat['on']['p50_ms']:.2f} ms  p99 {lat['on']['p99_ms']:.2f} ms",
+        f"  p99 on / off {result['p99_ratio']:.2f} (aim <= {TARGET_P99_RATIO})",
+        f"monitor over {mon['rows']:,} logged requests ({mon['windows']} one-day windows, "
+        f"{mon['labelled']:,} labelled):",
+        f"  first run {mon['first_s']:.2f} s (computes the hold-out profile)",
+        f"  median {mon['median_s']:.2f} s of {', '.join(f'{t:.2f}' for t in mon['runs_s'])}",
+        "target met" if result["target_met"] else "target missed",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=2000, help="timed requests per round")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per mode")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="logged requests to monitor")
+    parser.add_argument("--repeat", type=int, default=3, help="timed monitor runs after the first")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    args = parser.parse_args()
+    emit(run(args), report_text, args.json)
+
+
+if __name__ == "__main__":
+    main()
