@@ -49,6 +49,12 @@ def sweep() -> None:
 @_TRIALS
 @_PARALLEL
 @_TIMEOUT
+@click.option(
+    "--executor",
+    metavar="NAME",
+    default=None,
+    help='Where trials run: "local" or "slurm" (default: the project\'s [runs] executor).',
+)
 @json_option
 @click.pass_context
 def start(
@@ -57,6 +63,7 @@ def start(
     trials: int | None,
     parallel: int | None,
     timeout: float | None,
+    executor: str | None,
     as_json: bool,
 ) -> None:
     """Search PROJECT's hyperparameters over its [sweep.space].
@@ -67,7 +74,7 @@ def start(
     """
     from workbench.sweeps.engine import start_sweep
 
-    runner = start_sweep(store_for(ctx), project, trials, parallel, timeout)
+    runner = start_sweep(store_for(ctx), project, trials, parallel, timeout, executor)
     _finish(runner, project, as_json)
 
 

@@ -29,8 +29,10 @@ def start_sweep(
     trials: int | None = None,
     parallel: int | None = None,
     timeout: float | None = None,
+    executor: str | None = None,
 ) -> Sweep:
-    """Record a new sweep run of `project`, owned by this process."""
+    """Record a new sweep run of `project`, owned by this process; its trials run
+    on `executor` (default: the project's `[runs] executor`)."""
     row, config = project_config(store, project)
     if config.sweep is None:
         raise UsageError(
@@ -49,6 +51,7 @@ def start_sweep(
         "_sampler": config.sweep.sampler,
         "_pruner": config.sweep.pruner,
         "_seed": config.sweep.seed if config.sweep.seed is not None else config.seed,
+        "_executor": executor or config.executor,
     }
     run_id = rows.create(
         store,

@@ -53,6 +53,9 @@ class Sweep:
         self.sampler_name: str = spec["_sampler"]
         self.pruner_name: str = spec["_pruner"]
         self.seed: int = spec["_seed"]
+        # Where trials run: "local" (the run queue) or another executor (Slurm),
+        # which takes each trial as a job at once, `parallel` of them at a time.
+        self.executor: str = spec.get("_executor") or "local"
         self.pending: dict[int, InFlight] = {}
         self.stop_requested = False
         self.events: list[str] = []  # what happened, newest last (for displays)
@@ -91,7 +94,8 @@ class Sweep:
         running ones finish on their own and are picked up by a resume."""
         from workbench.runs import warm
 
-        warm.ensure_server()  # trials' trainers then start without re-importing their libraries
+        if self.executor == "local":
+            warm.ensure_server()  # trials' trainers then start without re-importing their libraries
         restore = self._trap_signals()
         started = time.monotonic()
         next_beat = 0.0
@@ -170,21 +174,44 @@ class Sweep:
     def _launch(self, trial: Any, params: dict[str, Any]) -> None:
         from workbench.runs.queue import dispatch
 
-        run_id = create_run(
-            self.store,
-            self.project,
-            {**params, "_trial": trial.number, "_sweep": self.run_id},
-            parent_id=self.run_id,
-        )
+        overrides = {**params, "_trial": trial.number, "_sweep": self.run_id}
+        if self.executor != "local":
+            self._submit(trial, params, overrides)
+            return
+        run_id = create_run(self.store, self.project, overrides, parent_id=self.run_id)
         trial.set_user_attr("run_id", run_id)
         self.pending[trial.number] = InFlight(trial, run_id)
         shown = ", ".join(f"{k}={short(v)}" for k, v in params.items())
         self._say(f"trial {trial.number}: run {run_id} with {shown}")
         dispatch(self.store)
 
+    def _submit(self, trial: Any, params: dict[str, Any], overrides: dict[str, Any]) -> None:
+        """A trial handed to the sweep's executor (a Slurm job); a refused
+        submission fails the trial, not the sweep."""
+        from workbench.core.errors import WorkbenchError
+        from workbench.runs.launch import submit_run
+
+        loaded = project_config(self.store, self.project)
+        try:
+            run_id = submit_run(
+                self.store, self.project, overrides, 0, self.executor, loaded, self.run_id
+            )
+        except WorkbenchError as exc:
+            self._say(f"trial {trial.number}: not submitted: {exc.message}")
+            self.study.tell(trial, state=_failed_state())
+            return
+        trial.set_user_attr("run_id", run_id)
+        self.pending[trial.number] = InFlight(trial, run_id)
+        shown = ", ".join(f"{k}={short(v)}" for k, v in params.items())
+        self._say(f"trial {trial.number}: run {run_id} ({self.executor}) with {shown}")
+
     def _poll(self) -> None:
         if not self.pending:
             return
+        if self.executor != "local":
+            from workbench.runs import executors
+
+            executors.poll(self.store)  # rate-limited: one squeue for every trial
         found = rows.runs_by_id(self.store, (f.run_id for f in self.pending.values()))
         for number, flight in list(self.pending.items()):
             row = found[flight.run_id]
@@ -348,3 +375,9 @@ class Sweep:
         self.events.append(text)
         del self.events[:-50]
         self._log.write(f"{time.strftime('%H:%M:%S')} {text}\n")
+
+
+def _failed_state() -> Any:
+    from optuna.trial import TrialState
+
+    return TrialState.FAIL
