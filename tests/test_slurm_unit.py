@@ -315,3 +315,28 @@ def test_a_refused_submission_fails_the_run_with_sbatch_s_reason(tmp_path, monke
     run = run_store.listing(store)[0]
     assert run.status is RunStatus.FAILED and "invalid partition" in (run.message or "")
     store.close()
+
+
+def test_the_run_screen_shows_the_job_its_node_and_slurm_s_state(tmp_path):
+    from workbench.projects import add_project
+    from workbench.tui import reads
+    from workbench.tui.screens.run import _side_panel
+
+    store = open_store()
+    row = add_project(store, project(tmp_path / "p"))
+    rid = run_store.insert_queued(store, row["id"], "script", {}, project_name="clustered")
+    job_store.mark_submitted(
+        store, rid, executor="slurm", job_id="1234", node="gpu[01-02][b]",
+        slurm_state="PENDING", slurm_reason="Resources",
+    )  # fmt: skip
+    local = run_store.insert_queued(store, row["id"], "script", {}, project_name="clustered")
+    store.close()
+    panel = _side_panel(reads.run_detail(rid, []))
+    assert "slurm job 1234" in panel
+    # Slurm's text shows as written, never read as markup.
+    from rich.text import Text
+
+    assert "node gpu[01-02][b]" in Text.from_markup(panel).plain
+    assert "state PENDING (Resources)" in panel
+    assert reads.run_detail(local, []).job is None
+    assert "[b]Job[/b]" not in _side_panel(reads.run_detail(local, []))

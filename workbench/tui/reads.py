@@ -21,6 +21,7 @@ from workbench.core.gpu import GpuMonitor
 from workbench.core.metric_rules import is_internal_param, lower_is_better
 from workbench.store import Store, open_store
 from workbench.store import dashboard as db
+from workbench.store import jobs as job_store
 from workbench.store.metrics import series
 
 _local = threading.local()
@@ -240,6 +241,7 @@ class RunDetail:
     samples: list[db.Sample]
     series: dict[str, dict[str, Any]] = field(default_factory=dict)
     log_chunk: bytes = b""
+    job: job_store.Job | None = None  # a run of another executor (a Slurm job)
 
 
 def run_detail(run_id: int, keys: list[str], max_points: int = 400) -> RunDetail:
@@ -259,7 +261,13 @@ def run_detail(run_id: int, keys: list[str], max_points: int = 400) -> RunDetail
         series_keys=found,
         samples=db.recent_samples(store_, run_id, max_points),
         series={k: series(store_.conn, run_id, k, max_points) for k in keys},
+        job=_job(store_, run_id),
     )
+
+
+def _job(store_: Store, run_id: int) -> job_store.Job | None:
+    job = job_store.job_of(store_, run_id)
+    return job if job is not None and job.executor != job_store.LOCAL else None
 
 
 def plotted(run_id: int, key: str, max_points: int = 400) -> dict[str, Any]:

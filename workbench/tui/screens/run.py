@@ -671,7 +671,7 @@ def _gpu(text: str | None) -> list[dict[str, Any]] | None:
 
 
 def _side_panel(info: reads.RunDetail) -> str:
-    lines = ["[b]Params[/b]"]
+    lines = _job_lines(info.job) + ["[b]Params[/b]"]
     lines += [f"  {k} = {cell(v)}" for k, v in user_params(info.params).items()]
     lines += ["", "[b]Metrics[/b]"]
     lines += [f"  {k} = {fmt.metric(v)}" for k, v in info.metrics.items()]
@@ -705,3 +705,20 @@ def _side_panel(info: reads.RunDetail) -> str:
         lines += ["", "[b]Artifacts[/b]"]
         lines += [f"  {a.name} ({fmt.size(a.size)})" for a in info.artifacts]
     return "\n".join(lines)
+
+
+def _job_lines(job: Any) -> list[str]:
+    """Where a run of another executor (a Slurm job) is: its job id, node, and
+    the scheduler's state and reason (text from Slurm, shown as text)."""
+    if job is None:
+        return []
+    from rich.markup import escape
+
+    state = (job.slurm_state or "-") + (f" ({job.slurm_reason})" if job.slurm_reason else "")
+    return [
+        "[b]Job[/b]",
+        escape(f"  {job.executor} job {job.job_id or '-'}"),
+        escape(f"  node {job.node or '-'}"),
+        escape(f"  state {state}"),
+        "",
+    ]
