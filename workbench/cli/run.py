@@ -754,20 +754,22 @@ def _print_curves(store, result, key: str | None) -> None:
     if key is None or max(result.points[key]) <= 1:
         return
     x_axis = default_x_axis([n for n in result.points[key] if n > 1])
-    drawn = overlay(store, result, key, x_axis=x_axis, max_points=400)
+    label_width = max(len(f"run {rid}") for rid in result.ids)
+    columns = max(10, min(60, console().width - label_width - 30))
+    # Two points a column: the store's buckets, not every point, are read.
+    drawn = overlay(store, result, key, x_axis=x_axis, max_points=2 * columns)
     lines = {rid: line for rid, line in drawn.lines.items() if line.count > 1}
     high_x = 1.0 if x_axis == "fraction" else max(line.xs[-1] for line in lines.values())
     low_x = 0.0 if x_axis == "fraction" else min(line.xs[0] for line in lines.values())
-    label_width = max(len(f"run {rid}") for rid in lines)
-    columns = max(10, min(60, console().width - label_width - 30))
     rows = {rid: resample(line, columns, low_x, high_x) for rid, line in lines.items()}
     values = [v for row in rows.values() for v in row if v is not None]
     low, high = (min(values), max(values)) if values else (0.0, 1.0)
     axis = "fraction of training" if x_axis == "fraction" else f"steps {low_x:g}..{high_x:g}"
     click.echo()
     click.echo(f"{key} over {axis} (one scale: {fmt.metric(low)}..{fmt.metric(high)})")
+    latest = dict(zip(result.ids, result.metrics[key], strict=True))
     for rid, row in rows.items():
-        last = next((v for v in reversed(lines[rid].ys) if v is not None), None)
+        last = latest[rid]  # the value logged last, not its bucket's mean
         click.echo(
             f"  {f'run {rid}':<{label_width}}  {sparkline(row, low, high)}"
             f"  {fmt.metric(last)} ({lines[rid].count} points)"
