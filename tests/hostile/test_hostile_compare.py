@@ -21,6 +21,10 @@ from workbench.tui.screens.home import HomeScreen
 from workbench.tui.widgets.compare_chart import CompareChart
 
 
+# Logging inf and NaN is the point here: the tracking API's warning about it is expected.
+pytestmark = pytest.mark.filterwarnings("ignore::workbench.tracking.MetricWarning")
+
+
 @pytest.fixture
 def crafted(tmp_path) -> list[int]:
     folder = init_project(tmp_path / "p", "script")
