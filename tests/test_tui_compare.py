@@ -238,6 +238,9 @@ async def test_diff_only_and_a_pinned_baseline_with_deltas_coloured_by_direction
         await wait_for(pilot, lambda: "(" not in row(grid, "metric:accuracy")[1])
         assert "green" in grid.get_row("metric:accuracy")[2]
 
+        # The cursor keeps its run's column while rows come and go.
+        await pilot.press("d", "d")
+        assert grid.cursor_coordinate.column == 2
         # Pinning the first run instead: the second is better on both.
         await pilot.press("left", "b")
         assert screen.baseline == first

@@ -174,11 +174,11 @@ class CompareScreen(LiveScreen):
         if comparison is None:
             return
         table = self.query_one("#compare-table", SyncedTable)
+        # Where the cursor is, by row key and column: rows that come and go
+        # (d) or a header that changes (b) refill the table, which resets it.
+        selected, column = table.selected_key, table.cursor_coordinate.column
         columns = self._columns()
-        where = None
         if columns != self._header:  # the baseline's column is marked in its header
-            if self._header:
-                where = (table.selected_key, table.cursor_coordinate.column)
             table.set_columns(columns)
             self._header = columns
         rows = []
@@ -196,10 +196,10 @@ class CompareScreen(LiveScreen):
                     cells[i] = f"[{MARKS[mark]}]{cells[i]}[/]"
             rows.append((row.key, (label, *cells)))
         table.show(rows)
-        if where is not None and where[0] is not None:
-            keys = [key for key, _ in rows]
-            if where[0] in keys:
-                table.move_cursor(row=keys.index(where[0]), column=where[1], animate=False)
+        keys = [key for key, _ in rows]
+        moved = (table.selected_key, table.cursor_coordinate.column) != (selected, column)
+        if selected in keys and moved:
+            table.move_cursor(row=keys.index(selected), column=column, animate=False)
         self.query_one("#compare-legend", Label).update(self._legend(comparison))
 
     def _legend(self, comparison: Comparison) -> str:
