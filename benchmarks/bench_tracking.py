@@ -129,13 +129,11 @@ elif mode == "start_close":
     out.update(first_s=first, warm_s=statistics.median(warm), points=0)
 from workbench.store import open_store
 store = open_store(migrate=False)
-# Points stored: in the run's chunks and tail rows (the `metrics` view decodes
-# the same, slowly: it is for reading by hand).
+# Points stored: in the run's chunks (the `metrics` view decodes the same,
+# slowly: it is for reading by hand).
 out["stored"] = store.scalar(
-    "SELECT (SELECT COALESCE(SUM(c.count), 0) FROM metric_chunks c"
-    "        JOIN metric_series s ON s.id = c.series_id WHERE s.run_id = ?)"
-    " + (SELECT COUNT(*) FROM metric_tail t"
-    "    JOIN metric_series s ON s.id = t.series_id WHERE s.run_id = ?)", (run.id, run.id))
+    "SELECT COALESCE(SUM(c.count), 0) FROM metric_chunks c"
+    " JOIN metric_series s ON s.id = c.series_id WHERE s.run_id = ?", (run.id,))
 store.close()
 import importlib.metadata as md
 out["version"] = md.version("workbench-mlops")

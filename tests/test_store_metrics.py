@@ -160,13 +160,13 @@ def test_any_appends_read_back_exactly_and_plot_like_the_reference(
     assert metrics.read_points(store.conn, sid) == expected
     start = n // 3
     assert metrics.read_points(store.conn, sid, start) == expected[start:]
-    # Full chunks are packed; only the last, partial one waits as rows.
-    chunks, tail = store.conn.execute(
-        "SELECT (SELECT COUNT(*) FROM metric_chunks WHERE series_id = ?),"
-        " (SELECT COUNT(*) FROM metric_tail WHERE series_id = ?)",
-        (sid, sid),
-    ).fetchone()
-    assert (chunks, tail) == (n // CHUNK, n % CHUNK)
+    # A row per chunk, every one full but the last.
+    counts = [
+        c for (c,) in store.conn.execute(
+            "SELECT count FROM metric_chunks WHERE series_id = ? ORDER BY chunk", (sid,)
+        )
+    ]  # fmt: skip
+    assert counts == [min(CHUNK, n - i) for i in range(0, n, CHUNK)]
 
     for size in (64, CHUNK):
         got = metrics.buckets(store.conn, sid, size)
@@ -194,7 +194,9 @@ def test_the_views_decode_chunks_in_plain_sql(store, wb_home):
     _append_in_flushes(store, "squares", squares, [])
     wide = [(STEP_MAX - i * (2**53 + 1), t, v) for i, (_, t, v) in enumerate(squares)]
     _append_in_flushes(store, "wide", wide, [])
-    kinds = {k for (k,) in store.conn.execute("SELECT DISTINCT substr(steps, 1, 1) FROM metric_chunks")}
+    kinds = {
+        k for (k,) in store.conn.execute("SELECT DISTINCT substr(steps, 1, 1) FROM metric_chunks")
+    }
     assert kinds == {b"m", b"q", b"n", b"r"}  # every format of steps
     for key, logged in (("squares", squares), ("wide", wide)):
         sid, _ = metrics.series_id(store.conn, 1, key)
@@ -239,13 +241,11 @@ def test_a_long_series_plots_from_chunk_summaries_like_the_reference(store):
         _check_series(store, "long", expected, max_points)
 
 
-def test_deleting_a_series_deletes_its_chunks_and_tail(store):
+def test_deleting_a_series_deletes_its_chunks(store):
     _append_in_flushes(store, "gone", _points(1, CHUNK + 5, "int", 0.0), [])
     with store.write() as conn:
         conn.execute("DELETE FROM metric_series WHERE run_id = 1")
-    assert store.conn.execute(
-        "SELECT (SELECT COUNT(*) FROM metric_chunks) + (SELECT COUNT(*) FROM metric_tail)"
-    ).fetchone() == (0,)
+    assert store.conn.execute("SELECT COUNT(*) FROM metric_chunks").fetchone() == (0,)
 
 
 def test_the_migration_packs_the_points_of_an_older_store(wb_home):
@@ -300,20 +300,23 @@ def test_the_migration_packs_the_points_of_an_older_store(wb_home):
     store = open_store()  # migrates
     try:
         tables = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master")}
-        assert {"metric_chunks", "metric_tail", "metrics", "metric_points"} <= tables
-        assert "metric_buckets" not in tables
+        assert {"metric_chunks", "metrics", "metric_points"} <= tables
+        assert not {"metric_buckets", "metric_rows"} & tables
         for key, points in series.items():
             sid, count = metrics.series_id(store.conn, 1, key)
             assert count == len(points)
             assert metrics.read_points(store.conn, sid) == points
             _check_series(store, key, points, 60)
-        assert store.conn.execute("SELECT COUNT(*) FROM metric_chunks").fetchone() == (5,)
-        assert store.conn.execute("SELECT COUNT(*) FROM metric_tail").fetchone() == (15,)
+        counts = store.conn.execute(
+            "SELECT series_id, chunk, count FROM metric_chunks ORDER BY 1, 2"
+        ).fetchall()
+        assert counts == [(1, 0, CHUNK), (1, 1, CHUNK), (1, 2, CHUNK), (1, 3, 5),
+                          (2, 0, CHUNK), (2, 1, CHUNK), (3, 0, 10)]  # fmt: skip
         after = store.conn.execute(
             "SELECT run_id, key, idx, step, ts, value FROM metric_points ORDER BY key, idx"
         ).fetchall()
         assert after == before
-        # Appending after the migration goes on from the converted tail.
+        # Appending after the migration goes on from the converted partial chunk.
         more = _points(14, CHUNK, "int", 0.0)
         with store.write() as conn:
             metrics.append_points(conn, 1, {"long": more})
@@ -323,16 +326,21 @@ def test_the_migration_packs_the_points_of_an_older_store(wb_home):
         store.close()
 
 
-def test_a_big_append_writes_a_row_per_chunk(store):
-    statements = []
-    store.conn.set_trace_callback(statements.append)
-    try:
-        with store.write() as conn:
-            metrics.append_points(
-                conn, 1, {"fast": [(i, time.time(), i * 0.5) for i in range(10 * CHUNK)]}
-            )
-    finally:
-        store.conn.set_trace_callback(None)
-    inserts = [s for s in statements if s.startswith("INSERT INTO metric_chunks")]
-    assert len(inserts) == 10  # one row a chunk; no tail rows, no per-point rows
-    assert not [s for s in statements if "metric_tail" in s and s.startswith("INSERT")]
+def test_an_append_writes_a_row_per_chunk_it_touches(store):
+    def written(points: list[tuple]) -> int:
+        statements: list[str] = []
+        store.conn.set_trace_callback(statements.append)
+        try:
+            with store.write() as conn:
+                metrics.append_points(conn, 1, {"fast": points})
+        finally:
+            store.conn.set_trace_callback(None)
+        return len([s for s in statements if s.startswith("INSERT OR REPLACE INTO metric_chunks")])
+
+    now = time.time()
+    assert written([(i, now, i * 0.5) for i in range(10 * CHUNK + 3)]) == 11
+    # the partial chunk (3 points) rewritten with 1,021 more, then one new chunk
+    assert written([(i, now, 1.0) for i in range(CHUNK + 5)]) == 2
+    sid, count = metrics.series_id(store.conn, 1, "fast")
+    assert count == 11 * CHUNK + 8
+    assert len(metrics.read_points(store.conn, sid)) == count

@@ -44,7 +44,7 @@ FLUSH_AT_POINTS = 10_000  # wake the flusher early when this many points are wai
 # store's 1,024 points, about 64 rows and 1.5 MB, a few milliseconds of work.
 TXN_ROWS = 65_536
 TXN_SECONDS = 0.25  # a transaction is committed after this long, even if short of rows
-_KEY_ROWS = 8  # what a key costs in a transaction besides its points (series, tail rows)
+_KEY_ROWS = 8  # what a key costs in a transaction besides its points (summary, partial chunk)
 MAX_KEY_LENGTH = 250
 STEP_MIN, STEP_MAX = -(2**63), 2**63 - 1  # SQLite INTEGER
 _REFUSED = object()  # a step or key that was refused

@@ -1,11 +1,11 @@
 """The packed form of metric points: chunks of CHUNK points of one series.
 
 A series' points `[c * CHUNK, (c + 1) * CHUNK)` are one row of `metric_chunks`
-once all of them are logged; the points of the last, partial chunk wait as
-plain rows in `metric_tail` (see `workbench.store.metrics`). A chunk row
-carries the chunk's summary (count, first and last step, last time, min, max,
-exact sum, how many points have a value, last value) and three BLOBs, each a
-format byte followed by its payload, little-endian whatever the machine:
+(the last chunk may hold fewer, until appends fill it: see
+`workbench.store.metrics`). A chunk row carries the chunk's summary (count,
+first and last step, last time, min, max, exact sum, how many points have a
+value, last value) and three BLOBs, each a format byte followed by its
+payload, little-endian whatever the machine:
 
   steps  b"r": two int64, first and stride: point i's step is first + i * stride
                (steps logged as a progression: 0, 1, 2... or 10, 20, 30...)
@@ -85,7 +85,8 @@ def _stride(steps: Sequence[int]) -> int | None:
     if steps[-1] - first != (n - 1) * stride or abs((n - 1) * stride) > _INT64_MAX:
         return None
     expected = range(first, first + n * stride, stride) if stride else [first] * n
-    return stride if steps == (list(expected) if isinstance(steps, list) else tuple(expected)) else None
+    same = steps == (list(expected) if isinstance(steps, list) else tuple(expected))
+    return stride if same else None
 
 
 def unpack_steps(blob: bytes, count: int) -> list[int | None]:
@@ -161,7 +162,8 @@ def _float64(blob: str, at: str, scale: str) -> str:
     no row for exponent 2047 (NaN and infinities): NULL."""
     high = _byte(blob, f"{at} + 7")
     low = " | ".join(f"({_byte(blob, f'{at} + {k}')} << {8 * k})" for k in range(6))
-    hidden = f"(CASE WHEN ({high} & 127) << 4 | ({_byte(blob, f'{at} + 6')} >> 4) = 0 THEN 0 ELSE 4503599627370496 END)"
+    exponent = f"({high} & 127) << 4 | ({_byte(blob, f'{at} + 6')} >> 4)"
+    hidden = f"(CASE WHEN {exponent} = 0 THEN 0 ELSE 4503599627370496 END)"
     mantissa = f"(({_byte(blob, f'{at} + 6')} & 15) << 48 | {low})"
     sign = f"(CASE WHEN {high} >= 128 THEN -1.0 ELSE 1.0 END)"
     return f"{sign} * ({mantissa} + {hidden}) * {scale}.v"
@@ -206,13 +208,12 @@ METRICS_VIEW = (
     "CREATE VIEW metrics AS\n"
     + _HELPERS
     + _chunk_points("c.series_id,", "metric_chunks c")
-    + "\nUNION ALL SELECT series_id, idx, step, ts, value FROM metric_tail"
 )
 
 METRIC_POINTS_VIEW = (
     "CREATE VIEW metric_points AS\n"
     + _HELPERS
-    + _chunk_points("s.run_id, s.key,", "metric_series s JOIN metric_chunks c ON c.series_id = s.id")
-    + "\nUNION ALL SELECT s.run_id, s.key, t.idx, t.step, t.ts, t.value"
-    " FROM metric_series s JOIN metric_tail t ON t.series_id = s.id"
+    + _chunk_points(
+        "s.run_id, s.key,", "metric_series s JOIN metric_chunks c ON c.series_id = s.id"
+    )
 )

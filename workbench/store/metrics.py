@@ -2,26 +2,29 @@
 
 Points are stored by series in chunks of `CHUNK` (1,024) points, one row each
 (`metric_chunks`, packed as `workbench.store.metric_chunks` describes), so a
-flush of a thousand points writes about one row, not a thousand. The points of
-a series' last, partial chunk wait as plain rows in `metric_tail`; the append
-that fills a chunk reads them back, packs them with the new points and deletes
-them. Why a tail rather than rewriting a partial chunk: a slow series (a point
-per epoch, a flush every half second) would rewrite up to a whole chunk per
-flush, about 1,000 times the bytes logged; with the tail each point is written
-at most twice (a row, then once in its chunk), and a big flush packs straight
-from the buffer.
+flush of a thousand points writes about one row, not a thousand. A series'
+last chunk may be partial: the next append reads it back, adds its points and
+writes it again (with the chunks it fills after it).
+
+Why rewrite the partial chunk rather than keep its points as plain rows until
+it fills: appends come from flushes, every half second or every few thousand
+points, so with many keys each key's share of a flush is often hundreds of
+points: as rows they would cost what a row per point always cost (and a read
+and a delete when the chunk fills). Rewriting costs at most one chunk (16-24
+KiB) per key and flush; a series logged a point at a time rewrites more bytes
+than it logs, about what the row-per-point layout wrote anyway (SQLite writes
+whole pages: the point's page of the points, and of each bucket size, and of
+the series). Readers then have one layout to decode.
 
 Every append also keeps the series' summary current (`metric_series`: count,
 latest point, range), so reading the latest values never touches points. A
 series is plotted from the chunks' summaries (count, last step and time,
 min/max/sum/valued, last value) when its buckets are a chunk or larger, and
-from the decoded points, summarized here, when they are smaller.
+from its decoded points when they are smaller.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import math
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -50,9 +53,10 @@ UPDATE metric_series SET count = ?, step = ?, ts = ?, value = ?,
     min = COALESCE(MIN(min, ?), min, ?), max = COALESCE(MAX(max, ?), max, ?)
 WHERE id = ?
 """
-_INSERT_CHUNK = "INSERT INTO metric_chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_INSERT_TAIL = "INSERT INTO metric_tail (series_id, idx, step, ts, value) VALUES "
-_TAIL_ROW = "(?, ?, ?, ?, ?)"
+# A new chunk, or the partial chunk of a series rewritten longer.
+_PUT_CHUNK = (
+    "INSERT OR REPLACE INTO metric_chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def append_points(
@@ -86,32 +90,26 @@ def _append(
     times: list[float],
     values: list[float | None],
 ) -> tuple[float | None, float | None, float | None]:
-    """Store points start.. of a series: the partial chunk completed (from its
-    tail rows) when they reach its end, full chunks packed, the rest as tail
-    rows. Returns the points' min, max and last value (as stored)."""
-    n, held = len(values), start % CHUNK  # held: the tail rows before these points
-    if held + n < CHUNK:
-        return _insert_tail(conn, series_id, start, steps, times, values)
+    """Store points start.. of a series: the partial chunk they continue
+    rewritten with them, then the chunks they fill. Returns the points' min,
+    max and last value (as stored)."""
+    n, held = len(values), start % CHUNK  # held: points of the partial chunk
     rows = []
     done = 0
     if held:
-        head = conn.execute(
-            "SELECT step, ts, value FROM metric_tail WHERE series_id = ? ORDER BY idx",
-            (series_id,),
-        ).fetchall()
-        conn.execute("DELETE FROM metric_tail WHERE series_id = ?", (series_id,))
-        done = CHUNK - held
+        old_steps, old_times, old_values, _ = read_columns(conn, series_id, start - held)
+        done = min(n, CHUNK - held)
         rows.append(
             _chunk_row(
                 series_id,
                 start // CHUNK,
-                [*map(_STEP, head), *steps[:done]],
-                [*map(_TS, head), *times[:done]],
-                [*map(_VALUE, head), *values[:done]],
+                old_steps + steps[:done],
+                old_times + times[:done],
+                old_values + values[:done],
             )
         )
-    while n - done >= CHUNK:
-        end = done + CHUNK
+    while done < n:
+        end = min(n, done + CHUNK)
         rows.append(
             _chunk_row(
                 series_id, (start + done) // CHUNK, steps[done:end], times[done:end],
@@ -119,19 +117,12 @@ def _append(
             )
         )  # fmt: skip
         done = end
-    conn.executemany(_INSERT_CHUNK, rows)
-    # (A completed chunk's range includes its older tail points: harmless, the
+    conn.executemany(_PUT_CHUNK, rows)
+    # (A rewritten chunk's range includes its older points: harmless, the
     # series' range holds them already.)
     lows = [r[6] for r in rows if r[6] is not None]
     highs = [r[7] for r in rows if r[7] is not None]
-    last = rows[-1][10]
-    if done < n:
-        low, high, last = _insert_tail(
-            conn, series_id, start + done, steps[done:], times[done:], values[done:]
-        )
-        lows += [low] if low is not None else []
-        highs += [high] if high is not None else []
-    return min(lows, default=None), max(highs, default=None), last
+    return min(lows, default=None), max(highs, default=None), rows[-1][10]
 
 
 def _chunk_row(
@@ -142,29 +133,6 @@ def _chunk_row(
         series_id, chunk, len(values), steps[0], steps[-1], times[-1], low, high, total, valued,
         values[-1], pack_steps(steps), pack_floats(times), pack_values(values),
     )  # fmt: skip
-
-
-def _insert_tail(
-    conn: sqlite3.Connection,
-    series_id: int,
-    start: int,
-    steps: list[int | None],
-    times: list[float],
-    values: list[float | None],
-) -> tuple[float | None, float | None, float | None]:
-    """The points as tail rows (series_id, idx, step, ts, value); their min,
-    max and last value."""
-    n = len(values)
-    values, low, high, _, _ = _finite_summary(values)
-    # The rows' parameters one after another, laid out by column with slice
-    # assignments (C loops), not built as a tuple per row.
-    flat: list = [series_id] * (5 * n)
-    flat[1::5] = range(start, start + n)
-    flat[2::5] = steps
-    flat[3::5] = times
-    flat[4::5] = values
-    _insert_rows(conn, _INSERT_TAIL, _TAIL_ROW, "", flat, 5)
-    return low, high, values[-1]
 
 
 def _finite_summary(
@@ -189,32 +157,31 @@ def _finite_summary(
     return values, min(present), max(present), total, len(present)
 
 
-def pack_tails(conn: sqlite3.Connection) -> None:
-    """Pack every full chunk that waits as tail rows (the migration to chunks
-    moves every point of an older store to the tail first). Streams each
-    series' rows, a chunk at a time."""
-    full = conn.execute(
-        "SELECT series_id FROM metric_tail GROUP BY series_id HAVING COUNT(*) >= ?", (CHUNK,)
-    ).fetchall()
-    for (series_id,) in full:
-        rows = conn.execute(
-            "SELECT idx, step, ts, value FROM metric_tail WHERE series_id = ? ORDER BY idx",
-            (series_id,),
-        )
-        part: list[tuple] = []
-        packed = 0
-        for row in _batches(rows):
-            if row[0] != packed + len(part):
-                break  # a gap (never written so): leave the rest as rows
-            part.append(row)
-            if len(part) == CHUNK:
-                _, steps, times, values = (list(c) for c in zip(*part, strict=True))
-                conn.execute(
-                    _INSERT_CHUNK, _chunk_row(series_id, packed // CHUNK, steps, times, values)
-                )
-                packed += CHUNK
-                part = []
-        conn.execute("DELETE FROM metric_tail WHERE series_id = ? AND idx < ?", (series_id, packed))
+def pack_rows(conn: sqlite3.Connection) -> None:
+    """Pack the points of an older store, a row each in `metric_rows` (the
+    migration to chunks renames the old `metrics` table so), into chunks, then
+    drop that table. Streams the rows, a chunk at a time."""
+    rows = conn.execute("SELECT series_id, idx, step, ts, value FROM metric_rows ORDER BY 1, 2")
+    part: list[tuple] = []
+    for row in _batches(rows):
+        if part and (row[0] != part[0][0] or len(part) == CHUNK):
+            _put_rows(conn, part)
+            part = []
+        part.append(row)
+    if part:
+        _put_rows(conn, part)
+    conn.execute("DROP TABLE metric_rows")
+
+
+def _put_rows(conn: sqlite3.Connection, part: list[tuple]) -> None:
+    """One chunk from rows (series_id, idx, step, ts, value) of one series,
+    numbered from their first point (the old layout numbered from 0 without gaps)."""
+    series, steps, times, values = part[0][0], [], [], []
+    for _, _, step, ts, value in part:
+        steps.append(step)
+        times.append(ts)
+        values.append(value)
+    conn.execute(_PUT_CHUNK, _chunk_row(series, part[0][1] // CHUNK, steps, times, values))
 
 
 def _batches(cursor: sqlite3.Cursor) -> Iterable[tuple]:
@@ -222,46 +189,7 @@ def _batches(cursor: sqlite3.Cursor) -> Iterable[tuple]:
         yield from batch
 
 
-MAX_ROWS_PER_STATEMENT = 4096  # rows of one INSERT at most (SQLite's variable limit allowing)
 _STEP, _TS, _VALUE = itemgetter(0), itemgetter(1), itemgetter(2)
-
-
-def _insert_rows(
-    conn: sqlite3.Connection, head: str, row: str, tail: str, flat: list, width: int
-) -> None:
-    """Insert the rows whose `width` parameters each lie one after another in
-    `flat`, many rows to a statement: statements of a power of two rows (so
-    that a few prepared statements serve every count), the largest first.
-
-    One row a statement would pay SQLite's per-statement work once a row, and
-    hand the GIL over once a row (the sqlite3 module releases it around each
-    step): a thread logging meanwhile then holds the writer up at every row.
-    """
-    n = len(flat) // width
-    size = _largest_statement(conn, width)
-    done = 0
-    while done < n:
-        while size > n - done:
-            size //= 2
-        count = (n - done) // size
-        step = size * width
-        sql = _statement(head, row, tail, size)
-        end = (done + count * size) * width
-        conn.executemany(sql, [flat[i : i + step] for i in range(done * width, end, step)])
-        done += count * size
-
-
-def _largest_statement(conn: sqlite3.Connection, width: int) -> int:
-    limit = 999  # SQLite's variable limit before 3.32
-    with contextlib.suppress(AttributeError, sqlite3.Error):
-        limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    rows = max(1, min(MAX_ROWS_PER_STATEMENT, limit // width))
-    return 1 << (rows.bit_length() - 1)  # a power of two
-
-
-@functools.cache
-def _statement(head: str, row: str, tail: str, rows: int) -> str:
-    return head + ", ".join([row] * rows) + tail
 
 
 # A bucket's summary, as (bucket, count, first_step, last_step, last_ts, min, max,
@@ -386,7 +314,7 @@ def read_columns(
     conn: sqlite3.Connection, series: int, start: int = 0
 ) -> tuple[list[int | None], list[float], list[float | None], bool]:
     """Points start.. of a series as (steps, times, values, every point has a
-    value), in logged order: the chunks decoded, then the tail rows."""
+    value), in logged order, decoded from its chunks."""
     steps: list[int | None] = []
     times: list[float] = []
     values: list[float | None] = []
@@ -416,16 +344,6 @@ def read_columns(
         steps += chunk_steps
         times += chunk_times
         values += chunk_values
-    tail = conn.execute(
-        "SELECT step, ts, value FROM metric_tail WHERE series_id = ? AND idx >= ? ORDER BY idx",
-        (series, start),
-    ).fetchall()
-    if tail:
-        steps += map(_STEP, tail)
-        times += map(_TS, tail)
-        tail_values = list(map(_VALUE, tail))
-        all_valued = all_valued and None not in tail_values
-        values += tail_values
     return steps, times, values, all_valued
 
 
@@ -502,8 +420,8 @@ def _groups(
 
 def buckets(conn: sqlite3.Connection, sid: int, size: int) -> list[tuple]:
     """The summaries of a series' `size`-point buckets: from its points when a
-    bucket is smaller than a chunk, else merged from the chunks' summaries (and
-    the tail's)."""
+    bucket is smaller than a chunk, else from the chunks' summaries (merged
+    for buckets larger than a chunk)."""
     if size < CHUNK:
         steps, times, values, all_valued = read_columns(conn, sid)
         return _point_buckets((steps, times, values), size, all_valued)
@@ -515,17 +433,6 @@ def buckets(conn: sqlite3.Connection, sid: int, size: int) -> list[tuple]:
             (sid,),
         )
     ]
-    tail = conn.execute(
-        "SELECT idx, step, ts, value FROM metric_tail WHERE series_id = ? ORDER BY idx", (sid,)
-    ).fetchall()
-    if tail:
-        values = [r[3] for r in tail]
-        low, high, total, valued = _summary(values)
-        first, end = tail[0], tail[-1]
-        pieces.append(
-            (first[0] // CHUNK, len(tail), first[1], end[1], end[2], low, high, total, valued,
-             end[3])
-        )  # fmt: skip
     return pieces if size == CHUNK else _merge_buckets(pieces, size // CHUNK)
 
 

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from workbench.store.metrics import pack_tails
+from workbench.store.metrics import pack_rows
 from workbench.store.schema import STEPS
 
 # Steps that end with work SQL cannot do, in the same transaction.
-FINISH: dict[str, Callable[[sqlite3.Connection], None]] = {"m010_metric_chunks": pack_tails}
+FINISH: dict[str, Callable[[sqlite3.Connection], None]] = {"m010_metric_chunks": pack_rows}
 
 
 def build() -> Migrations:

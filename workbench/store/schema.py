@@ -408,18 +408,18 @@ ALTER TABLE runs ADD COLUMN journal_offset INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX runs_jobs ON runs(status, id) WHERE executor != 'local';
 """
 
-# Metric points in chunks (`workbench.store.metric_chunks`): a series' full
-# chunks of 1,024 points are one row each, with their summary, instead of a
-# row per point; the last, partial chunk waits as plain rows in `metric_tail`
-# (the old `metrics` table, renamed; the migration then packs every full chunk
-# of it: `workbench.store.metrics.pack_tails`). Chunk summaries replace the
-# buckets table. `metrics` and `metric_points` become views that decode the
-# chunks in plain SQL, so the store still reads by hand as before.
+# Metric points in chunks (`workbench.store.metric_chunks`): each 1,024 points
+# of a series are one row, with their summary, instead of a row per point (the
+# last chunk may be partial). The old rows are renamed `metric_rows`, and the
+# migration then packs them and drops that table (`metrics.pack_rows`). Chunk
+# summaries replace the buckets table. `metrics` and `metric_points` become
+# views that decode the chunks in plain SQL: the store still reads by hand
+# with any SQLite client, as before.
 METRIC_CHUNKS = f"""
 DROP VIEW metric_points;
 DROP TRIGGER metric_series_deleted;
 DROP TABLE metric_buckets;
-ALTER TABLE metrics RENAME TO metric_tail;
+ALTER TABLE metrics RENAME TO metric_rows;
 
 -- Points chunk * 1024 .. chunk * 1024 + count - 1 of a series; the summary
 -- columns come before the BLOBs, so reading them skips the BLOBs' pages.
@@ -443,7 +443,6 @@ CREATE TABLE metric_chunks (
 
 CREATE TRIGGER metric_series_deleted AFTER DELETE ON metric_series BEGIN
     DELETE FROM metric_chunks WHERE series_id = old.id;
-    DELETE FROM metric_tail WHERE series_id = old.id;
 END;
 
 -- Every point (series_id, idx, step, ts, value), as the old table held them.
