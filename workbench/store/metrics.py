@@ -402,7 +402,11 @@ def _groups(
     for low_bucket, high_bucket in zip(bounds, bounds[1:], strict=False):
         start, end = low_bucket * size, min(n, high_bucket * size)
         part = values[start:end]
-        present = part if all_valued or None not in part else [v for v in part if v is not None]
+        present: list[float] = (
+            part  # type: ignore[assignment]
+            if all_valued or None not in part
+            else [v for v in part if v is not None]
+        )
         step = steps[end - 1]
         out.append(
             {
