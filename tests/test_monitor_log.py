@@ -38,17 +38,25 @@ def test_records_become_rows_with_uniform_types() -> None:
     records = [
         _record(0, now, x=1, colour="red"),
         _record(1, now, x=2.5, colour=7),  # a number where others sent text
-        {**_record(2, now), "status": 422, "error": "bad", "frame": None, "predictions": None,
-         "probabilities": None},
+        {
+            **_record(2, now),
+            "status": 422,
+            "error": "bad",
+            "frame": None,
+            "predictions": None,
+            "probabilities": None,
+        },
+        _record(3, now, x=float("nan"), colour=float("nan")),  # nulls read from a file
     ]
     frame = records_frame(records, "serve", 3)
-    assert frame["request_id"].tolist() == ["r0", "r1", "r2"]
+    assert frame["request_id"].tolist() == ["r0", "r1", "r2", "r3"]
+    assert pd.isna(frame["input:colour"].iloc[3]) and pd.isna(frame["input:x"].iloc[3])
     assert frame["input:x"].dtype == "float64" and frame["input:x"].tolist()[:2] == [1.0, 2.5]
     assert frame["input:colour"].tolist()[:2] == ["red", "7"]
     assert frame["prediction"].tolist()[:2] == ["0", "1"]  # a classifier's classes as text
     assert frame["proba:1"].tolist()[:2] == [0.75, 0.75]
-    assert frame["status"].tolist() == [200, 200, 422] and frame["error"].iloc[2] == "bad"
-    assert frame["version"].tolist() == [3, 3, 3] and frame["latency_ms"].iloc[0] == 4.0
+    assert frame["status"].tolist() == [200, 200, 422, 200] and frame["error"].iloc[2] == "bad"
+    assert frame["version"].tolist() == [3] * 4 and frame["latency_ms"].iloc[0] == 4.0
     assert pd.isna(frame["input:x"].iloc[2])
 
 
@@ -126,8 +134,14 @@ def test_monitor_table_is_checked() -> None:
     settings = monitor_config({"monitor": {"sample_rate": 0.25, "max_mb": 10, "retention_days": 7}})
     got = (settings.sample_rate, settings.max_bytes, settings.retention_days)
     assert got == (0.25, 10 << 20, 7)
-    for bad in ({"sample_rate": 0}, {"sample_rate": 1.5}, {"max_mb": -1}, {"retention_days": 0},
-                {"log": "yes"}, {"sample": 1}):
+    for bad in (
+        {"sample_rate": 0},
+        {"sample_rate": 1.5},
+        {"max_mb": -1},
+        {"retention_days": 0},
+        {"log": "yes"},
+        {"sample": 1},
+    ):
         with pytest.raises(ConfigError, match=r"\[monitor\."):
             check_table("workbench.toml", PROJECT_FILE, {"monitor": bad})
     assert "sample_rate" in MONITOR.names

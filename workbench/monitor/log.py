@@ -402,7 +402,14 @@ def _uniform(values: Any) -> Any:
     present = values.dropna()
     if all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
         return pd.to_numeric(values, errors="coerce").astype("float64")
-    return values.map(lambda v: None if v is None else str(v)).astype("string")
+    return values.map(lambda v: None if _missing(v) else str(v)).astype("string")
+
+
+def _missing(value: Any) -> bool:
+    # A null sent as JSON null arrives as None; one read from a file as NaN or NA.
+    import pandas as pd
+
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
 
 # -- reading -----------------------------------------------------------------------

@@ -24,6 +24,7 @@ from workbench.store.dashboard import TrainingData
 from workbench.tui import reads
 from workbench.tui.screens.base import LiveScreen
 from workbench.tui.screens.model_forms import ExportModal, ExportRequest, PromoteModal
+from workbench.tui.screens.monitor import MonitorScreen
 from workbench.tui.screens.report import ReportScreen
 from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui.widgets.synced_table import SyncedTable
@@ -39,6 +40,7 @@ class ModelsScreen(LiveScreen):
         Binding("p", "promote", "Promote", id="models.promote"),
         Binding("e", "export", "Export", id="models.export"),
         Binding("r", "report", "Report", id="models.report"),
+        Binding("m", "monitor", "Monitor", id="models.monitor"),
         Binding("enter", "open_run", "Open run", id="models.open"),
         Binding("escape", "app.pop_screen", "Back", id="models.back"),
     ]
@@ -206,6 +208,9 @@ class ModelsScreen(LiveScreen):
             return
         folder = (self.snapshot or {}).get("project", {}).get("path")
         self.app.push_screen(ReportScreen(version.id, version.ref, folder))
+
+    def action_monitor(self) -> None:
+        self.app.push_screen(MonitorScreen(self.project))
 
     def action_export(self) -> None:
         version = self.selected
