@@ -31,6 +31,7 @@ import math
 import os
 import re
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -434,19 +435,18 @@ def _artifact(conn: Any, rid: int, folder: Path, record: dict[str, Any]) -> None
     sha256 = record["sha256"]
     if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
         raise ValueError("not a SHA-256")
+    size = record["size"]
+    if type(size) is not int or size < 0:
+        raise ValueError("an artifact's size is a whole number")
     target = paths.artifact_file(sha256)
     if not target.exists():
-        source = folder / BLOBS / sha256
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{sha256}.{os.getpid()}.tmp")
-        digest = hashlib.sha256()
-        with open(source, "rb") as src, open(tmp, "wb") as out:
-            while chunk := src.read(1 << 20):
-                digest.update(chunk)
-                out.write(chunk)
-        if digest.hexdigest() != sha256:
-            tmp.unlink()
-            raise ValueError(f"artifact {sha256[:12]}: its bytes do not match its SHA-256")
+        try:
+            _copy_blob(folder / BLOBS / sha256, tmp, sha256, size)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         os.replace(tmp, target)
     kind = record.get("kind")
     run_store.put_artifacts(
@@ -456,12 +456,31 @@ def _artifact(conn: Any, rid: int, folder: Path, record: dict[str, Any]) -> None
                 rid,
                 str(record["name"])[:500],
                 sha256,
-                int(record["size"]),
+                size,
                 kind if isinstance(kind, str) else None,
                 float(record.get("ts") or time.time()),
             )
         ],
     )
+
+
+def _copy_blob(source: Path, tmp: Path, sha256: str, size: int) -> None:
+    """Copy a job's blob to `tmp`, checked: a regular file, never through a link
+    (a blob linked to a device or to someone else's file is refused unread), of
+    the size its record says and with that SHA-256."""
+    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    digest = hashlib.sha256()
+    left = size
+    with open(fd, "rb") as src:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"artifact {sha256[:12]}: not a regular file")
+        with open(tmp, "wb") as out:
+            while left >= 0 and (chunk := src.read(min(1 << 20, left + 1))):
+                digest.update(chunk)
+                out.write(chunk)
+                left -= len(chunk)
+    if left != 0 or digest.hexdigest() != sha256:
+        raise ValueError(f"artifact {sha256[:12]}: its bytes do not match its size and SHA-256")
 
 
 def _started(store: Store, job: Job, record: dict[str, Any]) -> None:
