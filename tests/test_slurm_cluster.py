@@ -250,3 +250,26 @@ def test_a_sweep_runs_its_trials_as_slurm_jobs_two_at_a_time(tmp_path, cluster, 
         overlapping = sum(1 for s, e in spans[:i] if e > start_i)
         assert overlapping <= 1
     assert doc["best"]["value"] == max(j["metrics"]["score"] for j in jobs)
+
+
+def test_the_pipeline_s_retrain_runs_on_slurm_when_the_project_says_so(tmp_path, cluster, cli):
+    root = slurm_project(
+        tmp_path / "hpc",
+        """\
+        import workbench as wb
+        print("retrained on", wb.train_file())
+        wb.log_metric("accuracy", 0.8)
+        """,
+        '[automation]\non_new_data = "validate-and-retrain"\n',
+    )
+    rows = "x,y\n" + "".join(f"{i / 40:.3f},{i % 2}\n" for i in range(40))
+    (root / "data" / "train.csv").write_text(rows)
+    batch = tmp_path / "batch.csv"
+    batch.write_text("x,y\n" + "".join(f"{i / 20:.3f},{i % 2}\n" for i in range(20)))
+    result = cli("pipeline", "run", "hpc", str(batch), timeout=240)
+    assert result.returncode == 0, result.stderr
+    (run,) = json.loads(wb_inprocess("run", "list", "hpc", "--json", check=True).stdout)
+    done = show(run["id"])
+    assert done["status"] == "succeeded"
+    assert done["executor"] == "slurm" and done["job_id"] and done["slurm_state"] == "COMPLETED"
+    assert "retrained on" in wb_inprocess("run", "logs", str(run["id"]), check=True).stdout

@@ -31,16 +31,23 @@ def retrain(run: Runner) -> StepResult:
     existing = rows.pipeline_run(run.store, run.id, run.project_id)
     if existing is None:
         train_file, count, batches = training_file(run)
-        existing = create_run(
-            run.store,
-            run.project,
-            {
-                "_pipeline": run.id,
-                "_train_file": str(train_file),
-                "_rows_total": count,
-                "_batches": batches,  # dataset versions, checked before promoting
-            },
-        )
+        overrides = {
+            "_pipeline": run.id,
+            "_train_file": str(train_file),
+            "_rows_total": count,
+            "_batches": batches,  # dataset versions, checked before promoting
+        }
+        if run.config.executor != "local":
+            # `[runs] executor = "slurm"`: the retrain is a job on the cluster.
+            from workbench.projects import project_config
+            from workbench.runs.launch import submit_run
+
+            loaded = project_config(run.store, run.project)
+            existing = submit_run(
+                run.store, run.project, overrides, 0, run.config.executor, loaded
+            )
+        else:
+            existing = create_run(run.store, run.project, overrides)
     run.tell({"step": "retrain", "status": "running", "run": existing})
     status = wait_for(run.store, existing, dispatch(run.store).get(existing))
     detail = {"run": existing, "status": status}
