@@ -273,3 +273,21 @@ def test_the_pipeline_s_retrain_runs_on_slurm_when_the_project_says_so(tmp_path,
     assert done["status"] == "succeeded"
     assert done["executor"] == "slurm" and done["job_id"] and done["slurm_state"] == "COMPLETED"
     assert "retrained on" in wb_inprocess("run", "logs", str(run["id"]), check=True).stdout
+
+
+def test_run_logs_follow_streams_a_job_s_output_until_it_ends(tmp_path, cluster):
+    slurm_project(
+        tmp_path / "hpc",
+        """\
+        import time
+        for i in range(3):
+            print(f"epoch {i}", flush=True)
+            time.sleep(0.3)
+        """,
+    )
+    run = start()
+    followed = wb_inprocess("run", "logs", str(run["id"]), "--follow", check=True)
+    assert [ln for ln in followed.stdout.splitlines() if ln.startswith("epoch")] == [
+        "epoch 0", "epoch 1", "epoch 2",
+    ]  # fmt: skip
+    assert show(run["id"])["status"] == "succeeded"

@@ -436,7 +436,15 @@ def logs(ctx: click.Context, run_id: str, follow: bool, tail: int | None) -> Non
     files = run_logs.log_files(rid)
     index, offset = run_logs.tail_start(files, tail) if tail is not None else (0, 0)
 
+    from workbench.store import jobs as job_store
+
+    elsewhere = job_store.is_job(store, rid)
+
     def running() -> bool:
+        if elsewhere:  # a cluster job's output arrives with its journal's ingestion
+            from workbench.runs import executors
+
+            executors.poll(store, run_id=rid)
         status = status_of(store, rid)
         if status is None or status.finished:
             return False
