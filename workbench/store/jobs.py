@@ -185,3 +185,44 @@ def run_uuid(store: Store, run_id: int) -> str | None:
     """The run's global identity (names its job folder, unique across stores)."""
     value = store.scalar("SELECT uuid FROM runs WHERE id = ?", (run_id,))
     return None if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRow:
+    """A queued or running run of another executor, for the TUI's queue view."""
+
+    run_id: int
+    project: str
+    status: RunStatus
+    executor: str
+    job_id: str | None
+    node: str | None
+    slurm_state: str | None
+    slurm_reason: str | None
+    created_at: float
+
+
+def queue(store: Store, limit: int = 1000) -> list[QueueRow]:
+    """The store's queued and running jobs (Slurm's), oldest first, with their
+    projects' names: one query."""
+    rows = store.conn.execute(
+        "SELECT r.id, p.name, r.status, r.executor, r.job_id, r.node, r.slurm_state,"
+        " r.slurm_reason, r.created_at FROM runs r JOIN projects p ON p.id = r.project_id"
+        " WHERE r.executor != 'local' AND r.status IN ('queued', 'running')"
+        " ORDER BY r.id LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return [
+        QueueRow(
+            int(rid),
+            _text(name) or "",
+            RunStatus(status),
+            _text(executor) or LOCAL,
+            _text(job_id),
+            _text(node),
+            _text(state),
+            _text(reason),
+            float(created) if type(created) in (int, float) else 0.0,
+        )
+        for rid, name, status, executor, job_id, node, state, reason, created in rows
+    ]

@@ -39,6 +39,7 @@ class WorkbenchApp(App):
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("ctrl+t", "toggle_dark", "Theme", id="app.theme"),
         Binding("h", "go_home", "Home", id="app.home", show=False),
+        Binding("J", "jobs", "Cluster jobs", id="app.jobs", show=False),
     ]
 
     def __init__(
@@ -107,6 +108,12 @@ class WorkbenchApp(App):
         from workbench.tui.screens.compare import CompareScreen
 
         self.push_screen(CompareScreen(run_ids))
+
+    def action_jobs(self) -> None:
+        from workbench.tui.screens.jobs import JobsScreen
+
+        if not isinstance(self.screen, JobsScreen):
+            self.push_screen(JobsScreen())
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -265,6 +265,11 @@ def run_detail(run_id: int, keys: list[str], max_points: int = 400) -> RunDetail
     )
 
 
+def job_queue() -> list[job_store.QueueRow]:
+    """The store's queued and running cluster jobs, for the queue view."""
+    return job_store.queue(store())
+
+
 def _job(store_: Store, run_id: int) -> job_store.Job | None:
     job = job_store.job_of(store_, run_id)
     return job if job is not None and job.executor != job_store.LOCAL else None

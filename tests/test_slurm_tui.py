@@ -1,0 +1,90 @@
+"""The TUI's queue view of cluster jobs (`J`): Slurm's state, the reason a job
+waits, the node it runs on; Enter opens the run."""
+
+from __future__ import annotations
+
+import os
+import stat
+import textwrap
+
+from tui_support import row, row_keys, wait_for
+
+from workbench.projects import add_project
+from workbench.store import jobs as job_store
+from workbench.store import open_store
+from workbench.store import runs as run_store
+from workbench.store.runs import RunStatus
+from workbench.tui.app import make_app
+from workbench.tui.screens.jobs import JobsScreen
+from workbench.tui.screens.run import RunScreen
+
+
+def test_queue_rows_are_the_active_jobs_only(tmp_path):
+    store, rids = _jobs(tmp_path)
+    rows = job_store.queue(store)
+    assert [r.run_id for r in rows] == rids[:2]
+    assert rows[0].slurm_reason == "Resources" and rows[1].node == "node[07]"
+    store.close()
+
+
+async def test_the_jobs_screen_shows_state_reason_and_node(tmp_path, monkeypatch):
+    store, rids = _jobs(tmp_path)
+    store.close()
+    _fake_squeue(tmp_path, monkeypatch)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("J")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen), what="the jobs screen")
+        table = app.screen.query_one("#jobs")
+        await wait_for(pilot, lambda: row_keys(table) == [str(r) for r in rids[:2]], what="rows")
+        pending, running = row(table, str(rids[0])), row(table, str(rids[1]))
+        assert pending[2:6] == ["queued", "slurm 501", "PENDING", "Resources"]
+        assert running[2:6] == ["running", "slurm 502", "RUNNING", "node[07]"]
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen), what="the run screen")
+        assert app.screen.run_id == rids[0]
+
+
+def _jobs(tmp_path):
+    root = tmp_path / "p"
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "train.csv").write_text("x,y\n1,0\n2,1\n")
+    (root / "train.py").write_text("print('hi')\n")
+    (root / "workbench.toml").write_text(
+        textwrap.dedent("""\
+        [project]
+        name = "queued"
+        [data]
+        train = "data/train.csv"
+        target = "y"
+        [train]
+        trainer = "script"
+        script = "train.py"
+        """)
+    )
+    store = open_store()
+    pid = add_project(store, root)["id"]
+    rids = []
+    for n, (state, reason, node) in enumerate(
+        [("PENDING", "Resources", None), ("RUNNING", None, "node[07]"), ("COMPLETED", None, "n")]
+    ):
+        rid = run_store.insert_queued(store, pid, "script", {}, project_name="queued")
+        job_store.mark_submitted(
+            store, rid, executor="slurm", job_id=str(501 + n), slurm_state=state,
+            slurm_reason=reason, node=node,
+        )  # fmt: skip
+        rids.append(rid)
+    run_store.transition(store, rids[1], RunStatus.RUNNING, hostname="slurm:node[07]",
+                         heartbeat_at=9e9)  # fmt: skip
+    run_store.transition(store, rids[2], RunStatus.SUCCEEDED)
+    return store, rids
+
+
+def _fake_squeue(tmp_path, monkeypatch):
+    """The TUI's polls ask Slurm: a squeue that says what the rows already say."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "squeue"
+    tool.write_text("#!/bin/sh\necho '501|PENDING|Resources|'\necho '502|RUNNING|None|node[07]'\n")
+    tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
