@@ -120,6 +120,10 @@ class RunScreen(LiveScreen):
         self.log_lines: list[str] = []
         # Follow the tail (while the view is at the bottom), or hold the view still.
         self.follow = True
+        # Whether the log's view was last moved to its end (by following, or by
+        # the user): new lines that came before the next refresh leave the view
+        # short of the new end, and it still follows; a move up clears it.
+        self._at_tail = True
         self.wrap = False
         self.search_text = ""
         self.matches: list[int] = []  # indexes into log_lines
@@ -151,7 +155,9 @@ class RunScreen(LiveScreen):
         # Scrolling the log by hand changes what "following" means: say it now.
         self.watch(self.query_one("#run-log", RichLog), "scroll_y", self._scrolled, init=False)
 
-    def _scrolled(self, _old: float, _new: float) -> None:
+    def _scrolled(self, _old: float, new: float) -> None:
+        log = self.query_one("#run-log", RichLog)
+        self._at_tail = new >= log.max_scroll_y
         self._show_log_state()
 
     # Reading (in the poll worker) ------------------------------------------------
@@ -382,7 +388,7 @@ class RunScreen(LiveScreen):
         log = self.query_one("#run-log", RichLog)
         # Follow new lines only while following and at the bottom: someone who
         # scrolled up to read keeps their place.
-        at_bottom = log.max_scroll_y == 0 or log.scroll_y >= log.max_scroll_y
+        at_bottom = log.max_scroll_y == 0 or log.scroll_y >= log.max_scroll_y or self._at_tail
         lines = text.split("\n")  # as the log splits them: one row per line
         first = len(self.log_lines)
         self.log_lines.extend(lines)
@@ -403,10 +409,6 @@ class RunScreen(LiveScreen):
             log.write(self._styled("\n".join(lines)), scroll_end=follow)
         else:
             log.write(text, scroll_end=follow)
-        if follow:
-            # Also at once, not only after the next refresh: a chunk that came
-            # first would find the view short of the bottom and stop following.
-            log.scroll_end(animate=False, immediate=True, x_axis=False)
         self._show_log_state(at_bottom)
 
     def _hit(self, line: str) -> bool:
