@@ -119,7 +119,7 @@ class Job:
         gpu = GpuMonitor()
         sampler = TreeSampler(self.trainer.pid, gpu)
         interval = float(self.spec.get("sample_interval") or 1.0)
-        self.wake.wait(min(0.25, interval))
+        self.wake.wait(min(0.1, interval))  # early, so that short runs still get one
         try:
             while self.trainer.poll() is None and self.stop_signal is None:
                 row = sampler.sample().as_row()
