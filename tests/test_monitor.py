@@ -40,27 +40,17 @@ FEATURES = [
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     """(store, project folder, bundle): penguins trained and exported once."""
     root = tmp_path_factory.mktemp("monitored")
-    env = {
-        **os.environ,
-        "WORKBENCH_HOME": str(root / "home"),
-        "NO_COLOR": "1",
-        "PYTHONPATH": os.pathsep.join([str(NETGUARD), os.environ.get("PYTHONPATH", "")]),
-    }
     project = root / "penguins"
     shutil.copytree(REPO / "sample_projects" / "penguins-lightgbm", project)
-    for args in (
-        ("project", "add", str(project)),
-        ("run", "start", "penguins", "--wait"),
-        ("model", "export", "penguins", "-o", str(root / "bundle")),
-    ):
-        subprocess.run(
-            [sys.executable, "-m", "workbench", *args],
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=300,
-            stdin=subprocess.DEVNULL,
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WORKBENCH_HOME", str(root / "home"))
+        mp.setenv("NO_COLOR", "1")
+        mp.setenv(
+            "PYTHONPATH", os.pathsep.join([str(NETGUARD), os.environ.get("PYTHONPATH", "")])
         )
+        wb_inprocess("project", "add", str(project), check=True)
+        wb("run", "start", "penguins", "--wait", check=True, timeout=300)
+        wb_inprocess("model", "export", "penguins", "-o", str(root / "bundle"), check=True)
     return root / "home", project, root / "bundle"
 
 
