@@ -158,3 +158,13 @@ def test_a_missing_journal_is_nothing_yet(job):
     store, found, _ = job
     assert ingest(store, found).records == 0
     assert run_store.get(store, found.run_id).status is RunStatus.QUEUED
+
+
+def test_an_unreadable_journal_never_fails_the_command_that_polls(job, caplog):
+    from workbench.runs import executors
+
+    store, found, folder = job
+    (folder / "journal.jsonl").mkdir()  # reading it raises IsADirectoryError
+    executors.poll(store, run_id=found.run_id)
+    assert "cannot read a slurm job's files" in caplog.text
+    assert run_store.get(store, found.run_id).status is RunStatus.QUEUED

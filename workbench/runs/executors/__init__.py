@@ -81,6 +81,8 @@ def poll(store: Store, *, force: bool = False, run_id: int | None = None) -> Non
             executor(name).poll(store, group, force=force)
         except WorkbenchError as exc:
             logger.warning("cannot poll the %s executor: %s", name, exc.message)
+        except OSError as exc:  # a journal or folder on the shared filesystem unreadable
+            logger.warning("cannot read a %s job's files: %s", name, exc)
 
 
 def wait(store: Store, run_id: int, poll_s: float = 0.5) -> str:
