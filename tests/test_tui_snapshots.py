@@ -156,6 +156,14 @@ async def settle(pilot, ready, what: str, timeout: float = 20) -> None:
 SIZES = pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 
 
+async def steady(pilot, form) -> None:
+    """A form's text cursors drawn steadily: a blinking one is on or off
+    depending on the moment the picture is taken."""
+    for field in form.query("Input, TextArea"):
+        field.cursor_blink = False
+    await pilot.pause(0.2)
+
+
 async def shown(pilot, screen_type: type, what: str):
     """The app's top screen once it is a `screen_type`."""
     return await wait_for(
@@ -304,7 +312,7 @@ def test_start_form(pinned, snap_compare, size):
         await pilot.press("n")
         form = await shown(pilot, StartRunModal, "the start form")
         await wait_for(pilot, lambda: form.query_one("#param-epochs", Input).has_focus, 20, "focus")
-        await pilot.pause(0.2)
+        await steady(pilot, form)
 
     assert snap_compare(make_app(open_project="cancer"), terminal_size=size, run_before=loaded)
 
@@ -316,7 +324,7 @@ def test_new_project_form(pinned, snap_compare, size):
         await pilot.press("i")
         form = await shown(pilot, InitProjectModal, "the new-project form")
         await wait_for(pilot, lambda: form.query_one("#init-path", Input).has_focus, 20, "focus")
-        await pilot.pause(0.2)
+        await steady(pilot, form)
 
     assert snap_compare(make_app(), terminal_size=size, run_before=loaded)
 
@@ -328,7 +336,7 @@ def test_tags_and_note_form(pinned, snap_compare, size):
         await pilot.press("t")
         form = await shown(pilot, RunNotesModal, "the tags form")
         await wait_for(pilot, lambda: form.query_one("#notes-tags", Input).has_focus, 20, "focus")
-        await pilot.pause(0.2)
+        await steady(pilot, form)
 
     assert snap_compare(make_app(open_project="cancer"), terminal_size=size, run_before=loaded)
 
