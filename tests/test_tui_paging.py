@@ -83,7 +83,8 @@ def test_sorts_filter_and_archive_are_done_by_the_store(big):
     try:
         by_metric = run_page(store, project_id, limit=5, sort="metric", metric="roc_auc")
         # roc_auc 0.59 for every i % 10 == 9; the newest of those first
-        assert [r.id for r in by_metric.runs] == [i for i in ids[::-1] if (i - ids[0]) % 10 == 9][:5]
+        best = [i for i in ids[::-1] if (i - ids[0]) % 10 == 9][:5]
+        assert [r.id for r in by_metric.runs] == best
         worst = run_page(
             store, project_id, limit=1, sort="metric", metric="roc_auc", lower_is_better=True
         )

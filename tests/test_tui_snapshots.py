@@ -241,7 +241,10 @@ def test_project(pinned, snap_compare, size):
 def test_run_mid_training(pinned, wb_home, snap_compare, size, monkeypatch):
     """Run 4 as if still training: running, no end yet, its supervisor alive
     (the reconciliation that would find it gone is left out)."""
-    sql(wb_home, "UPDATE runs SET status = 'running', ended_at = NULL, exit_code = NULL WHERE id = 4")
+    sql(
+        wb_home,
+        "UPDATE runs SET status = 'running', ended_at = NULL, exit_code = NULL WHERE id = 4",
+    )
     monkeypatch.setattr(reads, "reconcile", lambda: None)
 
     async def loaded(pilot):
