@@ -269,12 +269,10 @@ def test_data_drift_fail_on_drift(served: tuple[Path, Path], tmp_path: Path) -> 
     assert quiet.returncode == 0, quiet.stderr
 
 
-def test_logging_never_blocks_a_request(served: tuple[Path, Path]) -> None:
+async def test_logging_never_blocks_a_request(served: tuple[Path, Path]) -> None:
     """A writer stuck on a slow disk: every request is still answered; records
     beyond the queue are dropped and counted, the rest written on close."""
     import threading
-
-    from starlette.testclient import TestClient
 
     from workbench.config.monitor import MonitorConfig
     from workbench.models import bundle_runtime as runtime
@@ -293,8 +291,9 @@ def test_logging_never_blocks_a_request(served: tuple[Path, Path]) -> None:
     bundle = runtime.load(bundle_path)
     app = runtime.make_app(bundle, recorder=request_log.record)
     row = _rows(False, 1, seed=8)[FEATURES].to_dict("records")[0]
-    with TestClient(app) as client:
-        answers = [client.post("/predict", json={"rows": [row]}) for _ in range(200)]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://served") as client:
+        answers = [await client.post("/predict", json={"rows": [row]}) for _ in range(200)]
     assert [a.status_code for a in answers] == [200] * 200
     assert len({a.headers["x-request-id"] for a in answers}) == 200
     assert request_log.stats.written_rows == 0  # the writer is still stuck
