@@ -6,6 +6,7 @@ trials; pruning stops runs; only the best trial becomes a model version; and
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import sqlite3
@@ -300,11 +301,17 @@ def test_cross_validation_logs_mean_and_std_and_drives_a_sweep(cli, tmp_path, wb
         assert trial["value"] == value
 
 
-def test_the_warm_server_forks_supervisors_and_trainers_that_run_and_stop(cli, tmp_path, wb_home):
+def test_the_warm_server_forks_supervisors_and_trainers_that_run_and_stop(
+    cli, tmp_path, wb_home
+):
     _penguins(cli, tmp_path, extra="")
     _slots(wb_home, 2)
+    # This server is stopped by the test itself: on a busy machine the next CLI
+    # command may take longer than the short idle time to reach it.
+    server_env = {**os.environ, "WORKBENCH_WARM_IDLE": "600"}
     server = subprocess.Popen(
         [sys.executable, "-m", "workbench.runs.warm"],
+        env=server_env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
