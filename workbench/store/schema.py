@@ -463,7 +463,7 @@ STEPS: dict[str, str] = {
     "m007_store_meta": STORE_META,
     "m008_global_ids": GLOBAL_IDS,
     "m009_run_notes": RUN_NOTES,
-    "m013_archive_extras": ARCHIVE_EXTRAS,
-    "m011_executor": EXECUTOR,
     "m010_metric_chunks": METRIC_CHUNKS,
+    "m011_executor": EXECUTOR,
+    "m012_archive_extras": ARCHIVE_EXTRAS,
 }
