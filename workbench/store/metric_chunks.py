@@ -31,6 +31,7 @@ import math
 import sys
 from array import array
 from collections.abc import Sequence
+from typing import cast
 
 CHUNK = 1024  # points of a full chunk; the views' SQL below is written for this size
 
@@ -63,10 +64,11 @@ def _unpacked(typecode: str, payload: bytes | memoryview) -> list:
 def pack_steps(steps: Sequence[int | None]) -> bytes:
     """The steps BLOB (see the module docstring)."""
     if None not in steps:
-        stride = _stride(steps)
+        whole = cast(Sequence[int], steps)
+        stride = _stride(whole)
         if stride is not None:
-            return STEPS_RANGE + _packed("q", (steps[0], stride))
-        return STEPS_INT64 + _packed("q", steps)
+            return STEPS_RANGE + _packed("q", (whole[0], stride))
+        return STEPS_INT64 + _packed("q", whole)
     present = [s is not None for s in steps]
     if not any(present):
         return STEPS_NONE
