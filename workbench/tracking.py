@@ -508,7 +508,7 @@ def active_run() -> ActiveRun:
                 "or wrap it in `with workbench.start_run(project=...)`"
             )
         project_dir = os.environ.get(env.PROJECT_DIR)
-        journal = os.environ.get("WORKBENCH_JOURNAL")
+        journal = os.environ.get(env.JOURNAL)
         if journal:
             # A job on a cluster node: it never opens the store (SQLite over NFS
             # corrupts); it appends to the run's journal, which the workbench ingests.

@@ -386,11 +386,13 @@ def run_table(runs: list[dict]) -> None:
 def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """Show a run: status, params, metrics, resources and artifacts."""
     store = store_for(ctx, reconcile=False)  # only reads, but for what a job wrote
-    if not store.readonly and str(run_id).isdigit():
+    if not store.readonly:
         from workbench.runs import executors
+        from workbench.runs.queries import find_run
 
-        # A cluster job's journal and state, brought in first (rate-limited).
-        executors.poll(store, run_id=int(run_id))
+        # A cluster job's journal and state, brought in first (rate-limited);
+        # the id is checked first, so a bad one gets find_run's one-line error.
+        executors.poll(store, run_id=find_run(store, run_id).id)
     info = show_run(store, run_id)
     job = _job_fields(store, info["id"])
     if job is not None:

@@ -25,6 +25,10 @@ PROJECT_DIR = "WORKBENCH_PROJECT_DIR"  # the run's project folder
 PARAMS = "WORKBENCH_PARAMS"  # the run's params, a JSON object
 SUPERVISOR_PID = "WORKBENCH_SUPERVISOR_PID"  # the supervisor's pid (the trainer dies with it)
 
+# -- set for a Slurm job (runs.executors) ----------------------------------------
+JOB_SPEC = "WORKBENCH_JOB_SPEC"  # the job's orders (JSON), written into its batch script
+JOURNAL = "WORKBENCH_JOURNAL"  # set for a job's trainer: the journal it writes instead of the store
+
 # -- set for a notifier's shell command (the notify-shell plugin) -----------------
 EVENT_KIND = "WORKBENCH_EVENT_KIND"  # the event's kind, e.g. "model.promoted"
 EVENT_PROJECT = "WORKBENCH_EVENT_PROJECT"  # the event's project name

@@ -21,9 +21,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from workbench.core import env
 from workbench.runs.executors.journal import JOURNAL_ENV, JOURNAL_NAME, LOG_NAME, JournalWriter
 
-SPEC_ENV = "WORKBENCH_JOB_SPEC"
+SPEC_ENV = env.JOB_SPEC
 
 
 def trainer_command(python: str, trainer: str, script: str | None) -> list[str]:

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.core import paths
+from workbench.core import env, paths
 from workbench.core.errors import UsageError
 from workbench.store import Store
 from workbench.store import jobs as job_store
@@ -52,7 +52,7 @@ from workbench.store.runs import RunStatus
 
 logger = logging.getLogger("workbench.runs.executors.journal")
 
-JOURNAL_ENV = "WORKBENCH_JOURNAL"  # set for a job's trainer: the journal to write
+JOURNAL_ENV = env.JOURNAL  # set for a job's trainer: the journal to write
 JOURNAL_NAME = "journal.jsonl"
 LOG_NAME = "output.log"
 BLOBS = "blobs"
