@@ -155,9 +155,15 @@ class RunScreen(LiveScreen):
         # Scrolling the log by hand changes what "following" means: say it now.
         self.watch(self.query_one("#run-log", RichLog), "scroll_y", self._scrolled, init=False)
 
-    def _scrolled(self, _old: float, new: float) -> None:
+    def _scrolled(self, old: float, new: float) -> None:
         log = self.query_one("#run-log", RichLog)
-        self._at_tail = new >= log.max_scroll_y
+        # Reaching the end follows again; only a move up stops following. A move
+        # down short of the end (following that has not caught up with lines
+        # written before the refresh, or a reader paging down) keeps the state.
+        if new >= log.max_scroll_y:
+            self._at_tail = True
+        elif new < old:
+            self._at_tail = False
         self._show_log_state()
 
     # Reading (in the poll worker) ------------------------------------------------
