@@ -15,11 +15,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, ProgressBar
 
+from workbench.tui.screens.archive_progress import ArchiveProgress
 from workbench.tui.screens.base import describe
-
-# Progress from the worker reaches the screen at most this often (the export
-# reports every file it adds; the event loop need not redraw for each).
-PROGRESS_EVERY_S = 0.1
 
 
 def default_file(projects: list[str]) -> str:
@@ -28,8 +25,10 @@ def default_file(projects: list[str]) -> str:
     return str(Path.cwd() / f"{name}-{time.strftime('%Y%m%d')}.wbx")
 
 
-class ArchiveExportModal(ModalScreen[None]):
+class ArchiveExportModal(ArchiveProgress, ModalScreen[None]):
     """The export form; it stays open after the export to show what was written."""
+
+    PROGRESS_ID = "export"
 
     CSS_PATH = "archive_export.tcss"
     BINDINGS = [
@@ -41,7 +40,6 @@ class ArchiveExportModal(ModalScreen[None]):
         super().__init__()
         self.projects = projects
         self.working = False
-        self._last_progress = 0.0
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="form-box"):
@@ -135,18 +133,6 @@ class ArchiveExportModal(ModalScreen[None]):
             self.app.call_from_thread(self._failed, describe(exc))
             return
         self.app.call_from_thread(self._done, made)
-
-    def _progress(self, what: str, done: int, total: int) -> None:
-        """Called on the worker's thread: hands the figures to the event loop."""
-        now = time.monotonic()
-        if now - self._last_progress < PROGRESS_EVERY_S and done < total:
-            return
-        self._last_progress = now
-        self.app.call_from_thread(self._show_progress, what, done, total)
-
-    def _show_progress(self, what: str, done: int, total: int) -> None:
-        self.query_one("#export-progress", ProgressBar).update(total=max(total, 1), progress=done)
-        self.query_one("#export-status", Label).update(f"{what}…")
 
     def _failed(self, message: str) -> None:
         self._busy(False, "")

@@ -6,7 +6,6 @@ asks for a new check first."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, ProgressBar, Select
 
+from workbench.tui.screens.archive_progress import ArchiveProgress
 from workbench.tui.screens.base import describe
 
-PROGRESS_EVERY_S = 0.1
 CONFLICT_RULES = (
     ("skip: keep this store's copy", "skip"),
     ("overwrite: take the archive's", "overwrite"),
@@ -27,8 +26,10 @@ CONFLICT_RULES = (
 )
 
 
-class ArchiveImportModal(ModalScreen[None]):
+class ArchiveImportModal(ArchiveProgress, ModalScreen[None]):
     """The import form: check (a dry run) first, then import what was shown."""
+
+    PROGRESS_ID = "import"
 
     CSS_PATH = "archive_import.tcss"
     BINDINGS = [
@@ -42,7 +43,6 @@ class ArchiveImportModal(ModalScreen[None]):
         self.file = file
         self.working = False
         self.checked: Any = None  # the dry run's report, for the fields as they are
-        self._last_progress = 0.0
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="form-box"):
@@ -181,18 +181,6 @@ class ArchiveImportModal(ModalScreen[None]):
             self.app.call_from_thread(self._failed, describe(exc))
             return
         self.app.call_from_thread(self._show, report)
-
-    def _progress(self, what: str, done: int, total: int) -> None:
-        """Called on the worker's thread: hands the figures to the event loop."""
-        now = time.monotonic()
-        if now - self._last_progress < PROGRESS_EVERY_S and done < total:
-            return
-        self._last_progress = now
-        self.app.call_from_thread(self._show_progress, what, done, total)
-
-    def _show_progress(self, what: str, done: int, total: int) -> None:
-        self.query_one("#import-progress", ProgressBar).update(total=max(total, 1), progress=done)
-        self.query_one("#import-status", Label).update(f"{what}…")
 
     def _failed(self, message: str) -> None:
         self._busy(False, "")
