@@ -222,40 +222,6 @@ def test_a_failing_script_ends_failed_with_its_reason_and_log(tmp_path, cluster)
     assert f"slurm job {done['job_id']}" in shown and "FAILED" in shown
 
 
-def test_a_sweep_runs_its_trials_as_slurm_jobs_two_at_a_time(tmp_path, cluster, cli):
-    root = slurm_project(
-        tmp_path / "hpc",
-        """\
-        import workbench as wb
-        x = wb.params()["x"]
-        wb.log_metric("score", 1.0 - (x - 0.3) ** 2)
-        """,
-    )
-    toml = root / "workbench.toml"
-    toml.write_text(
-        toml.read_text().replace('script = "train.py"\n', 'script = "train.py"\nmetric = "score"\n')
-        + '[sweep]\nsampler = "random"\nspace = { x = { type = "float", low = 0.0, high = 1.0 } }\n'
-    )
-    result = cli(
-        "sweep", "start", "hpc", "--trials", "4", "--parallel", "2", "--executor", "slurm",
-        "--json", timeout=240,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    doc = json.loads(result.stdout)
-    trials = json.loads(wb_inprocess("run", "list", "hpc", "--json", check=True).stdout)
-    children = [r for r in trials if r["trainer"] == "script"]
-    assert len(children) == 4 and all(r["status"] == "succeeded" for r in children)
-    jobs = [show(r["id"]) for r in children]
-    assert all(j["executor"] == "slurm" and j["job_id"] for j in jobs)
-    assert len({j["job_id"] for j in jobs}) == 4
-    # Never more than two trials at once: each started after all but one earlier ended.
-    spans = sorted((j["started_at"], j["ended_at"]) for j in jobs)
-    for i, (start_i, _) in enumerate(spans):
-        overlapping = sum(1 for s, e in spans[:i] if e > start_i)
-        assert overlapping <= 1
-    assert doc["best"]["value"] == max(j["metrics"]["score"] for j in jobs)
-
-
 def test_the_pipeline_s_retrain_runs_on_slurm_when_the_project_says_so(tmp_path, cluster, cli):
     root = slurm_project(
         tmp_path / "hpc",

@@ -168,8 +168,76 @@ def test_remote_commands_are_quoted_for_the_remote_shell():
 
 def test_one_squeue_asks_for_every_job():
     argv = slurm.squeue_command([str(i) for i in range(1, 201)])
-    assert argv[:4] == ["squeue", "-h", "-t", "all"]
+    assert argv[:5] == ["squeue", "-h", "-r", "-t", "all"]  # -r: an array's tasks one a line
     assert argv[argv.index("-j") + 1] == ",".join(str(i) for i in range(1, 201))
+
+
+@pytest.mark.parametrize(
+    ("indices", "parallel", "expected"),
+    [
+        (range(10), 2, "0-9%2"),
+        (range(100), 8, "0-99%8"),
+        ([7, 3], 2, "3,7"),  # no more tasks than the limit: no limit written
+        ([3, 7, 8, 9, 12], 2, "3,7-9,12%2"),
+        ([0], None, "0"),
+    ],
+)
+def test_array_range_compresses_task_indices(indices, parallel, expected):
+    assert slurm.array_range(list(indices), parallel) == expected
+
+
+def test_array_range_refuses_no_indices_and_negative_ones():
+    for bad in ([], [-1, 2]):
+        with pytest.raises(ValueError):
+            slurm.array_range(bad, 2)
+
+
+@pytest.mark.parametrize(
+    ("job_id", "index"), [("123_4", 4), ("123", None), (None, None), ("123_[4-9%2]", None)]
+)
+def test_array_task_reads_the_index_of_an_array_task_s_job_id(job_id, index):
+    assert slurm.array_task(job_id) == index
+
+
+def test_an_array_s_batch_script_asks_for_the_array():
+    settings = SlurmConfig(time="5")
+    script = slurm.batch_script(
+        settings, {"array": {}}, name="wb", output="/w/%A_%a.out", python="py", array="0-9%2"
+    )
+    assert "#SBATCH --array=0-9%2\n" in script
+    assert "#SBATCH --output=/w/%A_%a.out\n" in script
+
+
+def test_an_array_task_picks_its_run_s_orders_by_its_index():
+    from workbench.runs.executors.trial import task_spec
+
+    spec = {
+        "array": {"0": {"run_id": 5, "folder": "/w/a", "params": {"k": 1}},
+                  "3": {"run_id": 9, "folder": "/w/b", "params": {}}},
+        "sweep": {"study": "/w/s"},
+        "trainer": "script",
+    }  # fmt: skip
+    run, index = task_spec(spec, "3")
+    assert index == 3
+    assert run == {"run_id": 9, "folder": "/w/b", "params": {}, "trainer": "script"}
+    with pytest.raises(LookupError):
+        task_spec(spec, "4")
+
+
+def test_the_objective_is_the_last_finite_value_in_the_run_s_journal(tmp_path):
+    from workbench.runs.executors.trial import last_value
+
+    journal = tmp_path / "journal.jsonl"
+    journal.write_text(
+        '{"t":"res","ts":1}\n'
+        '{"t":"m","k":"score","s":[0,1],"ts":[1,2],"v":[0.5,0.7]}\n'
+        'not json "t":"m"\n'
+        '{"t":"m","k":"loss","s":[0],"ts":[1],"v":[9]}\n'
+        '{"t":"m","k":"score","s":[2],"ts":[3],"v":[null]}\n'
+    )
+    assert last_value(journal, "score") == 0.7
+    assert last_value(journal, "missing") is None
+    assert last_value(tmp_path / "nowhere", "score") is None
 
 
 @pytest.mark.parametrize(

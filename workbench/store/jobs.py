@@ -112,6 +112,14 @@ def active(store: Store) -> list[Job]:
     return [_job(row) for row in rows]
 
 
+def children(store: Store, parent_id: int) -> list[Job]:
+    """The executor fields of a run's children (a sweep's trial runs), oldest first."""
+    rows = store.conn.execute(
+        f"SELECT {_COLUMNS} FROM runs WHERE parent_id = ? ORDER BY id", (parent_id,)
+    ).fetchall()
+    return [_job(row) for row in rows]
+
+
 def active_ids(store: Store) -> set[int]:
     """The ids of `active()`."""
     return {

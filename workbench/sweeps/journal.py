@@ -43,13 +43,38 @@ def sweep_dir(run_id: int) -> Path:
     return paths.home() / "sweeps" / str(run_id)
 
 
+STUDY_POINTER = "study.path"  # in sweep_dir: where a sweep's study lives when elsewhere
+
+
+def study_file(run_id: int) -> Path:
+    """The sweep's Optuna journal: under sweep_dir, or where its pointer file
+    says (a Slurm array sweep's study is on the shared filesystem, where its
+    tasks ask it for trials)."""
+    folder = sweep_dir(run_id)
+    try:
+        text = (folder / STUDY_POINTER).read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return folder / "journal.log"
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _damaged(run_id, folder / STUDY_POINTER, str(exc)) from None
+    return Path(text) if text else folder / "journal.log"
+
+
+def place_study(run_id: int, journal: Path) -> None:
+    """Keep sweep `run_id`'s study at `journal` (before it is first opened)."""
+    folder = sweep_dir(run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    (folder / STUDY_POINTER).write_text(str(journal) + "\n", encoding="utf-8")
+
+
 def open_study(run_id: int, direction: str | None = None) -> Any:
     """The sweep's study from its journal; created when `direction` is given."""
     import optuna
     from optuna.storages import JournalStorage
 
-    folder = sweep_dir(run_id)
-    journal = folder / "journal.log"
+    journal = study_file(run_id)
+    folder = journal.parent
     if direction is None and not os.path.lexists(journal):
         raise NotFoundError(f"sweep {run_id} has no study at {journal}")
     check_journal(run_id, journal)

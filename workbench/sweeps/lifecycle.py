@@ -16,7 +16,8 @@ from workbench.store import runs
 from workbench.store import sweeps as rows
 from workbench.store.runs import RunStatus
 from workbench.store.sweeps import SWEEP_TRAINER
-from workbench.sweeps.journal import open_study, sweep_dir
+from workbench.sweeps.arrays import array_executor, retryable, shared_study
+from workbench.sweeps.journal import open_study, place_study, study_file
 from workbench.sweeps.objective import objective_for
 from workbench.sweeps.search import Sweep
 
@@ -63,6 +64,9 @@ def start_sweep(
         data={"space": spec["_space"]},
     )
     paths.run_dir(run_id).mkdir(parents=True, exist_ok=True)
+    if array_executor(spec["_executor"], config.root) is not None:
+        # Its tasks ask the study for trials on the nodes: it lives on the shared filesystem.
+        place_study(run_id, shared_study(store, config, run_id))
     return Sweep(store, run_id)
 
 
@@ -90,15 +94,21 @@ def resume_sweep(
             f"sweep {sweep_id} is running (process {row.supervisor_pid}); "
             f"stop it first with `workbench run stop {sweep_id}`"
         )
-    if row.status is RunStatus.SUCCEEDED:
+    if row.status is RunStatus.SUCCEEDED and not _requeueable(store, sweep_id):
         raise UsageError(f"sweep {sweep_id} has finished; start a new one")
-    if os.path.lexists(sweep_dir(sweep_id) / "journal.log"):
+    if os.path.lexists(study_file(sweep_id)):
         open_study(sweep_id)  # a damaged journal is refused before the sweep is taken over
     changes = {"_trials": trials, "_parallel": parallel, "_timeout": timeout}
     given = {k: v for k, v in changes.items() if v is not None}
     if not rows.take_over(store, sweep_id, row.status, _me(), time.time(), given):
         raise UsageError(f"sweep {sweep_id} was just taken over by another process")
     return Sweep(store, sweep_id)
+
+
+def _requeueable(store: Store, sweep_id: int) -> bool:
+    """Whether a finished sweep ran as a job array with failed tasks to requeue."""
+    executor = rows.params(store, sweep_id).get("_executor")
+    return array_executor(executor) is not None and bool(retryable(store, sweep_id))
 
 
 def _me() -> rows.Owner:

@@ -93,13 +93,18 @@ class Sweep:
         returns the summary. SIGINT/SIGTERM stop it: queued trials are stopped,
         running ones finish on their own and are picked up by a resume."""
         from workbench.runs import warm
+        from workbench.sweeps.arrays import ArrayDriver, array_executor
 
         if self.executor == "local":
             warm.ensure_server()  # trials' trainers then start without re-importing their libraries
+        # An executor that takes arrays (Slurm) gets the whole sweep as one.
+        runner = array_executor(self.executor, self.config.root)
         restore = self._trap_signals()
         started = time.monotonic()
         next_beat = 0.0
         try:
+            if runner is not None:
+                return ArrayDriver(self, runner).run(on_progress)
             self._adopt_in_flight()
             while True:
                 self._poll()

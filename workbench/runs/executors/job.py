@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from workbench.core import env
@@ -43,6 +44,9 @@ class Job:
         self.stop_signal: int | None = None
         self.wake = threading.Event()
         self.trainer: subprocess.Popen | None = None
+        # Called with (status, message, journal) before the exit record is
+        # written: an array task tells the sweep's study its trial's outcome.
+        self.on_exit: Callable[[str, str | None, Path], None] | None = None
 
     def environment(self) -> dict[str, str]:
         home = self.folder / "home"  # never the user's store: paths resolve here
@@ -155,6 +159,11 @@ class Job:
         import resource
 
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if self.on_exit is not None:
+            try:
+                self.on_exit(status, message, self.folder / JOURNAL_NAME)
+            except Exception as exc:  # noqa: BLE001 - the run's outcome must still be written
+                print(f"workbench job: cannot tell the sweep's study: {exc!r}", file=sys.stderr)
         self.journal.write(
             {
                 "t": "exit",
@@ -190,12 +199,40 @@ def _reason(folder: Path, run_id: int) -> str | None:
     return lines[-1][:500] if lines else None
 
 
+def array_job(spec: dict[str, Any]) -> Job | None:
+    """This array task's run, with the trial it asked the sweep's study for (its
+    params in the run's journal and environment); None when the task has no
+    orders. A study that cannot be asked fails the run with the reason."""
+    from workbench.runs.executors.trial import TrialTask, task_spec
+
+    try:
+        run, index = task_spec(spec)
+    except (LookupError, KeyError, TypeError, ValueError) as exc:
+        print(f"workbench job: {exc}", file=sys.stderr)
+        return None
+    job = Job(run)
+    sweep = spec["sweep"]
+    try:
+        trial = TrialTask(sweep, index, int(run["run_id"]))
+    except Exception as exc:  # noqa: BLE001 - said in the run's outcome, not a traceback
+        job.journal.write({"t": "start", "ts": time.time(), "node": socket.gethostname()})
+        job._exit("failed", None, f"cannot ask the sweep's study for a trial: {exc!r}"[:500], 1)
+        return None
+    job.spec["params"] = {**run["params"], **trial.params, "_trial": trial.number}
+    job.journal.write({"t": "params", "v": trial.journal_params(int(sweep["sweep_id"]))})
+    job.on_exit = trial.tell
+    return job
+
+
 def main() -> int:
     raw = os.environ.get(SPEC_ENV)
     if not raw:
         print(f"workbench job: {SPEC_ENV} is not set", file=sys.stderr)
         return 2
-    job = Job(json.loads(raw))
+    spec = json.loads(raw)
+    job = array_job(spec) if "array" in spec else Job(spec)
+    if job is None:
+        return 2
     signal.signal(signal.SIGTERM, job.request_stop)
     signal.signal(signal.SIGINT, job.request_stop)
     signal.signal(signal.SIGUSR1, job.request_stop)  # `--signal=USR1@60`: warned before the limit

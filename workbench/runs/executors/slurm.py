@@ -161,11 +161,19 @@ def sbatch_options(
 
 
 def batch_script(
-    settings: SlurmConfig, spec: dict[str, Any], *, name: str, output: str, python: str
+    settings: SlurmConfig,
+    spec: dict[str, Any],
+    *,
+    name: str,
+    output: str,
+    python: str,
+    array: str | None = None,
 ) -> str:
-    """The batch script of one run: #SBATCH lines, the setup lines, the job."""
+    """The batch script of one run (or of a sweep's array): #SBATCH lines, the
+    setup lines, the job."""
     lines = ["#!/bin/bash"]
-    lines += [f"#SBATCH {option}" for option in sbatch_options(settings, name=name, output=output)]
+    options = sbatch_options(settings, name=name, output=output, array=array)
+    lines += [f"#SBATCH {option}" for option in options]
     lines.append("# Written by workbench: the run's job (see workbench.runs.executors.job).")
     lines += list(settings.setup)
     lines.append(f"export {SPEC_ENV}={shlex.quote(json.dumps(spec, separators=(',', ':')))}")
@@ -175,8 +183,36 @@ def batch_script(
 
 def squeue_command(job_ids: Sequence[str]) -> list[str]:
     """One squeue for every job: id, long state, reason, nodes; ended jobs too
-    (while slurmctld remembers them)."""
-    return ["squeue", "-h", "-t", "all", "-j", ",".join(job_ids), "-o", "%i|%T|%r|%N"]
+    (while slurmctld remembers them). `-r` prints an array's tasks one a line
+    ("123_4"), pending ones too, which squeue otherwise folds into "123_[4-9%2]"."""
+    return ["squeue", "-h", "-r", "-t", "all", "-j", ",".join(job_ids), "-o", "%i|%T|%r|%N"]
+
+
+def array_range(indices: Sequence[int], parallel: int | None = None) -> str:
+    """`--array`'s value for these task indices: "0-9%2" for a whole range,
+    "3,7-8%2" for some of them (a requeue), at most `parallel` at once."""
+    ordered = sorted(set(indices))
+    if not ordered or ordered[0] < 0:
+        raise ValueError("an array needs task indices of 0 or more")
+    parts: list[str] = []
+    first = last = ordered[0]
+    for index in [*ordered[1:], None]:
+        if index is not None and index == last + 1:
+            last = index
+            continue
+        parts.append(str(first) if first == last else f"{first}-{last}")
+        if index is not None:
+            first = last = index
+    limit = f"%{parallel}" if parallel and parallel < len(ordered) else ""
+    return ",".join(parts) + limit
+
+
+def array_task(job_id: str | None) -> int | None:
+    """The task index of an array task's job id ("123_4" -> 4), else None."""
+    if not job_id or "_" not in job_id:
+        return None
+    tail = job_id.rsplit("_", 1)[1]
+    return int(tail) if tail.isdigit() else None
 
 
 def sacct_command(job_ids: Sequence[str]) -> list[str]:
@@ -320,6 +356,94 @@ class SlurmExecutor:
                 data={"job_id": job_id, "host": settings.host},
             )
         return job_id
+
+    def submit_array(
+        self,
+        store: Store,
+        tasks: dict[int, int],
+        config: Any,
+        *,
+        sweep: dict[str, Any],
+        parallel: int | None,
+        name: str,
+    ) -> str:
+        """Submit queued runs as ONE job array: task index -> run id in `tasks`,
+        at most `parallel` tasks at once; returns the array's job id. Each task
+        asks the sweep's study (`sweep`: its journal on the shared filesystem,
+        name, direction, distributions, sampler) for its trial on the node
+        (`executors.trial`). A refused submission fails every run and raises."""
+        settings: SlurmConfig = config.slurm
+        study_folder = Path(sweep["study"]).parent
+        orders: dict[str, dict[str, Any]] = {}
+        with store.write():
+            for index, run_id in tasks.items():
+                folder = workdir(settings) / f"run-{run_id}-{_short_uuid(store, run_id)}"
+                orders[str(index)] = {
+                    "run_id": run_id,
+                    "folder": str(folder),
+                    "params": run_store.params(store, run_id),
+                }
+                job_store.set_fields(
+                    store,
+                    run_id,
+                    executor=NAME,
+                    job_host=settings.host,
+                    journal_path=str(folder / JOURNAL_NAME),
+                )
+        spec = {
+            "array": orders,
+            "sweep": sweep,
+            "project_dir": str(config.root),
+            "trainer": config.trainer,
+            "script": str(config.script) if config.script else None,
+            "sample_interval": _settings().sample_interval,
+            "stop_grace": _settings().stop_grace,
+        }
+        script = batch_script(
+            settings,
+            spec,
+            name=name[:64],
+            output=str(study_folder / "%A_%a.slurm.out"),
+            python=settings.python or sys.executable,
+            array=array_range(list(tasks), parallel),
+        )
+        if not settings.host:
+            study_folder.mkdir(parents=True, exist_ok=True)
+        try:
+            result = _call(sbatch_command(settings.host, str(study_folder)), stdin=script)
+            if result.returncode != 0:
+                raise WorkbenchError(
+                    "sbatch refused the array: "
+                    + (result.stderr.strip() or result.stdout.strip() or f"exit {result.returncode}")[:500]
+                )
+            array_id = parse_sbatch(result.stdout)
+        except WorkbenchError as exc:
+            for run_id in tasks.values():
+                run_store.transition(
+                    store,
+                    run_id,
+                    RunStatus.FAILED,
+                    expect=RunStatus.QUEUED,
+                    ended_at=time.time(),
+                    message=exc.message,
+                )
+            raise
+        now = time.time()
+        first = run_store.get(store, next(iter(tasks.values())))
+        with store.write():
+            for index, run_id in tasks.items():
+                job_id = f"{array_id}_{index}"
+                job_store.set_fields(store, run_id, job_id=job_id, slurm_state="PENDING")
+                add_event(
+                    store.conn,
+                    "run.submitted",
+                    f"run {run_id} submitted to Slurm as task {index} of array {array_id}",
+                    ts=now,
+                    project_id=first.project_id if first else None,
+                    run_id=run_id,
+                    data={"job_id": job_id, "array": array_id, "host": settings.host},
+                )
+        return array_id
 
     def poll(self, store: Store, jobs: list[Job], *, force: bool = False) -> None:
         """Ingest every job's journal, then ask Slurm (one squeue, and sacct for
