@@ -68,6 +68,10 @@ def start(
 ) -> None:
     """Search PROJECT's hyperparameters over its [sweep.space].
 
+    With --executor slurm the trials are ONE job array (`--array=0-(N-1)%K`
+    for --trials N --parallel K); each task asks the sweep's study, on the
+    shared filesystem, for its trial.
+
     Ctrl-C stops the sweep (queued trials are stopped, running ones finish);
     `workbench sweep resume PROJECT` continues it, as after a crash. Exit
     status: 0 succeeded, 130 stopped, 1 otherwise.
@@ -113,7 +117,9 @@ def resume(
 
     It waits for the trials still running and goes on until the total of
     trials is done; --trials, --parallel and --timeout replace the sweep's
-    recorded ones.
+    recorded ones. A sweep that ran on Slurm as a job array (even a finished
+    one) requeues its failed, preempted or cancelled tasks: their trials'
+    params go out again as a new array with the same task indices.
     """
     from workbench.sweeps.engine import resume_sweep
 
