@@ -45,6 +45,62 @@ async def test_the_jobs_screen_shows_state_reason_and_node(tmp_path, monkeypatch
         assert app.screen.run_id == rids[0]
 
 
+async def test_project_and_run_screens_show_executor_job_node_and_slurm_state(
+    tmp_path, monkeypatch
+):
+    from tui_support import plain
+
+    from workbench.tui.screens.project import JOB_COLUMNS, RUN_COLUMNS, ProjectScreen
+
+    store, rids = _jobs(tmp_path)
+    local_root = tmp_path / "local"
+    (local_root / "data").mkdir(parents=True)
+    (local_root / "data" / "train.csv").write_text("x,y\n1,0\n2,1\n")
+    (local_root / "workbench.toml").write_text(
+        '[project]\nname = "plain"\n[data]\ntrain = "data/train.csv"\ntarget = "y"\n'
+        '[train]\ntrainer = "lightgbm"\n'
+    )
+    local_id = add_project(store, local_root)["id"]
+    run_store.insert_queued(store, local_id, "lightgbm", {}, project_name="plain")
+    store.close()
+    _fake_squeue(tmp_path, monkeypatch)
+    app = make_app()
+    async with app.run_test(size=(160, 30)) as pilot:
+        app.open_project("queued")
+        await wait_for(pilot, lambda: _mounted(app, ProjectScreen, "#runs"), what="the project")
+        table = app.screen.query_one("#runs")
+        await wait_for(pilot, lambda: len(row_keys(table)) == 3, what="the runs")
+        labels = [str(c.label).split(" ")[0] for c in table.columns.values()]
+        assert labels[-4:] == ["Executor", "Job", "Node", "Slurm"]
+        assert row(table, str(rids[0]))[-4:] == ["slurm", "501", "", "PENDING (Resources)"]
+        assert row(table, str(rids[1]))[-4:] == ["slurm", "502", "node[07]", "RUNNING"]
+        # A project whose runs all ran here keeps its table as it was.
+        app.open_project("plain")
+        await wait_for(
+            pilot,
+            lambda: _mounted(app, ProjectScreen, "#runs") and app.screen.project == "plain",
+            what="the local project",
+        )
+        table = app.screen.query_one("#runs")
+        await wait_for(pilot, lambda: len(row_keys(table)) == 1, what="its run")
+        assert [c.key.value for c in table.columns.values()] == [k for k, _ in RUN_COLUMNS]
+        assert not {k for k, _ in JOB_COLUMNS} & {c.key.value for c in table.columns.values()}
+        # The run screen's status line says where the job is.
+        app.open_run(rids[0])
+        await wait_for(pilot, lambda: _mounted(app, RunScreen, "#run-status"), what="the run")
+        await wait_for(
+            pilot,
+            lambda: "slurm job 501 PENDING (Resources)"
+            in plain(app.screen.query_one("#run-status")),
+            what="the job on the status line",
+        )
+
+
+def _mounted(app, screen_type, selector) -> bool:
+    """The app shows a screen of this type, composed (the widget is there)."""
+    return isinstance(app.screen, screen_type) and len(app.screen.query(selector)) > 0
+
+
 def _jobs(tmp_path):
     root = tmp_path / "p"
     (root / "data").mkdir(parents=True)

@@ -120,6 +120,28 @@ def children(store: Store, parent_id: int) -> list[Job]:
     return [_job(row) for row in rows]
 
 
+def page_jobs(store: Store, project_id: int, run_ids: list[int]) -> dict[int, Job] | None:
+    """The executor fields of these runs of a project, for its run table; None
+    when no run of the project ever went to another executor (its table then
+    keeps no executor columns). Two indexed queries."""
+    used = store.scalar(
+        "SELECT EXISTS(SELECT 1 FROM runs WHERE project_id = ? AND executor != 'local')",
+        (project_id,),
+    )
+    if not used:
+        return None
+    found: dict[int, Job] = {}
+    for start in range(0, len(run_ids), 500):
+        chunk = run_ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for row in store.conn.execute(
+            f"SELECT {_COLUMNS} FROM runs WHERE id IN ({marks})", tuple(chunk)
+        ):
+            job = _job(row)
+            found[job.run_id] = job
+    return found
+
+
 def active_ids(store: Store) -> set[int]:
     """The ids of `active()`."""
     return {

@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.widgets import Header, Input, Label
 
 from workbench.core import formatting as fmt
+from workbench.store.jobs import Job
 from workbench.store.run_notes import RunNotes
 from workbench.tui import reads
 from workbench.tui.screens.base import LiveScreen
@@ -23,6 +24,19 @@ PAGE_ROWS = reads.PAGE_ROWS
 # Rows from the end of those loaded at which the next page is fetched, so
 # scrolling down rarely waits for it.
 PAGE_MARGIN = 20
+RUN_COLUMNS = [
+    ("mark", " "),
+    ("id", "Run"),
+    ("status", "Status"),
+    ("started", "Started"),
+    ("duration", "Duration"),
+    ("metric", "Metric"),
+    ("params", "Params"),
+    ("tags", "Tags"),
+]
+# Shown only once a run of the project went to another executor (Slurm), so a
+# local-only project's table stays as it is.
+JOB_COLUMNS = [("executor", "Executor"), ("job", "Job"), ("node", "Node"), ("slurm", "Slurm")]
 
 
 class ProjectScreen(LiveScreen):
@@ -65,6 +79,7 @@ class ProjectScreen(LiveScreen):
         self.sort_by = "id"
         self.filter_text = ""
         self.snapshot: reads.ProjectRuns | None = None
+        self.jobs: dict[int, Job] | None = None  # None: no run of the project used Slurm
         self.notes: dict[int, RunNotes] = {}
         self.show_archived = False  # archived runs are left out until H
         # How many rows the table reads (the paging cursor): a page at first,
@@ -78,19 +93,7 @@ class ProjectScreen(LiveScreen):
         yield Label("", id="project-summary")
         yield Input(placeholder="filter runs (any column); Esc clears", id="filter")
         yield Label("", id="project-empty", classes="empty-hint")
-        yield SyncedTable(
-            [
-                ("mark", " "),
-                ("id", "Run"),
-                ("status", "Status"),
-                ("started", "Started"),
-                ("duration", "Duration"),
-                ("metric", "Metric"),
-                ("params", "Params"),
-                ("tags", "Tags"),
-            ],
-            id="runs",
-        )
+        yield SyncedTable(RUN_COLUMNS, id="runs")
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -99,7 +102,8 @@ class ProjectScreen(LiveScreen):
         # as moving the cursor there does.
         self.watch(self.query_one("#runs", SyncedTable), "scroll_y", self._scrolled, init=False)
 
-    def load(self) -> tuple[reads.ProjectRuns, dict[int, RunNotes], str]:
+    def load(self) -> tuple[reads.ProjectRuns, dict[int, RunNotes], str, dict[int, Job] | None]:
+        from workbench.store.jobs import page_jobs
         from workbench.store.run_notes import notes_of
 
         text = self.filter_text
@@ -110,10 +114,14 @@ class ProjectScreen(LiveScreen):
             text=text,
             archived=self.show_archived,
         )
-        return snapshot, notes_of(reads.store(), [r.id for r in snapshot.runs]), text
+        ids = [r.id for r in snapshot.runs]
+        jobs = page_jobs(reads.store(), snapshot.project.id, ids)
+        return snapshot, notes_of(reads.store(), ids), text, jobs
 
-    def show(self, data: tuple[reads.ProjectRuns, dict[int, RunNotes], str]) -> None:
-        snapshot, self.notes, self._loaded_text = data
+    def show(
+        self, data: tuple[reads.ProjectRuns, dict[int, RunNotes], str, dict[int, Job] | None]
+    ) -> None:
+        snapshot, self.notes, self._loaded_text, self.jobs = data
         self.snapshot = snapshot
         project = snapshot.project
         best = project.best
@@ -199,11 +207,14 @@ class ProjectScreen(LiveScreen):
                 " ".join(f"{k}={cell(params[k])}" for k in key_params if k in params),
                 ("(archived) " if notes.archived else "") + tags,
             )
+            if self.jobs is not None:
+                cells += _job_cells(self.jobs.get(run.id))
             if narrow and not any(narrow in str(c).lower() for c in (*cells, notes.note or "")):
                 continue
             rows.append((str(run.id), cells, run, value))
         rows.sort(key=lambda row: self._sort_key(row, now), reverse=self.sort_by != "status")
         runs = self.query_one("#runs", SyncedTable)
+        runs.set_columns(RUN_COLUMNS + (JOB_COLUMNS if self.jobs is not None else []))
         runs.set_sort(self.sort_by, descending=self.sort_by != "status")
         runs.show([(key, cells) for key, cells, _, _ in rows])
         hint = self.query_one("#project-empty", Label)
@@ -444,3 +455,11 @@ class ProjectScreen(LiveScreen):
 def _when(ts: float | None) -> str:
     """A run's start, in UTC to the second (as `run list` shows it)."""
     return "" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
+
+
+def _job_cells(job: Job | None) -> tuple[str, str, str, str]:
+    """A run's executor, job id, node and the scheduler's state (reason)."""
+    if job is None or job.executor == "local":
+        return ("local", "", "", "")
+    state = (job.slurm_state or "") + (f" ({job.slurm_reason})" if job.slurm_reason else "")
+    return (job.executor, job.job_id or "", job.node or "", state)

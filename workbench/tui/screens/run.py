@@ -220,6 +220,7 @@ class RunScreen(LiveScreen):
             f"  {fmt.seconds(run.duration(time.time()))}"
             + (f"  exit {run.exit_code}" if run.exit_code is not None else "")
             + (f"  {run.message}" if run.message else "")
+            + _job_summary(info.job)
         )
         self.query_one("#run-info", Static).update(_side_panel(info))
         first = self.info is None
@@ -713,6 +714,19 @@ def _side_panel(info: reads.RunDetail) -> str:
         lines += ["", "[b]Artifacts[/b]"]
         lines += [f"  {a.name} ({fmt.size(a.size)})" for a in info.artifacts]
     return "\n".join(lines)
+
+
+def _job_summary(job: Any) -> str:
+    """The status line's part for a run of another executor: "slurm job 12_3 on
+    node07 PENDING (Resources)" (Slurm's words escaped, shown as text)."""
+    if job is None:
+        return ""
+    from rich.markup import escape
+
+    text = f"  {job.executor} job {job.job_id or '-'}" + (f" on {job.node}" if job.node else "")
+    if job.slurm_state:
+        text += f" {job.slurm_state}" + (f" ({job.slurm_reason})" if job.slurm_reason else "")
+    return escape(text)
 
 
 def _job_lines(job: Any) -> list[str]:
