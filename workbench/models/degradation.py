@@ -83,12 +83,17 @@ def baseline(version: Any, metric: str) -> dict[str, Any]:
 
 
 def assess(
-    version: Any, metric: str, batch_score: float, batch: Predictions
+    version: Any,
+    metric: str,
+    batch_score: float,
+    batch: Predictions,
+    expected: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The band, the verdict and a message for a batch scored `batch_score`."""
+    """The band, the verdict and a message for a batch scored `batch_score`;
+    `expected` is `baseline(version, metric)` when the caller has it (cached)."""
     from workbench.core.metric_rules import lower_is_better
 
-    expected = baseline(version, metric)
+    expected = expected if expected is not None else baseline(version, metric)
     batch_spread = _bootstrap_std(metric, batch) or 0.0
     half = BAND_Z * math.sqrt(expected["spread"] ** 2 + batch_spread**2)
     low, high = expected["value"] - half, expected["value"] + half

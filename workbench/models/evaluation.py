@@ -256,6 +256,7 @@ _VECTORISED: dict[str, Callable[[Predictions, np.ndarray], np.ndarray]] = {
     "mae": _mae,
     "r2": _r2,
 }
+VECTORISED_METRICS = frozenset(_VECTORISED)  # computed here in numpy, the rest by sklearn
 
 
 def _slow(metric: str, p: Predictions, w: np.ndarray) -> np.ndarray:

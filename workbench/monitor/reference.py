@@ -8,6 +8,9 @@ regressor) and `proba:<class>` (a binary classifier's positive class only, as
 the other is its complement). The profile is kept in the store folder's cache
 (`cache/prediction-profiles/`), keyed by the model's and the hold-out's
 SHA-256: computing it means loading the model and predicting the hold-out.
+So is the degradation check's baseline (`expected_score`: the hold-out score's
+bootstrap spread), which needs the same predictions: `monitor` then loads no
+model at all once both are cached.
 """
 
 from __future__ import annotations
@@ -52,6 +55,36 @@ def prediction_profile(version: Any) -> dict[str, Any]:
         cache.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(cache, json.dumps(profile, separators=(",", ":")))
     return profile
+
+
+BASELINE_FORMAT = 1
+
+
+def expected_score(version: Any, metric: str) -> dict[str, Any]:
+    """`degradation.baseline(version, metric)`, kept in the same cache as the
+    prediction profile (a version's model, hold-out and scores never change)."""
+    from workbench.models.degradation import baseline
+
+    if version.holdout_sha256 is None:
+        return baseline(version, metric)
+    cache = (
+        paths.home()
+        / "cache"
+        / "prediction-profiles"
+        / f"{version.model_sha256}-{version.holdout_sha256}.baseline.v{BASELINE_FORMAT}.json"
+    )
+    stored: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError, RecursionError):
+        found = json.loads(cache.read_bytes())
+        if isinstance(found, dict):
+            stored = found
+    if isinstance(stored.get(metric), dict):
+        return stored[metric]
+    expected = baseline(version, metric)
+    with contextlib.suppress(OSError):
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(cache, json.dumps({**stored, metric: expected}, separators=(",", ":")))
+    return expected
 
 
 def _compute(version: Any) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from typing import Any
 from workbench.core.errors import UsageError, WorkbenchError
 from workbench.monitor.labels import read_labels
 from workbench.monitor.log import INPUT_PREFIX, PROBA_PREFIX, log_folder, read_log
-from workbench.monitor.reference import prediction_columns, prediction_profile
+from workbench.monitor.reference import expected_score, prediction_columns, prediction_profile
 
 DEFAULT_WINDOW = "1d"
 DEFAULT_LAST = 24
@@ -327,7 +327,7 @@ def _performance(
     import pandas as pd
 
     from workbench.models.degradation import assess
-    from workbench.models.evaluation import Predictions, full_score
+    from workbench.models.evaluation import VECTORISED_METRICS, Predictions, full_score
     from workbench.models.gate import _scores
 
     joined = answered[answered["label"].notna()] if len(answered) else answered
@@ -365,16 +365,21 @@ def _performance(
     if not result["labelled"]:
         result.update(available=False, reason="no label matches a class the model knows")
         return result
-    # The newest window gets the trainers' own metrics, as the gate scores; older
-    # ones the vectorised primary metric alone (the same formula, without sklearn's
-    # per-call checks).
-    score = _scores(version, predictions).get(metric) if judge else full_score(metric, predictions)
+    # The vectorised metric (equal to the trainers' scikit-learn metric within 1e-12,
+    # tests/test_gate_statistics.py) where there is one: importing scikit-learn
+    # (and scipy.stats with it) would cost more than the whole window. Others get
+    # the trainers' own metrics, as the gate scores.
+    if metric in VECTORISED_METRICS:
+        score = full_score(metric, predictions)
+    else:
+        score = _scores(version, predictions).get(metric) if judge else full_score(metric, predictions)
     result["score"] = score
     result["training"] = version.metrics.get(metric)
     result["degraded"] = None
     if judge and isinstance(score, int | float) and math.isfinite(score):
         try:
-            result.update(assess(version, metric, float(score), predictions))
+            expected = expected_score(version, metric)
+            result.update(assess(version, metric, float(score), predictions, expected))
         except WorkbenchError as exc:
             result["message"] = f"{metric} {score:.4g}; no baseline: {exc.message}"
     return result
