@@ -7,7 +7,7 @@ import os
 import stat
 import textwrap
 
-from tui_support import row, row_keys, wait_for
+from tui_support import notifications, row, row_keys, wait_for
 
 from workbench.projects import add_project
 from workbench.store import jobs as job_store
@@ -144,3 +144,102 @@ def _fake_squeue(tmp_path, monkeypatch):
     tool.write_text("#!/bin/sh\necho '501|PENDING|Resources|'\necho '502|RUNNING|None|node[07]'\n")
     tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+async def test_the_sweep_screen_s_requeue_key_resubmits_the_failed_tasks(tmp_path, monkeypatch):
+    """R on an array sweep's screen starts `sweep resume` in a process of its own,
+    which requeues the failed task (here sbatch refuses it again: no cluster)."""
+    from workbench.core.errors import WorkbenchError
+    from workbench.sweeps.engine import start_sweep
+    from workbench.tui.screens.sweep import SweepScreen
+
+    root = tmp_path / "p"
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "train.csv").write_text("x,y\n1,0\n2,1\n")
+    (root / "train.py").write_text("print('hi')\n")
+    (root / "workbench.toml").write_text(
+        textwrap.dedent("""\
+        [project]
+        name = "swept"
+        [data]
+        train = "data/train.csv"
+        target = "y"
+        [train]
+        trainer = "script"
+        script = "train.py"
+        metric = "score"
+        [sweep]
+        space = { x = { type = "float", low = 0.0, high = 1.0 } }
+        """)
+    )
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "sbatch"
+    tool.write_text("#!/bin/sh\ncat >/dev/null\necho 'no partition today' >&2\nexit 1\n")
+    tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    store = open_store()
+    add_project(store, root)
+    sweep = start_sweep(store, "swept", trials=1, executor="slurm")
+    try:
+        sweep.run()
+    except WorkbenchError as exc:
+        assert "no partition today" in exc.message
+    (first,) = job_store.children(store, sweep.run_id)
+    assert first.status is RunStatus.FAILED
+    store.close()
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        app.push_screen(SweepScreen(sweep.run_id))
+        await wait_for(pilot, lambda: isinstance(app.screen, SweepScreen), what="the sweep")
+        await pilot.press("R")
+
+        def retried():
+            check = open_store()
+            try:
+                kids = job_store.children(check, sweep.run_id)
+                retry = kids[-1] if len(kids) == 2 and kids[-1].finished else None
+                return retry and (retry, run_store.get(check, retry.run_id),
+                                  run_store.params(check, retry.run_id))  # fmt: skip
+            finally:
+                check.close()
+
+        retry, row_, params = await wait_for(pilot, retried, timeout=60, what="the requeued task")
+        assert params["_retry_of"] == first.run_id and params["_task"] == 0
+        assert row_.status is RunStatus.FAILED
+        assert "sbatch refused the array: no partition today" in row_.message
+        assert f"requeueing 1 failed task(s) of sweep {sweep.run_id}" in notifications(app)
+
+
+async def test_the_requeue_key_says_why_when_there_is_nothing_to_requeue(tmp_path):
+    from workbench.store import sweeps as sweep_rows
+    from workbench.tui.screens.sweep import SweepScreen
+
+    store, _ = _jobs(tmp_path)
+    owner = sweep_rows.Owner(os.getpid(), 0.0, "here")
+    sweep_id = sweep_rows.create(
+        store, 1, {"_executor": "slurm"}, owner, 1.0, message="sweep {id}", data={}
+    )
+    sweep_rows.end(store, sweep_id, "succeeded", "done", 2.0)
+    store.close()
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        app.push_screen(SweepScreen(sweep_id))
+        await wait_for(pilot, lambda: isinstance(app.screen, SweepScreen), what="the sweep")
+        await pilot.press("R")
+        await wait_for(
+            pilot,
+            lambda: "has no failed task to requeue" in _error_text(app),
+            what="the refusal",
+        )
+
+
+def _error_text(app) -> str:
+    """The message of the error dialog on screen, or ""."""
+    from tui_support import plain
+
+    from workbench.tui.screens.error import ErrorModal
+
+    if not isinstance(app.screen, ErrorModal):
+        return ""
+    return plain(app.screen.query_one("#error-message"))

@@ -251,3 +251,29 @@ class ArrayDriver:
         s._say(message)
         s._end("stopped", message)
         return summary(self.store, s.run_id)
+
+
+def requeue_detached(store: Store, sweep_id: int) -> int:
+    """Start `workbench sweep resume` for an array sweep's failed tasks in a
+    process of its own (the TUI's key): how many tasks it requeues. UsageError
+    when the sweep's process still runs, or when it has nothing to requeue."""
+    import sys
+
+    from workbench.core.errors import UsageError
+    from workbench.core.spawn import spawn_detached
+
+    row = runs.get(store, sweep_id)
+    if row is None:
+        raise UsageError(f"no sweep {sweep_id}")
+    if row.status is RunStatus.RUNNING:
+        raise UsageError(
+            f"sweep {sweep_id} is running; its failed tasks can be requeued once it ends"
+        )
+    failed = retryable(store, sweep_id)
+    if not failed:
+        raise UsageError(f"sweep {sweep_id} has no failed task to requeue")
+    spawn_detached(
+        [sys.executable, "-m", "workbench", "sweep", "resume", str(row.project), str(sweep_id)],
+        log=paths.run_dir(sweep_id) / "requeue.log",
+    )
+    return len(failed)

@@ -29,6 +29,7 @@ class SweepScreen(LiveScreen):
     BINDINGS = [
         Binding("enter", "open_run", "Open trial's run", id="sweep.open"),
         Binding("x", "stop_sweep", "Stop sweep", id="sweep.stop"),
+        Binding("R", "requeue", "Requeue failed", id="sweep.requeue"),
         Binding("escape", "app.pop_screen", "Back", id="sweep.back"),
     ]
 
@@ -133,6 +134,19 @@ class SweepScreen(LiveScreen):
     def action_open_run(self) -> None:
         if self.selected_trial_run is not None:
             self.app.open_run(self.selected_trial_run)
+
+    def action_requeue(self) -> None:
+        # A Slurm array sweep's failed or preempted tasks go out again as a new
+        # array, by `sweep resume` in a process of its own (it follows them).
+        from workbench.sweeps.arrays import requeue_detached
+
+        def requeued(count: int) -> None:
+            self.notify(f"requeueing {count} failed task(s) of sweep {self.run_id}")
+            self.poll()
+
+        self.in_background(
+            "Cannot requeue", lambda: requeue_detached(reads.store(), self.run_id), requeued
+        )
 
     def action_stop_sweep(self) -> None:
         # The sweep's process stops queued trials and marks the sweep stopped.
