@@ -34,7 +34,7 @@ import random
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -433,28 +433,46 @@ class Damaged:
 
 
 def read_log(
-    folder: Path, since: float | None = None, columns: list[str] | None = None
+    folder: Path,
+    since: float | None = None,
+    columns: list[str] | None = None,
+    *,
+    skip: Collection[str] = (),
+    request_ids: Collection[str] | None = None,
 ) -> tuple[Any, list[Damaged]]:
     """The logged rows (a DataFrame, sorted by time) of every whole part, and the
     parts that could not be read. Parts are never changed or deleted here: a
-    damaged one is reported and skipped, so nothing is lost to a reader."""
+    damaged one is reported and skipped, so nothing is lost to a reader.
+
+    Only `columns` (all when None) less `skip` are read: Parquet reads each column
+    apart, and the text columns cost the most to read and convert. With
+    `request_ids`, the `request_id` column keeps only those ids (missing
+    elsewhere): a label join needs no more, and a million ids as Python text
+    would cost more than the rest of the log."""
     import pandas as pd
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     tables, damaged = [], []
     first_day = day_name(since) if since is not None else None
+    wanted = None if request_ids is None else pa.array(list(request_ids), type=pa.large_string())
     for part in iter_parts(folder):
         if first_day is not None and part.parent.name < first_day:
             continue
         try:
-            table = pq.read_table(part)
-            names = table.schema.names
+            names = pq.read_schema(part).names
             missing = [c for c in ("ts", "request_id", "row", "status") if c not in names]
             if missing:
                 raise ValueError(f"not a prediction log part (no {', '.join(missing)} column)")
-            if columns is not None:
-                table = table.select([c for c in table.schema.names if c in columns])
+            chosen = [
+                c for c in names if (columns is None or c in columns) and c not in skip
+            ]
+            table = pq.read_table(part, columns=chosen)
+            if wanted is not None and "request_id" in chosen:
+                ids = table.column("request_id").cast(pa.large_string())
+                kept = pc.if_else(pc.is_in(ids, value_set=wanted), ids, None)
+                table = table.set_column(chosen.index("request_id"), "request_id", kept)
         except (OSError, ValueError, pa.ArrowException) as exc:
             reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
             damaged.append(Damaged(str(part), reason))

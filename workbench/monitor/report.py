@@ -46,6 +46,8 @@ MAX_DRIFTED_SHOWN = 20
 # thousand rows a larger sample adds no power, only time.
 MAX_DRIFT_ROWS = 20_000
 SAMPLE_SEED = 20240917
+# Logged columns no window uses: not read (text columns are the costly ones).
+UNREAD_COLUMNS = ("source", "model", "error")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +90,13 @@ def monitor(
     start_scipy_import()
     row, config = project_config(store, project)
     folder = log_folder(config.root)
-    frame, damaged = read_log(folder)
     labels, damaged_labels = read_labels(config.root)
+    # The columns a window reads, and the ids of labelled requests only.
+    frame, damaged = read_log(
+        folder,
+        skip=UNREAD_COLUMNS,
+        request_ids=labels["request_id"].dropna().unique().tolist(),
+    )
     report: dict[str, Any] = {
         "project": project,
         "log_folder": str(folder),

@@ -14,9 +14,8 @@ Pelz-Good's expansion, the Smirnov tail), so the numbers agree with scipy's to
 within 1e-9 (`tests/test_drift_distributions.py` draws the inputs).
 
 What is not ported falls back to scipy itself: the exact two-sample KS test of
-small samples (both at most 10,000 values, as scipy's `method="auto"`) and the
-Kolmogorov distribution for n <= 140 (Pomeranz's recursion); both are cheap once
-scipy is loaded, and rare where speed counts (a million logged rows).
+small samples (both at most 10,000 values, as scipy's `method="auto"`), cheap
+once scipy is loaded and rare where speed counts (a million logged rows).
 """
 
 from __future__ import annotations
@@ -45,7 +44,7 @@ _STIRLING_COEFFS = [
     8.3333333333333333333e-2,
 ]
 EXACT_TWO_SAMPLE_MAX = 10_000  # scipy's ks_2samp(method="auto") is exact up to this size
-SMALL_N = 140  # below this, scipy's kolmogn uses Pomeranz's recursion: not ported
+SMALL_N = 140  # up to this n, Durbin's matrix and Pomeranz's recursion (Simard-L'Ecuyer)
 
 
 # --------------------------------------------------------------------------- tails
@@ -160,9 +159,11 @@ def kstwo_sf(x: float, n: int) -> float:
         return _clip(2 * _smirnov(n, x))
     nxsquared = t * x
     if n <= SMALL_N:
-        from scipy import stats  # Pomeranz's recursion and friends: scipy's own
-
-        return float(stats.kstwo.sf(x, n))
+        if nxsquared <= 0.754693:
+            return _clip(1.0 - _kolmogn_dmtw(n, x))
+        if nxsquared <= 4:
+            return _clip(1.0 - _kolmogn_pomeranz(n, x))
+        return _clip(2 * _smirnov(n, x))  # Miller's approximation
     if nxsquared >= 370.0:
         return 0.0
     if nxsquared >= 2.2:
@@ -239,6 +240,78 @@ def _kolmogn_dmtw(n: int, d: float) -> float:
     if expnt != 0:
         p = np.ldexp(p, expnt)
     return _clip(p)
+
+
+def _pomeranz_bounds(i: int, n: int, ll: int, ceilf: int, roundf: int) -> tuple[int, int]:
+    """The first and last non-zero entries of row i of Pomeranz's recursion."""
+    if i == 0:
+        j1, j2 = -ll - ceilf - 1, ll + ceilf - 1
+    else:
+        ip1div2, ip1mod2 = divmod(i + 1, 2)
+        if ip1mod2 == 0:  # i is odd
+            if ip1div2 == n + 1:
+                j1, j2 = n - ll - ceilf - 1, n + ll + ceilf - 1
+            else:
+                j1, j2 = ip1div2 - 1 - ll - roundf - 1, ip1div2 + ll - 1 + ceilf - 1
+        else:
+            j1, j2 = ip1div2 - 1 - ll - 1, ip1div2 + ll + roundf - 1
+    return max(j1 + 2, 0), min(j2, n)
+
+
+def _kolmogn_pomeranz(n: int, x: float) -> float:
+    """P(D_n <= x) by Pomeranz's recursion (small n): rows of convolutions with
+    near-Poisson probabilities, two rows kept, scaled against underflow."""
+    t = n * x
+    ll = int(np.floor(t))
+    f = 1.0 * (t - ll)
+    g = min(f, 1.0 - f)
+    ceilf = 1 if f > 0 else 0
+    roundf = 1 if f > 0.5 else 0
+    npwrs = 2 * (ll + 1)
+    gpower = np.empty(npwrs)  # (g/n)^m / m!
+    twogpower = np.empty(npwrs)  # (2g/n)^m / m!
+    onem2gpower = np.empty(npwrs)  # ((1-2g)/n)^m / m!
+    gpower[0] = twogpower[0] = onem2gpower[0] = 1.0
+    expnt = 0
+    g_over_n, two_g_over_n, one_minus_two_g_over_n = g / n, 2 * g / n, (1 - 2 * g) / n
+    for m in range(1, npwrs):
+        gpower[m] = gpower[m - 1] * g_over_n / m
+        twogpower[m] = twogpower[m - 1] * two_g_over_n / m
+        onem2gpower[m] = onem2gpower[m - 1] * one_minus_two_g_over_n / m
+    v0 = np.zeros([npwrs])
+    v1 = np.zeros([npwrs])
+    v1[0] = 1
+    v0s, v1s = 0, 0
+    j1, j2 = _pomeranz_bounds(0, n, ll, ceilf, roundf)
+    for i in range(1, 2 * n + 2):
+        k1 = j1
+        v0, v1 = v1, v0
+        v0s, v1s = v1s, v0s
+        v1.fill(0.0)
+        j1, j2 = _pomeranz_bounds(i, n, ll, ceilf, roundf)
+        if i == 1 or i == 2 * n + 1:
+            pwrs = gpower
+        else:
+            pwrs = twogpower if i % 2 else onem2gpower
+        ln2 = j2 - k1 + 1
+        if ln2 > 0:
+            conv = np.convolve(v0[k1 - v0s : k1 - v0s + ln2], pwrs[:ln2])
+            conv_start = j1 - k1
+            conv_len = j2 - j1 + 1
+            v1[:conv_len] = conv[conv_start : conv_start + conv_len]
+            if 0 < np.max(v1) < _EM128:
+                v1 *= _EP128
+                expnt -= _E128
+            v1s = v0s + j1 - k1
+    ans = v1[n - v1s]
+    for m in range(1, n + 1):  # times n!
+        if np.abs(ans) > _EP128:
+            ans *= _EM128
+            expnt += _E128
+        ans *= m
+    if expnt != 0:
+        ans = np.ldexp(ans, expnt)
+    return _clip(ans)
 
 
 def _kolmogn_pelz_good(n: int, x: float) -> float:
