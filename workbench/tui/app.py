@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from textual import events
 from textual.app import App
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
+from textual.widget import Widget
 from textual.worker import get_current_worker
 
 from workbench.core.errors import WorkbenchError
@@ -53,6 +55,9 @@ class WorkbenchApp(App):
         # The newest event the notification toasts have looked at (None until
         # the first look, at startup).
         self.events_seen: int | None = None
+        # Keys typed while a form is being prepared (its data read in a worker),
+        # handed to the form once it is up; None when no form is awaited.
+        self._held_keys: list[events.Key] | None = None
 
     def on_mount(self) -> None:
         self.theme = "textual-light" if self.settings.theme == "light" else "textual-dark"
@@ -74,6 +79,55 @@ class WorkbenchApp(App):
         if self.demo:
             self.run_demo()
         self.run_worker(self._toast_notifications, thread=True, group="notify", exit_on_error=False)
+
+    # Keys typed ahead --------------------------------------------------
+
+    async def on_event(self, event: events.Event) -> None:
+        """Keys reach a form opened by the key before them.
+
+        Textual forwards each key to the focused widget's queue and answers a
+        (non-priority) binding only when the key bubbles back up, so the keys
+        typed after `i` were all routed to the table underneath before `i`
+        pushed the form. Here a binding of the focused chain runs as its key
+        arrives, unless the focused widget takes that key itself (a character
+        typed into a field, a key of the field's own bindings, which must stay
+        in order with the characters before it): the form is pushed and
+        mounted (focused on its first field by its AUTO_FOCUS) before the next
+        key is routed, and a Tab typed ahead moves on to the next field."""
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            if self._held_keys is not None:
+                if not await self._check_bindings(event.key, priority=True):
+                    self._held_keys.append(event)
+                return
+            if not _takes_key(self.focused, event):
+                self.app_focus = True
+                if await self._check_bindings(event.key, priority=True):
+                    return
+                if await self._check_bindings(event.key):
+                    return
+        await super().on_event(event)
+
+    def hold_keys(self) -> None:
+        """Keep the keys typed from now on for the form about to be pushed
+        (`push_form`); `drop_held_keys` when it will not come."""
+        if self._held_keys is None:
+            self._held_keys = []
+
+    def drop_held_keys(self) -> None:
+        self._held_keys = None
+
+    def push_form(self, form: Any, callback: Any = None) -> None:
+        """Push `form`, then route to it, in order, the keys held since it was
+        asked for (`hold_keys`); keys typed meanwhile are held until then."""
+        mounted = self.push_screen(form, callback)
+
+        async def replay() -> None:
+            await mounted
+            held, self._held_keys = self._held_keys or [], None
+            for key in held:
+                await super(WorkbenchApp, self).on_event(events.Key(key.key, key.character))
+
+        self.call_next(replay)
 
     # Navigation ---------------------------------------------------------
 
@@ -165,9 +219,11 @@ class WorkbenchApp(App):
             title = error.title
         self.push_screen(ErrorModal(title, message))
 
-    def _background(self, title: str, fn: Any, then: Any, busy: Any = None) -> None:
-        """`fn` in a thread, then `then(result)` here; `busy` (a widget) shows a
-        loading indicator meanwhile."""
+    def _background(
+        self, title: str, fn: Any, then: Any, busy: Any = None, failed: Any = None
+    ) -> None:
+        """`fn` in a thread, then `then(result)` here, or `failed()` and the
+        error; `busy` (a widget) shows a loading indicator meanwhile."""
         if busy is not None:
             busy.loading = True
 
@@ -180,6 +236,8 @@ class WorkbenchApp(App):
                 result = fn()
             except Exception as exc:
                 self.call_from_thread(done)
+                if failed is not None:
+                    self.call_from_thread(failed)
                 self.call_from_thread(self.show_error, title, exc)
                 return
             self.call_from_thread(done)
@@ -198,7 +256,7 @@ class WorkbenchApp(App):
         from workbench.tui.screens.forms import StartRunModal
 
         def open_form(found: dict) -> None:
-            self.push_screen(
+            self.push_form(
                 StartRunModal(project, found, initial, title), lambda o: self._start(project, o)
             )
 
@@ -207,10 +265,13 @@ class WorkbenchApp(App):
         else:
             from workbench.tui import reads
 
+            # What is typed while the params are read goes into the form.
+            self.hold_keys()
             self._background(
                 "Cannot start a run",
                 lambda: reads.project_card(project).params,
                 open_form,
+                failed=self.drop_held_keys,
             )
 
     def _start(self, project: str, overrides: dict[str, str] | None) -> None:
@@ -324,6 +385,20 @@ class WorkbenchApp(App):
 
         tables = list(self.screen.query(SyncedTable))
         return tables[0] if tables else None
+
+
+def _takes_key(widget: Widget | None, key: events.Key) -> bool:
+    """Whether `widget` (focused) handles `key` itself, so that the key must
+    be queued to it after the ones before it: a widget that reads keys (an
+    Input, a Select's list searched by typing) takes characters and the keys
+    of its own bindings; a TextArea takes Enter and Tab too, so it gets all."""
+    if widget is None or type(widget)._on_key is Widget._on_key:
+        return False
+    from textual.widgets import TextArea  # not at import: it slows the first frame
+
+    if isinstance(widget, TextArea) or key.is_printable:
+        return True
+    return key.key in widget._bindings.key_to_bindings
 
 
 def binding_ids() -> set[str]:

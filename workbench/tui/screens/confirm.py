@@ -12,6 +12,7 @@ from textual.widgets import Button, Label, Static
 class ConfirmModal(ModalScreen[bool]):
     """Returns True when the user confirms; Escape or Cancel return False."""
 
+    AUTO_FOCUS = "#confirm"  # at compose: see StartRunModal
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="confirm.cancel")]
 
     def __init__(self, title: str, message: str, confirm: str = "OK") -> None:
@@ -27,9 +28,6 @@ class ConfirmModal(ModalScreen[bool]):
             with Horizontal(id="form-buttons"):
                 yield Button(self.confirm_label, variant="warning", id="confirm")
                 yield Button("Cancel", id="cancel")
-
-    def on_mount(self) -> None:
-        self.query_one("#confirm", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "confirm")

@@ -10,6 +10,7 @@ from textual.widgets import Button, Label, Static
 
 
 class ErrorModal(ModalScreen[None]):
+    AUTO_FOCUS = "#error-ok"  # at compose: see StartRunModal
     BINDINGS = [Binding("escape,enter", "dismiss", "Close", id="error.close")]
 
     def __init__(self, title: str, message: str) -> None:

@@ -21,6 +21,10 @@ class StartRunModal(ModalScreen[dict[str, str] | None]):
     cloned: its values, and its keys workbench.toml lacks under "extra");
     returns the edited `key=value` texts."""
 
+    # The first field has the focus as soon as the form is composed, so the
+    # keys typed right after the one that opened it go there (see
+    # WorkbenchApp.on_event); a focus() in on_mount would come after them.
+    AUTO_FOCUS = "Input"
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="form.cancel")]
 
     def __init__(
@@ -57,9 +61,6 @@ class StartRunModal(ModalScreen[dict[str, str] | None]):
             with Horizontal(id="form-buttons"):
                 yield Button("Start", variant="primary", id="start")
                 yield Button("Cancel", id="cancel")
-
-    def on_mount(self) -> None:
-        self.query_one(Input).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "start":
@@ -137,6 +138,7 @@ class InitProjectModal(ModalScreen[tuple[Path, str, Path | None, str | None] | N
     data (a CSV or Parquet file) with its target column instead of the
     template's sample data."""
 
+    AUTO_FOCUS = "#init-path"
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="init.cancel")]
 
     def compose(self) -> ComposeResult:
@@ -162,9 +164,6 @@ class InitProjectModal(ModalScreen[tuple[Path, str, Path | None, str | None] | N
             with Horizontal(id="form-buttons"):
                 yield Button("Create", variant="primary", id="create")
                 yield Button("Cancel", id="cancel")
-
-    def on_mount(self) -> None:
-        self.query_one("#init-path", Input).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "create":

@@ -22,6 +22,9 @@ class PromoteModal(ModalScreen[str | None]):
     """The gate's dry-run decision for a version against the champion. Returns
     "promote", "force" (the gate said no, the user insists) or None."""
 
+    # Enter confirms only what the gate agrees with (#promote is there only
+    # then); forcing takes a Tab. Focused at compose: see StartRunModal.
+    AUTO_FOCUS = "#promote, #cancel"
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="promote.cancel")]
 
     def __init__(self, decision: Any) -> None:
@@ -59,10 +62,6 @@ class PromoteModal(ModalScreen[str | None]):
                     yield Button("Force promote", variant="warning", id="force")
                 yield Button("Cancel", id="cancel")
 
-    def on_mount(self) -> None:
-        # Enter confirms only what the gate agrees with; forcing takes a Tab.
-        self.query_one("#promote" if self.decision.promoted else "#cancel", Button).focus()
-
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id if event.button.id in ("promote", "force") else None)
 
@@ -81,6 +80,7 @@ class ExportModal(ModalScreen[ExportRequest | None]):
     """Format, output path (a default per format under the project's folder),
     zip for a bundle, and whether to replace what is there."""
 
+    AUTO_FOCUS = "#export-output"  # at compose: see StartRunModal
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="export.cancel")]
 
     def __init__(
@@ -118,9 +118,6 @@ class ExportModal(ModalScreen[ExportRequest | None]):
             with Horizontal(id="form-buttons"):
                 yield Button("Export", variant="primary", id="export")
                 yield Button("Cancel", id="cancel")
-
-    def on_mount(self) -> None:
-        self.query_one("#export-output", Input).focus()
 
     def on_select_changed(self, event: Select.Changed) -> None:
         fmt_ = str(event.value)

@@ -17,6 +17,7 @@ class RunNotesModal(ModalScreen[tuple[str, str] | None]):
     returns the (tags, note) texts to save, or None when cancelled."""
 
     CSS_PATH = "run_notes.tcss"
+    AUTO_FOCUS = "#notes-tags"  # at compose: see StartRunModal
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="notes.cancel"),
         Binding("ctrl+s", "save", "Save", id="notes.save"),
@@ -41,9 +42,6 @@ class RunNotesModal(ModalScreen[tuple[str, str] | None]):
             with Horizontal(id="form-buttons"):
                 yield Button("Save", variant="primary", id="save")
                 yield Button("Cancel", id="cancel")
-
-    def on_mount(self) -> None:
-        self.query_one("#notes-tags", Input).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "save":
