@@ -5,15 +5,25 @@
 # and slurmd directly, and waits until `sinfo` shows the node idle.
 #
 #   scripts/slurm_up.sh          start (idempotent: a running cluster is left alone)
-#   scripts/slurm_up.sh stop     stop the daemons this script started
+#   scripts/slurm_up.sh stop     stop the daemons this script started (sshd too)
+#   scripts/slurm_up.sh sshd     start a loopback sshd for the `[slurm] host` path
 #
 # Needs root (apt-get, munge's key, slurmd). State lives under $WB_SLURM_DIR
 # (default /var/tmp/workbench-slurm).
+#
+# `sshd` (installs openssh-server when missing) listens on 127.0.0.1 only, port
+# $WB_SSHD_PORT (default 2222), with a host key and one client key made for it
+# under $WB_SLURM_DIR/ssh: public keys only (no password, no keyboard login), and
+# only the client key's owner's own account (the user who ran the script). It
+# writes $WB_SLURM_DIR/ssh/config, an ssh config for `Host 127.0.0.1` with that
+# port and key, to give ssh with -F (the tests set WORKBENCH_SSH_CONFIG to it).
 set -euo pipefail
 
 STATE="${WB_SLURM_DIR:-/var/tmp/workbench-slurm}"
 CONF_DIR=/etc/slurm
 NODE="$(hostname -s)"
+SSHD_PORT="${WB_SSHD_PORT:-2222}"
+SSH_DIR="$STATE/ssh"
 
 stop() {
   for name in slurmd slurmctld; do
@@ -22,12 +32,81 @@ stop() {
       rm -f "$STATE/$name.pid"
     fi
   done
+  if [ -f "$SSH_DIR/sshd.pid" ]; then
+    kill "$(cat "$SSH_DIR/sshd.pid")" 2>/dev/null || true
+    rm -f "$SSH_DIR/sshd.pid"
+  fi
 }
 
-if [ "${1:-start}" = "stop" ]; then
-  stop
-  exit 0
-fi
+sshd_up() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "slurm_up.sh sshd: needs root (apt-get, sshd)" >&2
+    exit 1
+  fi
+  if [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null || ! command -v ssh-keygen >/dev/null; then
+    echo "slurm_up.sh: installing openssh-server and openssh-client"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq openssh-server openssh-client >/dev/null
+  fi
+  mkdir -p "$SSH_DIR" /run/sshd
+  chmod 0700 "$SSH_DIR"
+  [ -s "$SSH_DIR/host_ed25519" ] || ssh-keygen -q -t ed25519 -N "" -C workbench-host -f "$SSH_DIR/host_ed25519"
+  [ -s "$SSH_DIR/client_ed25519" ] || ssh-keygen -q -t ed25519 -N "" -C workbench-client -f "$SSH_DIR/client_ed25519"
+  cp "$SSH_DIR/client_ed25519.pub" "$SSH_DIR/authorized_keys"
+  chmod 0600 "$SSH_DIR/authorized_keys"
+  local user
+  user="$(id -un)"
+  cat > "$SSH_DIR/sshd_config" <<SSHD
+# Written by workbench scripts/slurm_up.sh: a loopback sshd for tests.
+ListenAddress 127.0.0.1
+Port $SSHD_PORT
+HostKey $SSH_DIR/host_ed25519
+PidFile $SSH_DIR/sshd.pid
+AuthorizedKeysFile $SSH_DIR/authorized_keys
+AllowUsers $user
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+UsePAM no
+X11Forwarding no
+AllowTcpForwarding no
+PrintMotd no
+StrictModes no
+SSHD
+  cat > "$SSH_DIR/config" <<SSHCONF
+# Written by workbench scripts/slurm_up.sh: ssh -F this file reaches the loopback sshd.
+Host 127.0.0.1
+  HostName 127.0.0.1
+  Port $SSHD_PORT
+  User $user
+  IdentityFile $SSH_DIR/client_ed25519
+  IdentitiesOnly yes
+  UserKnownHostsFile $SSH_DIR/known_hosts
+  StrictHostKeyChecking accept-new
+SSHCONF
+  chmod 0600 "$SSH_DIR/config"
+  if ! { [ -f "$SSH_DIR/sshd.pid" ] && kill -0 "$(cat "$SSH_DIR/sshd.pid")" 2>/dev/null; }; then
+    /usr/sbin/sshd -f "$SSH_DIR/sshd_config"
+  fi
+  for _ in $(seq 50); do
+    if ssh -F "$SSH_DIR/config" -o BatchMode=yes -o ConnectTimeout=5 127.0.0.1 true 2>/dev/null; then
+      echo "slurm_up.sh: sshd on 127.0.0.1:$SSHD_PORT; ssh -F $SSH_DIR/config 127.0.0.1"
+      return 0
+    fi
+    sleep 0.2
+  done
+  echo "slurm_up.sh: sshd did not answer on 127.0.0.1:$SSHD_PORT" >&2
+  exit 1
+}
+
+case "${1:-start}" in
+  stop) stop; exit 0 ;;
+  sshd) sshd_up; exit 0 ;;
+  start) ;;
+  *) echo "usage: slurm_up.sh [start|stop|sshd]" >&2; exit 2 ;;
+esac
 
 if [ "$(id -u)" != 0 ]; then
   echo "slurm_up.sh: needs root (apt-get, munge's key, slurmd)" >&2

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 # -- the user's ------------------------------------------------------------------
 HOME = "WORKBENCH_HOME"  # the store's folder (default: the platform's user data dir)
+CACHE = "WORKBENCH_CACHE"  # derived data kept between commands (default: $WORKBENCH_HOME/cache)
 READ_ONLY = "WORKBENCH_READ_ONLY"  # set (non-empty): open the store read-only
 WARM = "WORKBENCH_WARM"  # "0": start every trainer fresh, never from the warm runner
 WARM_IDLE = "WORKBENCH_WARM_IDLE"  # seconds the idle warm runner waits before it exits
@@ -18,6 +19,7 @@ MAX_FILE_MB = "WORKBENCH_MAX_FILE_MB"  # largest single file in a bundle a load 
 MAX_ZIP_RATIO = "WORKBENCH_MAX_ZIP_RATIO"  # highest compression ratio of a zipped member
 MAX_REQUEST_MB = "WORKBENCH_MAX_REQUEST_MB"  # `serve`: largest request body, MB
 MAX_IN_FLIGHT = "WORKBENCH_MAX_IN_FLIGHT"  # `serve`: requests predicted at once
+SSH_CONFIG = "WORKBENCH_SSH_CONFIG"  # an ssh config file for `[slurm] host` (ssh -F)
 
 # -- set by the supervisor for the training process it starts --------------------
 RUN_ID = "WORKBENCH_RUN_ID"  # the run the process writes to

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.config.executor import SlurmConfig
-from workbench.core import paths
+from workbench.core import env, paths
 from workbench.core.errors import UsageError, WorkbenchError
 from workbench.runs.executors.journal import (
     JOURNAL_NAME,
@@ -118,14 +118,35 @@ def map_state(state: str, reason: str | None = None) -> tuple[RunStatus, str | N
 # --- the command lines ----------------------------------------------------------------
 
 
+def ssh_command(host: str, *extra: str) -> list[str]:
+    """The system's ssh to `host`: batch mode, one shared connection (its socket
+    in the user's ~/.ssh, made if missing), and `-F` the file WORKBENCH_SSH_CONFIG
+    names when it is set (else ssh reads the user's own ~/.ssh/config)."""
+    if host.startswith("-"):
+        raise UsageError(f"[slurm] host {host!r} cannot start with '-'")
+    config = os.environ.get(env.SSH_CONFIG)
+    _control_folder()
+    return ["ssh", *(["-F", config] if config else []), *SSH_OPTIONS, *extra, host]
+
+
+def _control_folder() -> None:
+    """ssh will not make the folder of its ControlPath: ~/.ssh (of the account,
+    as ssh reads `~`, not $HOME), mode 0700 as ssh wants it."""
+    import pwd
+
+    try:
+        folder = Path(pwd.getpwuid(os.getuid()).pw_dir) / ".ssh"
+        folder.mkdir(mode=0o700, exist_ok=True)
+    except (KeyError, OSError):
+        pass  # ssh then says why it cannot share the connection, and goes on without
+
+
 def remote(argv: Sequence[str], host: str | None) -> list[str]:
     """`argv` run here, or on `host` through the system's ssh (batch mode, one
     shared connection)."""
     if not host:
         return list(argv)
-    if host.startswith("-"):
-        raise UsageError(f"[slurm] host {host!r} cannot start with '-'")
-    return ["ssh", *SSH_OPTIONS, host, "--", shlex.join(argv)]
+    return [*ssh_command(host), "--", shlex.join(argv)]
 
 
 def sbatch_command(host: str | None, folder: str | None = None) -> list[str]:
@@ -134,7 +155,17 @@ def sbatch_command(host: str | None, folder: str | None = None) -> list[str]:
     if not host:
         return ["sbatch", "--parsable"]
     make = f"mkdir -p {shlex.quote(folder)} && " if folder else ""
-    return ["ssh", *SSH_OPTIONS, host, "--", make + "sbatch --parsable"]
+    return [*ssh_command(host), "--", make + "sbatch --parsable"]
+
+
+def close_connection(host: str) -> bool:
+    """End the shared ssh connection to `host` (it otherwise lingers for
+    ControlPersist); whether one was open."""
+    try:
+        result = _call(ssh_command(host, "-O", "exit"))
+    except WorkbenchError:
+        return False
+    return result.returncode == 0
 
 
 def sbatch_options(
