@@ -12,7 +12,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_slurm_cluster import cancel_leftover_jobs, cluster, show, slurm_project, start  # noqa: F401
+from test_slurm_cluster import (  # noqa: F401
+    cancel_leftover_jobs,
+    cluster,
+    show,
+    slurm_project,
+    start,
+)
 from wbtest import wait_until, wb_inprocess
 
 from workbench.core import env

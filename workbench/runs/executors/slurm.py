@@ -443,9 +443,9 @@ class SlurmExecutor:
         try:
             result = _call(sbatch_command(settings.host, str(study_folder)), stdin=script)
             if result.returncode != 0:
+                said = result.stderr.strip() or result.stdout.strip()
                 raise WorkbenchError(
-                    "sbatch refused the array: "
-                    + (result.stderr.strip() or result.stdout.strip() or f"exit {result.returncode}")[:500]
+                    "sbatch refused the array: " + (said or f"exit {result.returncode}")[:500]
                 )
             array_id = parse_sbatch(result.stdout)
         except WorkbenchError as exc:
