@@ -159,13 +159,16 @@ class _Context:
 
 def _attach_labels(frame: Any, labels: Any) -> Any:
     """`frame` with a `label` column: each row's latest label, or missing. Only the
-    rows whose request id has a label are joined (a hash lookup over the log, then
-    a merge of those few), so a large log with few labels joins quickly."""
+    rows that still have a request id (`read_log` keeps the labelled ones) are
+    merged, so a large log with few labels joins quickly; the merge on (request
+    id, row) is exact whatever ids `frame` holds."""
     import numpy as np
 
     values = np.full(len(frame), None, dtype=object)
     if len(labels):
-        hit = np.flatnonzero(frame["request_id"].isin(labels["request_id"]).to_numpy())
+        # `read_log(request_ids=...)` kept the ids of labelled requests only; the
+        # merge below matches (request id, row) exactly.
+        hit = np.flatnonzero(frame["request_id"].notna().to_numpy())
         if len(hit):
             keys = frame[["request_id", "row"]].iloc[hit]
             keys = keys.astype({"request_id": "string", "row": "int32"}).assign(position=hit)
@@ -208,19 +211,23 @@ def _window(
 ) -> dict[str, Any]:
     import numpy as np
 
-    requests = rows[rows["row"] == 0]
-    status = requests["status"].to_numpy()
-    latency = requests["latency_ms"].to_numpy(dtype=float)
+    # Masks on numpy arrays, and a frame filtered only where a row is dropped: taking
+    # rows of a wide frame is the costly part of a window.
+    first_rows = rows["row"].to_numpy() == 0
+    all_status = rows["status"].to_numpy()
+    status = all_status[first_rows]
+    latency = rows["latency_ms"].to_numpy(dtype=float)[first_rows]
     errors = int((status >= 400).sum())
-    answered = rows[rows["status"] < 400]
+    ok = all_status < 400
+    answered = rows if ok.all() else rows[ok]
     versions = sorted(int(v) for v in answered["version"].dropna().unique())
     window = {
         "start": _iso(start),
         "end": _iso(end),
-        "requests": len(requests),
+        "requests": int(first_rows.sum()),
         "rows": len(rows),
         "errors": errors,
-        "error_rate": errors / len(requests) if len(requests) else 0.0,
+        "error_rate": errors / len(status) if len(status) else 0.0,
         "latency_ms": {
             "p50": float(np.percentile(latency, 50)) if len(latency) else None,
             "p99": float(np.percentile(latency, 99)) if len(latency) else None,
@@ -231,7 +238,9 @@ def _window(
     version = None
     if versions:
         serving = versions[-1]
-        answered = answered[answered["version"] == serving]
+        same = (answered["version"] == serving).to_numpy(dtype=bool, na_value=False)
+        if not same.all():
+            answered = answered[same]
         try:
             version = context.version(serving)
         except WorkbenchError as exc:

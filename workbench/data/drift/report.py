@@ -191,7 +191,10 @@ def _column_result(name: str, profile: dict, series: pd.Series, settings: DriftS
         statistic, p_value, problem = _run_plugin_test(method, settings, profile, series, current)
     if problem:
         return _result(name, profile, problem, method=method, threshold=threshold, **sizes)
-    effect = _effect(profile, current, settings)
+    # The effect reuses the column's own test where it is the same statistic on the
+    # same values (a KS or chi-square p-value, a Wasserstein or PSI size).
+    known = {method: (statistic, p_value)} if method in METHODS else {}
+    effect = _effect(profile, current, settings, known)
     if settings.kind_and_threshold(method)[0] == "p_value":
         drifted = p_value < threshold
         reason += f", drift when p < {threshold:g}"
@@ -232,17 +235,32 @@ def _mark_strong(results: list[dict], settings: DriftSettings) -> None:
             )
 
 
-def _effect(profile: dict, current: Current, settings: DriftSettings) -> dict[str, Any]:
+def _effect(
+    profile: dict,
+    current: Current,
+    settings: DriftSettings,
+    known: dict[str, tuple[float, float | None]] | None = None,
+) -> dict[str, Any]:
     """The column's effect size, the p-value of the test that must agree, and
-    whether together they make a strong drift."""
+    whether together they make a strong drift. `known`: method -> (statistic,
+    p-value) already computed on this column."""
+    known = known or {}
     if profile["kind"] == "numeric" and current.ordered is not None:
-        size = wasserstein(profile, current.ordered)
-        p_value = ks_test(profile, current.ordered)[1]
+        size = known["wasserstein"][0] if "wasserstein" in known else None
+        if size is None:
+            size = wasserstein(profile, current.ordered)
+        p_value = known["ks"][1] if "ks" in known else None
+        if p_value is None:
+            p_value = ks_test(profile, current.ordered)[1]
         method, threshold = "wasserstein", settings.strong_wasserstein
     elif current.counts is not None:
         ref, cur = category_cells(profile, current.counts)
-        size = distance_statistic("psi", ref, cur)
-        p_value = chisquare_test(ref, cur)[1]
+        size = known["psi"][0] if "psi" in known else None
+        if size is None:
+            size = distance_statistic("psi", ref, cur)
+        p_value = known["chisquare"][1] if "chisquare" in known else None
+        if p_value is None:
+            p_value = chisquare_test(ref, cur)[1]
         method, threshold = "psi", settings.strong_psi
     else:
         return {}
