@@ -11,6 +11,9 @@
   submit    `workbench run start --executor slurm` against the real cluster, vs a
             bare `sbatch --parsable --wrap true`: <= 0.5 s more per run (skipped
             without a cluster; start one with scripts/slurm_up.sh)
+  array     a 100-trial sweep's array (`--array=0-99%8`, held so nothing runs)
+            submitted: one sbatch call, squeue showing one array of 100 tasks
+            (skipped without a cluster)
 
 Timing is not a test: exits 0 either way, printing "target met" / "target missed".
 
@@ -196,6 +199,58 @@ def bench_submit(submits: int) -> dict | None:
         }
 
 
+def bench_array(trials: int = 100, parallel: int = 8) -> dict | None:
+    """The submission a sweep of `trials` makes on Slurm: its runs recorded and
+    ONE held array submitted (then cancelled), sbatch calls counted."""
+    if not shutil.which("sbatch"):
+        return None
+    from workbench.core.files import exclusive_lock
+    from workbench.projects import project_config
+    from workbench.runs.executors.slurm import SlurmExecutor
+    from workbench.runs.launch import create_run
+    from workbench.store import jobs as job_store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "home"
+        store, _, root = _store_with_project(home)
+        with open(root / "workbench.toml", "a") as f:
+            f.write('[slurm]\nsbatch = ["--hold"]\n')  # held: the tasks never start
+        bin_dir = Path(tmp) / "bin"
+        bin_dir.mkdir()
+        log = Path(tmp) / "calls"
+        wrapper = bin_dir / "sbatch"
+        wrapper.write_text(f'#!/bin/sh\necho sbatch >> {log}\nexec {shutil.which("sbatch")} "$@"\n')
+        wrapper.chmod(0o755)
+        os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+        loaded = project_config(store, "bench")
+        sweep = {"study": str(Path(tmp) / "sweep" / "study.log"), "name": "sweep-0",
+                 "sweep_id": 0, "distributions": {}, "sampler": "random", "seed": 0,
+                 "objective": "score"}  # fmt: skip
+        t0 = time.perf_counter()
+        tasks = {}
+        with exclusive_lock(home / "queue.lock"):
+            for index in range(trials):
+                rid = create_run(store, "bench", {"_task": index}, 0, None, loaded)
+                job_store.mark_submitted(store, rid, executor="slurm")
+                tasks[index] = rid
+        array_id = SlurmExecutor().submit_array(
+            store, tasks, loaded[1], sweep=sweep, parallel=parallel, name="wb-bench-array"
+        )
+        submit_s = time.perf_counter() - t0
+        listed = subprocess.run(
+            ["squeue", "-h", "-r", "-j", array_id, "-o", "%i"], capture_output=True, text=True
+        ).stdout.split()
+        subprocess.run(["scancel", array_id], check=False)
+        store.close()
+        return {
+            "trials": trials,
+            "sbatch_calls": log.read_text().split().count("sbatch") if log.exists() else 0,
+            "submit_s": round(submit_s, 3),
+            "tasks_in_squeue": len(listed),
+            "array_ids": len({i.split("_")[0] for i in listed}),
+        }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=1_000_000)
@@ -206,6 +261,7 @@ def main() -> int:
         "ingest": bench_ingest(args.points),
         "poll": bench_poll(),
         "submit": bench_submit(args.submits),
+        "array": bench_array(),
     }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -229,6 +285,14 @@ def main() -> int:
         print(f"        in process (start_run): {sub['start_run_s']} s:"
               f" +{sub['in_process_overhead_s']} s over bare sbatch"
               f"  [{verdict(sub['in_process_overhead_s'] <= 0.5)}: <= 0.5 s]")  # fmt: skip
+    arr = report["array"]
+    if arr is None:
+        print("array   skipped: no sbatch here")
+    else:
+        print(f"array   {arr['trials']} trials: {arr['sbatch_calls']} sbatch call(s),"
+              f" {arr['submit_s']} s to record and submit; squeue: {arr['tasks_in_squeue']}"
+              f" tasks of {arr['array_ids']} array(s)"
+              f"  [{verdict(arr['sbatch_calls'] == 1 and arr['array_ids'] == 1)}: one call]")  # fmt: skip
     return 0
 
 
