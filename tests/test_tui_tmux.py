@@ -1,9 +1,12 @@
 """The real `workbench` terminal UI in a real terminal (tmux): open a sample
-project with the keyboard, start a run from the form, watch it finish, quit."""
+project with the keyboard, start a run from the form, watch it finish, quit;
+and the whole journey from an empty store to an exported model."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -11,9 +14,11 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from tui_support import SAMPLES
+from wbtest import REPO
 
 from workbench.projects import add_project
 from workbench.store import open_store
@@ -21,6 +26,7 @@ from workbench.store import open_store
 pytestmark = pytest.mark.slow
 
 WIDTH, HEIGHT = 100, 30
+REFERENCE_CSV = REPO / "tests" / "data" / "reference.csv"  # id, age, income, city, churned
 
 
 class Terminal:
@@ -38,8 +44,8 @@ class Terminal:
             check=check,
         )
 
-    def start(self, command: str) -> None:
-        self.tmux("new-session", "-d", "-s", "wb", "-x", str(WIDTH), "-y", str(HEIGHT), command)
+    def start(self, command: str, width: int = WIDTH, height: int = HEIGHT) -> None:
+        self.tmux("new-session", "-d", "-s", "wb", "-x", str(width), "-y", str(height), command)
 
     def screen(self) -> str:
         result = self.tmux("capture-pane", "-p", "-t", "wb", check=False)
@@ -76,26 +82,37 @@ def terminal():
         term.close()
 
 
+def workbench_command(home: Path) -> str:
+    """`python -m workbench` on the test's store, sized by the terminal."""
+    env = {
+        "WORKBENCH_HOME": str(home),
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        "TERM": "xterm-256color",
+        "OMP_NUM_THREADS": "1",  # LightGBM's scores, and so the gate's verdict, fixed
+    }
+    # The size comes from the terminal: COLUMNS/LINES (set for the CLI tests)
+    # would override it.
+    return " ".join(
+        ["env", "-u", "COLUMNS", "-u", "LINES", "-u", "NO_COLOR"]
+        + [f"{k}={shlex.quote(v)}" for k, v in env.items()]
+        + [shlex.quote(sys.executable), "-m", "workbench"]
+    )
+
+
+def wait_until_closed(terminal: Terminal) -> None:
+    deadline = time.monotonic() + 120
+    while terminal.running():
+        assert time.monotonic() < deadline, "q did not quit:\n" + terminal.screen()
+        time.sleep(0.1)
+
+
 def test_start_a_run_from_the_real_tui(terminal, tmp_path, wb_home):
     store = open_store()
     for folder in ("cancer-script", "penguins-lightgbm"):
         shutil.copytree(SAMPLES / folder, tmp_path / folder)
         add_project(store, tmp_path / folder)
     store.close()
-    env = {
-        "WORKBENCH_HOME": str(wb_home),
-        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
-        "TERM": "xterm-256color",
-        "OMP_NUM_THREADS": "1",
-    }
-    # The size comes from the terminal: COLUMNS/LINES (set for the CLI tests)
-    # would override it.
-    command = " ".join(
-        ["env", "-u", "COLUMNS", "-u", "LINES", "-u", "NO_COLOR"]
-        + [f"{k}={shlex.quote(v)}" for k, v in env.items()]
-        + [shlex.quote(sys.executable), "-m", "workbench"]
-    )
-    terminal.start(command)
+    terminal.start(workbench_command(wb_home))
 
     terminal.wait(lambda s: "Projects" in s and "penguins" in s, "the home screen")
     terminal.keys("Down")  # cancer, penguins: the second one
@@ -115,7 +132,85 @@ def test_start_a_run_from_the_real_tui(terminal, tmp_path, wb_home):
     assert "hold-out: accuracy=" in run  # its log
 
     terminal.keys("q")
-    deadline = time.monotonic() + 120
-    while terminal.running():
-        assert time.monotonic() < deadline, "q did not quit:\n" + terminal.screen()
-        time.sleep(0.1)
+    wait_until_closed(terminal)
+
+
+def test_the_whole_journey_at_80x24(terminal, tmp_path, wb_home):
+    """An empty store; a project from the user's CSV; a long run watched live
+    and stopped (after a question); two short runs compared; the better model
+    promoted through the gate; exported. Keys are typed ahead, as people do:
+    each form gets what was typed after the key that opened it."""
+    folder, exported = tmp_path / "churn", tmp_path / "churn-bundle"
+    terminal.start(workbench_command(wb_home), 80, 24)
+    terminal.wait(lambda s: "No projects yet" in s, "the empty store's home screen")
+
+    # A project from a CSV: the form opens and is filled in one burst of keys.
+    terminal.keys("i", str(folder), "Tab", "Tab", str(REFERENCE_CSV), "Tab", "churned")
+    terminal.wait(lambda s: "churned" in s and "reference.csv" in s, "the filled-in form")
+    terminal.keys("Enter")
+    terminal.wait(lambda s: "Project churn" in s and "No runs yet" in s, "the new project")
+
+    # A run long enough to watch: its charts move while it trains.
+    terminal.keys("n", "1000000")  # typing replaces the n_estimators field's text
+    terminal.wait(lambda s: "Start a run of churn" in s and "1000000" in s, "the start form")
+    terminal.keys("Enter")
+    terminal.wait(lambda s: re.search(r"1\s+running", s), "run 1 running")
+    terminal.keys("Enter")
+    steps = re.compile(r"step (\d+)/1000000")
+    first = terminal.wait(lambda s: steps.search(s) and "valid_binary_logloss" in s, "the charts")
+    seen = int(steps.search(first).group(1))
+    terminal.wait(
+        lambda s: (m := steps.search(s)) and int(m.group(1)) > seen, "the charts to move on"
+    )
+
+    # Stopping asks first.
+    terminal.keys("x")
+    terminal.wait(lambda s: "Stop run 1?" in s, "the question")
+    terminal.keys("Enter")
+    terminal.wait(lambda s: "run 1  churn  stopped" in s, "run 1 stopped")
+    terminal.keys("Escape")
+    terminal.wait(lambda s: "Project churn" in s, "the project again")
+
+    # A weak run (3 trees), then the template's 100 trees: the first model is
+    # made champion on its own, the second is its challenger.
+    terminal.keys("n", "3")
+    terminal.wait(lambda s: re.search(r"n_estimators\W+3\s", s), "3 trees in the form")
+    terminal.keys("Enter")
+    terminal.wait(lambda s: re.search(r"2\s+succeeded", s), "run 2 to succeed")
+    terminal.keys("n")
+    terminal.wait(lambda s: "Start a run of churn" in s, "the start form")
+    terminal.keys("Enter")
+    terminal.wait(lambda s: "best: run 3" in s, "run 3 to succeed, the best")
+
+    # Compare the two: g to the first row (run 3), space marks and moves down.
+    terminal.keys("g", "Space", "Space")
+    terminal.wait(lambda s: len(re.findall(r"●\s+[23]\s", s)) == 2, "runs 3 and 2 marked")
+    terminal.keys("c")
+    compare = terminal.wait(lambda s: "Compare 2, 3" in s and "n_estimators" in s, "compare")
+    assert re.search(r"\* n_estimators\s+3\s+100", compare), compare
+    terminal.keys("Escape")
+    terminal.wait(lambda s: "Project churn" in s, "the project again")
+
+    # Promote version 2 (run 3's model): it scores better than the champion,
+    # but on 40 hold-out rows not surely so, and the gate says why. Enter would
+    # cancel; the user picks "Force promote" (shift+tab) to insist.
+    terminal.keys("M")
+    terminal.wait(lambda s: "champion v1" in s and "challenger v2" in s, "the models")
+    terminal.keys("g", "p")
+    terminal.wait(
+        lambda s: "the gate would keep version 1 as champion" in s and "Force promote" in s,
+        "the gate's verdict",
+    )
+    terminal.keys("BTab", "Enter")
+    terminal.wait(lambda s: "champion v2" in s, "version 2 promoted")
+
+    # Export it: the output field has the focus; typing replaces the default.
+    terminal.keys("e", str(exported))
+    terminal.wait(lambda s: "Export churn@2" in s and exported.name in s, "the export form")
+    terminal.keys("Enter")
+    terminal.wait(lambda s: "verified" in s and "exported churn@2" in s, "the export", 240)
+    manifest = json.loads((exported / "manifest.json").read_text())
+    assert manifest["run_id"] == 3
+
+    terminal.keys("q")
+    wait_until_closed(terminal)
