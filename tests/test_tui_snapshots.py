@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 import json
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ from tui_support import (
     use_fixed_system_sampler,
     wait_for,
 )
+from wbtest import NETGUARD, wb
 
 from workbench.tui import reads
 from workbench.tui.app import make_app
@@ -38,6 +40,7 @@ from workbench.tui.screens.models import ModelsScreen
 from workbench.tui.screens.project import ProjectScreen
 from workbench.tui.screens.run import RunScreen
 from workbench.tui.screens.run_notes import RunNotesModal
+from workbench.tui.screens.sweep import SweepScreen
 
 pytestmark = pytest.mark.slow  # trains the sample projects
 
@@ -375,3 +378,97 @@ def test_compare(pinned, snap_compare):
         )
 
     assert snap_compare(make_app(), terminal_size=(100, 30), run_before=loaded)
+
+
+# The Sweep screen, on a real sweep ----------------------------------------------
+
+SWEEP_SCRIPT = """
+import workbench as wb
+
+p = wb.params()
+wb.log_metric("score", -((p["x"] - 0.3) ** 2) - 0.01 * p["depth"])
+"""
+SWEEP_TOML = """
+[project]
+name = "tiny"
+[data]
+train = "train.csv"
+target = "y"
+[train]
+trainer = "script"
+script = "train.py"
+metric = "score"
+seed = 42
+[sweep]
+sampler = "random"
+[sweep.space]
+x = { type = "float", low = 0.0, high = 1.0 }
+depth = { type = "int", low = 1, high = 9 }
+"""
+SWEEP_ID = 1  # run 1 is the sweep, runs 2-7 its trials
+_swept: Path | None = None
+
+
+def swept_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store with one finished sweep of six trials (random sampler, seed 42:
+    the same parameters and scores on every machine), made once per session."""
+    global _swept
+    if _swept is None:
+        root = tmp_path_factory.mktemp("swept")
+        folder = root / "projects" / "tiny"
+        folder.mkdir(parents=True)
+        (folder / "train.csv").write_text("x,y\n1,0\n2,1\n")
+        (folder / "train.py").write_text(SWEEP_SCRIPT)
+        (folder / "workbench.toml").write_text(SWEEP_TOML)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("WORKBENCH_HOME", str(root / "home"))
+            mp.setenv("PYTHONPATH", str(NETGUARD))
+            mp.setenv("WORKBENCH_WARM_IDLE", "2")  # the trials' warm runner goes soon after
+            wb("project", "add", str(folder), check=True)
+            wb("sweep", "start", "tiny", "--trials", "6", check=True, timeout=240)
+        _swept = root
+    return _swept
+
+
+def _special_files(folder: str, names: list[str]) -> list[str]:
+    return [n for n in names if not (Path(folder, n).is_file() or Path(folder, n).is_dir())]
+
+
+@pytest.fixture
+def pinned_sweep(tmp_path_factory, wb_home: Path, tmp_path: Path, monkeypatch):
+    """A copy of the swept store; fANOVA's forest seeded (Optuna seeds it
+    afresh on each call otherwise, so the importances would wobble)."""
+    import optuna
+
+    template = swept_template(tmp_path_factory)
+    shutil.copytree(template / "projects", tmp_path / "projects")
+    # Without the warm runner's socket, there while it waits to exit.
+    shutil.copytree(template / "home", wb_home, dirs_exist_ok=True, ignore=_special_files)
+    sql(wb_home, "UPDATE projects SET path = ?", (str(tmp_path / "projects" / "tiny"),))
+    monkeypatch.setattr(time, "time", lambda: NOW)
+    use_fixed_system_sampler(monkeypatch)
+    real = optuna.importance.get_param_importances
+
+    def seeded(study, **options):
+        options.setdefault("evaluator", optuna.importance.FanovaImportanceEvaluator(seed=0))
+        return real(study, **options)
+
+    monkeypatch.setattr(optuna.importance, "get_param_importances", seeded)
+
+
+@SIZES
+def test_sweep(pinned_sweep, snap_compare, size):
+    async def loaded(pilot):
+        pilot.app.push_screen(SweepScreen(SWEEP_ID))
+        screen = await shown(pilot, SweepScreen, "the sweep screen")
+        await settle(
+            pilot,
+            lambda: (
+                screen.query_one("#trials").row_count == 6
+                and "fANOVA" in plain(screen.query_one("#importances"))
+                and "6/6 trials" in plain(screen.query_one("#sweep-status", Label))
+            ),
+            "the trials, the best so far and the importances",
+        )
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=loaded)
