@@ -77,10 +77,20 @@ def no_network() -> None:
     netguard.install()
 
 
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache folder for the whole run, shared by xdist's workers (their temp
+    folders sit side by side): what an installed library accepts is the same for
+    every test, so only the first test to ask pays for finding it out."""
+    root = tmp_path_factory.getbasetemp()
+    return (root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root) / "wbcache"
+
+
 @pytest.fixture(autouse=True)
-def wb_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def wb_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_cache: Path) -> Iterator[Path]:
     home = tmp_path / "wbhome"
     monkeypatch.setenv("WORKBENCH_HOME", str(home))
+    monkeypatch.setenv("WORKBENCH_CACHE", str(shared_cache))
     monkeypatch.setenv(
         "PYTHONPATH",
         os.pathsep.join([str(NETGUARD), *filter(None, [os.environ.get("PYTHONPATH")])]),

@@ -42,6 +42,14 @@ def make_private() -> int:
     return os.umask(PRIVATE_UMASK)
 
 
+def cache_dir() -> Path:
+    """Derived data worth keeping between commands (what an installed library
+    accepts, say): `$WORKBENCH_CACHE`, else `cache/` in the store's folder.
+    Anything in it can be deleted; it is made again when needed."""
+    configured = os.environ.get(env.CACHE)
+    return Path(configured).expanduser() if configured else home() / "cache"
+
+
 def db_path() -> Path:
     return home() / "workbench.db"
 

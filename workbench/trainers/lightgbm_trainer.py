@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.trainers import threads
 from workbench.trainers.tabular import Table, label_array
 
 MODEL_FILE = "model.txt"
@@ -21,6 +22,10 @@ class LightGBMTrainer:
     def __init__(self, table: Table, params: dict[str, Any], seed: int) -> None:
         self.table = table
         self.params = {"verbose": -1, "random_state": seed, **params}
+        # LightGBM sets its OpenMP thread count itself, past any pool limit.
+        fit_threads = threads.fit_threads(len(table.features), params)
+        if fit_threads is not None:
+            self.params["n_jobs"] = fit_threads
         self.categories = {
             c: sorted(table.features[c].dropna().unique().tolist()) for c in table.categorical
         }

@@ -12,15 +12,19 @@ from __future__ import annotations
 import contextlib
 import difflib
 import inspect
+import json
 import math
 import os
 import re
 import sys
 from collections.abc import Iterator, Mapping
 from functools import cache
+from pathlib import Path
 from typing import Any
 
+from workbench.core import paths
 from workbench.core.errors import UsageError
+from workbench.core.files import atomic_write_text
 from workbench.core.metric_rules import is_internal_param
 
 # LightGBM's C++ parameters are 32-bit integers; scikit-learn's fit in 64 bits.
@@ -98,10 +102,73 @@ def _unknown(key: str, known: set[str], what: str) -> ParamError:
 # --- LightGBM ---------------------------------------------------------------------------
 
 
+# What LightGBM accepts is the same for every command until LightGBM changes, and
+# finding out means importing it (over a second of CPU, most of `run start`), so
+# it is kept in the cache folder per LightGBM version: the names, their defaults,
+# and the parameter sets LightGBM's own parser has accepted.
+LIGHTGBM_FACTS_FORMAT = 1
+MAX_ACCEPTED = 500  # accepted parameter sets kept (the newest)
+
+
+def _lightgbm_facts_path() -> Path | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("lightgbm")
+    except PackageNotFoundError:
+        return None
+    if not re.fullmatch(r"[\w.+-]{1,40}", installed):
+        return None
+    return paths.cache_dir() / f"lightgbm-{installed}-params.json"
+
+
 @cache
-def _lightgbm_names() -> tuple[dict[str, str], dict[str, Any]]:
+def _lightgbm_facts() -> dict[str, Any]:
+    """{"names": every C++ parameter name and alias -> its canonical name,
+    "wrapper": the scikit-learn wrapper's own arguments -> "int", "float" or "",
+    "defaults": each C++ parameter's default as text, "accepted": parameter
+    sets (JSON) that LightGBM's parser took}: from the cache, else from LightGBM."""
+    path = _lightgbm_facts_path()
+    facts = _read_facts(path) if path else None
+    if facts is None:
+        canonical, wrapper = _lightgbm_names()
+        facts = {
+            "format": LIGHTGBM_FACTS_FORMAT,
+            "names": canonical,
+            "wrapper": wrapper,
+            "defaults": _lightgbm_defaults(),
+            "accepted": [],
+        }
+        _save_facts(path, facts)
+    return facts
+
+
+def _read_facts(path: Path) -> dict[str, Any] | None:
+    """The cached facts, or None when missing or not in the shape written here."""
+    try:
+        facts = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    shapes = {"names": dict, "wrapper": dict, "defaults": dict, "accepted": list}
+    if not isinstance(facts, dict) or facts.get("format") != LIGHTGBM_FACTS_FORMAT:
+        return None
+    if not all(isinstance(facts.get(key), kind) for key, kind in shapes.items()):
+        return None
+    return facts
+
+
+def _save_facts(path: Path | None, facts: dict[str, Any]) -> None:
+    """Best effort: a cache that cannot be written is made again next time."""
+    if path is None:
+        return
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(facts))
+
+
+def _lightgbm_names() -> tuple[dict[str, str], dict[str, str]]:
     """(every C++ parameter name and alias -> its canonical name,
-    the scikit-learn wrapper's own arguments -> their annotation)."""
+    the scikit-learn wrapper's own arguments -> "int", "float" or "")."""
     import lightgbm
     from lightgbm.basic import _ConfigAliases
 
@@ -110,14 +177,21 @@ def _lightgbm_names() -> tuple[dict[str, str], dict[str, Any]]:
         alias: name for name, aliases in _ConfigAliases.aliases.items() for alias in aliases
     }
     wrapper = {
-        name: p.annotation
+        name: _kind(p.annotation)
         for name, p in inspect.signature(lightgbm.LGBMModel.__init__).parameters.items()
         if name != "self" and p.kind is not p.VAR_KEYWORD
     }
     return canonical, wrapper
 
 
-@cache
+def _kind(annotation: Any) -> str:
+    if annotation in (int, "int"):
+        return "int"
+    if annotation in (float, "float"):
+        return "float"
+    return ""
+
+
 def _lightgbm_defaults() -> dict[str, str]:
     """LightGBM's default of each C++ parameter, as text (from a saved model's header)."""
     import lightgbm
@@ -132,23 +206,34 @@ def _lightgbm_defaults() -> dict[str, str]:
 
 
 def _check_lightgbm(params: dict[str, Any]) -> None:
-    canonical, wrapper = _lightgbm_names()
+    facts = _lightgbm_facts()
+    canonical, wrapper = facts["names"], facts["wrapper"]
     for key, value in params.items():
         if key not in canonical and key not in wrapper:
             raise _unknown(key, set(canonical) | set(wrapper), "LightGBM")
-        _check_lightgbm_type(key, value, canonical.get(key), wrapper.get(key))
-    _check_lightgbm_values(params, canonical)
+        _check_lightgbm_type(key, value, canonical.get(key), wrapper.get(key), facts["defaults"])
+    native = {k: v for k, v in params.items() if k not in _PYTHON_ONLY}
+    if not native:
+        return
+    shown = json.dumps(native, sort_keys=True, default=repr)
+    if shown in facts["accepted"]:
+        return
+    _check_lightgbm_values(native, params, canonical)
+    facts["accepted"] = [*facts["accepted"], shown][-MAX_ACCEPTED:]
+    _save_facts(_lightgbm_facts_path(), facts)
 
 
-def _check_lightgbm_type(key: str, value: Any, name: str | None, annotation: Any) -> None:
+def _check_lightgbm_type(
+    key: str, value: Any, name: str | None, kind: str | None, defaults: dict[str, str]
+) -> None:
     """What LightGBM's parser would misread: text for a number."""
     expected = None
-    if annotation in (int, "int"):
+    if kind == "int":
         expected = "an integer"
-    elif annotation in (float, "float"):
+    elif kind == "float":
         expected = "a number"
     if expected is None and name is not None:
-        default = _lightgbm_defaults().get(name, "")
+        default = defaults.get(name, "")
         if re.fullmatch(r"-?\d+(\.\d*)?(e[-+]?\d+)?", default):
             expected = "a number"
     if expected is None:
@@ -171,12 +256,13 @@ def _number_or_flag(text: str) -> bool:
     return True
 
 
-def _check_lightgbm_values(params: dict[str, Any], canonical: dict[str, str]) -> None:
+def _check_lightgbm_values(
+    native: dict[str, Any], params: dict[str, Any], canonical: dict[str, str]
+) -> None:
     """LightGBM's own parser and range checks, on a tiny dataset."""
     import lightgbm
     import numpy as np
 
-    native = {k: v for k, v in params.items() if k not in _PYTHON_ONLY}
     x = np.arange(40, dtype=float).reshape(20, 2)
     try:
         with _quiet_lightgbm():

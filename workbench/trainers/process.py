@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from workbench.core import env, paths
 from workbench.core.files import atomic_write_text
 from workbench.core.metric_rules import user_params
-from workbench.trainers import failure
+from workbench.trainers import failure, threads
 
 
 class ActiveRun(Protocol):
@@ -96,14 +96,17 @@ def _train(wb: RunLog) -> None:
             f" {len(x_test)} rows are held out; add rows of the other classes"
         )
     wb.log_params({"_task": table.task, "_rows_train": len(x_train), "_rows_test": len(x_test)})
-    if config.cv:
-        _cross_validate(wb, config, table, params, x_train, y_train)
-
-    # Curves are logged as they grow when the trainer can report them, else at the end.
-    live = hasattr(trainer, "on_iteration")
-    if live:
-        trainer.on_iteration = lambda step, scores: wb.log_metrics(scores, step=step)
-    curves = trainer.fit(x_train, y_train, x_test, y_test)
+    fit_threads = threads.fit_threads(len(table.features), params)
+    if fit_threads is not None:
+        print(f"fitting on {fit_threads} thread (a small table; n_jobs chooses)", flush=True)
+    with threads.limited(fit_threads):
+        if config.cv:
+            _cross_validate(wb, config, table, params, x_train, y_train)
+        # Curves are logged as they grow when the trainer can report them, else at the end.
+        live = hasattr(trainer, "on_iteration")
+        if live:
+            trainer.on_iteration = lambda step, scores: wb.log_metrics(scores, step=step)
+        curves = trainer.fit(x_train, y_train, x_test, y_test)
     for key, values in {} if live else curves.items():
         for step, value in enumerate(values, start=1):
             wb.log_metric(key, value, step=step)
