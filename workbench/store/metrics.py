@@ -68,17 +68,34 @@ def append_points(
     count, which the transaction keeps stable. A value that is not a finite
     number is stored as missing (None), as the tracking API logs it.
     """
-    for key, pts in points.items():
-        if not pts:
+    # By column (C loops), then sliced by chunk.
+    append_columns(
+        conn,
+        run_id,
+        {
+            key: (list(map(_STEP, pts)), list(map(_TS, pts)), list(map(_VALUE, pts)))
+            for key, pts in points.items()
+            if pts
+        },
+    )
+
+
+def append_columns(
+    conn: sqlite3.Connection,
+    run_id: int,
+    columns: Mapping[str, tuple[list[int | None], list[float], list[float | None]]],
+) -> None:
+    """`append_points` for points already by column: each key's (steps, times,
+    values), lists of one length, in logged order (a journal's records come so:
+    no tuple per point is made and split again). Call inside a write transaction."""
+    for key, (steps, times, values) in columns.items():
+        if not values:
             continue
-        # By column (C loops), then sliced by chunk.
-        steps, times = list(map(_STEP, pts)), list(map(_TS, pts))
-        values = list(map(_VALUE, pts))
         series_id, start = _series(conn, run_id, key, times[-1])
         low, high, last = _append(conn, series_id, start, steps, times, values)
         conn.execute(
             _UPSERT_SERIES,
-            (start + len(pts), steps[-1], times[-1], last, low, low, high, high, series_id),
+            (start + len(values), steps[-1], times[-1], last, low, low, high, high, series_id),
         )
 
 

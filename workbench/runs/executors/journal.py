@@ -47,7 +47,7 @@ from workbench.store import Store
 from workbench.store import jobs as job_store
 from workbench.store import runs as run_store
 from workbench.store.jobs import Job
-from workbench.store.metrics import append_points
+from workbench.store.metrics import append_columns
 from workbench.store.runs import RunStatus
 
 logger = logging.getLogger("workbench.runs.executors.journal")
@@ -362,7 +362,8 @@ def _apply(
 ) -> int:
     """Write the records into the open transaction; a malformed one is skipped."""
     rid = job.run_id
-    points: dict[str, list[tuple[int | None, float, float | None]]] = {}
+    # Each key's (steps, times, values), columns as the records carry them.
+    columns: dict[str, tuple[list, list, list]] = {}
     samples: list[dict[str, Any]] = []
     added = 0
     heartbeat = None
@@ -370,7 +371,11 @@ def _apply(
         kind = record["t"]
         try:
             if kind == "m":
-                points.setdefault(_metric_key(record["k"]), []).extend(_points(record))
+                steps, times, values = _columns(record)
+                held = columns.setdefault(_metric_key(record["k"]), ([], [], []))
+                held[0].extend(steps)
+                held[1].extend(times)
+                held[2].extend(values)
             elif kind == "res":
                 sample = {key: record.get(key) for key in _SAMPLE_KEYS}
                 if not isinstance(sample["ts"], (int, float)):
@@ -393,8 +398,8 @@ def _apply(
             logger.warning("run %s: a journal record was skipped: %r", rid, exc)
             continue
         added += 1
-    if points:
-        append_points(conn, rid, points)
+    if columns:
+        append_columns(conn, rid, columns)
     if samples:
         run_store.add_samples(conn, samples)
         run_store.update(store, rid, heartbeat_at=heartbeat)
@@ -412,14 +417,20 @@ _TIME_TYPES = frozenset({int, float})
 _VALUE_TYPES = frozenset({int, float, type(None)})
 
 
-def _points(record: dict[str, Any]) -> list[tuple[Any, Any, Any]]:
-    """A metric record's points as (step, ts, value): by column ("s", "ts", "v"),
-    or as rows ("p"); every column checked whole, so one bad point drops the record."""
+def _columns(record: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """A metric record's (steps, times, values) columns: as written ("s", "ts",
+    "v"), or from rows ("p"); every column checked whole, so one bad point drops
+    the record."""
     if "p" in record:
         steps, times, values = zip(*record["p"], strict=True) if record["p"] else ((), (), ())
     else:
         steps, times, values = record["s"], record["ts"], record["v"]
-    if not (isinstance(steps, (list, tuple)) and len(steps) == len(times) == len(values)):
+    if not (
+        isinstance(steps, (list, tuple))
+        and isinstance(times, (list, tuple))
+        and isinstance(values, (list, tuple))
+        and len(steps) == len(times) == len(values)
+    ):
         raise ValueError("metric columns of different lengths")
     # The types of a column as a set: one C loop, not a Python call per point.
     if not set(map(type, steps)) <= _STEP_TYPES:
@@ -428,7 +439,7 @@ def _points(record: dict[str, Any]) -> list[tuple[Any, Any, Any]]:
         raise ValueError("a time is a number")
     if not set(map(type, values)) <= _VALUE_TYPES:
         raise ValueError("a value is a number or null")
-    return list(zip(steps, times, values))
+    return steps, times, values
 
 
 def _artifact(conn: Any, rid: int, folder: Path, record: dict[str, Any]) -> None:
