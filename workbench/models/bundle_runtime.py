@@ -696,6 +696,39 @@ def check_skops(data: bytes) -> list[str]:
     Returns the types to pass to skops as trusted."""
     import skops.io
 
+    check_skops_schema(data)
+    try:
+        types = skops.io.get_untrusted_types(data=data)
+    except Exception as exc:  # noqa: BLE001 - skops' refusal of a malformed file
+        raise BundleError(f"the skops model file is malformed: {exc}") from exc
+    _check_trusted(types)
+    return types
+
+
+def loads_skops_checked(data: bytes) -> Any:
+    """The model in skops bytes, checked as `check_skops` checks it, in one pass.
+
+    `get_untrusted_types` builds skops' whole tree of the file, and `loads` builds it
+    again: for a 200-tree forest that is 0.2 s of a 0.3 s load. Here the schema's
+    sizes and nodes are checked first, then skops loads with the allow-list as its
+    trusted types: it audits the whole tree before constructing anything and refuses
+    any type outside its defaults and the allow-list, which is exactly what
+    `check_skops` accepts. Only a refused file pays for the second pass, to name
+    the types in the same message."""
+    import skops.io
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    check_skops_schema(data)
+    try:
+        return skops.io.loads(data, trusted=sorted(TRUSTED_TYPES))
+    except UntrustedTypesFoundException:
+        check_skops(data)  # raises BundleError naming the types outside the allow-list
+        raise
+
+
+def check_skops_schema(data: bytes) -> None:
+    """The sizes of a skops file's members and every node of its schema (see
+    `check_skops`), without building skops' tree."""
     limits = Limits()
     problems: list[str] = []
     try:
@@ -709,20 +742,16 @@ def check_skops(data: bytes) -> list[str]:
     except (*_ZIP_ERRORS, UnicodeDecodeError) as exc:
         raise BundleError(f"the skops model file is unreadable: {exc}") from exc
     _check_skops_nodes(schema)
-    try:
-        types = skops.io.get_untrusted_types(data=data)
-    except Exception as exc:  # noqa: BLE001 - skops' refusal of a malformed file
-        raise BundleError(f"the skops model file is malformed: {exc}") from exc
-    _check_trusted(types)
-    return types
 
 
 def _check_skops_nodes(schema: Any) -> None:
+    # Only containers go on the stack: a forest's schema has tens of thousands of
+    # scalar values, and pushing each to pop and skip it doubled the walk.
     stack = [schema]
     while stack:
         node = stack.pop()
         if isinstance(node, list):
-            stack.extend(node)
+            stack.extend(v for v in node if isinstance(v, list | dict))
             continue
         if not isinstance(node, dict):
             continue
@@ -737,7 +766,7 @@ def _check_skops_nodes(schema: Any) -> None:
                 )
             if name == "lightgbm.basic.Booster":
                 _check_booster_node(node)
-        stack.extend(node.values())
+        stack.extend(v for v in node.values() if isinstance(v, list | dict))
 
 
 def _check_booster_node(node: dict[str, Any]) -> None:
@@ -1111,7 +1140,7 @@ class Model:
         if len(data) > limit:
             raise BundleError(f"the model file is {_mb(len(data))}, over the {_mb(limit)} limit")
         if self.framework == "sklearn":
-            types = check_skops(data)
+            pass  # checked as it loads, below (`loads_skops_checked`)
         else:
             try:
                 text = data.decode("utf-8")
@@ -1120,9 +1149,7 @@ class Model:
             check_lightgbm_text(text, len(self.names), _outputs(self.target))
         try:
             if self.framework == "sklearn":
-                import skops.io
-
-                native = skops.io.loads(data, trusted=types)
+                native = loads_skops_checked(data)
                 check_sklearn_trees(native)
                 return native
             import lightgbm
