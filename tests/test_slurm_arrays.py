@@ -106,3 +106,74 @@ def test_a_sweep_is_one_array_two_at_a_time_and_resume_requeues_its_failed_task(
     # Nothing left to requeue: resuming again is refused in one line.
     again = wb_inprocess("sweep", "resume", "hpc", str(sweep_id))
     assert again.returncode == 2 and "has finished" in again.stderr
+
+
+# The first task to run hangs until it is cancelled (as a preemption would end
+# it); every other one scores at once.
+HANGS_ONCE = """\
+import os, time
+import workbench as wb
+x = wb.params()["x"]
+try:
+    fd = os.open(os.path.join(wb.project_dir(), "hung-once"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+except FileExistsError:
+    wb.log_metric("score", 1.0 - (x - 0.3) ** 2)
+else:
+    os.write(fd, os.environ["WORKBENCH_RUN_ID"].encode())
+    os.close(fd)
+    while True:
+        time.sleep(0.1)
+"""
+
+
+def test_a_task_cancelled_while_it_runs_is_requeued_with_its_trial_s_params(tmp_path, cluster):
+    import subprocess
+    import sys
+
+    from wbtest import wait_until
+
+    root = slurm_project(tmp_path / "hpc", HANGS_ONCE)
+    toml = root / "workbench.toml"
+    toml.write_text(
+        toml.read_text().replace('script = "train.py"\n', 'script = "train.py"\nmetric = "score"\n')
+        + '[sweep]\nsampler = "random"\nspace = { x = { type = "float", low = 0.0, high = 1.0 } }\n'
+    )
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "workbench", "sweep", "start", "hpc", "--trials", "3",
+         "--parallel", "2", "--executor", "slurm", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+
+        def hung():
+            flag = root / "hung-once"
+            rid = flag.read_text() if flag.exists() else ""
+            run = show(int(rid)) if rid.isdigit() else None
+            return run if run and run["status"] == "running" else None
+
+        victim = wait_until(hung, what="the hanging task to run")
+        # Cancelled from outside, as a preemption or an admin would.
+        subprocess.run(["scancel", victim["job_id"]], check=True, timeout=60)
+        out, err = sweep.communicate(timeout=240)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    assert sweep.returncode == 0, err
+    cancelled = show(victim["id"])
+    assert cancelled["status"] == "stopped" and cancelled["slurm_state"] == "CANCELLED"
+    trial = next(
+        t for t in json.loads(out)["trials"] if t["number"] == cancelled["params"]["_trial"]
+    )
+    assert trial["state"] == "fail" and "signalled" in trial["reason"]
+
+    resumed = wb_inprocess("sweep", "resume", "hpc", "--json")
+    assert resumed.returncode == 2 and "no unfinished sweep" in resumed.stderr
+    resumed = wb_inprocess("sweep", "resume", "hpc", str(json.loads(out)["sweep_run_id"]))
+    assert resumed.returncode == 0, resumed.stderr
+    runs = json.loads(wb_inprocess("run", "list", "hpc", "--json", check=True).stdout)
+    retry = show(max(r["id"] for r in runs if r["trainer"] == "script"))
+    assert retry["status"] == "succeeded", retry
+    assert retry["params"]["_retry_of"] == victim["id"]
+    # The same point again: its trial's params were enqueued for the retry.
+    assert retry["params"]["x"] == cancelled["params"]["x"]
+    assert retry["params"]["_trial"] != cancelled["params"]["_trial"]
