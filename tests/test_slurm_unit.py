@@ -385,6 +385,78 @@ def test_a_refused_submission_fails_the_run_with_sbatch_s_reason(tmp_path, monke
     store.close()
 
 
+def test_a_stopped_array_sweep_cancels_its_queued_tasks_in_one_array(tmp_path, monkeypatch):
+    """Against fake Slurm commands: ONE sbatch with `--array=0-2%2`, each run's
+    job id its task ("77_0"...), and a stop scancels the tasks still queued."""
+    from workbench.projects import add_project
+    from workbench.sweeps.engine import start_sweep
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = bin_dir / "calls.log"
+    for name, body in (
+        ("sbatch", f"cat > {bin_dir / 'script.sh'}\necho 77"),
+        ("squeue", "printf '77_0|PENDING|JobArrayTaskLimit|\\n77_1|PENDING|Priority|\\n'"
+                   "\nprintf '77_2|PENDING|JobArrayTaskLimit|\\n'"),
+        ("scancel", "true"),
+        ("sacct", "true"),
+    ):  # fmt: skip
+        tool = bin_dir / name
+        tool.write_text(f'#!/bin/sh\necho "{name} $*" >> {log}\n{body}\n')
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    store = open_store()
+    add_project(
+        store,
+        project(
+            tmp_path / "p",
+            '[runs]\nexecutor = "slurm"\n[sweep]\n'
+            'space = { x = { type = "float", low = 0.0, high = 1.0 } }\n',
+        ),
+    )
+    toml = tmp_path / "p" / "workbench.toml"
+    toml.write_text(toml.read_text().replace("[train]\n", '[train]\nmetric = "score"\n'))
+    sweep = start_sweep(store, "clustered", trials=3, parallel=2)
+    polls = []
+
+    def stop_after_a_poll(running):
+        polls.append(1)
+        running.stop_requested = True  # as Ctrl-C or `run stop` on the sweep does
+
+    sweep.run(on_progress=stop_after_a_poll)
+    calls = log.read_text().splitlines()
+    assert [c for c in calls if c.startswith("sbatch")] == ["sbatch --parsable"]
+    script = (bin_dir / "script.sh").read_text()
+    assert "#SBATCH --array=0-2%2\n" in script
+    children = job_store.children(store, sweep.run_id)
+    assert [c.job_id for c in children] == ["77_0", "77_1", "77_2"]
+    assert all(c.slurm_state == "PENDING" for c in children)
+    assert children[1].slurm_reason == "Priority"
+    assert sorted(c for c in calls if c.startswith("scancel")) == [
+        "scancel 77_0", "scancel 77_1", "scancel 77_2",
+    ]  # fmt: skip
+    row = run_store.get(store, sweep.run_id)
+    assert row.status is RunStatus.STOPPED
+    assert "3 queued tasks cancelled" in row.message
+    assert f"workbench sweep resume clustered {sweep.run_id}" in row.message
+    # The study lives beside the tasks' folders, where the nodes ask it.
+    from workbench.sweeps.journal import study_file
+
+    assert study_file(sweep.run_id).parent == Path(children[0].journal_path).parent.parent / (
+        study_file(sweep.run_id).parent.name
+    )
+    assert study_file(sweep.run_id).exists()
+    # Every task's orders in the one script; each task asks that study for its trial.
+    line = next(ln for ln in script.splitlines() if ln.startswith(f"export {SPEC_ENV}="))
+    spec = json.loads(shlex.split(line.split("=", 1)[1])[0])
+    assert {i: o["run_id"] for i, o in spec["array"].items()} == {
+        str(n): c.run_id for n, c in enumerate(children)
+    }
+    assert spec["sweep"]["study"] == str(study_file(sweep.run_id))
+    assert spec["sweep"]["objective"] == "score" and "x" in spec["sweep"]["distributions"]
+    store.close()
+
+
 def test_the_run_screen_shows_the_job_its_node_and_slurm_s_state(tmp_path):
     from workbench.projects import add_project
     from workbench.tui import reads
