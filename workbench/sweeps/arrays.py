@@ -64,6 +64,12 @@ def shared_study(store: Store, config: Any, sweep_id: int) -> Path:
     return workdir(config.slurm) / f"sweep-{sweep_id}-{uuid}" / "study.log"
 
 
+def _whole(value: Any) -> bool:
+    """A task index or trial number: an int of 0 or more (never a bool), below
+    Slurm's largest array index."""
+    return type(value) is int and 0 <= value < 100_000_000
+
+
 def retryable(store: Store, sweep_id: int) -> list[Job]:
     """The sweep's trial runs that failed, were lost (preempted) or stopped, and
     were not retried yet, oldest first."""
@@ -126,10 +132,10 @@ class ArrayDriver:
         for job in retryable(self.store, self.sweep.run_id):
             params = runs.params(self.store, job.run_id)
             index = params.get(TASK_KEY)
-            if not isinstance(index, int) or index in tasks:
-                continue
+            if not _whole(index) or index in tasks:
+                continue  # a run whose index was rewritten by its journal: left alone
             number = params.get("_trial")
-            if isinstance(number, int) and 0 <= number < len(trials):
+            if _whole(number) and number < len(trials):
                 # The retry runs the same point: the next ask takes it first.
                 self.sweep.study.enqueue_trial(
                     trials[number].params, user_attrs={"retry_of_trial": number}
@@ -187,7 +193,7 @@ class ArrayDriver:
 
     def _index(self, run_id: int) -> int | None:
         index = runs.params(self.store, run_id).get(TASK_KEY)
-        return index if isinstance(index, int) else None
+        return index if _whole(index) else None
 
     def _conclude(self, job: Job) -> None:
         """Record an ended task's trial on the sweep; tell it failed when its task
@@ -200,12 +206,12 @@ class ArrayDriver:
         number = params.get("_trial")
         row = runs.get(self.store, job.run_id)
         status = row.status.value if row else job.status.value
-        if not isinstance(number, int):
+        if not _whole(number):
             task = params.get(TASK_KEY)
             s._say(f"task {task}: run {job.run_id} {status} before it asked for a trial")
             return
         trials = s.study.get_trials(deepcopy=False)
-        if not 0 <= number < len(trials):
+        if number >= len(trials):
             return
         trial = trials[number]
         if trial.state is TrialState.RUNNING:
