@@ -146,8 +146,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     try:
-        pool = _memory_pool()
-        frame = pq.read_table(path, memory_pool=pool).to_pandas(memory_pool=pool)
+        frame = pq.read_table(path).to_pandas()
     except (pa.ArrowInvalid, OSError) as exc:
         raise Malformed("parse", f"{path.name} is not a valid Parquet file: {exc}") from None
     if len(frame) == 0:
