@@ -105,7 +105,7 @@ def drift(
     row, config = project_config(store, project)
     expected = read_columns(config.train_file, config.file)
     try:
-        current = read_checked(file, expected)
+        current = read_checked(file, expected, reuse=True)  # as `data validate` kept it
     except Malformed as exc:
         raise WorkbenchError(f"cannot check drift: {exc.message}") from None
     if not set(expected) & set(current.columns):

@@ -6,13 +6,18 @@ from __future__ import annotations
 import codecs
 import gzip
 import zlib
+import contextlib
+import hashlib
+import os
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from workbench.data.versions import file_format
 
 SNIFF_BYTES = 64 * 1024
+KEPT_TABLES = 1  # checked tables kept in the cache: the batch just validated
 
 
 class Malformed(Exception):
@@ -24,8 +29,24 @@ class Malformed(Exception):
         self.message = message
 
 
-def read_checked(path: Path, expected_columns: list[str] | None = None) -> pd.DataFrame:
-    """The file as a DataFrame (strings kept as strings), or `Malformed`."""
+def read_checked(
+    path: Path,
+    expected_columns: list[str] | None = None,
+    *,
+    keep: bool = False,
+    reuse: bool = False,
+) -> pd.DataFrame:
+    """The file as a DataFrame (strings kept as strings), or `Malformed`.
+
+    `keep` stores the table read from a CSV in the cache (`checked_tables`), keyed
+    by the file's path, size, modification time and inode; `reuse` reads it back
+    from there when the file is unchanged, instead of parsing and checking the
+    text again. `data validate` keeps, `data drift` reuses: a batch checked for
+    drift right after its validation is read once."""
+    if reuse and path.suffix.lower() != ".parquet":
+        cached = _cached_table(path)
+        if cached is not None:
+            return _unique_columns(path, _frame_of(path, cached, expected_columns))
     if not path.exists():
         raise Malformed("readable", f"{path}: no such file")
     if path.is_dir():
@@ -38,9 +59,12 @@ def read_checked(path: Path, expected_columns: list[str] | None = None) -> pd.Da
         raise Malformed("empty", f"{path.name} is empty (0 bytes)")
     if fmt == "parquet":
         return _unique_columns(path, _read_parquet(path))
+    # The key is taken before reading: a file changed while it is read is kept
+    # under its old identity, which no later read matches.
+    key = _table_key(path) if keep else None
     raw = _opener(path, fmt)
     _check_text(path, raw, fmt)
-    return _unique_columns(path, _read_csv(path, fmt, expected_columns))
+    return _unique_columns(path, _read_csv(path, fmt, expected_columns, key))
 
 
 def _unique_columns(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
@@ -93,7 +117,9 @@ def _check_text(path: Path, open_raw, fmt: str) -> None:
         ) from None
 
 
-def _read_csv(path: Path, fmt: str, expected: list[str] | None) -> pd.DataFrame:
+def _read_csv(
+    path: Path, fmt: str, expected: list[str] | None, keep: str | None = None
+) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.csv as pc
 
@@ -116,6 +142,12 @@ def _read_csv(path: Path, fmt: str, expected: list[str] | None) -> pd.DataFrame:
         raise Malformed("parse", f"{path.name} is not valid CSV: {text}") from None
     except (EOFError, zlib.error, OSError) as exc:
         raise Malformed("truncated", f"{path.name} is damaged or cut short ({exc})") from None
+    if keep is not None:
+        _keep_table(keep, table)
+    return _frame_of(path, table, expected)
+
+
+def _frame_of(path: Path, table: Any, expected: list[str] | None) -> pd.DataFrame:
     frame = table.to_pandas(memory_pool=_memory_pool())
     header = list(frame.columns)
     if expected and len(expected) > 1 and len(header) == 1:
@@ -152,3 +184,55 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     if len(frame) == 0:
         raise Malformed("empty", f"{path.name} has no rows")
     return frame
+
+
+# --------------------------------------------------------------------------- kept tables
+
+
+def _table_key(path: Path) -> str | None:
+    """What identifies the file's content without reading it (as `register_version`
+    trusts an unchanged size and modification time)."""
+    try:
+        info = path.resolve().stat()
+    except OSError:
+        return None
+    identity = f"{path.resolve()}|{info.st_size}|{info.st_mtime_ns}|{info.st_ino}"
+    return hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _tables_dir() -> Path:
+    from workbench.core.paths import cache_dir
+
+    return cache_dir() / "checked-tables"
+
+
+def _keep_table(key: str, table: Any) -> None:
+    """Write the table as Arrow IPC (what reads back without parsing), keeping only
+    the newest `KEPT_TABLES`; a cache that cannot be written is no error."""
+    import pyarrow as pa
+
+    folder = _tables_dir()
+    with contextlib.suppress(OSError, pa.ArrowException):
+        folder.mkdir(parents=True, exist_ok=True)
+        kept = sorted(folder.glob("*.arrow"), key=lambda p: p.stat().st_mtime_ns)
+        for old in kept[: max(len(kept) - KEPT_TABLES + 1, 0)]:
+            old.unlink(missing_ok=True)
+        partial = folder / f".{key}.{os.getpid()}.partial"
+        with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_file(sink, table.schema) as out:
+            out.write_table(table)
+        partial.replace(folder / f"{key}.arrow")
+
+
+def _cached_table(path: Path) -> Any:
+    """The table kept for this unchanged file, or None."""
+    import pyarrow as pa
+
+    key = _table_key(path)
+    if key is None:
+        return None
+    cached = _tables_dir() / f"{key}.arrow"
+    try:
+        with pa.memory_map(str(cached), "r") as source:
+            return pa.ipc.open_file(source).read_all()
+    except (OSError, pa.ArrowException):
+        return None

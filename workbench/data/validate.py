@@ -32,7 +32,8 @@ def validate_file(
     Plugins' validators (the project's own among them) add their checks."""
     expected = list(schema.get("columns", {}))
     try:
-        frame = read_checked(path, expected)
+        # Kept for `data drift` of the same file, which then reads it back unparsed.
+        frame = read_checked(path, expected, keep=True)
     except Malformed as exc:
         checks = [Check(exc.check, "error", False, exc.message)]
         frame = None
