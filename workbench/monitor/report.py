@@ -385,10 +385,10 @@ def _performance(
     # tests/test_gate_statistics.py) where there is one: importing scikit-learn
     # (and scipy.stats with it) would cost more than the whole window. Others get
     # the trainers' own metrics, as the gate scores.
-    if metric in VECTORISED_METRICS:
+    if metric in VECTORISED_METRICS or not judge:
         score = full_score(metric, predictions)
     else:
-        score = _scores(version, predictions).get(metric) if judge else full_score(metric, predictions)
+        score = _scores(version, predictions).get(metric)
     result["score"] = score
     result["training"] = version.metrics.get(metric)
     result["degraded"] = None
