@@ -560,10 +560,8 @@ def _check_model_file(
         with files[name].open() as fh:
             data = fh.read(files[name].size + 1)
         if manifest["framework"] == "sklearn":
-            import skops.io
-
             # Loading runs no code once the types passed; the trees need the loaded arrays.
-            check_sklearn_trees(skops.io.loads(data, trusted=check_skops(data)))
+            check_sklearn_trees(loads_skops_checked(data))
         else:
             check_lightgbm_text(
                 data.decode("utf-8"), len(manifest["features"]), _outputs(manifest["target"])
@@ -682,10 +680,7 @@ def _remove(made: list[Path]) -> None:
 
 def load_skops(data: bytes) -> Any:
     """A scikit-learn model from skops bytes, trusting only allow-listed types."""
-    import skops.io
-
-    types = check_skops(data)
-    return skops.io.loads(data, trusted=types)
+    return loads_skops_checked(data)
 
 
 def check_skops(data: bytes) -> list[str]:
