@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -39,7 +41,7 @@ def _versions(cli, project: str) -> list[dict]:
     return json.loads(cli("model", "list", project, "--json", check=True).stdout)
 
 
-def test_runs_register_versions_and_the_gate_moves_champion(cli, tmp_path):
+def test_runs_register_versions_and_the_gate_moves_champion(cli, tmp_path, wb_home):
     _project(cli, tmp_path)
     first = _train(cli, "penguins", "n_estimators=3")  # a weak first model
     second = _train(cli, "penguins")
@@ -95,6 +97,31 @@ def test_runs_register_versions_and_the_gate_moves_champion(cli, tmp_path):
     assert cli("model", "unalias", "penguins", "staging").returncode == 0
     missing = cli("model", "show", "penguins@staging")
     assert missing.returncode == 2 and "no model with alias 'staging'" in missing.stderr
+
+    # Listing again loads no model: each version's scores on the evaluation set
+    # are kept under a hash of the model, schema and hold-out files.
+    listed = _versions(cli, "penguins")
+    assert _versions_without_lightgbm() == listed
+    # A model file that changed is scored afresh (here: LightGBM cannot be imported).
+    model_file = wb_home / "artifacts" / v1["model"]["sha256"][:2] / v1["model"]["sha256"]
+    model_file.write_bytes(model_file.read_bytes().replace(b"Tree=0", b"Tree=00"))
+    rescored = {v["version"]: v for v in _versions_without_lightgbm()}
+    assert rescored[2]["common_score"] == listed[0]["common_score"]  # unchanged: cached
+    assert rescored[1]["common_score"] is None and rescored[1]["common_error"]
+
+
+def _versions_without_lightgbm() -> list[dict]:
+    """`model list penguins --json` in a process where LightGBM cannot be imported."""
+    code = (
+        "import sys; sys.modules['lightgbm'] = None;"
+        " sys.argv = ['workbench', 'model', 'list', 'penguins', '--json'];"
+        " from workbench.cli import main; main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 def test_champion_is_rescored_on_the_challengers_holdout(cli, tmp_path, wb_home):

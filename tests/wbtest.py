@@ -58,7 +58,7 @@ _SIGNALS = tuple(
 
 
 # Caches of what the installed libraries are, the same in every process: kept.
-_PROCESS_INVARIANT_CACHES = {"_lightgbm_names", "_lightgbm_defaults", "_journal_class"}
+_PROCESS_INVARIANT_CACHES = {"_journal_class"}
 
 
 def _forget_process_caches() -> None:

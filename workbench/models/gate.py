@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.core.errors import UsageError, WorkbenchError
+from workbench.core.files import sha256_file
+from workbench.models import score_cache
 from workbench.models.evaluation import CONFIDENCE, RESAMPLES
 from workbench.models.registry import (
     CHALLENGER,
@@ -295,16 +297,15 @@ def common_scores(versions: list[ModelVersion], metric: str | None) -> dict[str,
         for version in versions:
             out["scores"][version.version] = {"error": "no version kept a hold-out"}
         return out
-    frame = _holdout_frame(evaluation)
+    holdout = _Holdout(evaluation)
     out["evaluation"] = {
         "ref": evaluation.ref,
         "holdout_sha256": evaluation.holdout_sha256,
-        "rows": len(frame),
+        "rows": holdout.rows(),
     }
     for version in versions:
         try:
-            target = version.schema["target"]["name"]
-            metrics = _scores(version, _predictions(version, frame, target))
+            metrics = holdout.scores(version)
         except (WorkbenchError, KeyError, ValueError) as exc:
             message = exc.message if isinstance(exc, WorkbenchError) else str(exc)
             out["scores"][version.version] = {"error": message}
@@ -374,9 +375,51 @@ def promote(
 
 def score_on_holdout(model: ModelVersion, evaluation: ModelVersion) -> dict[str, float]:
     """`model`'s metrics on `evaluation`'s hold-out rows."""
-    frame = _holdout_frame(evaluation)
-    target = model.schema["target"]["name"]
-    return _scores(model, _predictions(model, frame, target))
+    return _Holdout(evaluation).scores(model)
+
+
+class _Holdout:
+    """One version's hold-out, read only when a model has to be scored on it:
+    scores already in the cache (`score_cache`) need neither the rows nor the model."""
+
+    def __init__(self, evaluation: ModelVersion) -> None:
+        self.evaluation = evaluation
+        path = evaluation.holdout_path
+        if path is None or not path.exists():
+            raise WorkbenchError(f"{evaluation.ref} kept no hold-out data")
+        self.sha256 = sha256_file(path)  # the file as it is now, not as recorded
+        self._frame: Any = None
+        self._rows: int | None = None
+
+    def frame(self) -> Any:
+        if self._frame is None:
+            self._frame = _holdout_frame(self.evaluation)
+            self._rows = len(self._frame)
+        return self._frame
+
+    def rows(self) -> int:
+        if self._rows is None:
+            self._rows = _parquet_rows(self.evaluation.holdout_path) or len(self.frame())
+        return self._rows
+
+    def scores(self, model: ModelVersion) -> dict[str, float]:
+        cache_key = score_cache.key(model.schema, model.model_path, self.sha256)
+        metrics = score_cache.get(cache_key)
+        if metrics is None:
+            target = model.schema["target"]["name"]
+            metrics = _scores(model, _predictions(model, self.frame(), target))
+            score_cache.put(cache_key, metrics)
+        return metrics
+
+
+def _parquet_rows(path: Any) -> int | None:
+    """The row count from a Parquet file's footer (no rows read), or None."""
+    import pyarrow.parquet as pq
+
+    try:
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except (OSError, ValueError, TypeError, pq.lib.ArrowException):
+        return None
 
 
 def _holdout_frame(evaluation: ModelVersion) -> Any:
