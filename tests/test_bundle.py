@@ -19,13 +19,20 @@ import lightgbm
 import numpy as np
 import pandas as pd
 import pytest
-from wbtest import NETGUARD, REPO
+from wbtest import NETGUARD, REPO, wb_auto
 
 from workbench.core.errors import WorkbenchError
 from workbench.models import bundle_runtime as runtime
 from workbench.models.bundle import load_bundle, verify_bundle
 from workbench.models.registry import load_model
 from workbench.models.wheels import Pin, collect_wheels, pinned_requirements, pip_cache_dir
+
+
+@pytest.fixture
+def cli():
+    """Runs, the pipeline, the watcher and the server start real processes; the
+    other commands run in this one (a subprocess is not the point here)."""
+    return wb_auto
 
 pytestmark = pytest.mark.slow
 

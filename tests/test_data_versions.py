@@ -8,6 +8,15 @@ import json
 import shutil
 
 import pandas as pd
+import pytest
+from wbtest import wb_auto
+
+
+@pytest.fixture
+def cli():
+    """Runs, the pipeline, the watcher and the server start real processes; the
+    other commands run in this one (a subprocess is not the point here)."""
+    return wb_auto
 
 
 def _project(cli, tmp_path):

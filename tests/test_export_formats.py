@@ -17,12 +17,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from wbtest import NETGUARD, REPO, wb
+from wbtest import NETGUARD, REPO, wb, wb_auto
 
 from workbench.models import registry
 from workbench.store.db import open_store
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def cli():
+    """Runs, the pipeline, the watcher and the server start real processes; the
+    other commands run in this one (a subprocess is not the point here)."""
+    return wb_auto
 
 SAMPLES = {"penguins": "penguins-lightgbm", "autompg": "autompg-sklearn"}
 # LightGBM multiclass, a scikit-learn regressor, and a scikit-learn classifier

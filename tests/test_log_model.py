@@ -13,6 +13,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from test_runs_e2e import script_project
+from wbtest import wb_auto
+
+
+@pytest.fixture
+def cli():
+    """Runs, the pipeline, the watcher and the server start real processes; the
+    other commands run in this one (a subprocess is not the point here)."""
+    return wb_auto
 
 pytestmark = pytest.mark.slow
 

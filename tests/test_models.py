@@ -12,9 +12,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from wbtest import REPO
+from wbtest import REPO, wb_auto
 
 from workbench.core.errors import ConfigError
+
+
+@pytest.fixture
+def cli():
+    """Runs, the pipeline, the watcher and the server start real processes; the
+    other commands run in this one (a subprocess is not the point here)."""
+    return wb_auto
 
 pytestmark = pytest.mark.slow
 

@@ -19,9 +19,16 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from wbtest import NETGUARD, REPO
+from wbtest import NETGUARD, REPO, wb_auto
 
 from workbench.models import bundle_runtime as runtime
+
+
+@pytest.fixture
+def cli():
+    """Runs, the pipeline, the watcher and the server start real processes; the
+    other commands run in this one (a subprocess is not the point here)."""
+    return wb_auto
 
 pytestmark = pytest.mark.slow
 
