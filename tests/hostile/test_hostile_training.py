@@ -1,4 +1,4 @@
-"""Hostile training parameters and training data, through the real CLI.
+"""Hostile training parameters and training data, through the CLI.
 
 Parameters a trainer cannot take are refused by `run start` before anything is
 queued: exit 2, one line naming the parameter and what was expected, no run
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from wbtest import wb
+from wbtest import wb, wb_auto, wb_inprocess
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ def _project(folder: Path, frame: pd.DataFrame, trainer: str, extra: str = "") -
         '[data]\ntrain = "data/train.csv"\ntarget = "label"\n'
         f'[train]\ntrainer = "{trainer}"\n'
     )
-    wb("project", "add", str(folder), check=True)
+    wb_inprocess("project", "add", str(folder), check=True)
     return _hashes(folder)
 
 
@@ -95,11 +95,12 @@ PARAMS = {
 def test_bad_params_are_refused_before_a_run_is_queued(case, tmp_path):
     trainer, setting, reason = PARAMS[case]
     before = _project(tmp_path / "p", _frame(), trainer)
-    result = wb("run", "start", "hostile", "--set", setting, "--wait")
+    # In this process: a refused start must leave no process behind (wb_inprocess checks).
+    result = wb_inprocess("run", "start", "hostile", "--set", setting, "--wait")
     assert result.returncode == 2, result.stderr
     assert reason in _one_line(result.stderr)
     assert result.stdout == ""
-    assert json.loads(wb("run", "list", "--json", check=True).stdout) == []
+    assert json.loads(wb_inprocess("run", "list", "--json", check=True).stdout) == []
     assert _hashes(tmp_path / "p") == before
 
 
@@ -163,10 +164,10 @@ def test_data_that_cannot_train_fails_the_run_with_a_reason(case, tmp_path):
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     run_id = result.stdout.split()[0]
-    info = json.loads(wb("run", "show", run_id, "--json", check=True).stdout)
+    info = json.loads(wb_auto("run", "show", run_id, "--json", check=True).stdout)
     assert info["status"] == "failed"
     assert reason in _one_line(info["message"])
-    assert info["message"] in " ".join(wb("run", "show", run_id, check=True).stdout.split())
+    assert info["message"] in " ".join(wb_auto("run", "show", run_id, check=True).stdout.split())
     assert info["artifacts"] == []
-    assert json.loads(wb("model", "list", "hostile", "--json", check=True).stdout) == []
+    assert json.loads(wb_auto("model", "list", "hostile", "--json", check=True).stdout) == []
     assert _hashes(tmp_path / "p") == before
