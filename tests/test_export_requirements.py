@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from wbtest import NETGUARD, REPO, wb
+from wbtest import NETGUARD, REPO, wb, wb_auto
 
 from workbench.models import wheels
 
@@ -68,16 +68,16 @@ def _names(requirements: str) -> dict[str, str]:
 
 def test_lightgbm_inside_a_pipeline_is_in_the_bundle_and_mlflow_requirements(home, tmp_path):
     bundle = tmp_path / "bundle"
-    wb("model", "export", "lgbm-pipeline", "-o", str(bundle), check=True)
+    wb_auto("model", "export", "lgbm-pipeline", "-o", str(bundle), check=True)
     pinned = _names((bundle / "requirements.txt").read_text())
     assert {"lightgbm", "scikit-learn", "skops", "numpy", "pandas"} <= set(pinned)
     mlflow = tmp_path / "mlflow"
-    wb("model", "export", "lgbm-pipeline", "--format", "mlflow", "-o", str(mlflow), check=True)
+    wb_auto("model", "export", "lgbm-pipeline", "--format", "mlflow", "-o", str(mlflow), check=True)
     assert "lightgbm" in _names((mlflow / "requirements.txt").read_text())
 
     # Derived, not listed by hand: a forest's bundle does not carry lightgbm.
     forest = tmp_path / "forest"
-    wb("model", "export", "forest", "-o", str(forest), check=True)
+    wb_auto("model", "export", "forest", "-o", str(forest), check=True)
     assert "lightgbm" not in _names((forest / "requirements.txt").read_text())
     assert "scikit-learn" in _names((forest / "requirements.txt").read_text())
 
@@ -104,7 +104,7 @@ def test_a_fresh_environment_from_the_bundle_alone_predicts(home, tmp_path):
     bundle = tmp_path / "bundle"
     extra = os.environ.get("WORKBENCH_TEST_WHEELHOUSE")
     args = ["--wheelhouse", extra] if extra else []
-    made = wb("model", "export", "lgbm-pipeline", "-o", str(bundle), "--with-wheels", *args)
+    made = wb_auto("model", "export", "lgbm-pipeline", "-o", str(bundle), "--with-wheels", *args)
     if made.returncode != 0 and "no wheel for" in made.stderr and not extra:
         # CI names a wheelhouse (scripts/ci_wheelhouse.sh); there a missing wheel fails.
         pytest.skip(f"wheels missing on this machine: {made.stderr.strip()[:300]}")

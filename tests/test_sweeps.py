@@ -17,7 +17,14 @@ from pathlib import Path
 
 import psutil
 import pytest
-from wbtest import REPO
+from wbtest import REPO, wb_auto
+
+
+@pytest.fixture
+def cli():
+    """Runs, the pipeline, the watcher and the server start real processes; the
+    other commands run in this one (a subprocess is not the point here)."""
+    return wb_auto
 
 pytestmark = pytest.mark.slow
 

@@ -18,9 +18,16 @@ import time
 from pathlib import Path
 
 import pytest
-from wbtest import REPO
+from wbtest import REPO, wb_auto
 
 from workbench.automation.watcher import PipelineWorker, Watcher, is_data_file, polling_reason
+
+
+@pytest.fixture
+def cli():
+    """Runs, the pipeline, the watcher and the server start real processes; the
+    other commands run in this one (a subprocess is not the point here)."""
+    return wb_auto
 
 
 def wait_until(predicate, timeout: float = 120.0, poll: float = 0.05):
