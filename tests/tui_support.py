@@ -4,6 +4,7 @@ reading what a screen shows, and waiting for it."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import sqlite3
@@ -68,11 +69,21 @@ _template: Path | None = None
 
 def trained_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Projects and a store with runs 1-4 (penguins, autompg, cancer, cancer
-    with alpha=0.01 epochs=20), trained once per test session."""
+    with alpha=0.01 epochs=20), trained once per test run (shared by its workers)."""
     global _template
     if _template is None:
-        root = tmp_path_factory.mktemp("trained")
-        _train_template(root)
+        # Shared by xdist's workers (their temp folders sit side by side): the
+        # first to get the lock trains, the others wait for it and copy.
+        base = tmp_path_factory.getbasetemp()
+        shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+        root = shared / "trained-template"
+        with open(shared / "trained-template.lock", "wb") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (root / "complete").exists():
+                shutil.rmtree(root, ignore_errors=True)  # a worker that died midway
+                root.mkdir()
+                _train_template(root)
+                (root / "complete").touch()
         _template = root
     return _template
 
