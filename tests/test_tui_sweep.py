@@ -4,12 +4,14 @@ opened with `S` from the sweep's run screen; trials, best so far, importances.""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
 from tui_support import plain, row, row_keys, use_fixed_system_sampler, wait_for
 
 from workbench.store import open_store
+from workbench.sweeps import engine
 from workbench.tui.app import make_app
 from workbench.tui.screens.run import RunScreen
 from workbench.tui.screens.sweep import SweepScreen
@@ -63,8 +65,17 @@ def swept(cli, tmp_path: Path, wb_home: Path, monkeypatch: pytest.MonkeyPatch) -
     return json.loads(result.stdout)
 
 
-async def test_the_sweep_screen_shows_trials_best_and_importances(swept):
+async def test_the_sweep_screen_shows_trials_best_and_importances(swept, monkeypatch):
     sweep_id = swept["sweep_run_id"]
+    # fANOVA held back: the trials must show without waiting for it.
+    fanova_may_run = threading.Event()
+    real_importances = engine.importances
+
+    def slow_importances(run_id):
+        fanova_may_run.wait(60)
+        return real_importances(run_id)
+
+    monkeypatch.setattr(engine, "importances", slow_importances)
     app = make_app()
     async with app.run_test(size=(110, 32)) as pilot:
         app.open_run(1)  # a plain run: no Sweep key
@@ -87,7 +98,11 @@ async def test_the_sweep_screen_shows_trials_best_and_importances(swept):
         await pilot.press("S")
         sweep = await wait_for(pilot, lambda: isinstance(app.screen, SweepScreen) and app.screen)
         trials = sweep.query_one("#trials", SyncedTable)
-        await wait_for(pilot, lambda: trials.row_count == 4, what="four trials")
+        try:
+            await wait_for(pilot, lambda: trials.row_count == 4, what="four trials")
+            assert "computing…" in plain(sweep.query_one("#importances"))
+        finally:
+            fanova_may_run.set()
 
         assert row_keys(trials) == ["0", "1", "2", "3"]
         best = swept["best"]
@@ -101,8 +116,13 @@ async def test_the_sweep_screen_shows_trials_best_and_importances(swept):
         assert chart._title == "score by trial"
         assert list(chart._lines) == ["best so far", "trial"]
         assert chart._lines["best so far"][1][-1] == best["value"]
-        importances = plain(sweep.query_one("#importances"))
-        assert "Parameter importance" in importances
+        # The importances come from a worker of their own, after the trials.
+        importances = await wait_for(
+            pilot,
+            lambda: "fANOVA" in plain(sweep.query_one("#importances"))
+            and plain(sweep.query_one("#importances")),
+            what="the importances",
+        )
         assert "x " in importances and "depth " in importances and "%" in importances
 
         # Enter opens the selected trial's run.

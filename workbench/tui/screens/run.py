@@ -241,6 +241,10 @@ class RunScreen(LiveScreen):
             self._show_focus(view)
         if first:
             self.refresh_bindings()  # "Sweep" shows on a sweep's run only
+            if run.trainer == "sweep":
+                # The Sweep screen (S) reads the study through Optuna, whose
+                # import takes seconds: done now, it is not done then.
+                self.run_worker(_import_optuna, thread=True, group="prefetch", exit_on_error=False)
         self._show_mode()
         self._plot_resources()
         finished = run.status not in ("queued", "running")
@@ -714,6 +718,10 @@ def _side_panel(info: reads.RunDetail) -> str:
         lines += ["", "[b]Artifacts[/b]"]
         lines += [f"  {a.name} ({fmt.size(a.size)})" for a in info.artifacts]
     return "\n".join(lines)
+
+
+def _import_optuna() -> None:
+    import optuna  # noqa: F401
 
 
 def _job_summary(job: Any) -> str:

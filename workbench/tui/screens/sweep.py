@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -12,7 +13,7 @@ from textual.widgets import Header, Label, Static
 from workbench.core import formatting as fmt
 from workbench.sweeps import engine
 from workbench.tui import reads
-from workbench.tui.screens.base import LiveScreen
+from workbench.tui.screens.base import LiveScreen, describe
 from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui.widgets.metric_chart import MetricChart
 from workbench.tui.widgets.synced_table import SyncedTable
@@ -37,9 +38,13 @@ class SweepScreen(LiveScreen):
         super().__init__()
         self.run_id = run_id
         self.title = f"Sweep {run_id}"
-        # Parameter importances are recomputed only when more trials completed.
+        # Parameter importances are recomputed only when more trials completed,
+        # in a worker of their own: fANOVA takes seconds on a long sweep, and the
+        # trials must not wait for it.
         self._importances: dict[str, float] = {}
         self._importances_for = -1
+        self._importances_busy = False
+        self._importances_error: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -61,13 +66,7 @@ class SweepScreen(LiveScreen):
         yield KeyFooter()
 
     def load(self) -> dict[str, Any]:
-        document = engine.summary(reads.store(), self.run_id)
-        complete = sum(t["state"] == "complete" for t in document["trials"])
-        if complete != self._importances_for:
-            self._importances = engine.importances(self.run_id)
-            self._importances_for = complete
-        document["importances"] = self._importances
-        return document
+        return engine.summary(reads.store(), self.run_id)
 
     status: str | None = None
 
@@ -101,7 +100,37 @@ class SweepScreen(LiveScreen):
             ]
         )
         self._plot_best(trials, document["direction"], objective)
-        self.query_one("#importances", Static).update(_importance_bars(document["importances"]))
+        complete = sum(t["state"] == "complete" for t in trials)
+        if complete != self._importances_for and not self._importances_busy:
+            self._importances_busy = True
+            self.run_worker(
+                lambda: self._compute_importances(complete),
+                thread=True,
+                group="importances",
+                exit_on_error=False,
+            )
+        self._show_importances()
+
+    def _compute_importances(self, complete: int) -> None:  # a worker thread
+        try:
+            found, error = engine.importances(self.run_id), None
+        except Exception as exc:  # shown in the pane; the trials go on updating
+            found, error = {}, describe(exc)
+        self.app.call_from_thread(self._importances_done, complete, found, error)
+
+    def _importances_done(self, complete: int, found: dict[str, float], error: str | None) -> None:
+        self._importances, self._importances_for = found, complete
+        self._importances_error, self._importances_busy = error, False
+        self._show_importances()
+
+    def _show_importances(self) -> None:
+        if self._importances_error:
+            text = f"[b]Parameter importance[/b]\n  cannot compute: {escape(self._importances_error)}"
+        elif self._importances_for < 0:
+            text = "[b]Parameter importance[/b]\n  computing…"
+        else:
+            text = _importance_bars(self._importances)
+        self.query_one("#importances", Static).update(text)
 
     def _plot_best(self, trials: list[dict[str, Any]], direction: str, objective: str) -> None:
         xs: list[Any] = []
