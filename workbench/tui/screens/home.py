@@ -80,13 +80,14 @@ class HomeScreen(LiveScreen):
             )
         self.query_one("#projects", SyncedTable).show(rows)
         hint = self.query_one("#home-empty", Label)
-        hint.update(
-            ""
-            if rows
-            else "No projects yet — press i to create one from a CSV, or d (or"
-            " `workbench demo`) for the sample projects."
-        )
-        hint.set_class(not rows, "-visible")
+        if hint.has_class("-visible") != (not rows):  # not at every poll: a layout pass each
+            hint.update(
+                ""
+                if rows
+                else "No projects yet — press i to create one from a CSV, or d (or"
+                " `workbench demo`) for the sample projects."
+            )
+            hint.set_class(not rows, "-visible")
         now = time.time()
         self.query_one("#activity", SyncedTable).show(
             [(str(e.id), (fmt.ago(now - e.ts), e.message)) for e in snapshot.events]

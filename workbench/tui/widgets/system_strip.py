@@ -51,6 +51,7 @@ class SystemStrip(Horizontal):
     SystemStrip { height: 4; border-top: solid $primary-background; }
     SystemStrip > Vertical { width: 1fr; padding: 0 1; }
     SystemStrip Sparkline { height: 2; }
+    SystemStrip Label { width: 100%; }
     SystemStrip #gpu-box { display: none; }
     SystemStrip.-gpu #gpu-box { display: block; }
     """
@@ -60,6 +61,7 @@ class SystemStrip(Horizontal):
         self._series = {
             name: deque([0.0] * HISTORY, maxlen=HISTORY) for name in ("cpu", "ram", "gpu")
         }
+        self._labels: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         for name in ("cpu", "ram", "gpu"):
@@ -75,11 +77,18 @@ class SystemStrip(Horizontal):
             values["gpu"] = max(g["utilization"] or 0 for g in gpus)
             used = sum(g["memory_used"] or 0 for g in gpus) / 2**30
             total = sum(g["memory_total"] or 0 for g in gpus) / 2**30
-            self.query_one("#gpu-label", Label).update(
-                f"GPU {values['gpu']:.0f}%  mem {used:.1f}/{total:.0f} GiB"
-            )
+            self._label("gpu", f"GPU {values['gpu']:.0f}%  mem {used:.1f}/{total:.0f} GiB")
         for name, value in values.items():
             self._series[name].append(value)
             self.query_one(f"#{name}-spark", Sparkline).data = list(self._series[name])
-        self.query_one("#cpu-label", Label).update(f"CPU {values['cpu']:.0f}%")
-        self.query_one("#ram-label", Label).update(f"RAM {values['ram']:.0f}%")
+        self._label("cpu", f"CPU {values['cpu']:.0f}%")
+        self._label("ram", f"RAM {values['ram']:.0f}%")
+
+    def _label(self, name: str, text: str) -> None:
+        """A label's new text, redrawn only when it changed, and without a layout
+        pass (its width is the column's, whatever the text): an idle Home
+        re-laid the whole screen every second for these."""
+        label = self.query_one(f"#{name}-label", Label)
+        if self._labels.get(name) != text:
+            self._labels[name] = text
+            label.update(text, layout=False)
