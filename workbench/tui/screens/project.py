@@ -79,6 +79,7 @@ class ProjectScreen(LiveScreen):
         self.sort_by = "id"
         self.filter_text = ""
         self.snapshot: reads.ProjectRuns | None = None
+        self._summary: str | None = None
         self.jobs: dict[int, Job] | None = None  # None: no run of the project used Slurm
         self.notes: dict[int, RunNotes] = {}
         self.show_archived = False  # archived runs are left out until H
@@ -133,7 +134,9 @@ class ProjectScreen(LiveScreen):
             f"metric {project.metric or '-'}  {count}"
             + (f"  best: run {best.run} {fmt.metric(best.value)}" if best else "")
         )
-        self.query_one("#project-summary", Label).update(summary)
+        if summary != self._summary:  # a layout pass each: not at every poll
+            self._summary = summary
+            self.query_one("#project-summary", Label).update(summary)
         self._render_runs()
         if self._to_bottom:
             self._to_bottom = False
