@@ -58,10 +58,31 @@ SLOW_TESTS = {
 }
 
 
+# --- the longest files first -----------------------------------------------------------
+# xdist hands out whole files (`--dist loadfile`) in collection order. A file that
+# waits on the clock (a Slurm time limit, a lock held for 30 s) or holds a worker for
+# a minute, when collected last, leaves the other workers idle at the end; started
+# first, it overlaps the rest. Chosen from a run's per-file wall times;
+# tests/test_wbtest.py checks that every entry still exists.
+FIRST_FILES = (
+    "tests/test_slurm_timeout.py",  # waits out Slurm's one-minute limit
+    "tests/test_bundle_security.py",
+    "tests/test_tui_snapshots.py",
+    "tests/test_busy_store.py",  # holds a lock for 30 s
+    "tests/test_export_formats.py",
+    "tests/hostile/test_hostile_serve.py",
+    "tests/test_cli_projects.py",
+    "tests/hostile/test_hostile_plugins.py",
+    "tests/test_real_data.py",
+    "tests/test_watcher.py",
+)
+
+
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by mark
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     root = config.rootpath
-    for item in items:
+    rank: dict[int, int] = {}
+    for index, item in enumerate(items):
         try:
             path = item.path.relative_to(root).as_posix()
         except ValueError:
@@ -69,6 +90,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         test = f"{path}::{item.nodeid.split('::', 1)[-1].split('[')[0]}"
         if path in SLOW_FILES or test in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
+        if path in FIRST_FILES:
+            rank[index] = FIRST_FILES.index(path)
+    # A stable sort: listed files first in the listed order, the rest as collected.
+    order = sorted(range(len(items)), key=lambda i: rank.get(i, len(FIRST_FILES)))
+    items[:] = [items[i] for i in order]
 
 
 @pytest.fixture(autouse=True)

@@ -184,6 +184,8 @@ def test_every_test_the_fast_lane_leaves_out_still_exists():
     spec.loader.exec_module(conftest)
     for path in conftest.SLOW_FILES:
         assert (REPO / path).is_file(), f"{path} is listed in SLOW_FILES but is gone"
+    for path in conftest.FIRST_FILES:
+        assert (REPO / path).is_file(), f"{path} is listed in FIRST_FILES but is gone"
     for test in conftest.SLOW_TESTS:
         path, name = test.split("::")
         source = (REPO / path).read_text() if (REPO / path).is_file() else ""
@@ -217,9 +219,47 @@ def test_a_listed_test_is_in_the_slow_lane_only():
         Item("tests/test_store.py::test_processes_migrating_something_else"),
         Item(next(iter(conftest.SLOW_FILES)) + "::test_anything[x]"),
     ]
+    items_as_built = list(items)
     config = types.SimpleNamespace(rootpath=REPO)
-    conftest.pytest_collection_modifyitems(config, items)
-    assert [item.marks for item in items] == [["slow"], ["slow"], [], ["slow"]]
+    conftest.pytest_collection_modifyitems(config, items)  # may also reorder them
+    assert [item.marks for item in items_as_built] == [["slow"], ["slow"], [], ["slow"]]
+
+
+def test_the_longest_files_are_handed_out_first_the_rest_as_collected():
+    import types
+
+    from wbtest import REPO
+
+    spec = importlib.util.spec_from_file_location("suite_conftest", REPO / "tests" / "conftest.py")
+    conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conftest)
+
+    class Item:
+        def __init__(self, nodeid: str) -> None:
+            self.nodeid = nodeid
+            self.path = REPO / nodeid.split("::")[0]
+
+        def add_marker(self, mark) -> None: ...
+
+    first, second = conftest.FIRST_FILES[:2]
+    ids = [
+        "tests/test_a.py::test_1",
+        f"{second}::test_x",
+        "tests/test_b.py::test_2",
+        f"{first}::test_y",
+        f"{second}::test_z",
+        "tests/test_a.py::test_3",
+    ]
+    items = [Item(i) for i in ids]
+    conftest.pytest_collection_modifyitems(types.SimpleNamespace(rootpath=REPO), items)
+    assert [item.nodeid for item in items] == [
+        f"{first}::test_y",
+        f"{second}::test_x",
+        f"{second}::test_z",
+        "tests/test_a.py::test_1",
+        "tests/test_b.py::test_2",
+        "tests/test_a.py::test_3",
+    ]
 
 
 @pytest.mark.parametrize(
