@@ -59,7 +59,9 @@ SLOW_TESTS = {
 
 
 # --- the longest files first -----------------------------------------------------------
-# xdist hands out whole files (`--dist loadfile`) in collection order. A file that
+# xdist hands out whole files (`--dist loadfile`) in collection order (with
+# `--no-loadscope-reorder` in pyproject's addopts; by default it would sort files by
+# their number of tests, which puts a one-test file that waits a minute last). A file that
 # waits on the clock (a Slurm time limit, a lock held for 30 s) or holds a worker for
 # a minute, when collected last, leaves the other workers idle at the end; started
 # first, it overlaps the rest. Chosen from a run's per-file wall times;
