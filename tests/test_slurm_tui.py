@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import stat
-import textwrap
 
 from tui_support import notifications, row, row_keys, wait_for
 
@@ -101,23 +100,20 @@ def _mounted(app, screen_type, selector) -> bool:
     return isinstance(app.screen, screen_type) and len(app.screen.query(selector)) > 0
 
 
-def _jobs(tmp_path):
-    root = tmp_path / "p"
+def _script_project(root, name: str, extra: str = ""):
+    """A two-row project whose trainer is a one-line script; `extra` ends [train]."""
     (root / "data").mkdir(parents=True)
     (root / "data" / "train.csv").write_text("x,y\n1,0\n2,1\n")
     (root / "train.py").write_text("print('hi')\n")
     (root / "workbench.toml").write_text(
-        textwrap.dedent("""\
-        [project]
-        name = "queued"
-        [data]
-        train = "data/train.csv"
-        target = "y"
-        [train]
-        trainer = "script"
-        script = "train.py"
-        """)
+        f'[project]\nname = "{name}"\n[data]\ntrain = "data/train.csv"\ntarget = "y"\n'
+        f'[train]\ntrainer = "script"\nscript = "train.py"\n{extra}'
     )
+    return root
+
+
+def _jobs(tmp_path):
+    root = _script_project(tmp_path / "p", "queued")
     store = open_store()
     pid = add_project(store, root)["id"]
     rids = []
@@ -153,24 +149,10 @@ async def test_the_sweep_screen_s_requeue_key_resubmits_the_failed_tasks(tmp_pat
     from workbench.sweeps.engine import start_sweep
     from workbench.tui.screens.sweep import SweepScreen
 
-    root = tmp_path / "p"
-    (root / "data").mkdir(parents=True)
-    (root / "data" / "train.csv").write_text("x,y\n1,0\n2,1\n")
-    (root / "train.py").write_text("print('hi')\n")
-    (root / "workbench.toml").write_text(
-        textwrap.dedent("""\
-        [project]
-        name = "swept"
-        [data]
-        train = "data/train.csv"
-        target = "y"
-        [train]
-        trainer = "script"
-        script = "train.py"
-        metric = "score"
-        [sweep]
-        space = { x = { type = "float", low = 0.0, high = 1.0 } }
-        """)
+    root = _script_project(
+        tmp_path / "p",
+        "swept",
+        'metric = "score"\n[sweep]\nspace = { x = { type = "float", low = 0.0, high = 1.0 } }\n',
     )
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
