@@ -124,37 +124,14 @@ def validate(ctx: click.Context, project: str, file: Path, as_json: bool) -> Non
 
     The report is stored with the file's dataset version. The file is only read.
     """
-    import sys
-
     from workbench.data.checks import validate as run_validation
 
     result = run_validation(store_for(ctx), project, file)
     if as_json:
         print_json(result)
     else:
-        failed = [c for c in result["checks"] if not c["passed"]]
-        verdict = "[green]passed[/]" if result["passed"] else "[red]failed[/]"
-        note(
-            f"{file}: {verdict} ({result['errors']} errors, {result['warnings']} warnings"
-            + (f", {result['rows']} rows" if result["rows"] is not None else "")
-            + ")"
-        )
-        if failed:
-            print_table(
-                None,
-                ["SEVERITY", "CHECK", "COLUMN", "WHAT"],
-                [
-                    (
-                        "[red]error[/]" if c["severity"] == "error" else "[yellow]warn[/]",
-                        c["check"],
-                        c["column"] or "",
-                        c["message"],
-                    )
-                    for c in failed
-                ],
-                wrap=True,
-            )
-    sys.exit(0 if result["passed"] else 1)
+        _print_validation(file, result)
+    ctx.exit(0 if result["passed"] else 1)
 
 
 @data.command("drift")
@@ -189,7 +166,85 @@ def drift(
     failed = fail_on == "drift" and bool(result["dataset_drift"])
     if as_json:
         print_json(result)
+    else:
+        _print_drift(file, result)
+    ctx.exit(1 if failed else 0)
+
+
+@data.command("check")
+@click.argument("project")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--fail-on",
+    "fail_on",
+    type=click.Choice(["drift"]),
+    help="Also exit 1 when the data set drifts (for CI and cron); without it, drift alone"
+    " exits 0.",
+)
+@json_option
+@click.pass_context
+def check(
+    ctx: click.Context, project: str, file: Path, fail_on: str | None, as_json: bool
+) -> None:
+    """Validate FILE and check it for drift from one read: `data validate` and
+    `data drift` in one command.
+
+    The batch is read once and registered once; both reports are stored, as the
+    two commands store them. Exit 1 when validation fails (as `data validate`),
+    when drift cannot be measured (the reason is printed), or with --fail-on
+    drift when the data set drifts (as `data drift`); else 0. --json prints
+    {file, passed, dataset_drift, validation, drift, drift_error}.
+    """
+    from workbench.data.checks import check as run_check
+    from workbench.models.degradation import performance_on
+
+    result = run_check(store_for(ctx), project, file, performance=performance_on)
+    failed = (
+        not result["passed"]
+        or result["drift"] is None
+        or (fail_on == "drift" and bool(result["dataset_drift"]))
+    )
+    if as_json:
+        print_json(result)
         ctx.exit(1 if failed else 0)
+    _print_validation(file, result["validation"])
+    if result["drift"] is not None:
+        _print_drift(file, result["drift"])
+    else:
+        note(f"{file.name}: [red]drift not checked[/]: {result['drift_error']}")
+    ctx.exit(1 if failed else 0)
+
+
+def _print_validation(file: Path, result: dict) -> None:
+    """A validation report as `data validate` prints it: the verdict, then the
+    checks that failed."""
+    failed = [c for c in result["checks"] if not c["passed"]]
+    verdict = "[green]passed[/]" if result["passed"] else "[red]failed[/]"
+    note(
+        f"{file}: {verdict} ({result['errors']} errors, {result['warnings']} warnings"
+        + (f", {result['rows']} rows" if result["rows"] is not None else "")
+        + ")"
+    )
+    if failed:
+        print_table(
+            None,
+            ["SEVERITY", "CHECK", "COLUMN", "WHAT"],
+            [
+                (
+                    "[red]error[/]" if c["severity"] == "error" else "[yellow]warn[/]",
+                    c["check"],
+                    c["column"] or "",
+                    c["message"],
+                )
+                for c in failed
+            ],
+            wrap=True,
+        )
+
+
+def _print_drift(file: Path, result: dict) -> None:
+    """A drift report as `data drift` prints it: the columns, the verdict and the
+    serving model's performance on the batch."""
     print_table(
         None,
         ["COLUMN", "KIND", "METHOD", "P-VALUE/DISTANCE", "THRESHOLD", "EFFECT", "DRIFT"],
@@ -218,7 +273,6 @@ def drift(
         note(f"model {perf['model']} (run {perf['run']}): {text}{flag}")
     else:
         note(f"model performance: not computed ({perf['reason']})")
-    ctx.exit(1 if failed else 0)
 
 
 @data.command("labels")

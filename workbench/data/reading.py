@@ -1,23 +1,37 @@
 """Reading a data file for checking: every way a file can be unreadable becomes a
-`Malformed` reason a person can act on, never a traceback. Files are only read."""
+`Malformed` reason a person can act on, never a traceback. Files are only read.
+
+One read does two things at once, on two threads: the raw bytes are streamed
+once to check the text (binary content, UTF-8, a damaged gzip stream) and to
+hash them (the SHA-256 that registers the dataset version), while pyarrow parses
+the file. Both spend their time outside the GIL, so they overlap with each other
+and with whatever the caller imports meanwhile (`start_read`). pandas is not
+imported here until a table is turned into a DataFrame."""
 
 from __future__ import annotations
 
 import codecs
-import gzip
-import zlib
 import contextlib
+import gzip
 import hashlib
+import io
 import os
+import threading
+import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from workbench.data.versions import file_format
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 SNIFF_BYTES = 64 * 1024
+CHUNK = 1 << 20
 KEPT_TABLES = 1  # checked tables kept in the cache: the batch just validated
+
+T = TypeVar("T")
 
 
 class Malformed(Exception):
@@ -43,10 +57,127 @@ def read_checked(
     from there when the file is unchanged, instead of parsing and checking the
     text again. `data validate` keeps, `data drift` reuses: a batch checked for
     drift right after its validation is read once."""
+    return read_batch(path, expected_columns, keep=keep, reuse=reuse).frame
+
+
+def read_batch(
+    path: Path,
+    expected_columns: list[str] | None = None,
+    *,
+    keep: bool = False,
+    reuse: bool = False,
+) -> Batch:
+    """`read_checked`, with the SHA-256 of the bytes read (None for a kept table,
+    which was not read from the file)."""
     if reuse and path.suffix.lower() != ".parquet":
         cached = _cached_table(path)
         if cached is not None:
-            return _unique_columns(path, _frame_of(path, cached, expected_columns))
+            return Batch(_unique_columns(path, _frame_of(path, cached, expected_columns)), None)
+    with start_read(path) as pending:
+        return pending.result(expected_columns, keep=keep)
+
+
+class Batch:
+    """A file read and checked: its DataFrame and the SHA-256 of its bytes (None
+    when the file changed while it was read: the caller hashes it again)."""
+
+    __slots__ = ("frame", "sha256")
+
+    def __init__(self, frame: pd.DataFrame, sha256: str | None) -> None:
+        self.frame = frame
+        self.sha256 = sha256
+
+
+def start_read(path: Path) -> PendingRead:
+    """Start reading `path` on threads; `.result(expected)` waits for the table.
+    Use it as a context manager: leaving the block waits for the threads, so that
+    an error raised meanwhile never leaves a parse running as the process exits."""
+    return PendingRead(path)
+
+
+class PendingRead:
+    """A file being read: the text check and hash on one thread, the parse on
+    another (see the module's docstring)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fmt = ""
+        self._refused: Malformed | None = None
+        self._text: _Worker[str] | None = None
+        self._parse: _Worker[Any] | None = None
+        try:
+            self.fmt = _format_of(path)
+        except Malformed as exc:
+            self._refused = exc
+            return
+        # Taken before reading and compared after: the hash belongs to these bytes
+        # only when the file did not change in between.
+        self._identity = _identity(path)
+        self._text = _Worker(_check_text, path, self.fmt)
+        self._parse = _Worker(_read_parquet if self.fmt == "parquet" else _read_csv, path)
+
+    def __enter__(self) -> PendingRead:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.wait()
+
+    def wait(self) -> None:
+        """Wait for both threads, whatever they found."""
+        for worker in (self._text, self._parse):
+            if worker is not None:
+                worker.thread.join()
+
+    def result(self, expected: list[str] | None = None, *, keep: bool = False) -> Batch:
+        """The checked table (`Malformed` when it is not one). `expected`: the
+        columns the file should have, to recognise another delimiter; `keep`:
+        store the parsed CSV's table for a later `reuse` (`read_checked`)."""
+        if self._refused is not None:
+            raise self._refused
+        assert self._text is not None and self._parse is not None
+        # The text is judged first: a file that is not UTF-8 text is reported as
+        # such, whatever the parser made of it.
+        sha256 = self._text.get()
+        table = self._parse.get()
+        if self.fmt == "parquet":
+            frame = _parquet_frame(self.path, table)
+        else:
+            if keep:
+                key = _table_key(self.path, self._identity)
+                if key is not None:
+                    _keep_table(key, table)
+            frame = _frame_of(self.path, table, expected)
+        unchanged = self._identity is not None and self._identity == _identity(self.path)
+        return Batch(_unique_columns(self.path, frame), sha256 if unchanged else None)
+
+
+class _Worker(Generic[T]):
+    """A function run on a daemon thread; `get` waits and returns its result or
+    raises what it raised."""
+
+    def __init__(self, function: Callable[..., T], *args: Any) -> None:
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self.thread = threading.Thread(
+            target=self._run, args=(function, *args), name=f"read: {function.__name__}", daemon=True
+        )
+        self.thread.start()
+
+    def _run(self, function: Callable[..., T], *args: Any) -> None:
+        try:
+            self._value = function(*args)
+        except BaseException as exc:  # noqa: BLE001 - raised again by get() on the caller's thread
+            self._error = exc
+
+    def get(self) -> T:
+        self.thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
+
+
+def _format_of(path: Path) -> str:
+    """The file's format, after the refusals that need no reading."""
     if not path.exists():
         raise Malformed("readable", f"{path}: no such file")
     if path.is_dir():
@@ -57,14 +188,15 @@ def read_checked(
         raise Malformed("format", str(exc)) from exc
     if path.stat().st_size == 0:
         raise Malformed("empty", f"{path.name} is empty (0 bytes)")
-    if fmt == "parquet":
-        return _unique_columns(path, _read_parquet(path))
-    # The key is taken before reading: a file changed while it is read is kept
-    # under its old identity, which no later read matches.
-    key = _table_key(path) if keep else None
-    raw = _opener(path, fmt)
-    _check_text(path, raw, fmt)
-    return _unique_columns(path, _read_csv(path, fmt, expected_columns, key))
+    return fmt
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_size, info.st_mtime_ns, info.st_ino
 
 
 def _unique_columns(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
@@ -77,36 +209,56 @@ def _unique_columns(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _opener(path: Path, fmt: str):
-    return (lambda: gzip.open(path, "rb")) if fmt == "csv.gz" else (lambda: open(path, "rb"))
+class _Hashing(io.RawIOBase):
+    """A raw file that hashes every byte read through it: a gzip file's SHA-256 is
+    of its compressed bytes, which the gzip reader pulls through this."""
+
+    def __init__(self, raw: io.BufferedReader, hasher: Any) -> None:
+        self._raw = raw
+        self._hasher = hasher
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self._raw.readinto(buffer)
+        if n:
+            self._hasher.update(memoryview(buffer)[:n])
+        return n or 0
 
 
-def _check_text(path: Path, open_raw, fmt: str) -> None:
-    """Binary content and bad encodings, found by streaming through the file once."""
+def _check_text(path: Path, fmt: str) -> str:
+    """The SHA-256 of the file's bytes, and for CSV the text checked on the way:
+    binary content and bad encodings, found by streaming through the file once.
+    ASCII chunks, the usual case, are checked at C speed without decoding."""
+    hasher = hashlib.sha256()
+    if fmt == "parquet":
+        with open(path, "rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
     decoder = codecs.getincrementaldecoder("utf-8")()
-    offset = line = 0
+    buffer = bytearray(CHUNK)
+    offset = 0
     try:
-        with open_raw() as fh:
-            first = True
-            while chunk := fh.read(1 << 20):
-                if first and b"\x00" in chunk[:SNIFF_BYTES]:
+        with open(path, "rb", buffering=0) as raw:
+            if fmt == "csv.gz":
+                source: Any = gzip.GzipFile(fileobj=_Hashing(raw, hasher), mode="rb")
+            else:
+                source = raw
+            while n := source.readinto(buffer):
+                chunk = buffer if n == CHUNK else buffer[:n]
+                if fmt == "csv":
+                    hasher.update(chunk)
+                if offset == 0 and b"\x00" in chunk[:SNIFF_BYTES]:
                     raise Malformed(
                         "text", f"{path.name} holds binary content (NUL bytes), not CSV text"
                     )
-                first = False
-                try:
-                    decoder.decode(chunk)
-                except UnicodeDecodeError as exc:
-                    where = offset + exc.start
-                    line_no = line + chunk[: exc.start].count(b"\n") + 1
-                    raise Malformed(
-                        "encoding",
-                        f"{path.name} is not UTF-8 text: byte 0x{chunk[exc.start]:02x} at offset"
-                        f" {where} (line {line_no}); save it as UTF-8",
-                    ) from None
-                offset += len(chunk)
-                line += chunk.count(b"\n")
+                if not (chunk.isascii() and not decoder.getstate()[0]):
+                    _decode(path, fmt, decoder, chunk, offset)
+                offset += n
             decoder.decode(b"", final=True)
+            if fmt == "csv.gz":
+                while n := raw.readinto(buffer):  # bytes after the gzip stream: hashed too
+                    hasher.update(memoryview(buffer)[:n])
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise Malformed(
             "truncated", f"{path.name}: the gzip stream is damaged or cut short ({exc})"
@@ -115,16 +267,41 @@ def _check_text(path: Path, open_raw, fmt: str) -> None:
         raise Malformed(
             "encoding", f"{path.name} ends in the middle of a UTF-8 character"
         ) from None
+    return hasher.hexdigest()
 
 
-def _read_csv(
-    path: Path, fmt: str, expected: list[str] | None, keep: str | None = None
-) -> pd.DataFrame:
+def _decode(
+    path: Path, fmt: str, decoder: codecs.IncrementalDecoder, chunk: Any, offset: int
+) -> None:
+    """Decode a chunk that is not all ASCII; `Malformed` names the first bad byte,
+    its offset in the (uncompressed) text and its line."""
+    try:
+        decoder.decode(chunk)
+    except UnicodeDecodeError as exc:
+        # exc.object: the bytes a previous chunk left undecoded, then this chunk.
+        where = offset - (len(exc.object) - len(chunk)) + exc.start
+        raise Malformed(
+            "encoding",
+            f"{path.name} is not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at offset"
+            f" {where} (line {_line_at(path, fmt, where)}); save it as UTF-8",
+        ) from None
+
+
+def _line_at(path: Path, fmt: str, offset: int) -> int:
+    """The line holding the byte at `offset`: counted only when an error is
+    reported, so that reading a good file never counts lines."""
+    opener = gzip.open if fmt == "csv.gz" else open
+    with opener(path, "rb") as fh:
+        return fh.read(offset).count(b"\n") + 1
+
+
+def _read_csv(path: Path) -> Any:
+    """The CSV parsed by pyarrow into an Arrow table, or `Malformed`."""
     import pyarrow as pa
     import pyarrow.csv as pc
 
     try:
-        table = pc.read_csv(
+        return pc.read_csv(
             path,
             convert_options=pc.ConvertOptions(strings_can_be_null=True),
             memory_pool=_memory_pool(),
@@ -142,9 +319,6 @@ def _read_csv(
         raise Malformed("parse", f"{path.name} is not valid CSV: {text}") from None
     except (EOFError, zlib.error, OSError) as exc:
         raise Malformed("truncated", f"{path.name} is damaged or cut short ({exc})") from None
-    if keep is not None:
-        _keep_table(keep, table)
-    return _frame_of(path, table, expected)
 
 
 def _frame_of(path: Path, table: Any, expected: list[str] | None) -> pd.DataFrame:
@@ -163,7 +337,7 @@ def _frame_of(path: Path, table: Any, expected: list[str] | None) -> pd.DataFram
     return frame
 
 
-def _memory_pool():
+def _memory_pool() -> Any:
     """The C allocator's pool for reading a whole table. Arrow's default (mimalloc)
     hands freshly mapped pages to a large read one by one: on a 238 MiB CSV that
     was 1.3-1.6 s of system time against 0.2-0.4 s with malloc, the same user time
@@ -173,14 +347,18 @@ def _memory_pool():
     return pa.system_memory_pool()
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _read_parquet(path: Path) -> Any:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        frame = pq.read_table(path).to_pandas()
+        return pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise Malformed("parse", f"{path.name} is not a valid Parquet file: {exc}") from None
+
+
+def _parquet_frame(path: Path, table: Any) -> pd.DataFrame:
+    frame = table.to_pandas()
     if len(frame) == 0:
         raise Malformed("empty", f"{path.name} has no rows")
     return frame
@@ -189,15 +367,17 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 # --------------------------------------------------------------------------- kept tables
 
 
-def _table_key(path: Path) -> str | None:
+def _table_key(path: Path, identity: tuple[int, int, int] | None = None) -> str | None:
     """What identifies the file's content without reading it (as `register_version`
-    trusts an unchanged size and modification time)."""
-    try:
-        info = path.resolve().stat()
-    except OSError:
+    trusts an unchanged size and modification time). `identity`: the file's size,
+    modification time and inode taken before it was read, so that a file changed
+    while it is read is kept under its old identity, which no later read matches."""
+    identity = identity or _identity(path)
+    if identity is None:
         return None
-    identity = f"{path.resolve()}|{info.st_size}|{info.st_mtime_ns}|{info.st_ino}"
-    return hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()
+    size, mtime_ns, inode = identity
+    text = f"{path.resolve()}|{size}|{mtime_ns}|{inode}"
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _tables_dir() -> Path:

@@ -30,13 +30,32 @@ def validate_file(
 ) -> dict[str, Any]:
     """The validation report of one file; a malformed file gives a failed report.
     Plugins' validators (the project's own among them) add their checks."""
-    expected = list(schema.get("columns", {}))
     try:
         # Kept for `data drift` of the same file, which then reads it back unparsed.
-        frame = read_checked(path, expected, keep=True)
+        frame = read_checked(path, expected_columns(schema), keep=True)
     except Malformed as exc:
-        checks = [Check(exc.check, "error", False, exc.message)]
-        frame = None
+        return validation_report(path, None, schema, project_dir, malformed=exc)
+    return validation_report(path, frame, schema, project_dir)
+
+
+def expected_columns(schema: dict[str, Any]) -> list[str]:
+    """The columns the schema expects, in order (what tells another delimiter)."""
+    return list(schema.get("columns", {}))
+
+
+def validation_report(
+    path: Path,
+    frame: pd.DataFrame | None,
+    schema: dict[str, Any],
+    project_dir: Path | None = None,
+    *,
+    malformed: Malformed | None = None,
+) -> dict[str, Any]:
+    """The report of `path` read as `frame`, or, when it could not be read as a
+    table, failed by the reason (`malformed`)."""
+    if frame is None:
+        assert malformed is not None
+        checks = [Check(malformed.check, "error", False, malformed.message)]
     else:
         checks = validate_frame(frame, schema, project_dir)
     result = report(path, checks, rows=None if frame is None else len(frame))

@@ -88,12 +88,18 @@ def _check_text(
 
 
 def register_version(
-    store: Store, project_id: int, path: Path, shape: tuple[int, list[str]] | None = None
+    store: Store,
+    project_id: int,
+    path: Path,
+    shape: tuple[int, list[str]] | None = None,
+    *,
+    sha256: str | None = None,
 ) -> DatasetVersion:
     """Register `path` as a version of the project's data (idempotent by content).
 
     An unchanged file (same path, size and mtime as a known version) is not
-    hashed again; `shape` (rows, columns) saves reading a table the caller has.
+    hashed again; `shape` (rows, columns) saves reading a table the caller has,
+    and `sha256` hashing bytes the caller has just read (`reading.Batch`).
     """
     path = path.expanduser().resolve()
     if not path.is_file():
@@ -103,7 +109,7 @@ def register_version(
     known = datasets.unchanged(store, project_id, str(path), stat.st_size, stat.st_mtime_ns)
     if known:
         return known
-    sha256 = sha256_of(path)
+    sha256 = sha256 or sha256_of(path)
     same = datasets.by_sha256(store, project_id, sha256)
     if same:
         return same

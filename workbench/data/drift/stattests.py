@@ -5,10 +5,7 @@ current column reduced to sorted values (numeric) or category counts
 
 from __future__ import annotations
 
-import contextlib
 import math
-import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -85,21 +82,13 @@ def builtin_tests() -> dict[str, DriftTest]:
 
 
 def start_scipy_import() -> None:
-    """Start importing `scipy.special` on a daemon thread, so that it loads while
-    the caller reads the batch (reading a CSV or Parquet spends most of its time
-    outside the GIL). The tests need only its tails (`distributions`), not
-    `scipy.stats`, which costs ten times as much to import. The tests import it as
-    before and find it loaded, or wait for the thread to finish it (the import
-    system locks each module); an error on the thread is left for their own
-    import to raise."""
-    if "scipy.special" in sys.modules:
-        return
-    threading.Thread(target=_import_scipy, name="import scipy.special", daemon=True).start()
+    """Start importing `scipy.special` on a daemon thread (`workbench.data.preload`),
+    so that it loads while the caller reads the batch. The tests need only its
+    tails (`distributions`), not `scipy.stats`, which costs ten times as much to
+    import."""
+    from workbench.data import preload
 
-
-def _import_scipy() -> None:
-    with contextlib.suppress(Exception):
-        import scipy.special  # noqa: F401
+    preload.start("scipy.special")
 
 
 # --------------------------------------------------------------------------- tests
