@@ -194,6 +194,8 @@ async def test_the_sweep_screen_s_requeue_key_resubmits_the_failed_tasks(tmp_pat
 
 
 async def test_the_requeue_key_says_why_when_there_is_nothing_to_requeue(tmp_path):
+    from tui_support import plain
+
     from workbench.store import sweeps as sweep_rows
     from workbench.tui.screens.sweep import SweepScreen
 
@@ -208,6 +210,13 @@ async def test_the_requeue_key_says_why_when_there_is_nothing_to_requeue(tmp_pat
     async with app.run_test(size=(120, 30)) as pilot:
         app.push_screen(SweepScreen(sweep_id))
         await wait_for(pilot, lambda: isinstance(app.screen, SweepScreen), what="the sweep")
+        # Its study is not there: said on the screen itself, which stays up
+        # (no dialog to swallow the next key), once its first poll is shown.
+        await wait_for(
+            pilot,
+            lambda: "No trials to show" in plain(app.screen.query_one("#sweep-empty")),
+            what="the sweep's missing-study line",
+        )
         await pilot.press("R")
         await wait_for(
             pilot,

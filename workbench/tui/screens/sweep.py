@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from typing import Any
 
 from rich.markup import escape
@@ -11,7 +13,10 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Header, Label, Static
 
 from workbench.core import formatting as fmt
+from workbench.core.errors import NotFoundError
+from workbench.runs.queries import get_run
 from workbench.sweeps import engine
+from workbench.sweeps.journal import study_file
 from workbench.tui import reads
 from workbench.tui.screens.base import LiveScreen, describe
 from workbench.tui.widgets.footer import KeyFooter
@@ -21,6 +26,16 @@ from workbench.tui.widgets.synced_table import SyncedTable
 STATE_COLOURS = {"complete": "green", "pruned": "yellow", "fail": "red", "running": "cyan"}
 BAR_WIDTH = 24
 NOISE = 0.1  # a share less than this above 1/n is no finding
+
+
+@dataclass(frozen=True, slots=True)
+class NoStudy:
+    """A sweep whose Optuna study is not there (yet): its process has not
+    created it, or a Slurm sweep's shared filesystem is not mounted here."""
+
+    project: str
+    status: str
+    reason: str
 
 
 class SweepScreen(LiveScreen):
@@ -45,10 +60,12 @@ class SweepScreen(LiveScreen):
         self._importances_for = -1
         self._importances_busy = False
         self._importances_error: str | None = None
+        self._texts: dict[str, str] = {}  # selector -> the text it shows
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Label(f"sweep {self.run_id}", id="sweep-status")
+        yield Label("", id="sweep-empty", classes="empty-hint")
         with Horizontal(id="sweep-body"):
             yield SyncedTable(
                 [
@@ -65,24 +82,43 @@ class SweepScreen(LiveScreen):
                 yield Static("", id="importances")
         yield KeyFooter()
 
-    def load(self) -> dict[str, Any]:
-        return engine.summary(reads.store(), self.run_id)
+    def load(self) -> dict[str, Any] | NoStudy:
+        store = reads.store()
+        try:
+            return engine.summary(store, self.run_id)
+        except NotFoundError as exc:
+            # A sweep without its study is a state to show on this screen (and
+            # to keep polling for: it appears when the sweep's process opens
+            # it), not an error that closes the screen. A run that is gone or
+            # is no sweep stays an error.
+            if os.path.lexists(study_file(self.run_id)):
+                raise
+            row = get_run(store, self.run_id)
+            if row["trainer"] != engine.SWEEP_TRAINER:
+                raise
+            return NoStudy(str(row["project"]), str(row["status"]), exc.message)
 
     status: str | None = None
 
-    def show(self, document: dict[str, Any]) -> None:
+    def show(self, document: dict[str, Any] | NoStudy) -> None:
+        if isinstance(document, NoStudy):
+            self._show_no_study(document)
+            return
+        self._set_text("#sweep-empty", "")
+        self.query_one("#sweep-empty", Label).set_class(False, "-visible")
         self.status = document["status"]
         trials = document["trials"]
         finished = sum(t["state"] in ("complete", "pruned", "fail") for t in trials)
         best = document["best"]
         version = document["registered_version"]
         objective = document["objective"]
-        self.query_one("#sweep-status", Label).update(
+        self._set_text(
+            "#sweep-status",
             f"[b]sweep {self.run_id}[/b]  {document['project']}  {fmt.status(document['status'])}"
             f"  {finished}/{document['trials_requested']} trials"
             f"  {document['direction']} {objective}"
             + (f"  best {fmt.metric(best['value'])} (trial {best['number']})" if best else "")
-            + (f"  → {version['ref']}" if version else "")
+            + (f"  → {version['ref']}" if version else ""),
         )
         self.query_one("#trials", SyncedTable).show(
             [
@@ -111,6 +147,29 @@ class SweepScreen(LiveScreen):
             )
         self._show_importances()
 
+    def _show_no_study(self, missing: NoStudy) -> None:
+        """Said once, on this screen: the line changes only when the state
+        does, so a poll that finds the same thing redraws nothing."""
+        self.status = missing.status
+        self._set_text(
+            "#sweep-status",
+            f"[b]sweep {self.run_id}[/b]  {missing.project}  {fmt.status(missing.status)}"
+            "  no study",
+        )
+        self._set_text(
+            "#sweep-empty",
+            f"No trials to show: {escape(missing.reason)}. They show here once the"
+            " sweep's process creates its study.",
+        )
+        self.query_one("#sweep-empty", Label).set_class(True, "-visible")
+
+    def _set_text(self, selector: str, text: str) -> None:
+        """Update a label or static only when its text changes: each update
+        is a layout pass, and polls mostly find nothing new."""
+        if self._texts.get(selector) != text:
+            self._texts[selector] = text
+            self.query_one(selector, Static).update(text)
+
     def _compute_importances(self, complete: int) -> None:  # a worker thread
         try:
             found, error = engine.importances(self.run_id), None
@@ -130,7 +189,7 @@ class SweepScreen(LiveScreen):
             text = "[b]Parameter importance[/b]\n  computing…"
         else:
             text = _importance_bars(self._importances)
-        self.query_one("#importances", Static).update(text)
+        self._set_text("#importances", text)
 
     def _plot_best(self, trials: list[dict[str, Any]], direction: str, objective: str) -> None:
         xs: list[Any] = []
