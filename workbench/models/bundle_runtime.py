@@ -1809,6 +1809,12 @@ def frame_from_json(payload: Any) -> pd.DataFrame:
     """Rows from a request body: {"rows": [{...}, ...]}, a bare list of row objects,
     or {"columns": {"name": [values...], ...}}. Values must be numbers, strings,
     booleans or null."""
+    return pd.DataFrame.from_records(rows_from_json(payload))
+
+
+def rows_from_json(payload: Any) -> list[dict[str, Any]]:
+    """The row objects of a decoded request body, checked (see `frame_from_json`);
+    the prediction log's writer reads logged bodies back with it."""
     if isinstance(payload, dict) and "rows" in payload:
         payload = payload["rows"]
         if not isinstance(payload, list):
@@ -1843,7 +1849,7 @@ def frame_from_json(payload: Any) -> pd.DataFrame:
                     f"row {i + 1}, column {key!r}: a {type(value).__name__} is not a value; "
                     "expected a number, a string, a boolean or null"
                 )
-    return pd.DataFrame.from_records(rows)
+    return rows
 
 
 def _json_values(values: np.ndarray) -> list[Any]:
@@ -2012,9 +2018,12 @@ def make_app(
     With a `recorder`, every /predict request gets an id, returned in the
     X-Request-Id header and as "request_id" in a 200 body, and the recorder hears
     of it once answered: {"request_id", "ts", "status", "latency_s", "error",
-    "frame", "predictions", "probabilities", "classes", "model"}. It is called on
-    the event loop, so it must only hand the record on (a bounded queue); what it
-    raises is logged once and never reaches the client."""
+    "frame", "predictions", "probabilities", "classes", "model", "body",
+    "response"} ("body" and "response" are the request's and the answer's bytes,
+    for a recorder that hands bytes to another process rather than objects to a
+    thread). It is called on the event loop, so it must only hand the record on
+    (a bounded queue, a non-blocking pipe); what it raises is logged once and
+    never reaches the client."""
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import ClientDisconnect, Request
@@ -2094,6 +2103,8 @@ def make_app(
             "frame": None,
             "predictions": None,
             "probabilities": None,
+            "body": None,
+            "response": response.body,
             **seen,
         }
         try:
@@ -2124,6 +2135,8 @@ def make_app(
                 return problem(400, "the client went away before the body was complete")
             if isinstance(body, JSONResponse):
                 return body
+            if seen is not None:
+                seen["body"] = body
             try:
                 result = await run_in_threadpool(predict_json, bundle, body, seen)
             except InputError as exc:

@@ -189,11 +189,14 @@ class PredictionLog:
         if not pending:
             return
         try:
-            frame = records_frame(pending, self.source, self.version)
+            frame = self._frame(pending)
             for day, part in frame.groupby(frame["ts"].map(day_name), sort=True):
                 self._write(str(day), part)
         except Exception as exc:  # noqa: BLE001 - a broken write must not stop the log
             self._failed(exc)
+
+    def _frame(self, pending: list[Any]) -> Any:
+        return records_frame(pending, self.source, self.version)
 
     def _write(self, day: str, frame: Any) -> None:
         """Append `frame` as a row group of the day's open part (a new part when the
@@ -339,7 +342,6 @@ def records_frame(records: list[dict[str, Any]], source: str, version: int | Non
     Built column by column from numpy blocks, one per request, not cell by cell:
     the writer turns a second of traffic into rows in a few milliseconds."""
     import numpy as np
-    import pandas as pd
 
     meta: dict[str, list[Any]] = {name: [] for name in META_COLUMNS if name != "prediction"}
     inputs: list[tuple[list[str], Any, int]] = []  # (columns, values, first row)
@@ -351,16 +353,9 @@ def records_frame(records: list[dict[str, Any]], source: str, version: int | Non
         frame = record.get("frame")
         n = len(frame) if frame is not None and len(frame) else 1
         rows = record.get("rows")
-        error = record.get("error")
-        meta["ts"] += [float(record["ts"])] * n
-        meta["request_id"] += [str(record["request_id"])] * n
-        meta["row"] += [int(r) for r in rows] if rows is not None else list(range(n))
-        meta["source"] += [record.get("source") or source] * n
-        meta["model"] += [record.get("model")] * n
-        meta["version"] += [record.get("version", version)] * n
-        meta["status"] += [int(record["status"])] * n
-        meta["latency_ms"] += [float(record["latency_s"]) * 1000.0] * n
-        meta["error"] += [None if error is None else str(error)[:MAX_ERROR_CHARS]] * n
+        _add_meta(meta, record, n, source, version)
+        if rows is not None:
+            meta["row"][-n:] = [int(r) for r in rows]
         classes = record.get("classes")
         classifier = classifier or bool(classes)
         predicted = record.get("predictions")
@@ -374,33 +369,163 @@ def records_frame(records: list[dict[str, Any]], source: str, version: int | Non
         if proba is not None and classes:
             probas.append(([str(c) for c in classes], np.asarray(proba, dtype=float), total))
         total += n
+    columns: list[dict[str, Any]] = []
+    for blocks, empty in ((inputs, None), (probas, np.nan)):
+        filled: dict[str, Any] = {}
+        for names, values, first in blocks:
+            for j, name in enumerate(names):
+                column = filled.get(name)
+                if column is None:
+                    kind = object if empty is None else float
+                    column = filled[name] = np.full(total, empty, dtype=kind)
+                column[first : first + len(values)] = values[:, j]
+        columns.append(filled)
+    predicted_all = np.concatenate(predictions) if predictions else np.empty(0, dtype=object)
+    return _assemble(meta, predicted_all, classifier, columns[0], columns[1])
+
+
+def _add_meta(
+    meta: dict[str, list[Any]], record: dict[str, Any], n: int, source: str, version: Any
+) -> None:
+    """The request's columns, once for each of its `n` rows."""
+    error = record.get("error")
+    meta["ts"] += [float(record["ts"])] * n
+    meta["request_id"] += [str(record["request_id"])] * n
+    meta["row"] += range(n)
+    meta["source"] += [record.get("source") or source] * n
+    meta["model"] += [record.get("model")] * n
+    meta["version"] += [record.get("version", version)] * n
+    meta["status"] += [int(record["status"])] * n
+    meta["latency_ms"] += [float(record["latency_s"]) * 1000.0] * n
+    meta["error"] += [None if error is None else str(error)[:MAX_ERROR_CHARS]] * n
+
+
+def _assemble(
+    meta: dict[str, list[Any]],
+    predicted: Any,
+    classifier: bool,
+    inputs: dict[str, Any],
+    probas: dict[str, Any],
+) -> Any:
+    """The log's DataFrame from its columns: the one place that fixes each column's
+    type, whichever way the rows were gathered (`records_frame` from a thread's
+    request objects, `wire_frame` from the bytes a writer process received)."""
+    import pandas as pd
+
     out = pd.DataFrame(meta)
     out["version"] = pd.array(out["version"], dtype="Int64")
     out["status"] = out["status"].astype("int16")
     out["row"] = out["row"].astype("int32")
     out["error"] = out["error"].astype("string")
-    predicted_all = np.concatenate(predictions) if predictions else np.empty(0, dtype=object)
     if classifier:
         out["prediction"] = pd.array(
-            [None if v is None else str(v) for v in predicted_all.tolist()], dtype="string"
+            [None if v is None else str(v) for v in predicted.tolist()], dtype="string"
         )
     else:
-        out["prediction"] = pd.to_numeric(pd.Series(predicted_all), errors="coerce").astype(
+        out["prediction"] = pd.to_numeric(pd.Series(predicted), errors="coerce").astype(
             "float64"
         )
-    for prefix, blocks, empty in ((INPUT_PREFIX, inputs, None), (PROBA_PREFIX, probas, np.nan)):
-        columns: dict[str, Any] = {}
-        for names, values, first in blocks:
-            for j, name in enumerate(names):
-                column = columns.get(name)
-                if column is None:
-                    kind = object if empty is None else float
-                    column = columns[name] = np.full(total, empty, dtype=kind)
-                column[first : first + len(values)] = values[:, j]
-        for name in sorted(columns):
-            values = columns[name]
-            out[f"{prefix}{name}"] = _uniform(pd.Series(values)) if empty is None else values
+    for name in sorted(inputs):
+        out[f"{INPUT_PREFIX}{name}"] = _uniform(pd.Series(inputs[name]))
+    for name in sorted(probas):
+        out[f"{PROBA_PREFIX}{name}"] = probas[name]
     return out
+
+
+def wire_frame(records: list[WireRecord], source: str, version: int | None) -> Any:
+    """The log rows of requests as a writer process receives them (`WireRecord`):
+    the request body is decoded again (it was accepted, so it decodes as it did
+    for the model) and the predictions are read back from the answer's JSON. The
+    rows and their types are those `records_frame` gives for the same requests."""
+    import json
+
+    import numpy as np
+
+    from workbench.models.bundle_runtime import decode_body, rows_from_json
+
+    meta: dict[str, list[Any]] = {name: [] for name in META_COLUMNS if name != "prediction"}
+    inputs: dict[str, list[Any]] = {}
+    probas: dict[str, list[float]] = {}
+    predicted: list[Any] = []
+    total = 0
+    classifier = False
+    for record in records:
+        rows: list[dict[str, Any]] = []
+        answer: dict[str, Any] = {}
+        if record.status < 400 and record.body and record.response:
+            try:
+                rows = rows_from_json(decode_body(record.body))
+                answer = json.loads(record.response)
+                if len(answer["predictions"]) != len(rows):
+                    raise ValueError("predictions and rows differ in number")
+            except (ValueError, TypeError, KeyError, RecursionError):
+                rows, answer = [], {}  # logged without its inputs rather than not at all
+        n = len(rows) or 1
+        event = {
+            "ts": record.ts,
+            "request_id": record.request_id,
+            "model": record.model,
+            "status": record.status,
+            "latency_s": record.latency_s,
+            "error": record.error,
+        }
+        _add_meta(meta, event, n, source, version)
+        classifier = classifier or record.classifier
+        predicted += answer["predictions"] if answer else [None] * n
+        for row in rows:
+            for name, value in row.items():
+                column = inputs.get(str(name))
+                if column is None:
+                    column = inputs[str(name)] = [None] * total
+                elif len(column) < total:
+                    column += [None] * (total - len(column))
+                column.append(value)
+            total += 1
+        if not rows:
+            total += 1
+        classes, proba = answer.get("classes"), answer.get("probabilities")
+        if classes and isinstance(proba, list) and len(proba) == n:
+            for j, label in enumerate(classes):
+                column_ = probas.get(str(label))
+                if column_ is None:
+                    column_ = probas[str(label)] = [np.nan] * (total - n)
+                elif len(column_) < total - n:
+                    column_ += [np.nan] * (total - n - len(column_))
+                column_ += [float(p[j]) for p in proba]
+    for name, column in inputs.items():
+        column += [None] * (total - len(column))
+    for name, column_ in probas.items():
+        column_ += [np.nan] * (total - len(column_))
+    values = np.empty(total, dtype=object)
+    values[:] = predicted
+    objects = {}
+    for name, column in inputs.items():
+        cells = np.empty(total, dtype=object)
+        cells[:] = column
+        objects[name] = cells
+    return _assemble(
+        meta,
+        values,
+        classifier,
+        objects,
+        {name: np.asarray(column_, dtype=float) for name, column_ in probas.items()},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WireRecord:
+    """One answered request as the serving process sends it to the log's writer
+    process: the meta columns, and the request and answer as the bytes they were."""
+
+    ts: float
+    latency_s: float
+    status: int
+    classifier: bool
+    request_id: str
+    model: str | None
+    error: str | None
+    body: bytes
+    response: bytes
 
 
 def _uniform(values: Any) -> Any:

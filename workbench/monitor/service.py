@@ -25,7 +25,9 @@ def open_log(
 ) -> tuple[PredictionLog | None, str]:
     """The started log of the bundle's project, and a line saying where it goes;
     (None, why) when the project is not registered here or `[monitor] log` is
-    off. With `required` (an explicit `--log`), those are UsageErrors."""
+    off. With `required` (an explicit `--log`), those are UsageErrors. `serve`'s
+    log is written by a process of its own (`LogProcess`), a batch's by a thread;
+    `options` (queue size, intervals) ask for the thread."""
     from workbench.config.monitor import monitor_config
     from workbench.projects import project_config
 
@@ -43,13 +45,21 @@ def open_log(
     if not settings.log and source == "serve":
         return None, f"no prediction log: [monitor] log = false in {config.file}"
     version = manifest.get("version")
-    started = PredictionLog(
-        config.root,
-        settings,
-        version=version if isinstance(version, int) else None,
-        source=source,
-        **options,
-    ).start()
+    known = version if isinstance(version, int) else None
+    started: PredictionLog | None = None
+    if source == "serve" and not options:
+        # A served request only hands its bytes to a writer process: a writer thread
+        # would hold the GIL while requests wait (see `monitor.writer`).
+        from workbench.monitor.writer import LogProcess
+
+        try:
+            started = LogProcess(config.root, settings, version=known, source=source).start()
+        except OSError:
+            started = None  # no process to be had: the thread writes instead
+    if started is None:
+        started = PredictionLog(
+            config.root, settings, version=known, source=source, **options
+        ).start()
     rate = f", {settings.sample_rate:.0%} of requests" if settings.sample_rate < 1 else ""
     return started, (
         f"logging predictions to {started.folder}{rate} (at most {settings.max_mb:g} MB, "
