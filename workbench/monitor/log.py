@@ -185,7 +185,7 @@ class PredictionLog:
             except queue.Empty:
                 return taken
 
-    def _flush(self, pending: list[dict[str, Any]]) -> None:
+    def _flush(self, pending: list[Any]) -> None:
         if not pending:
             return
         try:
@@ -454,7 +454,7 @@ def wire_frame(records: list[WireRecord], source: str, version: int | None) -> A
         answer: dict[str, Any] = {}
         if record.status < 400 and record.body and record.response:
             try:
-                rows = rows_from_json(decode_body(record.body))
+                rows = _typed_as_a_frame(rows_from_json(decode_body(record.body)))
                 answer = json.loads(record.response)
                 if len(answer["predictions"]) != len(rows):
                     raise ValueError("predictions and rows differ in number")
@@ -510,6 +510,26 @@ def wire_frame(records: list[WireRecord], source: str, version: int | None) -> A
         objects,
         {name: np.asarray(column_, dtype=float) for name, column_ in probas.items()},
     )
+
+
+def _typed_as_a_frame(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows' values as the request's DataFrame held them: in a column of numbers
+    with a float or a gap, pandas made every number a float (7 became 7.0, which
+    shows when the column is logged as text). One row keeps its values as sent."""
+    if len(rows) < 2:
+        return rows
+    for name in {name for row in rows for name in row}:
+        values = [row.get(name) for row in rows]
+        numbers = [v for v in values if v is not None]
+        if (
+            numbers
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers)
+            and (len(numbers) < len(values) or any(isinstance(v, float) for v in numbers))
+        ):
+            for row in rows:
+                if isinstance(row.get(name), int):
+                    row[name] = float(row[name])
+    return rows
 
 
 @dataclass(frozen=True, slots=True)

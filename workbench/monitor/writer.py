@@ -24,6 +24,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import random
 import select
 import signal
 import struct
@@ -127,9 +128,8 @@ class LogProcess(PredictionLog):
         source: str = "serve",
         flush_seconds: float = FLUSH_SECONDS,
         roll_seconds: float = ROLL_SECONDS,
-        rng: Callable[[], float] | None = None,
+        rng: Callable[[], float] = random.random,
     ) -> None:
-        extra = {} if rng is None else {"rng": rng}
         super().__init__(
             project_root,
             settings,
@@ -137,7 +137,7 @@ class LogProcess(PredictionLog):
             source=source,
             flush_seconds=flush_seconds,
             roll_seconds=roll_seconds,
-            **extra,
+            rng=rng,
         )
         self._root = project_root
         self._process: subprocess.Popen[bytes] | None = None
@@ -236,9 +236,8 @@ class LogProcess(PredictionLog):
         try:
             out, _ = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self._failed(
-                TimeoutError(f"the log writer is still writing after {timeout:g} s (left to finish)")
-            )
+            late = f"the log writer is still writing after {timeout:g} s (left to finish)"
+            self._failed(TimeoutError(late))
             return self.stats
         self._merge(out, process.returncode)
         return self.stats
@@ -300,17 +299,21 @@ class PipeWriter(PredictionLog):
                 time.sleep(READ_PAUSE)
 
 
+def _import_converters() -> None:
+    import pyarrow.parquet  # noqa: F401
+
+    import workbench.models.bundle_runtime  # noqa: F401
+
+
 def main(argv: list[str] | None = None) -> int:
     """The writer process: SPEC (JSON: root, settings, version, source,
     flush_seconds, roll_seconds) in argv, the messages on stdin, its counts
     printed as one JSON line on stdout when stdin ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # it ends when the pipe does
     spec = json.loads((sys.argv[1:] if argv is None else argv)[0])
-    # Imported now, while the server starts too, not in the first second of traffic.
-    import pyarrow.parquet  # noqa: F401
-
-    import workbench.models.bundle_runtime  # noqa: F401
-
+    # What the first flush needs is imported beside the reading, not in its way: a
+    # burst at start-up waits in this process's memory, not in the pipe.
+    threading.Thread(target=_import_converters, name="imports", daemon=True).start()
     writer = PipeWriter(
         Path(spec["root"]),
         MonitorConfig(**spec["settings"]),
