@@ -172,10 +172,12 @@ def _column_checks(name: str, series: pd.Series, rules: dict, dataset: dict) -> 
     kind = rules.get("type")
     values = series
     if kind in ("integer", "float"):
-        numeric = pd.to_numeric(series, errors="coerce")
-        bad = series.notna() & numeric.isna()
-        count = int(bad.sum())
-        examples = series[bad].astype(str).unique()[:EXAMPLES].tolist()
+        # A column read as numbers has no value that is not one: nothing to coerce.
+        parsed = isinstance(series.dtype, np.dtype) and series.dtype.kind in "iuf"
+        numeric = series if parsed else pd.to_numeric(series, errors="coerce")
+        bad = None if parsed else series.notna() & numeric.isna()
+        count = 0 if bad is None else int(bad.sum())
+        examples = series[bad].astype(str).unique()[:EXAMPLES].tolist() if count else []
         checks.append(
             Check(
                 "type",
@@ -188,8 +190,8 @@ def _column_checks(name: str, series: pd.Series, rules: dict, dataset: dict) -> 
                 {"bad": count, "examples": examples},
             )
         )
-        values = numeric.where(~bad)
-        if kind == "integer" and count == 0:
+        values = numeric if bad is None else numeric.where(~bad)
+        if kind == "integer" and count == 0 and values.dtype.kind not in "iu":
             fractional = int((values.dropna() % 1 != 0).sum())
             if fractional:
                 checks.append(
@@ -239,7 +241,8 @@ def _range(name: str, values: pd.Series, rules: dict, tolerance: float) -> Check
     low, high = rules["min"], rules["max"]
     slack = (high - low) * tolerance
     allowed = (low - slack, high + slack)
-    present = values.dropna()
+    # A missing numpy value (NaN) compares false either way: no copy without them.
+    present = values if isinstance(values.dtype, np.dtype) else values.dropna()
     outside = present[(present < allowed[0]) | (present > allowed[1])]
     policy = rules.get("out_of_range", "warn")
     examples = outside.head(EXAMPLES).tolist()
@@ -319,16 +322,40 @@ def duplicated_rows(frame: pd.DataFrame) -> np.ndarray:
     hashed column by column (equal cells always hash equal: NaN and None alike,
     0.0 and -0.0 alike, as `duplicated()` treats them), and only the rows whose hash
     occurs more than once are compared exactly, with `duplicated()` itself, so a
-    hash collision costs time, never a wrong answer."""
+    hash collision costs time, never a wrong answer.
+
+    Numeric columns are hashed first: rows unique on them are unique, so the other
+    columns (strings, which must be factorised to be hashed) are hashed only for
+    the rows still in question, usually none."""
     rows, width = frame.shape
     if rows == 0 or width == 0:
         return frame.duplicated().to_numpy(dtype=bool)
-    hashes = _row_hashes(frame)
-    candidates = pd.Series(hashes, copy=False).duplicated(keep=False).to_numpy()
-    found = np.zeros(rows, dtype=bool)
-    if candidates.any():
-        found[candidates] = frame.iloc[np.flatnonzero(candidates)].duplicated().to_numpy(bool)
-    return found
+    numeric = [i for i in range(width) if _hashed_directly(frame.dtypes.iloc[i])]
+    others = [i for i in range(width) if i not in set(numeric)]
+    candidates = np.arange(rows)
+    hashes: np.ndarray | None = None
+    for positions in (numeric, others):
+        if not positions:
+            continue
+        if candidates.size == rows:  # the columns themselves, not copies
+            part = pd.DataFrame({i: frame.iloc[:, i] for i in positions}, copy=False)
+        else:
+            part = frame.iloc[candidates, positions]
+        found = _row_hashes(part)
+        hashes = found if hashes is None else (hashes * _MIX) ^ found
+        repeated = pd.Series(hashes, copy=False).duplicated(keep=False).to_numpy()
+        candidates, hashes = candidates[repeated], hashes[repeated]
+        if candidates.size == 0:
+            break
+    duplicated = np.zeros(rows, dtype=bool)
+    if candidates.size:
+        duplicated[candidates] = frame.iloc[candidates].duplicated().to_numpy(bool)
+    return duplicated
+
+
+def _hashed_directly(dtype: Any) -> bool:
+    """Whether a column's cells hash without factorising it (numpy numbers and times)."""
+    return isinstance(dtype, np.dtype) and dtype.kind in "biufmM"
 
 
 def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
