@@ -76,9 +76,10 @@ def serve(
     per-day Parquet files under the bundle's project, .workbench/predictions/, as
     its [monitor] settings bound them (sample_rate, max_mb, retention_days); each
     answer carries its id in the X-Request-Id header and as "request_id". The log
-    is written by a thread off the request path, never blocks a request (a full
-    queue drops records, counted), and is flushed on shutdown. Nothing leaves
-    the machine.
+    is written by a process of its own: a request only hands its bytes to a pipe,
+    never blocks (a full pipe drops records, counted) and never waits on the
+    writer; what was sent is written on shutdown, even when the server is killed.
+    Nothing leaves the machine.
     """
     from workbench.models import bundle_runtime as runtime
     from workbench.models.bundle import load_bundle, runtime_errors

@@ -21,6 +21,10 @@ which is renamed into place (`part-*.parquet`) after `roll_seconds` or on
 `close`, so readers only ever see whole files. After each file, day folders
 older than `retention_days` are deleted and, while the log is over `max_mb`,
 its oldest parts.
+
+That thread serves `predict --log`, where no one waits on a request. `serve`
+writes with a process of its own (`monitor.writer`): the thread's conversions
+hold the GIL, and requests answered meanwhile waited for it.
 """
 
 from __future__ import annotations

@@ -54,6 +54,7 @@ PIPE_BYTES = 1 << 20  # asked of the kernel (Linux; elsewhere the pipe keeps its
 READ_PAUSE = 0.05  # the writer reads at most this often: a few requests per wake-up
 PENDING_BYTES = 32 << 20  # a flush before the next interval when this much is waiting
 MAX_MESSAGE = 1 << 30  # beyond it the stream is not ours: the writer stops reading it
+MAX_BODIES = MAX_MESSAGE - (1 << 20)  # a larger request is logged without its inputs
 F_SETPIPE_SZ = 1031
 
 
@@ -61,14 +62,16 @@ def encode(event: dict[str, Any]) -> bytes:
     """One answered request (`make_app`'s record) as a message. The bodies go only
     with answered requests: a refused one is logged without its inputs."""
     status = int(event["status"])
-    answered = status < 400
     error = event.get("error")
+    body, response = bytes(event.get("body") or b""), bytes(event.get("response") or b"")
+    if status >= 400 or len(body) + len(response) > MAX_BODIES:
+        body = response = b""  # logged without its inputs
     fields = (
         str(event["request_id"]).encode(),
         str(event.get("model") or "").encode(),
         b"" if error is None else str(error)[:MAX_ERROR_CHARS].encode(errors="replace"),
-        bytes(event.get("body") or b"") if answered else b"",
-        bytes(event.get("response") or b"") if answered else b"",
+        body,
+        response,
     )
     head = HEAD.pack(
         float(event["ts"]),
