@@ -8,6 +8,7 @@ from typing import Any
 from textual import events
 from textual.app import App
 from textual.binding import Binding
+from textual.command import CommandPalette
 from textual.notifications import SeverityLevel
 from textual.widget import Widget
 from textual.worker import get_current_worker
@@ -24,6 +25,9 @@ from workbench.tui.screens.home import HomeScreen
 ACTIVE = ("queued", "running")  # statuses of a run that can still be stopped
 NOTIFY_SECONDS = 2.0
 NOTIFY_AT_ONCE = 5  # toasts per poll; a burst beyond says how many more there were
+# How long keys typed after Enter in the command palette wait for the palette to
+# close; when it has not (Enter only highlighted a hit), they go to the palette.
+PALETTE_HOLD_SECONDS = 1.0
 NOTIFY_TOASTS: dict[str, tuple[str, SeverityLevel]] = {  # kind -> (title, severity)
     "notify.model.promoted": ("Model promoted", "information"),
     "notify.data.rejected": ("Data rejected", "error"),
@@ -58,6 +62,8 @@ class WorkbenchApp(App):
         # Keys typed while a form is being prepared (its data read in a worker),
         # handed to the form once it is up; None when no form is awaited.
         self._held_keys: list[events.Key] | None = None
+        self._form_pending = False  # push_form will hand the held keys to its form
+        self._palette_hold: Any = None  # the timer that ends a hold begun in the palette
 
     def on_mount(self) -> None:
         self.theme = "textual-light" if self.settings.theme == "light" else "textual-dark"
@@ -99,6 +105,15 @@ class WorkbenchApp(App):
                 if not await self._check_bindings(event.key, priority=True):
                     self._held_keys.append(event)
                 return
+            if event.key == "enter" and isinstance(self.screen, CommandPalette):
+                # The command chosen runs only once the palette has closed,
+                # several messages later: until then what is typed would go
+                # into the closing palette's input. Kept for the form the
+                # command opens (push_form) instead.
+                await super().on_event(event)
+                self.hold_keys()
+                self._palette_hold = self.set_timer(PALETTE_HOLD_SECONDS, self._palette_stayed)
+                return
             if not _takes_key(self.focused, event):
                 self.app_focus = True
                 if await self._check_bindings(event.key, priority=True):
@@ -116,13 +131,41 @@ class WorkbenchApp(App):
     def drop_held_keys(self) -> None:
         self._held_keys = None
 
+    def on_command_palette_closed(self, event: CommandPalette.Closed) -> None:
+        if self._palette_hold is None:
+            return
+        self._palette_hold.stop()
+        self._palette_hold = None
+        if event.option_selected:
+            # The palette runs its command by call_later, queued before this.
+            self.call_later(self._palette_command_ran)
+        else:
+            self.drop_held_keys()
+
+    def _palette_command_ran(self) -> None:
+        """A command that opened a form hands it the held keys; any other
+        (a screen, a toggle) drops them, as the closed palette's input did."""
+        if not self._form_pending:
+            self.drop_held_keys()
+
+    async def _palette_stayed(self) -> None:
+        """Enter did not close the palette: what was typed after it is the
+        palette's, in order."""
+        self._palette_hold = None
+        if isinstance(self.screen, CommandPalette) and self._held_keys is not None:
+            held, self._held_keys = self._held_keys, None
+            for key in held:
+                await super().on_event(events.Key(key.key, key.character))
+
     def push_form(self, form: Any, callback: Any = None) -> None:
         """Push `form`, then route to it, in order, the keys held since it was
         asked for (`hold_keys`); keys typed meanwhile are held until then."""
         mounted = self.push_screen(form, callback)
+        self._form_pending = True
 
         async def replay() -> None:
             await mounted
+            self._form_pending = False
             held, self._held_keys = self._held_keys or [], None
             for key in held:
                 await super(WorkbenchApp, self).on_event(events.Key(key.key, key.character))

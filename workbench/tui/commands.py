@@ -125,10 +125,10 @@ def _export_archive(app: WorkbenchApp, screen: object) -> None:
 
     current = getattr(screen, "project", None)
     projects = [current] if isinstance(current, str) else list(app.project_names)
-    app.push_screen(ArchiveExportModal(projects))
+    app.push_form(ArchiveExportModal(projects))  # what is typed after Enter goes into it
 
 
 def _import_archive(app: WorkbenchApp) -> None:
     from workbench.tui.screens.archive_import import ArchiveImportModal
 
-    app.push_screen(ArchiveImportModal())
+    app.push_form(ArchiveImportModal())

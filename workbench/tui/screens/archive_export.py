@@ -29,6 +29,10 @@ class ArchiveExportModal(ArchiveProgress, ModalScreen[None]):
     """The export form; it stays open after the export to show what was written."""
 
     PROGRESS_ID = "export"
+    # Focused as the form is mounted, before the next key is routed: the keys
+    # typed right after the palette's Enter go into the file's field (a focus()
+    # in on_mount comes later, and the form's box takes them meanwhile).
+    AUTO_FOCUS = "#export-file"
 
     CSS_PATH = "archive_export.tcss"
     BINDINGS = [
@@ -60,9 +64,6 @@ class ArchiveExportModal(ArchiveProgress, ModalScreen[None]):
             with Horizontal(id="form-buttons"):
                 yield Button("Export", variant="primary", id="export")
                 yield Button("Cancel", id="cancel")
-
-    def on_mount(self) -> None:
-        self.query_one("#export-file", Input).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "export":

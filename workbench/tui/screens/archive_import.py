@@ -30,6 +30,9 @@ class ArchiveImportModal(ArchiveProgress, ModalScreen[None]):
     """The import form: check (a dry run) first, then import what was shown."""
 
     PROGRESS_ID = "import"
+    # Focused as the form is mounted (not by a later focus() in on_mount), so
+    # the keys typed right after the palette's Enter go into the file's field.
+    AUTO_FOCUS = "#import-file"
 
     CSS_PATH = "archive_import.tcss"
     BINDINGS = [
@@ -75,7 +78,6 @@ class ArchiveImportModal(ArchiveProgress, ModalScreen[None]):
     def on_mount(self) -> None:
         table = self.query_one("#import-diff", DataTable)
         table.add_columns("kind", "new", "identical", "conflicting")
-        self.query_one("#import-file", Input).focus()
 
     # -- the fields ------------------------------------------------------------------
 
