@@ -4,7 +4,7 @@ Inside a run started by the workbench it attaches to that run (the supervisor
 sets `WORKBENCH_RUN_ID`); elsewhere `with start_run(project=...)` creates one.
 Calls never wait on the disk, take no lock and wake no thread: points go to an
 in-memory buffer that a background thread writes every `FLUSH_INTERVAL`
-seconds (sooner once `FLUSH_AT_POINTS` are waiting), and at exit or SIGTERM,
+seconds (sooner once about `FLUSH_AT_POINTS` wait), and at exit or SIGTERM,
 in short transactions (`TXN_ROWS` points or `TXN_SECONDS` at most) so
 that no writer holds the store's lock for long. Artifacts are the exception:
 the file is copied when logged, since the caller may overwrite it right after.
@@ -39,7 +39,7 @@ from workbench.core import env, paths
 from workbench.core.errors import StoreError, UsageError
 
 FLUSH_INTERVAL = 0.5
-FLUSH_AT_POINTS = 10_000  # wake the flusher early when this many points are waiting
+FLUSH_AT_POINTS = 10_000  # wake the flusher early when about this many points are waiting
 # Points (plus a few per key) written per transaction at most: 64 chunks of the
 # store's 1,024 points, about 64 rows and 1.5 MB, a few milliseconds of work.
 TXN_ROWS = 65_536
@@ -49,6 +49,11 @@ MAX_KEY_LENGTH = 250
 STEP_MIN, STEP_MAX = -(2**63), 2**63 - 1  # SQLite INTEGER
 _REFUSED = object()  # a step or key that was refused
 _SCHEMA_ARTIFACT = "feature_schema.json"  # with a "model" artifact: what register_run reads
+# A point's time: `time.time()` when it is logged (the system clock, to its
+# resolution: about a microsecond on Linux; `log_metrics` stamps its points
+# with one reading). A cheaper clock would be a shared value that another
+# thread refreshes: its resolution would be that thread's period, and each
+# refresh would take the GIL from the training loop.
 _now = time.time
 
 
@@ -59,13 +64,19 @@ class MetricWarning(UserWarning):
 class ActiveRun:
     """A run being written to by this process.
 
-    The hot path takes no lock and wakes no thread: a point is one tuple
-    appended to its series' list (`list.append` is atomic), and the flusher
-    takes what a list holds with one slice and one `del` of that prefix (each
-    atomic too), so a point appended meanwhile is never lost and the points of
-    each thread stay in their order. A log call wakes the flusher only when the
-    points logged since its last take cross `FLUSH_AT_POINTS`; otherwise it
-    runs on its timer (`FLUSH_INTERVAL`).
+    The hot path takes no lock and wakes no thread: a point is three items,
+    step, time and value, added to its series' flat list by one `list.extend`
+    of a tuple (atomic under the GIL, so the three of a point stay together
+    when several threads log one key). No tuple per point is kept: the buffer
+    holds no object that the garbage collector tracks, and the store splits
+    it into columns with three slices (`store.metrics.FlatPoints`). The
+    flusher takes what a list holds with one slice and one `del` of that
+    prefix (each atomic too), so a point added meanwhile is never lost and the
+    points of each thread stay in their order. A log call wakes the flusher
+    only when its series holds `FLUSH_AT_POINTS` points (`log_metrics`: its
+    last series' length times its number of keys), a length read instead of
+    a shared counter updated on every call; otherwise the flusher runs on its
+    timer (`FLUSH_INTERVAL`).
     """
 
     def __init__(self, run_id: int, params: dict[str, Any], project_dir: Path | None) -> None:
@@ -79,13 +90,12 @@ class ActiveRun:
         self._store = open_store(migrate=False)
         # A busy store delays the writes of a live run; it never costs its points.
         self._store.patience = math.inf
-        self._series: dict[str, list[tuple[int | None, float, float | None]]] = {}
+        # Each series' buffer: step, time, value, step, time, value, ...
+        self._series: dict[str, list[int | float | None]] = {}
         self._keys: dict[str, list] = {}  # str keys checked once: as logged -> their series
-        # Points logged so far, and the count at which a log call wakes the flusher.
-        # Approximate when several threads log (`+=` is not atomic): it only times
-        # the wake-up; the timer flushes whatever it misses.
-        self._logged = 0
-        self._wake_at = FLUSH_AT_POINTS
+        # The buffer length (3 items a point) at which a log call wakes the
+        # flusher; sys.maxsize from a wake-up until the flusher takes the buffers.
+        self._wake_len = 3 * FLUSH_AT_POINTS
         self.wakeups = 0  # times a log call woke the flusher (threshold crossings)
         self._refused: dict[str, int] = {}  # kind of problem -> points
         self._params: dict[str, str] = {}
@@ -103,25 +113,30 @@ class ActiveRun:
         self._thread.start()
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
-        try:
-            number = float(value)
-        except Exception:  # noqa: BLE001 - whatever a hostile __float__ raises
-            self._refuse("value", f"metric {_show(key)}: {_show(value)} is not a number")
-            return
-        if number - number != 0.0:  # NaN or +/-inf
-            number = self._missing(key, number)  # type: ignore[assignment]
+        # The common case (a float, an int step, a str key seen before) costs
+        # three type checks and a dict lookup; anything else takes the slow branch.
+        if type(value) is not float:
+            try:
+                value = float(value)
+            except Exception:  # noqa: BLE001 - whatever a hostile __float__ raises
+                self._refuse("value", f"metric {_show(key)}: {_show(value)} is not a number")
+                return
+        if value - value:  # NaN or +/-inf (0.0 for any finite value)
+            value = self._missing(key, value)  # type: ignore[assignment]
         if step is not None and (type(step) is not int or not STEP_MIN <= step <= STEP_MAX):
             step = self._step(key, step)
             if step is _REFUSED:
                 return
-        series = self._keys.get(key) if type(key) is str else None
+        try:
+            series = self._keys[key] if type(key) is str else None
+        except KeyError:
+            series = None
         if series is None:
             series = self._series_for(key)
             if series is None:
                 return
-        series.append((step, _now(), number))
-        self._logged += 1
-        if self._logged >= self._wake_at:
+        series.extend((step, _now(), value))
+        if len(series) >= self._wake_len:
             self._crossed()
 
     def log_metrics(self, values: Mapping[str, float], step: int | None = None) -> None:
@@ -136,30 +151,34 @@ class ActiveRun:
                 return
         now = _now()
         keys = self._keys
-        logged = 0
+        series = None
         for key, value in items:
+            if type(value) is not float:
+                try:
+                    value = float(value)
+                except Exception:  # noqa: BLE001 - whatever a hostile __float__ raises
+                    self._refuse("value", f"metric {_show(key)}: {_show(value)} is not a number")
+                    continue
+            if value - value:
+                value = self._missing(key, value)  # type: ignore[assignment]
             try:
-                number = float(value)
-            except Exception:  # noqa: BLE001 - whatever a hostile __float__ raises
-                self._refuse("value", f"metric {_show(key)}: {_show(value)} is not a number")
-                continue
-            if number - number != 0.0:
-                number = self._missing(key, number)  # type: ignore[assignment]
-            series = keys.get(key) if type(key) is str else None
+                series = keys[key] if type(key) is str else None
+            except KeyError:
+                series = None
             if series is None:
                 series = self._series_for(key)
                 if series is None:
                     continue
-            series.append((step, now, number))
-            logged += 1
-        self._logged += logged
-        if self._logged >= self._wake_at:
+            series.extend((step, now, value))
+        # The keys of one call usually grow together: the last series' length
+        # times their number stands for the points waiting (one check a call).
+        if series is not None and len(series) * len(values) >= self._wake_len:
             self._crossed()
 
     def _crossed(self) -> None:
-        """Wake the flusher: FLUSH_AT_POINTS points are waiting. Until it takes
-        them, no other call wakes it."""
-        self._wake_at = sys.maxsize
+        """Wake the flusher: a series holds FLUSH_AT_POINTS points. Until it
+        takes them, no other call wakes it."""
+        self._wake_len = sys.maxsize
         self.wakeups += 1
         self._wake.set()
 
@@ -292,9 +311,10 @@ class ActiveRun:
 
     def _take(self, taken: list[tuple[str, list]]) -> None:
         """Move each series' buffered points to `taken`, without a lock: a copy of
-        the list's prefix, then `del` of that prefix (a point appended meanwhile
-        stays, after it). Sets the next wake-up threshold."""
-        self._wake_at = self._logged + FLUSH_AT_POINTS
+        the list's prefix, then `del` of that prefix (a point added meanwhile
+        stays, after it; a length is always whole points, as each point is one
+        `extend`). Sets the next wake-up threshold."""
+        self._wake_len = 3 * FLUSH_AT_POINTS
         for name, series in list(self._series.items()):
             n = len(series)
             if n:
@@ -312,7 +332,7 @@ class ActiveRun:
         full, read-only) raises; a piece that fails for a reason of its own is
         dropped with a warning, so that it never blocks the others.
         """
-        from workbench.store.metrics import append_points
+        from workbench.store.metrics import FlatPoints, append_points
 
         extras = bool(params or artifacts)
         while self._written < len(pieces) or extras:
@@ -326,8 +346,8 @@ class ActiveRun:
                         end == start or (rows < TXN_ROWS and time.monotonic() < deadline)
                     ):
                         key, pts = pieces[end]
-                        append_points(conn, self.id, {key: pts})
-                        rows += len(pts) + _KEY_ROWS
+                        append_points(conn, self.id, {key: FlatPoints(pts)})
+                        rows += len(pts) // 3 + _KEY_ROWS
                         end += 1
                     if extras and end == len(pieces):
                         in_extras = True
@@ -341,7 +361,8 @@ class ActiveRun:
                 else:
                     key, pts = pieces.pop(end)
                     self._refuse(
-                        "write", f"{len(pts)} points of metric {_show(key)} not written ({exc!r})"
+                        "write",
+                        f"{len(pts) // 3} points of metric {_show(key)} not written ({exc!r})",
                     )
                 continue
             self._written = end
@@ -397,7 +418,7 @@ class ActiveRun:
                     break
                 except Exception as exc:  # noqa: BLE001 - reported below, never silently
                     if attempt == 2:
-                        lost = sum(len(p) for p in self._series.values())
+                        lost = sum(len(p) for p in self._series.values()) // 3
                         print(
                             f"workbench: run {self.id}: {lost} metric points,"
                             f" {len(self._params)} params and {len(self._artifacts)} artifacts"
@@ -422,13 +443,15 @@ class ActiveRun:
 
 
 def _pieces(metrics: list[tuple[str, list]]) -> list[tuple[str, list]]:
-    """Each key's points, long series cut to at most TXN_ROWS points a piece."""
+    """Each key's points (flat, 3 items a point), long series cut to at most
+    TXN_ROWS points a piece."""
     out = []
+    most = 3 * TXN_ROWS
     for key, pts in metrics:
-        if len(pts) <= TXN_ROWS:
+        if len(pts) <= most:
             out.append((key, pts))
         else:
-            out.extend((key, pts[i : i + TXN_ROWS]) for i in range(0, len(pts), TXN_ROWS))
+            out.extend((key, pts[i : i + most]) for i in range(0, len(pts), most))
     return out
 
 

@@ -63,12 +63,15 @@ def _unpacked(typecode: str, payload: bytes | memoryview) -> list:
 
 def pack_steps(steps: Sequence[int | None]) -> bytes:
     """The steps BLOB (see the module docstring)."""
-    if None not in steps:
+    try:  # a None step raises TypeError (an arithmetic on it, or the int64 array)
         whole = cast(Sequence[int], steps)
         stride = _stride(whole)
         if stride is not None:
             return STEPS_RANGE + _packed("q", (whole[0], stride))
         return STEPS_INT64 + _packed("q", whole)
+    except TypeError:
+        if None not in steps:
+            raise  # not a None: a step that is no int
     present = [s is not None for s in steps]
     if not any(present):
         return STEPS_NONE
@@ -114,9 +117,13 @@ def pack_floats(values: Sequence[float]) -> bytes:
 
 def pack_values(values: Sequence[float | None]) -> bytes:
     """The vals BLOB: None becomes NaN."""
-    if None in values:
-        values = [_NAN if v is None else v for v in values]
-    return FLOAT64 + _packed("d", values)
+    try:  # the array refuses a None: no separate scan for one
+        packed = array("d", cast(Sequence[float], values))
+    except TypeError:
+        packed = array("d", [_NAN if v is None else v for v in values])
+    if _BIG_ENDIAN:
+        packed.byteswap()
+    return FLOAT64 + packed.tobytes()
 
 
 def unpack_floats(blob: bytes) -> list[float]:

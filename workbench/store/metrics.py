@@ -59,8 +59,27 @@ _PUT_CHUNK = (
 )
 
 
+class FlatPoints:
+    """A series' points laid end to end in one list: step, ts, value, step, ts,
+    value, ... (what the tracking API buffers: no tuple is made per point, and
+    three slices split it by column). `append_points` takes one in place of a
+    sequence of `Point`s."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list) -> None:
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items) // 3
+
+    def columns(self) -> tuple[list[int | None], list[float], list[float | None]]:
+        items = self.items
+        return items[0::3], items[1::3], items[2::3]
+
+
 def append_points(
-    conn: sqlite3.Connection, run_id: int, points: Mapping[str, Sequence[Point]]
+    conn: sqlite3.Connection, run_id: int, points: Mapping[str, Sequence[Point] | FlatPoints]
 ) -> None:
     """Append each key's points (in logged order) and keep its summary.
 
@@ -73,7 +92,11 @@ def append_points(
         conn,
         run_id,
         {
-            key: (list(map(_STEP, pts)), list(map(_TS, pts)), list(map(_VALUE, pts)))
+            key: (
+                pts.columns()
+                if isinstance(pts, FlatPoints)
+                else (list(map(_STEP, pts)), list(map(_TS, pts)), list(map(_VALUE, pts)))
+            )
             for key, pts in points.items()
             if pts
         },
@@ -157,14 +180,19 @@ def _finite_summary(
 ) -> tuple[list[float | None], float | None, float | None, float, int]:
     """(values, min, max, exact sum, how many have a value), any value that is
     not a finite number made None first. The exact sum tells whether there is
-    any (NaN and infinities make it non-finite), so finite values cost no check."""
-    present: list = [v for v in values if v is not None] if None in values else values
-    if not present:
-        return values, None, None, 0.0, 0
+    any (NaN and infinities make it non-finite), so finite values cost no check;
+    and `fsum` refusing a None is the test for missing values (a scan for None
+    costs as much as the sum)."""
     try:
-        total = math.fsum(present)
+        total = math.fsum(values)  # type: ignore[arg-type]  # a None raises, as wanted
+        present: list = values
+    except TypeError:  # a value is None (or not a number: the sum below says so)
+        present = [v for v in values if v is not None]
+        if not present:
+            return values, None, None, 0.0, 0
+        total = _fsum(present)
     except (OverflowError, ValueError):  # infinities of both signs, or finite overflow
-        total = math.nan
+        present, total = values, math.nan
     if total - total != 0.0:
         values = [v if v is None or v - v == 0.0 else None for v in values]
         present = [v for v in values if v is not None]
@@ -172,6 +200,13 @@ def _finite_summary(
             return values, None, None, 0.0, 0
         total = _total(present)
     return values, min(present), max(present), total, len(present)
+
+
+def _fsum(values: list[float]) -> float:
+    try:
+        return math.fsum(values)
+    except (OverflowError, ValueError):
+        return math.nan
 
 
 def pack_rows(conn: sqlite3.Connection) -> None:
