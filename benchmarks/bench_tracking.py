@@ -26,9 +26,15 @@ parts alike); the table shows medians over the rounds. Targets:
 Peers run in the interpreter given with `--peer-python` (default: this one), and
 only if they import there; they are never installed by this script. mlflow:
 `mlflow.log_metric` (SQLite backend, 500 calls) and `MlflowClient.log_batch`
-(50,000 points, 1,000 metrics a call); trackio: `trackio.log` with 10 keys a call, including
-`finish()`. They get telemetry and Hub access switched off (`_common.OFFLINE_ENV`)
-and are never given a remote URL. Every part runs in a fresh interpreter with
+(50,000 points, 1,000 metrics a call); trackio: `trackio.init` (lazy: about a
+millisecond), `trackio.log` with 10 keys a call, `finish()`, into a temporary
+TRACKIO_DIR. They run in every round, so the trackio ratio is a median of ratios
+of the same round, over the whole block (start to close on both sides) and over
+the points alone (first call until close returned). They get telemetry and Hub
+access switched off (`_common.OFFLINE_ENV`), no remote URL, Space or token
+variable (`PEER_REMOTE_VARS`), and a guard in the peer's interpreter refuses and
+counts any name lookup of another host and any connection or datagram to a
+non-loopback address: a peer that tried is reported ("peers reached no network"). Every part runs in a fresh interpreter with
 its own temporary store; imports of `workbench` itself and store creation are
 outside the timed window, `start_run`'s own imports are inside it.
 
@@ -36,7 +42,7 @@ Timing is not a test: exits 0 either way, printing "target met" / "target missed
 
     python benchmarks/bench_tracking.py [--points 200000] [--repeat 3]
         [--loop-points 200000] [--peer-python PATH] [--no-peers]
-        [--mlflow-calls 500] [--mlflow-batch-points 50000] [--json]
+        [--mlflow-calls 500] [--mlflow-batch-points 50000] [--parts A,B] [--json]
 """
 
 from __future__ import annotations
@@ -71,6 +77,16 @@ TARGET_FLOOR_RATIO = 1.0  # wb.log_metric points/s over the floor's
 TARGET_TRACKIO_RATIO = 5.0  # wb.log_metrics points/s over trackio's (10 keys a call)
 TARGET_US_PER_POINT = 1.5
 TARGET_START_CLOSE_MS = 50.0
+# Besides _common.REMOTE_VARS: variables that trackio reads to act as a Space or
+# to write to one (trackio/launch.py, server.py, __init__.py).
+PEER_REMOTE_VARS = (
+    "SPACE_ID",
+    "SPACE_HOST",
+    "SYSTEM",
+    "HF_TOKEN",
+    "TRACKIO_WRITE_TOKEN",
+    "GRADIO_SHARE",
+)
 
 # argv: mode, points, project folder. Modes: log_metric | log_metrics | loop | start_close
 WORKBENCH_SCRIPT = r"""
@@ -164,10 +180,43 @@ print(MARK + json.dumps({"points": n, "total_s": total, "stored": stored,
 
 # argv: JSON {"part", "points", "dir", "batch", "keys"}; prints a result or {"skipped": why}
 PEER_SCRIPT = r"""
-import json, os, sqlite3, sys, time
+import json, os, socket, sqlite3, sys, time
 cfg = json.loads(sys.argv[1])
 part, n, work = cfg["part"], cfg["points"], cfg["dir"]
+# Whatever the peer tries beyond this machine is refused and counted (a name
+# lookup of another host, a connection or datagram to a non-loopback address).
+network = []
+LOCAL = ("localhost", "127.0.0.1", "::1", "", None)
+def _remote(host):
+    host = host.decode() if isinstance(host, bytes) else host
+    return not (host in LOCAL or str(host).startswith("127.") or str(host).startswith("/"))
+def _guarded(real, what):
+    def call(self, address, *rest):
+        if self.family in (socket.AF_INET, socket.AF_INET6) and _remote(address[0]):
+            network.append(f"{what} {address[0]}:{address[1]}")
+            raise OSError(f"the benchmark allows no network ({what} {address[0]})")
+        return real(self, address, *rest)
+    return call
+for _name in ("connect", "connect_ex"):
+    setattr(socket.socket, _name, _guarded(getattr(socket.socket, _name), _name))
+_real_sendto = socket.socket.sendto
+def _sendto(self, data, *rest):
+    address = rest[-1]
+    if self.family in (socket.AF_INET, socket.AF_INET6) and _remote(address[0]):
+        network.append(f"sendto {address[0]}")
+        raise OSError("the benchmark allows no network (sendto)")
+    return _real_sendto(self, data, *rest)
+socket.socket.sendto = _sendto
+_real_getaddrinfo = socket.getaddrinfo
+def _getaddrinfo(host, *rest, **kw):
+    if _remote(host):
+        network.append(f"lookup {host}")
+        raise socket.gaierror(socket.EAI_NONAME, "the benchmark allows no network")
+    return _real_getaddrinfo(host, *rest, **kw)
+socket.getaddrinfo = _getaddrinfo
 def done(**kw):
+    if "points" in kw:
+        kw["network"] = network
     print(MARK + json.dumps(kw), flush=True)
     sys.exit(0)
 if part.startswith("mlflow"):
@@ -208,21 +257,26 @@ if part.startswith("trackio"):
     if os.path.realpath(str(utils.TRACKIO_DIR)) != os.path.realpath(os.environ["TRACKIO_DIR"]):
         done(skipped=f"trackio ignored TRACKIO_DIR (it uses {utils.TRACKIO_DIR}); not run")
     keys = [f"m{k}" for k in range(cfg["keys"])]
+    t0 = time.perf_counter()  # the same window as workbench's: from start to close
     trackio.init(project="bench", name="bench", embed=False, auto_log_cpu=False,
                  auto_log_gpu=False)
-    t0 = time.perf_counter()
+    t1 = time.perf_counter()
     for i in range(n // len(keys)):
         v = i * 0.001
         trackio.log({k: v for k in keys}, step=i)
+    t2 = time.perf_counter()
     trackio.finish()
-    total = time.perf_counter() - t0
+    t3 = time.perf_counter()
+    total = t3 - t0
     db = os.path.join(os.environ["TRACKIO_DIR"], "bench.db")
     conn = sqlite3.connect(db)
     stored = sum(len(json.loads(m)) for (m,) in conn.execute("SELECT metrics FROM metrics"))
-    done(points=n, total_s=total, stored=stored, version=trackio.__version__)
+    done(points=n, total_s=total, start_s=t1 - t0, calls_s=t2 - t1, close_s=t3 - t2,
+         stored=stored, version=trackio.__version__)
 done(error=f"unknown part {part}")
 """.replace("MARK", repr(RESULT_MARK))
 
+PEER_PARTS = ("mlflow_log_metric", "mlflow_log_batch", "trackio_log")
 LABELS = {
     "wb_log_metric": ("workbench", "wb.log_metric, start to close"),
     "wb_log_metrics": ("workbench", f"wb.log_metrics ({KEYS_PER_CALL} keys/call)"),
@@ -265,6 +319,8 @@ def measure_peer(peer_python: str, part: str, points: int) -> dict:
         )
         for leaked in ("WORKBENCH_RUN_ID", "WORKBENCH_PROJECT_DIR", "WORKBENCH_PARAMS"):
             env.pop(leaked, None)
+        for remote in PEER_REMOTE_VARS:  # what would make trackio act as (or for) a Space
+            env.pop(remote, None)
         cfg = {
             "part": part,
             "points": points,
@@ -299,6 +355,8 @@ def measure(args) -> dict:
             peer, "mlflow_log_batch", args.mlflow_batch_points
         )
         plan["trackio_log"] = lambda: measure_peer(peer, "trackio_log", args.points)
+    if args.parts:
+        plan = {part: run for part, run in plan.items() if part in args.parts}
     tries: dict[str, list[dict]] = {part: [] for part in plan}
     notes: dict[str, str] = {}
     for round_ in range(args.repeat):
@@ -359,13 +417,25 @@ def summarize(args, tries: dict[str, list[dict]], notes: dict[str, str]) -> dict
     for wb_part, peer in (
         ("wb_log_metric", "mlflow_log_metric"),
         ("wb_log_metric", "mlflow_log_batch"),
-        ("wb_log_metrics", "trackio_log"),
     ):
         if "points_per_s" in parts.get(wb_part, {}) and "points_per_s" in parts.get(peer, {}):
             ratios[f"{wb_part}/{peer}"] = (
                 parts[wb_part]["points_per_s"] / parts[peer]["points_per_s"]
             )
+    # trackio logs the same points as wb.log_metrics: round by round, the time of
+    # the whole block (start to close, both sides) and of the points alone (first
+    # call until the close returned: workbench's run creation and trackio's init
+    # left out).
+    pairs = list(zip(tries.get("wb_log_metrics") or [], tries.get("trackio_log") or [], strict=False))
+    if pairs:
+        ratios["wb_log_metrics/trackio_log"] = statistics.median(
+            t["total_s"] / w["total_s"] for w, t in pairs
+        )
+        ratios["wb_log_metrics/trackio_log, points alone"] = statistics.median(
+            (t["calls_s"] + t["close_s"]) / (w["calls_s"] + w["close_s"]) for w, t in pairs
+        )
     lost = sum(p.get("lost", 0) for name, p in parts.items() if name.startswith("wb_"))
+    network = sorted({a for found in tries.values() for t in found for a in t.get("network", [])})
     targets = {
         f"wb.log_metric >= {TARGET_FLOOR_RATIO}x floor": _met(
             ratios.get("wb_log_metric/floor"), TARGET_FLOOR_RATIO, above=True
@@ -380,6 +450,9 @@ def summarize(args, tries: dict[str, list[dict]], notes: dict[str, str]) -> dict
             parts.get("wb_start_close", {}).get("first_ms"), TARGET_START_CLOSE_MS, above=False
         ),
         "no point lost": lost == 0,
+        "peers reached no network": (
+            not network if any(tries.get(p) for p in PEER_PARTS) else None
+        ),
     }
     judged = [v for v in targets.values() if v is not None]
     return {
@@ -388,6 +461,7 @@ def summarize(args, tries: dict[str, list[dict]], notes: dict[str, str]) -> dict
         "repeat": args.repeat,
         "parts": parts,
         "ratios": ratios,
+        "network": network,
         "targets": targets,
         "target_met": all(judged),
         "machine": machine_info(),
@@ -428,6 +502,8 @@ def report(r: dict) -> str:
                 f" = {fmt_rate(x['points_per_s'])}{split}{lost}"
             )
     lines.append("")
+    for attempt in r["network"]:
+        lines.append(f"network attempt refused: {attempt}")
     for name, value in r["ratios"].items():
         lines.append(f"ratio {name}: {value:.2f}x")
     for name, ok in r["targets"].items():
@@ -463,8 +539,17 @@ def main(argv: list[str] | None = None) -> int:
         default=50_000,
         help=f"points through MlflowClient.log_batch, {MLFLOW_BATCH:,} a call (default 50,000)",
     )
+    parser.add_argument(
+        "--parts",
+        metavar="NAMES",
+        type=lambda text: [name.strip() for name in text.split(",") if name.strip()],
+        help=f"only these parts, comma-separated (of {', '.join(LABELS)})",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.parts or ()) - set(LABELS))
+    if unknown:
+        parser.error(f"--parts: unknown {', '.join(unknown)}; known: {', '.join(LABELS)}")
     if args.points < KEYS_PER_CALL or args.loop_points < 1 or args.repeat < 1:
         parser.error(f"--points must be at least {KEYS_PER_CALL}; --loop-points, --repeat >= 1")
     if args.peer_python:
