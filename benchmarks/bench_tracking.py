@@ -34,9 +34,10 @@ the points alone (first call until close returned). They get telemetry and Hub
 access switched off (`_common.OFFLINE_ENV`), no remote URL, Space or token
 variable (`PEER_REMOTE_VARS`), and a guard in the peer's interpreter refuses and
 counts any name lookup of another host and any connection or datagram to a
-non-loopback address: a peer that tried is reported ("peers reached no network"). Every part runs in a fresh interpreter with
-its own temporary store; imports of `workbench` itself and store creation are
-outside the timed window, `start_run`'s own imports are inside it.
+non-loopback address: a peer that tried is reported ("peers reached no network").
+Every part runs in a fresh interpreter with its own temporary store; imports of
+`workbench` itself and store creation are outside the timed window, `start_run`'s
+own imports are inside it.
 
 Timing is not a test: exits 0 either way, printing "target met" / "target missed".
 
@@ -426,7 +427,9 @@ def summarize(args, tries: dict[str, list[dict]], notes: dict[str, str]) -> dict
     # the whole block (start to close, both sides) and of the points alone (first
     # call until the close returned: workbench's run creation and trackio's init
     # left out).
-    pairs = list(zip(tries.get("wb_log_metrics") or [], tries.get("trackio_log") or [], strict=False))
+    pairs = list(
+        zip(tries.get("wb_log_metrics") or [], tries.get("trackio_log") or [], strict=False)
+    )
     if pairs:
         ratios["wb_log_metrics/trackio_log"] = statistics.median(
             t["total_s"] / w["total_s"] for w, t in pairs
