@@ -196,9 +196,8 @@ def check(
     {file, passed, dataset_drift, validation, drift, drift_error}.
     """
     from workbench.data.checks import check as run_check
-    from workbench.models.degradation import performance_on
 
-    result = run_check(store_for(ctx), project, file, performance=performance_on)
+    result = run_check(store_for(ctx), project, file, performance=_performance)
     failed = (
         not result["passed"]
         or result["drift"] is None
@@ -213,6 +212,14 @@ def check(
     else:
         note(f"{file.name}: [red]drift not checked[/]: {result['drift_error']}")
     ctx.exit(1 if failed else 0)
+
+
+def _performance(store, project: str, frame, config) -> dict:
+    """`models.degradation.performance_on`, imported when the batch has been read:
+    imported first, it would delay the read it can overlap."""
+    from workbench.models.degradation import performance_on
+
+    return performance_on(store, project, frame, config)
 
 
 def _print_validation(file: Path, result: dict) -> None:

@@ -359,11 +359,45 @@ def _hashed_directly(dtype: Any) -> bool:
 
 
 def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """A uint64 per row; rows that `duplicated()` counts as equal hash equal. Only
+    equality matters (a collision adds a candidate), so numbers enter by their bits,
+    mixed by a multiplication per column and one finaliser at the end, instead of a
+    full hash per column."""
     combined = np.zeros(len(frame), dtype=np.uint64)
     for position in range(frame.shape[1]):
-        combined ^= _column_hash(frame.iloc[:, position])
+        series = frame.iloc[:, position]
+        bits = _number_bits(series)
+        combined ^= _column_hash(series) if bits is None else bits
         combined *= _MIX
+    # splitmix64's finaliser: nearby values (small integers, round floats) spread
+    # over all 64 bits before they meet a hash table.
+    combined ^= combined >> np.uint64(30)
+    combined *= np.uint64(0xBF58476D1CE4E5B9)
+    combined ^= combined >> np.uint64(27)
+    combined *= np.uint64(0x94D049BB133111EB)
+    combined ^= combined >> np.uint64(31)
     return combined
+
+
+def _number_bits(series: pd.Series) -> np.ndarray | None:
+    """The cells of a numpy numeric, boolean or time column as 64 bits each, equal
+    for equal cells (0.0 and -0.0 alike, one NaN whatever its payload); None for
+    any other column."""
+    dtype = series.dtype
+    if not (isinstance(dtype, np.dtype) and dtype.kind in "biufmM"):
+        return None
+    values = series.to_numpy()
+    if dtype.kind == "f":
+        values = values.astype(np.float64) + 0.0  # -0.0 becomes 0.0; always a new array
+        missing = np.isnan(values)
+        if missing.any():
+            values[missing] = np.nan
+        return values.view(np.uint64)
+    if dtype.kind in "mM":
+        return values.view(np.int64).view(np.uint64)
+    if dtype.kind == "u":
+        return values.astype(np.uint64)
+    return values.astype(np.int64).view(np.uint64)  # signed and bool: by value
 
 
 def _column_hash(series: pd.Series) -> np.ndarray:
