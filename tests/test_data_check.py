@@ -198,3 +198,43 @@ def test_a_bad_byte_is_placed_by_offset_and_line_past_the_first_chunk(tmp_path):
     expected_line = text[:offset].count(b"\n") + 1
     assert caught.value.check == "encoding"
     assert f"byte 0xe9 at offset {offset} (line {expected_line})" in caught.value.message
+
+
+def test_shared_value_counts_change_no_check_and_no_drift_result():
+    from workbench.data.counts import ValueCounts
+    from workbench.data.drift import drift_report, reference_profile
+    from workbench.data.validate import validate_frame
+
+    reference = pd.DataFrame(
+        {
+            "city": pd.Series(["Oslo", "Bergen", None] * 40, dtype="str"),
+            "mixed": pd.Series(["a", 1, None] * 40, dtype=object),
+            "label": pd.Series(["yes", "no", "no"] * 40, dtype="str"),
+            "n": [1, 2, 3] * 40,
+        }
+    )
+    batch = pd.DataFrame(
+        {
+            "city": pd.Series(["Oslo", "Tromsø", None, "Tromsø"] * 30, dtype="str"),
+            "mixed": pd.Series(["a", 2, None, "b"] * 30, dtype=object),
+            "label": pd.Series(["yes", "maybe", "no", "no"] * 30, dtype="str"),
+            "n": [1, 2, 7, 3] * 30,
+        }
+    )
+    schema = {
+        "columns": {
+            "city": {"type": "string", "categories": ["Oslo", "Bergen"]},
+            "mixed": {"type": "string", "categories": ["a", "1"]},
+            "n": {"type": "integer", "categories": [1, 2, 3]},
+        },
+        "target": {"name": "label", "labels": ["yes", "no"]},
+    }
+    counts = ValueCounts(batch)
+    shared = validate_frame(batch, schema, counts=counts)
+    assert shared == validate_frame(batch, schema)
+    unseen = next(c for c in shared if c.check == "categories" and c.column == "city")
+    assert unseen.details == {"unseen": ["Tromsø"], "count": 60}
+    target = next(c for c in shared if c.check == "target")
+    assert not target.passed and "maybe" in target.message
+    profile = reference_profile(reference)
+    assert drift_report(profile, batch, counts=counts) == drift_report(profile, batch)

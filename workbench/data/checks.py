@@ -79,16 +79,18 @@ def _validated(
     schema: dict[str, Any],
     schema_file: Path,
     batch: Batch | Malformed,
+    counts: Any = None,
 ) -> tuple[dict[str, Any], DatasetVersion | None]:
     """The validation report of a batch read (or refused: `Malformed`), its dataset
-    version registered when it was read, and the report stored with it."""
+    version registered when it was read, and the report stored with it. `counts`:
+    the batch's `ValueCounts`, shared with its drift report."""
     from workbench.data.validate import validation_report
 
     project_dir = Path(row["path"])
     if isinstance(batch, Malformed):
         result = validation_report(file, None, schema, project_dir, malformed=batch)
     else:
-        result = validation_report(file, batch.frame, schema, project_dir)
+        result = validation_report(file, batch.frame, schema, project_dir, counts=counts)
     result["schema"] = str(schema_file)
     version = None
     if isinstance(batch, Batch) and file.is_file():
@@ -188,6 +190,7 @@ def _drift_of(
     current: Any,
     reference: _Reference,
     performance: Performance | None,
+    counts: Any = None,
 ) -> dict[str, Any]:
     """The drift report of a batch read as `current`; WorkbenchError when it shares
     no column with the reference."""
@@ -195,7 +198,7 @@ def _drift_of(
 
     if not set(reference.columns) & set(current.columns):
         raise WorkbenchError(f"cannot check drift: {file.name} has none of the reference's columns")
-    result = drift_report(reference.profile, current, reference.settings)
+    result = drift_report(reference.profile, current, reference.settings, counts=counts)
     result["file"] = str(file)
     version = reference.version
     result["reference"] = {"id": version.id, "sha256": version.sha256, "rows": version.rows}
@@ -242,7 +245,12 @@ def check(
             batch: Batch | Malformed = pending.result(expected_columns(schema) or reference.columns)
         except Malformed as exc:
             batch = exc
-    validation, version = _validated(store, row, file, schema, schema_file, batch)
+    counts = None
+    if isinstance(batch, Batch):
+        from workbench.data.counts import ValueCounts
+
+        counts = ValueCounts(batch.frame)  # each text column counted once, for both
+    validation, version = _validated(store, row, file, schema, schema_file, batch, counts)
     report, problem = None, None
     if isinstance(batch, Malformed):
         problem = f"cannot check drift: {batch.message}"
@@ -250,7 +258,9 @@ def check(
         problem = f"cannot check drift: {file.name} could not be registered"
     else:
         try:
-            report = _drift_of(store, project, config, given, batch.frame, reference, performance)
+            report = _drift_of(
+                store, project, config, given, batch.frame, reference, performance, counts
+            )
         except WorkbenchError as exc:
             problem = exc.message
         else:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.data.counts import ValueCounts
 from workbench.data.reading import Malformed, read_checked
 
 EXAMPLES = 3
@@ -50,14 +51,16 @@ def validation_report(
     project_dir: Path | None = None,
     *,
     malformed: Malformed | None = None,
+    counts: ValueCounts | None = None,
 ) -> dict[str, Any]:
     """The report of `path` read as `frame`, or, when it could not be read as a
-    table, failed by the reason (`malformed`)."""
+    table, failed by the reason (`malformed`). `counts`: the frame's value counts,
+    shared with a drift report of the same frame."""
     if frame is None:
         assert malformed is not None
         checks = [Check(malformed.check, "error", False, malformed.message)]
     else:
-        checks = validate_frame(frame, schema, project_dir)
+        checks = validate_frame(frame, schema, project_dir, counts=counts)
     result = report(path, checks, rows=None if frame is None else len(frame))
     result["columns"] = None if frame is None else [str(c) for c in frame.columns]
     return result
@@ -76,7 +79,11 @@ def report(path: Path, checks: list[Check], rows: int | None) -> dict[str, Any]:
 
 
 def validate_frame(
-    frame: pd.DataFrame, schema: dict[str, Any], project_dir: Path | None = None
+    frame: pd.DataFrame,
+    schema: dict[str, Any],
+    project_dir: Path | None = None,
+    *,
+    counts: ValueCounts | None = None,
 ) -> list[Check]:
     dataset = schema.get("dataset", {})
     columns: dict[str, dict] = schema.get("columns", {})
@@ -108,10 +115,10 @@ def validate_frame(
         )
     for name, rules in columns.items():
         if name in frame.columns:
-            checks += _column_checks(name, frame[name], rules, dataset)
+            checks += _column_checks(name, frame[name], rules, dataset, counts)
     checks.append(_duplicates(frame, dataset))
     if target:
-        checks.append(_target(frame, schema["target"]))
+        checks.append(_target(frame, schema["target"], counts))
     return checks + _plugin_checks(frame, schema, project_dir)
 
 
@@ -167,7 +174,9 @@ def _row_count(frame: pd.DataFrame, dataset: dict) -> Check:
     )
 
 
-def _column_checks(name: str, series: pd.Series, rules: dict, dataset: dict) -> list[Check]:
+def _column_checks(
+    name: str, series: pd.Series, rules: dict, dataset: dict, counts: ValueCounts | None = None
+) -> list[Check]:
     checks = []
     kind = rules.get("type")
     values = series
@@ -233,7 +242,7 @@ def _column_checks(name: str, series: pd.Series, rules: dict, dataset: dict) -> 
     if kind in ("integer", "float") and "min" in rules and "max" in rules:
         checks.append(_range(name, values, rules, dataset.get("range_tolerance", 0.1)))
     if "categories" in rules:
-        checks.append(_categories(name, series, rules))
+        checks.append(_categories(name, series, rules, counts))
     return checks
 
 
@@ -259,12 +268,19 @@ def _range(name: str, values: pd.Series, rules: dict, tolerance: float) -> Check
     )
 
 
-def _categories(name: str, series: pd.Series, rules: dict) -> Check:
+def _categories(
+    name: str, series: pd.Series, rules: dict, counts: ValueCounts | None = None
+) -> Check:
     known = set(map(str, rules["categories"]))
-    present = series.dropna().astype(str)
-    unseen = sorted(set(present.unique()) - known)
+    counted = counts.present(name, series) if counts is not None else None
+    if counted is not None:  # the counts drift takes too
+        unseen = sorted(set(counted.index) - known)
+        count = int(counted.loc[unseen].sum()) if unseen else 0
+    else:
+        present = series.dropna().astype(str)
+        unseen = sorted(set(present.unique()) - known)
+        count = int(present.isin(unseen).sum()) if unseen else 0
     policy = rules.get("unseen_categories", "warn")
-    count = int(present.isin(unseen).sum()) if unseen else 0
     return Check(
         "categories",
         policy if policy != "ignore" else "warn",
@@ -290,15 +306,16 @@ def _duplicates(frame: pd.DataFrame, dataset: dict) -> Check:
     )
 
 
-def _target(frame: pd.DataFrame, target: dict) -> Check:
+def _target(frame: pd.DataFrame, target: dict, counts: ValueCounts | None = None) -> Check:
     name = target["name"]
     if name not in frame.columns:
         return Check("target", "warn", False, f"no {name!r} column: the batch has no labels", name)
     labels = target.get("labels")
     if labels is None:
         return Check("target", "error", True, "target present", name)
-    present = frame[name].dropna().astype(str)
-    unseen = sorted(set(present.unique()) - set(map(str, labels)))
+    counted = counts.present(name, frame[name]) if counts is not None else None
+    values = counted.index if counted is not None else frame[name].dropna().astype(str).unique()
+    unseen = sorted(set(values) - set(map(str, labels)))
     return Check(
         "target",
         "error",

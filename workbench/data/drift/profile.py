@@ -85,11 +85,14 @@ def _json_value(value: Any) -> Any:
     return str(value)
 
 
-def category_counts(series: pd.Series) -> dict[Any, int]:
-    """Non-null value -> count, keyed by JSON scalars (several raw values may merge)."""
+def category_counts(series: pd.Series, counted: pd.Series | None = None) -> dict[Any, int]:
+    """Non-null value -> count, keyed by JSON scalars (several raw values may merge).
+    `counted`: the series' `value_counts(dropna=True, sort=False)`, when the caller
+    has it (`workbench.data.counts`)."""
     if is_numeric_dtype(series):
         return _counts_of_sorted(np.sort(finite_values(series)))
-    counted = series.value_counts(dropna=True, sort=False)
+    if counted is None:
+        counted = series.value_counts(dropna=True, sort=False)
     merged: dict[Any, int] = {}
     for value, count in zip(counted.index.tolist(), counted.to_numpy().tolist(), strict=True):
         if count:  # a categorical dtype lists unused categories with 0

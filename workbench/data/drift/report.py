@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.core.errors import UsageError
+from workbench.data.counts import ValueCounts
 from workbench.data.drift.profile import SMALL_REFERENCE, is_numeric_dtype, is_time_dtype
 from workbench.data.drift.stattests import (
     METHODS,
@@ -168,7 +169,13 @@ def _run_plugin_test(
     return statistic, p_value, None
 
 
-def _column_result(name: str, profile: dict, series: pd.Series, settings: DriftSettings) -> dict:
+def _column_result(
+    name: str,
+    profile: dict,
+    series: pd.Series,
+    settings: DriftSettings,
+    counts: ValueCounts | None = None,
+) -> dict:
     if profile["n"] == 0:
         return _result(name, profile, "reference has no non-null values")
     if not series.notna().any():  # an empty column reads as text: say it is empty
@@ -179,7 +186,8 @@ def _column_result(name: str, profile: dict, series: pd.Series, settings: DriftS
             return _result(name, profile, why)
         current = current_numeric(series)
     else:
-        current = current_categorical(series)
+        counted = None if counts is None or is_numeric_dtype(series) else counts(name)
+        current = current_categorical(series, counted)
     sizes = {"n_unique_current": current.n_unique, "current_size": current.size}
     if current.size == 0:
         return _result(name, profile, "current has no non-null values", **sizes)
@@ -322,7 +330,11 @@ def summary(report: dict) -> str:
 
 
 def drift_report(
-    profile: dict, current: pd.DataFrame, settings: DriftSettings | None = None
+    profile: dict,
+    current: pd.DataFrame,
+    settings: DriftSettings | None = None,
+    *,
+    counts: ValueCounts | None = None,
 ) -> dict:
     """Compare `current` with a reference profile, column by column.
 
@@ -338,7 +350,8 @@ def drift_report(
     effect_threshold, effect_p_value and strong.
 
     A column missing from `current`, empty on either side, or whose forced method
-    does not apply to it is reported with skipped = True and the reason.
+    does not apply to it is reported with skipped = True and the reason. `counts`:
+    `current`'s value counts, shared with its validation (`workbench.data.counts`).
     """
     settings = settings or DriftSettings()
     settings.validate()
@@ -349,7 +362,8 @@ def drift_report(
             results.append(_result(name, column_profile, "column missing from current"))
         else:
             series = current[by_name[name]]
-            results.append(_column_result(name, column_profile, series, settings))
+            counter = counts if by_name[name] == name else None  # counted by its own name
+            results.append(_column_result(name, column_profile, series, settings, counter))
     _mark_strong(results, settings)
     tested = [r for r in results if not r["skipped"]]
     drifted = sum(r["drifted"] for r in tested)

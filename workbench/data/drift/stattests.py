@@ -203,8 +203,8 @@ def current_numeric(series: pd.Series) -> Current:
     return Current(size=int(ordered.size), n_unique=distinct_sorted(ordered), ordered=ordered)
 
 
-def current_categorical(series: pd.Series) -> Current:
-    counts = category_counts(series)
+def current_categorical(series: pd.Series, counted: pd.Series | None = None) -> Current:
+    counts = category_counts(series, counted)
     return Current(size=sum(counts.values()), n_unique=len(counts), counts=counts)
 
 
