@@ -139,6 +139,7 @@ class PendingRead:
         # such, whatever the parser made of it.
         sha256 = self._text.get()
         table = self._parse.get()
+        self._parse.forget()  # the table is not kept alive beside its DataFrame
         if self.fmt == "parquet":
             frame = _parquet_frame(self.path, table)
         else:
@@ -174,6 +175,9 @@ class _Worker(Generic[T]):
         if self._error is not None:
             raise self._error
         return self._value  # type: ignore[return-value]
+
+    def forget(self) -> None:
+        self._value = None
 
 
 def _format_of(path: Path) -> str:

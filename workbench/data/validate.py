@@ -381,9 +381,10 @@ def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
     mixed by a multiplication per column and one finaliser at the end, instead of a
     full hash per column."""
     combined = np.zeros(len(frame), dtype=np.uint64)
+    scratch = _Scratch(len(frame))
     for position in range(frame.shape[1]):
         series = frame.iloc[:, position]
-        bits = _number_bits(series)
+        bits = _number_bits(series, scratch)
         combined ^= _column_hash(series) if bits is None else bits
         combined *= _MIX
     # splitmix64's finaliser: nearby values (small integers, round floats) spread
@@ -396,25 +397,43 @@ def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
     return combined
 
 
-def _number_bits(series: pd.Series) -> np.ndarray | None:
+class _Scratch:
+    """Buffers reused from column to column: a million-row column is 8 MB, and a
+    fresh array per column costs its page faults every time."""
+
+    def __init__(self, rows: int) -> None:
+        self.rows = rows
+        self._floats: np.ndarray | None = None
+        self._flags: np.ndarray | None = None
+
+    def floats(self) -> np.ndarray:
+        if self._floats is None:
+            self._floats = np.empty(self.rows, dtype=np.float64)
+        return self._floats
+
+    def flags(self) -> np.ndarray:
+        if self._flags is None:
+            self._flags = np.empty(self.rows, dtype=bool)
+        return self._flags
+
+
+def _number_bits(series: pd.Series, scratch: _Scratch) -> np.ndarray | None:
     """The cells of a numpy numeric, boolean or time column as 64 bits each, equal
     for equal cells (0.0 and -0.0 alike, one NaN whatever its payload); None for
-    any other column."""
+    any other column. Floats are written into `scratch`, valid until the next call."""
     dtype = series.dtype
     if not (isinstance(dtype, np.dtype) and dtype.kind in "biufmM"):
         return None
     values = series.to_numpy()
     if dtype.kind == "f":
-        values = values.astype(np.float64) + 0.0  # -0.0 becomes 0.0; always a new array
-        missing = np.isnan(values)
+        normal = np.add(values, 0.0, out=scratch.floats())  # -0.0 becomes 0.0
+        missing = np.isnan(normal, out=scratch.flags())
         if missing.any():
-            values[missing] = np.nan
-        return values.view(np.uint64)
-    if dtype.kind in "mM":
-        return values.view(np.int64).view(np.uint64)
-    if dtype.kind == "u":
-        return values.astype(np.uint64)
-    return values.astype(np.int64).view(np.uint64)  # signed and bool: by value
+            normal[missing] = np.nan
+        return normal.view(np.uint64)
+    if dtype.itemsize == 8 and dtype.kind in "iumM":
+        return values.view(np.uint64)  # the bits themselves: no copy
+    return values.astype(np.int64).view(np.uint64)  # narrower ints and bool: by value
 
 
 def _column_hash(series: pd.Series) -> np.ndarray:
