@@ -238,3 +238,30 @@ def test_shared_value_counts_change_no_check_and_no_drift_result():
     assert not target.passed and "maybe" in target.message
     profile = reference_profile(reference)
     assert drift_report(profile, batch, counts=counts) == drift_report(profile, batch)
+
+
+@pytest.mark.slow  # a fresh interpreter, to see what the command imports
+def test_data_check_without_a_model_imports_no_sklearn_or_ui(penguins):
+    import subprocess
+    import sys
+
+    probe = (
+        "import atexit, json, sys\n"
+        "atexit.register(lambda: sys.stderr.write("
+        "'\\nMODULES ' + json.dumps(sorted({m.split('.')[0] for m in sys.modules})) + '\\n'))\n"
+        "sys.argv = ['workbench', *sys.argv[1:]]\n"
+        "from workbench.cli import main\n"
+        "main()\n"
+    )
+    batch = str(penguins / "batch_02_shifted.csv")  # labelled, but no model to score
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "data", "check", "penguins", batch, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    line = next(x for x in done.stderr.splitlines() if x.startswith("MODULES "))
+    modules = set(json.loads(line.removeprefix("MODULES ")))
+    assert {"pandas", "pyarrow", "scipy"} <= modules  # it did read and test the batch
+    assert not modules & {"sklearn", "lightgbm", "textual", "optuna", "torch"}

@@ -323,6 +323,8 @@ def _read_csv(path: Path) -> Any:
         raise Malformed("parse", f"{path.name} is not valid CSV: {text}") from None
     except (EOFError, zlib.error, OSError) as exc:
         raise Malformed("truncated", f"{path.name} is damaged or cut short ({exc})") from None
+    except pa.ArrowException as exc:  # any other refusal of the parser: a reason, not a trace
+        raise Malformed("parse", f"{path.name} is not valid CSV: {exc}") from None
 
 
 def _frame_of(path: Path, table: Any, expected: list[str] | None) -> pd.DataFrame:
@@ -357,7 +359,7 @@ def _read_parquet(path: Path) -> Any:
 
     try:
         return pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as exc:
+    except (pa.ArrowException, OSError) as exc:
         raise Malformed("parse", f"{path.name} is not a valid Parquet file: {exc}") from None
 
 
