@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pandas as pd
 import pyarrow as pa
+import pytest
 from bundle_craft import lightgbm_text, write_bundle
 from wbtest import REPO, wait_until
 
@@ -203,3 +204,63 @@ def test_a_stalled_writer_drops_and_counts_but_never_blocks(tmp_path: Path) -> N
     assert stats.written_rows + stats.dropped == 60 and stats.written_rows >= 1
     frame, _ = read_log(log_folder(tmp_path))
     assert len(frame) == stats.written_rows == frame["request_id"].nunique()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.slow  # a real `workbench serve` process
+def test_serve_stopped_by_sigterm_writes_every_request_and_says_so(tmp_path: Path) -> None:
+    """`kill` (or `docker stop`) ends `workbench serve` as Ctrl-C does: exit 143,
+    every answered request in the log, and the log's note on the way out."""
+    from wbtest import wb_inprocess
+
+    project = tmp_path / "craft"
+    (project / "data").mkdir(parents=True)
+    (project / "data" / "train.csv").write_text("a,b,y\n0.1,0.2,0.3\n1.0,2.0,4.0\n")
+    (project / "train.py").write_text("")
+    (project / "workbench.toml").write_text(
+        '[project]\nname = "craft"\n[data]\ntrain = "data/train.csv"\ntarget = "y"\n'
+        '[train]\ntrainer = "script"\nscript = "train.py"\n'
+    )
+    wb_inprocess("project", "add", str(project), check=True)
+    bundle = write_bundle(tmp_path / "bundle", lightgbm_text())
+    port = _free_port()
+    output = tmp_path / "serve.log"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "workbench", "serve", str(bundle), "--port", str(port)],
+        stdout=output.open("w"),
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+
+        def healthy() -> bool:
+            assert server.poll() is None, output.read_text()
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(healthy, timeout=120, what="the server to answer")
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            ids = [
+                client.post("/predict", json={"rows": [{"a": i, "b": 1}]}).headers["x-request-id"]
+                for i in range(40)
+            ]
+        server.terminate()
+        assert server.wait(timeout=120) == 143, output.read_text()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(timeout=30)
+    text = output.read_text()
+    assert "prediction log: 40 rows in 1 parts" in text and "Traceback" not in text, text
+    frame, damaged = read_log(log_folder(project))
+    assert damaged == [] and frame["request_id"].tolist() == ids
+    assert frame["input:a"].tolist() == [float(i) for i in range(40)]

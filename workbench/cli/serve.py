@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -96,6 +99,7 @@ def serve(
             store_for(ctx), bundle.manifest, required=bool(log_requests)
         )
         note(_styled(where))
+    restore = _stop_on_sigterm()
     try:
         with runtime_errors():
             runtime.serve(
@@ -108,6 +112,7 @@ def serve(
                 recorder=request_log.record if request_log else None,
             )
     finally:
+        restore()
         if request_log is not None:
             stats = request_log.close()
             failed = f", {stats.failures} writes failed: {stats.last_error}"
@@ -116,6 +121,27 @@ def serve(
                 + (f", {stats.dropped:,} requests dropped (queue full)" if stats.dropped else "")
                 + (failed if stats.failures else "")
             )
+
+
+def _stop_on_sigterm() -> Callable[[], None]:
+    """Make SIGTERM (`kill`, `docker stop`) end the server as Ctrl-C does: uvicorn
+    shuts down gracefully, then raises the signal again, and Python's default
+    action would end the process before the prediction log's note. Returns what
+    puts the previous handler back."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is None:  # installed outside Python: nothing to put back but the default
+        previous = signal.SIG_DFL
+
+    def terminated(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    signal.signal(signal.SIGTERM, terminated)
+    return restore
 
 
 def _styled(message: str) -> str:
