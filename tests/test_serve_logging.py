@@ -28,7 +28,7 @@ from wbtest import REPO, wait_until
 from workbench.config.monitor import MonitorConfig
 from workbench.models import bundle_runtime as runtime
 from workbench.monitor.log import iter_parts, log_folder, read_log, records_frame, wire_frame
-from workbench.monitor.writer import LogProcess, decode, encode
+from workbench.monitor.writer import HEAD, LogProcess, decode, encode
 
 
 def _event(
@@ -97,6 +97,8 @@ def test_the_process_writes_the_rows_the_thread_wrote() -> None:
     # Text as the request's frame held it: 7 beside a gap was 7.0; 1 and 2 stay ints.
     colour = wire_frame(_through_the_pipe(classified), "serve", 3)["input:colour"]
     assert colour.fillna("-").tolist() == ["red", "-", "7.0", "-", "blue", "green", "-", "1", "2"]
+    with pytest.raises(ValueError, match="damaged"):  # not a stream the server wrote
+        decode(HEAD.pack(0.0, 0.0, 200, 0, 1 << 30, 0, 0, 0, 0) + b"x" * 64)
     refused = wire_frame(_through_the_pipe(classified), "serve", 3)
     assert refused.loc[refused["status"] == 422, "error"].tolist() == ["refused 2 ✗"]
 

@@ -89,35 +89,34 @@ def encode(event: dict[str, Any]) -> bytes:
 def decode(buffer: bytes | bytearray) -> tuple[list[WireRecord], int]:
     """The whole messages at the start of `buffer`, and how many bytes they took."""
     records, at, size = [], 0, len(buffer)
-    view = memoryview(buffer)
-    while size - at >= HEAD.size:
-        ts, latency, status, flags, *lengths = HEAD.unpack_from(view, at)
-        total = HEAD.size + sum(lengths)
-        if total > MAX_MESSAGE:
-            raise ValueError(f"a message of {total:,} bytes: the log's stream is damaged")
-        if size - at < total:
-            break
-        start = at + HEAD.size
-        parts = []
-        for length in lengths:
-            parts.append(bytes(view[start : start + length]))
-            start += length
-        request_id, model, error, body, response = parts
-        records.append(
-            WireRecord(
-                ts=ts,
-                latency_s=latency,
-                status=status,
-                classifier=bool(flags & 1),
-                request_id=request_id.decode(errors="replace"),
-                model=model.decode(errors="replace") or None,
-                error=error.decode(errors="replace") if flags & 2 else None,
-                body=body,
-                response=response,
+    with memoryview(buffer) as view:  # released before the caller resizes the buffer
+        while size - at >= HEAD.size:
+            ts, latency, status, flags, *lengths = HEAD.unpack_from(view, at)
+            total = HEAD.size + sum(lengths)
+            if total > MAX_MESSAGE:
+                raise ValueError(f"a message of {total:,} bytes: the log's stream is damaged")
+            if size - at < total:
+                break
+            start = at + HEAD.size
+            parts = []
+            for length in lengths:
+                parts.append(bytes(view[start : start + length]))
+                start += length
+            request_id, model, error, body, response = parts
+            records.append(
+                WireRecord(
+                    ts=ts,
+                    latency_s=latency,
+                    status=status,
+                    classifier=bool(flags & 1),
+                    request_id=request_id.decode(errors="replace"),
+                    model=model.decode(errors="replace") or None,
+                    error=error.decode(errors="replace") if flags & 2 else None,
+                    body=body,
+                    response=response,
+                )
             )
-        )
-        at = total + at
-    view.release()
+            at = total + at
     return records, at
 
 
