@@ -17,6 +17,7 @@ from workbench.core.errors import WorkbenchError
 from workbench.config.settings import Settings, load_settings
 from workbench.store.dashboard import Notification
 from workbench.tui.commands import WorkbenchCommands
+from workbench.tui.gc_tuning import GcTuning
 from workbench.tui.screens.base import describe
 from workbench.tui.screens.error import ErrorModal
 from workbench.tui.screens.help import HelpScreen
@@ -28,6 +29,7 @@ NOTIFY_AT_ONCE = 5  # toasts per poll; a burst beyond says how many more there w
 # How long keys typed after Enter in the command palette wait for the palette to
 # close; when it has not (Enter only highlighted a hit), they go to the palette.
 PALETTE_HOLD_SECONDS = 1.0
+RECLAIM_CHECK_SECONDS = 10.0  # how often an idle app looks for frozen garbage (gc_tuning)
 NOTIFY_TOASTS: dict[str, tuple[str, SeverityLevel]] = {  # kind -> (title, severity)
     "notify.model.promoted": ("Model promoted", "information"),
     "notify.data.rejected": ("Data rejected", "error"),
@@ -64,6 +66,7 @@ class WorkbenchApp(App):
         self._held_keys: list[events.Key] | None = None
         self._form_pending = False  # push_form will hand the held keys to its form
         self._palette_hold: Any = None  # the timer that ends a hold begun in the palette
+        self.gc_tuning = GcTuning()  # no full garbage collection between a key and its frame
 
     def on_mount(self) -> None:
         self.theme = "textual-light" if self.settings.theme == "light" else "textual-dark"
@@ -80,11 +83,15 @@ class WorkbenchApp(App):
                     markup=False,
                 )
         self.push_screen(HomeScreen())
+        self.set_interval(RECLAIM_CHECK_SECONDS, self.gc_tuning.maybe_reclaim)
         if self.initial_project:
             self.open_project(self.initial_project)
         if self.demo:
             self.run_demo()
         self.run_worker(self._toast_notifications, thread=True, group="notify", exit_on_error=False)
+
+    def on_unmount(self) -> None:
+        self.gc_tuning.release()
 
     # Keys typed ahead --------------------------------------------------
 
@@ -100,6 +107,8 @@ class WorkbenchApp(App):
         in order with the characters before it): the form is pushed and
         mounted (focused on its first field by its AUTO_FOCUS) before the next
         key is routed, and a Tab typed ahead moves on to the next field."""
+        if isinstance(event, (events.Key, events.MouseEvent)):
+            self.gc_tuning.input_seen()
         if isinstance(event, events.Key) and not event.is_forwarded:
             if self._held_keys is not None:
                 if not await self._check_bindings(event.key, priority=True):

@@ -19,7 +19,7 @@ from workbench.core import paths
 from workbench.core.errors import NotFoundError, WorkbenchError
 from workbench.core.gpu import GpuMonitor
 from workbench.core.metric_rules import is_internal_param, lower_is_better
-from workbench.store import Store, open_store
+from workbench.store import Store, changes, open_store
 from workbench.store import dashboard as db
 from workbench.store import jobs as job_store
 from workbench.store.metrics import series
@@ -35,6 +35,12 @@ def store() -> Store:
             current.close()
         current = _local.store = open_store()
     return current
+
+
+def store_version() -> changes.StoreVersion:
+    """The store's version as this thread's connection sees it: a poll that
+    finds the one it read last can skip the read (see `store.changes`)."""
+    return changes.version(store())
 
 
 def reconcile() -> None:

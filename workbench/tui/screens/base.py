@@ -3,7 +3,9 @@ errors instead of crashing."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from textual.screen import Screen
@@ -12,6 +14,7 @@ from textual.widget import Widget
 from textual.worker import get_current_worker
 
 from workbench.core.errors import NotFoundError, WorkbenchError
+from workbench.store.changes import StoreVersion
 from workbench.tui import reads
 from workbench.tui.messages import Failed, Loaded
 
@@ -74,10 +77,19 @@ class LiveScreen(WorkbenchScreen):
         if not worker.is_cancelled:
             self.post_message(Loaded("poll", data))
 
+    _settled = False
+
     def on_loaded(self, message: Loaded) -> None:
         if message.kind == "poll":
             self._last_failure = None
             self.show(message.data)
+            if not self._settled:
+                # The screen's data is in: what it built is long-lived, out of
+                # the collector's way once drawn (gc_tuning).
+                self._settled = True
+                tuning = getattr(self.app, "gc_tuning", None)
+                if tuning is not None:
+                    self.call_after_refresh(tuning.settled)
             if not self._suspended:
                 self._schedule(self.POLL_SECONDS)
 
@@ -132,6 +144,63 @@ class LiveScreen(WorkbenchScreen):
             self.app.call_from_thread(then, result)
 
         self.run_worker(work, thread=True, group="actions", exit_on_error=False)
+
+
+UNCHANGED = "unchanged"  # what a poll that skipped its read hands to show()
+
+
+@dataclass(frozen=True, slots=True)
+class Fresh:
+    """What a poll read, with the store's version taken just before the read
+    and what the read asked for (`key`: a filter, a page size...)."""
+
+    version: StoreVersion
+    key: Any
+    read_at: float
+    data: Any
+
+
+class StoreWatch:
+    """Lets a screen's poll skip its read when the store has not changed since
+    the last one (one PRAGMA instead of the screen's queries, on a store of
+    thousands of runs tens of ms of CPU every second), and read in full every
+    `full_read_seconds` anyway for what is not in the store (a workbench.toml
+    edited, a project folder removed).
+
+    Polls run on a pool of threads, each with its own connection, whose
+    versions are not comparable: a version is kept per connection. A
+    connection that sees the version it read at has seen no commit since, so
+    what the screen shows (read then, or later through another connection)
+    is current."""
+
+    def __init__(self, full_read_seconds: float = 10.0) -> None:
+        self.full_read_seconds = full_read_seconds
+        self._versions: dict[int, StoreVersion] = {}
+        self._key: Any = None
+        self._read_at = float("-inf")
+
+    def read(self, key: Any, fn: Callable[[], Any]) -> Fresh | str:
+        """In the poll's worker: `fn()` with the version, or UNCHANGED."""
+        seen = reads.store_version()  # before the read: a commit meanwhile is a change next time
+        if (
+            self._versions.get(seen.connection) == seen
+            and key == self._key
+            and time.monotonic() - self._read_at < self.full_read_seconds
+        ):
+            return UNCHANGED
+        return Fresh(seen, key, time.monotonic(), fn())
+
+    def shown(self, fresh: Fresh) -> None:
+        """On the event loop, once `fresh` is on screen."""
+        if fresh.key != self._key:
+            self._versions.clear()  # those versions were read for something else
+        self._versions[fresh.version.connection] = fresh.version
+        self._key = fresh.key
+        self._read_at = fresh.read_at
+
+    def forget(self) -> None:
+        """The next poll reads, changed or not (the user asked to refresh)."""
+        self._versions.clear()
 
 
 def describe(error: BaseException) -> str:

@@ -7,8 +7,16 @@ from dataclasses import replace
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
+
+
+# (screen class, title, the user's remaps) -> the help's parsed text. The keys
+# of a kind of screen do not change while the app runs, so `?` parses the
+# markup once, not at every press (a press should cost a frame, nothing more).
+_CACHE: dict[tuple[type, str, tuple[tuple[str, str], ...]], Content] = {}
+CACHE_SIZE = 64
 
 
 class HelpScreen(ModalScreen[None]):
@@ -19,9 +27,20 @@ class HelpScreen(ModalScreen[None]):
         self.under = under
 
     def compose(self) -> ComposeResult:
-        lines = [f"[b]{self.under.title or type(self.under).__name__}[/b] keys", ""]
+        remapped: dict[str, str] = getattr(getattr(self.app, "settings", None), "keys", {}) or {}
+        title = str(self.under.title or type(self.under).__name__)
+        key = (type(self.under), title, tuple(sorted(remapped.items())))
+        content = _CACHE.get(key)
+        if content is None:
+            if len(_CACHE) >= CACHE_SIZE:  # a title per run opened: keep the newest
+                del _CACHE[next(iter(_CACHE))]
+            content = _CACHE[key] = Content.from_markup(self._text(title, remapped))
+        with VerticalScroll(id="help-box"):
+            yield Static(content)
+
+    def _text(self, title: str, remapped: dict[str, str]) -> str:
+        lines = [f"[b]{title}[/b] keys", ""]
         seen = set()
-        remapped = getattr(getattr(self.app, "settings", None), "keys", {})
         for binding in [*self.under.BINDINGS, *self.app.BINDINGS]:
             if not isinstance(binding, Binding) or not binding.description or binding.id in seen:
                 continue
@@ -39,5 +58,4 @@ class HelpScreen(ModalScreen[None]):
             "Keys can be remapped in $WORKBENCH_HOME/config.toml under \\[keys]",
             'by the ids shown above, e.g.  "project.start" = "ctrl+n"',
         ]
-        with VerticalScroll(id="help-box"):
-            yield Static("\n".join(lines))
+        return "\n".join(lines)

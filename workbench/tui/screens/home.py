@@ -11,8 +11,9 @@ from textual.widgets import Header, Label
 from textual.worker import get_current_worker
 
 from workbench.core import formatting as fmt
+from workbench.store.dashboard import Activity
 from workbench.tui import reads
-from workbench.tui.screens.base import LiveScreen
+from workbench.tui.screens.base import Fresh, LiveScreen, StoreWatch
 from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui.widgets.synced_table import SyncedTable
 from workbench.tui.widgets.system_strip import SystemStrip
@@ -29,6 +30,11 @@ class HomeScreen(LiveScreen):
         Binding("r", "refresh", "Refresh", id="home.refresh"),
         Binding("A", "automation", "Automation", id="home.automation"),
     ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._watch = StoreWatch()  # Home reads the store only when it changed
+        self._events: list[Activity] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -56,10 +62,15 @@ class HomeScreen(LiveScreen):
         super().on_mount()
         self.run_worker(self._sample_system, thread=True, group="system", exit_on_error=False)
 
-    def load(self) -> reads.HomeSnapshot:
-        return reads.home_snapshot()
+    def load(self) -> Fresh | str:
+        return self._watch.read(None, reads.home_snapshot)
 
-    def show(self, snapshot: reads.HomeSnapshot) -> None:
+    def show(self, fresh: Fresh | str) -> None:
+        if not isinstance(fresh, Fresh):  # nothing new: only the activity's ages move on
+            self._show_activity()
+            return
+        self._watch.shown(fresh)
+        snapshot: reads.HomeSnapshot = fresh.data
         self.app.project_names = [p.name for p in snapshot.projects]
         rows = []
         for p in snapshot.projects:
@@ -88,9 +99,13 @@ class HomeScreen(LiveScreen):
                 " `workbench demo`) for the sample projects."
             )
             hint.set_class(not rows, "-visible")
+        self._events = snapshot.events
+        self._show_activity()
+
+    def _show_activity(self) -> None:
         now = time.time()
         self.query_one("#activity", SyncedTable).show(
-            [(str(e.id), (fmt.ago(now - e.ts), e.message)) for e in snapshot.events]
+            [(str(e.id), (fmt.ago(now - e.ts), e.message)) for e in self._events]
         )
 
     def _sample_system(self) -> None:
@@ -102,7 +117,10 @@ class HomeScreen(LiveScreen):
             reading = sampler.sample()
             if worker.is_cancelled:
                 break
-            self.app.call_from_thread(strip.update_sample, reading)
+            # Not while another screen covers Home: a hidden strip's redraw
+            # still repaints the screen on top, every second.
+            if not self._suspended:
+                self.app.call_from_thread(strip.update_sample, reading)
             worker.cancelled_event.wait(1.0)
 
     @property
@@ -119,6 +137,7 @@ class HomeScreen(LiveScreen):
             self.app.open_project(name)
 
     def action_refresh(self) -> None:
+        self._watch.forget()  # asked for: read, changed or not
         self.poll()
 
     def action_demo(self) -> None:

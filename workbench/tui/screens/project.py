@@ -14,7 +14,7 @@ from workbench.core import formatting as fmt
 from workbench.store.jobs import Job
 from workbench.store.run_notes import RunNotes
 from workbench.tui import reads
-from workbench.tui.screens.base import LiveScreen
+from workbench.tui.screens.base import Fresh, LiveScreen, StoreWatch
 from workbench.tui.widgets.footer import KeyFooter
 from workbench.tui.widgets.synced_table import SyncedTable, cell
 
@@ -88,6 +88,8 @@ class ProjectScreen(LiveScreen):
         self.window = PAGE_ROWS
         self._to_bottom = False  # G asked for the last row: go there once loaded
         self._loaded_text = ""  # the filter the shown rows were read with
+        self._watch = StoreWatch()  # the runs are read again only when the store changed
+        self._hint: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -103,26 +105,33 @@ class ProjectScreen(LiveScreen):
         # as moving the cursor there does.
         self.watch(self.query_one("#runs", SyncedTable), "scroll_y", self._scrolled, init=False)
 
-    def load(self) -> tuple[reads.ProjectRuns, dict[int, RunNotes], str, dict[int, Job] | None]:
+    def load(self) -> Fresh | str:
         from workbench.store.jobs import page_jobs
         from workbench.store.run_notes import notes_of
 
         text = self.filter_text
-        snapshot = reads.project_runs(
-            self.project,
-            self.window,
-            sort=self.sort_by,
-            text=text,
-            archived=self.show_archived,
-        )
-        ids = [r.id for r in snapshot.runs]
-        jobs = page_jobs(reads.store(), snapshot.project.id, ids)
-        return snapshot, notes_of(reads.store(), ids), text, jobs
+        window, sort, archived = self.window, self.sort_by, self.show_archived
 
-    def show(
-        self, data: tuple[reads.ProjectRuns, dict[int, RunNotes], str, dict[int, Job] | None]
-    ) -> None:
-        snapshot, self.notes, self._loaded_text, self.jobs = data
+        def read() -> tuple[reads.ProjectRuns, dict[int, RunNotes], str, dict[int, Job] | None]:
+            snapshot = reads.project_runs(
+                self.project, window, sort=sort, text=text, archived=archived
+            )
+            ids = [r.id for r in snapshot.runs]
+            jobs = page_jobs(reads.store(), snapshot.project.id, ids)
+            return snapshot, notes_of(reads.store(), ids), text, jobs
+
+        return self._watch.read((window, sort, text, archived), read)
+
+    def show(self, fresh: Fresh | str) -> None:
+        if not isinstance(fresh, Fresh):
+            # Nothing new in the store: only an active run's duration moves on.
+            if self.snapshot is not None and any(
+                r.status in ("queued", "running") for r in self.snapshot.runs
+            ):
+                self._render_runs()
+            return
+        self._watch.shown(fresh)
+        snapshot, self.notes, self._loaded_text, self.jobs = fresh.data
         self.snapshot = snapshot
         project = snapshot.project
         best = project.best
@@ -233,8 +242,10 @@ class ProjectScreen(LiveScreen):
             text = "No run matches the filter — Esc clears it."
         else:
             text = ""
-        hint.update(text)
-        hint.set_class(bool(text), "-visible")
+        if text != self._hint:  # a layout pass each: not at every poll
+            self._hint = text
+            hint.update(text)
+            hint.set_class(bool(text), "-visible")
 
     def _sort_key(self, row: tuple, now: float) -> Any:
         _, _, run, value = row

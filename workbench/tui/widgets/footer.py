@@ -46,14 +46,22 @@ class KeyFooter(Footer):
         ]
         self.styles.grid_size_columns = len(keys)
         for binding, enabled, tooltip in keys:
-            yield FooterKey(
+            key = FooterKey(
                 binding.key,
                 self.app.get_key_display(binding),
                 binding.description,
                 binding.action,
                 disabled=not enabled,
                 tooltip=tooltip,
-            ).data_bind(compact=Footer.compact)
+            )
+            # Set, not data_bind(compact=Footer.compact): each data_bind leaves
+            # a watcher on the footer that is never dropped (textual#6666), so
+            # every recompose (twice per `?`) leaked its keys with their styles,
+            # and the heap the garbage collector scans grew with every key.
+            # The compose runs again when the width class changes anyway.
+            key.set_reactive(FooterKey.compact, narrow)
+            key.set_class(narrow, "-compact")
+            yield key
         if narrow or not self.show_command_palette or not self.app.ENABLE_COMMAND_PALETTE:
             return
         found = self.screen.active_bindings.get(self.app.COMMAND_PALETTE_BINDING)
