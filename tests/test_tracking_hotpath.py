@@ -171,7 +171,9 @@ def test_a_flat_buffer_is_stored_as_the_same_points_as_tuples(project):
         pass
     points_by_key = {
         "plain": [(i, 1000.0 + i, i / 7) for i in range(2500)],
-        "gaps": [(None if i % 5 == 0 else i, 1000.0 + i, None if i % 3 else i) for i in range(1500)],
+        "gaps": [
+            (None if i % 5 == 0 else i, 1000.0 + i, None if i % 3 else i) for i in range(1500)
+        ],
         "odd": [(i * 3, 5.0, [math.inf, -math.inf, math.nan, 1e308, 0.5][i % 5]) for i in range(9)],
         "no steps": [(None, 1.0, 2.0)] * 3,
         "one": [(2**63 - 1, 1.0, -0.0)],

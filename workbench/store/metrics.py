@@ -183,6 +183,8 @@ def _finite_summary(
     any (NaN and infinities make it non-finite), so finite values cost no check;
     and `fsum` refusing a None is the test for missing values (a scan for None
     costs as much as the sum)."""
+    if not values:
+        return values, None, None, 0.0, 0
     try:
         total = math.fsum(values)  # type: ignore[arg-type]  # a None raises, as wanted
         present: list = values
