@@ -1,28 +1,16 @@
-"""Whether the store changed since a connection last looked, without reading
-it: for screens that poll every second and mostly find nothing new."""
+"""Whether the store changed since a screen last read it, without reading it:
+for screens that poll every second and mostly find nothing new."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from workbench.store.db import Store
 
 
-@dataclass(frozen=True, slots=True)
-class StoreVersion:
-    """A connection's view of the store's version. `data_version` changes when
-    another connection (any process) commits; `own_changes` counts this
-    connection's own writes, which `data_version` does not. Versions of two
-    connections are not comparable: `connection` says whose it is."""
-
-    connection: int
-    data_version: int
-    own_changes: int
-
-
-def version(store: Store) -> StoreVersion:
-    """The store's version as `store`'s connection sees it (one PRAGMA, no read
-    of any table)."""
-    conn = store.conn
-    (data_version,) = conn.execute("PRAGMA data_version").fetchone()
-    return StoreVersion(id(conn), int(data_version), conn.total_changes)
+def data_version(store: Store) -> int:
+    """SQLite's `PRAGMA data_version` on `store`'s connection: it changes when
+    any other connection (this process's or another's) has committed since
+    this connection last asked, and not for this connection's own writes; so
+    a connection kept only for asking sees every commit. One PRAGMA, no table
+    read."""
+    (version,) = store.conn.execute("PRAGMA data_version").fetchone()
+    return int(version)

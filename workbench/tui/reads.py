@@ -37,10 +37,22 @@ def store() -> Store:
     return current
 
 
-def store_version() -> changes.StoreVersion:
-    """The store's version as this thread's connection sees it: a poll that
-    finds the one it read last can skip the read (see `store.changes`)."""
-    return changes.version(store())
+_watch_lock = threading.Lock()
+_watch: Store | None = None  # a connection only for store_version
+
+
+def store_version() -> int:
+    """The store's data version: it changes with every commit (of any
+    process, this one's own included), so a poll that finds the version it
+    read at can skip its read. Taken on one connection kept for it, whatever
+    the thread, so that versions compare (see `store.changes`)."""
+    global _watch
+    with _watch_lock:
+        if _watch is None or _watch.path != paths.db_path():
+            if _watch is not None:
+                _watch.close()
+            _watch = open_store()
+        return changes.data_version(_watch)
 
 
 def reconcile() -> None:

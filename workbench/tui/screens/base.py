@@ -14,7 +14,6 @@ from textual.widget import Widget
 from textual.worker import get_current_worker
 
 from workbench.core.errors import NotFoundError, WorkbenchError
-from workbench.store.changes import StoreVersion
 from workbench.tui import reads
 from workbench.tui.messages import Failed, Loaded
 
@@ -154,7 +153,7 @@ class Fresh:
     """What a poll read, with the store's version taken just before the read
     and what the read asked for (`key`: a filter, a page size...)."""
 
-    version: StoreVersion
+    version: int
     key: Any
     read_at: float
     data: Any
@@ -167,23 +166,20 @@ class StoreWatch:
     `full_read_seconds` anyway for what is not in the store (a workbench.toml
     edited, a project folder removed).
 
-    Polls run on a pool of threads, each with its own connection, whose
-    versions are not comparable: a version is kept per connection. A
-    connection that sees the version it read at has seen no commit since, so
-    what the screen shows (read then, or later through another connection)
-    is current."""
+    The version is taken before the read: a commit in between shows as a
+    change at the next poll, never as one missed."""
 
     def __init__(self, full_read_seconds: float = 10.0) -> None:
         self.full_read_seconds = full_read_seconds
-        self._versions: dict[int, StoreVersion] = {}
+        self._version: int | None = None
         self._key: Any = None
         self._read_at = float("-inf")
 
     def read(self, key: Any, fn: Callable[[], Any]) -> Fresh | str:
         """In the poll's worker: `fn()` with the version, or UNCHANGED."""
-        seen = reads.store_version()  # before the read: a commit meanwhile is a change next time
+        seen = reads.store_version()
         if (
-            self._versions.get(seen.connection) == seen
+            seen == self._version
             and key == self._key
             and time.monotonic() - self._read_at < self.full_read_seconds
         ):
@@ -192,15 +188,13 @@ class StoreWatch:
 
     def shown(self, fresh: Fresh) -> None:
         """On the event loop, once `fresh` is on screen."""
-        if fresh.key != self._key:
-            self._versions.clear()  # those versions were read for something else
-        self._versions[fresh.version.connection] = fresh.version
+        self._version = fresh.version
         self._key = fresh.key
         self._read_at = fresh.read_at
 
     def forget(self) -> None:
         """The next poll reads, changed or not (the user asked to refresh)."""
-        self._versions.clear()
+        self._version = None
 
 
 def describe(error: BaseException) -> str:

@@ -1,0 +1,178 @@
+"""An idle TUI does next to nothing: a poll that finds the store unchanged
+skips its reads, a covered Home stops drawing its CPU/RAM strip, repeated
+`?` does not grow the heap, and full garbage collections stay off the key
+path (gc_tuning)."""
+
+from __future__ import annotations
+
+import gc
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from textual.widgets._footer import FooterKey
+from tui_support import SAMPLES, row_keys, sql, use_fixed_system_sampler, wait_for
+
+from workbench.projects import add_project
+from workbench.store import open_store
+from workbench.tui import gc_tuning, reads
+from workbench.tui.app import make_app
+from workbench.tui.screens.help import HelpScreen
+from workbench.tui.screens.home import HomeScreen
+from workbench.tui.screens.project import ProjectScreen
+
+
+@pytest.fixture
+def penguins(tmp_path: Path, wb_home: Path) -> str:
+    shutil.copytree(SAMPLES / "penguins-lightgbm", tmp_path / "penguins")
+    store = open_store()
+    try:
+        add_project(store, tmp_path / "penguins")
+    finally:
+        store.close()
+    return "penguins"
+
+
+def counting(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> list[float]:
+    """Calls of owner.name, recorded (the function still runs)."""
+    calls: list[float] = []
+    real = getattr(owner, name)
+
+    def wrapper(*args, **kwargs):
+        calls.append(time.monotonic())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, wrapper)
+    return calls
+
+
+async def test_home_reads_the_store_only_when_it_changed(penguins, wb_home, monkeypatch):
+    use_fixed_system_sampler(monkeypatch)
+    snapshots = counting(monkeypatch, reads, "home_snapshot")
+    shown = counting(monkeypatch, HomeScreen, "show")
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.project_names == [penguins], what="projects")
+        # Four more polls (a second apart) of a store nobody writes to.
+        await wait_for(pilot, lambda: len(shown) >= 5, what="polls")
+        assert len(snapshots) == 1
+        # Another process registers a project: the next poll reads it.
+        sql(
+            wb_home,
+            "INSERT INTO projects (name, path, created_at) VALUES ('other', '/nowhere', 0)",
+        )
+        await wait_for(pilot, lambda: app.project_names == ["other", penguins], what="the new one")
+        assert len(snapshots) == 2
+        table = app.screen.query_one("#projects")
+        assert row_keys(table) == ["other", penguins]
+        # `r` reads, changed or not.
+        await pilot.press("r")
+        await wait_for(pilot, lambda: len(snapshots) == 3, what="the refresh's read")
+
+
+async def test_the_project_screen_reads_its_runs_only_when_the_store_changed(
+    penguins, wb_home, monkeypatch
+):
+    use_fixed_system_sampler(monkeypatch)
+    page = counting(monkeypatch, reads, "project_runs")
+    shown = counting(monkeypatch, ProjectScreen, "show")
+    app = make_app(open_project=penguins)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await wait_for(
+            pilot, lambda: isinstance(app.screen, ProjectScreen) and app.screen, what="project"
+        )
+        await wait_for(pilot, lambda: len(shown) >= 4, what="polls")
+        assert len(page) == 1
+        sql(
+            wb_home,
+            "INSERT INTO runs (project_id, status, trainer, priority, created_at)"
+            " SELECT id, 'queued', 'lightgbm', 0, 0 FROM projects WHERE name = ?",
+            (penguins,),
+        )
+        table = screen.query_one("#runs")
+        await wait_for(pilot, lambda: table.row_count == 1, what="the new run")
+        assert len(page) >= 2
+
+
+class CountingSampler:
+    """A reading every time it is asked (the strip's thread asks every second)."""
+
+    def sample(self) -> dict:
+        return {"ts": time.time(), "cpu": 10.0, "ram": 20.0, "gpus": None}
+
+
+async def test_a_covered_home_does_not_redraw_its_system_strip(penguins, monkeypatch):
+    from workbench.tui.widgets.system_strip import SystemStrip
+
+    monkeypatch.setattr(reads, "SystemSampler", CountingSampler)
+    updates = counting(monkeypatch, SystemStrip, "update_sample")
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: len(updates) >= 2, what="the strip drawn")
+        app.open_project(penguins)
+        shown = counting(monkeypatch, ProjectScreen, "show")
+        await wait_for(pilot, lambda: len(shown) >= 1, what="the project")
+        covered = len(updates)
+        await wait_for(pilot, lambda: len(shown) >= 4, what="three more seconds")
+        assert len(updates) <= covered + 1  # at most one sample already on its way
+        app.pop_screen()
+        await wait_for(pilot, lambda: len(updates) >= covered + 3, what="the strip again")
+
+
+async def test_help_opened_again_and_again_leaks_no_footer_keys(penguins, monkeypatch):
+    """Each `?` recomposes the footer twice; its old keys must be freed
+    (Textual's data_bind kept every one alive, textual#6666)."""
+    use_fixed_system_sampler(monkeypatch)
+    app = make_app(open_project=penguins)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ProjectScreen), what="project")
+        await pilot.pause()
+        texts = []
+        for _ in range(15):
+            await pilot.press("question_mark")
+            help_screen = await wait_for(
+                pilot, lambda: isinstance(app.screen, HelpScreen) and app.screen, what="help"
+            )
+            texts.append(help_screen.query_one("Static").visual)
+            await pilot.press("question_mark")
+            await wait_for(pilot, lambda: isinstance(app.screen, ProjectScreen), what="back")
+        shown_keys = len(app.screen.query(FooterKey))
+        gc.collect()
+        alive = sum(isinstance(o, FooterKey) for o in gc.get_objects())
+        assert alive <= 2 * shown_keys, (alive, shown_keys)
+        assert all(text is texts[0] for text in texts)  # the help's text is parsed once
+
+
+async def test_objects_are_frozen_once_a_screen_settles_and_freed_on_exit(penguins, monkeypatch):
+    use_fixed_system_sampler(monkeypatch)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.gc_tuning.freezes >= 1, what="Home settled")
+        assert gc.get_freeze_count() > 0
+        # Input seen just now: no reclaim, however much was frozen.
+        app.gc_tuning.input_seen()
+        assert not app.gc_tuning.maybe_reclaim()
+    assert gc.get_freeze_count() == 0
+
+
+def test_frozen_garbage_is_reclaimed_only_while_idle(monkeypatch):
+    monkeypatch.setattr(gc_tuning, "RECLAIM_AFTER", 10)
+    tuning = gc_tuning.GcTuning()
+    try:
+        cycles = [[] for _ in range(100)]
+        for c in cycles:
+            c.append(c)  # garbage only the collector frees
+        tuning.settled()
+        del cycles  # the list goes at once (no cycle); the cycles stay, frozen
+        frozen = gc.get_freeze_count()
+        tuning.input_seen()
+        assert not tuning.maybe_reclaim()  # someone is typing
+        assert gc.get_freeze_count() == frozen
+        tuning.last_input -= gc_tuning.IDLE_SECONDS
+        assert tuning.maybe_reclaim()
+        assert gc.get_freeze_count() <= frozen - 100  # the cycles were collected
+        assert not tuning.maybe_reclaim()  # nothing frozen since
+    finally:
+        tuning.release()
+    assert gc.get_freeze_count() == 0
