@@ -64,7 +64,8 @@ def column_kind(series: pd.Series) -> str:
 
 
 def finite_values(series: pd.Series) -> np.ndarray:
-    """The column as float64 without nulls or infinities (timestamps as epoch seconds)."""
+    """The column as float64 without nulls or infinities (timestamps as epoch seconds),
+    always a new array: the caller may sort it in place (`sorted_finite`)."""
     if is_time_dtype(series):
         kept = series.dropna().to_numpy()
         if pd.api.types.is_timedelta64_dtype(series.dtype):
@@ -72,6 +73,13 @@ def finite_values(series: pd.Series) -> np.ndarray:
         return pd.DatetimeIndex(kept).as_unit("ns").asi8 / 1e9
     values = series.to_numpy(dtype=np.float64, na_value=np.nan)
     return values[np.isfinite(values)]
+
+
+def sorted_finite(series: pd.Series) -> np.ndarray:
+    """`finite_values`, sorted in place: a million-row column is not copied again."""
+    values = finite_values(series)
+    values.sort()
+    return values
 
 
 def _json_value(value: Any) -> Any:
@@ -90,7 +98,7 @@ def category_counts(series: pd.Series, counted: pd.Series | None = None) -> dict
     `counted`: the series' `value_counts(dropna=True, sort=False)`, when the caller
     has it (`workbench.data.counts`)."""
     if is_numeric_dtype(series):
-        return _counts_of_sorted(np.sort(finite_values(series)))
+        return _counts_of_sorted(sorted_finite(series))
     if counted is None:
         counted = series.value_counts(dropna=True, sort=False)
     merged: dict[Any, int] = {}
@@ -188,7 +196,7 @@ def _categorical_profile(counts: dict[Any, int], kind: str) -> dict[str, Any]:
 def _column_profile(series: pd.Series) -> dict[str, Any]:
     nulls = int(series.isna().sum())
     if is_numeric_dtype(series) or is_time_dtype(series):
-        ordered = np.sort(finite_values(series))
+        ordered = sorted_finite(series)
         n_unique = distinct_sorted(ordered)
         kind = _kind(series, n_unique)
         if kind == "numeric":

@@ -20,9 +20,9 @@ from workbench.data.drift.profile import (
     bin_counts,
     category_counts,
     distinct_sorted,
-    finite_values,
     quantiles_of_sorted,
     slice_means_of_sorted,
+    sorted_finite,
 )
 
 # name -> (what the statistic is, default threshold, description)
@@ -199,7 +199,7 @@ class Current:
 
 
 def current_numeric(series: pd.Series) -> Current:
-    ordered = np.sort(finite_values(series))
+    ordered = sorted_finite(series)
     return Current(size=int(ordered.size), n_unique=distinct_sorted(ordered), ordered=ordered)
 
 
