@@ -390,6 +390,7 @@ async def latency_mode():
         await pilot.pause(1.5)  # let the first polls settle
         maybe_freeze()
         res["objects_before"] = tracked_objects()
+        res["frozen_before"] = gc.get_freeze_count()  # out of the collector's scans (gc_tuning)
         g0 = len(gc_pauses)
         lags = []
         monitor = asyncio.create_task(lag_monitor(lags))
@@ -401,6 +402,7 @@ async def latency_mode():
             prof.disable()
         monitor.cancel()
         res["objects_after"] = tracked_objects()
+        res["frozen_after"] = gc.get_freeze_count()
         res["gc2_s"] = [d for _, d, gen in gc_pauses[g0:] if gen == 2]
         res["loop_lag_s"] = lags
         res["frames"] = frames.count
@@ -918,6 +920,8 @@ def latency_summary(found: dict) -> dict:
             "gc2_s": seconds(res["gc2_s"]),
             "objects_before": res["objects_before"],
             "objects_after": res["objects_after"],
+            "frozen_before": res.get("frozen_before", 0),
+            "frozen_after": res.get("frozen_after", 0),
             "loop_lag_s": seconds(res["loop_lag_s"]),
             "frames": res["frames"],
         }
@@ -1255,6 +1259,8 @@ def report(r: dict) -> str:
                 f" {s['slow_presses_with_gc']} of them with > 10 ms of GC before their frame;"
                 f" objects tracked by the GC: {s['objects_before']:,} before the presses,"
                 f" {s['objects_after']:,} after"
+                f" (frozen, never scanned: {s.get('frozen_before', 0):,} before,"
+                f" {s.get('frozen_after', 0):,} after)"
             )
             if s["missing"]:
                 lines.append(f"  {s['missing']} press(es) saw no change within 10 s")

@@ -160,10 +160,12 @@ def test_frozen_garbage_is_reclaimed_only_while_idle(monkeypatch):
     monkeypatch.setattr(gc_tuning, "RECLAIM_AFTER", 10)
     tuning = gc_tuning.GcTuning()
     try:
+        tuning.settled()  # start-up: the baseline, nothing to reclaim in it
+        assert not tuning.maybe_reclaim(force=False)
         cycles = [[] for _ in range(100)]
         for c in cycles:
             c.append(c)  # garbage only the collector frees
-        tuning.settled()
+        tuning.settled()  # a screen settles with them
         del cycles  # the list goes at once (no cycle); the cycles stay, frozen
         frozen = gc.get_freeze_count()
         tuning.input_seen()
@@ -176,3 +178,18 @@ def test_frozen_garbage_is_reclaimed_only_while_idle(monkeypatch):
     finally:
         tuning.release()
     assert gc.get_freeze_count() == 0
+
+
+def test_a_pause_in_the_typing_freezes_what_survived(monkeypatch):
+    tuning = gc_tuning.GcTuning()
+    try:
+        tuning.settled()
+        kept = [[] for _ in range(50)]  # new long-lived objects
+        tuning.input_seen()
+        tuning.tick()  # typing: nothing moves
+        frozen = gc.get_freeze_count()
+        tuning.last_input -= gc_tuning.PAUSE_SECONDS
+        tuning.tick()
+        assert gc.get_freeze_count() >= frozen + len(kept)
+    finally:
+        tuning.release()

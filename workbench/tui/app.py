@@ -29,7 +29,7 @@ NOTIFY_AT_ONCE = 5  # toasts per poll; a burst beyond says how many more there w
 # How long keys typed after Enter in the command palette wait for the palette to
 # close; when it has not (Enter only highlighted a hit), they go to the palette.
 PALETTE_HOLD_SECONDS = 1.0
-RECLAIM_CHECK_SECONDS = 10.0  # how often an idle app looks for frozen garbage (gc_tuning)
+GC_TICK_SECONDS = 5.0  # how often the garbage collection tuning looks (gc_tuning)
 NOTIFY_TOASTS: dict[str, tuple[str, SeverityLevel]] = {  # kind -> (title, severity)
     "notify.model.promoted": ("Model promoted", "information"),
     "notify.data.rejected": ("Data rejected", "error"),
@@ -83,7 +83,7 @@ class WorkbenchApp(App):
                     markup=False,
                 )
         self.push_screen(HomeScreen())
-        self.set_interval(RECLAIM_CHECK_SECONDS, self.gc_tuning.maybe_reclaim)
+        self.set_interval(GC_TICK_SECONDS, self.gc_tuning.tick)
         if self.initial_project:
             self.open_project(self.initial_project)
         if self.demo:
