@@ -163,7 +163,8 @@ def drift(
     dataset, stored with the file's dataset version; with `performance`'s judgement
     of the serving model on the batch (`workbench.models.degradation.check_drift`
     passes it in)."""
-    from workbench.data import preload
+    from workbench.data import drift as _tests  # noqa: F401 - pandas first, or the thread
+    from workbench.data import preload  # below would fight its import for the GIL
 
     preload.start("scipy.special")  # loads while the batch is read
     row, config = project_config(store, project)
