@@ -105,3 +105,29 @@ async def test_keys_after_a_palette_command_that_opens_no_form_are_dropped(pengu
         await pilot.pause()
         assert app.is_running and type(app.screen).__name__ == "ProjectScreen"
 
+
+
+async def test_keys_after_start_run_in_the_palette_go_into_the_start_form(penguins, monkeypatch):
+    """The start form reads the project's params first (in a worker): the
+    keys typed after Enter are kept for it meanwhile, not dropped when the
+    palette's command returns before the form is up."""
+    from workbench.tui.screens.forms import StartRunModal
+
+    use_fixed_system_sampler(monkeypatch)
+    app = make_app()
+    async with app.run_test(size=(100, 40)) as pilot:
+        await wait_for(pilot, lambda: app.project_names == [penguins], what="projects")
+        await _palette_with(pilot, "start run in penguins")
+        await wait_for(
+            pilot, lambda: app.screen.query_one("CommandList").option_count > 0, what="hits"
+        )
+        app.post_message(events.Key("enter", "\r"))
+        post_text(app, "9q")
+        field = await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, StartRunModal)
+            and app.screen.query_one("#param-n_estimators", Input),
+            what="the start form",
+        )
+        await wait_for(pilot, lambda: field.value == "9q", what="the keys typed")
+        assert app.is_running and field.has_focus

@@ -66,6 +66,7 @@ class WorkbenchApp(App):
         self._held_keys: list[events.Key] | None = None
         self._form_pending = False  # push_form will hand the held keys to its form
         self._palette_hold: Any = None  # the timer that ends a hold begun in the palette
+        self._palette_holds = False  # the keys are held only because of the palette's Enter
         self.gc_tuning = GcTuning()  # no full garbage collection between a key and its frame
 
     def on_mount(self) -> None:
@@ -121,6 +122,7 @@ class WorkbenchApp(App):
                 # command opens (push_form) instead.
                 await super().on_event(event)
                 self.hold_keys()
+                self._palette_holds = True  # until the command asks for the keys itself
                 self._palette_hold = self.set_timer(PALETTE_HOLD_SECONDS, self._palette_stayed)
                 return
             if not _takes_key(self.focused, event):
@@ -134,6 +136,7 @@ class WorkbenchApp(App):
     def hold_keys(self) -> None:
         """Keep the keys typed from now on for the form about to be pushed
         (`push_form`); `drop_held_keys` when it will not come."""
+        self._palette_holds = False  # a form is on its way: the hold is its own now
         if self._held_keys is None:
             self._held_keys = []
 
@@ -149,18 +152,22 @@ class WorkbenchApp(App):
             # The palette runs its command by call_later, queued before this.
             self.call_later(self._palette_command_ran)
         else:
+            self._palette_holds = False
             self.drop_held_keys()
 
     def _palette_command_ran(self) -> None:
-        """A command that opened a form hands it the held keys; any other
-        (a screen, a toggle) drops them, as the closed palette's input did."""
-        if not self._form_pending:
+        """A command that opened a form (or is preparing one: `hold_keys`)
+        hands it the held keys; any other (a screen, a toggle) drops them, as
+        the closed palette's input did."""
+        if self._palette_holds and not self._form_pending:
             self.drop_held_keys()
+        self._palette_holds = False
 
     async def _palette_stayed(self) -> None:
         """Enter did not close the palette: what was typed after it is the
         palette's, in order."""
         self._palette_hold = None
+        self._palette_holds = False
         if isinstance(self.screen, CommandPalette) and self._held_keys is not None:
             held, self._held_keys = self._held_keys, None
             for key in held:
