@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from wbtest import NETGUARD, REPO
+from wbtest import NETGUARD, REPO, wb_inprocess
 
 pytestmark = pytest.mark.slow
 
@@ -368,15 +368,17 @@ INPUTS = [
 
 
 @pytest.mark.parametrize("name", INPUTS)
-def test_a_hostile_input_file_is_refused_with_the_reason(served, tmp_path, name):
+def test_a_hostile_input_file_is_refused_with_the_reason(served, tmp_path, name, monkeypatch):
     _, bundle, env = served
+    monkeypatch.setenv("WORKBENCH_HOME", env["WORKBENCH_HOME"])  # whose key signed the bundle
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     path, reason = _write_inputs(inputs)[name]
     before = path.read_bytes()
     out = tmp_path / "out" / "predictions.csv"
     out.parent.mkdir()
-    result = _run(["predict", str(bundle), str(path), "-o", str(out)], env)
+    # In process: what is tested is the refusal, its exit code and its one line.
+    result = wb_inprocess("predict", str(bundle), str(path), "-o", str(out))
     assert result.returncode == 2, result.stderr
     assert reason in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1  # one line
