@@ -4,13 +4,16 @@ and how long monitoring a million logged requests takes.
 1. Latency. The penguins sample (LightGBM) is trained and exported, then
    `workbench serve` answers --requests sequential one-row requests (after 100
    to warm up) with the prediction log on and off, in --rounds rounds (at least
-   3), each round one fresh server per mode, the order alternating. Per round
-   and mode: client-side latency p50 and p99, the server process's CPU per
-   request and, with the log on, the writer process's; the 1-minute load
-   average around each round. The verdict takes the median of the per-round
-   p99s of each mode (one noisy round on a shared machine moves a pooled p99;
-   it moves a median of three far less). The issue's aim: p99 with logging
-   <= 1.1 x without.
+   3), the order of the modes alternating. In each round both servers (fresh
+   processes) are up at once and the requests take turns between them, so both
+   see the same moments of a busy machine's load; --sequential runs one server
+   at a time instead (then a round's two halves can see very different loads).
+   Per round and mode: client-side latency p50 and p99, the server process's
+   CPU per request and, with the log on, its writer process's; the 1-minute
+   load average around each round. The verdict takes the median of the
+   per-round p99s of each mode (one noisy round moves a pooled p99; it moves a
+   median of three far less). The issue's aim: p99 with logging <= 1.1 x
+   without.
 
 2. Monitor over --rows logged requests (default 1,000,000): a prediction log is
    synthesised over seven days (rows drawn from the training data with noise,
@@ -23,7 +26,7 @@ and how long monitoring a million logged requests takes.
 
 Timing is not a test: exits 0 either way, printing "target met" / "target missed".
 
-    python benchmarks/bench_monitor.py [--requests 2000] [--rounds 3]
+    python benchmarks/bench_monitor.py [--requests 2000] [--rounds 3] [--sequential]
         [--rows 1000000] [--repeat 3] [--latency-only] [--json]
 """
 
@@ -101,11 +104,8 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def latency_round(env: dict[str, str], bundle: Path, logged: bool, requests: int) -> dict:
-    """One fresh server: client-side seconds per request, and CPU per request of the
-    server process and of its children (the log's writer process)."""
+def _start_server(env: dict[str, str], bundle: Path, logged: bool) -> tuple[subprocess.Popen, str]:
     import httpx
-    import pandas as pd
 
     port = _free_port()
     flag = "--log" if logged else "--no-log"
@@ -117,65 +117,99 @@ def latency_round(env: dict[str, str], bundle: Path, logged: bool, requests: int
         stdin=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return server, url
+        except httpx.TransportError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise RuntimeError("the server did not start") from None
+            time.sleep(0.1)
+
+
+def latency_round(
+    env: dict[str, str], bundle: Path, modes: tuple[str, ...], requests: int
+) -> dict[str, dict]:
+    """A fresh server per mode ("on": logging), all up at once, the requests taking
+    turns among them; per mode, client-side seconds per request and CPU per request
+    of the server process and of its children (the log's writer process). With
+    two modes both servers see the same moments of the machine's load."""
+    import httpx
+    import pandas as pd
+
+    frame = pd.read_csv(REPO / "sample_projects" / "penguins-lightgbm" / "data" / "train.csv")
+    rows = [
+        {k: (None if pd.isna(v) else v) for k, v in r.items()}
+        for r in frame[FEATURES].to_dict("records")
+    ]
+    servers: dict[str, subprocess.Popen] = {}
+    clients: dict[str, httpx.Client] = {}
     load = os.getloadavg()[0]
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("the server did not start") from None
-                time.sleep(0.1)
-        frame = pd.read_csv(REPO / "sample_projects" / "penguins-lightgbm" / "data" / "train.csv")
-        rows = [
-            {k: (None if pd.isna(v) else v) for k, v in r.items()}
-            for r in frame[FEATURES].to_dict("records")
-        ]
-        times = []
-        cpu: dict[str, float] = {}
-        with httpx.Client(base_url=url, timeout=30) as client:
-            for i in range(WARMUP + requests):
-                if i == WARMUP:
+        for mode in modes:
+            servers[mode], url = _start_server(env, bundle, mode == "on")
+            clients[mode] = httpx.Client(base_url=url, timeout=30)
+        times: dict[str, list[float]] = {mode: [] for mode in modes}
+        cpu: dict[str, tuple[float, float, list[int]]] = {}
+        for i in range(WARMUP + requests):
+            if i == WARMUP:
+                for mode, server in servers.items():
                     children = _children(server.pid)
-                    cpu = {"server": _cpu_seconds(server.pid)}
-                    cpu["writer"] = sum(_cpu_seconds(c) for c in children)
-                body = {"rows": [rows[i % len(rows)]]}
+                    writer = sum(_cpu_seconds(c) for c in children)
+                    cpu[mode] = (_cpu_seconds(server.pid), writer, children)
+            body = {"rows": [rows[i % len(rows)]]}
+            for mode in modes:
                 started = time.perf_counter()
-                answer = client.post("/predict", json=body)
+                answer = clients[mode].post("/predict", json=body)
                 elapsed = time.perf_counter() - started
                 if answer.status_code != 200:
                     raise RuntimeError(f"request {i}: {answer.status_code} {answer.text[:200]}")
                 if i >= WARMUP:
-                    times.append(elapsed)
-        server_cpu = _cpu_seconds(server.pid) - cpu["server"]
-        writer_cpu = sum(_cpu_seconds(c) for c in children) - cpu["writer"]
-        return {
-            "p50_ms": _percentile(times, 50) * 1000,
-            "p99_ms": _percentile(times, 99) * 1000,
-            "server_cpu_ms": server_cpu / requests * 1000,
-            "writer_cpu_ms": writer_cpu / requests * 1000,
-            "load": [round(load, 2), round(os.getloadavg()[0], 2)],
-            "times": times,
-        }
+                    times[mode].append(elapsed)
+        figures = {}
+        for mode, server in servers.items():
+            before, writer_before, children = cpu[mode]
+            writer = sum(_cpu_seconds(c) for c in children) - writer_before
+            figures[mode] = {
+                "p50_ms": _percentile(times[mode], 50) * 1000,
+                "p99_ms": _percentile(times[mode], 99) * 1000,
+                "server_cpu_ms": (_cpu_seconds(server.pid) - before) / requests * 1000,
+                "writer_cpu_ms": writer / requests * 1000,
+                "load": [round(load, 2), round(os.getloadavg()[0], 2)],
+                "times": times[mode],
+            }
+        return figures
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        for client in clients.values():
+            client.close()
+        for server in servers.values():
+            server.send_signal(signal.SIGINT)
+        for server in servers.values():
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.kill()
 
 
-def latency(env: dict[str, str], bundle: Path, rounds: int, requests: int) -> dict:
-    """Alternating rounds; per-round figures and the medians the verdict uses."""
+def latency(
+    env: dict[str, str], bundle: Path, rounds: int, requests: int, paired: bool = True
+) -> dict:
+    """Rounds in alternating order; per-round figures and the medians the verdict
+    uses. `paired`: both servers up in each round, requests taking turns; else
+    one server after the other."""
     per_round: list[dict[str, dict]] = []
     for i in range(rounds):
         modes = ("off", "on") if i % 2 == 0 else ("on", "off")
+        if paired:
+            log(f"round {i + 1}: {requests} requests to each server, logging {' and '.join(modes)}")
+            per_round.append(latency_round(env, bundle, modes, requests))
+            continue
         figures = {}
         for mode in modes:
             log(f"round {i + 1}: {requests} requests, logging {mode}")
-            figures[mode] = latency_round(env, bundle, mode == "on", requests)
+            figures[mode] = latency_round(env, bundle, (mode,), requests)[mode]
         per_round.append(figures)
     summary: dict[str, dict] = {}
     for mode in ("off", "on"):
@@ -197,6 +231,7 @@ def latency(env: dict[str, str], bundle: Path, rounds: int, requests: int) -> di
         "p99_ratio": summary["on"]["p99_ms_median"] / summary["off"]["p99_ms_median"],
         "round_ratios": [r["on"]["p99_ms"] / r["off"]["p99_ms"] for r in per_round],
         "cpus": os.cpu_count(),
+        "paired": paired,
     }
 
 
@@ -289,7 +324,7 @@ def run(args: argparse.Namespace) -> dict:
     try:
         log("training and exporting penguins ...")
         env, bundle = setup(root)
-        timed = latency(env, bundle, args.rounds, args.requests)
+        timed = latency(env, bundle, args.rounds, args.requests, not args.sequential)
         latency_met = timed["p99_ratio"] <= TARGET_P99_RATIO
         if args.latency_only:
             return {
@@ -333,7 +368,8 @@ def report_text(result: dict) -> str:
     requests = timed["summary"]["on"]["requests"] // len(timed["rounds"])
     lines = [
         f"serve, {requests:,} one-row requests per round and mode, {len(timed['rounds'])} "
-        f"rounds alternating, {timed['cpus']} CPUs (client side; CPU per request):",
+        f"rounds alternating{', both servers at once' if timed.get('paired') else ''}, "
+        f"{timed['cpus']} CPUs (client side; CPU per request):",
         "  round  mode  p50 ms   p99 ms   server CPU  writer CPU  load (1 min)",
     ]
     for i, figures in enumerate(timed["rounds"], 1):
@@ -373,6 +409,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="timed monitor runs after the first")
     parser.add_argument(
         "--latency-only", action="store_true", help="measure serve's latency, not monitor"
+    )
+    parser.add_argument(
+        "--sequential",
+        action="store_true",
+        help="one server at a time in each round, not both with requests taking turns",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args()
