@@ -119,8 +119,9 @@ class PendingRead:
     def __enter__(self) -> PendingRead:
         return self
 
-    def __exit__(self, *_exc: object) -> None:
-        self.wait()
+    def __exit__(self, exc_type: type[BaseException] | None, *_exc: object) -> None:
+        if exc_type is None or not issubclass(exc_type, KeyboardInterrupt):
+            self.wait()  # an interrupted command exits now, not when the parse ends
 
     def wait(self) -> None:
         """Wait for both threads, whatever they found."""
