@@ -515,9 +515,16 @@ class RunScreen(LiveScreen):
         line = self.matches[self.match]
         log = self.query_one("#run-log", RichLog)
         self.follow = False  # the match stays in view as new lines come
-        row = self._row_of(line)
-        log.scroll_to(y=max(0, row - log.size.height // 3), animate=False, immediate=True)
+        self._hold_view_at(log, self._row_of(line))
         self._show_log_state()
+
+    def _hold_view_at(self, log: RichLog, row: int) -> None:
+        """Put `row` a third of the way down the view, now and once more after the
+        next refresh: a write made while following scrolls to the end only after a
+        refresh, and would otherwise land after this jump."""
+        y = max(0, row - log.size.height // 3)
+        log.scroll_to(y=y, animate=False, immediate=True)
+        log.call_after_refresh(log.scroll_to, y=y, animate=False, immediate=True)
 
     def action_previous_match(self) -> None:
         self.action_next_match(-1)
@@ -554,9 +561,7 @@ class RunScreen(LiveScreen):
             return
         self.error_line = found
         self.follow = False
-        log = self.query_one("#run-log", RichLog)
-        row = self._row_of(found)
-        log.scroll_to(y=max(0, row - log.size.height // 3), animate=False, immediate=True)
+        self._hold_view_at(self.query_one("#run-log", RichLog), self._row_of(found))
         self._show_log_state()
 
     def action_toggle_wrap(self) -> None:
