@@ -248,7 +248,7 @@ def test_deleting_a_series_deletes_its_chunks(store):
     assert store.conn.execute("SELECT COUNT(*) FROM metric_chunks").fetchone() == (0,)
 
 
-def test_the_migration_packs_the_points_of_an_older_store(wb_home):
+def test_the_migration_packs_the_points_of_an_older_store(wb_home, capsys):
     """A store made by the schema before chunks, its points written as that
     schema's rows (one per point, plus buckets), then opened by this version."""
     from sqlite_utils import Database
@@ -297,8 +297,12 @@ def test_the_migration_packs_the_points_of_an_older_store(wb_home):
     ).fetchall()
     conn.close()
 
+    capsys.readouterr()
     store = open_store()  # migrates
     try:
+        said = capsys.readouterr().err.splitlines()
+        assert said[0] == f"upgrading the store at {db_path} (m010_metric_chunks)…"
+        assert said[1].startswith("store upgraded in ") and said[1].endswith(" s")
         tables = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master")}
         assert {"metric_chunks", "metrics", "metric_points"} <= tables
         assert not {"metric_buckets", "metric_rows"} & tables

@@ -369,8 +369,21 @@ def _migrate(store: Store) -> None:
     with open(os.open(lock_path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            if store.pending_migrations():  # another process may have just done it
+            pending = store.pending_migrations()  # another process may have just done it
+            # A store made by an earlier version (not a new one) may take a while to
+            # upgrade (packing millions of metric points): say so, and how long it took.
+            upgrading = bool(pending) and len(pending) < len(STEPS)
+            if upgrading:
+                print(
+                    f"upgrading the store at {store.path} ({', '.join(pending)})…",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            started = time.monotonic()
+            if pending:
                 migrations.apply(store.db)
+            if upgrading:
+                print(f"store upgraded in {time.monotonic() - started:.1f} s", file=sys.stderr)
         except sqlite3.OperationalError as exc:
             raise StoreError(f"cannot migrate the store at {store.path}: {exc}") from exc
         finally:
