@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets._footer import FooterKey
-from tui_support import SAMPLES, row_keys, sql, use_fixed_system_sampler, wait_for
+from tui_support import SAMPLES, row, row_keys, sql, use_fixed_system_sampler, wait_for
 
 from workbench.projects import add_project
 from workbench.store import open_store
@@ -69,6 +69,23 @@ async def test_home_reads_the_store_only_when_it_changed(penguins, wb_home, monk
         # `r` reads, changed or not.
         await pilot.press("r")
         await wait_for(pilot, lambda: len(snapshots) == 3, what="the refresh's read")
+
+
+async def test_home_reads_again_when_a_projects_workbench_toml_changes(
+    penguins, tmp_path, monkeypatch
+):
+    """Not in the store, so no version tells it: each poll stats the projects'
+    workbench.toml (its full read comes only every 30 s)."""
+    use_fixed_system_sampler(monkeypatch)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.project_names == [penguins], what="projects")
+        table = app.screen.query_one("#projects")
+        await wait_for(pilot, lambda: row(table, penguins)[3] == "", what="no error")
+        (tmp_path / "penguins" / "workbench.toml").write_text("[train\n")
+        await wait_for(
+            pilot, lambda: row(table, penguins)[3] == "config error", what="the error", timeout=10
+        )
 
 
 async def test_the_project_screen_reads_its_runs_only_when_the_store_changed(

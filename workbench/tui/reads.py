@@ -91,6 +91,20 @@ _configs: dict[str, tuple[tuple[int, int], ProjectConfig | str]] = {}
 _configs_lock = threading.Lock()
 
 
+def config_stamps(paths: list[str]) -> tuple[tuple[int, int], ...]:
+    """Each project folder's workbench.toml as it is now (mtime, size; -1s
+    when it or its folder is gone): one stat each, so that a poll tells a
+    change of what Home shows from outside the store without reading it."""
+    stamps = []
+    for path in paths:
+        try:
+            stat = (Path(path) / "workbench.toml").stat()
+            stamps.append((stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            stamps.append((-1, -1))
+    return tuple(stamps)
+
+
 def project_config(path: str) -> ProjectConfig | str:
     """The project's workbench.toml, or the reason it cannot be used; read
     again only when the file changes (every poll asks)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -33,7 +34,10 @@ class HomeScreen(LiveScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self._watch = StoreWatch()  # Home reads the store only when it changed
+        # Home reads when the store changed or a project's workbench.toml (or
+        # folder) did; in full twice a minute anyway.
+        self._watch = StoreWatch(full_read_seconds=30.0)
+        self._paths: list[str] = []  # the projects' folders shown
         self._events: list[Activity] = []
 
     def compose(self) -> ComposeResult:
@@ -63,7 +67,12 @@ class HomeScreen(LiveScreen):
         self.run_worker(self._sample_system, thread=True, group="system", exit_on_error=False)
 
     def load(self) -> Fresh | str:
-        return self._watch.read(None, reads.home_snapshot)
+        fresh = self._watch.read(reads.config_stamps(self._paths), reads.home_snapshot)
+        if isinstance(fresh, Fresh):
+            paths = [p.path for p in fresh.data.projects]
+            if paths != self._paths:  # the next poll compares the folders now shown
+                fresh = replace(fresh, key=reads.config_stamps(paths))
+        return fresh
 
     def show(self, fresh: Fresh | str) -> None:
         if not isinstance(fresh, Fresh):  # nothing new: only the activity's ages move on
@@ -71,6 +80,7 @@ class HomeScreen(LiveScreen):
             return
         self._watch.shown(fresh)
         snapshot: reads.HomeSnapshot = fresh.data
+        self._paths = [p.path for p in snapshot.projects]
         self.app.project_names = [p.name for p in snapshot.projects]
         rows = []
         for p in snapshot.projects:
