@@ -30,7 +30,7 @@ from bundle_craft import (
     write_bundle,
     zip_bundle,
 )
-from wbtest import REPO
+from wbtest import REPO, wb_auto
 
 from workbench.core.errors import WorkbenchError
 from workbench.models import bundle_runtime as runtime
@@ -56,6 +56,15 @@ def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 def _standalone(bundle: Path, *args: str, env: dict[str, str] | None = None):
     """The bundle's own runtime, with Workbench made impossible to import."""
     return _run("-c", BLOCK_WORKBENCH, str(bundle / "wb_runtime.py"), *args, env=env)
+
+
+@pytest.fixture
+def cli():
+    """The CLI in this process where no process is the point (verify, predict, keys):
+    a refusal is the same exit code and message either way, and a payload that ran
+    would still leave its marker file. `serve` and the bundle's own runtime run as
+    processes."""
+    return wb_auto
 
 
 @pytest.fixture
