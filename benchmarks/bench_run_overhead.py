@@ -1,7 +1,7 @@
 """Overhead of `workbench run start PROJECT --wait` over running the script directly.
 
-Target: on a script that does nothing, `run start --wait` costs at most 1.0 s
-more wall-clock time than `python script.py`.
+Target (issue 18): on a script that does nothing, `run start --wait` costs at
+most 0.3 s more wall-clock time than `python script.py`.
 
 Alternates N times between
   (a) `python train.py`                         (the empty script, directly)
@@ -21,6 +21,11 @@ Where (b)'s time goes, from the timestamps the run records in the store
 plus two reference figures: `workbench --version` (bare CLI start-up) and
 `python -c "import workbench.runs.supervisor"` (the supervisor's import cost).
 
+Python may write bytecode (.pyc) in the sandbox, as an installed package ships
+it: with PYTHONDONTWRITEBYTECODE set (some shells and CI images set it), every
+start would compile each module from source again, which no user pays. The
+warm-up run writes the caches.
+
 Timing is not a test: exits 0 either way, printing "target met" / "target missed".
 
     python benchmarks/bench_run_overhead.py [--repeat 10] [--warmup 1] [--json]
@@ -39,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine_info, sandbox, summary  # noqa: E402
 
-TARGET_S = 1.0
+TARGET_S = 0.3
 PHASES = ("cli_to_queued", "queued_to_started", "trainer", "finish_to_exit")
 
 
@@ -57,6 +62,7 @@ def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float,
 
 def measure(repeat: int, warmup: int, log) -> dict:
     with sandbox("") as box:
+        box.env.pop("PYTHONDONTWRITEBYTECODE", None)  # see the module docstring
         direct = [sys.executable, str(box.project_dir / "train.py")]
         supervised = [*box.cli, "run", "start", box.project, "--wait"]
         log("(a) python train.py  (the empty script, run directly)")

@@ -1,18 +1,26 @@
-"""What a run ran on: interpreter, libraries, code version, machine and seeds."""
+"""What a run ran on: interpreter, libraries, code version, machine and seeds.
+
+What only changes with the interpreter, its installed packages or the kernel
+(the platform string, the CPU model, the libraries' versions) is kept in the
+cache folder, keyed by the interpreter's path and mtime, the kernel (`uname`)
+and the mtimes of the site-packages folders on `sys.path` (installing or
+removing a package changes its folder's): reading it costs a few stats, where working it out costs
+`importlib.metadata` scans and a `uname -p` subprocess (`platform.platform()`).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
-import platform
-import socket
 import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from workbench.core import paths
 from workbench.core.gpu import GpuMonitor
 
 LIBRARIES = (
@@ -38,20 +46,76 @@ def capture(
     seeds = {k: v for k, v in params.items() if any(s in k.lower() for s in SEED_KEYS)}
     if seed is not None:
         seeds.setdefault("split_seed", seed)
+    static = interpreter_facts()
     return {
         "python": sys.version.split()[0],
         "executable": sys.executable,
-        "platform": platform.platform(),
-        "hostname": socket.gethostname(),
-        "cpu": {"model": cpu_model(), "cores": os.cpu_count()},
+        "platform": static["platform"],
+        # gethostname(2) reads the kernel's nodename: the same name, without `socket`.
+        "hostname": os.uname().nodename,
+        "cpu": {"model": static["cpu_model"], "cores": os.cpu_count()},
         "memory_total": psutil.virtual_memory().total,
         "gpus": [{"name": d["name"], "memory_total": d["memory_total"]} for d in gpu.devices()]
         if gpu.available
         else [],
-        "libraries": _versions(),
+        "libraries": static["libraries"],
         "git": git_state(project_root),
         "seeds": seeds,
     }
+
+
+def interpreter_facts() -> dict[str, Any]:
+    """The platform string, CPU model and libraries' versions of this
+    interpreter: from the cache when its key still holds, else worked out
+    and cached."""
+    key = _facts_key()
+    path = paths.cache_dir() / "environment.json"
+    with contextlib.suppress(OSError, ValueError):
+        cached = json.loads(path.read_text())
+        if _facts_shape(cached) and cached["key"] == key:
+            return cached["facts"]
+    facts = {"platform": _platform(), "cpu_model": cpu_model(), "libraries": _versions()}
+    with contextlib.suppress(OSError):  # a read-only cache only costs time
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps({"key": key, "facts": facts}))
+        os.replace(temporary, path)
+    return facts
+
+
+def _facts_key() -> list[Any]:
+    def mtime(folder: str) -> float | None:
+        try:
+            return os.stat(folder or ".").st_mtime
+        except OSError:
+            return None
+
+    # Packages live in site-packages folders; the rest of sys.path (the
+    # working folder, a project's source) changes often and holds none.
+    folders = [p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages")]
+    return [
+        sys.executable,
+        mtime(sys.executable),
+        list(os.uname()),
+        [[folder, mtime(folder)] for folder in folders or sys.path],
+    ]
+
+
+def _facts_shape(cached: Any) -> bool:
+    facts = cached.get("facts") if isinstance(cached, dict) else None
+    return (
+        isinstance(facts, dict)
+        and isinstance(facts.get("platform"), str)
+        and isinstance(facts.get("cpu_model"), str)
+        and isinstance(facts.get("libraries"), dict)
+        and all(isinstance(v, str) for v in facts["libraries"].values())
+    )
+
+
+def _platform() -> str:
+    import platform
+
+    return platform.platform()
 
 
 def cpu_model() -> str:
@@ -61,10 +125,14 @@ def cpu_model() -> str:
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    import platform
+
     return platform.processor() or platform.machine()
 
 
 def _versions() -> dict[str, str]:
+    from importlib import metadata
+
     found = {}
     for name in LIBRARIES:
         try:
@@ -90,12 +158,10 @@ def git_state(folder: Path) -> dict[str, Any] | None:
             return None
         return done.stdout.strip() if done.returncode == 0 else None
 
-    commit = git("rev-parse", "HEAD")
-    if commit is None:
+    # The commit and the branch in one call: each git costs a fork and an exec.
+    names = git("rev-parse", "HEAD", "--abbrev-ref", "HEAD")
+    lines = names.splitlines() if names is not None else []
+    if len(lines) != 2:
         return None
     status = git("status", "--porcelain", "--untracked-files=no", "--", ".")
-    return {
-        "commit": commit,
-        "branch": git("rev-parse", "--abbrev-ref", "HEAD"),
-        "dirty": bool(status),
-    }
+    return {"commit": lines[0], "branch": lines[1], "dirty": bool(status)}

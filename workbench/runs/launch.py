@@ -132,7 +132,9 @@ def wait_for(
         return executors.wait(store, run_id)
     while True:
         if supervisor is not None:
-            supervisor.wait()
+            ended = _watch(store, run_id, supervisor, poll)
+            if ended is not None:
+                return ended
         status = run_store.status_of(store, run_id)
         if status is not None and status.finished:
             return status.value
@@ -144,6 +146,25 @@ def wait_for(
         supervisor = dispatch(store).get(run_id)
         if supervisor is None:
             time.sleep(poll)
+
+
+def _watch(
+    store: Store, run_id: int, supervisor: subprocess.Popen, longest: float
+) -> str | None:
+    """Wait for the run to finish or its supervisor to exit, whichever comes
+    first; returns the run's terminal status, or None when the supervisor exited
+    first. The status is read at intervals that start at a few milliseconds and
+    grow to `longest`, so a short run is seen to end at once (not after its
+    supervisor has also dispatched the queue and shut its interpreter down) and
+    a long one costs a few cheap reads a second."""
+    delay = 0.005
+    while supervisor.poll() is None:
+        status = run_store.status_of(store, run_id)
+        if status is not None and status.finished:
+            return status.value
+        time.sleep(delay)
+        delay = min(delay * 1.5, longest)
+    return None
 
 
 def _fail_unstarted(store: Store, run_id: int, code: int | None) -> None:

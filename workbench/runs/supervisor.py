@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import math
 import os
 import signal
@@ -38,9 +37,7 @@ from workbench.core import env, paths
 from workbench.core.errors import StoreError, WorkbenchError
 from workbench.core.gpu import GpuMonitor
 from workbench.core.spawn import child_env
-from workbench.data.versions import link_run, register
 from workbench.runs import lifeline, process_log, process_tree, warm
-from workbench.runs.environment import capture
 from workbench.runs.log_capture import LogCapture
 from workbench.runs.sampler import Sample, TreeSampler
 from workbench.store import Store, open_store
@@ -48,7 +45,16 @@ from workbench.store import runs as run_store
 from workbench.store.runs import IfNull, Run, RunStatus
 from workbench.trainers import failure
 
-logger = logging.getLogger("workbench.runs.supervisor")  # also when run as __main__
+# What only runs after the trainer has started (the environment, the data's
+# lineage, the model registry, `logging` for the warnings) is imported there:
+# each import before the spawn delays every run's start.
+LOGGER = "workbench.runs.supervisor"  # also when run as __main__
+
+
+def _warn(message: str, *args: object) -> None:
+    import logging
+
+    logging.getLogger(LOGGER).warning(message, *args)
 
 
 MAX_UNSAVED_SAMPLES = 3600  # kept while the store is busy; the oldest go first
@@ -75,7 +81,9 @@ class Supervisor:
     def run(self) -> int:
         run = run_store.get(self.store, self.run_id)
         if run is None:
-            logger.error("run %s is not in the store", self.run_id)
+            import logging
+
+            logging.getLogger(LOGGER).error("run %s is not in the store", self.run_id)
             return 2
         log_path = paths.run_log(self.run_id)
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -163,6 +171,9 @@ class Supervisor:
     def _record_environment(self, config: Any, params: dict[str, Any], project_id: int) -> None:
         """The run's environment and the version of its training data (lineage);
         after the trainer has started, so that neither delays it."""
+        from workbench.data.versions import link_run, register
+        from workbench.runs.environment import capture
+
         try:
             environment = capture(config.root, params, config.seed, self.gpu)
         except Exception as exc:  # a missing git or /proc must not cost the run
@@ -173,25 +184,35 @@ class Supervisor:
             # No drift profile here: it would read the data beside the trainer.
             version = register(self.store, project_id, train_file, profile=False)
         except WorkbenchError as exc:  # the trainer reports an unreadable file itself
-            logger.warning("cannot register the training data: %s", exc.message)
+            _warn("cannot register the training data: %s", exc.message)
         else:
             link_run(self.store, self.run_id, version["id"], "train")
 
     def _register_model(self, config: Any) -> None:
         """A version in the registry for the saved model, before the run reads as
         succeeded, so whoever waits on the run finds the version there."""
+        if not any(
+            a.name == "feature_schema.json" or a.kind == "model"
+            for a in run_store.artifacts(self.store, self.run_id)
+        ):
+            return  # it saved no model (what `register_run` looks for first)
         from workbench.models.registry import register_run
 
         try:
             register_run(self.store, self.run_id, config, trainer_succeeded=True)
         except Exception as exc:  # the run itself succeeded; say why the model is missing
-            logger.warning("cannot register the model: %r", exc)
+            _warn("cannot register the model: %r", exc)
 
     def _wait_for(self, trainer: subprocess.Popen) -> None:
         trainer.wait()
         self.wake.set()
 
     def _sample_until_exit(self, trainer: subprocess.Popen) -> None:
+        if self.wake.is_set():
+            # Ended (or stopped) before the first reading: nothing to sample, and
+            # `_stop_everything` finds whatever it left (we are their subreaper).
+            self.gpu.close()
+            return
         # Processes the trainer orphans are re-parented to us: they are the run's too.
         sampler = self.sampler = TreeSampler(trainer.pid, self.gpu, adopter=os.getpid())
         interval = self.settings.sample_interval
@@ -221,7 +242,7 @@ class Supervisor:
                 run_store.update(self.store, self.run_id, heartbeat_at=sample.ts)
         except (StoreError, sqlite3.OperationalError) as exc:
             if not self.unsaved[:-1]:  # say it once, when the first sample waits
-                logger.warning("resource samples wait for the store: %s", exc)
+                _warn("resource samples wait for the store: %s", exc)
             return
         self.unsaved.clear()
 
