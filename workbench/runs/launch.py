@@ -14,6 +14,8 @@ from workbench.store import Store
 from workbench.store import runs as run_store
 from workbench.store.runs import FINISHED, RunStatus
 
+FIRST_POLL_S = 0.005  # how often `wait_for` reads a run's status in its first second
+
 # The finished statuses, as strings (for code that compares plain strings).
 TERMINAL = tuple(status.value for status in FINISHED)
 
@@ -153,17 +155,19 @@ def _watch(
 ) -> str | None:
     """Wait for the run to finish or its supervisor to exit, whichever comes
     first; returns the run's terminal status, or None when the supervisor exited
-    first. The status is read at intervals that start at a few milliseconds and
-    grow to `longest`, so a short run is seen to end at once (not after its
-    supervisor has also dispatched the queue and shut its interpreter down) and
-    a long one costs a few cheap reads a second."""
-    delay = 0.005
+    first. The status is read every few milliseconds for the first second, then
+    at intervals that grow to `longest`: a short run is seen to end at once (not
+    after its supervisor has also dispatched the queue and shut its interpreter
+    down), and a long one costs a few cheap reads a second."""
+    started = time.monotonic()
+    delay = FIRST_POLL_S
     while supervisor.poll() is None:
         status = run_store.status_of(store, run_id)
         if status is not None and status.finished:
             return status.value
         time.sleep(delay)
-        delay = min(delay * 1.5, longest)
+        if time.monotonic() - started > 1.0:
+            delay = min(delay * 1.5, longest)
     return None
 
 

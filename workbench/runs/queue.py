@@ -34,10 +34,16 @@ def dispatch(store: Store) -> dict[int, subprocess.Popen]:
     with exclusive_lock(paths.home() / "queue.lock"):
         mark_lost(store)
         _reclaim_stale(store)
-        slots = load_settings().parallel_slots()
+        settings = load_settings()  # a bad config.toml fails here, before any start
         # Runs of other executors (Slurm jobs) run elsewhere: they take no slot here.
         taken = run_store.taking_slots(store) - job_store.taking_local_slots(store)
-        free = slots - taken - _lost_but_training(store)
+        busy = taken + _lost_but_training(store)
+        if busy == 0 and len(run_store.due(store, 2)) < 2:
+            # There is always at least one slot: a lone queued run on an idle
+            # machine starts without counting GPUs (an NVML load per dispatch).
+            free = 1
+        else:
+            free = settings.parallel_slots() - busy
         if free <= 0:
             return {}
         started = {}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import signal
@@ -46,15 +47,9 @@ from workbench.store.runs import IfNull, Run, RunStatus
 from workbench.trainers import failure
 
 # What only runs after the trainer has started (the environment, the data's
-# lineage, the model registry, `logging` for the warnings) is imported there:
-# each import before the spawn delays every run's start.
-LOGGER = "workbench.runs.supervisor"  # also when run as __main__
-
-
-def _warn(message: str, *args: object) -> None:
-    import logging
-
-    logging.getLogger(LOGGER).warning(message, *args)
+# lineage, the model registry) is imported there: each import before the spawn
+# delays every run's start.
+logger = logging.getLogger("workbench.runs.supervisor")  # also when run as __main__
 
 
 MAX_UNSAVED_SAMPLES = 3600  # kept while the store is busy; the oldest go first
@@ -81,9 +76,7 @@ class Supervisor:
     def run(self) -> int:
         run = run_store.get(self.store, self.run_id)
         if run is None:
-            import logging
-
-            logging.getLogger(LOGGER).error("run %s is not in the store", self.run_id)
+            logger.error("run %s is not in the store", self.run_id)
             return 2
         log_path = paths.run_log(self.run_id)
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -184,7 +177,7 @@ class Supervisor:
             # No drift profile here: it would read the data beside the trainer.
             version = register(self.store, project_id, train_file, profile=False)
         except WorkbenchError as exc:  # the trainer reports an unreadable file itself
-            _warn("cannot register the training data: %s", exc.message)
+            logger.warning("cannot register the training data: %s", exc.message)
         else:
             link_run(self.store, self.run_id, version["id"], "train")
 
@@ -201,7 +194,7 @@ class Supervisor:
         try:
             register_run(self.store, self.run_id, config, trainer_succeeded=True)
         except Exception as exc:  # the run itself succeeded; say why the model is missing
-            _warn("cannot register the model: %r", exc)
+            logger.warning("cannot register the model: %r", exc)
 
     def _wait_for(self, trainer: subprocess.Popen) -> None:
         trainer.wait()
@@ -242,7 +235,7 @@ class Supervisor:
                 run_store.update(self.store, self.run_id, heartbeat_at=sample.ts)
         except (StoreError, sqlite3.OperationalError) as exc:
             if not self.unsaved[:-1]:  # say it once, when the first sample waits
-                _warn("resource samples wait for the store: %s", exc)
+                logger.warning("resource samples wait for the store: %s", exc)
             return
         self.unsaved.clear()
 
