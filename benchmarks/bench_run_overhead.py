@@ -23,8 +23,9 @@ plus two reference figures: `workbench --version` (bare CLI start-up) and
 
 Python may write bytecode (.pyc) in the sandbox, as an installed package ships
 it: with PYTHONDONTWRITEBYTECODE set (some shells and CI images set it), every
-start would compile each module from source again, which no user pays. The
-warm-up run writes the caches.
+start would compile each module from source again, unless some earlier run
+left fresh caches in the checkout, which no user pays and which made figures
+depend on the checkout's history. The warm-up run writes the caches.
 
 Timing is not a test: exits 0 either way, printing "target met" / "target missed".
 
