@@ -125,7 +125,8 @@ def test_cached_facts_equal_fresh_ones_and_a_damaged_cache_is_ignored(tmp_path, 
 
 def test_wait_returns_when_the_run_ends_while_its_supervisor_lives_on(tmp_path, wb_home):
     """The supervisor still dispatches the queue and shuts down after it records
-    the end; `--wait` does not wait for that."""
+    the end; `--wait` does not wait for that (other callers do: they live on,
+    and reap it)."""
     project = script_project(tmp_path / "w", "pass\n", name="w")
     store = open_store()
     from workbench.projects import add_project
@@ -136,7 +137,7 @@ def test_wait_returns_when_the_run_ends_while_its_supervisor_lives_on(tmp_path, 
     # A real process in the supervisor's place that outlives the run's end.
     stand_in = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
-        assert wait_for(store, run_id, stand_in) == "succeeded"
+        assert wait_for(store, run_id, stand_in, leave_supervisor=True) == "succeeded"
         assert stand_in.poll() is None
     finally:
         stand_in.kill()
@@ -151,7 +152,7 @@ def test_a_supervisor_that_exits_without_the_run_still_fails_it(tmp_path, wb_hom
     add_project(store, project)
     run_id = create_run(store, "x", {})
     quitter = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
-    assert wait_for(store, run_id, quitter) == "failed"
+    assert wait_for(store, run_id, quitter, leave_supervisor=True) == "failed"
     assert "exited (3)" in (run_store.get(store, run_id).message or "")
 
 

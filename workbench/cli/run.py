@@ -104,7 +104,8 @@ def start(
     if not as_json:
         note(f"run {run_id} {state}; waiting for it to finish (Ctrl-C detaches, the run goes on)")
     try:
-        status = wait_for(store, run_id, supervisor)
+        # This process exits next: no need to sit through the supervisor's shutdown.
+        status = wait_for(store, run_id, supervisor, leave_supervisor=True)
     except KeyboardInterrupt:
         note(f"detached from run {run_id}; it goes on (`workbench run logs {run_id} --follow`)")
         sys.exit(130)

@@ -117,12 +117,22 @@ def submit_run(
 
 
 def wait_for(
-    store: Store, run_id: int, supervisor: subprocess.Popen | None = None, poll: float = 0.2
+    store: Store,
+    run_id: int,
+    supervisor: subprocess.Popen | None = None,
+    poll: float = 0.2,
+    *,
+    leave_supervisor: bool = False,
 ) -> str:
     """Block until the run reaches a terminal status; returns it.
 
     While the run waits in the queue this keeps dispatching, so it starts as
     soon as a slot frees even if nothing else is using the store.
+
+    With `supervisor` (started by this process), this also waits for it to exit
+    (reaped, its queue dispatch done), unless `leave_supervisor`: then it
+    returns as soon as the run has ended, for a process about to exit anyway
+    (`run start --wait`), which need not sit through the supervisor's shutdown.
     """
     from workbench.runs.liveness import mark_lost
     from workbench.runs.queue import dispatch
@@ -134,8 +144,9 @@ def wait_for(
         return executors.wait(store, run_id)
     while True:
         if supervisor is not None:
-            ended = _watch(store, run_id, supervisor, poll)
-            if ended is not None:
+            if not leave_supervisor:
+                supervisor.wait()
+            elif (ended := _watch(store, run_id, supervisor, poll)) is not None:
                 return ended
         status = run_store.status_of(store, run_id)
         if status is not None and status.finished:
