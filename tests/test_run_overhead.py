@@ -112,7 +112,8 @@ def test_cached_facts_equal_fresh_ones_and_a_damaged_cache_is_ignored(tmp_path, 
     assert environment.interpreter_facts() == fresh  # read back from the cache
     assert fresh["platform"] == platform.platform()
 
-    for damaged in ("{not json", '{"key": [], "facts": {"platform": 7}}', "[]"):
+    keyless = json.dumps({"facts": fresh})
+    for damaged in ("{not json", '{"key": [], "facts": {"platform": 7}}', "[]", keyless, ""):
         cached_file.write_text(damaged)
         assert environment.interpreter_facts() == fresh
     # A stale key (another interpreter, kernel or set of packages) is worked out again.

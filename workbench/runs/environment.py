@@ -4,8 +4,9 @@ What only changes with the interpreter, its installed packages or the kernel
 (the platform string, the CPU model, the libraries' versions) is kept in the
 cache folder, keyed by the interpreter's path and mtime, the kernel (`uname`)
 and the mtimes of the site-packages folders on `sys.path` (installing or
-removing a package changes its folder's): reading it costs a few stats, where working it out costs
-`importlib.metadata` scans and a `uname -p` subprocess (`platform.platform()`).
+removing a package changes its folder's). Reading it costs a few stats;
+working it out costs `importlib.metadata` scans and, on Linux, a `uname -p`
+subprocess (`platform.platform()`), on the way to every run's end.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -51,8 +53,7 @@ def capture(
         "python": sys.version.split()[0],
         "executable": sys.executable,
         "platform": static["platform"],
-        # gethostname(2) reads the kernel's nodename: the same name, without `socket`.
-        "hostname": os.uname().nodename,
+        "hostname": socket.gethostname(),
         "cpu": {"model": static["cpu_model"], "cores": os.cpu_count()},
         "memory_total": psutil.virtual_memory().total,
         "gpus": [{"name": d["name"], "memory_total": d["memory_total"]} for d in gpu.devices()]
@@ -72,7 +73,7 @@ def interpreter_facts() -> dict[str, Any]:
     path = paths.cache_dir() / "environment.json"
     with contextlib.suppress(OSError, ValueError):
         cached = json.loads(path.read_text())
-        if _facts_shape(cached) and cached["key"] == key:
+        if _facts_shape(cached) and cached.get("key") == key:
             return cached["facts"]
     facts = {"platform": _platform(), "cpu_model": cpu_model(), "libraries": _versions()}
     with contextlib.suppress(OSError):  # a read-only cache only costs time
@@ -96,9 +97,19 @@ def _facts_key() -> list[Any]:
     return [
         sys.executable,
         mtime(sys.executable),
-        list(os.uname()),
+        _kernel(),
         [[folder, mtime(folder)] for folder in folders or sys.path],
     ]
+
+
+def _kernel() -> list[str]:
+    """The system, host, kernel release and version, and machine."""
+    if hasattr(os, "uname"):
+        return list(os.uname())
+    import platform  # Windows: its uname asks no subprocess for these fields
+
+    found = platform.uname()
+    return [found.system, found.node, found.release, found.version, found.machine]
 
 
 def _facts_shape(cached: Any) -> bool:
