@@ -210,3 +210,17 @@ def test_a_pause_in_the_typing_freezes_what_survived(monkeypatch):
         assert gc.get_freeze_count() >= frozen + len(kept)
     finally:
         tuning.release()
+
+
+def test_activity_ages_under_a_minute_move_in_steps_of_ten_seconds():
+    from workbench.tui.screens.home import _age
+
+    assert [_age(s) for s in (0, 9.9, 10, 19, 59, 61, 7200)] == [
+        "just now",
+        "just now",
+        "10s ago",
+        "10s ago",
+        "50s ago",
+        "1m ago",
+        "2h ago",
+    ]

@@ -115,7 +115,7 @@ class HomeScreen(LiveScreen):
     def _show_activity(self) -> None:
         now = time.time()
         self.query_one("#activity", SyncedTable).show(
-            [(str(e.id), (fmt.ago(now - e.ts), e.message)) for e in self._events]
+            [(str(e.id), (_age(now - e.ts), e.message)) for e in self._events]
         )
 
     def _sample_system(self) -> None:
@@ -158,3 +158,13 @@ class HomeScreen(LiveScreen):
 
     def action_automation(self) -> None:
         self.app.open_automation()
+
+
+def _age(seconds: float) -> str:
+    """How long ago, in steps of 10 s under a minute: a table whose ages
+    changed every second was redrawn every second while anything was recent."""
+    if seconds < 10:
+        return "just now"
+    if seconds < 60:
+        return fmt.ago(seconds // 10 * 10)
+    return fmt.ago(seconds)
