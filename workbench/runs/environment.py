@@ -94,9 +94,12 @@ def _facts_key() -> list[Any]:
     # Packages live in site-packages folders; the rest of sys.path (the
     # working folder, a project's source) changes often and holds none.
     folders = [p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages")]
+    # `python` and `python3` of one environment are one interpreter (its
+    # site-packages tell environments apart).
+    interpreter = os.path.realpath(sys.executable)
     return [
-        sys.executable,
-        mtime(sys.executable),
+        interpreter,
+        mtime(interpreter),
         _kernel(),
         [[folder, mtime(folder)] for folder in folders or sys.path],
     ]
