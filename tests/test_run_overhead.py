@@ -165,3 +165,32 @@ def test_cli_wait_reports_the_recorded_run(cli, tmp_path):
     assert info["status"] == "succeeded"
     assert info["exit_code"] == 0
     assert info["ended_at"] >= info["started_at"]
+
+
+def test_a_lone_run_on_an_idle_machine_starts_without_counting_slots(tmp_path, monkeypatch):
+    """Counting slots loads NVML to count GPUs; with nothing running and one run
+    queued there is a slot whatever the count. Two queued runs do count."""
+    from workbench.config.settings import Settings
+    from workbench.projects import add_project
+    from workbench.runs.queue import dispatch
+
+    counted: list[int] = []
+
+    def one_slot(self: Settings) -> int:
+        counted.append(1)
+        return 1
+
+    monkeypatch.setattr(Settings, "parallel_slots", one_slot)
+    store = open_store()
+    add_project(store, script_project(tmp_path / "s", "pass\n", name="s"))
+    lone = create_run(store, "s", {})
+    started = dispatch(store)
+    assert list(started) == [lone] and counted == []
+    assert wait_for(store, lone, started[lone]) == "succeeded"
+
+    first, second = create_run(store, "s", {}), create_run(store, "s", {})
+    started = dispatch(store)
+    assert list(started) == [first] and counted == [1]  # one slot: the second waits
+    assert run_store.status_of(store, second) is RunStatus.QUEUED
+    assert wait_for(store, first, started[first]) == "succeeded"
+    assert wait_for(store, second) == "succeeded"
