@@ -54,8 +54,8 @@ async def test_home_reads_the_store_only_when_it_changed(penguins, wb_home, monk
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: app.project_names == [penguins], what="projects")
-        # Four more polls (a second apart) of a store nobody writes to.
-        await wait_for(pilot, lambda: len(shown) >= 5, what="polls")
+        # Two more polls (a second apart) of a store nobody writes to.
+        await wait_for(pilot, lambda: len(shown) >= 3, what="polls")
         assert len(snapshots) == 1
         # Another process registers a project: the next poll reads it.
         sql(
@@ -99,7 +99,7 @@ async def test_the_project_screen_reads_its_runs_only_when_the_store_changed(
         screen = await wait_for(
             pilot, lambda: isinstance(app.screen, ProjectScreen) and app.screen, what="project"
         )
-        await wait_for(pilot, lambda: len(shown) >= 4, what="polls")
+        await wait_for(pilot, lambda: len(shown) >= 3, what="polls")
         assert len(page) == 1
         sql(
             wb_home,
@@ -131,10 +131,10 @@ async def test_a_covered_home_does_not_redraw_its_system_strip(penguins, monkeyp
         shown = counting(monkeypatch, ProjectScreen, "show")
         await wait_for(pilot, lambda: len(shown) >= 1, what="the project")
         covered = len(updates)
-        await wait_for(pilot, lambda: len(shown) >= 4, what="three more seconds")
+        await wait_for(pilot, lambda: len(shown) >= 3, what="two more seconds")
         assert len(updates) <= covered + 1  # at most one sample already on its way
         app.pop_screen()
-        await wait_for(pilot, lambda: len(updates) >= covered + 3, what="the strip again")
+        await wait_for(pilot, lambda: len(updates) >= covered + 2, what="the strip again")
 
 
 async def test_help_opened_again_and_again_leaks_no_footer_keys(penguins, monkeypatch):
