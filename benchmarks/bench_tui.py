@@ -466,11 +466,18 @@ def cpu_seconds():
     return t.user + t.system  # all threads of this process: the poll workers too
 
 
-async def idle_cpu(pilot, seconds):
+IDLE_GC = {}  # where -> full collections that reclaimed frozen garbage in the idle window
+
+
+async def idle_cpu(pilot, seconds, where=""):
     """Share of one core the app uses while nobody touches it."""
     await pilot.pause(2.0)  # the opening polls done
+    tuning = getattr(pilot.app, "gc_tuning", None)
+    r0 = tuning.reclaims if tuning else 0
     c0, t0 = cpu_seconds(), now()
     await asyncio.sleep(seconds)
+    if tuning:
+        IDLE_GC[where] = tuning.reclaims - r0
     return (cpu_seconds() - c0) / (now() - t0)
 
 
@@ -512,9 +519,11 @@ async def screens_mode():
             app.pop_screen()
             await pilot.pause(0.3)
     if cfg["idle_s"]:
-        out["idle_cpu"]["Home"] = await idle_cpu(pilot, cfg["idle_s"])
+        out["idle_cpu"]["Home"] = await idle_cpu(pilot, cfg["idle_s"], "Home")
         app.open_project(cfg["open_project"])
-        out["idle_cpu"][f"Project ({cfg['open_project']})"] = await idle_cpu(pilot, cfg["idle_s"])
+        where = f"Project ({cfg['open_project']})"
+        out["idle_cpu"][where] = await idle_cpu(pilot, cfg["idle_s"], where)
+        out["idle_reclaims"] = IDLE_GC
     with __import__("contextlib").suppress(StopAsyncIteration):
         await gen.__anext__()
     return out
@@ -1114,6 +1123,7 @@ def screens_phase(box, env, args, root, result, log) -> None:
     result["screens"] = {
         "open_s": {name: seconds(values) for name, values in found["open_s"].items()},
         "idle_cpu": found["idle_cpu"],
+        "idle_reclaims": found.get("idle_reclaims", {}),
         "idle_s": args.idle,
     }
 
@@ -1282,6 +1292,7 @@ def report(r: dict) -> str:
             for where, share in sc["idle_cpu"].items():
                 lines.append(
                     f"idle CPU on {where} over {sc['idle_s']:.0f} s: {share * 100:.2f} % of a core"
+                    f" ({sc.get('idle_reclaims', {}).get(where, 0)} reclaiming collection(s))"
                 )
     tm = r.get("keys_live_tmux")
     if tm:
