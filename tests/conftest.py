@@ -80,6 +80,21 @@ FIRST_FILES = (
 )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Byte-compile the package once, before any worker starts. The tests start well
+    over a thousand `workbench` processes (CLI, supervisors, trainers, servers); where
+    PYTHONDONTWRITEBYTECODE is set, as on some CI machines, a checkout without
+    `__pycache__` would otherwise have each of them compile every module it imports.
+    An installed package has its bytecode already; this makes the checkout alike."""
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller did it
+        return
+    import compileall
+
+    root = Path(__file__).resolve().parent.parent
+    for package in (root / "workbench", *sorted((root / "plugins").glob("*/workbench_*/"))):
+        compileall.compile_dir(package, quiet=1, workers=1)
+
+
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by mark
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     root = config.rootpath
