@@ -254,6 +254,9 @@ def test_run_survives_a_hang_up_of_its_terminal(cli, tmp_path):
         ["bash", "-c", f"{sys.executable} -m workbench run start nohup > {id_file}; sleep 60"],
         start_new_session=True,
         stdin=subprocess.DEVNULL,
+        # A terminal's shell dies of a hang-up; under `nohup` (or any harness that
+        # ignores SIGHUP) it would inherit the ignoring and not be hung up at all.
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
     )
     wait_until(
         lambda: id_file.exists() and id_file.read_text().strip(), what="run start to print an id"
