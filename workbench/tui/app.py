@@ -17,6 +17,7 @@ from workbench.core.errors import WorkbenchError
 from workbench.config.settings import Settings, load_settings
 from workbench.store.dashboard import Notification
 from workbench.tui.commands import WorkbenchCommands
+from workbench.tui.forget_removed import forget_removed
 from workbench.tui.gc_tuning import GcTuning
 from workbench.tui.screens.base import describe
 from workbench.tui.screens.error import ErrorModal
@@ -84,7 +85,7 @@ class WorkbenchApp(App):
                     markup=False,
                 )
         self.push_screen(HomeScreen())
-        self.set_interval(GC_TICK_SECONDS, self.gc_tuning.tick)
+        self.set_interval(GC_TICK_SECONDS, self._gc_tick)
         if self.initial_project:
             self.open_project(self.initial_project)
         if self.demo:
@@ -93,6 +94,11 @@ class WorkbenchApp(App):
 
     def on_unmount(self) -> None:
         self.gc_tuning.release()
+
+    def _gc_tick(self) -> None:
+        # Closed screens' widgets first, so that a reclaim can free them.
+        forget_removed(self)
+        self.gc_tuning.tick()
 
     # Keys typed ahead --------------------------------------------------
 
