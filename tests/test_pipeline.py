@@ -136,6 +136,28 @@ def test_a_better_challenger_is_promoted_and_exported(cli, tmp_path):
     assert len(promoted) == 1
 
 
+def test_a_pipelines_retrain_is_forked_ready_by_the_warm_server(cli, tmp_path, wb_home):
+    """Batches come in series, so a pipeline's retrain starts the warm server: its
+    trainer (and the next ones) are forked with the libraries already imported.
+    A quick fit may end before its first resource sample; it still reports a peak."""
+    from workbench.runs import warm
+
+    folder = _penguins(cli, tmp_path)
+    cli("run", "start", "penguins", "--wait", "--set", "n_estimators=1", check=True)
+    assert not (wb_home / "warm.log").exists()  # a lone run starts no server
+    clean = folder / "data" / "incoming" / "batch_01_clean.csv"
+
+    report = json.loads(cli("pipeline", "run", "penguins", str(clean), "--json").stdout)
+    retrain = {s["step"]: s for s in report["steps"]}["retrain"]
+    assert retrain["status"] == "ok", retrain
+    assert warm._server_alive()  # it stays for the next batch (until idle)
+    log = (wb_home / "warm.log").read_text()
+    assert "forked a trainer" in log, log
+    shown = json.loads(cli("run", "show", str(retrain["detail"]["run"]), "--json").stdout)
+    assert shown["status"] == "succeeded"
+    assert shown["resources"]["rss_bytes_max"] > 0
+
+
 def test_a_worse_challenger_keeps_the_champion_and_drift_raises_an_alert(cli, tmp_path):
     folder = _penguins(cli, tmp_path)
     cli("run", "start", "penguins", "--wait", check=True)

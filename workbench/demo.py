@@ -63,6 +63,11 @@ def start_demo_runs(
     store: Store, progress: Callable[[str], None] = lambda _: None
 ) -> list[dict[str, Any]]:
     """Copy and register the sample projects and queue a quick baseline run of each."""
+    from workbench.runs import warm
+
+    # Three trainers start at once and the pipelines retrain soon after: one
+    # process imports the libraries and forks each of them (see runs/warm.py).
+    warm.ensure_server()
     started = []
     for folder in copy_samples(paths.workspace_dir()):
         project = add_project(store, folder)

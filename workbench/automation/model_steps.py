@@ -47,6 +47,12 @@ def retrain(run: Runner) -> StepResult:
                 run.store, run.project, overrides, 0, run.config.executor, loaded
             )
         else:
+            from workbench.runs import warm
+
+            # Batches tend to come in series: the first retrain's trainer waits
+            # for the server's imports instead of doing its own, and the next
+            # ones (within the server's idle time) are forked ready to fit.
+            warm.ensure_server()
             existing = create_run(run.store, run.project, overrides)
     run.tell({"step": "retrain", "status": "running", "run": existing})
     status = wait_for(run.store, existing, dispatch(run.store).get(existing))

@@ -5,7 +5,8 @@ workbench itself).
 A fresh `python -m workbench.trainers` spends seconds importing those, and a
 fresh supervisor a quarter of a second, which dwarfs a sweep's short trials.
 The server (`python -m workbench.runs.warm`, started by `workbench sweep`,
-gone after IDLE_S without work) listens on a Unix socket next to the store.
+`workbench demo` and a pipeline's retrain, gone after IDLE_S without work)
+listens on a Unix socket next to the store.
 A dispatcher or a supervisor that finds it sends what the process needs (its
 environment, working folder, and stdin and log as file descriptors) and gets
 the pid of a forked child; the exit status and resource use come back on the
@@ -346,6 +347,7 @@ class Server:
             self.selector.register(conn, selectors.EVENT_READ, ("client", pid))
         with contextlib.suppress(OSError):
             conn.send(json.dumps({"pid": pid}).encode())
+        logger.info("forked a %s: pid %d", request.get("kind") or "trainer", pid)
 
     def _become(self, request: dict[str, Any], fds: list[int]) -> int:
         """In the forked child: drop the server's state, take the request's
