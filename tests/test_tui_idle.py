@@ -6,32 +6,18 @@ path (gc_tuning)."""
 from __future__ import annotations
 
 import gc
-import shutil
 import time
-from pathlib import Path
 
 import pytest
 from textual.widgets._footer import FooterKey
-from tui_support import SAMPLES, row, row_keys, sql, use_fixed_system_sampler, wait_for
+from tui_setup import penguins  # noqa: F401 - a fixture, used by name
+from tui_support import row, row_keys, sql, use_fixed_system_sampler, wait_for
 
-from workbench.projects import add_project
-from workbench.store import open_store
 from workbench.tui import gc_tuning, reads
 from workbench.tui.app import make_app
 from workbench.tui.screens.help import HelpScreen
 from workbench.tui.screens.home import HomeScreen
 from workbench.tui.screens.project import ProjectScreen
-
-
-@pytest.fixture
-def penguins(tmp_path: Path, wb_home: Path) -> str:
-    shutil.copytree(SAMPLES / "penguins-lightgbm", tmp_path / "penguins")
-    store = open_store()
-    try:
-        add_project(store, tmp_path / "penguins")
-    finally:
-        store.close()
-    return "penguins"
 
 
 def counting(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> list[float]:
@@ -224,3 +210,23 @@ def test_activity_ages_under_a_minute_move_in_steps_of_ten_seconds():
         "1m ago",
         "2h ago",
     ]
+
+
+def test_recent_activity_ages_move_on_together(monkeypatch):
+    """Events a few seconds apart change their age at the same step of the
+    clock: the activity table is redrawn once per 10 s step, not once per
+    event crossing a step of its own."""
+    from types import SimpleNamespace
+
+    from workbench.store.dashboard import Activity
+    from workbench.tui.screens import home
+
+    shown: list[list] = []
+    table = SimpleNamespace(show=lambda rows: shown.append([cells[0] for _, cells in rows]))
+    events = [Activity(i, 1000.0 + 3 * i, "run.queued", f"run {i}", None, None) for i in range(3)]
+    screen = SimpleNamespace(_events=events, query_one=lambda *_: table)
+    for now in range(1010, 1030):  # the 1 s polls
+        monkeypatch.setattr(home.time, "time", lambda now=now: now + 0.5)
+        home.HomeScreen._show_activity(screen)  # type: ignore[arg-type]
+    distinct = [ages for i, ages in enumerate(shown) if i == 0 or ages != shown[i - 1]]
+    assert distinct == [["10s ago", "just now", "just now"], ["20s ago", "10s ago", "10s ago"]]

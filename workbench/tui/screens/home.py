@@ -20,6 +20,9 @@ from workbench.tui.widgets.synced_table import SyncedTable
 from workbench.tui.widgets.system_strip import SystemStrip
 
 
+AGE_STEP_SECONDS = 10  # the activity's ages under a minute, and its clock, move in these steps
+
+
 class HomeScreen(LiveScreen):
     AUTO_FOCUS = "#projects"
     TITLE = "Home"
@@ -113,7 +116,9 @@ class HomeScreen(LiveScreen):
         self._show_activity()
 
     def _show_activity(self) -> None:
-        now = time.time()
+        # The clock in steps of 10 s too: the ages of recent events move on
+        # together, one redraw of the table per step, not one per event.
+        now = time.time() // AGE_STEP_SECONDS * AGE_STEP_SECONDS
         self.query_one("#activity", SyncedTable).show(
             [(str(e.id), (_age(now - e.ts), e.message)) for e in self._events]
         )
@@ -163,8 +168,8 @@ class HomeScreen(LiveScreen):
 def _age(seconds: float) -> str:
     """How long ago, in steps of 10 s under a minute: a table whose ages
     changed every second was redrawn every second while anything was recent."""
-    if seconds < 10:
+    if seconds < AGE_STEP_SECONDS:
         return "just now"
     if seconds < 60:
-        return fmt.ago(seconds // 10 * 10)
+        return fmt.ago(seconds // AGE_STEP_SECONDS * AGE_STEP_SECONDS)
     return fmt.ago(seconds)
