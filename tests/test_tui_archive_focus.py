@@ -4,32 +4,17 @@ other form: nothing is lost to the screen underneath or to the form's box."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 from textual import events
 from textual.command import CommandPalette
 from textual.widgets import Input
-from tui_support import SAMPLES, use_fixed_system_sampler, wait_for
+from tui_setup import penguins  # noqa: F401 - a fixture, used by name
+from tui_support import use_fixed_system_sampler, wait_for
 
-from workbench.projects import add_project
-from workbench.store import open_store
 from workbench.tui.app import make_app
 from workbench.tui.screens.archive_export import ArchiveExportModal
 from workbench.tui.screens.archive_import import ArchiveImportModal
 from workbench.tui.screens.home import HomeScreen
-
-
-@pytest.fixture
-def penguins(tmp_path: Path, wb_home: Path) -> str:
-    shutil.copytree(SAMPLES / "penguins-lightgbm", tmp_path / "penguins")
-    store = open_store()
-    try:
-        add_project(store, tmp_path / "penguins")
-    finally:
-        store.close()
-    return "penguins"
 
 
 def post_text(app, text: str) -> None:
@@ -104,7 +89,6 @@ async def test_keys_after_a_palette_command_that_opens_no_form_are_dropped(pengu
         await wait_for(pilot, lambda: app._held_keys is None, what="the hold to end")
         await pilot.pause()
         assert app.is_running and type(app.screen).__name__ == "ProjectScreen"
-
 
 
 async def test_keys_after_start_run_in_the_palette_go_into_the_start_form(penguins, monkeypatch):

@@ -7,31 +7,16 @@ screen's widgets."""
 from __future__ import annotations
 
 import gc
-import shutil
-from pathlib import Path
 
-import pytest
-from tui_support import SAMPLES, use_fixed_system_sampler, wait_for
+from tui_setup import penguins  # noqa: F401 - a fixture, used by name
+from tui_support import use_fixed_system_sampler, wait_for
 
-from workbench.projects import add_project
-from workbench.store import open_store
 from workbench.tui import app as app_module
 from workbench.tui import gc_tuning
 from workbench.tui.app import make_app
 from workbench.tui.screens.data import DataScreen
 from workbench.tui.screens.home import HomeScreen
 from workbench.tui.screens.project import ProjectScreen
-
-
-@pytest.fixture
-def penguins(tmp_path: Path, wb_home: Path) -> str:
-    shutil.copytree(SAMPLES / "penguins-lightgbm", tmp_path / "penguins")
-    store = open_store()
-    try:
-        add_project(store, tmp_path / "penguins")
-    finally:
-        store.close()
-    return "penguins"
 
 
 async def test_idle_ticks_never_walk_the_frozen_heap_and_still_reclaim(penguins, monkeypatch):

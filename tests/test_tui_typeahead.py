@@ -7,17 +7,13 @@ terminal driver does when the user types ahead."""
 
 from __future__ import annotations
 
-import shutil
 import threading
-from pathlib import Path
 
-import pytest
 from textual import events
 from textual.widgets import Input
-from tui_support import SAMPLES, use_fixed_system_sampler, wait_for
+from tui_setup import penguins  # noqa: F401 - a fixture, used by name
+from tui_support import use_fixed_system_sampler, wait_for
 
-from workbench.projects import add_project
-from workbench.store import open_store
 from workbench.tui import reads
 from workbench.tui.app import make_app
 from workbench.tui.screens.forms import InitProjectModal, StartRunModal
@@ -41,17 +37,6 @@ def characters(text: str) -> list[str]:
 def post_text(app, text: str) -> None:
     for key, char in zip(characters(text), text, strict=True):
         app.post_message(events.Key(key, char))
-
-
-@pytest.fixture
-def penguins(tmp_path: Path, wb_home: Path) -> str:
-    shutil.copytree(SAMPLES / "penguins-lightgbm", tmp_path / "penguins")
-    store = open_store()
-    try:
-        add_project(store, tmp_path / "penguins")
-    finally:
-        store.close()
-    return "penguins"
 
 
 async def test_the_new_project_form_gets_what_is_typed_after_i(wb_home, monkeypatch):
