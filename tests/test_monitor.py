@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from wbtest import NETGUARD, REPO, wait_until, wb, wb_inprocess
+from wbtest import NETGUARD, REPO, regular_only, wait_until, wb, wb_inprocess
 
 pytestmark = pytest.mark.slow
 
@@ -59,7 +59,7 @@ def served(trained: tuple[Path, Path, Path], wb_home: Path) -> tuple[Path, Path]
     """(project folder, bundle) over a fresh copy of the trained store, with an
     empty prediction log."""
     home, project, bundle = trained
-    shutil.copytree(home, wb_home)
+    shutil.copytree(home, wb_home, ignore=regular_only)
     shutil.rmtree(project / ".workbench", ignore_errors=True)
     return project, bundle
 

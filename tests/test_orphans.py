@@ -199,9 +199,17 @@ def test_one_slot_never_has_two_live_trainers(cli, tmp_path, wb_home, kill_lefto
     (wb_home / "config.toml").write_text(
         "[runs]\nmax_parallel = 1\nsample_interval = 0.2\nstop_grace = 2\n"
     )
+    # Each trainer holds its slot until the test opens the gate (however slow the
+    # machine, the first one is still running when its supervisor is killed), then
+    # for two seconds more.
+    gate = tmp_path / "gate"
     project = script_project(
         tmp_path / "q",
-        "import time\nprint('training', flush=True)\ntime.sleep(3)\n",
+        "import os, time\nprint('training', flush=True)\n"
+        "deadline = time.monotonic() + 120\n"
+        f"while not os.path.exists({str(gate)!r}) and time.monotonic() < deadline:\n"
+        "    time.sleep(0.05)\n"
+        "time.sleep(2)\n",
         name="q",
     )
     (project / "train.py").rename(project / "slot_train.py")
@@ -225,6 +233,7 @@ def test_one_slot_never_has_two_live_trainers(cli, tmp_path, wb_home, kill_lefto
         kill_leftovers.append(trainer)
         assert _alive(trainer)
         psutil.Process(supervisor).kill()
+        gate.touch()
         for run_id in ids[1:]:
             # Any command but a read-only listing dispatches; so do supervisors.
             cli("project", "list", check=True)

@@ -27,7 +27,7 @@ from tui_support import (
     use_fixed_system_sampler,
     wait_for,
 )
-from wbtest import NETGUARD, wb
+from wbtest import NETGUARD, regular_only, wb
 
 from workbench.tui import reads
 from workbench.tui.app import make_app
@@ -430,10 +430,6 @@ def swept_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _swept
 
 
-def _special_files(folder: str, names: list[str]) -> list[str]:
-    return [n for n in names if not (Path(folder, n).is_file() or Path(folder, n).is_dir())]
-
-
 @pytest.fixture
 def pinned_sweep(tmp_path_factory, wb_home: Path, tmp_path: Path, monkeypatch):
     """A copy of the swept store; fANOVA's forest seeded (Optuna seeds it
@@ -443,7 +439,7 @@ def pinned_sweep(tmp_path_factory, wb_home: Path, tmp_path: Path, monkeypatch):
     template = swept_template(tmp_path_factory)
     shutil.copytree(template / "projects", tmp_path / "projects")
     # Without the warm runner's socket, there while it waits to exit.
-    shutil.copytree(template / "home", wb_home, dirs_exist_ok=True, ignore=_special_files)
+    shutil.copytree(template / "home", wb_home, dirs_exist_ok=True, ignore=regular_only)
     sql(wb_home, "UPDATE projects SET path = ?", (str(tmp_path / "projects" / "tiny"),))
     monkeypatch.setattr(time, "time", lambda: NOW)
     use_fixed_system_sampler(monkeypatch)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from rich.text import Text
-from wbtest import NETGUARD, REPO
+from wbtest import NETGUARD, REPO, regular_only
 
 SAMPLES = REPO / "sample_projects"
 # folder -> registered name, in the order they are trained
@@ -93,7 +93,7 @@ def copy_trained(template: Path, home: Path, tmp_path: Path) -> Path:
     test may break a project or add runs; returns the projects folder."""
     projects = tmp_path / "projects"
     shutil.copytree(template / "projects", projects)
-    shutil.copytree(template / "home", home, dirs_exist_ok=True)
+    shutil.copytree(template / "home", home, dirs_exist_ok=True, ignore=regular_only)
     sql(
         home,
         "UPDATE projects SET path = replace(path, ?, ?)",

@@ -240,6 +240,15 @@ def wb_auto(*args: str, check: bool = False, timeout: float = 120) -> subprocess
     return helper(*args, check=check, timeout=timeout)
 
 
+# --- copying a store ---------------------------------------------------------------------
+
+
+def regular_only(folder: str, names: list[str]) -> list[str]:
+    """`shutil.copytree`'s ignore: what is neither a file nor a folder (the warm
+    server's socket, say, in a store a pipeline has retrained in)."""
+    return [n for n in names if not (Path(folder, n).is_file() or Path(folder, n).is_dir())]
+
+
 # --- waiting ----------------------------------------------------------------------------
 
 
