@@ -105,7 +105,13 @@ async def test_the_start_form_gets_what_is_typed_while_its_params_load(
             # The field's text (150) is selected on focus: typing replaces it.
             await wait_for(pilot, lambda: field.value == "9dq", what="the keys typed")
             assert field.has_focus
-            assert "expected an integer" in str(form.query_one("#error-n_estimators").render())
+            # The field's check answers its change message, which may come a frame later.
+            await wait_for(
+                pilot,
+                lambda: "expected an integer"
+                in str(form.query_one("#error-n_estimators").render()),
+                what="the field's error",
+            )
             post_text(app, "x")  # keys after the replay are not held any more
             await wait_for(pilot, lambda: field.value == "9dqx", what="the next key")
     finally:

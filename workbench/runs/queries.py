@@ -232,9 +232,10 @@ def resources(store: Store, run: Run | dict[str, Any]) -> dict[str, Any]:
         agg["cpu_percent_mean"] = round(agg["cpu_percent_mean"], 2)
     agg["cpu_time_s"] = record["cpu_time_s"]
     agg["peak_process_rss_bytes"] = record["max_rss_bytes"]
-    if agg.get("rss_bytes_max") is None:
-        # Over before its first sample (a quick fit forked ready from the warm
-        # server): the peak its trainer's process reached is what is known.
+    if not agg.get("rss_bytes_max"):
+        # Over before its first sample, or sampled only as it exited (a quick fit
+        # forked ready from the warm server): the peak its trainer's process
+        # reached is what is known.
         agg["rss_bytes_max"] = record["max_rss_bytes"]
     agg["gpu"] = _gpu_summary(store, record["id"])
     return agg
