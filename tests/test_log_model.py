@@ -15,6 +15,8 @@ from sklearn.preprocessing import StandardScaler
 from test_runs_e2e import script_project
 from wbtest import wb_auto
 
+from workbench.core import paths
+
 
 @pytest.fixture
 def cli():
@@ -64,6 +66,8 @@ def test_a_script_model_is_registered_exported_and_retrained_by_the_pipeline(cli
     steps = {s["step"]: s for s in json.loads(result.stdout)["steps"]}
     assert steps["retrain"]["status"] == "ok" and steps["evaluate"]["status"] == "ok"
     assert [v["version"] for v in _versions(cli, "wine")] == [2, 1]
+    # A script starts afresh every time: its retrain starts no warm server.
+    assert not (paths.home() / "warm.log").exists()
 
 
 @pytest.mark.parametrize(

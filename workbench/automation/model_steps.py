@@ -51,8 +51,10 @@ def retrain(run: Runner) -> StepResult:
 
             # Batches tend to come in series: the first retrain's trainer waits
             # for the server's imports instead of doing its own, and the next
-            # ones (within the server's idle time) are forked ready to fit.
-            warm.ensure_server()
+            # ones (within the server's idle time) are forked ready to fit. A
+            # script is always started afresh, so it would gain nothing.
+            if run.config.trainer != "script":
+                warm.ensure_server()
             existing = create_run(run.store, run.project, overrides)
     run.tell({"step": "retrain", "status": "running", "run": existing})
     status = wait_for(run.store, existing, dispatch(run.store).get(existing))
