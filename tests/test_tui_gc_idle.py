@@ -19,6 +19,19 @@ from workbench.tui.screens.home import HomeScreen
 from workbench.tui.screens.project import ProjectScreen
 
 
+def _count_ticks(monkeypatch) -> list[int]:
+    """A list that grows by one at each of the GC tuning's ticks."""
+    ticks: list[int] = []
+    tick = gc_tuning.GcTuning.tick
+
+    def counted_tick(self: gc_tuning.GcTuning) -> None:
+        ticks.append(1)
+        tick(self)
+
+    monkeypatch.setattr(gc_tuning.GcTuning, "tick", counted_tick)
+    return ticks
+
+
 async def test_idle_ticks_never_walk_the_frozen_heap_and_still_reclaim(penguins, monkeypatch):
     use_fixed_system_sampler(monkeypatch)
     monkeypatch.setattr(app_module, "GC_TICK_SECONDS", 0.05)  # many ticks, soon
@@ -31,14 +44,7 @@ async def test_idle_ticks_never_walk_the_frozen_heap_and_still_reclaim(penguins,
         walks.append(1)
         return freeze_count()
 
-    ticks: list[int] = []
-    tick = gc_tuning.GcTuning.tick
-
-    def counted_tick(self: gc_tuning.GcTuning) -> None:
-        ticks.append(1)
-        tick(self)
-
-    monkeypatch.setattr(gc_tuning.GcTuning, "tick", counted_tick)
+    ticks = _count_ticks(monkeypatch)
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: app.project_names == [penguins], what="projects")
@@ -70,14 +76,7 @@ async def test_a_closed_screens_header_and_charts_are_not_kept_by_the_app(pengui
 
     use_fixed_system_sampler(monkeypatch)
     monkeypatch.setattr(app_module, "GC_TICK_SECONDS", 0.05)
-    ticks: list[int] = []
-    tick = gc_tuning.GcTuning.tick
-
-    def counted_tick(self: gc_tuning.GcTuning) -> None:
-        ticks.append(1)
-        tick(self)
-
-    monkeypatch.setattr(gc_tuning.GcTuning, "tick", counted_tick)
+    ticks = _count_ticks(monkeypatch)
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: app.project_names == [penguins], what="projects")
