@@ -2,7 +2,7 @@
 
 A project's `plugins/*.py` files are the user's code, run when a hook needs
 them; a file that cannot serve is never fatal. `workbench plugins list PROJECT
---json` exits 0 and prints one JSON document in which the file is `failed`
+--json`, in a fresh `workbench` process, exits 0 and prints one JSON document in which the file is `failed`
 with a one-line reason (or `ok` with a warning, for a name another plugin
 claimed first); the built-in plugin still works; no traceback; the project's
 files are unchanged and nothing is written into the project (no bytecode
@@ -19,9 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from wbtest import wb
+from wbtest import wb, wb_inprocess
 
-pytestmark = pytest.mark.slow  # two CLI processes a case
+pytestmark = pytest.mark.slow  # a CLI process a case
 
 HOOK = "from workbench import hookimpl\n\n\n@hookimpl\n"
 
@@ -183,7 +183,9 @@ def test_a_hostile_plugin_file_is_reported_and_skipped(case, tmp_path):
     make(folder / "plugins")
     before = _state(folder)
 
-    added = wb("project", "add", str(folder))
+    # Registering reads only workbench.toml (no plugin runs): in this process. Listing
+    # loads the hostile file, in a fresh process of its own.
+    added = wb_inprocess("project", "add", str(folder))
     assert added.returncode == 0, added.stderr
     listed = wb("plugins", "list", "hostile", "--json", timeout=60)
 
@@ -210,7 +212,7 @@ def test_a_private_plugin_file_is_not_run(tmp_path):
         '[train]\ntrainer = "lightgbm"\n'
     )
     (folder / "t.csv").write_text("x,y\n1,2\n")
-    wb("project", "add", str(folder), check=True)
+    wb_inprocess("project", "add", str(folder), check=True)
     listed = wb("plugins", "list", "private", "--json", check=True)
     assert [p["name"] for p in json.loads(listed.stdout) if p["source"] == "project file"] == []
     assert "must not run" not in listed.stdout + listed.stderr
