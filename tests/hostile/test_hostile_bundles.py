@@ -11,6 +11,7 @@ are unchanged and nothing is extracted anywhere.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -133,12 +134,16 @@ def _manifest(change: Callable[[dict], object], raw: bytes | None = None) -> Bui
     return _folder(edit)
 
 
-def _model(data: bytes | str, framework: str = "lightgbm", zipped: bool = True) -> Build:
+def _model(
+    data: bytes | str | Callable[[], bytes | str], framework: str = "lightgbm", zipped: bool = True
+) -> Build:
     """A crafted model file, hashed and signed by this very store: only the
-    model checks stand in its way."""
+    model checks stand in its way. `data` may be a function that makes the file,
+    called when the case is built: each xdist worker imports this module to
+    collect it, and only the one that runs a case should pay for making it."""
 
     def build(root: Path) -> Path:
-        folder = _base(root, framework, data)
+        folder = _base(root, framework, data() if callable(data) else data)
         return zip_bundle(folder, root / "bundle.zip") if zipped else folder
 
     return build
@@ -262,7 +267,14 @@ def _skops_without_schema() -> bytes:
 
 
 _SKOPS = skops_payloads(Path(tempfile.gettempdir()) / "wb-hostile-marker-never-written")
-_LGBM = lightgbm_payloads()
+
+
+def _lgbm(case: str) -> Callable[[], str]:
+    """The crafted LightGBM text of `case`, made (training a small model) when first built."""
+    return lambda: _lightgbm_payloads()[case][0]
+
+
+_lightgbm_payloads = functools.cache(lightgbm_payloads)
 
 # id -> (how to build it, a piece of the one-line reason, exit code, extra environment)
 CASES: dict[str, tuple[Build, str, int, dict[str, str]]] = {
@@ -439,7 +451,7 @@ CASES: dict[str, tuple[Build, str, int, dict[str, str]]] = {
         1,
         {},
     ),
-    "skops bomb": (_model(_skops_bomb(), "sklearn"), "zip bomb", 1, {}),
+    "skops bomb": (_model(_skops_bomb, "sklearn"), "zip bomb", 1, {}),
     "skops without schema": (_model(_skops_without_schema(), "sklearn"), "no schema.json", 1, {}),
     "skops not a zip": (_model(b"\x80\x04pickle", "sklearn"), "unreadable", 1, {}),
     "skops schema not JSON": (
@@ -448,16 +460,16 @@ CASES: dict[str, tuple[Build, str, int, dict[str, str]]] = {
         1,
         {},
     ),
-    "lightgbm huge num_leaves": (_model(_LGBM["huge num_leaves"][0]), "num_leaves", 1, {}),
-    "lightgbm cycle": (_model(_LGBM["a cycle"][0], zipped=False), "reached twice", 1, {}),
+    "lightgbm huge num_leaves": (_model(_lgbm("huge num_leaves")), "num_leaves", 1, {}),
+    "lightgbm cycle": (_model(_lgbm("a cycle"), zipped=False), "reached twice", 1, {}),
     "lightgbm feature out of range": (
-        _model(_LGBM["feature index out of range"][0]),
+        _model(_lgbm("feature index out of range")),
         "split_feature",
         1,
         {},
     ),
-    "lightgbm tree_sizes lie": (_model(_LGBM["tree_sizes lie"][0]), "tree_sizes", 1, {}),
-    "lightgbm truncated": (_model(_LGBM["truncated trees"][0]), "end of trees", 1, {}),
+    "lightgbm tree_sizes lie": (_model(_lgbm("tree_sizes lie")), "tree_sizes", 1, {}),
+    "lightgbm truncated": (_model(_lgbm("truncated trees")), "end of trees", 1, {}),
     "lightgbm not UTF-8": (_model(b"tree\n\xff\xfe"), "utf-8", 1, {}),
 }
 
