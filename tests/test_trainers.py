@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from wbtest import REPO, wb_auto
+from _data_fixtures import train_inline
+from wbtest import REPO, wb_auto, wb_inprocess
 
 from workbench.trainers.tabular import infer_task
 
@@ -24,12 +25,21 @@ def cli():
 pytestmark = pytest.mark.slow
 
 
-def _train_sample(cli, tmp_path: Path, sample: str, name: str) -> dict:
+def _train(cli, folder: Path) -> tuple[str, dict, str]:
+    """Register the project and train it with its built-in trainer, in this process
+    (what the trainer makes of the table is the point here, not the run's processes;
+    a supervised run's failure is in test_a_failed_trainer_leaves_a_one_line_reason...).
+    The run's id, `run show --json`, and what the trainer wrote to its log."""
+    cli("project", "add", str(folder), check=True)
+    run_id, log = train_inline(folder)
+    info = json.loads(cli("run", "show", str(run_id), "--json", check=True).stdout)
+    return str(run_id), info, log
+
+
+def _train_sample(cli, tmp_path: Path, sample: str) -> dict:
     folder = tmp_path / sample
     shutil.copytree(REPO / "sample_projects" / sample, folder)
-    cli("project", "add", str(folder), check=True)
-    run_id = cli("run", "start", name, "--wait", check=True).stdout.split()[0]
-    info = json.loads(cli("run", "show", run_id, "--json", check=True).stdout)
+    _, info, _ = _train(cli, folder)
     info["artifact_paths"] = {a["name"]: Path(a["path"]) for a in info["artifacts"]}
     info["folder"] = folder
     return info
@@ -38,7 +48,7 @@ def _train_sample(cli, tmp_path: Path, sample: str, name: str) -> dict:
 def test_lightgbm_model_keeps_categories_and_predicts_new_rows(cli, tmp_path):
     import lightgbm
 
-    info = _train_sample(cli, tmp_path, "penguins-lightgbm", "penguins")
+    info = _train_sample(cli, tmp_path, "penguins-lightgbm")
     assert info["status"] == "succeeded"
     assert info["metrics"]["f1"] > 0.85
     schema = json.loads(info["artifact_paths"]["feature_schema.json"].read_text())
@@ -66,7 +76,7 @@ def test_lightgbm_model_keeps_categories_and_predicts_new_rows(cli, tmp_path):
 def test_sklearn_pipeline_imputes_encodes_and_loads_with_skops(cli, tmp_path):
     import skops.io
 
-    info = _train_sample(cli, tmp_path, "autompg-sklearn", "autompg")
+    info = _train_sample(cli, tmp_path, "autompg-sklearn")
     assert info["status"] == "succeeded"
     assert info["metrics"]["r2"] > 0.7
     assert info["params"]["_task"] == "regression"
@@ -101,20 +111,20 @@ def test_a_target_with_missing_values_drops_those_rows(cli, tmp_path):
         '[data]\ntrain = "data/train.csv"\ntarget = "y"\n'
         '[train]\ntrainer = "sklearn:sklearn.linear_model.Ridge"\n'
     )
-    cli("project", "add", str(folder), check=True)
-    run_id = cli("run", "start", "gappy", "--wait", check=True).stdout.split()[0]
-    info = json.loads(cli("run", "show", run_id, "--json", check=True).stdout)
+    _, info, log = _train(cli, folder)
     assert info["params"]["_task"] == "regression"
     assert info["params"]["_rows_train"] + info["params"]["_rows_test"] == 180
     assert info["metrics"]["r2"] > 0.95
-    assert "dropping 20 rows with no 'y' value" in cli("run", "logs", run_id, check=True).stdout
+    assert "dropping 20 rows with no 'y' value" in log
 
 
 def test_bad_estimator_params_fail_before_a_run_is_queued(cli, tmp_path):
     folder = tmp_path / "badparams"
     shutil.copytree(REPO / "sample_projects" / "autompg-sklearn", folder)
     cli("project", "add", str(folder), check=True)
-    result = cli("run", "start", "autompg", "--set", "n_trees=5", "--wait")
+    # In this process: a start refused before queueing leaves no process behind
+    # (wb_inprocess fails the test if it does).
+    result = wb_inprocess("run", "start", "autompg", "--set", "n_trees=5", "--wait")
     assert result.returncode == 2
     assert "unknown RandomForestRegressor parameter 'n_trees'" in result.stderr
     assert "n_estimators" in result.stderr  # the parameters it does take
@@ -135,13 +145,10 @@ def test_an_integer_coded_binary_target_trains_with_lightgbm_and_predicts_ints(c
         '[data]\ntrain = "data/train.csv"\ntarget = "label"\n'
         '[train]\ntrainer = "lightgbm"\nparams = { n_estimators = 20 }\n'
     )
-    cli("project", "add", str(folder), check=True)
-    run_id = cli("run", "start", "binary", "--wait", check=True).stdout.split()[0]
-    info = json.loads(cli("run", "show", run_id, "--json", check=True).stdout)
+    _, info, logs = _train(cli, folder)
     assert info["status"] == "succeeded"
     assert info["params"]["_task"] == "classification"
     assert 0.8 < info["metrics"]["accuracy"] < 1.0  # learnt, but not from the copied label
-    logs = cli("run", "logs", run_id, check=True).stdout
     assert "integer target with 2 distinct values -> classification" in logs
     assert "not using column 'label_again': a copy of the target" in logs
 
@@ -169,13 +176,10 @@ def test_a_count_target_is_regression_with_the_reason_in_the_log(cli, tmp_path):
         '[train]\ntrainer = "sklearn:sklearn.ensemble.HistGradientBoostingRegressor"\n'
         "params = { max_iter = 20 }\n"
     )
-    cli("project", "add", str(folder), check=True)
-    run_id = cli("run", "start", "counts", "--wait", check=True).stdout.split()[0]
-    info = json.loads(cli("run", "show", run_id, "--json", check=True).stdout)
+    _, info, logs = _train(cli, folder)
     assert info["params"]["_task"] == "regression"
     assert info["metrics"]["r2"] > 0.5
     distinct = frame["visits"].nunique()
-    logs = cli("run", "logs", run_id, check=True).stdout
     assert f"integer target with {distinct} distinct values -> regression" in logs
 
 
