@@ -322,7 +322,53 @@ def _quiet_lightgbm() -> Iterator[None]:
 # --- scikit-learn -----------------------------------------------------------------------
 
 
+# Checking an estimator's parameters means importing scikit-learn (about a second
+# of CPU in a `run start` whose trainer imports it again), so the parameter sets of
+# scikit-learn's own estimators that passed are kept in the cache folder, per
+# scikit-learn version. An estimator from elsewhere is always checked afresh: its
+# library's version is not in the file's name.
+SKLEARN_FACTS_FORMAT = 1
+
+
+def _sklearn_facts_path() -> Path | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("scikit-learn")
+    except PackageNotFoundError:
+        return None
+    if not re.fullmatch(r"[\w.+-]{1,40}", installed):
+        return None
+    return paths.cache_dir() / f"sklearn-{installed}-params.json"
+
+
+def _sklearn_accepted(path: Path) -> list[str]:
+    """The parameter sets (JSON) that passed before; [] when missing or damaged."""
+    try:
+        facts = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(facts, dict) or facts.get("format") != SKLEARN_FACTS_FORMAT:
+        return []
+    accepted = facts.get("accepted")
+    if not isinstance(accepted, list) or not all(isinstance(a, str) for a in accepted):
+        return []
+    return accepted
+
+
 def _check_sklearn(dotted: str, params: dict[str, Any]) -> None:
+    path = _sklearn_facts_path() if dotted.startswith("sklearn.") else None
+    shown = json.dumps({"estimator": dotted, "params": params}, sort_keys=True, default=repr)
+    accepted = _sklearn_accepted(path) if path else []
+    if shown in accepted:
+        return
+    _check_sklearn_afresh(dotted, params)
+    if path:
+        accepted = [*_sklearn_accepted(path), shown][-MAX_ACCEPTED:]
+        _save_facts(path, {"format": SKLEARN_FACTS_FORMAT, "accepted": accepted})
+
+
+def _check_sklearn_afresh(dotted: str, params: dict[str, Any]) -> None:
     from workbench.trainers.sklearn_trainer import load_estimator_class
 
     cls = load_estimator_class(dotted)
