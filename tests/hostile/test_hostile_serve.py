@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from _data_fixtures import train_inline
 from wbtest import NETGUARD, REPO, wb_inprocess
 
 pytestmark = pytest.mark.slow
@@ -192,18 +193,6 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _run(args: list[str], env: dict[str, str], **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "workbench", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-        **kwargs,
-    )
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, dict]]:
     """The penguins sample trained and exported once; its bundle served on loopback
@@ -217,13 +206,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     }
     shutil.copytree(REPO / "sample_projects" / "penguins-lightgbm", root / "penguins")
     bundle = root / "bundle"
-    for args in (
-        ["project", "add", str(root / "penguins")],
-        ["run", "start", "penguins", "--wait"],
-        ["model", "export", "penguins", "-o", str(bundle)],
-    ):
-        done = _run(args, env)
-        assert done.returncode == 0, done.stderr
+    # Trained and exported in this process (what is served is the point here, not how
+    # the model was made); only the server runs in a process of its own.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WORKBENCH_HOME", env["WORKBENCH_HOME"])
+        patch.setenv("NO_COLOR", "1")
+        wb_inprocess("project", "add", str(root / "penguins"), check=True)
+        train_inline(root / "penguins")
+        wb_inprocess("model", "export", "penguins", "-o", str(bundle), check=True)
     port = _free_port()
     log = (root / "server.log").open("w")
     server = subprocess.Popen(
