@@ -1,5 +1,9 @@
 """Store integrity: the identity file, damaged and replaced databases, newer
-schemas, read-only stores and full disks, and private file modes."""
+schemas, read-only stores and full disks, and private file modes.
+
+The commands on damaged, replaced, read-only and full stores run in this process
+(`wb_auto`: what they print and how they exit is the point, not the process); the
+private-modes test starts a real run, whose processes write the files."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from wbtest import wb
+from wbtest import wb, wb_auto
 
 from workbench.core import paths
 from workbench.core.errors import StoreError
@@ -105,10 +109,10 @@ def test_a_deleted_database_is_an_error_not_a_new_empty_store(wb_home):
     db = paths.db_path()
     db.unlink()
     for command in (("run", "list"), ("project", "list"), ("run", "show", "1")):
-        line = one_line_error(wb(*command))
+        line = one_line_error(wb_auto(*command))
         assert "is missing" in line and "12 runs" in line and "fsck --repair" in line
     assert not db.exists()  # nothing was made in its place
-    doctor = wb("doctor", "--json")
+    doctor = wb_auto("doctor", "--json")
     assert doctor.returncode == 1
     report = json.loads(doctor.stdout)
     assert report["store_ok"] is False and "is missing" in report["store"]["error"]
@@ -121,10 +125,10 @@ def test_a_database_emptied_or_truncated_is_an_error(wb_home):
     checkpoint(db)
     size = db.stat().st_size
     os.truncate(db, size // 2)
-    assert "is truncated" in one_line_error(wb("run", "list"))
+    assert "is truncated" in one_line_error(wb_auto("run", "list"))
     assert db.stat().st_size == size // 2  # left as it was found
     os.truncate(db, 0)
-    line = one_line_error(wb("run", "list"))
+    line = one_line_error(wb_auto("run", "list"))
     assert "is empty" in line and "200 runs" in line
     assert db.stat().st_size == 0
 
@@ -139,27 +143,27 @@ def test_another_stores_database_in_its_place_is_refused_until_adopted(wb_home, 
     shutil.copy(other_db, db)
     for side in ("-wal", "-shm"):
         db.with_name(db.name + side).unlink(missing_ok=True)
-    line = one_line_error(wb("run", "list"))
+    line = one_line_error(wb_auto("run", "list"))
     assert "belongs to store" in line and mine in line and "was replaced" in line
-    assert wb("fsck").returncode == 1
-    repaired = wb("fsck", "--repair")
+    assert wb_auto("fsck").returncode == 1
+    repaired = wb_auto("fsck", "--repair")
     assert repaired.returncode == 0, repaired.stderr
     assert "identity file now names" in repaired.stderr
-    assert wb("run", "list", "--json", check=True).stdout.strip() == "[]"
+    assert wb_auto("run", "list", "--json", check=True).stdout.strip() == "[]"
     assert list(db.parent.glob("store.json.replaced-*"))  # the old identity is kept
 
 
 def test_an_older_store_without_an_identity_file_is_adopted(wb_home):
     populate(2)
     identity_path(paths.db_path()).unlink()
-    assert json.loads(wb("run", "list", "--json", check=True).stdout)[0]["id"] == 2
+    assert json.loads(wb_auto("run", "list", "--json", check=True).stdout)[0]["id"] == 2
     assert json.loads(identity_path(paths.db_path()).read_text())["runs"] == 2
 
 
 def test_a_damaged_identity_file_names_itself(wb_home):
     populate(1)
     identity_path(paths.db_path()).write_text("{not json")
-    line = one_line_error(wb("run", "list"))
+    line = one_line_error(wb_auto("run", "list"))
     assert "store.json" in line and "not valid JSON" in line
 
 
@@ -172,29 +176,29 @@ def test_a_corrupted_page_is_reported_in_one_line_and_repaired_into_a_new_file(w
     lost_rows = corrupt_a_runs_page(db)
     damaged = db.read_bytes()
 
-    doctor = wb("doctor")
+    doctor = wb_auto("doctor")
     assert doctor.returncode == 1 and "Traceback" not in doctor.stderr
     warnings = [line for line in doctor.stderr.splitlines() if "integrity" in line]
     assert len(warnings) == 1 and "malformed" in warnings[0] and "fsck" in warnings[0]
 
-    line = one_line_error(wb("run", "list", "--all"))
+    line = one_line_error(wb_auto("run", "list", "--all"))
     assert "damaged" in line and "workbench fsck" in line
 
-    check = wb("fsck", "--json")
+    check = wb_auto("fsck", "--json")
     assert check.returncode == 1
     assert json.loads(check.stdout)["integrity"] != ["ok"]
     assert db.read_bytes() == damaged  # checking changes nothing
 
-    repaired = wb("fsck", "--repair", "--json")
+    repaired = wb_auto("fsck", "--repair", "--json")
     assert repaired.returncode == 0, repaired.stderr
     report = json.loads(repaired.stdout)
     assert report["integrity"] == ["ok"] and report["ok"]
     backups = list(db.parent.glob("workbench.db.damaged-*[0-9]"))
     assert len(backups) == 1 and backups[0].read_bytes() == damaged  # the old file, untouched
-    runs = json.loads(wb("run", "list", "--all", "--json", check=True).stdout)
+    runs = json.loads(wb_auto("run", "list", "--all", "--json", check=True).stdout)
     assert 600 - lost_rows <= len(runs) < 600  # every intact row, nothing invented
     assert runs[0]["id"] == 600
-    assert wb("doctor").returncode == 0
+    assert wb_auto("doctor").returncode == 0
 
 
 def test_repair_salvages_rows_without_the_sqlite3_program(wb_home):
@@ -231,26 +235,26 @@ def test_fsck_finds_stuck_runs_missing_logs_and_orphan_artifacts(wb_home):
     orphan.parent.mkdir(parents=True)
     orphan.write_bytes(b"nobody's")
     os.utime(orphan, (0, 0))  # old enough not to be a write in progress
-    report = json.loads(wb("fsck", "--json").stdout)
+    report = json.loads(wb_auto("fsck", "--json").stdout)
     assert report["stuck_runs"] == [3]
     assert report["missing_logs"] == [1, 3]  # both had a supervisor
     assert report["missing_artifacts"] == [{"run_id": 2, "name": "model.txt", "sha256": "a" * 64}]
     assert report["orphan_artifacts"] == [str(orphan)]
-    repaired = json.loads(wb("fsck", "--repair", "--json").stdout)
+    repaired = json.loads(wb_auto("fsck", "--repair", "--json").stdout)
     assert repaired["stuck_runs"] == [] and repaired["orphan_artifacts"] == []
     assert (paths.lost_and_found_dir() / "artifacts" / orphan.name).read_bytes() == b"nobody's"
     assert repaired["missing_logs"] == [1, 3]  # what is gone stays reported
-    assert json.loads(wb("run", "show", "3", "--json", check=True).stdout)["status"] == "lost"
+    assert json.loads(wb_auto("run", "show", "3", "--json", check=True).stdout)["status"] == "lost"
 
 
 def test_fsck_repair_of_a_deleted_database_starts_fresh_and_keeps_the_identity(wb_home):
     populate(4)
     paths.db_path().unlink()
-    repaired = wb("fsck", "--repair")
+    repaired = wb_auto("fsck", "--repair")
     assert repaired.returncode == 0 and "new, empty store" in repaired.stderr
     kept = list(paths.home().glob("store.json.orphaned-*"))
     assert json.loads(kept[0].read_text())["runs"] == 4
-    assert wb("run", "list", "--json", check=True).stdout.strip() == "[]"
+    assert wb_auto("run", "list", "--json", check=True).stdout.strip() == "[]"
 
 
 # --- versions --------------------------------------------------------------------------------
@@ -267,12 +271,12 @@ def test_a_store_from_a_newer_schema_is_refused_with_both_versions(wb_home):
             )
     finally:
         store.close()
-    line = one_line_error(wb("run", "list"))
+    line = one_line_error(wb_auto("run", "list"))
     assert f"schema version {len(STEPS) + 1}" in line
     assert f"knows version {len(STEPS)}" in line
     with pytest.raises(StoreError, match="newer workbench"):
         open_store(migrate=False)  # children refuse it too
-    assert json.loads(wb("doctor", "--json").stdout)["store_ok"] is False
+    assert json.loads(wb_auto("doctor", "--json").stdout)["store_ok"] is False
 
 
 # --- read-only stores and full disks ------------------------------------------------------
@@ -291,17 +295,17 @@ def _umount(path: Path) -> None:
 
 
 def _read_commands_work(lost_run: int | None = None) -> None:
-    runs = json.loads(wb("run", "list", "--json", check=True).stdout)
+    runs = json.loads(wb_auto("run", "list", "--json", check=True).stdout)
     assert len(runs) == 8 + (1 if lost_run else 0)
     if lost_run:
         assert runs[0]["status"] == "lost"  # shown as lost though it cannot be recorded
         assert (
-            json.loads(wb("run", "show", str(lost_run), "--json", check=True).stdout)["status"]
+            json.loads(wb_auto("run", "show", str(lost_run), "--json", check=True).stdout)["status"]
             == "lost"
         )
-    assert json.loads(wb("run", "show", "1", "--json", check=True).stdout)["id"] == 1
-    assert "p" in wb("project", "list", check=True).stdout
-    models = wb("model", "list", "p")
+    assert json.loads(wb_auto("run", "show", "1", "--json", check=True).stdout)["id"] == 1
+    assert "p" in wb_auto("project", "list", check=True).stdout
+    models = wb_auto("model", "list", "p")
     assert models.returncode == 0 and "Traceback" not in models.stderr
 
 
@@ -314,9 +318,9 @@ def test_a_store_on_a_read_only_filesystem_can_be_listed(wb_home):
         _mount("-o", "remount,bind,ro", str(home))
         assert not os.access(home, os.W_OK)  # even for root
         _read_commands_work(lost_run=9)
-        doctor = json.loads(wb("doctor", "--json").stdout)
+        doctor = json.loads(wb_auto("doctor", "--json").stdout)
         assert doctor["store"]["readonly"] is True
-        write = wb("project", "add", str(home))
+        write = wb_auto("project", "add", str(home))
         assert write.returncode != 0 and "Traceback" not in write.stderr
     finally:
         _umount(home)
@@ -335,13 +339,13 @@ def test_the_read_only_decision_can_be_forced(wb_home, monkeypatch):
     finally:
         store.close()
     monkeypatch.delenv("WORKBENCH_READ_ONLY")
-    assert json.loads(wb("run", "show", "9", "--json", check=True).stdout)["status"] == "lost"
+    assert json.loads(wb_auto("run", "show", "9", "--json", check=True).stdout)["status"] == "lost"
     store = open_store()
     try:  # `run show` only reads: it shows the run lost without recording it
         assert store.scalar("SELECT status FROM runs WHERE id = 9") == "running"
     finally:
         store.close()
-    assert "p" in wb("project", "list", check=True).stdout  # a command that reconciles
+    assert "p" in wb_auto("project", "list", check=True).stdout  # a command that reconciles
     store = open_store()
     try:
         assert store.scalar("SELECT status FROM runs WHERE id = 9") == "lost"
@@ -393,7 +397,7 @@ def test_read_commands_work_on_a_full_disk(tmp_path, monkeypatch):
                 fh.write(b"\0" * 65536)
                 fh.flush()
         _read_commands_work(lost_run=9)
-        logs = wb("run", "logs", "1")
+        logs = wb_auto("run", "logs", "1")
         assert logs.returncode == 0 and "Traceback" not in logs.stderr
     finally:
         _umount(disk)
