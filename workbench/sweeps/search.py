@@ -177,6 +177,7 @@ class Sweep:
             self._launch(trial, trial.params)
 
     def _launch(self, trial: Any, params: dict[str, Any]) -> None:
+        from workbench.runs import warm
         from workbench.runs.queue import dispatch
 
         overrides = {**params, "_trial": trial.number, "_sweep": self.run_id}
@@ -188,6 +189,10 @@ class Sweep:
         self.pending[trial.number] = InFlight(trial, run_id)
         shown = ", ".join(f"{k}={short(v)}" for k, v in params.items())
         self._say(f"trial {trial.number}: run {run_id} with {shown}")
+        # The server started with the sweep may have gone idle before the first
+        # trial (a slow start on a busy machine) or between trials: start it again,
+        # so this trial's trainer is forked rather than importing on its own.
+        warm.ensure_server()
         dispatch(self.store)
 
     def _submit(self, trial: Any, params: dict[str, Any], overrides: dict[str, Any]) -> None:
