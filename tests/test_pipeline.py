@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _runs_fixtures import train_template
 from wbtest import REPO, wb_auto
 
 
@@ -27,11 +28,46 @@ def cli():
 pytestmark = pytest.mark.slow
 
 
-def _penguins(cli, tmp_path: Path, params: str | None = None) -> Path:
-    folder = tmp_path / "penguins"
-    shutil.copytree(REPO / "sample_projects" / "penguins-lightgbm", folder)
-    cli("project", "add", str(folder), check=True)
-    return folder
+def _template(tmp_path_factory, shared_cache: Path, *train_args: str):
+    """The penguins sample registered and trained once (`run start --wait` with
+    `train_args`) for the module; each test gets a copy of it."""
+
+    def baseline(cli, folder: Path) -> None:
+        cli("run", "start", "penguins", "--wait", *train_args, check=True, timeout=300)
+
+    return train_template(
+        tmp_path_factory,
+        shared_cache,
+        REPO / "sample_projects" / "penguins-lightgbm",
+        baseline,
+        name="default" if not train_args else "weak",
+        folder="penguins",
+    )
+
+
+@pytest.fixture(scope="module")
+def default_template(tmp_path_factory, shared_cache):
+    return _template(tmp_path_factory, shared_cache)
+
+
+@pytest.fixture(scope="module")
+def weak_template(tmp_path_factory, shared_cache):
+    # A deliberately weak champion: one tree. A lone run starts no warm server.
+    template = _template(tmp_path_factory, shared_cache, "--set", "n_estimators=1")
+    assert not (template.home / "warm.log").exists()
+    return template
+
+
+@pytest.fixture
+def trained(default_template, wb_home: Path) -> Path:
+    """The penguins project with one run of its own params, in this test's store."""
+    return default_template.install(wb_home)
+
+
+@pytest.fixture
+def weakly_trained(weak_template, wb_home: Path) -> Path:
+    """The penguins project with one run of a single tree, in this test's store."""
+    return weak_template.install(wb_home)
 
 
 def _set_params(folder: Path, params: str) -> None:
@@ -64,9 +100,8 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_malformed_data_is_rejected_without_retraining(cli, tmp_path):
-    folder = _penguins(cli, tmp_path)
-    cli("run", "start", "penguins", "--wait", check=True)
+def test_malformed_data_is_rejected_without_retraining(cli, trained):
+    folder = trained
     bad = folder / "data" / "incoming" / "batch_03_malformed.csv"
     before = (_sha(bad), bad.stat().st_mtime_ns)
 
@@ -96,10 +131,8 @@ def test_malformed_data_is_rejected_without_retraining(cli, tmp_path):
     assert "already rejected" in report["steps"][0]["summary"]
 
 
-def test_a_better_challenger_is_promoted_and_exported(cli, tmp_path):
-    folder = _penguins(cli, tmp_path)
-    # A deliberately weak champion: one tree.
-    cli("run", "start", "penguins", "--wait", "--set", "n_estimators=1", check=True)
+def test_a_better_challenger_is_promoted_and_exported(cli, weakly_trained):
+    folder = weakly_trained  # a deliberately weak champion: one tree
     clean = folder / "data" / "incoming" / "batch_01_clean.csv"
 
     result = cli("pipeline", "run", "penguins", str(clean), "--json")
@@ -136,14 +169,13 @@ def test_a_better_challenger_is_promoted_and_exported(cli, tmp_path):
     assert len(promoted) == 1
 
 
-def test_a_pipelines_retrain_is_forked_ready_by_the_warm_server(cli, tmp_path, wb_home):
+def test_a_pipelines_retrain_is_forked_ready_by_the_warm_server(cli, weakly_trained, wb_home):
     """Batches come in series, so a pipeline's retrain starts the warm server: its
     trainer (and the next ones) are forked with the libraries already imported.
     A quick fit may end before its first resource sample; it still reports a peak."""
     from workbench.runs import warm
 
-    folder = _penguins(cli, tmp_path)
-    cli("run", "start", "penguins", "--wait", "--set", "n_estimators=1", check=True)
+    folder = weakly_trained
     assert not (wb_home / "warm.log").exists()  # a lone run starts no server
     clean = folder / "data" / "incoming" / "batch_01_clean.csv"
 
@@ -158,9 +190,8 @@ def test_a_pipelines_retrain_is_forked_ready_by_the_warm_server(cli, tmp_path, w
     assert shown["resources"]["rss_bytes_max"] > 0
 
 
-def test_a_worse_challenger_keeps_the_champion_and_drift_raises_an_alert(cli, tmp_path):
-    folder = _penguins(cli, tmp_path)
-    cli("run", "start", "penguins", "--wait", check=True)
+def test_a_worse_challenger_keeps_the_champion_and_drift_raises_an_alert(cli, trained):
+    folder = trained
     _set_params(folder, "{ n_estimators = 1, num_leaves = 2 }")  # retrains weaker
     shifted = folder / "data" / "incoming" / "batch_02_shifted.csv"
 
@@ -178,11 +209,10 @@ def test_a_worse_challenger_keeps_the_champion_and_drift_raises_an_alert(cli, tm
     assert len(_events("notify.data.drift")) == 1
 
 
-def test_unlabelled_drift_alerts_without_retraining(cli, tmp_path):
+def test_unlabelled_drift_alerts_without_retraining(cli, trained):
     import pandas as pd
 
-    folder = _penguins(cli, tmp_path)
-    cli("run", "start", "penguins", "--wait", check=True)
+    folder = trained
     incoming = folder / "data" / "incoming"
     shifted = pd.read_csv(incoming / "batch_02_shifted.csv")
     for other in incoming.iterdir():
@@ -200,9 +230,8 @@ def test_unlabelled_drift_alerts_without_retraining(cli, tmp_path):
     assert len(_runs(cli)) == 1
 
 
-def test_a_pipeline_killed_mid_training_finishes_exactly_once(cli, tmp_path, wb_home):
-    folder = _penguins(cli, tmp_path)
-    cli("run", "start", "penguins", "--wait", "--set", "n_estimators=1", check=True)
+def test_a_pipeline_killed_mid_training_finishes_exactly_once(cli, weakly_trained):
+    folder = weakly_trained
     # Slow training, so that the kill lands while the retraining run is going.
     _set_params(folder, "{ n_estimators = 3000, learning_rate = 0.01, num_leaves = 15 }")
     clean = folder / "data" / "incoming" / "batch_01_clean.csv"
