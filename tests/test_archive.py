@@ -38,13 +38,17 @@ def _train(home: Path, *args: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def trained_a(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def trained_a(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> Path:
     """Store A: penguins with two runs, two model versions (champion, challenger)."""
     root = tmp_path_factory.mktemp("archive")
     shutil.copytree(REPO / "sample_projects" / "penguins-lightgbm", root / "penguins")
-    _train(root / "home", "project", "add", str(root / "penguins"))
-    _train(root / "home", "run", "start", "penguins", "--wait", "--set", "n_estimators=3")
-    _train(root / "home", "run", "start", "penguins", "--wait", "--set", "n_estimators=8")
+    # The run's cache, as the tests' own stores have: what the installed LightGBM
+    # accepts is found out once, not by each `run start`.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WORKBENCH_CACHE", str(shared_cache))
+        _train(root / "home", "project", "add", str(root / "penguins"))
+        _train(root / "home", "run", "start", "penguins", "--wait", "--set", "n_estimators=3")
+        _train(root / "home", "run", "start", "penguins", "--wait", "--set", "n_estimators=8")
     return root
 
 

@@ -37,13 +37,17 @@ FEATURES = [
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+def trained(
+    tmp_path_factory: pytest.TempPathFactory, shared_cache: Path
+) -> tuple[Path, Path, Path]:
     """(store, project folder, bundle): penguins trained and exported once."""
     root = tmp_path_factory.mktemp("monitored")
     project = root / "penguins"
     shutil.copytree(REPO / "sample_projects" / "penguins-lightgbm", project)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WORKBENCH_HOME", str(root / "home"))
+        # The run's cache, as the tests' own stores have (what LightGBM accepts, say).
+        mp.setenv("WORKBENCH_CACHE", str(shared_cache))
         mp.setenv("NO_COLOR", "1")
         mp.setenv(
             "PYTHONPATH", os.pathsep.join([str(NETGUARD), os.environ.get("PYTHONPATH", "")])

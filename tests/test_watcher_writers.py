@@ -25,8 +25,16 @@ import time
 from pathlib import Path
 
 import pytest
+from wbtest import wb_auto
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def cli():
+    """The watcher and the pipeline start real processes; the other commands
+    (registering a project, the watcher's status and stop) run in this one."""
+    return wb_auto
 
 QUIET = "1.0"  # seconds; the writers below pause for longer than this, file open
 START = ("--detach", "--quiet", QUIET, "--debounce", "0.2")
