@@ -27,7 +27,8 @@ from tui_support import (
     use_fixed_system_sampler,
     wait_for,
 )
-from wbtest import NETGUARD, wb
+from tui_setup import register, template_env, train
+from wbtest import wb, wb_inprocess
 
 from workbench.config.settings import Settings
 from workbench.tui.app import WorkbenchApp, make_app
@@ -53,25 +54,18 @@ STEPS = ["register", "validate", "drift", "retrain", "evaluate", "promote", "exp
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Pipeline 1 rejected the malformed batch, pipeline 2 promoted a model
     trained with the clean one. The project's drop folder is left empty, so a
-    watcher started by a test finds nothing to do."""
+    watcher started by a test finds nothing to do. Built in this process (the
+    runs and the pipeline's retrain in real supervisors), once per module."""
     root = tmp_path_factory.mktemp("automation")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WORKBENCH_HOME", str(root / "home"))
-        mp.setenv(
-            "PYTHONPATH",
-            os.pathsep.join([str(NETGUARD), *filter(None, [os.environ.get("PYTHONPATH")])]),
-        )
-        mp.setenv("OMP_NUM_THREADS", "1")
-        for var in ("WORKBENCH_RUN_ID", "WORKBENCH_PARAMS", "WORKBENCH_PROJECT_DIR"):
-            mp.delenv(var, raising=False)
+    with template_env(root / "home"):
         folder = root / "projects" / "penguins-lightgbm"
         shutil.copytree(SAMPLES / "penguins-lightgbm", folder)
         shutil.rmtree(folder / "data" / "incoming")
         (folder / "data" / "incoming").mkdir()
-        wb("project", "add", str(folder), check=True)
-        wb("run", "start", "penguins", "--wait", "--set", "n_estimators=1", check=True)
-        assert wb("pipeline", "run", "penguins", str(MALFORMED)).returncode == 1
-        wb("pipeline", "run", "penguins", str(CLEAN), check=True, timeout=300)
+        register(folder)
+        train("penguins", {"n_estimators": 1})
+        assert wb_inprocess("pipeline", "run", "penguins", str(MALFORMED)).returncode == 1
+        wb_inprocess("pipeline", "run", "penguins", str(CLEAN), check=True)
     return root
 
 
@@ -87,11 +81,11 @@ def trained(template: Path, wb_home: Path, tmp_path: Path, monkeypatch) -> Path:
 def stop_watcher_after():
     """Whatever a test does, no watcher outlives it."""
     yield
-    wb("watch", "stop", timeout=60)
+    wb_inprocess("watch", "stop", timeout=60)
 
 
 def watch_status() -> dict:
-    return json.loads(wb("watch", "status", "--json", check=True).stdout)
+    return json.loads(wb_inprocess("watch", "status", "--json", check=True).stdout)
 
 
 async def open_automation(pilot, count: int = 2) -> AutomationScreen:
@@ -172,13 +166,13 @@ async def test_pipelines_with_outcomes_and_the_steps_of_the_selected_one(trained
         assert not app._notifications  # old news: no toast
 
 
-async def test_opened_from_a_project_it_shows_that_project_only(trained, cli):
+async def test_opened_from_a_project_it_shows_that_project_only(trained):
     other = trained.parent / "other"
     shutil.copytree(trained, other)
     config = other / "workbench.toml"
     config.write_text(config.read_text().replace('name = "penguins"', 'name = "other"'))
-    cli("project", "add", str(other), check=True)
-    assert cli("pipeline", "run", "other", str(MALFORMED)).returncode == 1  # pipeline 3
+    wb_inprocess("project", "add", str(other), check=True)
+    assert wb_inprocess("pipeline", "run", "other", str(MALFORMED)).returncode == 1  # pipeline 3
     app = make_app(open_project="penguins")
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_automation(pilot)

@@ -9,7 +9,6 @@ import dataclasses
 
 import io
 import json
-import os
 import shutil
 import sys
 import threading
@@ -34,7 +33,7 @@ from tui_support import (
     use_fixed_system_sampler,
     wait_for,
 )
-from wbtest import NETGUARD, wb
+from tui_setup import register, template_env, train
 
 from workbench.core import formatting as fmt
 from workbench.core.errors import WorkbenchError
@@ -58,23 +57,15 @@ SIZE = (110, 34)
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """penguins trained twice through the CLI, once per module: version 1 (3
-    trees) is the champion, version 2 (better f1) the challenger."""
+    """penguins trained twice in real supervised runs, once per module: version
+    1 (3 trees) is the champion, version 2 (better f1) the challenger."""
     root = tmp_path_factory.mktemp("models")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WORKBENCH_HOME", str(root / "home"))
-        mp.setenv(
-            "PYTHONPATH",
-            os.pathsep.join([str(NETGUARD), *filter(None, [os.environ.get("PYTHONPATH")])]),
-        )
-        mp.setenv("OMP_NUM_THREADS", "1")  # the same model on any machine (snapshot)
-        for var in ("WORKBENCH_RUN_ID", "WORKBENCH_PARAMS", "WORKBENCH_PROJECT_DIR"):
-            mp.delenv(var, raising=False)
+    with template_env(root / "home"):  # one LightGBM thread: the same model (snapshot)
         folder = root / "projects" / "penguins-lightgbm"
         shutil.copytree(SAMPLES / "penguins-lightgbm", folder)
-        wb("project", "add", str(folder), check=True)
-        wb("run", "start", "penguins", "--wait", "--set", "n_estimators=3", check=True)
-        wb("run", "start", "penguins", "--wait", check=True)
+        register(folder)
+        train("penguins", {"n_estimators": 3})
+        train("penguins")
     return root
 
 

@@ -27,7 +27,8 @@ from tui_support import (
     use_fixed_system_sampler,
     wait_for,
 )
-from wbtest import NETGUARD, regular_only, wb
+from tui_setup import register, template_env
+from wbtest import regular_only, wb_inprocess
 
 from workbench.tui import reads
 from workbench.tui.app import make_app
@@ -86,11 +87,19 @@ def pin_store(home: Path) -> None:
             )
 
 
+@pytest.fixture(scope="module")
+def pinned_template(tmp_path_factory) -> Path:
+    """The trained store with everything that varies pinned, once per module."""
+    root = tmp_path_factory.mktemp("pinned")
+    copy_trained(trained_template(tmp_path_factory), root / "home", root)
+    pin_store(root / "home")
+    return root
+
+
 @pytest.fixture
-def pinned(tmp_path_factory, wb_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def pinned(pinned_template: Path, wb_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A copy of the trained store with everything that varies pinned."""
-    copy_trained(trained_template(tmp_path_factory), wb_home, tmp_path)
-    pin_store(wb_home)
+    copy_trained(pinned_template, wb_home, tmp_path)
     monkeypatch.setattr(time, "time", lambda: NOW)
     use_fixed_system_sampler(monkeypatch)
     real_snapshot = reads.home_snapshot
@@ -420,12 +429,9 @@ def swept_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (folder / "train.csv").write_text("x,y\n1,0\n2,1\n")
         (folder / "train.py").write_text(SWEEP_SCRIPT)
         (folder / "workbench.toml").write_text(SWEEP_TOML)
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("WORKBENCH_HOME", str(root / "home"))
-            mp.setenv("PYTHONPATH", str(NETGUARD))
-            mp.setenv("WORKBENCH_WARM_IDLE", "2")  # the trials' warm runner goes soon after
-            wb("project", "add", str(folder), check=True)
-            wb("sweep", "start", "tiny", "--trials", "6", check=True, timeout=240)
+        with template_env(root / "home"):
+            register(folder)
+            wb_inprocess("sweep", "start", "tiny", "--trials", "6", check=True)
         _swept = root
     return _swept
 
@@ -438,7 +444,6 @@ def pinned_sweep(tmp_path_factory, wb_home: Path, tmp_path: Path, monkeypatch):
 
     template = swept_template(tmp_path_factory)
     shutil.copytree(template / "projects", tmp_path / "projects")
-    # Without the warm runner's socket, there while it waits to exit.
     shutil.copytree(template / "home", wb_home, dirs_exist_ok=True, ignore=regular_only)
     sql(wb_home, "UPDATE projects SET path = ?", (str(tmp_path / "projects" / "tiny"),))
     monkeypatch.setattr(time, "time", lambda: NOW)
