@@ -14,6 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 from test_runs_e2e import script_project
+from wbtest import wb_inprocess
 
 pytestmark = pytest.mark.slow
 
@@ -84,7 +85,14 @@ def _daemon_pid(project: Path) -> int:
 
 
 def _show(cli, run_id: str) -> dict:
+    """`run show --json`. With no run queued it starts nothing, so most tests read it in
+    this process (`wb_inprocess`); where runs queue, a command may dispatch them: `wb`."""
     return json.loads(cli("run", "show", run_id, "--json", check=True).stdout)
+
+
+def _add(project: Path) -> None:
+    """Register the project, in this process: no run exists yet, so nothing starts."""
+    wb_inprocess("project", "add", str(project), check=True)
 
 
 @pytest.fixture
@@ -101,7 +109,7 @@ def test_kill_9_of_a_supervisor_takes_its_trainer_along(
     cli, tmp_path, fast_sampling, kill_leftovers
 ):
     project = script_project(tmp_path / "p", "import time\ntime.sleep(600)\n", name="p")
-    cli("project", "add", str(project), check=True)
+    _add(project)
     run_id = cli("run", "start", "p", check=True).stdout.split()[0]
     supervisor, trainer = _running(run_id)
     kill_leftovers.append(trainer)
@@ -112,14 +120,14 @@ def test_kill_9_of_a_supervisor_takes_its_trainer_along(
     )
 
     print(f"trainer gone {took:.3f} s after its supervisor's kill -9")
-    info = _show(cli, run_id)
+    info = _show(wb_inprocess, run_id)
     assert info["status"] == "lost"
     assert info["survivors"] == []
 
 
 def test_run_stop_ends_a_double_forked_daemon(cli, tmp_path, fast_sampling, kill_leftovers):
     project = script_project(tmp_path / "d", DAEMON_TRAIN_PY, name="d")
-    cli("project", "add", str(project), check=True)
+    _add(project)
     run_id = cli("run", "start", "d", check=True).stdout.split()[0]
     _, trainer = _running(run_id)
     daemon = _daemon_pid(project)
@@ -137,7 +145,7 @@ def test_run_stop_ends_a_double_forked_daemon(cli, tmp_path, fast_sampling, kill
 
     _poll(lambda: not _alive(daemon), GONE_DEADLINE_S, "the daemon survived `run stop`")
     assert not _alive(trainer)
-    assert _show(cli, run_id)["status"] == "stopped"
+    assert _show(wb_inprocess, run_id)["status"] == "stopped"
 
 
 def test_a_daemon_left_behind_by_a_finished_trainer_is_stopped(
@@ -145,18 +153,18 @@ def test_a_daemon_left_behind_by_a_finished_trainer_is_stopped(
 ):
     monkeypatch.setenv("TRAIN_SECONDS", "1")
     project = script_project(tmp_path / "f", DAEMON_TRAIN_PY, name="f")
-    cli("project", "add", str(project), check=True)
+    _add(project)
     run_id = cli("run", "start", "f", "--wait", check=True).stdout.split()[0]
     daemon = _daemon_pid(project)
     kill_leftovers.append(daemon)
 
-    assert _show(cli, run_id)["status"] == "succeeded"
+    assert _show(wb_inprocess, run_id)["status"] == "succeeded"
     _poll(lambda: not _alive(daemon), GONE_DEADLINE_S, "the daemon outlived its run")
 
 
 def test_a_lost_runs_daemon_can_still_be_stopped(cli, tmp_path, fast_sampling, kill_leftovers):
     project = script_project(tmp_path / "l", DAEMON_TRAIN_PY, name="l")
-    cli("project", "add", str(project), check=True)
+    _add(project)
     run_id = cli("run", "start", "l", check=True).stdout.split()[0]
     supervisor, trainer = _running(run_id)
     daemon = _daemon_pid(project)
@@ -170,7 +178,7 @@ def test_a_lost_runs_daemon_can_still_be_stopped(cli, tmp_path, fast_sampling, k
 
     psutil.Process(supervisor).kill()
     _poll(lambda: not _alive(trainer), GONE_DEADLINE_S, "the trainer outlived its supervisor")
-    info = _show(cli, run_id)
+    info = _show(wb_inprocess, run_id)
     assert info["status"] == "lost"
     assert info["survivors"] == [daemon]  # found by its recorded pid and create time
 
@@ -215,7 +223,7 @@ def test_one_slot_never_has_two_live_trainers(cli, tmp_path, wb_home, kill_lefto
     (project / "train.py").rename(project / "slot_train.py")
     toml = project / "workbench.toml"
     toml.write_text(toml.read_text().replace('"train.py"', '"slot_train.py"'))
-    cli("project", "add", str(project), check=True)
+    _add(project)
     most, done = [0], threading.Event()
 
     def watch() -> None:
@@ -259,7 +267,7 @@ def test_a_warm_trainer_dies_with_its_warm_supervisor(cli, tmp_path, wb_home, ki
 
     from test_sweeps import _penguins, _slots
 
-    _penguins(cli, tmp_path, extra="")
+    _penguins(wb_inprocess, tmp_path, extra="")  # registered in this process: no run yet
     _slots(wb_home, 2)
     server = subprocess.Popen(
         [sys.executable, "-m", "workbench.runs.warm"],
@@ -293,7 +301,7 @@ def test_a_warm_trainer_dies_with_its_warm_supervisor(cli, tmp_path, wb_home, ki
             lambda: not _alive(trainer), GONE_DEADLINE_S, "the warm trainer outlived its supervisor"
         )
         print(f"warm trainer gone {took:.3f} s after its supervisor's kill -9")
-        assert _show(cli, run_id)["status"] == "lost"
+        assert _show(wb_inprocess, run_id)["status"] == "lost"
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
