@@ -3,7 +3,7 @@ schemas, read-only stores and full disks, and private file modes.
 
 The commands on damaged, replaced, read-only and full stores run in this process
 (`wb_auto`: what they print and how they exit is the point, not the process); the
-private-modes test starts a real run, whose processes write the files."""
+private-modes test starts a real run, whose processes write the run's files."""
 
 from __future__ import annotations
 
@@ -408,7 +408,7 @@ def test_read_commands_work_on_a_full_disk(tmp_path, monkeypatch):
 
 def test_the_store_and_its_files_are_private(wb_home, tmp_path):
     folder = tmp_path / "proj"
-    wb("project", "init", str(folder), "--template", "script", check=True)
+    wb_auto("project", "init", str(folder), "--template", "script", check=True)
     wb("run", "start", "proj", "--set", "epochs=2", "--wait", check=True)
     assert paths.run_log(1).stat().st_size > 0
     assert list(paths.artifacts_dir().rglob("*"))  # the run logged its model
