@@ -19,7 +19,8 @@ import lightgbm
 import numpy as np
 import pandas as pd
 import pytest
-from wbtest import NETGUARD, REPO, wb_auto
+import _export_fixtures
+from wbtest import REPO, wb_auto
 
 from workbench.core.errors import WorkbenchError
 from workbench.models import bundle_runtime as runtime
@@ -38,34 +39,15 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def trained_home(shared_cache: Path) -> Path:
     """A store with penguins (LightGBM) and autompg (scikit-learn) trained once."""
-    root = tmp_path_factory.mktemp("trained")
-    env = {
-        **os.environ,
-        "WORKBENCH_HOME": str(root / "home"),
-        "NO_COLOR": "1",
-        "PYTHONPATH": os.pathsep.join([str(NETGUARD), os.environ.get("PYTHONPATH", "")]),
-    }
-    for sample, project in (("penguins-lightgbm", "penguins"), ("autompg-sklearn", "autompg")):
-        shutil.copytree(REPO / "sample_projects" / sample, root / sample)
-        for args in (("project", "add", str(root / sample)), ("run", "start", project, "--wait")):
-            subprocess.run(
-                [sys.executable, "-m", "workbench", *args],
-                env=env,
-                check=True,
-                capture_output=True,
-                timeout=300,
-                stdin=subprocess.DEVNULL,
-            )
-    return root / "home"
+    return _export_fixtures.trained_home(shared_cache, ("penguins", "autompg"))
 
 
 @pytest.fixture
 def trained(trained_home: Path, wb_home: Path) -> Path:
     """This test's own copy of the trained store."""
-    shutil.copytree(trained_home, wb_home)
-    return wb_home
+    return _export_fixtures.copy_home(trained_home, wb_home)
 
 
 def _version(ref: str):

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from wbtest import NETGUARD, REPO, wb, wb_auto
+import _export_fixtures
+from wbtest import REPO, wb_auto
 
 from workbench.models import registry
 from workbench.store.db import open_store
@@ -31,70 +32,50 @@ def cli():
     other commands run in this one (a subprocess is not the point here)."""
     return wb_auto
 
-SAMPLES = {"penguins": "penguins-lightgbm", "autompg": "autompg-sklearn"}
+SAMPLES = ("penguins", "autompg")
 # LightGBM multiclass, a scikit-learn regressor, and a scikit-learn classifier
 # (penguins again: its `sex` column has missing values in training).
-PROJECTS = {**SAMPLES, "penguins-rf": "penguins-lightgbm"}
-FOREST = {
-    'name = "penguins"': 'name = "penguins-rf"',
-    'trainer = "lightgbm"': 'trainer = "sklearn:sklearn.ensemble.RandomForestClassifier"',
-    "n_estimators = 150, learning_rate = 0.05, num_leaves = 15, min_child_samples = 5": (
-        "n_estimators = 50, max_depth = 6"
-    ),
-}
+PROJECTS = (*SAMPLES, "penguins-rf")
 
-# Runs in a fresh interpreter with MLflow only, as a user of the export would.
+# Runs in a fresh interpreter with MLflow only, as a user of the export would: one
+# interpreter loads every export given (pairs of export folder and batch file).
 LOAD_WITH_MLFLOW = """
 import json, sys
 import pandas as pd
 import mlflow.models, mlflow.pyfunc
 
-path, batch, out = sys.argv[1:]
-model = mlflow.pyfunc.load_model(path)
-found = {"pred": model.predict(pd.read_csv(batch)).tolist()}
-flavors = mlflow.models.Model.load(path).flavors
-if "lightgbm" in flavors:
-    import mlflow.lightgbm
-    found["native_flavor"] = type(mlflow.lightgbm.load_model(path)).__name__
-else:
-    import mlflow.sklearn
-    found["native_flavor"] = type(mlflow.sklearn.load_model(path)).__name__
+out, pairs = sys.argv[1], sys.argv[2:]
+found = {}
+for path, batch in zip(pairs[::2], pairs[1::2]):
+    model = mlflow.pyfunc.load_model(path)
+    one = {"pred": model.predict(pd.read_csv(batch)).tolist()}
+    flavors = mlflow.models.Model.load(path).flavors
+    if "lightgbm" in flavors:
+        import mlflow.lightgbm
+        one["native_flavor"] = type(mlflow.lightgbm.load_model(path)).__name__
+    else:
+        import mlflow.sklearn
+        one["native_flavor"] = type(mlflow.sklearn.load_model(path)).__name__
+    found[path] = one
 found["workbench_imported"] = "workbench" in sys.modules
 open(out, "w").write(json.dumps(found))
 """
 
 
 @pytest.fixture(scope="module")
-def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The three projects trained once for the module, in a store of its own."""
-    root = tmp_path_factory.mktemp("trained")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("WORKBENCH_HOME", str(root / "home"))
-        env.setenv("PYTHONPATH", str(NETGUARD))
-        env.setenv("NO_COLOR", "1")
-        for project, sample in PROJECTS.items():
-            folder = root / project
-            shutil.copytree(REPO / "sample_projects" / sample, folder)
-            if project == "penguins-rf":
-                _edit(folder / "workbench.toml", FOREST)
-            wb("project", "add", str(folder), check=True)
-            wb("run", "start", project, "--wait", check=True)
-    return root / "home"
+def trained_home(shared_cache: Path) -> Path:
+    """The three projects trained once, in a store of their own."""
+    return _export_fixtures.trained_home(shared_cache, PROJECTS)
 
 
 def _edit(config: Path, replacements: dict[str, str]) -> None:
-    text = config.read_text()
-    for old, new in replacements.items():
-        assert old in text
-        text = text.replace(old, new)
-    config.write_text(text)
+    _export_fixtures.edit(config, replacements)
 
 
 @pytest.fixture
 def home(trained_home: Path, wb_home: Path) -> Path:
     """This test's own copy of the trained store."""
-    shutil.copytree(trained_home, wb_home)
-    return wb_home
+    return _export_fixtures.copy_home(trained_home, wb_home)
 
 
 def _native(project: str):
@@ -106,7 +87,8 @@ def _native(project: str):
 
 
 def _batch(project: str) -> Path:
-    return REPO / "sample_projects" / PROJECTS[project] / "data" / "incoming" / "batch_01_clean.csv"
+    sample = _export_fixtures.PROJECTS[project][0]
+    return REPO / "sample_projects" / sample / "data" / "incoming" / "batch_01_clean.csv"
 
 
 def _with_holes(frame: pd.DataFrame, native) -> pd.DataFrame:
@@ -130,12 +112,52 @@ def _export(cli, project: str, fmt: str, output: Path, *args: str) -> dict:
     return json.loads(result.stdout)
 
 
+@pytest.fixture(scope="module")
+def mlflow_exports(
+    trained_home: Path, shared_cache: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict:
+    """Each project exported to MLflow through the CLI, in a copy of the trained store,
+    and every export loaded by MLflow in one fresh interpreter (MLflow's import is
+    most of such an interpreter's work). Per project: the export's report, its
+    folder, the batch given to MLflow and what MLflow predicted."""
+    root = tmp_path_factory.mktemp("mlflow-exports")
+    exports = {}
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("WORKBENCH_HOME", str(_export_fixtures.copy_home(trained_home, root / "home")))
+        env.setenv("WORKBENCH_CACHE", str(shared_cache))
+        env.setenv("NO_COLOR", "1")
+        for project in PROJECTS:
+            out = root / project / "mlflow-model"
+            report = _export(wb_auto, project, "mlflow", out)
+            batch_file = root / project / "batch.csv"
+            _with_holes(pd.read_csv(_batch(project)), _native(project)).to_csv(
+                batch_file, index=False
+            )
+            exports[project] = {"report": report, "out": out, "batch": batch_file}
+    found_file = root / "found.json"
+    pairs = [str(p) for e in exports.values() for p in (e["out"], e["batch"])]
+    loaded = subprocess.run(
+        [sys.executable, "-c", LOAD_WITH_MLFLOW, str(found_file), *pairs],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=root,
+        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    found = json.loads(found_file.read_text())
+    for export in exports.values():
+        export["found"] = found[str(export["out"])]
+        export["workbench_imported"] = found["workbench_imported"]
+    return exports
+
+
 @pytest.mark.parametrize("project", list(PROJECTS))
 def test_mlflow_export_loads_with_mlflow_and_predicts_like_the_native_model(
-    home, cli, tmp_path, project
+    home, mlflow_exports, project
 ):
-    out = tmp_path / "mlflow-model"
-    report = _export(cli, project, "mlflow", out)
+    export = mlflow_exports[project]
+    out, report = export["out"], export["report"]
     assert report["path"] == str(out) and report["rows_checked"] > 0
     native = _native(project)
     if native.classes:
@@ -150,22 +172,10 @@ def test_mlflow_export_loads_with_mlflow_and_predicts_like_the_native_model(
     if native.framework == "sklearn":
         assert "serialization_format: skops" in mlmodel
 
-    batch_file = tmp_path / "batch.csv"
-    _with_holes(pd.read_csv(_batch(project)), native).to_csv(batch_file, index=False)
-    found_file = tmp_path / "found.json"
-    loaded = subprocess.run(
-        [sys.executable, "-c", LOAD_WITH_MLFLOW, str(out), str(batch_file), str(found_file)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
-    )
-    assert loaded.returncode == 0, loaded.stderr
-    found = json.loads(found_file.read_text())
-    assert not found["workbench_imported"]  # the shipped loader stands alone
+    found = export["found"]
+    assert not export["workbench_imported"]  # the shipped loader stands alone
     assert found["native_flavor"] == ("Booster" if native.framework == "lightgbm" else "Pipeline")
-    batch = pd.read_csv(batch_file)
+    batch = pd.read_csv(export["batch"])
     expected, _ = native.predict(batch)
     assert len(found["pred"]) == len(batch) > 10
     if native.classes:

@@ -15,50 +15,26 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from wbtest import NETGUARD, REPO, wb, wb_auto
+import _export_fixtures
+from wbtest import NETGUARD, REPO, wb_auto
 
 from workbench.models import wheels
 
 pytestmark = pytest.mark.slow
 
-LGBM_IN_PIPELINE = {
-    'name = "penguins"': 'name = "lgbm-pipeline"',
-    'trainer = "lightgbm"': 'trainer = "sklearn:lightgbm.LGBMClassifier"',
-    "n_estimators = 150, learning_rate = 0.05, num_leaves = 15, min_child_samples = 5": (""),
-}
-FOREST = {
-    'name = "penguins"': 'name = "forest"',
-    'trainer = "lightgbm"': 'trainer = "sklearn:sklearn.ensemble.RandomForestClassifier"',
-    "n_estimators = 150, learning_rate = 0.05, num_leaves = 15, min_child_samples = 5": (
-        "n_estimators = 10, max_depth = 4"
-    ),
-}
+# The store the export-format tests use, with LightGBM's scikit-learn estimator inside
+# a Pipeline (lgbm-pipeline) added; penguins-rf is a random forest on the same data.
+PROJECTS = ("penguins", "autompg", "penguins-rf", "lgbm-pipeline")
 
 
 @pytest.fixture(scope="module")
-def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("requirements")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("WORKBENCH_HOME", str(root / "home"))
-        env.setenv("PYTHONPATH", str(NETGUARD))
-        env.setenv("NO_COLOR", "1")
-        for edits in (LGBM_IN_PIPELINE, FOREST):
-            folder = root / edits['name = "penguins"'].split('"')[1]
-            shutil.copytree(REPO / "sample_projects" / "penguins-lightgbm", folder)
-            text = (folder / "workbench.toml").read_text()
-            for old, new in edits.items():
-                assert old in text
-                text = text.replace(old, new)
-            (folder / "workbench.toml").write_text(text)
-            wb("project", "add", str(folder), check=True)
-            wb("run", "start", folder.name, "--wait", check=True)
-    return root / "home"
+def trained_home(shared_cache: Path) -> Path:
+    return _export_fixtures.trained_home(shared_cache, PROJECTS)
 
 
 @pytest.fixture
 def home(trained_home: Path, wb_home: Path) -> Path:
-    shutil.copytree(trained_home, wb_home)
-    return wb_home
+    return _export_fixtures.copy_home(trained_home, wb_home)
 
 
 def _names(requirements: str) -> dict[str, str]:
@@ -77,7 +53,7 @@ def test_lightgbm_inside_a_pipeline_is_in_the_bundle_and_mlflow_requirements(hom
 
     # Derived, not listed by hand: a forest's bundle does not carry lightgbm.
     forest = tmp_path / "forest"
-    wb_auto("model", "export", "forest", "-o", str(forest), check=True)
+    wb_auto("model", "export", "penguins-rf", "-o", str(forest), check=True)
     assert "lightgbm" not in _names((forest / "requirements.txt").read_text())
     assert "scikit-learn" in _names((forest / "requirements.txt").read_text())
 
@@ -111,16 +87,22 @@ def test_a_fresh_environment_from_the_bundle_alone_predicts(home, tmp_path):
     assert made.returncode == 0, made.stderr
     assert any(p.name.startswith("lightgbm-") for p in (bundle / "wheels").iterdir())
 
+    # A venv without a pip of its own (ensurepip unpacks and byte-compiles pip: most of
+    # making a venv); this interpreter's pip installs into it (`pip --python`).
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300
+    )
     python = venv / "bin" / "python"
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
-    # No byte-compiling: most of an install's CPU and files, and not what is tested here.
-    clean |= {"PIP_CONFIG_FILE": os.devnull, "PIP_NO_CACHE_DIR": "1", "PIP_NO_COMPILE": "1"}
+    # No byte-compiling: most of an install's CPU and files, and not what is tested here
+    # (pip reads PIP_NO_COMPILE=1 as "compile: yes", so it is said this way).
+    clean |= {"PIP_CONFIG_FILE": os.devnull, "PIP_NO_CACHE_DIR": "1", "PIP_COMPILE": "false"}
     clean["PYTHONPATH"] = str(NETGUARD)
     install = subprocess.run(
-        [str(python), "-m", "pip", "install", "--no-index", "--find-links",
-         str(bundle / "wheels"), "-r", str(bundle / "requirements.txt")],
+        [sys.executable, "-m", "pip", "--python", str(python), "install",
+         "--disable-pip-version-check", "--no-index", "--find-links", str(bundle / "wheels"),
+         "-r", str(bundle / "requirements.txt")],
         env=clean, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert install.returncode == 0, install.stdout[-2000:] + install.stderr[-2000:]

@@ -6,8 +6,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -19,7 +17,8 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from wbtest import NETGUARD, REPO, wb_auto
+import _export_fixtures
+from wbtest import REPO, wb_auto
 
 from workbench.models import bundle_runtime as runtime
 
@@ -39,35 +38,15 @@ BLOCK_WORKBENCH = (
 
 
 @pytest.fixture(scope="module")
-def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A store with the penguins sample (LightGBM) trained once for the module."""
-    root = tmp_path_factory.mktemp("trained")
-    env = {
-        **os.environ,
-        "WORKBENCH_HOME": str(root / "home"),
-        "NO_COLOR": "1",
-        "PYTHONPATH": os.pathsep.join([str(NETGUARD), os.environ.get("PYTHONPATH", "")]),
-    }
-    shutil.copytree(REPO / "sample_projects" / "penguins-lightgbm", root / "penguins")
-    for args in (
-        ("project", "add", str(root / "penguins")),
-        ("run", "start", "penguins", "--wait"),
-    ):
-        subprocess.run(
-            [sys.executable, "-m", "workbench", *args],
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=300,
-            stdin=subprocess.DEVNULL,
-        )
-    return root / "home"
+def trained_home(shared_cache: Path) -> Path:
+    """A store with the penguins sample (LightGBM) trained once."""
+    return _export_fixtures.trained_home(shared_cache, ("penguins",))
 
 
 @pytest.fixture
 def bundle(trained_home: Path, wb_home: Path, tmp_path: Path, cli) -> Path:
     """The penguins champion exported as a bundle folder."""
-    shutil.copytree(trained_home, wb_home)
+    _export_fixtures.copy_home(trained_home, wb_home)
     folder = tmp_path / "penguins-bundle"
     cli("model", "export", "penguins", "-o", str(folder), check=True)
     return folder
