@@ -84,10 +84,10 @@ def _daemon_pid(project: Path) -> int:
     return int(pid_file.read_text())
 
 
-def _show(cli, run_id: str) -> dict:
-    """`run show --json`. With no run queued it starts nothing, so most tests read it in
-    this process (`wb_inprocess`); where runs queue, a command may dispatch them: `wb`."""
-    return json.loads(cli("run", "show", run_id, "--json", check=True).stdout)
+def _show(run_id: str) -> dict:
+    """`run show --json`, in this process: it only reads (it never starts a queued run),
+    so it needs no process of its own."""
+    return json.loads(wb_inprocess("run", "show", run_id, "--json", check=True).stdout)
 
 
 def _add(project: Path) -> None:
@@ -120,7 +120,7 @@ def test_kill_9_of_a_supervisor_takes_its_trainer_along(
     )
 
     print(f"trainer gone {took:.3f} s after its supervisor's kill -9")
-    info = _show(wb_inprocess, run_id)
+    info = _show(run_id)
     assert info["status"] == "lost"
     assert info["survivors"] == []
 
@@ -145,7 +145,7 @@ def test_run_stop_ends_a_double_forked_daemon(cli, tmp_path, fast_sampling, kill
 
     _poll(lambda: not _alive(daemon), GONE_DEADLINE_S, "the daemon survived `run stop`")
     assert not _alive(trainer)
-    assert _show(wb_inprocess, run_id)["status"] == "stopped"
+    assert _show(run_id)["status"] == "stopped"
 
 
 def test_a_daemon_left_behind_by_a_finished_trainer_is_stopped(
@@ -158,7 +158,7 @@ def test_a_daemon_left_behind_by_a_finished_trainer_is_stopped(
     daemon = _daemon_pid(project)
     kill_leftovers.append(daemon)
 
-    assert _show(wb_inprocess, run_id)["status"] == "succeeded"
+    assert _show(run_id)["status"] == "succeeded"
     _poll(lambda: not _alive(daemon), GONE_DEADLINE_S, "the daemon outlived its run")
 
 
@@ -178,7 +178,7 @@ def test_a_lost_runs_daemon_can_still_be_stopped(cli, tmp_path, fast_sampling, k
 
     psutil.Process(supervisor).kill()
     _poll(lambda: not _alive(trainer), GONE_DEADLINE_S, "the trainer outlived its supervisor")
-    info = _show(wb_inprocess, run_id)
+    info = _show(run_id)
     assert info["status"] == "lost"
     assert info["survivors"] == [daemon]  # found by its recorded pid and create time
 
@@ -246,7 +246,7 @@ def test_one_slot_never_has_two_live_trainers(cli, tmp_path, wb_home, kill_lefto
             # Any command but a read-only listing dispatches; so do supervisors.
             cli("project", "list", check=True)
             _poll(
-                lambda rid=run_id: _show(cli, rid)["status"] in ("succeeded", "failed"),
+                lambda rid=run_id: _row(rid)["status"] in ("succeeded", "failed"),
                 120,
                 f"run {run_id} never finished",
             )
@@ -257,7 +257,7 @@ def test_one_slot_never_has_two_live_trainers(cli, tmp_path, wb_home, kill_lefto
             kill_leftovers.append(pid)
 
     assert most[0] == 1, f"{most[0]} trainers ran at once with max_parallel = 1"
-    assert _show(cli, ids[0])["status"] == "lost"
+    assert _show(ids[0])["status"] == "lost"
 
 
 def test_a_warm_trainer_dies_with_its_warm_supervisor(cli, tmp_path, wb_home, kill_leftovers):
@@ -301,7 +301,7 @@ def test_a_warm_trainer_dies_with_its_warm_supervisor(cli, tmp_path, wb_home, ki
             lambda: not _alive(trainer), GONE_DEADLINE_S, "the warm trainer outlived its supervisor"
         )
         print(f"warm trainer gone {took:.3f} s after its supervisor's kill -9")
-        assert _show(wb_inprocess, run_id)["status"] == "lost"
+        assert _show(run_id)["status"] == "lost"
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
