@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from _runs_fixtures import train_template
-from wbtest import REPO, wb_auto
+from wbtest import REPO, wb_auto, wb_inprocess
 
 
 @pytest.fixture
@@ -105,7 +105,8 @@ def test_malformed_data_is_rejected_without_retraining(cli, trained):
     bad = folder / "data" / "incoming" / "batch_03_malformed.csv"
     before = (_sha(bad), bad.stat().st_mtime_ns)
 
-    result = cli("pipeline", "run", "penguins", str(bad), "--json")
+    # Rejected data retrains nothing, so the pipeline starts no process: run in this one.
+    result = wb_inprocess("pipeline", "run", "penguins", str(bad), "--json")
     assert result.returncode == 1, result.stderr
     report = json.loads(result.stdout)
     assert report["outcome"] == "rejected"
@@ -123,7 +124,7 @@ def test_malformed_data_is_rejected_without_retraining(cli, trained):
     # The same content again: recognised by its hash, nothing to do.
     copy = folder / "data" / "incoming" / "copy.csv"
     shutil.copy(bad, copy)
-    again = cli("pipeline", "run", "penguins", str(copy), "--json")
+    again = wb_inprocess("pipeline", "run", "penguins", str(copy), "--json")
     assert again.returncode == 0
     report = json.loads(again.stdout)
     assert report["outcome"] == "nothing to do"
@@ -220,7 +221,8 @@ def test_unlabelled_drift_alerts_without_retraining(cli, trained):
     unlabelled = incoming / "unlabelled.csv"
     shifted.drop(columns=["species"]).to_csv(unlabelled, index=False)
 
-    result = cli("pipeline", "run", "penguins", "--json")  # picks up the new file itself
+    # Unlabelled rows retrain nothing: no process is started, so in this one.
+    result = wb_inprocess("pipeline", "run", "penguins", "--json")  # picks up the new file itself
     assert result.returncode == 0
     report = json.loads(result.stdout)
     assert report["files"] == [str(unlabelled)] and report["outcome"] == "drift alert"

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import pytest
-from wbtest import wb_auto
+from wbtest import wb_auto, wb_inprocess
 
 pytestmark = pytest.mark.slow
 
@@ -342,14 +342,15 @@ def test_the_pipeline_command_leaves_a_file_still_being_written_for_later(cli, t
     try:
         partial = incoming / "open.csv"
         assert wait_until(lambda: partial.exists() and partial.read_text().endswith("0.25,"), 20)
-        first = cli("pipeline", "run", "cron", "--json")
+        # `on_new_data = "validate"` retrains nothing: no process, so in this one.
+        first = wb_inprocess("pipeline", "run", "cron", "--json")
         assert first.returncode == 0, first.stderr
         assert json.loads(first.stdout)["files"] == [str(incoming / "done.csv")]
         assert f"skipped open.csv: still open for writing (pid {writer.pid})" in first.stderr
     finally:
         writer.kill()
         writer.wait(timeout=10)
-    second = cli("pipeline", "run", "cron", "--json")  # its writer is gone: taken, and judged
+    second = wb_inprocess("pipeline", "run", "cron", "--json")  # its writer is gone: taken, judged
     assert second.returncode == 1, second.stderr
     report = json.loads(second.stdout)
     assert report["files"] == [str(incoming / "open.csv")] and report["outcome"] == "rejected"
