@@ -26,6 +26,7 @@ from tui_support import (
     use_fixed_system_sampler,
     wait_for,
 )
+from wbtest import wb_inprocess
 
 import workbench as wb
 from workbench.projects import add_project
@@ -295,7 +296,7 @@ for epoch in range(params["epochs"]):
 """
 
 
-async def test_start_form_prefilled_from_config_starts_runs(tmp_path, cli):
+async def test_start_form_prefilled_from_config_starts_runs(tmp_path):
     add_script_project(tmp_path / "quick", QUICK, "quick")
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -323,7 +324,7 @@ async def test_start_form_prefilled_from_config_starts_runs(tmp_path, cli):
         await wait_for(pilot, lambda: row_keys(runs) == ["2", "1"], what="the second run")
         await wait_for(pilot, lambda: row(runs, "2")[2] == "succeeded", what="run 2 succeeded")
 
-    first, second = show(cli, "1"), show(cli, "2")
+    first, second = show(wb_inprocess, "1"), show(wb_inprocess, "2")
     assert first["params"] == {"epochs": 5} and first["metrics"]["loss"] == pytest.approx(0.2)
     assert second["params"] == {"epochs": 2, "tag": "b"}
 

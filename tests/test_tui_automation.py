@@ -16,6 +16,7 @@ from subprocess import CompletedProcess
 import pytest
 from textual.command import CommandPalette
 from textual.widgets import Label, Static
+from tui_setup import register, template_env, train
 from tui_support import (
     SAMPLES,
     copy_trained,
@@ -27,7 +28,6 @@ from tui_support import (
     use_fixed_system_sampler,
     wait_for,
 )
-from tui_setup import register, template_env, train
 from wbtest import wb, wb_inprocess
 
 from workbench.config.settings import Settings

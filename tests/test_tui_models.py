@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.text import Text
 from textual.command import CommandPalette
 from textual.widgets import Button, Checkbox, Input, Label, Static
+from tui_setup import register, template_env, train
 from tui_support import (
     SAMPLES,
     copy_trained,
@@ -33,7 +34,6 @@ from tui_support import (
     use_fixed_system_sampler,
     wait_for,
 )
-from tui_setup import register, template_env, train
 
 from workbench.core import formatting as fmt
 from workbench.core.errors import WorkbenchError

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Input, Label
+from tui_setup import register, template_env
 from tui_support import (
     CANCER_RUNS,
     copy_trained,
@@ -27,7 +28,6 @@ from tui_support import (
     use_fixed_system_sampler,
     wait_for,
 )
-from tui_setup import register, template_env
 from wbtest import regular_only, wb_inprocess
 
 from workbench.tui import reads
