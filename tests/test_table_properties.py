@@ -25,6 +25,17 @@ def distributions_read_once():
         yield
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """OpenMP's worker threads spin while they wait; on a busy two-core machine one is
+    faster. The trainers fit small tables on one thread themselves; this holds for the
+    predictions of the export's checks and of the tests too."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        yield
+
+
 # target kind -> (its values, the first rows' values: every kind of label present)
 TARGETS = {
     "int 0/1": (st.sampled_from([0, 1]), [0, 1, 1, 0]),
