@@ -30,7 +30,7 @@ from bundle_craft import (
     write_bundle,
     zip_bundle,
 )
-from wbtest import REPO, wb_auto
+from wbtest import REPO, wb_auto, wb_inprocess
 
 from workbench.core.errors import WorkbenchError
 from workbench.models import bundle_runtime as runtime
@@ -56,6 +56,48 @@ def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 def _standalone(bundle: Path, *args: str, env: dict[str, str] | None = None):
     """The bundle's own runtime, with Workbench made impossible to import."""
     return _run("-c", BLOCK_WORKBENCH, str(bundle / "wb_runtime.py"), *args, env=env)
+
+
+# One process that runs several commands one after the other, each as its own process
+# would (exit status, stdout, stderr, a traceback for an uncaught exception), and prints
+# their results as JSON: a command that crashed the interpreter (a segfault in native
+# code) takes the process down, which its exit status shows. argv: a JSON list of commands.
+_SEVERAL_CLI = """
+import json, sys
+sys.path.insert(0, sys.argv[2])
+from wbtest import wb_inprocess
+results = [wb_inprocess(*args) for args in json.loads(sys.argv[1])]
+print(json.dumps([[r.returncode, r.stdout, r.stderr] for r in results]))
+"""
+_SEVERAL_RUNTIME = """
+import contextlib, io, json, runpy, sys, traceback
+sys.modules["workbench"] = None
+main = runpy.run_path(sys.argv[2])["main"]
+results = []
+for args in json.loads(sys.argv[1]):
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            code = main(args)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+    results.append([code, stdout.getvalue(), stderr.getvalue()])
+print(json.dumps(results))
+"""
+
+
+def _several(driver: str, path: Path, commands: list[list[str]], env: dict[str, str]) -> list:
+    """Each command's exit status, stdout and stderr, run by `driver` in one process
+    (whose own stdout must be their JSON alone)."""
+    result = _run("-c", driver, json.dumps(commands), str(path), env=env)
+    assert result.returncode == 0, result.stderr
+    return [
+        subprocess.CompletedProcess(args, code, stdout, stderr)
+        for args, (code, stdout, stderr) in zip(commands, json.loads(result.stdout), strict=True)
+    ]
 
 
 @pytest.fixture
@@ -124,10 +166,15 @@ def test_every_entry_point_refuses_a_payload_and_it_never_runs(tmp_path, table, 
         "predict": cli("predict", str(archive), str(table), "--trust"),
         "predict folder": cli("predict", str(folder), str(table)),
         "serve": cli("serve", str(archive), "--port", "0", "--trust"),
-        "runtime verify": _standalone(folder, "verify", str(archive)),
-        "runtime predict": _standalone(folder, "predict", str(archive), str(table)),
-        "runtime serve": _standalone(folder, "serve", str(folder), "--port", "0"),
     }
+    # The bundle's own runtime, in one process of its own with Workbench impossible to import.
+    standalone = {
+        "runtime verify": ["verify", str(archive)],
+        "runtime predict": ["predict", str(archive), str(table)],
+        "runtime serve": ["serve", str(folder), "--port", "0"],
+    }
+    ran = _several(_SEVERAL_RUNTIME, folder / "wb_runtime.py", list(standalone.values()), {})
+    runs.update(zip(standalone, ran, strict=True))
     for case in ("sklearn script runner at load", "os.system at load"):
         data, other = payloads[case]
         bundle = write_bundle(tmp_path / case.replace(" ", "-"), data, framework="sklearn")
@@ -229,18 +276,24 @@ def test_crafted_lightgbm_text_never_crashes_predict_and_leaves_no_temp_files(tm
     scratch.mkdir()
     env = {"TMPDIR": str(scratch)}
     payloads = lightgbm_payloads()
+    commands, expected = [], []
     for case in ("huge num_leaves", "a cycle", "objective num_class", "NUL byte"):
         text, words = payloads[case]
         folder = write_bundle(tmp_path / case.replace(" ", "-"), text)
         archive = zip_bundle(folder, tmp_path / f"{folder.name}.zip")
         for bundle in (folder, archive):
-            for result in (
-                _run("-m", "workbench", "predict", str(bundle), str(table), env=env),
-                _standalone(folder, "predict", str(bundle), str(table), env=env),
-            ):
-                assert result.returncode == 1, (case, result.returncode, result.stderr)
-                assert "malformed" in result.stderr and words in result.stderr
-                assert "Traceback" not in result.stderr
+            commands.append(["predict", str(bundle), str(table)])
+            expected.append((case, words))
+    # Outside this process (native code that crashed would take it down): `workbench
+    # predict`, and the bundle's own runtime with Workbench impossible to import.
+    results = [
+        *_several(_SEVERAL_CLI, REPO / "tests", commands, env),
+        *_several(_SEVERAL_RUNTIME, folder / "wb_runtime.py", commands, env),
+    ]
+    for (case, words), result in zip(expected * 2, results, strict=True):
+        assert result.returncode == 1, (case, result.args, result.returncode, result.stderr)
+        assert "malformed" in result.stderr and words in result.stderr
+        assert "Traceback" not in result.stderr
     assert list(scratch.iterdir()) == []
     good = write_bundle(tmp_path / "good", lightgbm_text())
     assert cli("predict", str(good), str(table)).returncode == 0
@@ -356,6 +409,13 @@ def _other_store(tmp_path: Path, name: str) -> dict[str, str]:
     return {"WORKBENCH_HOME": str(tmp_path / name)}
 
 
+def _in_store(other: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """The CLI, in this process, on another store than the test's."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("WORKBENCH_HOME", other["WORKBENCH_HOME"])
+        return wb_inprocess(*args)
+
+
 def test_signing_keys_are_private_and_exports_name_their_signer(tmp_path, wb_home, cli, table):
     from workbench.models import signing
 
@@ -421,7 +481,7 @@ def test_tampered_unsigned_and_foreign_bundles(tmp_path, cli, table):
     assert cli("serve", str(foreign), "--port", "0").returncode == 1
     assert cli("predict", str(foreign), str(table), "--trust").returncode == 0
 
-    exported = _run("-m", "workbench", "keys", "export", "-o", str(tmp_path / "o.pub"), env=other)
+    exported = _in_store(other, "keys", "export", "-o", str(tmp_path / "o.pub"))
     assert exported.returncode == 0, exported.stderr
     imported = cli("keys", "import", str(tmp_path / "o.pub"), "--name", "alice", "--json")
     assert imported.returncode == 0 and json.loads(imported.stdout)["imported"] is True
@@ -451,15 +511,14 @@ def test_keys_import_refuses_what_is_not_a_key(tmp_path, cli):
         assert str(tmp_path / name) in result.stderr and "Traceback" not in result.stderr
     assert cli("keys", "import", str(tmp_path / "missing.pub")).returncode == 2
     other = _other_store(tmp_path, "h2")
-    _run("-m", "workbench", "keys", "export", "-o", str(tmp_path / "a.pub"), env=other)
-    _run("-m", "workbench", "keys", "export", "-o", str(tmp_path / "b.pub"),
-         env=_other_store(tmp_path, "h3"))  # fmt: skip
+    _in_store(other, "keys", "export", "-o", str(tmp_path / "a.pub"))
+    _in_store(_other_store(tmp_path, "h3"), "keys", "export", "-o", str(tmp_path / "b.pub"))
     assert cli("keys", "import", str(tmp_path / "a.pub"), "--name", "bob").returncode == 0
     clash = cli("keys", "import", str(tmp_path / "b.pub"), "--name", "bob")
     assert clash.returncode == 2 and "another --name" in clash.stderr
     bad = cli("keys", "import", str(tmp_path / "b.pub"), "--name", "../evil")
     assert bad.returncode == 2 and not (tmp_path / "evil.pub").exists()
-    again = _run("-m", "workbench", "keys", "export", "-o", str(tmp_path / "a.pub"), env=other)
+    again = _in_store(other, "keys", "export", "-o", str(tmp_path / "a.pub"))
     assert again.returncode == 2 and "exists already" in again.stderr
 
 
