@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import shutil
 import socket
 import subprocess
 import sys
@@ -38,18 +39,25 @@ BLOCK_WORKBENCH = (
 
 
 @pytest.fixture(scope="module")
-def trained_home(shared_cache: Path) -> Path:
-    """A store with the penguins sample (LightGBM) trained once."""
-    return _export_fixtures.trained_home(shared_cache, ("penguins",))
+def exported(shared_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store with the penguins sample (LightGBM) trained, and its champion exported
+    once as a bundle folder (`bundle`, signed with the store's key, beside `home`)."""
+    root = tmp_path_factory.mktemp("exported")
+    trained = _export_fixtures.trained_home(shared_cache, ("penguins",))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("WORKBENCH_HOME", str(_export_fixtures.copy_home(trained, root / "home")))
+        env.setenv("WORKBENCH_CACHE", str(shared_cache))
+        env.setenv("NO_COLOR", "1")
+        wb_auto("model", "export", "penguins", "-o", str(root / "bundle"), check=True)
+    return root
 
 
 @pytest.fixture
-def bundle(trained_home: Path, wb_home: Path, tmp_path: Path, cli) -> Path:
-    """The penguins champion exported as a bundle folder."""
-    _export_fixtures.copy_home(trained_home, wb_home)
-    folder = tmp_path / "penguins-bundle"
-    cli("model", "export", "penguins", "-o", str(folder), check=True)
-    return folder
+def bundle(exported: Path, wb_home: Path, tmp_path: Path) -> Path:
+    """The penguins champion exported as a bundle folder; the test's store is a copy of
+    the one that exported it (and holds the key that signed it)."""
+    _export_fixtures.copy_home(exported / "home", wb_home)
+    return Path(shutil.copytree(exported / "bundle", tmp_path / "penguins-bundle"))
 
 
 @pytest.fixture
