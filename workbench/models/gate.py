@@ -30,7 +30,6 @@ from typing import Any
 from workbench.core.errors import UsageError, WorkbenchError
 from workbench.core.files import sha256_file
 from workbench.models import score_cache
-from workbench.models.evaluation import CONFIDENCE, RESAMPLES
 from workbench.models.registry import (
     CHALLENGER,
     CHAMPION,
@@ -80,8 +79,8 @@ class Decision:
             "rescored": self.rescored,
             "method": self.method,
             "interval": list(self.interval) if self.interval else None,
-            "confidence": CONFIDENCE if self.interval else None,
-            "resamples": RESAMPLES if self.interval else None,
+            "confidence": _bootstrap()[0] if self.interval else None,
+            "resamples": _bootstrap()[1] if self.interval else None,
             "evaluation_rows": self.evaluation_rows,
             "reason": self.reason,
         }
@@ -211,9 +210,10 @@ def evaluate(
         )
     low, high = paired["interval"]
     promoted, (gain_low, gain_high) = clears_margin(metric, (low, high), margin)
+    confidence = _bootstrap()[0]
     scores.update(interval=(low, high), evaluation_rows=paired["rows"])
     spread = (
-        f"improvement {gain:+.4g}, {CONFIDENCE:.0%} interval {gain_low:+.4g} to {gain_high:+.4g}"
+        f"improvement {gain:+.4g}, {confidence:.0%} interval {gain_low:+.4g} to {gain_high:+.4g}"
         f" (paired bootstrap over {paired['rows']} rows {where})"
     )
     if promoted:
@@ -225,9 +225,18 @@ def evaluate(
     return decide(
         False,
         f"{metric} {mine:.4g} does not beat {theirs:.4g} by more than {margin:g} with"
-        f" {CONFIDENCE:.0%} confidence: {spread}",
+        f" {confidence:.0%} confidence: {spread}",
         **scores,
     )
+
+
+def _bootstrap() -> tuple[float, int]:
+    """The paired bootstrap's confidence and number of resamples. Imported when used:
+    the evaluation module imports numpy, which registering a run's first model (in its
+    supervisor) has no need of."""
+    from workbench.models.evaluation import CONFIDENCE, RESAMPLES
+
+    return CONFIDENCE, RESAMPLES
 
 
 def clears_margin(
