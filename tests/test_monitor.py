@@ -36,6 +36,14 @@ FEATURES = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenMP's worker threads spin while they wait: on a busy two-core machine each
+    one-row prediction of the server paid for them. The trainers fit small tables on
+    one thread themselves; the server's predictions (the same answers) do too."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
 @pytest.fixture(scope="module")
 def trained(
     tmp_path_factory: pytest.TempPathFactory, shared_cache: Path
