@@ -25,21 +25,21 @@ def cli():
 pytestmark = pytest.mark.slow
 
 
-def _train(cli, folder: Path) -> tuple[str, dict, str]:
-    """Register the project and train it with its built-in trainer, in this process
-    (what the trainer makes of the table is the point here, not the run's processes;
-    a supervised run's failure is in test_a_failed_trainer_leaves_a_one_line_reason...).
-    The run's id, `run show --json`, and what the trainer wrote to its log."""
+def _train(cli, folder: Path) -> tuple[dict, str]:
+    """Register the project and train it with its built-in trainer, in this process:
+    what the trainer makes of the table is the point here, not the run's processes
+    (a supervised run that fails is the one-line-reason test below). Returns
+    `run show --json` and what the trainer wrote to its log."""
     cli("project", "add", str(folder), check=True)
     run_id, log = train_inline(folder)
     info = json.loads(cli("run", "show", str(run_id), "--json", check=True).stdout)
-    return str(run_id), info, log
+    return info, log
 
 
 def _train_sample(cli, tmp_path: Path, sample: str) -> dict:
     folder = tmp_path / sample
     shutil.copytree(REPO / "sample_projects" / sample, folder)
-    _, info, _ = _train(cli, folder)
+    info, _ = _train(cli, folder)
     info["artifact_paths"] = {a["name"]: Path(a["path"]) for a in info["artifacts"]}
     info["folder"] = folder
     return info
@@ -111,7 +111,7 @@ def test_a_target_with_missing_values_drops_those_rows(cli, tmp_path):
         '[data]\ntrain = "data/train.csv"\ntarget = "y"\n'
         '[train]\ntrainer = "sklearn:sklearn.linear_model.Ridge"\n'
     )
-    _, info, log = _train(cli, folder)
+    info, log = _train(cli, folder)
     assert info["params"]["_task"] == "regression"
     assert info["params"]["_rows_train"] + info["params"]["_rows_test"] == 180
     assert info["metrics"]["r2"] > 0.95
@@ -145,7 +145,7 @@ def test_an_integer_coded_binary_target_trains_with_lightgbm_and_predicts_ints(c
         '[data]\ntrain = "data/train.csv"\ntarget = "label"\n'
         '[train]\ntrainer = "lightgbm"\nparams = { n_estimators = 20 }\n'
     )
-    _, info, logs = _train(cli, folder)
+    info, logs = _train(cli, folder)
     assert info["status"] == "succeeded"
     assert info["params"]["_task"] == "classification"
     assert 0.8 < info["metrics"]["accuracy"] < 1.0  # learnt, but not from the copied label
@@ -176,7 +176,7 @@ def test_a_count_target_is_regression_with_the_reason_in_the_log(cli, tmp_path):
         '[train]\ntrainer = "sklearn:sklearn.ensemble.HistGradientBoostingRegressor"\n'
         "params = { max_iter = 20 }\n"
     )
-    _, info, logs = _train(cli, folder)
+    info, logs = _train(cli, folder)
     assert info["params"]["_task"] == "regression"
     assert info["metrics"]["r2"] > 0.5
     distinct = frame["visits"].nunique()
