@@ -2,11 +2,11 @@
 
 A project's `plugins/*.py` files are the user's code, run when a hook needs
 them; a file that cannot serve is never fatal. `workbench plugins list PROJECT
---json`, in a fresh `workbench` process, exits 0 and prints one JSON document in which the file is `failed`
-with a one-line reason (or `ok` with a warning, for a name another plugin
-claimed first); the built-in plugin still works; no traceback; the project's
-files are unchanged and nothing is written into the project (no bytecode
-cache). Files that are not regular files, or too large to be a plugin, are
+--json`, in a fresh `workbench` process, exits 0 and prints one JSON document in
+which the file is `failed` with a one-line reason (or `ok` with a warning, for a
+name another plugin claimed first); the built-in plugin still works; no
+traceback; the project's files are unchanged and nothing is written into the
+project (no bytecode cache). Files that are not regular files, or too large to be a plugin, are
 refused before they are read.
 """
 
