@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,12 +50,49 @@ CHALLENGER = "challenger"
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 
 
+# The last few models loaded by this process. One pipeline reads the champion and the
+# challenger several times over (drift, the gate's evaluation, its promotion, the
+# model card), and the watcher runs pipeline after pipeline: each load parses and
+# checks the whole model file again. Kept by the file's path, size and change time,
+# so a file replaced in place is loaded afresh; a plugin's model is always loaded
+# afresh, since its plugin file may have changed.
+_LOADED: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_LOADED_MAX = 4
+_LOADED_LOCK = threading.Lock()
+
+
 def load_model(version: ModelVersion) -> Any:
-    """The version's model, ready to `predict(frame)`."""
-    from workbench.models.loading import TrainedModel
+    """The version's model, ready to `predict(frame)` (which changes nothing in it)."""
+    from workbench.models.loading import BUILTIN_FRAMEWORKS, TrainedModel
 
     folder = Path(version.project_path) if version.project_path else None
-    return TrainedModel(version.schema, version.model_path, project_dir=folder)
+    try:
+        stat = Path(version.model_path).stat()
+    except OSError:
+        stat = None  # TrainedModel says what is wrong with the file
+    key = None
+    if stat is not None and version.schema.get("framework") in BUILTIN_FRAMEWORKS:
+        shown = json.dumps(version.schema, sort_keys=True, default=str)
+        key = (str(version.model_path), stat.st_size, stat.st_mtime_ns, shown)
+        with _LOADED_LOCK:
+            if key in _LOADED:
+                _LOADED.move_to_end(key)
+                return _LOADED[key]
+    model = TrainedModel(version.schema, version.model_path, project_dir=folder)
+    if key is not None:
+        with _LOADED_LOCK:
+            _LOADED[key] = model
+            while len(_LOADED) > _LOADED_MAX:
+                _LOADED.popitem(last=False)
+    return model
+
+
+def _forget_loaded() -> None:
+    with _LOADED_LOCK:
+        _LOADED.clear()
+
+
+load_model.cache_clear = _forget_loaded  # type: ignore[attr-defined]  # as functools' caches
 
 
 def register_run(

@@ -100,17 +100,41 @@ def _recorded_types(node: Any) -> Iterable[str]:
             stack.extend(item)
 
 
+# Reading every installed distribution's file list takes 0.2-0.6 s; a process that
+# exports several bundles (the watcher, a pipeline exporting two formats) reads it once,
+# and again only when a module is not found in it.
+_PROVIDED: dict[str, list[str]] | None = None
+
+
+def _packages_distributions(fresh: bool = False) -> dict[str, list[str]]:
+    global _PROVIDED
+    if fresh or _PROVIDED is None:
+        _PROVIDED = dict(metadata.packages_distributions())
+    return _PROVIDED
+
+
+def _forget_provided() -> None:
+    global _PROVIDED
+    _PROVIDED = None
+
+
+_packages_distributions.cache_clear = _forget_provided  # type: ignore[attr-defined]
+
+
 def model_distributions(framework: str, model_path: Path | None) -> list[str]:
     """The installed distributions (canonical names) that provide the model's types,
     besides the framework's own packages; a type from a module that no installed
     distribution provides is an error naming it."""
-    provided = metadata.packages_distributions()
+    provided = _packages_distributions()
     found = set(FRAMEWORK_PACKAGES.get(framework, ()))
     for dotted in model_types(framework, model_path):
         top = dotted.split(".")[0]
         if top in sys.stdlib_module_names or top == "builtins":
             continue
         names = provided.get(top)
+        if not names:  # installed since it was read (a long-running watcher)?
+            provided = _packages_distributions(fresh=True)
+            names = provided.get(top)
         if not names:
             raise WorkbenchError(
                 f"the model holds {dotted}, but no installed distribution provides the "
