@@ -1,5 +1,5 @@
 """The Automation screen and the app's notification toasts, on a penguins
-project trained once by the real CLI (a weak champion: one tree), then fed a
+project trained once in a real supervised run (a weak champion: one tree), then fed a
 malformed batch (rejected) and a clean one (retrained, promoted, exported)
 through `workbench pipeline`; and the watcher started and stopped from the
 screen as a real detached daemon."""

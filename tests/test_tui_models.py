@@ -1,7 +1,7 @@
 """The Models screen of a project: versions with aliases and metrics, the
 promotion gate (dry run, confirm, force) and export with live progress, on a
-project trained twice by the real CLI: a weak first model (3 trees), then the
-project's own params, which score a better f1."""
+project trained twice in real supervised runs: a weak first model (3 trees),
+then the project's own params, which score a better f1."""
 
 from __future__ import annotations
 
