@@ -28,7 +28,7 @@ from tui_support import (
     use_fixed_system_sampler,
     wait_for,
 )
-from wbtest import regular_only, wb_inprocess
+from wbtest import regular_only, wb
 
 from workbench.tui import reads
 from workbench.tui.app import make_app
@@ -431,7 +431,9 @@ def swept_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (folder / "workbench.toml").write_text(SWEEP_TOML)
         with template_env(root / "home"):
             register(folder)
-            wb_inprocess("sweep", "start", "tiny", "--trials", "6", check=True)
+            # A process of its own: the sweep returns as its last trial ends, before
+            # that trial's supervisor has exited.
+            wb("sweep", "start", "tiny", "--trials", "6", check=True, timeout=240)
         _swept = root
     return _swept
 
