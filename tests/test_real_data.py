@@ -21,19 +21,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import _data_fixtures
 
 pytestmark = pytest.mark.slow
 
 ROUNDS = 20  # boosting rounds: enough to learn, quick on two cores
 MAX_ROWS = 400
-
-
-@pytest.fixture(scope="module", autouse=True)
-def distributions_read_once():
-    """Each export pins its requirements from the installed distributions: read once."""
-    with _data_fixtures.distributions_read_once():
-        yield
 
 
 @pytest.fixture(autouse=True)

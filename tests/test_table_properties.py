@@ -13,16 +13,8 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-import _data_fixtures
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def distributions_read_once():
-    """Each export pins its requirements from the installed distributions: read once."""
-    with _data_fixtures.distributions_read_once():
-        yield
 
 
 @pytest.fixture(scope="module", autouse=True)
