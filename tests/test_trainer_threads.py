@@ -100,55 +100,69 @@ def test_lightgbm_params_are_checked_from_the_cache_without_importing_lightgbm(
     assert json.loads(cached.read_text())["names"]["num_leaf"] == "num_leaves"
 
 
-# Runs check_params for a scikit-learn estimator in a fresh interpreter; with
-# "blocked", importing scikit-learn fails.
+# Runs check_params for scikit-learn estimators in a fresh interpreter, one check per
+# (estimator, params) pair given, in order; with "blocked", importing scikit-learn fails.
+# The cache is a file, read by every check: checks in one interpreter see each other's.
 CHECK_SKLEARN = """
 import json, sys
 if sys.argv[1] == "blocked":
     sys.modules["sklearn"] = None
 from workbench.core.errors import WorkbenchError
 from workbench.trainers.params import check_params
-try:
-    check_params("sklearn:" + sys.argv[2], json.loads(sys.argv[3]))
-    print("ok")
-except WorkbenchError as exc:
-    print("refused:", exc.message)
+for estimator, params in json.loads(sys.argv[2]):
+    try:
+        check_params("sklearn:" + estimator, params)
+        print("ok")
+    except WorkbenchError as exc:
+        print("refused:", exc.message.replace(chr(10), " "))
 """
 FOREST = "sklearn.ensemble.RandomForestRegressor"
 
 
-def _check_sklearn(mode: str, estimator: str, params: dict) -> str:
+def _check_sklearn(mode: str, *checks: tuple[str, dict]) -> list[str]:
     result = subprocess.run(
-        [sys.executable, "-c", CHECK_SKLEARN, mode, estimator, json.dumps(params)],
+        [sys.executable, "-c", CHECK_SKLEARN, mode, json.dumps(checks)],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
+    return result.stdout.strip().splitlines()
 
 
 def test_sklearn_params_that_passed_are_checked_from_the_cache_without_importing_it(
     tmp_path, monkeypatch
 ):
     monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
-    assert _check_sklearn("free", FOREST, {"n_estimators": 20}) == "ok"
-    [cached] = (tmp_path / "cache").glob("sklearn-*-params.json")
-    # The same estimator and parameters again: passed from the cache, no import.
-    assert _check_sklearn("blocked", FOREST, {"n_estimators": 20}) == "ok"
-    # Anything else goes to scikit-learn, which cannot be imported here.
-    assert "cannot import the estimator" in _check_sklearn("blocked", FOREST, {"n_estimators": 21})
+    first, unknown, bad, bad_again, other = _check_sklearn(
+        "free",
+        (FOREST, {"n_estimators": 20}),
+        (FOREST, {"n_estimatorz": 3}),
+        (FOREST, {"max_depth": -2}),
+        (FOREST, {"max_depth": -2}),
+        # An estimator from another library: its version is not the one in the
+        # cache's name, so it is always checked afresh and never kept.
+        ("lightgbm.LGBMRegressor", {"n_estimators": 5}),
+    )
+    assert first == "ok" and other == "ok"
     # Refused sets are refused by scikit-learn each time, and never kept.
-    assert "did you mean n_estimators" in _check_sklearn("free", FOREST, {"n_estimatorz": 3})
-    assert "max_depth" in _check_sklearn("free", FOREST, {"max_depth": -2})
-    assert "max_depth" in _check_sklearn("free", FOREST, {"max_depth": -2})
-    assert "n_estimatorz" not in cached.read_text() and "-2" not in cached.read_text()
-    # An estimator from another library is always checked afresh: its version is not
-    # the one in the cache's name.
-    assert _check_sklearn("free", "lightgbm.LGBMRegressor", {"n_estimators": 5}) == "ok"
-    assert "LGBMRegressor" not in cached.read_text()
+    assert "did you mean n_estimators" in unknown
+    assert "max_depth" in bad and "max_depth" in bad_again
+    [cached] = (tmp_path / "cache").glob("sklearn-*-params.json")
+    text = cached.read_text()
+    assert "n_estimatorz" not in text and "-2" not in text and "LGBMRegressor" not in text
+
+    # The same estimator and parameters again: passed from the cache, no import.
+    # Anything else goes to scikit-learn, which cannot be imported here.
+    same, changed = _check_sklearn(
+        "blocked", (FOREST, {"n_estimators": 20}), (FOREST, {"n_estimators": 21})
+    )
+    assert same == "ok"
+    assert "cannot import the estimator" in changed
+
     # A damaged cache is not trusted, and is made again.
     cached.write_text('{"format": 1, "accepted": "everything"}')
-    assert "cannot import the estimator" in _check_sklearn("blocked", FOREST, {"n_estimators": 20})
-    assert _check_sklearn("free", FOREST, {"n_estimators": 20}) == "ok"
-    assert _check_sklearn("blocked", FOREST, {"n_estimators": 20}) == "ok"
+    [damaged] = _check_sklearn("blocked", (FOREST, {"n_estimators": 20}))
+    assert "cannot import the estimator" in damaged
+    assert _check_sklearn("free", (FOREST, {"n_estimators": 20})) == ["ok"]
+    assert _check_sklearn("blocked", (FOREST, {"n_estimators": 20})) == ["ok"]
