@@ -38,7 +38,7 @@ SLOW_TESTS = {
     "tests/test_project_init_data.py::test_a_count_target_trains_a_regressor_end_to_end",
     "tests/test_project_init_data.py::"
     "test_script_template_on_text_features_and_missing_values_end_to_end",
-    # Many `workbench` processes each, over real stores.
+    # Real stores damaged, replaced, read-only or full, and a real run's files.
     "tests/test_store_integrity.py::test_the_store_and_its_files_are_private",
     "tests/test_store_integrity.py::"
     "test_a_corrupted_page_is_reported_in_one_line_and_repaired_into_a_new_file",
