@@ -110,16 +110,22 @@ LIGHTGBM_FACTS_FORMAT = 1
 MAX_ACCEPTED = 500  # accepted parameter sets kept (the newest)
 
 
-def _lightgbm_facts_path() -> Path | None:
+def _facts_path(distribution: str, stem: str) -> Path | None:
+    """The cache file of what the installed `distribution` accepts, named for its
+    version; None when it is not installed or its version is odd."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        installed = version("lightgbm")
+        installed = version(distribution)
     except PackageNotFoundError:
         return None
     if not re.fullmatch(r"[\w.+-]{1,40}", installed):
         return None
-    return paths.cache_dir() / f"lightgbm-{installed}-params.json"
+    return paths.cache_dir() / f"{stem}-{installed}-params.json"
+
+
+def _lightgbm_facts_path() -> Path | None:
+    return _facts_path("lightgbm", "lightgbm")
 
 
 @cache
@@ -331,15 +337,7 @@ SKLEARN_FACTS_FORMAT = 1
 
 
 def _sklearn_facts_path() -> Path | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        installed = version("scikit-learn")
-    except PackageNotFoundError:
-        return None
-    if not re.fullmatch(r"[\w.+-]{1,40}", installed):
-        return None
-    return paths.cache_dir() / f"sklearn-{installed}-params.json"
+    return _facts_path("scikit-learn", "sklearn")
 
 
 def _sklearn_accepted(path: Path) -> list[str]:
