@@ -93,6 +93,41 @@ def pytest_configure(config: pytest.Config) -> None:
     root = Path(__file__).resolve().parent.parent
     for package in (root / "workbench", *sorted((root / "plugins").glob("*/workbench_*/"))):
         compileall.compile_dir(package, quiet=1, workers=1)
+    if config.getoption("numprocesses", None):
+        _rewrite_test_modules_once(config)
+
+
+def _rewrite_test_modules_once(config: pytest.Config) -> None:
+    """Rewrite the test modules' asserts once, here, for every xdist worker. Each worker
+    imports every test module while collecting, and pytest rewrites a module's asserts
+    on import unless a cached rewrite is on disk; where PYTHONDONTWRITEBYTECODE is set
+    it writes none, so each of the workers would pay the whole rewrite again (about
+    8 CPU-s each on a 2-core machine). pytest reads the cache it validates (source
+    size and mtime, its own version in the file name) even when it may not write.
+    This leans on pytest's rewrite module, which is not public API: when it changes,
+    this does nothing and the workers rewrite as before."""
+    try:
+        from _pytest.assertion import rewrite
+
+        state = config.stash[rewrite.assertstate_key]
+        read, rewrite_test, write = rewrite._read_pyc, rewrite._rewrite_test, rewrite._write_pyc
+    except (ImportError, AttributeError, KeyError):
+        return
+    if config.getoption("assertmode", "rewrite") != "rewrite":
+        return
+    for folder in config.getini("testpaths"):
+        for source in sorted((config.rootpath / folder).rglob("*.py")):
+            if not (source.name.startswith("test_") or source.name == "conftest.py"):
+                continue
+            pyc = rewrite.get_cache_dir(source) / (source.name[:-3] + rewrite.PYC_TAIL)
+            if read(source, pyc) is not None:
+                continue
+            try:
+                pyc.parent.mkdir(exist_ok=True)
+                source_stat, code = rewrite_test(source, config)
+                write(state, code, source_stat, pyc)
+            except (OSError, SyntaxError):
+                continue  # the worker reports it on import, as it would have
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by mark
