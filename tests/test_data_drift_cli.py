@@ -7,13 +7,16 @@ import json
 import shutil
 
 import pytest
-from wbtest import REPO, wb_auto
+from _data_fixtures import train_inline
+from wbtest import REPO, wb_inprocess
 
 
 @pytest.fixture
 def cli():
-    """Runs and the pipeline start real processes; the other commands run in this one."""
-    return wb_auto
+    """The CLI in this process: `data drift` and `data list` start no process, and
+    the one model is trained here too (`train_inline`): what is checked is what
+    drift makes of a trained model, not the processes that train it."""
+    return wb_inprocess
 
 
 pytestmark = pytest.mark.slow
@@ -23,7 +26,7 @@ def _sample(cli, tmp_path, folder: str, name: str, train: bool = False):
     shutil.copytree(REPO / "sample_projects" / folder, tmp_path / folder)
     cli("project", "add", str(tmp_path / folder), check=True)
     if train:
-        cli("run", "start", name, "--wait", check=True)
+        train_inline(tmp_path / folder)
     return tmp_path / folder / "data" / "incoming"
 
 

@@ -11,16 +11,11 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from wbtest import REPO, wb_auto
+from _data_fixtures import train_inline
+from wbtest import REPO, wb_inprocess
 
 from workbench.models.degradation import BAND_Z, assess
 from workbench.models.evaluation import Predictions, full_score
-
-
-@pytest.fixture
-def cli():
-    """Runs and the pipeline start real processes; the other commands run in this one."""
-    return wb_auto
 
 
 def _version(metrics: dict[str, float]) -> SimpleNamespace:
@@ -102,10 +97,15 @@ def test_a_degraded_classification_batch_says_roc_auc_fell() -> None:
 
 
 @pytest.mark.slow
-def test_drift_and_the_pipeline_judge_batches_against_the_cv_band(cli, tmp_path):
+def test_drift_and_the_pipeline_judge_batches_against_the_cv_band(tmp_path):
     """autompg cross-validated (cv = 3): the clean batch stays quiet, the shifted
     one is degraded, and the pipeline's alert names the drifted columns with their
-    statistics and says which way rmse moved."""
+    statistics and says which way rmse moved.
+
+    The model is trained in this process, and the pipeline (validate only: it
+    starts no run) runs here too: what is judged is the baseline the trainer
+    recorded, not the processes around it."""
+    cli = wb_inprocess
     folder = tmp_path / "autompg"
     shutil.copytree(REPO / "sample_projects" / "autompg-sklearn", folder)
     config = folder / "workbench.toml"
@@ -114,7 +114,7 @@ def test_drift_and_the_pipeline_judge_batches_against_the_cv_band(cli, tmp_path)
     text = text.replace("n_estimators = 200", "n_estimators = 30")
     config.write_text(text)
     cli("project", "add", str(folder), check=True)
-    cli("run", "start", "autompg", "--wait", check=True)
+    train_inline(folder)
     incoming = folder / "data" / "incoming"
 
     clean = json.loads(
