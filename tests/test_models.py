@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from wbtest import REPO, wb_auto
+from _runs_fixtures import TrainedTemplate, train_template
+from wbtest import REPO, wb_auto, wb_inprocess
 
 from workbench.core.errors import ConfigError
 
@@ -48,10 +49,31 @@ def _versions(cli, project: str) -> list[dict]:
     return json.loads(cli("model", "list", project, "--json", check=True).stdout)
 
 
-def test_runs_register_versions_and_the_gate_moves_champion(cli, tmp_path, wb_home):
-    _project(cli, tmp_path)
-    first = _train(cli, "penguins", "n_estimators=3")  # a weak first model
-    second = _train(cli, "penguins")
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory, shared_cache) -> tuple[TrainedTemplate, int, int]:
+    """The penguins sample trained twice, once for the module, through `run start`:
+    a weak first model (three trees), then one of the project's own params. Each
+    test that uses it gets a copy of the store and of the project folder."""
+    run_ids: list[int] = []
+
+    def train_twice(cli, folder: Path) -> None:
+        run_ids.append(_train(cli, "penguins", "n_estimators=3"))
+        run_ids.append(_train(cli, "penguins"))
+
+    template = train_template(
+        tmp_path_factory,
+        shared_cache,
+        REPO / "sample_projects" / "penguins-lightgbm",
+        train_twice,
+        name="two-runs",
+        folder="penguins",
+    )
+    return template, run_ids[0], run_ids[1]
+
+
+def test_runs_register_versions_and_the_gate_moves_champion(cli, two_runs, wb_home):
+    template, first, second = two_runs
+    template.install(wb_home)
 
     versions = _versions(cli, "penguins")
     assert [(v["version"], v["run_id"], v["aliases"]) for v in versions] == [
@@ -131,25 +153,25 @@ def _versions_without_lightgbm() -> list[dict]:
     return json.loads(result.stdout)
 
 
-def test_champion_is_rescored_on_the_challengers_holdout(cli, tmp_path, wb_home):
+def test_champion_is_rescored_on_the_challengers_holdout(cli, two_runs, wb_home):
     from workbench.models.registry import load_model, resolve
     from workbench.store import open_store
     from workbench.trainers.metrics import classification_metrics
 
-    folder = _project(cli, tmp_path)
-    _train(cli, "penguins")
+    # Version 1 is the champion, trained on the sample's data.
+    folder = two_runs[0].install(wb_home)
     # New training data (more rows): a different hold-out.
     train = pd.read_csv(folder / "data" / "train.csv")
     extra = pd.read_csv(folder / "data" / "incoming" / "batch_01_clean.csv")
     pd.concat([train, extra]).to_csv(folder / "data" / "train.csv", index=False)
     _train(cli, "penguins")
 
-    decision = json.loads(cli("model", "promote", "penguins", "2", "--dry-run", "--json").stdout)
+    decision = json.loads(cli("model", "promote", "penguins", "3", "--dry-run", "--json").stdout)
     assert decision["rescored"] is True
     assert "challenger's hold-out" in decision["reason"]
 
     store = open_store()
-    champion, challenger = resolve(store, "penguins@1"), resolve(store, "penguins@2")
+    champion, challenger = resolve(store, "penguins@champion"), resolve(store, "penguins@3")
     assert champion.holdout_sha256 != challenger.holdout_sha256
     holdout = pd.read_parquet(challenger.holdout_path)
     truth = holdout.pop("species")
@@ -180,7 +202,10 @@ def test_runs_without_a_model_register_nothing(cli, tmp_path):
 
 def test_failed_runs_and_manual_projects(cli, tmp_path):
     _project(cli, tmp_path, {'promote = "if-better"': 'promote = "manual"'})
-    run = cli("run", "start", "penguins", "--wait", "--set", "num_leaves=-3")
+    # Parameters LightGBM would refuse fail the run before anything is started,
+    # so this `run start` runs in this process (one that started a process would
+    # fail here, naming it).
+    run = wb_inprocess("run", "start", "penguins", "--wait", "--set", "num_leaves=-3")
     assert run.returncode != 0
     assert _versions(cli, "penguins") == []
     _train(cli, "penguins")
