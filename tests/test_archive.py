@@ -8,33 +8,23 @@ import json
 import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from _watch_fixtures import supervised_run
 from wbtest import NETGUARD, REPO
 from wbtest import wb_inprocess as wbi
 
 pytestmark = pytest.mark.slow  # trains three small models in all
 
 
-def _train(home: Path, *args: str) -> None:
-    env = {
-        **os.environ,
-        "WORKBENCH_HOME": str(home),
-        "NO_COLOR": "1",
-        "PYTHONPATH": os.pathsep.join([str(NETGUARD), os.environ.get("PYTHONPATH", "")]),
-    }
-    subprocess.run(
-        [sys.executable, "-m", "workbench", *args],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
+def _train(home: Path, *overrides: str) -> None:
+    """A supervised run of penguins in the store at `home` (started from this
+    process: the run's supervisor and trainer are processes of their own)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WORKBENCH_HOME", str(home))
+        supervised_run("penguins", *overrides)
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +33,19 @@ def trained_a(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> P
     root = tmp_path_factory.mktemp("archive")
     shutil.copytree(REPO / "sample_projects" / "penguins-lightgbm", root / "penguins")
     # The run's cache, as the tests' own stores have: what the installed LightGBM
-    # accepts is found out once, not by each `run start`.
+    # accepts is found out once, not by each run.
     with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WORKBENCH_HOME", str(root / "home"))
         mp.setenv("WORKBENCH_CACHE", str(shared_cache))
-        _train(root / "home", "project", "add", str(root / "penguins"))
-        _train(root / "home", "run", "start", "penguins", "--wait", "--set", "n_estimators=3")
-        _train(root / "home", "run", "start", "penguins", "--wait", "--set", "n_estimators=8")
+        mp.setenv("NO_COLOR", "1")
+        mp.setenv(
+            "PYTHONPATH", os.pathsep.join([str(NETGUARD), os.environ.get("PYTHONPATH", "")])
+        )
+        for var in ("WORKBENCH_RUN_ID", "WORKBENCH_PARAMS", "WORKBENCH_PROJECT_DIR"):
+            mp.delenv(var, raising=False)
+        wbi("project", "add", str(root / "penguins"), check=True)
+        _train(root / "home", "n_estimators=3")
+        _train(root / "home", "n_estimators=8")
     return root
 
 
@@ -157,7 +154,7 @@ def test_hand_over_from_a_to_b_idempotent_and_incremental(trained_a, tmp_path, m
     assert _dump(b) == before  # importing the same archive twice changes nothing
 
     # A trains once more; only that run and its model version travel next.
-    _train(a, "run", "start", "penguins", "--wait", "--set", "n_estimators=5")
+    _train(a, "n_estimators=5")
     monkeypatch.setenv("WORKBENCH_HOME", str(a))
     delta = _json(
         "archive", "export", "penguins", "-o", str(second), "--since", "last", "--to", "laptop"
