@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import click
+import pytest
 from wbtest import REPO
 
 from workbench.cli import cli
@@ -108,6 +109,21 @@ def test_a_command_still_runs_through_the_lazy_registry(tmp_path):
     assert json.loads(done.stdout) == []
     assert "workbench.cli.project" in modules
     assert "workbench.cli.model" not in modules and "workbench.cli.serve" not in modules
+    # The store was made by this command: its migrations ran through sqlite-utils,
+    # without the pandas and numpy that sqlite-utils imports when they are there.
+    assert "sqlite_utils" in modules
+    assert not any(m.split(".")[0] in ("pandas", "numpy") for m in modules)
+
+
+def test_modules_hidden_for_sqlite_utils_import_again_after():
+    from workbench.store.migrations import _hidden
+
+    assert "tabnanny" not in sys.modules
+    with _hidden("tabnanny", "json"):
+        with pytest.raises(ImportError):
+            importlib.import_module("tabnanny")
+        assert importlib.import_module("json").dumps([1]) == "[1]"  # imported before: kept
+    assert importlib.import_module("tabnanny").__name__ == "tabnanny"
 
 
 def test_an_unknown_command_is_a_one_line_usage_error(tmp_path):

@@ -50,14 +50,6 @@ class Store:
             else self._enable_wal()
         )
 
-    @property
-    def db(self) -> Any:
-        """The same connection as a `sqlite_utils.Database`, imported on first use
-        (sqlite-utils pulls in pandas, too slow for every process start)."""
-        from sqlite_utils import Database
-
-        return Database(self.conn, execute_plugins=False)
-
     def pending_migrations(self) -> list[str]:
         try:
             applied = {
@@ -381,7 +373,7 @@ def _migrate(store: Store) -> None:
                 )
             started = time.monotonic()
             if pending:
-                migrations.apply(store.db)
+                migrations.apply(store.conn)
             if upgrading:
                 print(f"store upgraded in {time.monotonic() - started:.1f} s", file=sys.stderr)
         except sqlite3.OperationalError as exc:

@@ -476,12 +476,10 @@ def _salvage(db: Path, new: Path) -> None:
     """The schema made fresh by the migrations, then every row that can still be
     read copied over, table by table; past a damaged page, the copy resumes at
     the next readable rowid."""
-    from sqlite_utils import Database
-
     from workbench.store import migrations
 
     dst = sqlite3.connect(new, isolation_level=None)
-    migrations.apply(Database(dst))
+    migrations.apply(dst)
     src = _open_readonly(db)
     try:
         dst.execute("PRAGMA foreign_keys=OFF")
