@@ -8,13 +8,16 @@ written by a payload ever appears."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
 import stat
+import struct
 import subprocess
 import sys
 import zipfile
+import zlib
 from pathlib import Path
 
 import pandas as pd
@@ -190,7 +193,9 @@ def test_every_entry_point_refuses_a_payload_and_it_never_runs(tmp_path, table, 
     assert not marker.exists()
 
 
-def test_the_mlflow_loader_refuses_a_payload(tmp_path):
+def test_the_mlflow_loader_refuses_a_payload(tmp_path, monkeypatch):
+    """The loader as MLflow runs it: the export's code/ folder on sys.path, its
+    `workbench_pyfunc` imported by name (it imports `wb_runtime` beside it)."""
     from workbench.models import workbench_pyfunc
 
     marker = tmp_path / "ran"
@@ -203,15 +208,19 @@ def test_the_mlflow_loader_refuses_a_payload(tmp_path):
     (model / "model.skops").write_bytes(data)
     schema = {"framework": "sklearn", "model_file": "model.skops", "features": FEATURES}
     (model / "feature_schema.json").write_text(json.dumps({**schema, "target": {"name": "y"}}))
-    result = _run(
-        "-c",
-        "import sys; sys.path.insert(0, sys.argv[1]); import workbench_pyfunc;"
-        " workbench_pyfunc._load_pyfunc(sys.argv[2])",
-        str(code),
-        str(model),
-    )
-    assert result.returncode == 1
-    assert "BundleError" in result.stderr and named in result.stderr
+    monkeypatch.syspath_prepend(str(code))
+    copies = ("workbench_pyfunc", "wb_runtime")  # the copies' names, not the package's
+    for name in copies:
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    try:
+        loader = importlib.import_module("workbench_pyfunc")
+        with pytest.raises(Exception) as caught:
+            loader._load_pyfunc(str(model))
+        assert type(caught.value) is sys.modules["wb_runtime"].BundleError
+    finally:
+        for name in copies:
+            sys.modules.pop(name, None)
+    assert named in str(caught.value)
     assert not marker.exists()
 
 
@@ -309,15 +318,33 @@ def test_the_schema_must_match_the_lightgbm_model(tmp_path):
 
 
 def _bomb(path: Path, member: str, megabytes: int) -> Path:
-    """A zip with `megabytes` MB of zeros in `member`, written as a stream."""
+    """A zip with `megabytes` MB of zeros in `member` (deflated), after a small
+    manifest.json. Written by hand, not with zipfile, which would deflate the whole
+    GiB (seconds of CPU): after a full flush deflate starts afresh, so every MB of
+    zeros compresses to the same bytes, and the one compressed MB is repeated. The
+    sizes fit in 32 bits: a plain zip, no ZIP64 records."""
     block = bytes(1 << 20)
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("manifest.json", "{}")
-        info = zipfile.ZipInfo(member)
-        info.compress_type = zipfile.ZIP_DEFLATED
-        with archive.open(info, "w", force_zip64=True) as out:
-            for _ in range(megabytes):
-                out.write(block)
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw deflate, as a zip holds it
+    one_mb = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)
+    crc = 0
+    for _ in range(megabytes):
+        crc = zlib.crc32(block, crc)
+    members = [  # name, method (0 stored, 8 deflated), CRC-32, data, size
+        (b"manifest.json", 0, zlib.crc32(b"{}"), b"{}", 2),
+        (member.encode(), 8, crc, one_mb * megabytes + deflate.flush(), megabytes << 20),
+    ]
+    local, central = bytearray(), bytearray()
+    for name, method, checksum, data, size in members:
+        # version needed, flags, method, time, date (1980-01-01), CRC, sizes, name's length
+        fields = (20, 0, method, 0, 0x21, checksum, len(data), size, len(name))
+        # central directory entry: made by, the fields, no extra/comment, disk 0,
+        # no attributes, where the local header starts
+        central += struct.pack("<I6H3I5H2I", 0x02014B50, 20, *fields, 0, 0, 0, 0, 0, len(local))
+        central += name
+        local += struct.pack("<I5H3I2H", 0x04034B50, *fields, 0) + name + data
+    count = len(members)
+    end = struct.pack("<I4H2IH", 0x06054B50, 0, 0, count, count, len(central), len(local), 0)
+    path.write_bytes(bytes(local + central + end))
     return path
 
 
