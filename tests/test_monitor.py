@@ -9,10 +9,10 @@ test gets its own copy of that store and an empty prediction log."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,7 +21,8 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from wbtest import NETGUARD, REPO, regular_only, wait_until, wb, wb_inprocess
+import _export_fixtures
+from wbtest import REPO, regular_only, wait_until, wb_inprocess
 
 pytestmark = pytest.mark.slow
 
@@ -48,22 +49,32 @@ def one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
 def trained(
     tmp_path_factory: pytest.TempPathFactory, shared_cache: Path
 ) -> tuple[Path, Path, Path]:
-    """(store, project folder, bundle): penguins trained and exported once."""
+    """(store, project folder, bundle): penguins trained and exported once. The
+    training is the run's shared one (the serving and export tests train the same
+    sample); its store is copied here with the project folder, and the copy points
+    at this module's folder, which the tests write into (the prediction log, the
+    automation policy)."""
     root = tmp_path_factory.mktemp("monitored")
-    project = root / "penguins"
-    shutil.copytree(REPO / "sample_projects" / "penguins-lightgbm", project)
+    shared = _export_fixtures.trained_home(shared_cache, ("penguins",))
+    home = _export_fixtures.copy_home(shared, root / "home")
+    project = Path(shutil.copytree(shared.parent / "penguins", root / "penguins"))
+    conn = sqlite3.connect(home / "workbench.db")
+    try:
+        with conn:
+            conn.execute("UPDATE projects SET path = ?", (str(project),))
+            conn.execute(
+                "UPDATE dataset_versions SET path = replace(path, ?, ?)",
+                (str(shared.parent / "penguins"), str(project)),
+            )
+    finally:
+        conn.close()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WORKBENCH_HOME", str(root / "home"))
+        mp.setenv("WORKBENCH_HOME", str(home))
         # The run's cache, as the tests' own stores have (what LightGBM accepts, say).
         mp.setenv("WORKBENCH_CACHE", str(shared_cache))
         mp.setenv("NO_COLOR", "1")
-        mp.setenv(
-            "PYTHONPATH", os.pathsep.join([str(NETGUARD), os.environ.get("PYTHONPATH", "")])
-        )
-        wb_inprocess("project", "add", str(project), check=True)
-        wb("run", "start", "penguins", "--wait", check=True, timeout=300)
         wb_inprocess("model", "export", "penguins", "-o", str(root / "bundle"), check=True)
-    return root / "home", project, root / "bundle"
+    return home, project, root / "bundle"
 
 
 @pytest.fixture
@@ -229,8 +240,13 @@ def test_serve_monitor_labels_and_a_monitor_triggered_retrain(
         pipeline_id = report["retrain"]["pipeline"]
         assert _monitor()["retrain"]["triggered"] is False  # nothing new to hand over
 
-        # The queued pipeline is run as the watcher would (`pipeline run` resumes it).
-        done = wb("pipeline", "run", "penguins", "--json", timeout=600)
+        # The queued pipeline is run as the watcher would (`pipeline run` resumes it),
+        # here in this process: its retrain is a supervised run (a supervisor and a
+        # trainer of their own), started the usual way rather than forked from the
+        # warm runner, which would outlive the command.
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("WORKBENCH_WARM", "0")
+            done = wb_inprocess("pipeline", "run", "penguins", "--json")
         assert done.returncode == 0, done.stdout + done.stderr
         assert f"resumed pipeline {pipeline_id}" in done.stderr
         listed = json.loads(wb_inprocess("pipeline", "list", "penguins", "--json").stdout)
