@@ -1,17 +1,14 @@
 """The promotion gate's statistics: vectorised bootstrap metrics agree with
-scikit-learn's, a challenger whose gain is noise is not promoted while a clearly
-better one is, and the decision record keeps the interval and the method."""
+scikit-learn's, and a challenger whose gain is noise is not promoted while a clearly
+better one is. That the decision record keeps the interval and the method, through
+real training runs and the CLI, is tested in tests/test_models.py, on the store
+its tests share."""
 
 from __future__ import annotations
-
-import json
-import shutil
 
 import numpy as np
 import pytest
 from sklearn import metrics
-from wbtest import REPO, wb_auto
-
 from workbench.models.evaluation import (
     MAX_ROWS,
     Predictions,
@@ -22,12 +19,6 @@ from workbench.models.evaluation import (
 )
 from workbench.models.gate import clears_margin, paired_interval
 from workbench.trainers.metrics import classification_metrics, regression_metrics
-
-
-@pytest.fixture
-def cli():
-    """Runs and the pipeline start real processes; the other commands run in this one."""
-    return wb_auto
 
 
 def _binary(rng: np.random.Generator, n: int, signal: float) -> tuple[np.ndarray, np.ndarray]:
@@ -142,53 +133,3 @@ def test_models_scored_on_different_rows_are_refused() -> None:
     other, _ = _binary(rng, 50, 1.0)
     with pytest.raises(ValueError, match="same rows"):
         paired_interval("roc_auc", _classifier(truth, score), _classifier(other, score))
-
-
-# --------------------------------------------------------------------------- end to end
-
-
-@pytest.mark.slow
-def test_the_gate_records_its_interval_and_model_list_scores_on_one_set(cli, tmp_path):
-    folder = tmp_path / "penguins"
-    shutil.copytree(REPO / "sample_projects" / "penguins-lightgbm", folder)
-    cli("project", "add", str(folder), check=True)
-    cli("run", "start", "penguins", "--wait", "--set", "n_estimators=3", check=True)  # weak
-    cli("run", "start", "penguins", "--wait", check=True)
-
-    dry = cli("model", "promote", "penguins", "2", "--dry-run", "--json")
-    assert dry.returncode == 0, dry.stderr
-    decision = json.loads(dry.stdout)
-    assert decision["method"] == "bootstrap" and decision["resamples"] == 1000
-    low, high = decision["interval"]
-    assert 0 < low <= decision["difference"] <= high
-    assert decision["evaluation_rows"] > 20
-    assert "paired bootstrap" in decision["reason"]
-
-    point = json.loads(
-        cli("model", "promote", "penguins", "2", "--gate", "point", "--dry-run", "--json").stdout
-    )
-    assert point["method"] == "point" and point["interval"] is None
-
-    assert cli("model", "promote", "penguins", "2").returncode == 0
-    shown = json.loads(cli("model", "show", "penguins@2", "--json", check=True).stdout)
-    [record] = [p for p in shown["promotions"] if p["champion"] == 1]
-    assert record["method"] == "bootstrap" and record["promoted"] == 1
-    assert (record["interval_low"], record["interval_high"]) == pytest.approx((low, high))
-
-    # Both versions scored on the newest version's hold-out, next to their own scores.
-    versions = json.loads(cli("model", "list", "penguins", "--json", check=True).stdout)
-    assert [v["version"] for v in versions] == [2, 1]
-    for v in versions:
-        assert v["primary_metric"] == "f1" and v["own_score"] == v["metrics"]["f1"]
-        assert v["common_evaluation"]["ref"] == "penguins@2"
-        assert 0 <= v["common_score"] <= 1 and "accuracy" in v["common_metrics"]
-    assert versions[0]["common_score"] == pytest.approx(versions[0]["own_score"])
-    assert versions[0]["common_score"] > versions[1]["common_score"]
-    table = cli("model", "list", "penguins", check=True)
-    assert "F1 ON V2 HOLD-OUT" in table.stdout + table.stderr
-
-    # The setting in workbench.toml.
-    config = folder / "workbench.toml"
-    config.write_text(config.read_text() + 'gate = "point"\n')
-    again = json.loads(cli("model", "promote", "penguins", "1", "--dry-run", "--json").stdout)
-    assert again["method"] == "point"

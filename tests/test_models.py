@@ -139,6 +139,51 @@ def test_runs_register_versions_and_the_gate_moves_champion(cli, two_runs, wb_ho
     assert rescored[1]["common_score"] is None and rescored[1]["common_error"]
 
 
+def test_the_gate_records_its_interval_and_model_list_scores_on_one_set(cli, two_runs, wb_home):
+    """The promotion gate's paired bootstrap (tests/test_gate_statistics.py) as
+    `model promote` records it, and `model list` scoring all versions on one set."""
+    # Version 1 (three trees) is the champion, version 2 the challenger.
+    folder = two_runs[0].install(wb_home)
+
+    dry = cli("model", "promote", "penguins", "2", "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    decision = json.loads(dry.stdout)
+    assert decision["method"] == "bootstrap" and decision["resamples"] == 1000
+    low, high = decision["interval"]
+    assert 0 < low <= decision["difference"] <= high
+    assert decision["evaluation_rows"] > 20
+    assert "paired bootstrap" in decision["reason"]
+
+    point = json.loads(
+        cli("model", "promote", "penguins", "2", "--gate", "point", "--dry-run", "--json").stdout
+    )
+    assert point["method"] == "point" and point["interval"] is None
+
+    assert cli("model", "promote", "penguins", "2").returncode == 0
+    shown = json.loads(cli("model", "show", "penguins@2", "--json", check=True).stdout)
+    [record] = [p for p in shown["promotions"] if p["champion"] == 1]
+    assert record["method"] == "bootstrap" and record["promoted"] == 1
+    assert (record["interval_low"], record["interval_high"]) == pytest.approx((low, high))
+
+    # Both versions scored on the newest version's hold-out, next to their own scores.
+    versions = json.loads(cli("model", "list", "penguins", "--json", check=True).stdout)
+    assert [v["version"] for v in versions] == [2, 1]
+    for v in versions:
+        assert v["primary_metric"] == "f1" and v["own_score"] == v["metrics"]["f1"]
+        assert v["common_evaluation"]["ref"] == "penguins@2"
+        assert 0 <= v["common_score"] <= 1 and "accuracy" in v["common_metrics"]
+    assert versions[0]["common_score"] == pytest.approx(versions[0]["own_score"])
+    assert versions[0]["common_score"] > versions[1]["common_score"]
+    table = cli("model", "list", "penguins", check=True)
+    assert "F1 ON V2 HOLD-OUT" in table.stdout + table.stderr
+
+    # The setting in workbench.toml.
+    config = folder / "workbench.toml"
+    config.write_text(config.read_text() + 'gate = "point"\n')
+    again = json.loads(cli("model", "promote", "penguins", "1", "--dry-run", "--json").stdout)
+    assert again["method"] == "point"
+
+
 def _versions_without_lightgbm() -> list[dict]:
     """`model list penguins --json` in a process where LightGBM cannot be imported."""
     code = (
