@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _watch_fixtures import supervised_run
 from wbtest import REPO, wb_auto
 
 from workbench.automation.watcher import PipelineWorker, Watcher, is_data_file, polling_reason
@@ -475,7 +476,7 @@ def test_a_watcher_killed_mid_pipeline_finishes_it_exactly_once(tmp_path, cli, s
     for batch in incoming.iterdir():
         batch.rename(staging / batch.name)
     cli("project", "add", str(project), check=True)
-    cli("run", "start", "penguins", "--wait", "--set", "n_estimators=1", check=True)
+    supervised_run("penguins", "n_estimators=1")  # the champion the retrain is judged against
     # Slow retraining, so that the kill lands while the pipeline waits for it.
     config = project / "workbench.toml"
     config.write_text(config.read_text().replace("n_estimators = 150", "n_estimators = 3000"))
