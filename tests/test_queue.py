@@ -7,12 +7,30 @@ import time
 
 import pytest
 from test_runs_e2e import script_project, show
+from wbtest import wb, wb_inprocess
 
 from workbench.core import paths
 from workbench.runs.launch import create_run
 from workbench.store import open_store
 
 pytestmark = pytest.mark.slow
+
+# Commands that never start a run: the listings only read (a dead run is shown as
+# lost without recording it, a queued run is not started), and each test adds its
+# project before any run exists. Every other command may start queued runs, in
+# processes that outlive it: those run in a process of their own.
+_READ_ONLY = (["run", "list"], ["run", "show"], ["project", "add"])
+
+
+@pytest.fixture
+def cli():
+    """The read-only commands above in this process, the rest as a user runs them."""
+
+    def run(*args: str, **options):
+        words = [a for a in args if not a.startswith("-")][:2]
+        return (wb_inprocess if words in _READ_ONLY else wb)(*args, **options)
+
+    return run
 
 
 @pytest.fixture
