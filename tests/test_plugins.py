@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from wbtest import REPO, wb_auto
+from _runs_fixtures import TrainedTemplate, train_template
+from wbtest import REPO, wb_auto, wb_inprocess
 
 pytestmark = pytest.mark.slow
 
@@ -143,7 +144,8 @@ BROKEN = {
 }
 
 
-def _project(cli, tmp_path: Path, plugins: dict[str, str], trainer: str = "centroid") -> Path:
+def _folder(tmp_path: Path, plugins: dict[str, str], trainer: str = "centroid") -> Path:
+    """The penguins sample with `trainer` and the project plugin files `plugins`."""
     folder = tmp_path / "penguins"
     shutil.copytree(REPO / "sample_projects" / "penguins-lightgbm", folder)
     config = folder / "workbench.toml"
@@ -152,13 +154,43 @@ def _project(cli, tmp_path: Path, plugins: dict[str, str], trainer: str = "centr
     (folder / "plugins").mkdir()
     for name, code in plugins.items():
         (folder / "plugins" / name).write_text(code)
+    return folder
+
+
+def _project(cli, tmp_path: Path, plugins: dict[str, str], trainer: str = "centroid") -> Path:
+    folder = _folder(tmp_path, plugins, trainer)
     cli("project", "add", str(folder), check=True)
     return folder
 
 
 def _train(cli) -> dict:
     run_id = cli("run", "start", "penguins", "--wait", check=True).stdout.split()[0]
+    return _shown(cli, run_id)
+
+
+def _shown(cli, run_id: str) -> dict:
     return json.loads(cli("run", "show", run_id, "--json", check=True).stdout)
+
+
+@pytest.fixture(scope="module")
+def centroid_template(tmp_path_factory, shared_cache) -> tuple[TrainedTemplate, str]:
+    """The penguins project with the centroid plugin trainer, trained once for the
+    module through `run start`, and the run's id; tests get a copy of its store."""
+    run_ids: list[str] = []
+
+    def train(cli, folder: Path) -> None:
+        run_ids.append(cli("run", "start", "penguins", "--wait", check=True).stdout.split()[0])
+
+    source = _folder(tmp_path_factory.mktemp("centroid-source"), {"centroid.py": CENTROID})
+    template = train_template(tmp_path_factory, shared_cache, source, train, name="centroid")
+    return template, run_ids[0]
+
+
+@pytest.fixture
+def centroid_trained(centroid_template, wb_home: Path) -> tuple[Path, str]:
+    """This test's copy of the trained centroid project: its folder and run id."""
+    template, run_id = centroid_template
+    return template.install(wb_home), run_id
 
 
 def _listed(cli) -> dict[str, dict]:
@@ -166,10 +198,10 @@ def _listed(cli) -> dict[str, dict]:
     return {p["name"]: p for p in json.loads(out)}
 
 
-def test_a_project_plugin_trainer_trains_registers_and_loads(cli, tmp_path):
-    folder = _project(cli, tmp_path, {"centroid.py": CENTROID})
+def test_a_project_plugin_trainer_trains_registers_and_loads(cli, centroid_trained):
+    folder, run_id = centroid_trained
 
-    run = _train(cli)
+    run = _shown(cli, run_id)
     assert run["status"] == "succeeded", Path(run["log"]).read_text()
     assert run["trainer"] == "centroid"
     assert run["metrics"]["accuracy"] > 0.8 and "valid_spread" in run["metrics"]
@@ -197,7 +229,9 @@ def test_an_unknown_trainer_lists_the_plugin_trainers(cli, tmp_path):
     config = folder / "workbench.toml"
     config.write_text(config.read_text().replace('"centroid"', '"nosuchtrainer"'))
 
-    result = cli("run", "start", "penguins")
+    # Refused before anything starts: in this process (one that started a process
+    # would fail here, naming it).
+    result = wb_inprocess("run", "start", "penguins")
 
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "nosuchtrainer" in result.stderr and "lightgbm" in result.stderr
@@ -236,15 +270,14 @@ def test_broken_plugins_are_listed_as_failed_and_the_rest_still_works(cli, tmp_p
     assert json.loads(cli("model", "list", "penguins", "--json", check=True).stdout)
 
 
-def test_the_shell_notifier_hears_a_promotion(cli, tmp_path, wb_home):
-    _project(cli, tmp_path, {"centroid.py": CENTROID})
+def test_the_shell_notifier_hears_a_promotion(cli, tmp_path, wb_home, centroid_trained):
+    _, run_id = centroid_trained
+    assert _shown(cli, run_id)["status"] == "succeeded"
     events = tmp_path / "events.jsonl"
-    wb_home.mkdir(parents=True, exist_ok=True)
     command = f"cat >> {shlex.quote(str(events))}"
     (wb_home / "config.toml").write_text(
         f'[plugins.notify-shell]\ncommand = {json.dumps(command)}\nevents = ["model.promoted"]\n'
     )
-    assert _train(cli)["status"] == "succeeded"
 
     promoted = cli("model", "promote", "penguins", "1", "--alias", "staging")
 
