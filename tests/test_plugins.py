@@ -163,34 +163,42 @@ def _project(cli, tmp_path: Path, plugins: dict[str, str], trainer: str = "centr
     return folder
 
 
-def _train(cli) -> dict:
-    run_id = cli("run", "start", "penguins", "--wait", check=True).stdout.split()[0]
-    return _shown(cli, run_id)
-
-
 def _shown(cli, run_id: str) -> dict:
     return json.loads(cli("run", "show", run_id, "--json", check=True).stdout)
 
 
 @pytest.fixture(scope="module")
 def centroid_template(tmp_path_factory, shared_cache) -> tuple[TrainedTemplate, str]:
-    """The penguins project with the centroid plugin trainer, trained once for the
-    module through `run start`, and the run's id; tests get a copy of its store."""
+    """The penguins project with the centroid plugin trainer and the broken plugin
+    files, trained once for the module through `run start`, and the run's id;
+    tests get a copy of its store."""
     run_ids: list[str] = []
 
     def train(cli, folder: Path) -> None:
         run_ids.append(cli("run", "start", "penguins", "--wait", check=True).stdout.split()[0])
 
-    source = _folder(tmp_path_factory.mktemp("centroid-source"), {"centroid.py": CENTROID})
+    plugins = {"centroid.py": CENTROID, **BROKEN}
+    source = _folder(tmp_path_factory.mktemp("centroid-source"), plugins)
     template = train_template(tmp_path_factory, shared_cache, source, train, name="centroid")
     return template, run_ids[0]
 
 
 @pytest.fixture
-def centroid_trained(centroid_template, wb_home: Path) -> tuple[Path, str]:
-    """This test's copy of the trained centroid project: its folder and run id."""
+def with_broken_plugins(centroid_template, wb_home: Path) -> tuple[Path, str]:
+    """This test's copy of the trained project, broken plugins and all: its folder
+    and run id."""
     template, run_id = centroid_template
     return template.install(wb_home), run_id
+
+
+@pytest.fixture
+def centroid_trained(with_broken_plugins) -> tuple[Path, str]:
+    """This test's copy of the trained project with the centroid plugin alone (the
+    broken files are removed): its folder and run id."""
+    folder, run_id = with_broken_plugins
+    for name in BROKEN:
+        (folder / "plugins" / name).unlink()
+    return folder, run_id
 
 
 def _listed(cli) -> dict[str, dict]:
@@ -238,8 +246,8 @@ def test_an_unknown_trainer_lists_the_plugin_trainers(cli, tmp_path):
     assert "'centroid'" in result.stderr and "'xgboost'" in result.stderr
 
 
-def test_broken_plugins_are_listed_as_failed_and_the_rest_still_works(cli, tmp_path):
-    _project(cli, tmp_path, {"centroid.py": CENTROID, **BROKEN})
+def test_broken_plugins_are_listed_as_failed_and_the_rest_still_works(cli, with_broken_plugins):
+    _, run_id = with_broken_plugins
 
     listed = _listed(cli)
     assert {name: p["status"] for name, p in listed.items()} == {
@@ -263,7 +271,8 @@ def test_broken_plugins_are_listed_as_failed_and_the_rest_still_works(cli, tmp_p
     human = cli("plugins", "list", "penguins", check=True).stdout
     assert "raising_import" in human and "failed: cannot import" in human
 
-    run = _train(cli)
+    # The project's run, trained with these files in place.
+    run = _shown(cli, run_id)
     assert run["status"] == "succeeded", Path(run["log"]).read_text()
     log = Path(run["log"]).read_text()
     assert "plugin 'raising_import' skipped" in log  # warned, not fatal
