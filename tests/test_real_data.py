@@ -44,11 +44,11 @@ def _sklearn(name: str) -> pd.DataFrame:
 
 
 def _statsmodels(name: str) -> pd.DataFrame:
-    import statsmodels.api as sm
+    import statsmodels.datasets  # the datasets alone, not the models statsmodels.api imports
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return getattr(sm.datasets, name).load_pandas().data
+        return getattr(statsmodels.datasets, name).load_pandas().data
 
 
 def _vega(name: str) -> pd.DataFrame:
