@@ -202,7 +202,8 @@ def test_a_sweep_killed_midway_resumes_without_repeating_a_trial(cli, tmp_path, 
     assert sweep_run["metrics"]["f1"] == doc["best"]["value"]
     assert sweep_run["params"]["_best_run"] == doc["best"]["run_id"]
     assert sweep_run["params"]["num_leaves"] == doc["best"]["params"]["num_leaves"]
-    listed = json.loads(cli("sweep", "list", "penguins", "--json", check=True).stdout)
+    # Listing starts nothing: in this process.
+    listed = json.loads(wb_inprocess("sweep", "list", "penguins", "--json", check=True).stdout)
     assert [(s["id"], s["status"], s["trials"]) for s in listed] == [(sweep_id, "succeeded", 10)]
     again = wb_inprocess("sweep", "resume", "penguins")  # refused: it starts nothing
     assert again.returncode == 2 and "no unfinished sweep" in again.stderr
@@ -288,18 +289,6 @@ def test_trials_worse_than_the_median_are_pruned_and_stopped(cli, tmp_path, wb_h
 
 def test_cross_validation_logs_mean_and_std_and_drives_a_sweep(cli, tmp_path, wb_home):
     _penguins(cli, tmp_path, train="cv = 3")
-    run = cli("run", "start", "penguins", "--wait", "--json", check=True)
-    info = json.loads(run.stdout)
-    metrics = info["metrics"]
-    for name in ("accuracy", "f1", "log_loss", "roc_auc"):
-        assert metrics[f"cv_{name}_std"] >= 0 and metrics[f"cv_{name}_mean"] > 0, name
-        assert name in metrics  # the hold-out score, as without cv
-    assert 0.8 < metrics["cv_accuracy_mean"] <= 1
-    folds = json.loads(cli("run", "metrics", str(info["id"]), "--json", check=True).stdout)
-    assert {k["key"]: k["count"] for k in folds}["cv_fold_f1"] == 3
-    log = cli("run", "logs", str(info["id"]), check=True).stdout
-    assert "cross-validation (3 folds): accuracy=" in log and " ± " in log
-
     result = cli("sweep", "start", "penguins", "--trials", "2", "--json", timeout=240)
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
@@ -311,6 +300,20 @@ def test_cross_validation_logs_mean_and_std_and_drives_a_sweep(cli, tmp_path, wb
             (trial["run_id"],),
         )[0][0]
         assert trial["value"] == value
+
+    # Each trial is a run of the project's trainer, which logged what cross-validation
+    # found beside its hold-out scores.
+    for trial in doc["trials"]:
+        run_id = str(trial["run_id"])
+        metrics = json.loads(cli("run", "show", run_id, "--json", check=True).stdout)["metrics"]
+        for name in ("accuracy", "f1", "log_loss", "roc_auc"):
+            assert metrics[f"cv_{name}_std"] >= 0 and metrics[f"cv_{name}_mean"] > 0, name
+            assert name in metrics  # the hold-out score, as without cv
+        assert 0.8 < metrics["cv_accuracy_mean"] <= 1
+        folds = json.loads(cli("run", "metrics", run_id, "--json", check=True).stdout)
+        assert {k["key"]: k["count"] for k in folds}["cv_fold_f1"] == 3
+        log = cli("run", "logs", run_id, check=True).stdout
+        assert "cross-validation (3 folds): accuracy=" in log and " ± " in log
 
 
 def test_the_warm_server_forks_supervisors_and_trainers_that_run_and_stop(
