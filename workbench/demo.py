@@ -70,20 +70,33 @@ def start_demo_runs(
     warm.ensure_server()
     started = []
     for folder in copy_samples(paths.workspace_dir()):
-        project = add_project(store, folder)
-        progress(f"starting a baseline run of {project['name']}…")
-        overrides = baseline_params(load_config(folder).params)
-        run_id, supervisor = start_run(store, project["name"], overrides)
+        config = load_config(folder)
+        name = _register(store, folder, config.name)
+        progress(f"starting a baseline run of {name}…")
+        overrides = baseline_params(config.params)
+        run_id, supervisor = start_run(store, name, overrides)
         started.append(
             {
-                "project": project["name"],
+                "project": name,
                 "run": run_id,
                 "supervisor": supervisor,
-                "metric": load_config(folder).metric,
+                "metric": config.metric,
                 "baseline": overrides,
             }
         )
     return started
+
+
+def _register(store: Store, folder: Path, name: str) -> str:
+    """Register the workspace copy `folder` (project `name`) unless an earlier demo
+    did; returns the registered name. A copy registered already is used as
+    `run start` uses any registered project: its config and params are checked
+    when the run is queued, without `add_project` importing its estimator's
+    library again (seconds, for scikit-learn) only to find the row it has."""
+    known = projects.by_name(store, name)
+    if known is not None and Path(known.path) == folder.resolve():
+        return known.name
+    return add_project(store, folder)["name"]
 
 
 def run_demo(
