@@ -30,6 +30,8 @@ from workbench.sweeps.trials import InFlight, make_pruner, make_sampler, report_
 
 POLL_S = 0.05  # how often in-flight trials are checked (a few indexed reads)
 HEARTBEAT_S = 1.0
+# From this many trials a script sweep starts the warm server (see _wants_warm_server).
+WARM_SCRIPT_TRIALS = 12
 
 
 class Sweep:
@@ -86,6 +88,15 @@ class Sweep:
         done = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
         return len(self.study.get_trials(deepcopy=False, states=done))
 
+    def _wants_warm_server(self) -> bool:
+        """Whether the trials are worth the warm server. A script trainer is always
+        started afresh; the server would only fork its supervisors, and its imports
+        (pandas, scikit-learn, LightGBM: seconds of CPU) cost as much as a dozen
+        fresh supervisors, so a short script sweep does without it."""
+        if self.executor != "local":
+            return False
+        return self.config.trainer != "script" or self.n_trials >= WARM_SCRIPT_TRIALS
+
     # -- the loop -------------------------------------------------------------
 
     def run(self, on_progress: Callable[[Sweep], None] | None = None) -> dict[str, Any]:
@@ -95,7 +106,7 @@ class Sweep:
         from workbench.runs import warm
         from workbench.sweeps.arrays import ArrayDriver, array_executor
 
-        if self.executor == "local":
+        if self._wants_warm_server():
             warm.ensure_server()  # trials' trainers then start without re-importing their libraries
         # An executor that takes arrays (Slurm) gets the whole sweep as one.
         runner = array_executor(self.executor, self.config.root)
@@ -192,7 +203,8 @@ class Sweep:
         # The server started with the sweep may have gone idle before the first
         # trial (a slow start on a busy machine) or between trials: start it again,
         # so this trial's trainer is forked rather than importing on its own.
-        warm.ensure_server()
+        if self._wants_warm_server():
+            warm.ensure_server()
         dispatch(self.store)
 
     def _submit(self, trial: Any, params: dict[str, Any], overrides: dict[str, Any]) -> None:
