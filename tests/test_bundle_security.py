@@ -33,7 +33,7 @@ from bundle_craft import (
     write_bundle,
     zip_bundle,
 )
-from wbtest import REPO, wb_auto, wb_inprocess
+from wbtest import REPO, wb_inprocess
 
 from workbench.core.errors import WorkbenchError
 from workbench.models import bundle_runtime as runtime
@@ -105,11 +105,12 @@ def _several(driver: str, path: Path, commands: list[list[str]], env: dict[str, 
 
 @pytest.fixture
 def cli():
-    """The CLI in this process where no process is the point (verify, predict, keys):
-    a refusal is the same exit code and message either way, and a payload that ran
-    would still leave its marker file. `serve` and the bundle's own runtime run as
-    processes."""
-    return wb_auto
+    """The CLI in this process: a refusal is the same exit code and message either
+    way, and a payload that ran would still leave its marker file. `serve` too: it
+    verifies and loads the bundle before it binds a port, so a refused bundle ends
+    the command at once (one that were not refused would serve until the test's
+    timeout, and fail it). The bundle's own runtime runs as a process of its own."""
+    return wb_inprocess
 
 
 @pytest.fixture
