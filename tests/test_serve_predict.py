@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import _export_fixtures
-from wbtest import REPO, wb_auto
+from wbtest import REPO, wb_auto, wb_inprocess
 
 from workbench.models import bundle_runtime as runtime
 
@@ -170,8 +170,9 @@ def test_serve_answers_health_metadata_predict_and_422(
     assert httpx.post(f"{url}/predict", json={"rows": []}).status_code == 422
     assert httpx.get(f"{url}/predict").status_code == 405
 
-    # The port is taken now: a clear error, no traceback.
-    taken = cli("serve", str(archive), "--port", str(port), timeout=60)
+    # The port is taken now: a clear error, no traceback. The command ends there
+    # without serving, so it runs in this process.
+    taken = wb_inprocess("serve", str(archive), "--port", str(port), timeout=60)
     assert taken.returncode == 2
     assert f"port {port} on 127.0.0.1 is already in use" in taken.stderr
     assert "Traceback" not in taken.stderr
