@@ -498,10 +498,13 @@ def test_tampered_unsigned_and_foreign_bundles(tmp_path, cli, table):
     assert cli("predict", str(unsigned), str(table), "--trust").returncode == 0
 
     # Another store signs: an unknown signer until its public key is imported.
+    from workbench.models import signing
+
     other = _other_store(tmp_path, "other-home")
-    sign = "from pathlib import Path; import sys; from workbench.models import signing;"
     foreign = Path(shutil.copytree(unsigned, tmp_path / "foreign"))
-    _run("-c", sign + " signing.sign_folder(Path(sys.argv[1]))", str(foreign), env=other)
+    with pytest.MonkeyPatch.context() as env:  # signed with the other store's key
+        env.setenv("WORKBENCH_HOME", other["WORKBENCH_HOME"])
+        signing.sign_folder(foreign)
     result = cli("model", "verify", str(foreign))
     assert result.returncode == 0 and "signed by: unknown signer (SHA256:" in result.stderr
     result = cli("predict", str(foreign), str(table))
