@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 from tui_support import plain, row, row_keys, use_fixed_system_sampler, wait_for
+from wbtest import wb_inprocess
+
+import workbench
 
 from workbench.store import open_store
 from workbench.sweeps import engine
@@ -57,8 +60,12 @@ def swept(cli, tmp_path: Path, wb_home: Path, monkeypatch: pytest.MonkeyPatch) -
     (folder / "train.csv").write_text("x,y\n1,0\n2,1\n")
     (folder / "train.py").write_text(SCRIPT)
     (folder / "workbench.toml").write_text(TOML)
-    cli("project", "add", str(folder), check=True)
-    cli("run", "start", "tiny", "--set", "x=0.5", "--set", "depth=3", "--wait", check=True)
+    wb_inprocess("project", "add", str(folder), check=True)
+    # Run 1, a plain run beside the sweep: owned by this process through the tracking
+    # API (what it logs is the script's), as the screens read any run.
+    with workbench.start_run(folder, {"x": 0.5, "depth": 3}):
+        workbench.log_metric("score", -((0.5 - 0.3) ** 2) - 0.01 * 3)
+    # The sweep starts its trials' processes: a process of its own.
     result = cli("sweep", "start", "tiny", "--trials", "4", "--json", check=True, timeout=240)
     open_store().close()
     use_fixed_system_sampler(monkeypatch)
