@@ -1,4 +1,5 @@
-"""`supervised_run`: a real supervised run started from the test process.
+"""`supervised_run`: a real supervised run started from the test process, and
+`start_warm_runner`: the store's warm runner, up before a test's first run.
 
 `workbench run start --wait` in a subprocess costs an interpreter that imports
 the CLI and the store only to queue a run and wait for it; the run itself is
@@ -9,6 +10,10 @@ exit (it is this process's child, so it is reaped).
 """
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 from wbtest import _forget_process_caches
 
@@ -36,3 +41,23 @@ def supervised_run(project: str, *overrides: str) -> int:
         detail = log.read_text(errors="replace") if log.exists() else "(no supervisor log)"
         raise AssertionError(f"run {run_id} of {project} {status}:\n{detail}")
     return run_id
+
+
+def start_warm_runner(idle_s: float | None = None) -> None:
+    """Start the warm runner of the store of WORKBENCH_HOME (`workbench sweep` and a
+    pipeline's retrain start it themselves), so that the trainers of the runs that
+    follow are forked from it instead of each importing pandas, scikit-learn and
+    LightGBM afresh. `idle_s`: how long it stays after its last child (its own
+    default otherwise). It is started by a short-lived process, so that it and what
+    it forks are not this process's descendants: the in-process CLI takes a
+    descendant that appears during a command for one the command left running."""
+    env = dict(os.environ)
+    if idle_s is not None:
+        env["WORKBENCH_WARM_IDLE"] = str(idle_s)
+    subprocess.run(
+        [sys.executable, "-c", "from workbench.runs import warm; warm.ensure_server()"],
+        env=env,
+        check=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )

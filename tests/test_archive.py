@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from _watch_fixtures import supervised_run
-from wbtest import NETGUARD, REPO
+from _watch_fixtures import start_warm_runner, supervised_run
+from wbtest import NETGUARD, REPO, regular_only
 from wbtest import wb_inprocess as wbi
 
 pytestmark = pytest.mark.slow  # trains three small models in all
@@ -44,6 +44,9 @@ def trained_a(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> P
         for var in ("WORKBENCH_RUN_ID", "WORKBENCH_PARAMS", "WORKBENCH_PROJECT_DIR"):
             mp.delenv(var, raising=False)
         wbi("project", "add", str(root / "penguins"), check=True)
+        # Both trainers forked from one warm runner, which leaves soon after (its
+        # socket in the store is not copied: `regular_only`).
+        start_warm_runner(idle_s=5)
         _train(root / "home", "n_estimators=3")
         _train(root / "home", "n_estimators=8")
     return root
@@ -115,7 +118,7 @@ def _predict(home: Path, monkeypatch) -> dict[int, list]:
 
 def test_hand_over_from_a_to_b_idempotent_and_incremental(trained_a, tmp_path, monkeypatch):
     a, b = tmp_path / "a", tmp_path / "b"
-    shutil.copytree(trained_a / "home", a)
+    shutil.copytree(trained_a / "home", a, ignore=regular_only)
     first, second = tmp_path / "first.wbx", tmp_path / "second.wbx"
 
     monkeypatch.setenv("WORKBENCH_HOME", str(a))
@@ -189,7 +192,7 @@ def test_hand_over_from_a_to_b_idempotent_and_incremental(trained_a, tmp_path, m
 
 def test_accept_aliases_and_conflicts(trained_a, tmp_path, monkeypatch):
     a, b = tmp_path / "a", tmp_path / "b"
-    shutil.copytree(trained_a / "home", a)
+    shutil.copytree(trained_a / "home", a, ignore=regular_only)
     archive = tmp_path / "all.wbx"
     monkeypatch.setenv("WORKBENCH_HOME", str(a))
     _json("archive", "export", "penguins", "-o", str(archive), "--include", "models")
@@ -238,7 +241,7 @@ def test_accept_aliases_and_conflicts(trained_a, tmp_path, monkeypatch):
 
 def test_export_of_chosen_runs_and_dataset_files(trained_a, tmp_path, monkeypatch):
     a, b = tmp_path / "a", tmp_path / "b"
-    shutil.copytree(trained_a / "home", a)
+    shutil.copytree(trained_a / "home", a, ignore=regular_only)
     monkeypatch.setenv("WORKBENCH_HOME", str(a))
     one = tmp_path / "one.wbx"
     made = _json(
@@ -370,7 +373,7 @@ def test_tags_notes_and_a_wheelhouse_travel(trained_a, tmp_path, monkeypatch):
     from workbench.models.wheels import pinned_requirements
 
     a, b = tmp_path / "a", tmp_path / "b"
-    shutil.copytree(trained_a / "home", a)
+    shutil.copytree(trained_a / "home", a, ignore=regular_only)
     _no_pip_sources(monkeypatch)
     monkeypatch.setenv("WORKBENCH_HOME", str(a))
     for args in (("run", "tag", "1", "baseline", "small"), ("run", "note", "1", "first try")):
@@ -470,7 +473,7 @@ def test_alias_proposals_are_listed_accepted_through_the_gate_and_rejected(
     trained_a, tmp_path, monkeypatch
 ):
     a, b = tmp_path / "a", tmp_path / "b"
-    shutil.copytree(trained_a / "home", a)
+    shutil.copytree(trained_a / "home", a, ignore=regular_only)
     archive = tmp_path / "all.wbx"
     monkeypatch.setenv("WORKBENCH_HOME", str(a))
     _json("archive", "export", "penguins", "-o", str(archive), "--include", "models")

@@ -13,14 +13,12 @@ import os
 import shutil
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from _watch_fixtures import supervised_run
+from _watch_fixtures import start_warm_runner, supervised_run
 from wbtest import REPO, wb_auto
 
 from workbench.automation.watcher import PipelineWorker, Watcher, is_data_file, polling_reason
@@ -479,15 +477,8 @@ def test_a_watcher_killed_mid_pipeline_finishes_it_exactly_once(tmp_path, cli, s
         batch.rename(staging / batch.name)
     cli("project", "add", str(project), check=True)
     # The warm runner the pipeline's retrain uses (it would start one itself), up
-    # first so that the champion's trainer is forked from it as well. Started by a
-    # short-lived process, so that it and what it forks are not this process's
-    # descendants (the in-process commands below would take them for their own).
-    subprocess.run(
-        [sys.executable, "-c", "from workbench.runs import warm; warm.ensure_server()"],
-        check=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    # first so that the champion's trainer is forked from it as well.
+    start_warm_runner()
     supervised_run("penguins", "n_estimators=1")  # the champion the retrain is judged against
     # Slow retraining, so that the kill lands while the pipeline waits for it.
     config = project / "workbench.toml"
